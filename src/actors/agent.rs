@@ -1,0 +1,293 @@
+//! `AgentActor`: one per agent, supervised. Holds the agent's recent samples in bounded ring
+//! buffers and its EWMA baselines, and emits threshold crossings, heartbeats and summaries.
+//!
+//! A panic while handling a message is caught and turned into a stop, so the supervisor
+//! restarts the actor with the same address and mailbox; the in-memory series start afresh.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use actix::{Actor, Context, Handler, Message, MessageResult, Recipient, Supervised};
+
+use super::messages::{AgentObserved, Heartbeat, ThresholdCrossed};
+use crate::analytics::stats::Ewma;
+use crate::domain::{Sample, metric};
+use crate::policy::AlertRule;
+
+/// Weight of each new CPU sample in the smoothed CPU.
+const CPU_EWMA_ALPHA: f64 = 0.5;
+
+/// Where an agent actor sends what it observes.
+#[derive(Clone)]
+pub struct AgentLinks {
+    /// Summaries, for the fleet's registry.
+    pub observed: Recipient<AgentObserved>,
+    /// Proof of life, for the health actor.
+    pub heartbeat: Recipient<Heartbeat>,
+    /// Threshold crossings, for the alert actor.
+    pub crossings: Recipient<ThresholdCrossed>,
+}
+
+/// Samples for this agent.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct RecordSamples(pub Vec<Sample>);
+
+/// Asks for the recent values of one metric, oldest first.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<(i64, f64)>")]
+pub struct GetSeries {
+    /// Metric name.
+    pub metric: String,
+}
+
+/// One agent's actor.
+pub struct AgentActor {
+    id: String,
+    pool: String,
+    rules: Vec<AlertRule>,
+    capacity: usize,
+    links: AgentLinks,
+    series: HashMap<String, VecDeque<(i64, f64)>>,
+    cpu: Ewma,
+    breached: HashSet<String>,
+    restarts: u32,
+}
+
+impl AgentActor {
+    /// A new actor for agent `id` of `pool`, keeping `capacity` samples per metric.
+    pub fn new(
+        id: String,
+        pool: String,
+        rules: Vec<AlertRule>,
+        capacity: usize,
+        links: AgentLinks,
+    ) -> Self {
+        AgentActor {
+            id,
+            pool,
+            rules,
+            capacity: capacity.max(1),
+            links,
+            series: HashMap::new(),
+            cpu: Ewma::new(CPU_EWMA_ALPHA),
+            breached: HashSet::new(),
+            restarts: 0,
+        }
+    }
+
+    fn record(&mut self, samples: Vec<Sample>) {
+        let mut last_ts = 0;
+        for sample in samples {
+            if !sample.value.is_finite() {
+                continue;
+            }
+            #[cfg(test)]
+            self.panic_on_poison(&sample);
+            last_ts = last_ts.max(sample.ts_ms);
+            if sample.metric == metric::CPU_PERCENT {
+                self.cpu.update(sample.value);
+            }
+            self.check_rules(&sample);
+            let ring = self.series.entry(sample.metric).or_default();
+            if ring.len() == self.capacity {
+                ring.pop_front();
+            }
+            ring.push_back((sample.ts_ms, sample.value));
+        }
+        if last_ts == 0 {
+            return;
+        }
+        self.links.heartbeat.do_send(Heartbeat {
+            agent: self.id.clone(),
+            ts_ms: last_ts,
+        });
+        let latest: BTreeMap<String, f64> = self
+            .series
+            .iter()
+            .filter_map(|(name, ring)| ring.back().map(|&(_, v)| (name.clone(), v)))
+            .collect();
+        self.links.observed.do_send(AgentObserved {
+            agent: self.id.clone(),
+            latest,
+            cpu_smoothed: self.cpu.value(),
+            last_sample_ms: last_ts,
+            restarts: self.restarts,
+        });
+    }
+
+    /// Fault injection for the supervision test: a sample named `test_poison` panics.
+    #[cfg(test)]
+    fn panic_on_poison(&self, sample: &Sample) {
+        assert!(sample.metric != "test_poison", "poisoned sample");
+    }
+
+    fn check_rules(&mut self, sample: &Sample) {
+        for rule in self.rules.iter().filter(|r| r.metric == sample.metric) {
+            let breached = sample.value > rule.above;
+            // Only changes are sent: the alert actor owns timing and state.
+            let changed = if breached {
+                self.breached.insert(rule.name.clone())
+            } else {
+                self.breached.remove(&rule.name)
+            };
+            if changed {
+                self.links.crossings.do_send(ThresholdCrossed {
+                    rule: rule.clone(),
+                    agent: self.id.clone(),
+                    pool: self.pool.clone(),
+                    value: sample.value,
+                    ts_ms: sample.ts_ms,
+                    breached,
+                });
+            }
+        }
+    }
+}
+
+impl Actor for AgentActor {
+    type Context = Context<Self>;
+}
+
+impl Supervised for AgentActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        // The state that panicked may be inconsistent: keep identity, drop the series.
+        self.restarts += 1;
+        self.series.clear();
+        self.cpu = Ewma::new(CPU_EWMA_ALPHA);
+        tracing::warn!(message = "Agent actor restarted.", agent = %self.id, restarts = self.restarts);
+    }
+}
+
+// === impl Handler ===
+
+impl Handler<RecordSamples> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RecordSamples, ctx: &mut Context<Self>) {
+        if catch_unwind(AssertUnwindSafe(|| self.record(msg.0))).is_err() {
+            tracing::error!(message = "Agent actor panicked; restarting.", agent = %self.id);
+            actix::ActorContext::stop(ctx);
+        }
+    }
+}
+
+impl Handler<GetSeries> for AgentActor {
+    type Result = MessageResult<GetSeries>;
+
+    fn handle(&mut self, msg: GetSeries, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.series
+                .get(&msg.metric)
+                .map(|ring| ring.iter().copied().collect())
+                .unwrap_or_default(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix::{Addr, Supervisor};
+    use std::sync::{Arc, Mutex};
+
+    /// Panics inside the handler when a sample carries this metric.
+    const POISON: &str = "test_poison";
+
+    #[derive(Default)]
+    struct Sink {
+        observed: Arc<Mutex<Vec<AgentObserved>>>,
+        crossings: Arc<Mutex<Vec<ThresholdCrossed>>>,
+    }
+    impl Actor for Sink {
+        type Context = Context<Self>;
+    }
+    impl Handler<AgentObserved> for Sink {
+        type Result = ();
+        fn handle(&mut self, msg: AgentObserved, _: &mut Context<Self>) {
+            self.observed.lock().unwrap().push(msg);
+        }
+    }
+    impl Handler<Heartbeat> for Sink {
+        type Result = ();
+        fn handle(&mut self, _: Heartbeat, _: &mut Context<Self>) {}
+    }
+    impl Handler<ThresholdCrossed> for Sink {
+        type Result = ();
+        fn handle(&mut self, msg: ThresholdCrossed, _: &mut Context<Self>) {
+            self.crossings.lock().unwrap().push(msg);
+        }
+    }
+
+    fn sample(metric: &str, ts_ms: i64, value: f64) -> Sample {
+        Sample {
+            agent: "w-1".into(),
+            metric: metric.into(),
+            ts_ms,
+            value,
+        }
+    }
+
+    fn start(sink: Addr<Sink>, rules: Vec<AlertRule>) -> Addr<AgentActor> {
+        let links = AgentLinks {
+            observed: sink.clone().recipient(),
+            heartbeat: sink.clone().recipient(),
+            crossings: sink.recipient(),
+        };
+        Supervisor::start(move |_| AgentActor::new("w-1".into(), "w".into(), rules, 3, links))
+    }
+
+    #[actix::test]
+    async fn ring_buffers_are_bounded() {
+        let sink = Sink::default().start();
+        let agent = start(sink, Vec::new());
+        let samples = (0..5).map(|i| sample("cpu_percent", i, i as f64)).collect();
+        agent.send(RecordSamples(samples)).await.unwrap();
+        let series = agent.send(GetSeries { metric: "cpu_percent".into() }).await.unwrap();
+        assert_eq!(series, vec![(2, 2.0), (3, 3.0), (4, 4.0)]);
+    }
+
+    #[actix::test]
+    async fn crossings_are_sent_once_per_change() {
+        let sink = Sink::default();
+        let crossings = sink.crossings.clone();
+        let rule = AlertRule {
+            name: "hot".into(),
+            metric: "cpu_percent".into(),
+            above: 50.0,
+            for_secs: 0,
+            level: crate::policy::AlertLevel::Warning,
+            pool: None,
+        };
+        let agent = start(sink.start(), vec![rule]);
+        let values = [10.0, 60.0, 70.0, 40.0, 30.0];
+        let samples = values.iter().enumerate().map(|(i, &v)| sample("cpu_percent", i as i64, v));
+        agent.send(RecordSamples(samples.collect())).await.unwrap();
+        agent.send(GetSeries { metric: String::new() }).await.unwrap();
+        let seen: Vec<(bool, f64)> = crossings
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| (c.breached, c.value))
+            .collect();
+        assert_eq!(seen, vec![(true, 60.0), (false, 40.0)]);
+    }
+
+    #[actix::test]
+    async fn a_panicking_actor_is_restarted_and_keeps_receiving_samples() {
+        let sink = Sink::default();
+        let observed = sink.observed.clone();
+        let agent = start(sink.start(), Vec::new());
+        agent.send(RecordSamples(vec![sample("cpu_percent", 1, 5.0)])).await.unwrap();
+
+        // A poisoned sample makes `record` panic inside the handler (test-only hook).
+        let poisoned = vec![sample(POISON, 2, 1.0)];
+        agent.do_send(RecordSamples(poisoned));
+        agent.send(RecordSamples(vec![sample("cpu_percent", 3, 7.0)])).await.unwrap();
+
+        let series = agent.send(GetSeries { metric: "cpu_percent".into() }).await.unwrap();
+        assert_eq!(series, vec![(3, 7.0)], "restarted with fresh series, same mailbox");
+        let last = observed.lock().unwrap().last().cloned().unwrap();
+        assert_eq!((last.restarts, last.latest["cpu_percent"]), (1, 7.0));
+    }
+}

@@ -1,0 +1,208 @@
+//! `Alert`: threshold rule states per agent, `inactive → pending → firing → resolved`, with
+//! the rule's `for` duration; every transition is logged and kept in the alert history.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult};
+use serde::Serialize;
+
+use super::messages::{ForgetAgent, ThresholdCrossed};
+use crate::clock;
+use crate::policy::{AlertLevel, AlertRule};
+use crate::store::{AlertTransition, Store};
+
+/// How often pending alerts are checked against their `for` duration.
+const EVALUATE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The state of one alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// Breached, waiting for its `for` duration.
+    Pending,
+    /// Breached for long enough.
+    Firing,
+    /// Was firing, no longer breached.
+    Resolved,
+}
+
+impl AlertState {
+    fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
+/// One alert as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertView {
+    /// Rule name.
+    pub rule: String,
+    /// Agent it is about.
+    pub agent: String,
+    /// Agent's pool.
+    pub pool: String,
+    /// Severity.
+    pub level: AlertLevel,
+    /// Current state.
+    pub state: AlertState,
+    /// Value that last changed the state.
+    pub value: f64,
+    /// When the breach began, epoch milliseconds.
+    pub since_ms: i64,
+    /// When it started firing, if it did.
+    pub fired_ms: Option<i64>,
+    /// When it resolved, if it did.
+    pub resolved_ms: Option<i64>,
+}
+
+/// Asks for current and recently resolved alerts.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<AlertView>")]
+pub struct GetAlerts;
+
+/// The alert actor.
+pub struct Alert {
+    store: Store,
+    alerts: HashMap<(String, String), (AlertRule, AlertView)>,
+}
+
+impl Alert {
+    /// An alert actor that records history in `store`.
+    pub fn new(store: Store) -> Self {
+        Alert {
+            store,
+            alerts: HashMap::new(),
+        }
+    }
+
+    fn transition(store: &Store, view: &mut AlertView, to: AlertState, now_ms: i64) {
+        let from = view.state;
+        view.state = to;
+        match to {
+            AlertState::Firing => {
+                view.fired_ms = Some(now_ms);
+                tracing::warn!(message = "Alert firing.", rule = %view.rule, agent = %view.agent,
+                    value = view.value, level = ?view.level);
+            }
+            AlertState::Resolved => {
+                view.resolved_ms = Some(now_ms);
+                tracing::info!(message = "Alert resolved.", rule = %view.rule, agent = %view.agent);
+            }
+            AlertState::Pending => {}
+        }
+        record(store, view, from.as_str(), now_ms);
+    }
+
+    fn evaluate(&mut self, now_ms: i64) {
+        for (rule, view) in self.alerts.values_mut() {
+            if view.state == AlertState::Pending
+                && now_ms - view.since_ms >= rule.for_secs as i64 * 1000
+            {
+                Self::transition(&self.store, view, AlertState::Firing, now_ms);
+            }
+        }
+        // Keep resolved alerts visible for a while, then forget them.
+        self.alerts.retain(|_, (_, view)| {
+            view.resolved_ms.is_none_or(|at| now_ms - at < 10 * 60 * 1000)
+        });
+    }
+}
+
+/// Appends the transition into `view.state` to the alert history.
+fn record(store: &Store, view: &AlertView, from_state: &str, now_ms: i64) {
+    let transition = AlertTransition {
+        ts_ms: now_ms,
+        rule: &view.rule,
+        agent: &view.agent,
+        pool: &view.pool,
+        level: view.level.as_str(),
+        from_state,
+        to_state: view.state.as_str(),
+        value: view.value,
+    };
+    if let Err(error) = store.record_alert(&transition) {
+        tracing::error!(message = "Alert history write failed.", %error);
+    }
+}
+
+impl Actor for Alert {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(EVALUATE_INTERVAL, |alert, _| alert.evaluate(clock::now_ms()));
+    }
+}
+
+// === impl Handler ===
+
+impl Handler<ThresholdCrossed> for Alert {
+    type Result = ();
+
+    fn handle(&mut self, msg: ThresholdCrossed, _ctx: &mut Context<Self>) {
+        let key = (msg.rule.name.clone(), msg.agent.clone());
+        let now = clock::now_ms();
+        if msg.breached {
+            let active = self
+                .alerts
+                .get(&key)
+                .is_some_and(|(_, v)| v.state != AlertState::Resolved);
+            if active {
+                return;
+            }
+            let view = AlertView {
+                rule: msg.rule.name.clone(),
+                agent: msg.agent,
+                pool: msg.pool,
+                level: msg.rule.level,
+                state: AlertState::Pending,
+                value: msg.value,
+                since_ms: msg.ts_ms,
+                fired_ms: None,
+                resolved_ms: None,
+            };
+            record(&self.store, &view, "inactive", now);
+            self.alerts.insert(key, (msg.rule, view));
+            self.evaluate(now);
+        } else if let Some((_, view)) = self.alerts.get_mut(&key) {
+            view.value = msg.value;
+            match view.state {
+                AlertState::Firing => Self::transition(&self.store, view, AlertState::Resolved, now),
+                // A breach shorter than `for` never fired: it just goes away.
+                AlertState::Pending => {
+                    self.alerts.remove(&key);
+                }
+                AlertState::Resolved => {}
+            }
+        }
+    }
+}
+
+impl Handler<ForgetAgent> for Alert {
+    type Result = ();
+
+    fn handle(&mut self, msg: ForgetAgent, _ctx: &mut Context<Self>) {
+        let now = clock::now_ms();
+        for ((_, agent), (_, view)) in self.alerts.iter_mut() {
+            if *agent == msg.agent && view.state == AlertState::Firing {
+                Self::transition(&self.store, view, AlertState::Resolved, now);
+            }
+        }
+        self.alerts
+            .retain(|(_, agent), (_, view)| *agent != msg.agent || view.state != AlertState::Pending);
+    }
+}
+
+impl Handler<GetAlerts> for Alert {
+    type Result = MessageResult<GetAlerts>;
+
+    fn handle(&mut self, _msg: GetAlerts, _ctx: &mut Context<Self>) -> Self::Result {
+        let mut alerts: Vec<AlertView> = self.alerts.values().map(|(_, v)| v.clone()).collect();
+        alerts.sort_by_key(|a| std::cmp::Reverse(a.since_ms));
+        MessageResult(alerts)
+    }
+}

@@ -1,0 +1,275 @@
+//! `FleetSupervisor`: the registry of agents. Starts one supervised `AgentActor` per agent,
+//! routes samples to them, and answers what the fleet looks like now.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, Recipient,
+    Supervisor};
+use serde::Serialize;
+
+use super::agent::{AgentActor, AgentLinks, GetSeries, RecordSamples};
+use super::messages::{
+    AgentHealthChanged, AgentObserved, DeregisterAgent, ForgetAgent, Heartbeat, IngestSamples,
+    RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
+};
+use crate::clock;
+use crate::domain::{AgentHandle, AgentStatus};
+use crate::policy::Policy;
+
+/// The agent id under which host-wide samples arrive.
+pub const HOST_AGENT: &str = "host";
+
+/// One agent as the API and the optimizer see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentView {
+    /// Agent id.
+    pub id: String,
+    /// Pool.
+    pub pool: String,
+    /// Current status.
+    pub status: AgentStatus,
+    /// OS process id, for local agents.
+    pub pid: Option<u32>,
+    /// Base URL the agent serves.
+    pub endpoint: Option<String>,
+    /// When this incarnation started, epoch milliseconds.
+    pub started_ms: i64,
+    /// When it last reported, epoch milliseconds; 0 if never.
+    pub last_sample_ms: i64,
+    /// Latest value of each metric.
+    pub metrics: BTreeMap<String, f64>,
+    /// Smoothed CPU, percent of one core; `None` before the first CPU sample.
+    pub cpu_smoothed: Option<f64>,
+    /// Times its actor was restarted after a crash.
+    pub actor_restarts: u32,
+}
+
+/// A point-in-time copy of the whole fleet.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FleetSnapshot {
+    /// Every registered agent, by id.
+    pub agents: Vec<AgentView>,
+    /// Latest host-wide metrics.
+    pub host: BTreeMap<String, f64>,
+}
+
+/// Asks for a snapshot of the fleet.
+#[derive(Debug, Message)]
+#[rtype(result = "FleetSnapshot")]
+pub struct GetFleet;
+
+/// Asks for one agent's recent values of one metric.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<Vec<(i64, f64)>>")]
+pub struct GetAgentSeries {
+    /// Agent id.
+    pub agent: String,
+    /// Metric name.
+    pub metric: String,
+}
+
+/// Where the fleet forwards what it learns.
+#[derive(Clone)]
+pub struct FleetLinks {
+    /// The collector, which samples agent processes.
+    pub watch: Recipient<WatchProcess>,
+    /// Actors that must forget an agent that is gone.
+    pub forget: Vec<Recipient<ForgetAgent>>,
+    /// The health actor.
+    pub track: Recipient<TrackAgent>,
+    /// Heartbeats, passed to agent actors' links.
+    pub heartbeat: Recipient<Heartbeat>,
+    /// Threshold crossings, passed to agent actors' links.
+    pub crossings: Recipient<ThresholdCrossed>,
+}
+
+/// The registry of agents.
+pub struct FleetSupervisor {
+    policy: Arc<Policy>,
+    links: FleetLinks,
+    agents: HashMap<String, Entry>,
+    host: BTreeMap<String, f64>,
+}
+
+struct Entry {
+    handle: AgentHandle,
+    addr: Addr<AgentActor>,
+    status: AgentStatus,
+    observed: Option<AgentObserved>,
+}
+
+impl FleetSupervisor {
+    /// A registry with no agents.
+    pub fn new(policy: Arc<Policy>, links: FleetLinks) -> Self {
+        FleetSupervisor {
+            policy,
+            links,
+            agents: HashMap::new(),
+            host: BTreeMap::new(),
+        }
+    }
+}
+
+impl Actor for FleetSupervisor {
+    type Context = Context<Self>;
+}
+
+// === impl Handler ===
+
+impl Handler<RegisterAgent> for FleetSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RegisterAgent, ctx: &mut Context<Self>) {
+        let handle = msg.handle;
+        let id = handle.id.clone();
+        if let Some(pid) = handle.pid {
+            self.links.watch.do_send(WatchProcess {
+                agent: id.clone(),
+                pid,
+            });
+        }
+        self.links.track.do_send(TrackAgent {
+            agent: id.clone(),
+            pool: handle.pool.clone(),
+            grace_until_ms: clock::now_ms() + msg.startup_grace_secs as i64 * 1000,
+        });
+        if let Some(entry) = self.agents.get_mut(&id) {
+            // A restarted agent keeps its actor and its history; only the process is new.
+            entry.handle = handle;
+            entry.status = AgentStatus::Starting;
+            return;
+        }
+        let rules = self.policy.rules_for_pool(&handle.pool).cloned().collect();
+        let capacity = self.policy.global.ring_buffer_size;
+        let links = AgentLinks {
+            observed: ctx.address().recipient(),
+            heartbeat: self.links.heartbeat.clone(),
+            crossings: self.links.crossings.clone(),
+        };
+        let (actor_id, pool) = (id.clone(), handle.pool.clone());
+        let addr = Supervisor::start(move |_| {
+            AgentActor::new(actor_id, pool, rules, capacity, links)
+        });
+        tracing::info!(message = "Agent registered.", agent = %id, pool = %handle.pool);
+        self.agents.insert(
+            id,
+            Entry {
+                handle,
+                addr,
+                status: AgentStatus::Starting,
+                observed: None,
+            },
+        );
+    }
+}
+
+impl Handler<DeregisterAgent> for FleetSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeregisterAgent, _ctx: &mut Context<Self>) {
+        // Dropping the last address stops the actor; its supervisor does not restart it.
+        if self.agents.remove(&msg.agent).is_some() {
+            tracing::info!(message = "Agent deregistered.", agent = %msg.agent);
+        }
+        for recipient in &self.links.forget {
+            recipient.do_send(ForgetAgent {
+                agent: msg.agent.clone(),
+            });
+        }
+    }
+}
+
+impl Handler<IngestSamples> for FleetSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: IngestSamples, _ctx: &mut Context<Self>) {
+        let mut by_agent: HashMap<String, Vec<_>> = HashMap::new();
+        for sample in msg.0 {
+            if sample.agent == HOST_AGENT {
+                self.host.insert(sample.metric, sample.value);
+            } else {
+                by_agent.entry(sample.agent.clone()).or_default().push(sample);
+            }
+        }
+        for (agent, samples) in by_agent {
+            match self.agents.get(&agent) {
+                Some(entry) => entry.addr.do_send(RecordSamples(samples)),
+                None => tracing::debug!(message = "Samples for an unknown agent dropped.", %agent),
+            }
+        }
+    }
+}
+
+impl Handler<AgentObserved> for FleetSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AgentObserved, _ctx: &mut Context<Self>) {
+        if let Some(entry) = self.agents.get_mut(&msg.agent) {
+            if entry.status == AgentStatus::Starting {
+                entry.status = AgentStatus::Active;
+            }
+            entry.observed = Some(msg);
+        }
+    }
+}
+
+impl Handler<AgentHealthChanged> for FleetSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AgentHealthChanged, _ctx: &mut Context<Self>) {
+        if let Some(entry) = self.agents.get_mut(&msg.agent) {
+            entry.status = msg.status;
+        }
+    }
+}
+
+impl Handler<GetFleet> for FleetSupervisor {
+    type Result = MessageResult<GetFleet>;
+
+    fn handle(&mut self, _msg: GetFleet, _ctx: &mut Context<Self>) -> Self::Result {
+        let mut agents: Vec<AgentView> = self
+            .agents
+            .values()
+            .map(|entry| {
+                let observed = entry.observed.as_ref();
+                AgentView {
+                    id: entry.handle.id.clone(),
+                    pool: entry.handle.pool.clone(),
+                    status: entry.status,
+                    pid: entry.handle.pid,
+                    endpoint: entry.handle.endpoint.clone(),
+                    started_ms: entry.handle.started_ms,
+                    last_sample_ms: observed.map_or(0, |o| o.last_sample_ms),
+                    metrics: observed.map(|o| o.latest.clone()).unwrap_or_default(),
+                    cpu_smoothed: observed.and_then(|o| o.cpu_smoothed),
+                    actor_restarts: observed.map_or(0, |o| o.restarts),
+                }
+            })
+            .collect();
+        agents.sort_by(|a, b| natural_key(&a.id).cmp(&natural_key(&b.id)));
+        MessageResult(FleetSnapshot {
+            agents,
+            host: self.host.clone(),
+        })
+    }
+}
+
+impl Handler<GetAgentSeries> for FleetSupervisor {
+    type Result = actix::ResponseFuture<Option<Vec<(i64, f64)>>>;
+
+    fn handle(&mut self, msg: GetAgentSeries, _ctx: &mut Context<Self>) -> Self::Result {
+        let addr = self.agents.get(&msg.agent).map(|e| e.addr.clone());
+        Box::pin(async move {
+            let addr = addr?;
+            addr.send(GetSeries { metric: msg.metric }).await.ok()
+        })
+    }
+}
+
+/// Sorts `worker-10` after `worker-9`.
+fn natural_key(id: &str) -> (String, u64) {
+    let digits = id.len() - id.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (stem, number) = id.split_at(id.len() - digits);
+    (stem.to_string(), number.parse().unwrap_or(0))
+}

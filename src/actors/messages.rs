@@ -1,0 +1,131 @@
+//! Messages that several actors share, grouped by sender. Messages private to one actor live
+//! beside it.
+
+use std::collections::BTreeMap;
+
+use actix::Message;
+use serde::Serialize;
+
+use crate::domain::{AgentHandle, AgentStatus, Sample};
+use crate::policy::AlertRule;
+
+// === sent by the collector (and later every ingest path) ===
+
+/// A batch of samples for the fleet to route to agent actors.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct IngestSamples(pub Vec<Sample>);
+
+// === sent by the fleet supervisor ===
+
+/// Asks the collector to sample this process on every tick.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct WatchProcess {
+    /// Agent id.
+    pub agent: String,
+    /// OS process id.
+    pub pid: u32,
+}
+
+/// Asks the collector, health and alert actors to forget an agent that is gone.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ForgetAgent {
+    /// Agent id.
+    pub agent: String,
+}
+
+/// Asks the health actor to expect heartbeats from an agent.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct TrackAgent {
+    /// Agent id.
+    pub agent: String,
+    /// Its pool.
+    pub pool: String,
+    /// No offline verdict before this epoch millisecond (start-up grace).
+    pub grace_until_ms: i64,
+}
+
+// === sent by agent actors ===
+
+/// Proof of life: the agent reported something.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Heartbeat {
+    /// Agent id.
+    pub agent: String,
+    /// When it was seen, epoch milliseconds.
+    pub ts_ms: i64,
+}
+
+/// A threshold rule started or stopped being breached on an agent.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ThresholdCrossed {
+    /// The rule.
+    pub rule: AlertRule,
+    /// Agent id.
+    pub agent: String,
+    /// Its pool.
+    pub pool: String,
+    /// The value that crossed.
+    pub value: f64,
+    /// When, epoch milliseconds.
+    pub ts_ms: i64,
+    /// True when the value is now beyond the threshold.
+    pub breached: bool,
+}
+
+/// The latest view of one agent, sent to the fleet after each batch.
+#[derive(Debug, Clone, Message, Serialize)]
+#[rtype(result = "()")]
+pub struct AgentObserved {
+    /// Agent id.
+    pub agent: String,
+    /// Latest value of each metric.
+    pub latest: BTreeMap<String, f64>,
+    /// Smoothed CPU (EWMA), percent of one core; `None` before the first CPU sample.
+    pub cpu_smoothed: Option<f64>,
+    /// When the last sample was taken, epoch milliseconds.
+    pub last_sample_ms: i64,
+    /// How often the actor was restarted by its supervisor.
+    pub restarts: u32,
+}
+
+// === sent by the health actor ===
+
+/// The health actor's verdict changed.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct AgentHealthChanged {
+    /// Agent id.
+    pub agent: String,
+    /// Its pool.
+    pub pool: String,
+    /// The new status (`offline`, or `active` again).
+    pub status: AgentStatus,
+    /// Epoch milliseconds of the last heartbeat.
+    pub last_seen_ms: i64,
+}
+
+// === sent by the actuator ===
+
+/// A driver started (or restarted) an agent: the fleet supervises it from now on.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct RegisterAgent {
+    /// What the driver reported.
+    pub handle: AgentHandle,
+    /// Seconds it may stay silent before it is declared offline.
+    pub startup_grace_secs: u64,
+}
+
+/// An agent was stopped on purpose: stop supervising it.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct DeregisterAgent {
+    /// Agent id.
+    pub agent: String,
+}

@@ -1,0 +1,155 @@
+//! The bundled worker agent, `swarmpilot agent`: a real process that burns the CPU time each
+//! task asks for and reports what it did.
+//!
+//! Endpoints: `POST /work` (`{"cpu_ms": 20, "fail": false}`), `GET /metrics` (Prometheus
+//! text format) and `GET /healthz`.
+
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use serde::{Deserialize, Serialize};
+
+use crate::api::error::{ApiError, json_error};
+use metrics::WorkerMetrics;
+
+/// The most CPU time one task may ask for, milliseconds.
+pub const MAX_TASK_CPU_MS: f64 = 10_000.0;
+
+/// How the worker is run.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Pool name reported in metrics.
+    pub pool: String,
+    /// Agent id reported in metrics.
+    pub id: String,
+}
+
+/// One task's request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkRequest {
+    /// CPU time to burn, milliseconds.
+    pub cpu_ms: f64,
+    /// Fail the task after burning (to exercise error paths).
+    #[serde(default)]
+    pub fail: bool,
+}
+
+/// One task's reply.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WorkReply {
+    /// The agent that did the work.
+    pub agent: String,
+    /// CPU time burnt, milliseconds.
+    pub cpu_ms: f64,
+    /// Wall time from request to reply, milliseconds.
+    pub latency_ms: f64,
+}
+
+struct Worker {
+    config: WorkerConfig,
+    metrics: WorkerMetrics,
+}
+
+/// Runs the worker until SIGINT or SIGTERM.
+pub async fn run(config: WorkerConfig) -> std::io::Result<()> {
+    let worker = web::Data::new(Arc::new(Worker {
+        config: config.clone(),
+        metrics: WorkerMetrics::default(),
+    }));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(worker.clone())
+            .app_data(web::JsonConfig::default().error_handler(|e, _| json_error(e)))
+            .route("/work", web::post().to(work))
+            .route("/metrics", web::get().to(metrics_text))
+            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok\n") }))
+    })
+    .workers(1)
+    .shutdown_timeout(2)
+    .bind(config.listen)?;
+    tracing::info!(message = "Worker listening.", addr = %config.listen, pool = %config.pool);
+    server.run().await
+}
+
+async fn work(
+    worker: web::Data<Arc<Worker>>,
+    body: web::Json<WorkRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    if !(0.0..=MAX_TASK_CPU_MS).contains(&request.cpu_ms) {
+        return Err(ApiError::bad_request(
+            Some("cpu_ms"),
+            format!("cpu_ms must be between 0 and {MAX_TASK_CPU_MS}"),
+        ));
+    }
+    let started = Instant::now();
+    worker.metrics.begin();
+    let cpu_ms = request.cpu_ms;
+    let burnt = web::block(move || burn_cpu(Duration::from_secs_f64(cpu_ms / 1000.0))).await;
+    let latency = started.elapsed().as_secs_f64();
+    let success = burnt.is_ok() && !request.fail;
+    worker.metrics.end(latency, success);
+    if !success {
+        return Err(ApiError {
+            status: actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            code: "task_failed",
+            message: "the task failed as asked".into(),
+            field: None,
+        });
+    }
+    Ok(HttpResponse::Ok().json(WorkReply {
+        agent: worker.config.id.clone(),
+        cpu_ms,
+        latency_ms: latency * 1000.0,
+    }))
+}
+
+async fn metrics_text(worker: web::Data<Arc<Worker>>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(worker.metrics.render(&worker.config.pool, &worker.config.id))
+}
+
+/// Spins on this thread until it has used `amount` of CPU time.
+pub fn burn_cpu(amount: Duration) {
+    let start = thread_cpu_time();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    while thread_cpu_time().saturating_sub(start) < amount {
+        for _ in 0..1000 {
+            x = x.rotate_left(5) ^ x.wrapping_mul(31);
+        }
+        std::hint::black_box(x);
+    }
+}
+
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burns_at_least_the_cpu_time_asked() {
+        let before = thread_cpu_time();
+        burn_cpu(Duration::from_millis(30));
+        let used = thread_cpu_time() - before;
+        assert!(used >= Duration::from_millis(30), "{used:?}");
+    }
+}

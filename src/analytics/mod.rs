@@ -1,0 +1,7 @@
+//! Analytics: scaling math and statistics over plain numbers.
+//!
+//! Nothing here does I/O or knows about actors, so every function can be tested and
+//! benchmarked alone.
+
+pub mod scaling;
+pub mod stats;

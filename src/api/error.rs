@@ -1,0 +1,117 @@
+//! The JSON error shape of every HTTP endpoint: `{"error": {"code", "message", "field"}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// An error answered to an HTTP client.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine-readable code, e.g. `bad_request`.
+    pub code: &'static str,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// The request field at fault, if one.
+    pub field: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    /// 400 with the field at fault.
+    pub fn bad_request(field: Option<&str>, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_request",
+            message: message.into(),
+            field: field.map(str::to_string),
+        }
+    }
+
+    /// 401: no or wrong credentials.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "unauthorized",
+            message: message.into(),
+            field: Some("Authorization".into()),
+        }
+    }
+
+    /// 404 for a missing resource.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// 500: the server failed; the message says where, never a secret.
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: message.into(),
+            field: None,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                field: self.field.as_deref(),
+            },
+        })
+    }
+}
+
+/// Turns a JSON body error into a 400 that names the field or the position.
+pub fn json_error(error: actix_web::error::JsonPayloadError) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    let api = match &error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "payload_too_large",
+                message: error.to_string(),
+                field: None,
+            }
+        }
+        JsonPayloadError::Deserialize(inner) => {
+            let field = inner
+                .to_string()
+                .split('`')
+                .nth(1)
+                .map(str::to_string);
+            ApiError {
+                field,
+                ..ApiError::bad_request(None, format!("invalid JSON body: {inner}"))
+            }
+        }
+        _ => ApiError::bad_request(None, format!("invalid JSON body: {error}")),
+    };
+    api.into()
+}

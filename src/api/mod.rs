@@ -1,0 +1,55 @@
+//! The HTTP control API (actix-web, JSON). Only this module knows wire shapes; it converts
+//! to and from domain types and talks to the actors by message.
+
+pub mod auth;
+pub mod error;
+mod routes;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::{App, HttpServer, web};
+
+use crate::actors::actuator::Actuator;
+use crate::actors::alert::Alert;
+use crate::actors::fleet::FleetSupervisor;
+use crate::policy::Policy;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The registry of agents.
+    pub fleet: Addr<FleetSupervisor>,
+    /// The alert actor.
+    pub alert: Addr<Alert>,
+    /// The actuator.
+    pub actuator: Addr<Actuator>,
+    /// The durable store.
+    pub store: Store,
+    /// The effective policy.
+    pub policy: Arc<Policy>,
+    /// The admin bearer token.
+    pub admin_token: String,
+}
+
+/// Builds the API server on `listener`; the caller runs (awaits) it.
+pub fn serve(state: ApiState, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::JsonConfig::default().error_handler(|e, _| error::json_error(e)))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                error::ApiError::bad_request(None, format!("invalid query: {e}")).into()
+            }))
+            .configure(routes::configure)
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(2)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,216 @@
+//! Route handlers, one per resource.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::ApiState;
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::actors::actuator::GetInFlight;
+use crate::actors::alert::GetAlerts;
+use crate::actors::fleet::{AgentView, GetAgentSeries, GetFleet};
+use crate::clock;
+use crate::domain::AgentStatus;
+use crate::store::LogFilter;
+
+/// Most rows one list call returns.
+const MAX_LIMIT: usize = 1000;
+
+/// Mounts every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(healthz))
+        .service(
+            web::scope("/api/v1")
+                .route("/agents", web::get().to(agents))
+                .route("/agents/{id}", web::get().to(agent))
+                .route("/pools", web::get().to(pools))
+                .route("/actions", web::get().to(actions))
+                .route("/actions/{id}", web::get().to(action))
+                .route("/log", web::get().to(log))
+                .route("/alerts", web::get().to(alerts)),
+        )
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))
+        }));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+fn unavailable(error: actix::MailboxError) -> ApiError {
+    ApiError::internal(format!("controller unavailable: {error}"))
+}
+
+fn store_error(error: crate::store::StoreError) -> ApiError {
+    tracing::error!(message = "Store read failed.", %error);
+    ApiError::internal("cannot read the store")
+}
+
+async fn agents(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
+    let snapshot = state.fleet.send(GetFleet).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(snapshot.agents))
+}
+
+#[derive(Serialize)]
+struct AgentDetail {
+    #[serde(flatten)]
+    agent: AgentView,
+    /// Recent CPU values, oldest first: `[epoch ms, value]`.
+    cpu_series: Vec<(i64, f64)>,
+}
+
+async fn agent(
+    state: web::Data<ApiState>,
+    _caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let snapshot = state.fleet.send(GetFleet).await.map_err(unavailable)?;
+    let agent = snapshot
+        .agents
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no agent {id}")))?;
+    let series = state
+        .fleet
+        .send(GetAgentSeries {
+            agent: id,
+            metric: crate::domain::metric::CPU_PERCENT.into(),
+        })
+        .await
+        .map_err(unavailable)?
+        .unwrap_or_default();
+    Ok(HttpResponse::Ok().json(AgentDetail {
+        agent,
+        cpu_series: series,
+    }))
+}
+
+#[derive(Serialize)]
+struct PoolView {
+    name: String,
+    driver: &'static str,
+    min_agents: usize,
+    max_agents: usize,
+    target_cpu_percent: f64,
+    agents: usize,
+    ready_agents: usize,
+    mean_cpu_percent: Option<f64>,
+    action_in_flight: Option<i64>,
+}
+
+async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
+    let snapshot = state.fleet.send(GetFleet).await.map_err(unavailable)?;
+    let in_flight = state.actuator.send(GetInFlight).await.map_err(unavailable)?;
+    let views: Vec<PoolView> = state
+        .policy
+        .pools
+        .iter()
+        .map(|(name, pool)| {
+            let members: Vec<&AgentView> =
+                snapshot.agents.iter().filter(|a| &a.pool == name).collect();
+            let cpu: Vec<f64> = members.iter().filter_map(|a| a.cpu_smoothed).collect();
+            PoolView {
+                name: name.clone(),
+                driver: match pool.driver {
+                    crate::policy::DriverConfig::Process { .. } => "process",
+                },
+                min_agents: pool.min_agents,
+                max_agents: pool.max_agents,
+                target_cpu_percent: pool.target_cpu_percent,
+                agents: members.len(),
+                ready_agents: members
+                    .iter()
+                    .filter(|a| !matches!(a.status, AgentStatus::Starting | AgentStatus::Offline))
+                    .count(),
+                mean_cpu_percent: crate::analytics::stats::mean(&cpu),
+                action_in_flight: in_flight.get(name).copied(),
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionsQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn actions(
+    state: web::Data<ApiState>,
+    _caller: Caller,
+    query: web::Query<ActionsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(100).min(MAX_LIMIT);
+    let store = state.store.clone();
+    let status = query.status.clone();
+    let actions = web::block(move || store.actions(status.as_deref(), limit))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(store_error)?;
+    Ok(HttpResponse::Ok().json(actions))
+}
+
+async fn action(
+    state: web::Data<ApiState>,
+    _caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(Some("id"), format!("{id:?} is not an action id")))?;
+    let store = state.store.clone();
+    let action = web::block(move || store.action(id))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found(format!("no action {id}")))?;
+    Ok(HttpResponse::Ok().json(action))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogQuery {
+    since: Option<String>,
+    pool: Option<String>,
+    kind: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn log(
+    state: web::Data<ApiState>,
+    _caller: Caller,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let since_ms = match &query.since {
+        Some(text) => Some(clock::parse_time(text).ok_or_else(|| {
+            ApiError::bad_request(
+                Some("since"),
+                format!("{text:?} is neither RFC 3339 nor epoch milliseconds"),
+            )
+        })?),
+        None => None,
+    };
+    let filter = LogFilter {
+        since_ms,
+        pool: query.pool,
+        kind: query.kind,
+        limit: query.limit.unwrap_or(100).min(MAX_LIMIT),
+    };
+    let store = state.store.clone();
+    let rows = web::block(move || store.log(&filter))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(store_error)?;
+    Ok(HttpResponse::Ok().json(rows))
+}
+
+async fn alerts(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
+    let alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(alerts))
+}

@@ -1,0 +1,158 @@
+//! The command line: clap definitions and what each command runs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::controller::{Controller, ControllerConfig};
+use crate::policy::{self, Policy};
+
+/// The default API address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// swarmpilot: keeps a fleet of software agents healthy and efficient on its own.
+#[derive(Debug, Parser)]
+#[command(name = "swarmpilot", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller, real worker processes and a stepped load, drawn live.
+    Demo {
+        /// How long to run, seconds.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// API address (a free port is used if the default is taken).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Data directory for the log and token (default: a new temporary directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Policy directory or file (default: the embedded policies/default.toml).
+        #[arg(long)]
+        policies: Option<PathBuf>,
+    },
+    /// Run the controller until SIGINT or SIGTERM.
+    Serve {
+        /// Policy directory or file (default: the embedded policies/default.toml).
+        #[arg(long)]
+        policies: Option<PathBuf>,
+        /// Data directory for the database, token and agent logs.
+        #[arg(long, default_value = "swarmpilot-data")]
+        data_dir: PathBuf,
+        /// API address.
+        #[arg(long, default_value = DEFAULT_LISTEN)]
+        listen: SocketAddr,
+    },
+    /// Run the bundled worker agent.
+    Agent {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Pool the agent belongs to.
+        #[arg(long)]
+        pool: String,
+        /// Agent id reported in metrics (default: the pool name and port).
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
+fn load_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
+    match path {
+        Some(path) => policy::load_dir(path).map_err(|e| anyhow::anyhow!("invalid policy:\n{e}")),
+        None => policy::load_str("policies/default.toml (embedded)", policy::DEFAULT_POLICY)
+            .map_err(|e| anyhow::anyhow!("invalid embedded policy:\n{e}")),
+    }
+}
+
+fn agent_exe() -> anyhow::Result<PathBuf> {
+    std::env::current_exe().context("cannot find the swarmpilot executable for the workers")
+}
+
+/// Runs one command; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Agent { listen, pool, id } => {
+            let id = id.unwrap_or_else(|| format!("{pool}-{}", listen.port()));
+            actix::System::new()
+                .block_on(crate::agent::run(crate::agent::WorkerConfig { listen, pool, id }))
+                .context("worker failed")?;
+            Ok(0)
+        }
+        Command::Serve {
+            policies,
+            data_dir,
+            listen,
+        } => {
+            let policy = load_policy(policies.as_deref())?;
+            let config = ControllerConfig {
+                policy,
+                data_dir,
+                listen,
+                agent_exe: agent_exe()?,
+            };
+            actix::System::new().block_on(serve(config))?;
+            Ok(0)
+        }
+        Command::Demo {
+            duration,
+            listen,
+            data_dir,
+            policies,
+        } => {
+            let policy = load_policy(policies.as_deref())?;
+            let pool = policy
+                .pools
+                .keys()
+                .next()
+                .cloned()
+                .context("the policy defines no pool to demonstrate")?;
+            let data_dir = data_dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("swarmpilot-demo-{}", crate::clock::now_ms()))
+            });
+            let config = crate::demo::DemoConfig {
+                duration: Duration::from_secs(duration.max(1)),
+                listen: listen.unwrap_or_else(default_demo_listen),
+                data_dir,
+                policy,
+                pool,
+                agent_exe: agent_exe()?,
+            };
+            actix::System::new().block_on(crate::demo::run(config))?;
+            Ok(0)
+        }
+    }
+}
+
+/// The default address if free, else any free loopback port.
+fn default_demo_listen() -> SocketAddr {
+    let default: SocketAddr = DEFAULT_LISTEN.parse().unwrap_or(([127, 0, 0, 1], 8080).into());
+    match std::net::TcpListener::bind(default) {
+        Ok(_) => default,
+        Err(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
+    }
+}
+
+async fn serve(config: ControllerConfig) -> anyhow::Result<()> {
+    let controller = Controller::start(config).await?;
+    // Tests and scripts read this line to find the port when listening on port 0.
+    println!("swarmpilot listening on http://{}", controller.addr);
+    println!("admin token in {}", controller.token_path.display());
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch SIGTERM")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!(message = "SIGINT: shutting down."),
+        _ = terminate.recv() => tracing::info!(message = "SIGTERM: shutting down."),
+    }
+    controller.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Assembles the controller: the store, the drivers, every actor, and the HTTP API.
+//!
+//! `serve`, `demo` and the end-to-end tests all start the controller through
+//! [`Controller::start`], so they run the same code.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr, AsyncContext, Context};
+
+use crate::actors::actuator::{Actuator, PoolDriver, Shutdown};
+use crate::actors::alert::Alert;
+use crate::actors::collector::Collector;
+use crate::actors::fleet::{FleetLinks, FleetSupervisor};
+use crate::actors::health::Health;
+use crate::actors::optimizer::Optimizer;
+use crate::api::{self, ApiState};
+use crate::drivers::Driver;
+use crate::drivers::process::{ProcessConfig, ProcessDriver};
+use crate::policy::{DriverConfig, Policy};
+use crate::store::{Store, StoreError};
+
+/// How the controller is run.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// The effective policy.
+    pub policy: Policy,
+    /// Directory for the database, the admin token and agent logs.
+    pub data_dir: PathBuf,
+    /// Address for the HTTP API.
+    pub listen: SocketAddr,
+    /// The `swarmpilot` executable that runs the bundled worker.
+    pub agent_exe: PathBuf,
+}
+
+/// Errors that keep the controller from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The store could not be opened.
+    #[error("cannot open the store")]
+    Store(#[from] StoreError),
+    /// A file or socket operation failed.
+    #[error("{context}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The API would listen beyond loopback with no configured credentials.
+    #[error("refusing to listen on {0}: without configured tokens the API stays on loopback")]
+    NotLoopback(SocketAddr),
+    /// sysinfo could not read the host.
+    #[error("cannot read system information: {0}")]
+    System(String),
+}
+
+/// A running controller.
+pub struct Controller {
+    /// The registry of agents.
+    pub fleet: Addr<FleetSupervisor>,
+    /// The alert actor.
+    pub alert: Addr<Alert>,
+    /// The actuator.
+    pub actuator: Addr<Actuator>,
+    /// The durable store.
+    pub store: Store,
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// Where the admin token is stored.
+    pub token_path: PathBuf,
+    /// The admin token.
+    pub token: String,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl Controller {
+    /// Starts everything inside the current actix system.
+    pub async fn start(config: ControllerConfig) -> Result<Controller, ControllerError> {
+        if !config.listen.ip().is_loopback() {
+            return Err(ControllerError::NotLoopback(config.listen));
+        }
+        let io = |context: String| move |source| ControllerError::Io { context, source };
+        let listener = TcpListener::bind(config.listen)
+            .map_err(io(format!("cannot listen on {}", config.listen)))?;
+        let addr = listener.local_addr().map_err(io("cannot read the listen address".into()))?;
+        let store = Store::open(&config.data_dir)?;
+        let (token_path, token) = api::auth::ensure_admin_token(&config.data_dir)
+            .map_err(io(format!("cannot write the admin token in {}", config.data_dir.display())))?;
+        let log_dir = config.data_dir.join("agents");
+        std::fs::create_dir_all(&log_dir).map_err(io(format!("cannot create {}", log_dir.display())))?;
+
+        let policy = Arc::new(config.policy);
+        let interval = Duration::from_secs(policy.global.sampling_interval_secs);
+        let heartbeat_timeout = Duration::from_secs(policy.global.heartbeat_timeout_secs);
+
+        // Fleet and collector/health refer to each other: create the contexts first.
+        let fleet_ctx = Context::<FleetSupervisor>::new();
+        let fleet = fleet_ctx.address();
+        let optimizer_ctx = Context::<Optimizer>::new();
+        let optimizer = optimizer_ctx.address();
+
+        let alert = Alert::new(store.clone()).start();
+        let health = Health::new(
+            heartbeat_timeout,
+            vec![fleet.clone().recipient(), optimizer.clone().recipient()],
+        )
+        .start();
+        let collector = Collector::new(interval, fleet.clone().recipient())
+            .map_err(|e| ControllerError::System(e.to_string()))?
+            .start();
+        let links = FleetLinks {
+            watch: collector.clone().recipient(),
+            forget: vec![
+                collector.recipient(),
+                health.clone().recipient(),
+                alert.clone().recipient(),
+            ],
+            track: health.clone().recipient(),
+            heartbeat: health.recipient(),
+            crossings: alert.clone().recipient(),
+        };
+        fleet_ctx.run(FleetSupervisor::new(policy.clone(), links));
+
+        let pools = policy
+            .pools
+            .iter()
+            .map(|(name, pool)| {
+                let driver: Arc<dyn Driver> = match &pool.driver {
+                    DriverConfig::Process { command } => {
+                        let command = if command.is_empty() {
+                            ProcessConfig::bundled_worker(&config.agent_exe)
+                        } else {
+                            command.clone()
+                        };
+                        Arc::new(ProcessDriver::new(ProcessConfig {
+                            pool: name.clone(),
+                            command,
+                            log_dir: log_dir.clone(),
+                            startup_timeout: Duration::from_secs(pool.startup_secs.max(1) * 2),
+                        }))
+                    }
+                };
+                let grace = pool.startup_secs + policy.global.heartbeat_timeout_secs;
+                (name.clone(), PoolDriver { driver, startup_grace_secs: grace })
+            })
+            .collect::<HashMap<_, _>>();
+        let actuator = Actuator::new(store.clone(), fleet.clone(), pools).start();
+        optimizer_ctx.run(Optimizer::new(policy.clone(), interval, fleet.clone(), actuator.clone()));
+
+        let state = ApiState {
+            fleet: fleet.clone(),
+            alert: alert.clone(),
+            actuator: actuator.clone(),
+            store: store.clone(),
+            policy,
+            admin_token: token.clone(),
+        };
+        let server = api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;
+        let handle = server.handle();
+        actix::spawn(async move {
+            if let Err(error) = server.await {
+                tracing::error!(message = "HTTP server stopped.", %error);
+            }
+        });
+        tracing::info!(message = "Controller started.", %addr, data_dir = %config.data_dir.display());
+        Ok(Controller {
+            fleet,
+            alert,
+            actuator,
+            store,
+            addr,
+            token_path,
+            token,
+            server: handle,
+        })
+    }
+
+    /// Stops the API and every agent process, in that order.
+    pub async fn shutdown(&self) {
+        self.server.stop(true).await;
+        if let Err(error) = self.actuator.send(Shutdown).await {
+            tracing::warn!(message = "Actuator gone before shutdown.", %error);
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! `swarmpilot demo`: the controller, a pool of real worker processes and a load generator
+//! that steps the load up and back down, drawn live, then a summary of every action.
+
+pub mod load;
+pub mod view;
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::actors::alert::GetAlerts;
+use crate::actors::fleet::GetFleet;
+use crate::clock;
+use crate::controller::{Controller, ControllerConfig};
+use crate::domain::{ActionState, Change};
+use crate::policy::Policy;
+use load::{LoadConfig, LoadGenerator};
+
+/// CPU time each demo task asks for, milliseconds.
+const TASK_CPU_MS: f64 = 20.0;
+/// Tasks per second in the quiet phases.
+const LOW_RATE: f64 = 15.0;
+/// Tasks per second in the step: 3.5 times the quiet rate.
+const HIGH_RATE: f64 = 52.0;
+
+/// How the demo is run.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// Total run time.
+    pub duration: Duration,
+    /// Address of the API.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// The policy.
+    pub policy: Policy,
+    /// The pool the load goes to.
+    pub pool: String,
+    /// The `swarmpilot` executable for the workers.
+    pub agent_exe: PathBuf,
+}
+
+/// What the demo did, for the exit code and the tests.
+#[derive(Debug, Clone, Default)]
+pub struct DemoReport {
+    /// Applied scale-outs caused by load (not the initial fill to `min_agents`).
+    pub scale_outs: usize,
+    /// Applied scale-ins.
+    pub scale_ins: usize,
+    /// CPU seconds the demo process used (controller and load generator, not the workers).
+    pub cpu_secs: f64,
+    /// Wall seconds it ran.
+    pub wall_secs: f64,
+}
+
+/// The phase of the load at `elapsed` into a demo of `total`: low, a step up, low again.
+pub fn phase_at(elapsed: Duration, total: Duration) -> (&'static str, f64) {
+    let share = elapsed.as_secs_f64() / total.as_secs_f64().max(1.0);
+    if (0.15..0.45).contains(&share) {
+        ("high", HIGH_RATE)
+    } else {
+        ("low", LOW_RATE)
+    }
+}
+
+/// Runs the demo to its end; must be called inside an actix system.
+pub async fn run(config: DemoConfig) -> anyhow::Result<DemoReport> {
+    let started = Instant::now();
+    let started_ms = clock::now_ms();
+    let controller = Controller::start(ControllerConfig {
+        policy: config.policy,
+        data_dir: config.data_dir.clone(),
+        listen: config.listen,
+        agent_exe: config.agent_exe,
+    })
+    .await?;
+    println!("swarmpilot demo: {} s, pool {:?}", config.duration.as_secs(), config.pool);
+    println!("  API:         http://{}/api/v1", controller.addr);
+    println!("  admin token: {}", controller.token_path.display());
+    println!("  try: curl -H \"Authorization: Bearer $(cat {})\" http://{}/api/v1/log",
+        controller.token_path.display(), controller.addr);
+    println!("  Ctrl-C stops the demo and every worker it started.\n");
+
+    let load = LoadGenerator::start(LoadConfig {
+        api: format!("http://{}", controller.addr),
+        token: controller.token.clone(),
+        pool: config.pool.clone(),
+        cpu_ms: TASK_CPU_MS,
+    });
+    let interactive = std::io::stdout().is_terminal();
+    let mut drawn_lines = 0;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let interrupted = loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = tokio::signal::ctrl_c() => break true,
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= config.duration {
+            break false;
+        }
+        let (phase, rate) = phase_at(elapsed, config.duration);
+        load.set_rate(phase, rate);
+        let fleet = controller.fleet.send(GetFleet).await.unwrap_or_default();
+        let alerts = controller.alert.send(GetAlerts).await.unwrap_or_default();
+        let actions = controller.store.actions(None, 3).unwrap_or_default();
+        let stats = load.stats();
+        let frame = view::Frame {
+            elapsed_secs: elapsed.as_secs(),
+            load: &stats,
+            fleet: &fleet,
+            alerts: &alerts,
+            actions: &actions,
+        };
+        let mut stdout = std::io::stdout().lock();
+        if interactive {
+            // Redraw in place: up over the last frame, clear to the end of the screen.
+            if drawn_lines > 0 {
+                let _ = write!(stdout, "\x1b[{drawn_lines}A\x1b[J");
+            }
+            let text = frame.render();
+            drawn_lines = text.lines().count();
+            let _ = write!(stdout, "{text}");
+        } else {
+            let _ = writeln!(stdout, "{}", frame.headline());
+        }
+        let _ = stdout.flush();
+    };
+    load.stop();
+    if interrupted {
+        println!("\ninterrupted: stopping workers");
+    }
+    controller.shutdown().await;
+
+    let actions = controller.store.actions(None, 1000)?;
+    print!("{}", view::summary(&actions, started_ms));
+    let applied_scales = |grow: bool| {
+        actions
+            .iter()
+            .filter(|a| a.state == ActionState::Applied)
+            .filter(|a| matches!(a.change, Change::Scale { from, to } if (to > from) == grow && from > 0))
+            .count()
+    };
+    let report = DemoReport {
+        scale_outs: applied_scales(true),
+        scale_ins: applied_scales(false),
+        cpu_secs: process_cpu_secs(),
+        wall_secs: started.elapsed().as_secs_f64(),
+    };
+    println!(
+        "\nscale-outs under load: {} | scale-ins: {} | demo process CPU {:.2} s over {:.0} s = {:.1}% of one core",
+        report.scale_outs,
+        report.scale_ins,
+        report.cpu_secs,
+        report.wall_secs,
+        report.cpu_secs / report.wall_secs.max(0.001) * 100.0
+    );
+    println!("log kept in {}", config.data_dir.display());
+    Ok(report)
+}
+
+/// CPU seconds (user + system) used by this process alone, not its children.
+pub fn process_cpu_secs() -> f64 {
+    // SAFETY: getrusage fills the struct we own.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_steps_up_then_back_down() {
+        let total = Duration::from_secs(60);
+        let at = |s| phase_at(Duration::from_secs(s), total).0;
+        assert_eq!((at(0), at(8), at(9), at(26), at(27), at(59)),
+            ("low", "low", "high", "high", "low", "low"));
+    }
+}

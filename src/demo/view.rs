@@ -1,0 +1,146 @@
+//! Drawing the demo: the live view printed once a second and the closing summary.
+
+use std::fmt::Write as _;
+
+use crate::actors::alert::{AlertState, AlertView};
+use crate::actors::fleet::FleetSnapshot;
+use crate::demo::load::LoadStats;
+use crate::domain::{Action, Change};
+
+/// Width of the CPU bars, characters.
+const BAR_WIDTH: usize = 20;
+
+/// A horizontal bar for `percent` of `full`.
+pub fn bar(percent: f64, full: f64) -> String {
+    let filled = ((percent / full).clamp(0.0, 1.0) * BAR_WIDTH as f64).round() as usize;
+    format!("{}{}", "█".repeat(filled), "░".repeat(BAR_WIDTH - filled))
+}
+
+/// A short description of an action's change.
+pub fn describe(action: &Action) -> String {
+    match &action.change {
+        Change::Scale { from, to } => format!("scale {} {from}→{to}", action.pool),
+        Change::Restart { agent } => format!("restart {agent}"),
+    }
+}
+
+/// Everything the live view shows at one instant.
+pub struct Frame<'a> {
+    /// Seconds since the demo began.
+    pub elapsed_secs: u64,
+    /// Load generator statistics.
+    pub load: &'a LoadStats,
+    /// The fleet.
+    pub fleet: &'a FleetSnapshot,
+    /// Current alerts.
+    pub alerts: &'a [AlertView],
+    /// Latest actions, newest first.
+    pub actions: &'a [Action],
+}
+
+impl Frame<'_> {
+    /// The full multi-line view, for a terminal.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", self.headline());
+        for agent in &self.fleet.agents {
+            let cpu = agent.cpu_smoothed.unwrap_or(0.0);
+            let memory_mb = agent.metrics.get("memory_bytes").copied().unwrap_or(0.0) / 1e6;
+            let status = serde_json::to_value(agent.status).ok();
+            let status = status.as_ref().and_then(|s| s.as_str()).unwrap_or("?");
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<8} {} {:>5.1}% cpu {:>6.1} MB",
+                agent.id,
+                status,
+                bar(cpu, 100.0),
+                cpu,
+                memory_mb
+            );
+        }
+        let firing: Vec<String> = self.firing();
+        let _ = writeln!(
+            out,
+            "  alerts firing: {}",
+            if firing.is_empty() { "none".to_string() } else { firing.join(", ") }
+        );
+        for action in self.actions.iter().take(3) {
+            let _ = writeln!(
+                out,
+                "  action #{:<3} {:<20} {:<11} {}",
+                action.id,
+                describe(action),
+                action.state.as_str(),
+                action.reason
+            );
+        }
+        out
+    }
+
+    /// One line, for logs and pipes.
+    pub fn headline(&self) -> String {
+        let cpus: Vec<f64> = self.fleet.agents.iter().filter_map(|a| a.cpu_smoothed).collect();
+        let mean_cpu = crate::analytics::stats::mean(&cpus).unwrap_or(0.0);
+        let p95 = self
+            .load
+            .p95_ms()
+            .map_or("   -".to_string(), |p| format!("{p:>4.0}"));
+        let last = self
+            .actions
+            .first()
+            .map_or(String::new(), |a| format!(" | last #{} {} {}", a.id, describe(a), a.state.as_str()));
+        format!(
+            "[{:>3}s] load {:<4} {:>3.0} tasks/s | agents {} | mean cpu {:>4.1}% | p95 {} ms | ok {} failed {} | alerts {}{}",
+            self.elapsed_secs,
+            self.load.phase,
+            self.load.rate,
+            self.fleet.agents.len(),
+            mean_cpu,
+            p95,
+            self.load.ok,
+            self.load.failed,
+            self.firing().len(),
+            last
+        )
+    }
+
+    fn firing(&self) -> Vec<String> {
+        self.alerts
+            .iter()
+            .filter(|a| a.state == AlertState::Firing)
+            .map(|a| format!("{} on {}", a.rule, a.agent))
+            .collect()
+    }
+}
+
+/// The closing summary: every action, then the scaling verdict.
+pub fn summary(actions: &[Action], started_ms: i64) -> String {
+    let mut out = String::from("\nActions taken (oldest first):\n");
+    if actions.is_empty() {
+        out.push_str("  none\n");
+    }
+    for action in actions.iter().rev() {
+        let _ = writeln!(
+            out,
+            "  #{:<3} +{:>3}s {:<20} {:<10} {}",
+            action.id,
+            (action.created_ms - started_ms).max(0) / 1000,
+            describe(action),
+            action.state.as_str(),
+            action.reason
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_fill_in_proportion() {
+        assert_eq!(bar(0.0, 100.0), "░".repeat(20));
+        assert_eq!(bar(50.0, 100.0), format!("{}{}", "█".repeat(10), "░".repeat(10)));
+        assert_eq!(bar(250.0, 100.0), "█".repeat(20));
+    }
+}

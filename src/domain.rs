@@ -1,0 +1,244 @@
+//! Domain types shared by every layer: agents, samples and actions.
+//!
+//! These are plain data. Wire shapes (JSON, SQLite rows) convert from and to them at the edges.
+
+use serde::{Deserialize, Serialize};
+
+/// Well-known metric names produced by the collector.
+pub mod metric {
+    /// Process CPU use of an agent, percent of one core.
+    pub const CPU_PERCENT: &str = "cpu_percent";
+    /// Resident memory of an agent process, bytes.
+    pub const MEMORY_BYTES: &str = "memory_bytes";
+    /// Resident memory of an agent process, percent of host memory.
+    pub const MEMORY_PERCENT: &str = "memory_percent";
+    /// Host-wide CPU use, percent of all cores.
+    pub const SYSTEM_CPU_PERCENT: &str = "system_cpu_percent";
+    /// Host memory in use, percent.
+    pub const SYSTEM_MEMORY_PERCENT: &str = "system_memory_percent";
+    /// Host disk reads, bytes per second.
+    pub const SYSTEM_DISK_READ_BPS: &str = "system_disk_read_bytes_per_s";
+    /// Host disk writes, bytes per second.
+    pub const SYSTEM_DISK_WRITE_BPS: &str = "system_disk_write_bytes_per_s";
+    /// Host network receive, bytes per second.
+    pub const SYSTEM_NET_RX_BPS: &str = "system_net_rx_bytes_per_s";
+    /// Host network transmit, bytes per second.
+    pub const SYSTEM_NET_TX_BPS: &str = "system_net_tx_bytes_per_s";
+}
+
+/// One observation of one metric of one agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Agent id the sample belongs to.
+    pub agent: String,
+    /// Metric name, e.g. `cpu_percent`.
+    pub metric: String,
+    /// Epoch milliseconds.
+    pub ts_ms: i64,
+    /// The observed value.
+    pub value: f64,
+}
+
+/// The health of an agent as the controller sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// Registered, not yet reporting.
+    Starting,
+    /// Reporting and doing work.
+    Active,
+    /// Reporting, with little to do.
+    Idle,
+    /// Reporting, saturated.
+    Busy,
+    /// Reporting errors.
+    Error,
+    /// Not heard from within the heartbeat timeout.
+    Offline,
+}
+
+/// What a driver reports about an agent it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentHandle {
+    /// Stable agent id, unique in the fleet.
+    pub id: String,
+    /// Pool the agent belongs to.
+    pub pool: String,
+    /// OS process id, when the driver runs a local process.
+    pub pid: Option<u32>,
+    /// Base URL the agent serves, e.g. `http://127.0.0.1:40123`.
+    pub endpoint: Option<String>,
+    /// Epoch milliseconds when this incarnation started.
+    pub started_ms: i64,
+}
+
+/// The kinds of optimization the controller can apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Change the number of agents in a pool.
+    Scale,
+    /// Change the load weights of a pool's agents.
+    Redistribute,
+    /// Restart (or replace) one agent.
+    Restart,
+    /// Change an alert threshold.
+    AdjustThreshold,
+}
+
+impl ActionKind {
+    /// The snake_case name used in the log and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Scale => "scale",
+            ActionKind::Redistribute => "redistribute",
+            ActionKind::Restart => "restart",
+            ActionKind::AdjustThreshold => "adjust_threshold",
+        }
+    }
+}
+
+/// The lifecycle states of an action, as DESIGN.md names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionState {
+    /// Decided by the optimizer, not yet gated.
+    Proposed,
+    /// Waiting for a human.
+    PendingApproval,
+    /// Cleared to apply.
+    Approved,
+    /// The driver is changing the fleet.
+    Applying,
+    /// Applied; success conditions are being checked.
+    Verifying,
+    /// Done and kept.
+    Applied,
+    /// Refused by a human.
+    Rejected,
+    /// Never approved in time.
+    Expired,
+    /// The driver could not apply it.
+    Failed,
+    /// Undone.
+    RolledBack,
+    /// Made stale by what happened before it could apply.
+    Superseded,
+}
+
+impl ActionState {
+    /// The snake_case name used in the log and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionState::Proposed => "proposed",
+            ActionState::PendingApproval => "pending_approval",
+            ActionState::Approved => "approved",
+            ActionState::Applying => "applying",
+            ActionState::Verifying => "verifying",
+            ActionState::Applied => "applied",
+            ActionState::Rejected => "rejected",
+            ActionState::Expired => "expired",
+            ActionState::Failed => "failed",
+            ActionState::RolledBack => "rolled_back",
+            ActionState::Superseded => "superseded",
+        }
+    }
+}
+
+/// The concrete change an action makes, and by symmetry the change that undoes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    /// Set the pool to `to` agents (it had `from`).
+    Scale {
+        /// Agents before.
+        from: usize,
+        /// Agents after.
+        to: usize,
+    },
+    /// Restart one agent in place.
+    Restart {
+        /// The agent to restart.
+        agent: String,
+    },
+}
+
+impl Change {
+    /// The action kind this change belongs to.
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Change::Scale { .. } => ActionKind::Scale,
+            Change::Restart { .. } => ActionKind::Restart,
+        }
+    }
+
+    /// The change that would undo this one, when there is one.
+    pub fn inverse(&self) -> Option<Change> {
+        match self {
+            Change::Scale { from, to } => Some(Change::Scale {
+                from: *to,
+                to: *from,
+            }),
+            // A restart cannot be undone; its inverse is nothing.
+            Change::Restart { .. } => None,
+        }
+    }
+}
+
+/// What the optimizer asks the actuator to do, with the reason and evidence behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Pool the change applies to.
+    pub pool: String,
+    /// The change itself.
+    pub change: Change,
+    /// One sentence a person can read.
+    pub reason: String,
+    /// The numbers behind the decision.
+    pub evidence: serde_json::Value,
+}
+
+/// An action as stored: a proposal with its id, state and timestamps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    /// Unique, increasing id.
+    pub id: i64,
+    /// Kind of the change.
+    pub kind: ActionKind,
+    /// Pool the change applies to.
+    pub pool: String,
+    /// Agent the change targets, if one.
+    pub agent: Option<String>,
+    /// Current lifecycle state.
+    pub state: ActionState,
+    /// The change.
+    pub change: Change,
+    /// The change that undoes it, written before it is applied.
+    pub inverse: Option<Change>,
+    /// Why it was proposed.
+    pub reason: String,
+    /// The numbers behind the decision.
+    pub evidence: serde_json::Value,
+    /// Epoch milliseconds of the proposal.
+    pub created_ms: i64,
+    /// Epoch milliseconds of the last transition.
+    pub updated_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_inverse_swaps_counts() {
+        let change = Change::Scale { from: 2, to: 5 };
+        assert_eq!(change.inverse(), Some(Change::Scale { from: 5, to: 2 }));
+        assert_eq!(change.kind(), ActionKind::Scale);
+    }
+
+    #[test]
+    fn change_serializes_with_type_tag() {
+        let json = serde_json::to_value(Change::Restart { agent: "w-1".into() }).unwrap();
+        assert_eq!(json, serde_json::json!({"type": "restart", "agent": "w-1"}));
+    }
+}

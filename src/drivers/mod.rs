@@ -1,0 +1,69 @@
+//! Drivers: the only code that changes agents in the outside world.
+//!
+//! A driver runs the agents of one pool. The actuator composes its verbs (start, stop,
+//! restart) into actions; nothing else calls a driver.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::domain::AgentHandle;
+
+pub mod process;
+
+/// The future every driver verb returns.
+pub type DriverFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, DriverError>> + Send + 'a>>;
+
+/// Errors a driver reports.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The agent could not be started.
+    #[error("agent {agent} did not start: {reason}")]
+    StartFailed {
+        /// The agent id.
+        agent: String,
+        /// What went wrong, with the tail of its output when there is one.
+        reason: String,
+    },
+    /// The driver does not run this agent.
+    #[error("no agent {0} in this pool")]
+    NoSuchAgent(String),
+    /// An OS call failed.
+    #[error("{context}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// An agent as the driver sees it right now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriverAgent {
+    /// What the agent is.
+    pub handle: AgentHandle,
+    /// Whether its process (or instance) is still running.
+    pub running: bool,
+}
+
+/// Runs the agents of one pool.
+pub trait Driver: Send + Sync {
+    /// Short name of the driver kind, e.g. `process`.
+    fn kind(&self) -> &'static str;
+
+    /// Starts one new agent and returns once it is ready to serve.
+    fn start(&self) -> DriverFuture<'_, AgentHandle>;
+
+    /// Stops an agent, gracefully first.
+    fn stop<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, ()>;
+
+    /// Restarts an agent in place: same id, new incarnation.
+    fn restart<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, AgentHandle>;
+
+    /// Every agent the driver runs or ran and has not stopped, newest last.
+    fn list(&self) -> Vec<DriverAgent>;
+
+    /// Stops every agent; called once when the controller exits.
+    fn shutdown(&self) -> DriverFuture<'_, ()>;
+}

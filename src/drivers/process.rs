@@ -1,0 +1,372 @@
+//! The `process` driver: agents are local OS processes on free loopback ports.
+//!
+//! Children are never orphaned: each one asks the kernel to kill it when the controller
+//! dies (`PR_SET_PDEATHSIG`), a dropped child is killed (`kill_on_drop`), and `shutdown`
+//! stops them all gracefully (SIGTERM, then SIGKILL after a grace period).
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use super::{Driver, DriverAgent, DriverError, DriverFuture};
+use crate::clock;
+use crate::domain::AgentHandle;
+
+/// How long a stopped agent gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How often readiness is probed while an agent starts.
+const READY_POLL: Duration = Duration::from_millis(25);
+
+/// Settings of one pool's process driver.
+#[derive(Debug, Clone)]
+pub struct ProcessConfig {
+    /// The pool whose agents this driver runs.
+    pub pool: String,
+    /// Program and arguments; `{port}`, `{pool}` and `{agent}` are substituted.
+    pub command: Vec<String>,
+    /// Directory for each agent's output, `<agent>.log`.
+    pub log_dir: PathBuf,
+    /// How long an agent may take to accept connections.
+    pub startup_timeout: Duration,
+}
+
+impl ProcessConfig {
+    /// The command that runs the bundled worker, `EXE agent ...`.
+    pub fn bundled_worker(exe: &Path) -> Vec<String> {
+        [
+            exe.display().to_string().as_str(),
+            "agent",
+            "--listen",
+            "127.0.0.1:{port}",
+            "--pool",
+            "{pool}",
+            "--id",
+            "{agent}",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+    }
+}
+
+/// Runs one pool's agents as child processes.
+pub struct ProcessDriver {
+    config: ProcessConfig,
+    state: Mutex<State>,
+}
+
+struct State {
+    next_index: u64,
+    agents: BTreeMap<String, Managed>,
+}
+
+struct Managed {
+    handle: AgentHandle,
+    child: Child,
+}
+
+impl ProcessDriver {
+    /// A driver with no agents yet.
+    pub fn new(config: ProcessConfig) -> Self {
+        ProcessDriver {
+            config,
+            state: Mutex::new(State {
+                next_index: 0,
+                agents: BTreeMap::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is a map of children; a panic elsewhere cannot leave it half-updated.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Spawns `agent` on a free port and waits until it accepts connections.
+    async fn spawn_ready(&self, agent: &str) -> Result<AgentHandle, DriverError> {
+        let port = free_port().map_err(|source| DriverError::Io {
+            context: "cannot find a free loopback port".into(),
+            source,
+        })?;
+        let args: Vec<String> = self
+            .config
+            .command
+            .iter()
+            .map(|arg| {
+                arg.replace("{port}", &port.to_string())
+                    .replace("{pool}", &self.config.pool)
+                    .replace("{agent}", agent)
+            })
+            .collect();
+        let uses_port = self.config.command.iter().any(|a| a.contains("{port}"));
+        let log_path = self.config.log_dir.join(format!("{agent}.log"));
+        let child = spawn(&args, &log_path).map_err(|source| DriverError::Io {
+            context: format!("cannot start {:?} for agent {agent}", args.first()),
+            source,
+        })?;
+        let pid = child.id();
+        let handle = AgentHandle {
+            id: agent.to_string(),
+            pool: self.config.pool.clone(),
+            pid,
+            endpoint: uses_port.then(|| format!("http://127.0.0.1:{port}")),
+            started_ms: clock::now_ms(),
+        };
+        self.lock().agents.insert(
+            agent.to_string(),
+            Managed {
+                handle: handle.clone(),
+                child,
+            },
+        );
+        tracing::info!(message = "Agent process started.", agent, ?pid, port);
+
+        let deadline = tokio::time::Instant::now() + self.config.startup_timeout;
+        loop {
+            if let Some(status) = self.exit_status(agent) {
+                self.lock().agents.remove(agent);
+                return Err(DriverError::StartFailed {
+                    agent: agent.to_string(),
+                    reason: format!("exited with {status}; output: {}", tail(&log_path)),
+                });
+            }
+            let ready = if uses_port {
+                tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+                    .await
+                    .is_ok()
+            } else {
+                true
+            };
+            if ready {
+                return Ok(handle);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let managed = self.lock().agents.remove(agent);
+                if let Some(managed) = managed {
+                    terminate(managed).await;
+                }
+                return Err(DriverError::StartFailed {
+                    agent: agent.to_string(),
+                    reason: format!(
+                        "not accepting connections on port {port} after {:?}; output: {}",
+                        self.config.startup_timeout,
+                        tail(&log_path)
+                    ),
+                });
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+
+    fn exit_status(&self, agent: &str) -> Option<std::process::ExitStatus> {
+        let mut state = self.lock();
+        let managed = state.agents.get_mut(agent)?;
+        managed.child.try_wait().ok().flatten()
+    }
+}
+
+impl Driver for ProcessDriver {
+    fn kind(&self) -> &'static str {
+        "process"
+    }
+
+    fn start(&self) -> DriverFuture<'_, AgentHandle> {
+        Box::pin(async move {
+            let agent = {
+                let mut state = self.lock();
+                state.next_index += 1;
+                format!("{}-{}", self.config.pool, state.next_index)
+            };
+            self.spawn_ready(&agent).await
+        })
+    }
+
+    fn stop<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, ()> {
+        Box::pin(async move {
+            let managed = self.lock().agents.remove(agent);
+            let managed = managed.ok_or_else(|| DriverError::NoSuchAgent(agent.to_string()))?;
+            terminate(managed).await;
+            Ok(())
+        })
+    }
+
+    fn restart<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, AgentHandle> {
+        Box::pin(async move {
+            let managed = self.lock().agents.remove(agent);
+            let managed = managed.ok_or_else(|| DriverError::NoSuchAgent(agent.to_string()))?;
+            terminate(managed).await;
+            self.spawn_ready(agent).await
+        })
+    }
+
+    fn list(&self) -> Vec<DriverAgent> {
+        let mut state = self.lock();
+        let mut agents: Vec<DriverAgent> = state
+            .agents
+            .values_mut()
+            .map(|managed| DriverAgent {
+                handle: managed.handle.clone(),
+                // try_wait also reaps a child that has exited, so no zombie stays behind.
+                running: matches!(managed.child.try_wait(), Ok(None)),
+            })
+            .collect();
+        agents.sort_by_key(|a| a.handle.started_ms);
+        agents
+    }
+
+    fn shutdown(&self) -> DriverFuture<'_, ()> {
+        Box::pin(async move {
+            let all: Vec<Managed> = std::mem::take(&mut self.lock().agents).into_values().collect();
+            for managed in &all {
+                signal(managed, libc::SIGTERM);
+            }
+            for managed in all {
+                terminate(managed).await;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn spawn(args: &[String], log_path: &Path) -> std::io::Result<Child> {
+    let (program, rest) = args
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty command"))?;
+    let log = OpenOptions::new().create(true).append(true).open(log_path)?;
+    let mut command = Command::new(program);
+    command
+        .args(rest)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        // Its own process group: a Ctrl-C in the terminal reaches the controller, which
+        // then stops its agents in order, instead of reaching every agent at once.
+        .process_group(0);
+    // SAFETY: the closure runs in the child between fork and exec and calls only
+    // async-signal-safe functions (prctl, getppid, _exit).
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The controller may have died before prctl took effect.
+            if libc::getppid() == 1 {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    command.spawn()
+}
+
+fn signal(managed: &Managed, signal: libc::c_int) {
+    if let Some(pid) = managed.child.id() {
+        // SAFETY: kill(2) with a pid we spawned and have not reaped yet.
+        unsafe {
+            libc::kill(pid as libc::pid_t, signal);
+        }
+    }
+}
+
+/// SIGTERM, wait up to the grace period, then SIGKILL; always reaps.
+async fn terminate(mut managed: Managed) {
+    signal(&managed, libc::SIGTERM);
+    match tokio::time::timeout(STOP_GRACE, managed.child.wait()).await {
+        Ok(_) => {}
+        Err(_) => {
+            tracing::warn!(message = "Agent ignored SIGTERM; killing.", agent = %managed.handle.id);
+            let _ = managed.child.kill().await;
+        }
+    }
+    tracing::info!(message = "Agent process stopped.", agent = %managed.handle.id);
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(5).collect();
+    let joined: Vec<&str> = lines.into_iter().rev().collect();
+    if joined.is_empty() {
+        "(none)".to_string()
+    } else {
+        joined.join(" | ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn driver(command: &[&str], dir: &Path) -> ProcessDriver {
+        ProcessDriver::new(ProcessConfig {
+            pool: "p".into(),
+            command: command.iter().map(ToString::to_string).collect(),
+            log_dir: dir.to_path_buf(),
+            startup_timeout: Duration::from_secs(5),
+        })
+    }
+
+    fn alive(pid: u32) -> bool {
+        // SAFETY: signal 0 only checks that the process exists.
+        unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+    }
+
+    #[tokio::test]
+    async fn starts_lists_restarts_and_stops_real_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let driver = driver(&["sleep", "30"], dir.path());
+        let first = driver.start().await.unwrap();
+        let second = driver.start().await.unwrap();
+        assert_eq!((first.id.as_str(), second.id.as_str()), ("p-1", "p-2"));
+        let pid = first.pid.unwrap();
+        assert!(alive(pid));
+        assert_eq!(driver.list().iter().filter(|a| a.running).count(), 2);
+
+        let restarted = driver.restart("p-1").await.unwrap();
+        assert_eq!(restarted.id, "p-1");
+        assert_ne!(restarted.pid, Some(pid));
+
+        driver.stop("p-2").await.unwrap();
+        assert!(!alive(second.pid.unwrap()), "stopped and reaped");
+        assert!(matches!(driver.stop("p-2").await, Err(DriverError::NoSuchAgent(_))));
+
+        driver.shutdown().await.unwrap();
+        assert!(driver.list().is_empty());
+        assert!(!alive(restarted.pid.unwrap()));
+    }
+
+    #[tokio::test]
+    async fn a_process_that_dies_shows_as_not_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let driver = driver(&["sleep", "30"], dir.path());
+        let agent = driver.start().await.unwrap();
+        // SAFETY: killing the child we just started.
+        unsafe { libc::kill(agent.pid.unwrap() as libc::pid_t, libc::SIGKILL) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while driver.list()[0].running {
+            assert!(std::time::Instant::now() < deadline, "death not noticed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        driver.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_command_that_fails_reports_its_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let driver = driver(&["sh", "-c", "echo boom >&2; exit 3", "{port}"], dir.path());
+        let error = driver.start().await.unwrap_err().to_string();
+        assert!(error.contains("boom"), "{error}");
+        assert!(driver.list().is_empty());
+    }
+}

@@ -1,0 +1,18 @@
+//! swarmpilot: an autonomous controller for fleets of software agents.
+//!
+//! The crate is layered as `../ARCHITECTURE.md` describes: `policy` and `analytics` are pure,
+//! `actors` wire them to messages and time, and `drivers`, `store`, `api` and `agent` are the
+//! edges that touch processes, disks and the network.
+
+pub mod actors;
+pub mod agent;
+pub mod analytics;
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod controller;
+pub mod demo;
+pub mod domain;
+pub mod drivers;
+pub mod policy;
+pub mod store;

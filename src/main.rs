@@ -1,0 +1,27 @@
+//! The `swarmpilot` binary: parses the command line, runs it, picks the exit code.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    let cli = swarmpilot::cli::Cli::parse();
+    // The demo draws its own view on stdout; logs go to stderr and stay quiet by default.
+    let default_level = match cli.command {
+        swarmpilot::cli::Command::Serve { .. } => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("SWARMPILOT_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let code = match swarmpilot::cli::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,9 @@
+//! Declarative policy: the documented model, loading from a directory, and checks.
+//!
+//! Policy is pure: loading reads files, but nothing here talks to actors or the network.
+
+mod load;
+mod model;
+
+pub use load::{LoadError, PolicyError, load_dir, load_str, DEFAULT_POLICY};
+pub use model::{AlertLevel, AlertRule, DriverConfig, Global, Policy, PoolPolicy};

@@ -1,0 +1,422 @@
+//! The durable store: an SQLite file (WAL) holding actions, their transition log and alert
+//! history.
+//!
+//! Every transition of an action is one row of `action_log`, written in the same transaction
+//! that changes the action's current state, so the log and the state never disagree.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::clock;
+use crate::domain::{Action, ActionKind, ActionState, Change, Proposal};
+
+/// The file name of the database inside the data directory.
+pub const DB_FILE: &str = "swarmpilot.db";
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored JSON column did not parse.
+    #[error("corrupt stored value")]
+    Json(#[from] serde_json::Error),
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No action has this id.
+    #[error("no action with id {0}")]
+    NoSuchAction(i64),
+}
+
+/// One row of the action log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogEntry {
+    /// Row number, increasing.
+    pub seq: i64,
+    /// Epoch milliseconds of the transition.
+    pub ts_ms: i64,
+    /// RFC 3339 form of `ts_ms`.
+    pub time: String,
+    /// The action.
+    pub action_id: i64,
+    /// Its kind.
+    pub kind: String,
+    /// Its pool.
+    pub pool: String,
+    /// Its agent, when it targets one.
+    pub agent: Option<String>,
+    /// State before; `None` for the first row.
+    pub from_state: Option<String>,
+    /// State after.
+    pub to_state: String,
+    /// Why the transition happened.
+    pub reason: String,
+    /// Who caused it: `auto` or a user.
+    pub actor: String,
+}
+
+/// Filters for reading the log, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// Only rows at or after this epoch millisecond.
+    pub since_ms: Option<i64>,
+    /// Only this pool.
+    pub pool: Option<String>,
+    /// Only this action kind.
+    pub kind: Option<String>,
+    /// At most this many rows.
+    pub limit: usize,
+}
+
+/// A handle to the database; cheap to clone and safe to share between threads.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Dir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let conn = Connection::open(data_dir.join(DB_FILE))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back),
+        // so a poisoned lock is safe to keep using.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records a new action in state `proposed`, with its first log row.
+    pub fn insert_action(&self, proposal: &Proposal, actor: &str) -> Result<Action, StoreError> {
+        let now = clock::now_ms();
+        let kind = proposal.change.kind();
+        let agent = match &proposal.change {
+            Change::Restart { agent } => Some(agent.clone()),
+            Change::Scale { .. } => None,
+        };
+        let inverse = proposal.change.inverse();
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO actions (kind, pool, agent, state, change, inverse, reason, evidence,
+                                  created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+            params![
+                kind.as_str(),
+                proposal.pool,
+                agent,
+                ActionState::Proposed.as_str(),
+                serde_json::to_string(&proposal.change)?,
+                serde_json::to_string(&inverse)?,
+                proposal.reason,
+                proposal.evidence.to_string(),
+                now,
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        insert_log(&tx, now, id, kind.as_str(), &proposal.pool, agent.as_deref(), None,
+            ActionState::Proposed.as_str(), &proposal.reason, actor)?;
+        tx.commit()?;
+        Ok(Action {
+            id,
+            kind,
+            pool: proposal.pool.clone(),
+            agent,
+            state: ActionState::Proposed,
+            change: proposal.change.clone(),
+            inverse,
+            reason: proposal.reason.clone(),
+            evidence: proposal.evidence.clone(),
+            created_ms: now,
+            updated_ms: now,
+        })
+    }
+
+    /// Moves an action to `to`, logging the transition with its reason and actor.
+    pub fn transition(
+        &self,
+        id: i64,
+        to: ActionState,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Action, StoreError> {
+        let now = clock::now_ms();
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut action = read_action(&tx, id)?.ok_or(StoreError::NoSuchAction(id))?;
+        tx.execute(
+            "UPDATE actions SET state = ?1, updated_ms = ?2 WHERE id = ?3",
+            params![to.as_str(), now, id],
+        )?;
+        insert_log(&tx, now, id, action.kind.as_str(), &action.pool, action.agent.as_deref(),
+            Some(action.state.as_str()), to.as_str(), reason, actor)?;
+        tx.commit()?;
+        action.state = to;
+        action.updated_ms = now;
+        Ok(action)
+    }
+
+    /// One action by id.
+    pub fn action(&self, id: i64) -> Result<Option<Action>, StoreError> {
+        read_action(&self.lock(), id)
+    }
+
+    /// Actions, newest first, optionally only those in `state`.
+    pub fn actions(&self, state: Option<&str>, limit: usize) -> Result<Vec<Action>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT id FROM actions WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
+        )?;
+        let ids: Vec<i64> = stmt
+            .query_map(params![state, limit as i64], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        ids.into_iter()
+            .filter_map(|id| read_action(&conn, id).transpose())
+            .collect()
+    }
+
+    /// Log rows matching `filter`, newest first.
+    pub fn log(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT seq, ts_ms, action_id, kind, pool, agent, from_state, to_state, reason, actor
+             FROM action_log
+             WHERE (?1 IS NULL OR ts_ms >= ?1) AND (?2 IS NULL OR pool = ?2)
+               AND (?3 IS NULL OR kind = ?3)
+             ORDER BY seq DESC LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![filter.since_ms, filter.pool, filter.kind, filter.limit as i64],
+            |row| {
+                let ts_ms: i64 = row.get(1)?;
+                Ok(LogEntry {
+                    seq: row.get(0)?,
+                    ts_ms,
+                    time: clock::rfc3339(ts_ms),
+                    action_id: row.get(2)?,
+                    kind: row.get(3)?,
+                    pool: row.get(4)?,
+                    agent: row.get(5)?,
+                    from_state: row.get(6)?,
+                    to_state: row.get(7)?,
+                    reason: row.get(8)?,
+                    actor: row.get(9)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Appends one alert state transition to the alert history.
+    pub fn record_alert(&self, alert: &AlertTransition<'_>) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO alert_history (ts_ms, rule, agent, pool, level, from_state, to_state, value)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                alert.ts_ms, alert.rule, alert.agent, alert.pool, alert.level,
+                alert.from_state, alert.to_state, alert.value
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+/// One alert state change, as recorded in the alert history.
+#[derive(Debug, Clone)]
+pub struct AlertTransition<'a> {
+    /// Epoch milliseconds.
+    pub ts_ms: i64,
+    /// Rule name.
+    pub rule: &'a str,
+    /// Agent the alert is about.
+    pub agent: &'a str,
+    /// That agent's pool.
+    pub pool: &'a str,
+    /// Severity name.
+    pub level: &'a str,
+    /// State before.
+    pub from_state: &'a str,
+    /// State after.
+    pub to_state: &'a str,
+    /// The value that caused the change.
+    pub value: f64,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL, pool TEXT NOT NULL, agent TEXT, state TEXT NOT NULL,
+    change TEXT NOT NULL, inverse TEXT NOT NULL, reason TEXT NOT NULL, evidence TEXT NOT NULL,
+    created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS actions_state ON actions (state);
+CREATE TABLE IF NOT EXISTS action_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL, action_id INTEGER NOT NULL REFERENCES actions (id),
+    kind TEXT NOT NULL, pool TEXT NOT NULL, agent TEXT,
+    from_state TEXT, to_state TEXT NOT NULL, reason TEXT NOT NULL, actor TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS action_log_ts ON action_log (ts_ms);
+CREATE TABLE IF NOT EXISTS alert_history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL, rule TEXT NOT NULL, agent TEXT NOT NULL, pool TEXT NOT NULL,
+    level TEXT NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL, value REAL NOT NULL
+);
+";
+
+#[allow(clippy::too_many_arguments)]
+fn insert_log(
+    conn: &Connection,
+    ts_ms: i64,
+    action_id: i64,
+    kind: &str,
+    pool: &str,
+    agent: Option<&str>,
+    from_state: Option<&str>,
+    to_state: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO action_log (ts_ms, action_id, kind, pool, agent, from_state, to_state,
+                                 reason, actor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![ts_ms, action_id, kind, pool, agent, from_state, to_state, reason, actor],
+    )?;
+    Ok(())
+}
+
+fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT kind, pool, agent, state, change, inverse, reason, evidence, created_ms,
+                    updated_ms
+             FROM actions WHERE id = ?1",
+            params![id],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, String>(6)?,
+                    row.get::<_, String>(7)?,
+                    row.get::<_, i64>(8)?,
+                    row.get::<_, i64>(9)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((kind, pool, agent, state, change, inverse, reason, evidence, created, updated)) =
+        row
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Action {
+        id,
+        kind: serde_json::from_value::<ActionKind>(serde_json::Value::String(kind))?,
+        pool,
+        agent,
+        state: serde_json::from_value::<ActionState>(serde_json::Value::String(state))?,
+        change: serde_json::from_str(&change)?,
+        inverse: serde_json::from_str(&inverse)?,
+        reason,
+        evidence: serde_json::from_str(&evidence)?,
+        created_ms: created,
+        updated_ms: updated,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proposal() -> Proposal {
+        Proposal {
+            pool: "worker".into(),
+            change: Change::Scale { from: 2, to: 4 },
+            reason: "cpu 60% above target 30%".into(),
+            evidence: serde_json::json!({"observed": 60.0}),
+        }
+    }
+
+    #[test]
+    fn every_transition_is_a_log_row_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let action = store.insert_action(&proposal(), "auto").unwrap();
+        store
+            .transition(action.id, ActionState::Applying, "starting agents", "auto")
+            .unwrap();
+        store
+            .transition(action.id, ActionState::Applied, "4 agents ready", "auto")
+            .unwrap();
+        drop(store);
+
+        let store = Store::open(dir.path()).unwrap();
+        let stored = store.action(action.id).unwrap().unwrap();
+        assert_eq!(stored.state, ActionState::Applied);
+        assert_eq!(stored.inverse, Some(Change::Scale { from: 4, to: 2 }));
+        let log = store.log(&LogFilter { limit: 10, ..Default::default() }).unwrap();
+        let states: Vec<(Option<&str>, &str)> = log
+            .iter()
+            .map(|e| (e.from_state.as_deref(), e.to_state.as_str()))
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                (Some("applying"), "applied"),
+                (Some("proposed"), "applying"),
+                (None, "proposed")
+            ]
+        );
+    }
+
+    #[test]
+    fn log_filters_by_pool_and_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_action(&proposal(), "auto").unwrap();
+        let by_pool = |pool: &str| LogFilter {
+            pool: Some(pool.into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(store.log(&by_pool("worker")).unwrap().len(), 1);
+        assert_eq!(store.log(&by_pool("other")).unwrap().len(), 0);
+        let restarts = LogFilter {
+            kind: Some("restart".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert!(store.log(&restarts).unwrap().is_empty());
+        assert!(matches!(
+            store.transition(99, ActionState::Applied, "", "auto"),
+            Err(StoreError::NoSuchAction(99))
+        ));
+    }
+}

@@ -142,11 +142,19 @@ impl Controller {
                             command,
                             log_dir: log_dir.clone(),
                             startup_timeout: Duration::from_secs(pool.startup_secs.max(1) * 2),
+                            controller: config.data_dir.display().to_string(),
                         }))
                     }
                 };
                 let grace = pool.startup_secs + policy.global.heartbeat_timeout_secs;
-                (name.clone(), PoolDriver { driver, startup_grace_secs: grace })
+                (
+                    name.clone(),
+                    PoolDriver {
+                        driver,
+                        startup_grace_secs: grace,
+                        drain: Duration::from_millis(pool.drain_ms),
+                    },
+                )
             })
             .collect::<HashMap<_, _>>();
         let actuator = Actuator::new(store.clone(), fleet.clone(), pools).start();

@@ -12,6 +12,7 @@ use actix::{
 
 use super::fleet::FleetSupervisor;
 use super::messages::{DeregisterAgent, RegisterAgent};
+use crate::clock;
 use crate::domain::{Action, ActionState, Change, Proposal};
 use crate::drivers::{Driver, DriverError};
 use crate::store::{Store, StoreError};
@@ -56,10 +57,19 @@ pub enum ActuatorError {
 #[rtype(result = "Result<Action, ActuatorError>")]
 pub struct Propose(pub Proposal);
 
-/// Asks which action, if any, is in flight for each pool.
+/// What the actuator is doing, or last did, to one pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PoolActivity {
+    /// The action being applied now.
+    pub in_flight: Option<i64>,
+    /// When the last action on the pool finished, epoch milliseconds.
+    pub last_finished_ms: Option<i64>,
+}
+
+/// Asks for every pool's activity.
 #[derive(Debug, Message)]
-#[rtype(result = "BTreeMap<String, i64>")]
-pub struct GetInFlight;
+#[rtype(result = "BTreeMap<String, PoolActivity>")]
+pub struct GetActivity;
 
 /// Stops every agent of every pool; answered when they are gone.
 #[derive(Debug, Message)]
@@ -73,6 +83,8 @@ pub struct PoolDriver {
     pub driver: Arc<dyn Driver>,
     /// Seconds a new agent may stay silent before it is declared offline.
     pub startup_grace_secs: u64,
+    /// How long a removed agent keeps serving before it is stopped.
+    pub drain: std::time::Duration,
 }
 
 /// The actuator actor.
@@ -80,7 +92,7 @@ pub struct Actuator {
     store: Store,
     fleet: Addr<FleetSupervisor>,
     pools: HashMap<String, PoolDriver>,
-    in_flight: BTreeMap<String, i64>,
+    activity: BTreeMap<String, PoolActivity>,
     shutting_down: bool,
 }
 
@@ -91,7 +103,7 @@ impl Actuator {
             store,
             fleet,
             pools,
-            in_flight: BTreeMap::new(),
+            activity: BTreeMap::new(),
             shutting_down: false,
         }
     }
@@ -116,7 +128,8 @@ impl Handler<Propose> for Actuator {
             .get(&proposal.pool)
             .cloned()
             .ok_or_else(|| ActuatorError::UnknownPool(proposal.pool.clone()))?;
-        if let Some(&action) = self.in_flight.get(&proposal.pool) {
+        let in_flight = self.activity.get(&proposal.pool).and_then(|a| a.in_flight);
+        if let Some(action) = in_flight {
             return Err(ActuatorError::Busy {
                 pool: proposal.pool,
                 action,
@@ -141,7 +154,7 @@ impl Handler<Propose> for Actuator {
             "policy allows automatic apply",
             AUTO,
         )?;
-        self.in_flight.insert(action.pool.clone(), action.id);
+        self.activity.entry(action.pool.clone()).or_default().in_flight = Some(action.id);
         let fleet = self.fleet.clone();
         let change = action.change.clone();
         let (id, pool_name) = (action.id, action.pool.clone());
@@ -149,7 +162,9 @@ impl Handler<Propose> for Actuator {
             async move { apply(&pool, &fleet, &change).await }
                 .into_actor(self)
                 .map(move |result, actuator, _ctx| {
-                    actuator.in_flight.remove(&pool_name);
+                    let activity = actuator.activity.entry(pool_name).or_default();
+                    activity.in_flight = None;
+                    activity.last_finished_ms = Some(clock::now_ms());
                     let (state, reason) = match result {
                         Ok(summary) => (ActionState::Applied, summary),
                         Err(error) => {
@@ -168,11 +183,11 @@ impl Handler<Propose> for Actuator {
     }
 }
 
-impl Handler<GetInFlight> for Actuator {
-    type Result = MessageResult<GetInFlight>;
+impl Handler<GetActivity> for Actuator {
+    type Result = MessageResult<GetActivity>;
 
-    fn handle(&mut self, _msg: GetInFlight, _ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.in_flight.clone())
+    fn handle(&mut self, _msg: GetActivity, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.activity.clone())
     }
 }
 
@@ -222,11 +237,15 @@ async fn apply(
                 .take(from.saturating_sub(*to))
                 .map(|a| a.handle.id.clone())
                 .collect();
+            // Deregister first, so the silence of a stopped agent raises no alarm and load
+            // balancers following the API stop sending to it; then drain, then stop.
             for agent in &victims {
-                // Deregister first, so the silence of a stopped agent raises no alarm.
                 fleet.do_send(DeregisterAgent {
                     agent: agent.clone(),
                 });
+            }
+            tokio::time::sleep(pool.drain).await;
+            for agent in &victims {
                 pool.driver.stop(agent).await?;
             }
             Ok(format!("stopped {}", victims.join(", ")))

@@ -4,18 +4,18 @@
 //! Like a Kubernetes reconciler it decides from observed state on every tick, never from
 //! memory of what it asked for; the actuator refuses a proposal while one is in flight.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, WrapFuture};
 
-use super::actuator::{Actuator, ActuatorError, Propose};
+use super::actuator::{Actuator, ActuatorError, GetActivity, PoolActivity, Propose};
 use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
 use super::messages::AgentHealthChanged;
 use crate::analytics::scaling::{Scaler, ScalingConfig};
 use crate::clock;
-use crate::domain::{AgentStatus, Change, Proposal};
+use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::{Policy, PoolPolicy};
 
 /// The optimizer actor.
@@ -45,26 +45,43 @@ impl Optimizer {
     }
 
     fn evaluate(&mut self, ctx: &mut Context<Self>) {
-        let fleet = self.fleet.clone();
+        let (fleet, actuator) = (self.fleet.clone(), self.actuator.clone());
         ctx.spawn(
-            async move { fleet.send(GetFleet).await }
+            async move { (fleet.send(GetFleet).await, actuator.send(GetActivity).await) }
                 .into_actor(self)
-                .map(|snapshot, optimizer, _ctx| match snapshot {
-                    Ok(snapshot) => optimizer.decide(&snapshot, clock::now_ms()),
-                    Err(error) => tracing::debug!(message = "Fleet unreachable.", %error),
+                .map(|observed, optimizer, _ctx| match observed {
+                    (Ok(snapshot), Ok(activity)) => {
+                        optimizer.decide(&snapshot, &activity, clock::now_ms())
+                    }
+                    (Err(error), _) | (_, Err(error)) => {
+                        tracing::debug!(message = "Fleet or actuator unreachable.", %error)
+                    }
                 }),
         );
     }
 
     /// One proposal per pool at most: replacing an offline agent comes before scaling.
-    fn decide(&mut self, snapshot: &FleetSnapshot, now_ms: i64) {
+    fn decide(
+        &mut self,
+        snapshot: &FleetSnapshot,
+        activity: &BTreeMap<String, PoolActivity>,
+        now_ms: i64,
+    ) {
         let policy = self.policy.clone();
+        let interval_ms = self.interval.as_millis() as i64;
         for (name, pool) in &policy.pools {
             let agents: Vec<&AgentView> =
                 snapshot.agents.iter().filter(|a| &a.pool == name).collect();
+            let activity = activity.get(name).copied().unwrap_or_default();
+            if activity.in_flight.is_some() {
+                continue;
+            }
             let proposal = match agents.iter().find(|a| a.status == AgentStatus::Offline) {
                 Some(offline) => Some(replace_offline(name, offline, now_ms)),
-                None => self.scale(name, pool, &agents, now_ms),
+                None if settled(&agents, activity, interval_ms) => {
+                    self.scale(name, pool, &agents, now_ms)
+                }
+                None => None,
             };
             if let Some(proposal) = proposal {
                 self.propose(proposal);
@@ -86,11 +103,7 @@ impl Optimizer {
             .or_insert_with(|| Scaler::new(config));
         scaler.set_config(config);
         // Only agents with a CPU reading count, as the HPA ignores pods without metrics.
-        let readings: Vec<f64> = agents
-            .iter()
-            .filter(|a| a.status != AgentStatus::Offline)
-            .filter_map(|a| a.cpu_smoothed)
-            .collect();
+        let readings: Vec<f64> = agents.iter().filter_map(|a| cpu_reading(a)).collect();
         let current = agents.len();
         let observed = if readings.is_empty() {
             pool.target_cpu_percent
@@ -113,7 +126,7 @@ impl Optimizer {
         };
         let per_agent: serde_json::Map<String, serde_json::Value> = agents
             .iter()
-            .map(|a| (a.id.clone(), serde_json::json!(a.cpu_smoothed)))
+            .map(|a| (a.id.clone(), serde_json::json!(cpu_reading(a))))
             .collect();
         Some(Proposal {
             pool: name.to_string(),
@@ -144,6 +157,25 @@ impl Optimizer {
             }
         });
     }
+}
+
+/// The latest CPU reading of an agent that is not offline.
+fn cpu_reading(agent: &AgentView) -> Option<f64> {
+    if agent.status == AgentStatus::Offline {
+        return None;
+    }
+    agent.metrics.get(metric::CPU_PERCENT).copied()
+}
+
+/// True once every agent has a CPU reading that covers a whole interval after the pool's last
+/// change, so a decision never acts on load measured before the previous action took effect.
+fn settled(agents: &[&AgentView], activity: PoolActivity, interval_ms: i64) -> bool {
+    let Some(changed_ms) = activity.last_finished_ms else {
+        return true;
+    };
+    agents.iter().all(|agent| {
+        cpu_reading(agent).is_some() && agent.last_sample_ms >= changed_ms + interval_ms
+    })
 }
 
 fn replace_offline(pool: &str, agent: &AgentView, now_ms: i64) -> Proposal {

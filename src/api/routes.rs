@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::actors::actuator::GetInFlight;
+use crate::actors::actuator::GetActivity;
 use crate::actors::alert::GetAlerts;
 use crate::actors::fleet::{AgentView, GetAgentSeries, GetFleet};
 use crate::clock;
@@ -103,7 +103,7 @@ struct PoolView {
 
 async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
     let snapshot = state.fleet.send(GetFleet).await.map_err(unavailable)?;
-    let in_flight = state.actuator.send(GetInFlight).await.map_err(unavailable)?;
+    let activity = state.actuator.send(GetActivity).await.map_err(unavailable)?;
     let views: Vec<PoolView> = state
         .policy
         .pools
@@ -126,7 +126,7 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
                     .filter(|a| !matches!(a.status, AgentStatus::Starting | AgentStatus::Offline))
                     .count(),
                 mean_cpu_percent: crate::analytics::stats::mean(&cpu),
-                action_in_flight: in_flight.get(name).copied(),
+                action_in_flight: activity.get(name).and_then(|a| a.in_flight),
             }
         })
         .collect();

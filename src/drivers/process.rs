@@ -34,6 +34,9 @@ pub struct ProcessConfig {
     pub log_dir: PathBuf,
     /// How long an agent may take to accept connections.
     pub startup_timeout: Duration,
+    /// Names the controller in each child's environment as `SWARMPILOT_CONTROLLER`, so an
+    /// operator (or a test) can find every process a controller started.
+    pub controller: String,
 }
 
 impl ProcessConfig {
@@ -106,7 +109,7 @@ impl ProcessDriver {
             .collect();
         let uses_port = self.config.command.iter().any(|a| a.contains("{port}"));
         let log_path = self.config.log_dir.join(format!("{agent}.log"));
-        let child = spawn(&args, &log_path).map_err(|source| DriverError::Io {
+        let child = spawn(&args, &log_path, &self.config.controller).map_err(|source| DriverError::Io {
             context: format!("cannot start {:?} for agent {agent}", args.first()),
             source,
         })?;
@@ -239,7 +242,7 @@ fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn spawn(args: &[String], log_path: &Path) -> std::io::Result<Child> {
+fn spawn(args: &[String], log_path: &Path, controller: &str) -> std::io::Result<Child> {
     let (program, rest) = args
         .split_first()
         .ok_or_else(|| std::io::Error::other("empty command"))?;
@@ -247,6 +250,7 @@ fn spawn(args: &[String], log_path: &Path) -> std::io::Result<Child> {
     let mut command = Command::new(program);
     command
         .args(rest)
+        .env("SWARMPILOT_CONTROLLER", controller)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -314,6 +318,7 @@ mod tests {
             command: command.iter().map(ToString::to_string).collect(),
             log_dir: dir.to_path_buf(),
             startup_timeout: Duration::from_secs(5),
+            controller: dir.display().to_string(),
         })
     }
 

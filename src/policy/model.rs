@@ -79,6 +79,9 @@ pub struct PoolPolicy {
     /// Seconds a new agent may take to become ready.
     #[serde(default = "default_startup_secs")]
     pub startup_secs: u64,
+    /// Milliseconds a removed agent keeps serving (while clients notice) before it stops.
+    #[serde(default = "default_drain_ms")]
+    pub drain_ms: u64,
 }
 
 const fn default_min_agents() -> usize {
@@ -98,6 +101,9 @@ const fn default_scale_down_stabilization_secs() -> u64 {
 }
 const fn default_startup_secs() -> u64 {
     10
+}
+const fn default_drain_ms() -> u64 {
+    1000
 }
 
 /// How a pool's agents are run.

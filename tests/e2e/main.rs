@@ -1,0 +1,13 @@
+//! End-to-end tests: the real `swarmpilot` binary, real worker processes, a real HTTP
+//! server on a free loopback port.
+
+mod util;
+
+// The API surface: auth, errors, the read endpoints.
+mod api;
+// Scaling out on a load step and back in after the stabilization window.
+mod scaling;
+// Dead workers are noticed and replaced; no process outlives its controller.
+mod lifecycle;
+// The demo command, start to finish.
+mod demo;

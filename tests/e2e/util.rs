@@ -1,0 +1,200 @@
+//! Helpers for the end-to-end tests: a real `swarmpilot serve` on a free loopback port, an
+//! HTTP client with its token, and waiting on conditions with deadlines.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The binary under test.
+pub const EXE: &str = env!("CARGO_BIN_EXE_swarmpilot");
+
+/// A controller process started for one test; stopped (and its log printed if the test
+/// failed) when dropped.
+pub struct Server {
+    child: Option<Child>,
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+    /// Admin bearer token.
+    pub token: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+impl Server {
+    /// Starts `swarmpilot serve` with `policy` as its only policy file.
+    pub fn start(policy: &str) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let policies = dir.path().join("policies");
+        std::fs::create_dir_all(&policies).unwrap();
+        std::fs::write(policies.join("test.toml"), policy).unwrap();
+        let data_dir = dir.path().join("data");
+        let log_path = dir.path().join("server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut child = Command::new(EXE)
+            .args(["serve", "--listen", "127.0.0.1:0", "--policies"])
+            .arg(&policies)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("SWARMPILOT_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start swarmpilot serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("swarmpilot listening on ") {
+                        break url.trim().to_string();
+                    }
+                }
+                _ => {
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    panic!("server exited before listening; its log:\n{log}");
+                }
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let token = std::fs::read_to_string(data_dir.join("admin.token"))
+            .expect("admin token")
+            .trim()
+            .to_string();
+        Server {
+            child: Some(child),
+            url,
+            token,
+            data_dir,
+            log_path,
+            _dir: dir,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
+    }
+
+    /// GET `path` with the admin token; returns the status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.get_as(path, Some(&self.token)).await
+    }
+
+    /// GET `path` with the given token (or none).
+    pub async fn get_as(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.client.get(format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// The agents of the fleet.
+    pub async fn agents(&self) -> Vec<Value> {
+        let (status, body) = self.get("/api/v1/agents").await;
+        assert_eq!(status, 200, "{body}");
+        body.as_array().cloned().unwrap_or_default()
+    }
+
+    /// The action log, newest first.
+    pub async fn log(&self) -> Vec<Value> {
+        let (status, body) = self.get("/api/v1/log?limit=1000").await;
+        assert_eq!(status, 200, "{body}");
+        body.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Sends `signal` to the server and waits for it to exit.
+    pub fn stop_with(&mut self, signal: i32) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        // SAFETY: signalling the child we started.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not exit after signal {signal}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+            eprintln!("--- server log ({}) ---\n{log}--- end ---", self.log_path.display());
+        }
+        if self.child.is_some() {
+            self.stop_with(libc::SIGTERM);
+        }
+    }
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or panics after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// True if a process with this pid exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Pids of processes whose environment names `controller_dir` as their controller.
+pub fn processes_of(controller_dir: &Path) -> Vec<u32> {
+    let needle = format!("SWARMPILOT_CONTROLLER={}", controller_dir.display());
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let matches = environ
+            .split(|&b| b == 0)
+            .any(|var| var == needle.as_bytes());
+        if matches && alive(pid) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// The pids of the fleet's agents.
+pub fn pids(agents: &[Value]) -> Vec<u32> {
+    agents
+        .iter()
+        .filter_map(|a| a["pid"].as_u64().map(|p| p as u32))
+        .collect()
+}

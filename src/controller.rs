@@ -87,12 +87,18 @@ impl Controller {
         let io = |context: String| move |source| ControllerError::Io { context, source };
         let listener = TcpListener::bind(config.listen)
             .map_err(io(format!("cannot listen on {}", config.listen)))?;
-        let addr = listener.local_addr().map_err(io("cannot read the listen address".into()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(io("cannot read the listen address".into()))?;
         let store = Store::open(&config.data_dir)?;
-        let (token_path, token) = api::auth::ensure_admin_token(&config.data_dir)
-            .map_err(io(format!("cannot write the admin token in {}", config.data_dir.display())))?;
+        let (token_path, token) =
+            api::auth::ensure_admin_token(&config.data_dir).map_err(io(format!(
+                "cannot write the admin token in {}",
+                config.data_dir.display()
+            )))?;
         let log_dir = config.data_dir.join("agents");
-        std::fs::create_dir_all(&log_dir).map_err(io(format!("cannot create {}", log_dir.display())))?;
+        std::fs::create_dir_all(&log_dir)
+            .map_err(io(format!("cannot create {}", log_dir.display())))?;
 
         let policy = Arc::new(config.policy);
         let interval = Duration::from_secs(policy.global.sampling_interval_secs);
@@ -158,7 +164,12 @@ impl Controller {
             })
             .collect::<HashMap<_, _>>();
         let actuator = Actuator::new(store.clone(), fleet.clone(), pools).start();
-        optimizer_ctx.run(Optimizer::new(policy.clone(), interval, fleet.clone(), actuator.clone()));
+        optimizer_ctx.run(Optimizer::new(
+            policy.clone(),
+            interval,
+            fleet.clone(),
+            actuator.clone(),
+        ));
 
         let state = ApiState {
             fleet: fleet.clone(),
@@ -168,7 +179,8 @@ impl Controller {
             policy,
             admin_token: token.clone(),
         };
-        let server = api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;
+        let server =
+            api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;
         let handle = server.handle();
         actix::spawn(async move {
             if let Err(error) = server.await {

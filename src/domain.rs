@@ -238,7 +238,10 @@ mod tests {
 
     #[test]
     fn change_serializes_with_type_tag() {
-        let json = serde_json::to_value(Change::Restart { agent: "w-1".into() }).unwrap();
+        let json = serde_json::to_value(Change::Restart {
+            agent: "w-1".into(),
+        })
+        .unwrap();
         assert_eq!(json, serde_json::json!({"type": "restart", "agent": "w-1"}));
     }
 }

@@ -1,8 +1,10 @@
 //! swarmpilot: an autonomous controller for fleets of software agents.
 //!
-//! The crate is layered as `../ARCHITECTURE.md` describes: `policy` and `analytics` are pure,
+//! The crate is layered as `ARCHITECTURE.md` at the repository root describes: `policy` and `analytics` are pure,
 //! `actors` wire them to messages and time, and `drivers`, `store`, `api` and `agent` are the
 //! edges that touch processes, disks and the network.
+
+#![warn(missing_docs)]
 
 pub mod actors;
 pub mod agent;

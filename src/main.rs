@@ -1,5 +1,7 @@
 //! The `swarmpilot` binary: parses the command line, runs it, picks the exit code.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -8,13 +10,16 @@ fn main() {
     // The demo draws its own view on stdout; logs go to stderr and stay quiet by default.
     let default_level = match cli.command {
         swarmpilot::cli::Command::Serve { .. } => "info",
+        swarmpilot::cli::Command::Demo { .. } => "error",
         _ => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("SWARMPILOT_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)),
+            EnvFilter::try_from_env("SWARMPILOT_LOG")
+                .unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let code = match swarmpilot::cli::run(cli) {
         Ok(code) => code,

@@ -98,7 +98,11 @@ pub struct Actuator {
 
 impl Actuator {
     /// An actuator over the given pools' drivers.
-    pub fn new(store: Store, fleet: Addr<FleetSupervisor>, pools: HashMap<String, PoolDriver>) -> Self {
+    pub fn new(
+        store: Store,
+        fleet: Addr<FleetSupervisor>,
+        pools: HashMap<String, PoolDriver>,
+    ) -> Self {
         Actuator {
             store,
             fleet,
@@ -154,7 +158,10 @@ impl Handler<Propose> for Actuator {
             "policy allows automatic apply",
             AUTO,
         )?;
-        self.activity.entry(action.pool.clone()).or_default().in_flight = Some(action.id);
+        self.activity
+            .entry(action.pool.clone())
+            .or_default()
+            .in_flight = Some(action.id);
         let fleet = self.fleet.clone();
         let change = action.change.clone();
         let (id, pool_name) = (action.id, action.pool.clone());
@@ -218,7 +225,10 @@ async fn apply(
             let mut started = Vec::new();
             for _ in *from..*to {
                 let handle = pool.driver.start().await.map_err(|error| {
-                    partial(error, &format!("started {} of {}", started.len(), to - from))
+                    partial(
+                        error,
+                        &format!("started {} of {}", started.len(), to - from),
+                    )
                 })?;
                 started.push(handle.id.clone());
                 fleet.do_send(RegisterAgent {
@@ -257,7 +267,10 @@ async fn apply(
                 handle,
                 startup_grace_secs: pool.startup_grace_secs,
             });
-            Ok(format!("restarted {agent} as pid {}", pid.unwrap_or_default()))
+            Ok(format!(
+                "restarted {agent} as pid {}",
+                pid.unwrap_or_default()
+            ))
         }
     }
 }

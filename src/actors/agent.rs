@@ -243,7 +243,12 @@ mod tests {
         let agent = start(sink, Vec::new());
         let samples = (0..5).map(|i| sample("cpu_percent", i, i as f64)).collect();
         agent.send(RecordSamples(samples)).await.unwrap();
-        let series = agent.send(GetSeries { metric: "cpu_percent".into() }).await.unwrap();
+        let series = agent
+            .send(GetSeries {
+                metric: "cpu_percent".into(),
+            })
+            .await
+            .unwrap();
         assert_eq!(series, vec![(2, 2.0), (3, 3.0), (4, 4.0)]);
     }
 
@@ -261,9 +266,17 @@ mod tests {
         };
         let agent = start(sink.start(), vec![rule]);
         let values = [10.0, 60.0, 70.0, 40.0, 30.0];
-        let samples = values.iter().enumerate().map(|(i, &v)| sample("cpu_percent", i as i64, v));
+        let samples = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| sample("cpu_percent", i as i64, v));
         agent.send(RecordSamples(samples.collect())).await.unwrap();
-        agent.send(GetSeries { metric: String::new() }).await.unwrap();
+        agent
+            .send(GetSeries {
+                metric: String::new(),
+            })
+            .await
+            .unwrap();
         let seen: Vec<(bool, f64)> = crossings
             .lock()
             .unwrap()
@@ -278,15 +291,30 @@ mod tests {
         let sink = Sink::default();
         let observed = sink.observed.clone();
         let agent = start(sink.start(), Vec::new());
-        agent.send(RecordSamples(vec![sample("cpu_percent", 1, 5.0)])).await.unwrap();
+        agent
+            .send(RecordSamples(vec![sample("cpu_percent", 1, 5.0)]))
+            .await
+            .unwrap();
 
         // A poisoned sample makes `record` panic inside the handler (test-only hook).
         let poisoned = vec![sample(POISON, 2, 1.0)];
         agent.do_send(RecordSamples(poisoned));
-        agent.send(RecordSamples(vec![sample("cpu_percent", 3, 7.0)])).await.unwrap();
+        agent
+            .send(RecordSamples(vec![sample("cpu_percent", 3, 7.0)]))
+            .await
+            .unwrap();
 
-        let series = agent.send(GetSeries { metric: "cpu_percent".into() }).await.unwrap();
-        assert_eq!(series, vec![(3, 7.0)], "restarted with fresh series, same mailbox");
+        let series = agent
+            .send(GetSeries {
+                metric: "cpu_percent".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            series,
+            vec![(3, 7.0)],
+            "restarted with fresh series, same mailbox"
+        );
         let last = observed.lock().unwrap().last().cloned().unwrap();
         assert_eq!((last.restarts, last.latest["cpu_percent"]), (1, 7.0));
     }

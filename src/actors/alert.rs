@@ -108,7 +108,8 @@ impl Alert {
         }
         // Keep resolved alerts visible for a while, then forget them.
         self.alerts.retain(|_, (_, view)| {
-            view.resolved_ms.is_none_or(|at| now_ms - at < 10 * 60 * 1000)
+            view.resolved_ms
+                .is_none_or(|at| now_ms - at < 10 * 60 * 1000)
         });
     }
 }
@@ -134,7 +135,9 @@ impl Actor for Alert {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(EVALUATE_INTERVAL, |alert, _| alert.evaluate(clock::now_ms()));
+        ctx.run_interval(EVALUATE_INTERVAL, |alert, _| {
+            alert.evaluate(clock::now_ms())
+        });
     }
 }
 
@@ -171,7 +174,9 @@ impl Handler<ThresholdCrossed> for Alert {
         } else if let Some((_, view)) = self.alerts.get_mut(&key) {
             view.value = msg.value;
             match view.state {
-                AlertState::Firing => Self::transition(&self.store, view, AlertState::Resolved, now),
+                AlertState::Firing => {
+                    Self::transition(&self.store, view, AlertState::Resolved, now)
+                }
                 // A breach shorter than `for` never fired: it just goes away.
                 AlertState::Pending => {
                     self.alerts.remove(&key);
@@ -192,8 +197,9 @@ impl Handler<ForgetAgent> for Alert {
                 Self::transition(&self.store, view, AlertState::Resolved, now);
             }
         }
-        self.alerts
-            .retain(|(_, agent), (_, view)| *agent != msg.agent || view.state != AlertState::Pending);
+        self.alerts.retain(|(_, agent), (_, view)| {
+            *agent != msg.agent || view.state != AlertState::Pending
+        });
     }
 }
 

@@ -63,11 +63,19 @@ impl Collector {
 
         self.system.refresh_cpu_usage();
         self.system.refresh_memory();
-        push(HOST_AGENT, metric::SYSTEM_CPU_PERCENT, f64::from(self.system.global_cpu_usage()));
+        push(
+            HOST_AGENT,
+            metric::SYSTEM_CPU_PERCENT,
+            f64::from(self.system.global_cpu_usage()),
+        );
         let total_memory = self.system.total_memory() as f64;
         if total_memory > 0.0 {
             let used = self.system.used_memory() as f64;
-            push(HOST_AGENT, metric::SYSTEM_MEMORY_PERCENT, used / total_memory * 100.0);
+            push(
+                HOST_AGENT,
+                metric::SYSTEM_MEMORY_PERCENT,
+                used / total_memory * 100.0,
+            );
         }
         if let Some(disks) = self.disks.as_mut() {
             disks.refresh(true);
@@ -75,16 +83,32 @@ impl Collector {
                 let usage = disk.usage();
                 (r + usage.read_bytes, w + usage.written_bytes)
             });
-            push(HOST_AGENT, metric::SYSTEM_DISK_READ_BPS, read as f64 / elapsed_secs);
-            push(HOST_AGENT, metric::SYSTEM_DISK_WRITE_BPS, written as f64 / elapsed_secs);
+            push(
+                HOST_AGENT,
+                metric::SYSTEM_DISK_READ_BPS,
+                read as f64 / elapsed_secs,
+            );
+            push(
+                HOST_AGENT,
+                metric::SYSTEM_DISK_WRITE_BPS,
+                written as f64 / elapsed_secs,
+            );
         }
         if let Some(networks) = self.networks.as_mut() {
             networks.refresh(true);
             let (rx, tx) = networks.iter().fold((0u64, 0u64), |(rx, tx), (_, data)| {
                 (rx + data.received(), tx + data.transmitted())
             });
-            push(HOST_AGENT, metric::SYSTEM_NET_RX_BPS, rx as f64 / elapsed_secs);
-            push(HOST_AGENT, metric::SYSTEM_NET_TX_BPS, tx as f64 / elapsed_secs);
+            push(
+                HOST_AGENT,
+                metric::SYSTEM_NET_RX_BPS,
+                rx as f64 / elapsed_secs,
+            );
+            push(
+                HOST_AGENT,
+                metric::SYSTEM_NET_TX_BPS,
+                tx as f64 / elapsed_secs,
+            );
         }
 
         // Only the watched pids: refreshing every process on the host costs far more.
@@ -100,7 +124,10 @@ impl Collector {
             let Some(process) = self.system.process(watched.pid) else {
                 continue;
             };
-            if matches!(process.status(), ProcessStatus::Zombie | ProcessStatus::Dead) {
+            if matches!(
+                process.status(),
+                ProcessStatus::Zombie | ProcessStatus::Dead
+            ) {
                 // A dead process sends nothing, so the health actor notices the silence.
                 continue;
             }
@@ -109,7 +136,11 @@ impl Collector {
                 && now > last_at
             {
                 let used = cpu_ms.saturating_sub(last_ms) as f64;
-                push(agent, metric::CPU_PERCENT, used / (now - last_at) as f64 * 100.0);
+                push(
+                    agent,
+                    metric::CPU_PERCENT,
+                    used / (now - last_at) as f64 * 100.0,
+                );
             }
             watched.last_cpu = Some((cpu_ms, now));
             let memory = process.memory() as f64;
@@ -184,8 +215,15 @@ mod tests {
         );
         let first = collector.collect();
         assert!(first.iter().any(|s| s.metric == metric::SYSTEM_CPU_PERCENT));
-        assert!(first.iter().any(|s| s.agent == "me" && s.metric == metric::MEMORY_BYTES));
-        assert!(!first.iter().any(|s| s.metric == metric::CPU_PERCENT), "not primed yet");
+        assert!(
+            first
+                .iter()
+                .any(|s| s.agent == "me" && s.metric == metric::MEMORY_BYTES)
+        );
+        assert!(
+            !first.iter().any(|s| s.metric == metric::CPU_PERCENT),
+            "not primed yet"
+        );
         crate::agent::burn_cpu(Duration::from_millis(300));
         let second = collector.collect();
         let cpu = second

@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, Recipient,
-    Supervisor};
+use actix::{
+    Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, Recipient, Supervisor,
+};
 use serde::Serialize;
 
 use super::agent::{AgentActor, AgentLinks, GetSeries, RecordSamples};
@@ -148,9 +149,8 @@ impl Handler<RegisterAgent> for FleetSupervisor {
             crossings: self.links.crossings.clone(),
         };
         let (actor_id, pool) = (id.clone(), handle.pool.clone());
-        let addr = Supervisor::start(move |_| {
-            AgentActor::new(actor_id, pool, rules, capacity, links)
-        });
+        let addr =
+            Supervisor::start(move |_| AgentActor::new(actor_id, pool, rules, capacity, links));
         tracing::info!(message = "Agent registered.", agent = %id, pool = %handle.pool);
         self.agents.insert(
             id,
@@ -189,7 +189,10 @@ impl Handler<IngestSamples> for FleetSupervisor {
             if sample.agent == HOST_AGENT {
                 self.host.insert(sample.metric, sample.value);
             } else {
-                by_agent.entry(sample.agent.clone()).or_default().push(sample);
+                by_agent
+                    .entry(sample.agent.clone())
+                    .or_default()
+                    .push(sample);
             }
         }
         for (agent, samples) in by_agent {
@@ -247,7 +250,7 @@ impl Handler<GetFleet> for FleetSupervisor {
                 }
             })
             .collect();
-        agents.sort_by(|a, b| natural_key(&a.id).cmp(&natural_key(&b.id)));
+        agents.sort_by_key(|a| natural_key(&a.id));
         MessageResult(FleetSnapshot {
             agents,
             host: self.host.clone(),

@@ -115,9 +115,15 @@ impl Optimizer {
             return None;
         }
         let reason = if current < pool.min_agents {
-            format!("pool has {current} agents, below min_agents {}", pool.min_agents)
+            format!(
+                "pool has {current} agents, below min_agents {}",
+                pool.min_agents
+            )
         } else if current > pool.max_agents {
-            format!("pool has {current} agents, above max_agents {}", pool.max_agents)
+            format!(
+                "pool has {current} agents, above max_agents {}",
+                pool.max_agents
+            )
         } else {
             format!(
                 "mean agent CPU {observed:.1}% vs target {:.0}% (ratio {:.2})",

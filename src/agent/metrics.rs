@@ -50,17 +50,39 @@ impl WorkerMetrics {
         let done = self.done.load(Ordering::Relaxed);
         let failed = self.failed.load(Ordering::Relaxed);
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP swarmpilot_agent_tasks_total Tasks completed successfully.");
+        let _ = writeln!(
+            out,
+            "# HELP swarmpilot_agent_tasks_total Tasks completed successfully."
+        );
         let _ = writeln!(out, "# TYPE swarmpilot_agent_tasks_total counter");
         let _ = writeln!(out, "swarmpilot_agent_tasks_total{{{labels}}} {done}");
-        let _ = writeln!(out, "# HELP swarmpilot_agent_tasks_failed_total Tasks that failed.");
+        let _ = writeln!(
+            out,
+            "# HELP swarmpilot_agent_tasks_failed_total Tasks that failed."
+        );
         let _ = writeln!(out, "# TYPE swarmpilot_agent_tasks_failed_total counter");
-        let _ = writeln!(out, "swarmpilot_agent_tasks_failed_total{{{labels}}} {failed}");
-        let _ = writeln!(out, "# HELP swarmpilot_agent_tasks_in_flight Tasks running now.");
+        let _ = writeln!(
+            out,
+            "swarmpilot_agent_tasks_failed_total{{{labels}}} {failed}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP swarmpilot_agent_tasks_in_flight Tasks running now."
+        );
         let _ = writeln!(out, "# TYPE swarmpilot_agent_tasks_in_flight gauge");
-        let _ = writeln!(out, "swarmpilot_agent_tasks_in_flight{{{labels}}} {}", self.in_flight());
-        let _ = writeln!(out, "# HELP swarmpilot_agent_task_latency_seconds Task latency.");
-        let _ = writeln!(out, "# TYPE swarmpilot_agent_task_latency_seconds histogram");
+        let _ = writeln!(
+            out,
+            "swarmpilot_agent_tasks_in_flight{{{labels}}} {}",
+            self.in_flight()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP swarmpilot_agent_task_latency_seconds Task latency."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE swarmpilot_agent_task_latency_seconds histogram"
+        );
         let mut cumulative = 0;
         for (le, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
             cumulative += bucket.load(Ordering::Relaxed);
@@ -75,8 +97,14 @@ impl WorkerMetrics {
             "swarmpilot_agent_task_latency_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
         );
         let sum = self.latency_micros_sum.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "swarmpilot_agent_task_latency_seconds_sum{{{labels}}} {sum}");
-        let _ = writeln!(out, "swarmpilot_agent_task_latency_seconds_count{{{labels}}} {count}");
+        let _ = writeln!(
+            out,
+            "swarmpilot_agent_task_latency_seconds_sum{{{labels}}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "swarmpilot_agent_task_latency_seconds_count{{{labels}}} {count}"
+        );
         out
     }
 }
@@ -110,7 +138,10 @@ mod tests {
             format!("swarmpilot_agent_task_latency_seconds_bucket{{{labels},le=\"+Inf\"}} 3"),
             format!("swarmpilot_agent_task_latency_seconds_count{{{labels}}} 3"),
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
     }
 }

@@ -69,7 +69,10 @@ pub async fn run(config: WorkerConfig) -> std::io::Result<()> {
             .app_data(web::JsonConfig::default().error_handler(|e, _| json_error(e)))
             .route("/work", web::post().to(work))
             .route("/metrics", web::get().to(metrics_text))
-            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok\n") }))
+            .route(
+                "/healthz",
+                web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
+            )
     })
     .workers(1)
     .shutdown_timeout(2)
@@ -114,7 +117,11 @@ async fn work(
 async fn metrics_text(worker: web::Data<Arc<Worker>>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(worker.metrics.render(&worker.config.pool, &worker.config.id))
+        .body(
+            worker
+                .metrics
+                .render(&worker.config.pool, &worker.config.id),
+        )
 }
 
 /// Spins on this thread until it has used `amount` of CPU time.

@@ -135,11 +135,11 @@ mod tests {
         // (current, observed, expected)
         let table = [
             (2, 60.0, 4),
-            (2, 31.0, 2),  // within tolerance
-            (2, 32.9, 2),  // ratio 1.097: within tolerance
-            (2, 34.0, 3),  // ratio 1.133
-            (4, 10.0, 2),  // 4 × 1/3 = 1.33 -> 2
-            (0, 90.0, 0),  // nothing to scale from
+            (2, 31.0, 2), // within tolerance
+            (2, 32.9, 2), // ratio 1.097: within tolerance
+            (2, 34.0, 3), // ratio 1.133
+            (4, 10.0, 2), // 4 × 1/3 = 1.33 -> 2
+            (0, 90.0, 0), // nothing to scale from
         ];
         for (current, observed, expected) in table {
             assert_eq!(

@@ -46,7 +46,11 @@ pub fn ensure_admin_token(data_dir: &Path) -> std::io::Result<(PathBuf, String)>
 
 /// Compares in time independent of where the strings first differ.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 impl FromRequest for Caller {

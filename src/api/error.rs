@@ -101,11 +101,7 @@ pub fn json_error(error: actix_web::error::JsonPayloadError) -> actix_web::Error
             }
         }
         JsonPayloadError::Deserialize(inner) => {
-            let field = inner
-                .to_string()
-                .split('`')
-                .nth(1)
-                .map(str::to_string);
+            let field = inner.to_string().split('`').nth(1).map(str::to_string);
             ApiError {
                 field,
                 ..ApiError::bad_request(None, format!("invalid JSON body: {inner}"))

@@ -103,7 +103,11 @@ struct PoolView {
 
 async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
     let snapshot = state.fleet.send(GetFleet).await.map_err(unavailable)?;
-    let activity = state.actuator.send(GetActivity).await.map_err(unavailable)?;
+    let activity = state
+        .actuator
+        .send(GetActivity)
+        .await
+        .map_err(unavailable)?;
     let views: Vec<PoolView> = state
         .policy
         .pools

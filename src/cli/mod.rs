@@ -84,7 +84,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Agent { listen, pool, id } => {
             let id = id.unwrap_or_else(|| format!("{pool}-{}", listen.port()));
             actix::System::new()
-                .block_on(crate::agent::run(crate::agent::WorkerConfig { listen, pool, id }))
+                .block_on(crate::agent::run(crate::agent::WorkerConfig {
+                    listen,
+                    pool,
+                    id,
+                }))
                 .context("worker failed")?;
             Ok(0)
         }
@@ -135,7 +139,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 
 /// The default address if free, else any free loopback port.
 fn default_demo_listen() -> SocketAddr {
-    let default: SocketAddr = DEFAULT_LISTEN.parse().unwrap_or(([127, 0, 0, 1], 8080).into());
+    let default: SocketAddr = DEFAULT_LISTEN
+        .parse()
+        .unwrap_or(([127, 0, 0, 1], 8080).into());
     match std::net::TcpListener::bind(default) {
         Ok(_) => default,
         Err(_) => SocketAddr::from(([127, 0, 0, 1], 0)),

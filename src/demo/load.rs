@@ -105,7 +105,8 @@ impl LoadGenerator {
 
     /// Stops sending.
     pub fn stop(&self) {
-        self.stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     async fn run(&self, config: LoadConfig) {

@@ -75,11 +75,18 @@ pub async fn run(config: DemoConfig) -> anyhow::Result<DemoReport> {
         agent_exe: config.agent_exe,
     })
     .await?;
-    println!("swarmpilot demo: {} s, pool {:?}", config.duration.as_secs(), config.pool);
+    println!(
+        "swarmpilot demo: {} s, pool {:?}",
+        config.duration.as_secs(),
+        config.pool
+    );
     println!("  API:         http://{}/api/v1", controller.addr);
     println!("  admin token: {}", controller.token_path.display());
-    println!("  try: curl -H \"Authorization: Bearer $(cat {})\" http://{}/api/v1/log",
-        controller.token_path.display(), controller.addr);
+    println!(
+        "  try: curl -H \"Authorization: Bearer $(cat {})\" http://{}/api/v1/log",
+        controller.token_path.display(),
+        controller.addr
+    );
     println!("  Ctrl-C stops the demo and every worker it started.\n");
 
     let load = LoadGenerator::start(LoadConfig {
@@ -180,7 +187,9 @@ mod tests {
     fn load_steps_up_then_back_down() {
         let total = Duration::from_secs(60);
         let at = |s| phase_at(Duration::from_secs(s), total).0;
-        assert_eq!((at(0), at(8), at(9), at(26), at(27), at(59)),
-            ("low", "low", "high", "high", "low", "low"));
+        assert_eq!(
+            (at(0), at(8), at(9), at(26), at(27), at(59)),
+            ("low", "low", "high", "high", "low", "low")
+        );
     }
 }

@@ -62,7 +62,11 @@ impl Frame<'_> {
         let _ = writeln!(
             out,
             "  alerts firing: {}",
-            if firing.is_empty() { "none".to_string() } else { firing.join(", ") }
+            if firing.is_empty() {
+                "none".to_string()
+            } else {
+                firing.join(", ")
+            }
         );
         for action in self.actions.iter().take(3) {
             let _ = writeln!(
@@ -79,16 +83,20 @@ impl Frame<'_> {
 
     /// One line, for logs and pipes.
     pub fn headline(&self) -> String {
-        let cpus: Vec<f64> = self.fleet.agents.iter().filter_map(|a| a.cpu_smoothed).collect();
+        let cpus: Vec<f64> = self
+            .fleet
+            .agents
+            .iter()
+            .filter_map(|a| a.cpu_smoothed)
+            .collect();
         let mean_cpu = crate::analytics::stats::mean(&cpus).unwrap_or(0.0);
         let p95 = self
             .load
             .p95_ms()
             .map_or("   -".to_string(), |p| format!("{p:>4.0}"));
-        let last = self
-            .actions
-            .first()
-            .map_or(String::new(), |a| format!(" | last #{} {} {}", a.id, describe(a), a.state.as_str()));
+        let last = self.actions.first().map_or(String::new(), |a| {
+            format!(" | last #{} {} {}", a.id, describe(a), a.state.as_str())
+        });
         format!(
             "[{:>3}s] load {:<4} {:>3.0} tasks/s | agents {} | mean cpu {:>4.1}% | p95 {} ms | ok {} failed {} | alerts {}{}",
             self.elapsed_secs,
@@ -140,7 +148,10 @@ mod tests {
     #[test]
     fn bars_fill_in_proportion() {
         assert_eq!(bar(0.0, 100.0), "░".repeat(20));
-        assert_eq!(bar(50.0, 100.0), format!("{}{}", "█".repeat(10), "░".repeat(10)));
+        assert_eq!(
+            bar(50.0, 100.0),
+            format!("{}{}", "█".repeat(10), "░".repeat(10))
+        );
         assert_eq!(bar(250.0, 100.0), "█".repeat(20));
     }
 }

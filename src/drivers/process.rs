@@ -109,10 +109,11 @@ impl ProcessDriver {
             .collect();
         let uses_port = self.config.command.iter().any(|a| a.contains("{port}"));
         let log_path = self.config.log_dir.join(format!("{agent}.log"));
-        let child = spawn(&args, &log_path, &self.config.controller).map_err(|source| DriverError::Io {
-            context: format!("cannot start {:?} for agent {agent}", args.first()),
-            source,
-        })?;
+        let child =
+            spawn(&args, &log_path, &self.config.controller).map_err(|source| DriverError::Io {
+                context: format!("cannot start {:?} for agent {agent}", args.first()),
+                source,
+            })?;
         let pid = child.id();
         let handle = AgentHandle {
             id: agent.to_string(),
@@ -225,7 +226,9 @@ impl Driver for ProcessDriver {
 
     fn shutdown(&self) -> DriverFuture<'_, ()> {
         Box::pin(async move {
-            let all: Vec<Managed> = std::mem::take(&mut self.lock().agents).into_values().collect();
+            let all: Vec<Managed> = std::mem::take(&mut self.lock().agents)
+                .into_values()
+                .collect();
             for managed in &all {
                 signal(managed, libc::SIGTERM);
             }
@@ -246,7 +249,10 @@ fn spawn(args: &[String], log_path: &Path, controller: &str) -> std::io::Result<
     let (program, rest) = args
         .split_first()
         .ok_or_else(|| std::io::Error::other("empty command"))?;
-    let log = OpenOptions::new().create(true).append(true).open(log_path)?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)?;
     let mut command = Command::new(program);
     command
         .args(rest)
@@ -344,7 +350,10 @@ mod tests {
 
         driver.stop("p-2").await.unwrap();
         assert!(!alive(second.pid.unwrap()), "stopped and reaped");
-        assert!(matches!(driver.stop("p-2").await, Err(DriverError::NoSuchAgent(_))));
+        assert!(matches!(
+            driver.stop("p-2").await,
+            Err(DriverError::NoSuchAgent(_))
+        ));
 
         driver.shutdown().await.unwrap();
         assert!(driver.list().is_empty());

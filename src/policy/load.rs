@@ -241,8 +241,14 @@ mod tests {
 
     #[test]
     fn errors_carry_file_line_and_column() {
-        check_error("[global]\nsampling_interval_secs = \"two\"\n", "p.toml:2:26:");
-        check_error("[pools.w]\nmin_agentz = 1\n", "p.toml:2:1: unknown field `min_agentz`");
+        check_error(
+            "[global]\nsampling_interval_secs = \"two\"\n",
+            "p.toml:2:26:",
+        );
+        check_error(
+            "[pools.w]\nmin_agentz = 1\n",
+            "p.toml:2:1: unknown field `min_agentz`",
+        );
         check_error("[global\n", "p.toml:1:");
     }
 

@@ -5,5 +5,5 @@
 mod load;
 mod model;
 
-pub use load::{LoadError, PolicyError, load_dir, load_str, DEFAULT_POLICY};
+pub use load::{DEFAULT_POLICY, LoadError, PolicyError, load_dir, load_str};
 pub use model::{AlertLevel, AlertRule, DriverConfig, Global, Policy, PoolPolicy};

@@ -105,7 +105,9 @@ impl Store {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (transactions roll back),
         // so a poisoned lock is safe to keep using.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records a new action in state `proposed`, with its first log row.
@@ -136,8 +138,18 @@ impl Store {
             ],
         )?;
         let id = tx.last_insert_rowid();
-        insert_log(&tx, now, id, kind.as_str(), &proposal.pool, agent.as_deref(), None,
-            ActionState::Proposed.as_str(), &proposal.reason, actor)?;
+        insert_log(
+            &tx,
+            now,
+            id,
+            kind.as_str(),
+            &proposal.pool,
+            agent.as_deref(),
+            None,
+            ActionState::Proposed.as_str(),
+            &proposal.reason,
+            actor,
+        )?;
         tx.commit()?;
         Ok(Action {
             id,
@@ -170,8 +182,18 @@ impl Store {
             "UPDATE actions SET state = ?1, updated_ms = ?2 WHERE id = ?3",
             params![to.as_str(), now, id],
         )?;
-        insert_log(&tx, now, id, action.kind.as_str(), &action.pool, action.agent.as_deref(),
-            Some(action.state.as_str()), to.as_str(), reason, actor)?;
+        insert_log(
+            &tx,
+            now,
+            id,
+            action.kind.as_str(),
+            &action.pool,
+            action.agent.as_deref(),
+            Some(action.state.as_str()),
+            to.as_str(),
+            reason,
+            actor,
+        )?;
         tx.commit()?;
         action.state = to;
         action.updated_ms = now;
@@ -208,7 +230,12 @@ impl Store {
              ORDER BY seq DESC LIMIT ?4",
         )?;
         let rows = stmt.query_map(
-            params![filter.since_ms, filter.pool, filter.kind, filter.limit as i64],
+            params![
+                filter.since_ms,
+                filter.pool,
+                filter.kind,
+                filter.limit as i64
+            ],
             |row| {
                 let ts_ms: i64 = row.get(1)?;
                 Ok(LogEntry {
@@ -303,7 +330,9 @@ fn insert_log(
         "INSERT INTO action_log (ts_ms, action_id, kind, pool, agent, from_state, to_state,
                                  reason, actor)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![ts_ms, action_id, kind, pool, agent, from_state, to_state, reason, actor],
+        params![
+            ts_ms, action_id, kind, pool, agent, from_state, to_state, reason, actor
+        ],
     )?;
     Ok(())
 }
@@ -331,8 +360,7 @@ fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, StoreError>
             },
         )
         .optional()?;
-    let Some((kind, pool, agent, state, change, inverse, reason, evidence, created, updated)) =
-        row
+    let Some((kind, pool, agent, state, change, inverse, reason, evidence, created, updated)) = row
     else {
         return Ok(None);
     };
@@ -381,7 +409,12 @@ mod tests {
         let stored = store.action(action.id).unwrap().unwrap();
         assert_eq!(stored.state, ActionState::Applied);
         assert_eq!(stored.inverse, Some(Change::Scale { from: 4, to: 2 }));
-        let log = store.log(&LogFilter { limit: 10, ..Default::default() }).unwrap();
+        let log = store
+            .log(&LogFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
         let states: Vec<(Option<&str>, &str)> = log
             .iter()
             .map(|e| (e.from_state.as_deref(), e.to_state.as_str()))

@@ -32,41 +32,74 @@ async fn endpoints_require_the_token_and_answer_json_errors() {
     let (status, _) = server.get("/api/v1/actions/999").await;
     assert_eq!(status, 404);
     let (status, body) = server.get("/api/v1/nothing-here").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
 }
 
 #[tokio::test]
 async fn pools_agents_actions_and_log_describe_the_fleet() {
     let server = Server::start(POLICY);
-    let agents = wait_for("the pool to reach min_agents", Duration::from_secs(20), || async {
-        let agents = server.agents().await;
-        (agents.len() == 1 && agents[0]["metrics"]["cpu_percent"].is_number()).then_some(agents)
-    })
+    let agents = wait_for(
+        "the pool to reach min_agents",
+        Duration::from_secs(20),
+        || async {
+            let agents = server.agents().await;
+            (agents.len() == 1 && agents[0]["metrics"]["cpu_percent"].is_number()).then_some(agents)
+        },
+    )
     .await;
     let agent = &agents[0];
     assert_eq!(agent["pool"], "web");
-    assert!(agent["endpoint"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    assert!(
+        agent["endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
     assert!(agent["metrics"]["memory_bytes"].as_f64().unwrap() > 0.0);
 
-    let (status, detail) = server.get(&format!("/api/v1/agents/{}", agent["id"].as_str().unwrap())).await;
+    let (status, detail) = server
+        .get(&format!("/api/v1/agents/{}", agent["id"].as_str().unwrap()))
+        .await;
     assert_eq!(status, 200);
     assert!(!detail["cpu_series"].as_array().unwrap().is_empty());
 
     let (_, pools) = server.get("/api/v1/pools").await;
     assert_eq!(pools[0]["name"], "web");
     assert_eq!(pools[0]["agents"], 1);
-    assert_eq!((pools[0]["min_agents"].as_u64(), pools[0]["max_agents"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(
+        (
+            pools[0]["min_agents"].as_u64(),
+            pools[0]["max_agents"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
 
     let (_, actions) = server.get("/api/v1/actions").await;
     assert_eq!(actions[0]["kind"], "scale");
     assert_eq!(actions[0]["state"], "applied");
-    assert_eq!(actions[0]["change"], serde_json::json!({"type": "scale", "from": 0, "to": 1}));
-    assert_eq!(actions[0]["inverse"], serde_json::json!({"type": "scale", "from": 1, "to": 0}));
+    assert_eq!(
+        actions[0]["change"],
+        serde_json::json!({"type": "scale", "from": 0, "to": 1})
+    );
+    assert_eq!(
+        actions[0]["inverse"],
+        serde_json::json!({"type": "scale", "from": 1, "to": 0})
+    );
 
     let log = server.log().await;
-    let transitions: Vec<&str> = log.iter().rev().map(|row| row["to_state"].as_str().unwrap()).collect();
+    let transitions: Vec<&str> = log
+        .iter()
+        .rev()
+        .map(|row| row["to_state"].as_str().unwrap())
+        .collect();
     assert_eq!(transitions, ["proposed", "applying", "applied"]);
-    assert!(log.iter().all(|row| row["actor"] == "auto" && row["pool"] == "web"));
+    assert!(
+        log.iter()
+            .all(|row| row["actor"] == "auto" && row["pool"] == "web")
+    );
     let (_, filtered) = server.get("/api/v1/log?pool=other").await;
     assert_eq!(filtered, serde_json::json!([]));
 }

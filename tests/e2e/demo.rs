@@ -7,7 +7,14 @@ fn the_demo_scales_out_and_in_exits_zero_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let output = Command::new(EXE)
-        .args(["demo", "--duration", "60", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "demo",
+            "--duration",
+            "60",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&data_dir)
         .output()
         .expect("run the demo");
@@ -20,7 +27,13 @@ fn the_demo_scales_out_and_in_exits_zero_and_leaves_nothing_behind() {
         .unwrap_or_else(|| panic!("no summary in:\n{stdout}"));
     let count = |label: &str| -> u32 {
         let after = verdict.split(label).nth(1).unwrap_or_default();
-        after.trim().split(' ').next().unwrap_or_default().parse().unwrap_or(0)
+        after
+            .trim()
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .unwrap_or(0)
     };
     assert!(count("scale-outs under load:") >= 1, "{stdout}");
     assert!(count("scale-ins:") >= 1, "{stdout}");

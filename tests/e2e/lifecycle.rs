@@ -29,26 +29,34 @@ async fn a_killed_worker_is_noticed_offline_and_replaced() {
     // SAFETY: killing a worker process of our own server.
     unsafe { libc::kill(victim as i32, libc::SIGKILL) };
 
-    let restart = wait_for("a restart action applied", Duration::from_secs(30), || async {
-        let (_, actions) = server.get("/api/v1/actions?status=applied").await;
-        actions
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["kind"] == "restart")
-            .cloned()
-    })
+    let restart = wait_for(
+        "a restart action applied",
+        Duration::from_secs(30),
+        || async {
+            let (_, actions) = server.get("/api/v1/actions?status=applied").await;
+            actions
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["kind"] == "restart")
+                .cloned()
+        },
+    )
     .await;
     let reason = restart["reason"].as_str().unwrap();
     assert!(reason.contains("offline"), "{reason}");
     let agent_id = restart["agent"].as_str().unwrap().to_string();
 
-    let after = wait_for("the replacement running", Duration::from_secs(20), || async {
-        let agents = server.agents().await;
-        let replaced = agents.iter().find(|a| a["id"] == agent_id.as_str())?;
-        let pid = replaced["pid"].as_u64()? as u32;
-        (pid != victim && alive(pid) && agents.len() == 2).then_some(pids(&agents))
-    })
+    let after = wait_for(
+        "the replacement running",
+        Duration::from_secs(20),
+        || async {
+            let agents = server.agents().await;
+            let replaced = agents.iter().find(|a| a["id"] == agent_id.as_str())?;
+            let pid = replaced["pid"].as_u64()? as u32;
+            (pid != victim && alive(pid) && agents.len() == 2).then_some(pids(&agents))
+        },
+    )
     .await;
     assert!(!after.contains(&victim));
 }
@@ -72,8 +80,10 @@ async fn no_worker_outlives_a_killed_controller() {
     let workers = two_agents(&server).await;
     server.stop_with(libc::SIGKILL);
     // The kernel delivers the parent-death signal; give it a moment to land.
-    wait_for("workers to die with their controller", Duration::from_secs(5), || async {
-        workers.iter().all(|&pid| !alive(pid)).then_some(())
-    })
+    wait_for(
+        "workers to die with their controller",
+        Duration::from_secs(5),
+        || async { workers.iter().all(|&pid| !alive(pid)).then_some(()) },
+    )
     .await;
 }

@@ -29,7 +29,10 @@ fn applied_scales(actions: &[Value], grow: bool) -> Vec<Value> {
         .iter()
         .filter(|a| a["state"] == "applied" && a["change"]["type"] == "scale")
         .filter(|a| {
-            let (from, to) = (a["change"]["from"].as_u64().unwrap(), a["change"]["to"].as_u64().unwrap());
+            let (from, to) = (
+                a["change"]["from"].as_u64().unwrap(),
+                a["change"]["to"].as_u64().unwrap(),
+            );
             from > 0 && (to > from) == grow
         })
         .cloned()
@@ -54,28 +57,51 @@ async fn a_load_step_scales_out_and_a_drop_scales_back_in_after_the_window() {
     });
     load.set_rate("high", 40.0);
     let step = Instant::now();
-    let agents = wait_for("a scale-out within 30 s of the step", Duration::from_secs(30), || async {
-        let agents = server.agents().await;
-        (agents.len() >= 2).then_some(agents)
-    })
+    let agents = wait_for(
+        "a scale-out within 30 s of the step",
+        Duration::from_secs(30),
+        || async {
+            let agents = server.agents().await;
+            (agents.len() >= 2).then_some(agents)
+        },
+    )
     .await;
     let started = pids(&agents);
-    assert!(started.len() >= 2 && started.iter().all(|&pid| alive(pid)), "{agents:?}");
+    assert!(
+        started.len() >= 2 && started.iter().all(|&pid| alive(pid)),
+        "{agents:?}"
+    );
     report_reaction(step.elapsed());
-    let scale_out = wait_for("the scale-out applied in the log", Duration::from_secs(10), || async {
-        let (_, actions) = server.get("/api/v1/actions").await;
-        applied_scales(actions.as_array().unwrap(), true).first().cloned()
-    })
+    let scale_out = wait_for(
+        "the scale-out applied in the log",
+        Duration::from_secs(10),
+        || async {
+            let (_, actions) = server.get("/api/v1/actions").await;
+            applied_scales(actions.as_array().unwrap(), true)
+                .first()
+                .cloned()
+        },
+    )
     .await;
-    assert!(scale_out["reason"].as_str().unwrap().contains("CPU"), "{scale_out}");
-    assert!(scale_out["evidence"]["decision"]["observed"].as_f64().unwrap() > 30.0);
+    assert!(
+        scale_out["reason"].as_str().unwrap().contains("CPU"),
+        "{scale_out}"
+    );
+    assert!(
+        scale_out["evidence"]["decision"]["observed"]
+            .as_f64()
+            .unwrap()
+            > 30.0
+    );
 
     // Load falls to 4 tasks/s (8% of a core).
     load.set_rate("low", 4.0);
     let dropped_ms = swarmpilot::clock::now_ms();
     let scale_in = wait_for("a scale-in", Duration::from_secs(60), || async {
         let (_, actions) = server.get("/api/v1/actions").await;
-        applied_scales(actions.as_array().unwrap(), false).first().cloned()
+        applied_scales(actions.as_array().unwrap(), false)
+            .first()
+            .cloned()
     })
     .await;
     load.stop();
@@ -90,14 +116,30 @@ async fn a_load_step_scales_out_and_a_drop_scales_back_in_after_the_window() {
     let rows: Vec<(&str, &str)> = log
         .iter()
         .filter(|r| r["action_id"] == scale_in["id"])
-        .map(|r| (r["to_state"].as_str().unwrap(), r["actor"].as_str().unwrap()))
+        .map(|r| {
+            (
+                r["to_state"].as_str().unwrap(),
+                r["actor"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(rows, [("applied", "auto"), ("applying", "auto"), ("proposed", "auto")]);
+    assert_eq!(
+        rows,
+        [
+            ("applied", "auto"),
+            ("applying", "auto"),
+            ("proposed", "auto")
+        ]
+    );
 
-    let remaining = wait_for("the pool back at one agent", Duration::from_secs(40), || async {
-        let agents = server.agents().await;
-        (agents.len() == 1).then_some(agents)
-    })
+    let remaining = wait_for(
+        "the pool back at one agent",
+        Duration::from_secs(40),
+        || async {
+            let agents = server.agents().await;
+            (agents.len() == 1).then_some(agents)
+        },
+    )
     .await;
     let kept = pids(&remaining);
     for pid in started.iter().filter(|pid| !kept.contains(pid)) {
@@ -107,5 +149,8 @@ async fn a_load_step_scales_out_and_a_drop_scales_back_in_after_the_window() {
 
 /// Reports how fast the scale-out came, visible with `--nocapture`.
 fn report_reaction(elapsed: Duration) {
-    eprintln!("scale-out seen {:.1} s after the load step", elapsed.as_secs_f64());
+    eprintln!(
+        "scale-out seen {:.1} s after the load step",
+        elapsed.as_secs_f64()
+    );
 }

@@ -79,11 +79,6 @@ impl Server {
         }
     }
 
-    /// The server's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).unwrap_or_default()
-    }
-
     /// GET `path` with the admin token; returns the status and JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.get_as(path, Some(&self.token)).await
@@ -125,7 +120,10 @@ impl Server {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not exit after signal {signal}");
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit after signal {signal}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -135,7 +133,10 @@ impl Drop for Server {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-            eprintln!("--- server log ({}) ---\n{log}--- end ---", self.log_path.display());
+            eprintln!(
+                "--- server log ({}) ---\n{log}--- end ---",
+                self.log_path.display()
+            );
         }
         if self.child.is_some() {
             self.stop_with(libc::SIGTERM);
@@ -154,7 +155,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

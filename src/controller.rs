@@ -17,17 +17,20 @@ use crate::actors::collector::Collector;
 use crate::actors::fleet::{FleetLinks, FleetSupervisor};
 use crate::actors::health::Health;
 use crate::actors::optimizer::Optimizer;
+use crate::actors::policy::{PolicyKeeper, PolicySource};
 use crate::api::{self, ApiState};
 use crate::drivers::Driver;
 use crate::drivers::process::{ProcessConfig, ProcessDriver};
-use crate::policy::{DriverConfig, Policy};
+use crate::policy::{DriverConfig, LoadedPolicy, PolicyHandle};
 use crate::store::{Store, StoreError};
 
 /// How the controller is run.
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
-    /// The effective policy.
-    pub policy: Policy,
+    /// The policy to start with.
+    pub policy: LoadedPolicy,
+    /// Where it came from; reloads read it again.
+    pub source: PolicySource,
     /// Directory for the database, the admin token and agent logs.
     pub data_dir: PathBuf,
     /// Address for the HTTP API.
@@ -67,6 +70,10 @@ pub struct Controller {
     pub alert: Addr<Alert>,
     /// The actuator.
     pub actuator: Addr<Actuator>,
+    /// The policy keeper.
+    pub policy_keeper: Addr<PolicyKeeper>,
+    /// The policy in force.
+    pub policy: PolicyHandle,
     /// The durable store.
     pub store: Store,
     /// Where the API listens.
@@ -100,9 +107,10 @@ impl Controller {
         std::fs::create_dir_all(&log_dir)
             .map_err(io(format!("cannot create {}", log_dir.display())))?;
 
-        let policy = Arc::new(config.policy);
-        let interval = Duration::from_secs(policy.global.sampling_interval_secs);
-        let heartbeat_timeout = Duration::from_secs(policy.global.heartbeat_timeout_secs);
+        let handle = PolicyHandle::new(config.policy);
+        let policy_keeper =
+            PolicyKeeper::new(handle.clone(), config.source.clone(), store.clone()).start();
+        let policy = handle.current();
 
         // Fleet and collector/health refer to each other: create the contexts first.
         let fleet_ctx = Context::<FleetSupervisor>::new();
@@ -112,11 +120,11 @@ impl Controller {
 
         let alert = Alert::new(store.clone()).start();
         let health = Health::new(
-            heartbeat_timeout,
+            handle.clone(),
             vec![fleet.clone().recipient(), optimizer.clone().recipient()],
         )
         .start();
-        let collector = Collector::new(interval, fleet.clone().recipient())
+        let collector = Collector::new(handle.clone(), fleet.clone().recipient())
             .map_err(|e| ControllerError::System(e.to_string()))?
             .start();
         let links = FleetLinks {
@@ -130,9 +138,11 @@ impl Controller {
             heartbeat: health.recipient(),
             crossings: alert.clone().recipient(),
         };
-        fleet_ctx.run(FleetSupervisor::new(policy.clone(), links));
+        fleet_ctx.run(FleetSupervisor::new(handle.clone(), links));
 
+        // Drivers are made once: a pool added by a reload needs a restart to get one.
         let pools = policy
+            .policy
             .pools
             .iter()
             .map(|(name, pool)| {
@@ -152,7 +162,7 @@ impl Controller {
                         }))
                     }
                 };
-                let grace = pool.startup_secs + policy.global.heartbeat_timeout_secs;
+                let grace = pool.startup_secs + policy.policy.global.heartbeat_timeout_secs;
                 (
                     name.clone(),
                     PoolDriver {
@@ -165,8 +175,7 @@ impl Controller {
             .collect::<HashMap<_, _>>();
         let actuator = Actuator::new(store.clone(), fleet.clone(), pools).start();
         optimizer_ctx.run(Optimizer::new(
-            policy.clone(),
-            interval,
+            handle.clone(),
             fleet.clone(),
             actuator.clone(),
         ));
@@ -176,12 +185,13 @@ impl Controller {
             alert: alert.clone(),
             actuator: actuator.clone(),
             store: store.clone(),
-            policy,
+            policy: handle.clone(),
+            policy_keeper: policy_keeper.clone(),
             admin_token: token.clone(),
         };
         let server =
             api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;
-        let handle = server.handle();
+        let server_handle = server.handle();
         actix::spawn(async move {
             if let Err(error) = server.await {
                 tracing::error!(message = "HTTP server stopped.", %error);
@@ -192,11 +202,13 @@ impl Controller {
             fleet,
             alert,
             actuator,
+            policy_keeper,
+            policy: handle,
             store,
             addr,
             token_path,
             token,
-            server: handle,
+            server: server_handle,
         })
     }
 

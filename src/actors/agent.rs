@@ -12,7 +12,7 @@ use actix::{Actor, Context, Handler, Message, MessageResult, Recipient, Supervis
 use super::messages::{AgentObserved, Heartbeat, ThresholdCrossed};
 use crate::analytics::stats::Ewma;
 use crate::domain::{Sample, metric};
-use crate::policy::AlertRule;
+use crate::policy::{AlertRule, PolicyHandle};
 
 /// Weight of each new CPU sample in the smoothed CPU.
 const CPU_EWMA_ALPHA: f64 = 0.5;
@@ -45,6 +45,9 @@ pub struct GetSeries {
 pub struct AgentActor {
     id: String,
     pool: String,
+    policy: PolicyHandle,
+    /// The policy version `rules` and `capacity` were taken from.
+    policy_version: String,
     rules: Vec<AlertRule>,
     capacity: usize,
     links: AgentLinks,
@@ -55,19 +58,15 @@ pub struct AgentActor {
 }
 
 impl AgentActor {
-    /// A new actor for agent `id` of `pool`, keeping `capacity` samples per metric.
-    pub fn new(
-        id: String,
-        pool: String,
-        rules: Vec<AlertRule>,
-        capacity: usize,
-        links: AgentLinks,
-    ) -> Self {
+    /// A new actor for agent `id` of `pool`, under the policy in `policy`.
+    pub fn new(id: String, pool: String, policy: PolicyHandle, links: AgentLinks) -> Self {
         AgentActor {
             id,
             pool,
-            rules,
-            capacity: capacity.max(1),
+            policy,
+            policy_version: String::new(),
+            rules: Vec::new(),
+            capacity: 1,
             links,
             series: HashMap::new(),
             cpu: Ewma::new(CPU_EWMA_ALPHA),
@@ -76,7 +75,34 @@ impl AgentActor {
         }
     }
 
+    /// Takes rules and buffer size from the policy when a new version is in force; alerts of
+    /// rules that no longer exist are resolved.
+    fn follow_policy(&mut self) {
+        let current = self.policy.current();
+        if current.version == self.policy_version {
+            return;
+        }
+        self.policy_version = current.version.clone();
+        let old_rules =
+            std::mem::replace(&mut self.rules, current.policy.rules_for_pool(&self.pool));
+        self.capacity = current.policy.global.ring_buffer_size.max(1);
+        for rule in old_rules {
+            if self.rules.iter().any(|r| r.name == rule.name) || !self.breached.remove(&rule.name) {
+                continue;
+            }
+            self.links.crossings.do_send(ThresholdCrossed {
+                value: f64::NAN,
+                ts_ms: crate::clock::now_ms(),
+                rule,
+                agent: self.id.clone(),
+                pool: self.pool.clone(),
+                breached: false,
+            });
+        }
+    }
+
     fn record(&mut self, samples: Vec<Sample>) {
+        self.follow_policy();
         let mut last_ts = 0;
         for sample in samples {
             if !sample.value.is_finite() {
@@ -90,7 +116,7 @@ impl AgentActor {
             }
             self.check_rules(&sample);
             let ring = self.series.entry(sample.metric).or_default();
-            if ring.len() == self.capacity {
+            while ring.len() >= self.capacity {
                 ring.pop_front();
             }
             ring.push_back((sample.ts_ms, sample.value));
@@ -228,19 +254,22 @@ mod tests {
         }
     }
 
-    fn start(sink: Addr<Sink>, rules: Vec<AlertRule>) -> Addr<AgentActor> {
+    /// An agent actor of pool `w` under a policy with `alerts` (TOML) and 3-sample buffers.
+    fn start(sink: Addr<Sink>, alerts: &str) -> Addr<AgentActor> {
         let links = AgentLinks {
             observed: sink.clone().recipient(),
             heartbeat: sink.clone().recipient(),
             crossings: sink.recipient(),
         };
-        Supervisor::start(move |_| AgentActor::new("w-1".into(), "w".into(), rules, 3, links))
+        let text = format!("[global]\nring_buffer_size = 3\n[pools.w]\n{alerts}");
+        let policy = PolicyHandle::new(crate::policy::load_str("test.toml", &text).unwrap());
+        Supervisor::start(move |_| AgentActor::new("w-1".into(), "w".into(), policy, links))
     }
 
     #[actix::test]
     async fn ring_buffers_are_bounded() {
         let sink = Sink::default().start();
-        let agent = start(sink, Vec::new());
+        let agent = start(sink, "");
         let samples = (0..5).map(|i| sample("cpu_percent", i, i as f64)).collect();
         agent.send(RecordSamples(samples)).await.unwrap();
         let series = agent
@@ -256,15 +285,8 @@ mod tests {
     async fn crossings_are_sent_once_per_change() {
         let sink = Sink::default();
         let crossings = sink.crossings.clone();
-        let rule = AlertRule {
-            name: "hot".into(),
-            metric: "cpu_percent".into(),
-            above: 50.0,
-            for_secs: 0,
-            level: crate::policy::AlertLevel::Warning,
-            pool: None,
-        };
-        let agent = start(sink.start(), vec![rule]);
+        let rule = "[[alerts]]\nname = \"hot\"\nmetric = \"cpu_percent\"\nabove = 50\n";
+        let agent = start(sink.start(), rule);
         let values = [10.0, 60.0, 70.0, 40.0, 30.0];
         let samples = values
             .iter()
@@ -290,7 +312,7 @@ mod tests {
     async fn a_panicking_actor_is_restarted_and_keeps_receiving_samples() {
         let sink = Sink::default();
         let observed = sink.observed.clone();
-        let agent = start(sink.start(), Vec::new());
+        let agent = start(sink.start(), "");
         agent
             .send(RecordSamples(vec![sample("cpu_percent", 1, 5.0)]))
             .await

@@ -4,17 +4,20 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use actix::{Actor, AsyncContext, Context, Handler, Recipient};
+use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
 use sysinfo::{Disks, Networks, Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
 
 use super::fleet::HOST_AGENT;
 use super::messages::{ForgetAgent, IngestSamples, WatchProcess};
 use crate::clock;
 use crate::domain::{Sample, metric};
+use crate::policy::PolicyHandle;
 
 /// The collector actor.
 pub struct Collector {
+    policy: PolicyHandle,
     interval: Duration,
+    ticker: Option<SpawnHandle>,
     sink: Recipient<IngestSamples>,
     system: System,
     disks: Option<Disks>,
@@ -31,11 +34,17 @@ struct Watched {
 }
 
 impl Collector {
-    /// A collector that samples every `interval` and sends to `sink`.
-    pub fn new(interval: Duration, sink: Recipient<IngestSamples>) -> Result<Self, sysinfo::Error> {
+    /// A collector that samples on the policy's interval and sends to `sink`.
+    pub fn new(
+        policy: PolicyHandle,
+        sink: Recipient<IngestSamples>,
+    ) -> Result<Self, sysinfo::Error> {
         let system = System::new()?;
+        let interval = Duration::from_secs(policy.current().policy.global.sampling_interval_secs);
         Ok(Collector {
+            policy,
             interval,
+            ticker: None,
             sink,
             system,
             // Disks and networks are optional extras: a host without them still gets sampled.
@@ -157,10 +166,33 @@ impl Actor for Collector {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(self.interval, |collector, _ctx| {
+        self.schedule(ctx);
+    }
+}
+
+impl Collector {
+    /// (Re)starts the sampling tick on the current interval.
+    fn schedule(&mut self, ctx: &mut Context<Self>) {
+        if let Some(ticker) = self.ticker.take() {
+            ctx.cancel_future(ticker);
+        }
+        self.ticker = Some(ctx.run_interval(self.interval, |collector, ctx| {
             let samples = collector.collect();
             collector.sink.do_send(IngestSamples(samples));
-        });
+            // A reloaded policy may have changed the interval.
+            let wanted = Duration::from_secs(
+                collector
+                    .policy
+                    .current()
+                    .policy
+                    .global
+                    .sampling_interval_secs,
+            );
+            if wanted != collector.interval {
+                collector.interval = wanted;
+                collector.schedule(ctx);
+            }
+        }));
     }
 }
 
@@ -205,7 +237,8 @@ mod tests {
     #[actix::test]
     async fn samples_host_and_a_watched_process() {
         let sink = Discard.start().recipient();
-        let mut collector = Collector::new(Duration::from_secs(1), sink).unwrap();
+        let policy = crate::policy::load_str("t.toml", "").unwrap();
+        let mut collector = Collector::new(PolicyHandle::new(policy), sink).unwrap();
         collector.watched.insert(
             "me".into(),
             Watched {

@@ -2,7 +2,6 @@
 //! routes samples to them, and answers what the fleet looks like now.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use actix::{
     Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, Recipient, Supervisor,
@@ -16,7 +15,7 @@ use super::messages::{
 };
 use crate::clock;
 use crate::domain::{AgentHandle, AgentStatus};
-use crate::policy::Policy;
+use crate::policy::PolicyHandle;
 
 /// The agent id under which host-wide samples arrive.
 pub const HOST_AGENT: &str = "host";
@@ -87,7 +86,7 @@ pub struct FleetLinks {
 
 /// The registry of agents.
 pub struct FleetSupervisor {
-    policy: Arc<Policy>,
+    policy: PolicyHandle,
     links: FleetLinks,
     agents: HashMap<String, Entry>,
     host: BTreeMap<String, f64>,
@@ -102,7 +101,7 @@ struct Entry {
 
 impl FleetSupervisor {
     /// A registry with no agents.
-    pub fn new(policy: Arc<Policy>, links: FleetLinks) -> Self {
+    pub fn new(policy: PolicyHandle, links: FleetLinks) -> Self {
         FleetSupervisor {
             policy,
             links,
@@ -141,16 +140,13 @@ impl Handler<RegisterAgent> for FleetSupervisor {
             entry.status = AgentStatus::Starting;
             return;
         }
-        let rules = self.policy.rules_for_pool(&handle.pool).cloned().collect();
-        let capacity = self.policy.global.ring_buffer_size;
         let links = AgentLinks {
             observed: ctx.address().recipient(),
             heartbeat: self.links.heartbeat.clone(),
             crossings: self.links.crossings.clone(),
         };
-        let (actor_id, pool) = (id.clone(), handle.pool.clone());
-        let addr =
-            Supervisor::start(move |_| AgentActor::new(actor_id, pool, rules, capacity, links));
+        let (actor_id, pool, policy) = (id.clone(), handle.pool.clone(), self.policy.clone());
+        let addr = Supervisor::start(move |_| AgentActor::new(actor_id, pool, policy, links));
         tracing::info!(message = "Agent registered.", agent = %id, pool = %handle.pool);
         self.agents.insert(
             id,

@@ -9,13 +9,14 @@ use actix::{Actor, AsyncContext, Context, Handler, Recipient};
 use super::messages::{AgentHealthChanged, ForgetAgent, Heartbeat, TrackAgent};
 use crate::clock;
 use crate::domain::AgentStatus;
+use crate::policy::PolicyHandle;
 
 /// How often silence is checked.
 const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The health actor.
 pub struct Health {
-    timeout_ms: i64,
+    policy: PolicyHandle,
     subscribers: Vec<Recipient<AgentHealthChanged>>,
     agents: HashMap<String, Tracked>,
 }
@@ -29,9 +30,9 @@ struct Tracked {
 
 impl Health {
     /// A health actor that tells `subscribers` about every verdict change.
-    pub fn new(timeout: Duration, subscribers: Vec<Recipient<AgentHealthChanged>>) -> Self {
+    pub fn new(policy: PolicyHandle, subscribers: Vec<Recipient<AgentHealthChanged>>) -> Self {
         Health {
-            timeout_ms: timeout.as_millis() as i64,
+            policy,
             subscribers,
             agents: HashMap::new(),
         }
@@ -49,7 +50,7 @@ impl Health {
     }
 
     fn check(&mut self, now_ms: i64) {
-        let timeout = self.timeout_ms;
+        let timeout = self.policy.current().policy.global.heartbeat_timeout_secs as i64 * 1000;
         let newly_offline: Vec<String> = self
             .agents
             .iter_mut()
@@ -128,7 +129,9 @@ mod tests {
 
     #[test]
     fn silence_beyond_timeout_after_grace_means_offline() {
-        let mut health = Health::new(Duration::from_secs(6), Vec::new());
+        let text = "[global]\nheartbeat_timeout_secs = 6\n";
+        let policy = PolicyHandle::new(crate::policy::load_str("t.toml", text).unwrap());
+        let mut health = Health::new(policy, Vec::new());
         health.agents.insert(
             "w-1".into(),
             Tracked {

@@ -12,3 +12,4 @@ pub mod fleet;
 pub mod health;
 pub mod messages;
 pub mod optimizer;
+pub mod policy;

@@ -5,10 +5,9 @@
 //! memory of what it asked for; the actuator refuses a proposal while one is in flight.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, WrapFuture};
+use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle, WrapFuture};
 
 use super::actuator::{Actuator, ActuatorError, GetActivity, PoolActivity, Propose};
 use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
@@ -16,28 +15,30 @@ use super::messages::AgentHealthChanged;
 use crate::analytics::scaling::{Scaler, ScalingConfig};
 use crate::clock;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
-use crate::policy::{Policy, PoolPolicy};
+use crate::policy::{Policy, PolicyHandle, PoolPolicy};
 
 /// The optimizer actor.
 pub struct Optimizer {
-    policy: Arc<Policy>,
+    policy: PolicyHandle,
     interval: Duration,
+    ticker: Option<SpawnHandle>,
     fleet: Addr<FleetSupervisor>,
     actuator: Addr<Actuator>,
     scalers: HashMap<String, Scaler>,
 }
 
 impl Optimizer {
-    /// An optimizer that evaluates every `interval`.
+    /// An optimizer that evaluates on every sampling interval of the policy in force.
     pub fn new(
-        policy: Arc<Policy>,
-        interval: Duration,
+        policy: PolicyHandle,
         fleet: Addr<FleetSupervisor>,
         actuator: Addr<Actuator>,
     ) -> Self {
+        let interval = Duration::from_secs(policy.current().policy.global.sampling_interval_secs);
         Optimizer {
             policy,
             interval,
+            ticker: None,
             fleet,
             actuator,
             scalers: HashMap::new(),
@@ -67,7 +68,8 @@ impl Optimizer {
         activity: &BTreeMap<String, PoolActivity>,
         now_ms: i64,
     ) {
-        let policy = self.policy.clone();
+        let current = self.policy.current();
+        let policy: &Policy = &current.policy;
         let interval_ms = self.interval.as_millis() as i64;
         for (name, pool) in &policy.pools {
             let agents: Vec<&AgentView> =
@@ -79,7 +81,7 @@ impl Optimizer {
             let proposal = match agents.iter().find(|a| a.status == AgentStatus::Offline) {
                 Some(offline) => Some(replace_offline(name, offline, now_ms)),
                 None if settled(&agents, activity, interval_ms) => {
-                    self.scale(name, pool, &agents, now_ms)
+                    self.scale(policy, name, pool, &agents, now_ms)
                 }
                 None => None,
             };
@@ -91,12 +93,13 @@ impl Optimizer {
 
     fn scale(
         &mut self,
+        policy: &Policy,
         name: &str,
         pool: &PoolPolicy,
         agents: &[&AgentView],
         now_ms: i64,
     ) -> Option<Proposal> {
-        let config = scaling_config(pool);
+        let config = scaling_config(policy, pool);
         let scaler = self
             .scalers
             .entry(name.to_string())
@@ -184,6 +187,28 @@ fn settled(agents: &[&AgentView], activity: PoolActivity, interval_ms: i64) -> b
     })
 }
 
+impl Optimizer {
+    /// (Re)starts the evaluation tick; a reloaded policy may change the interval.
+    fn schedule(&mut self, ctx: &mut Context<Self>) {
+        if let Some(ticker) = self.ticker.take() {
+            ctx.cancel_future(ticker);
+        }
+        self.ticker = Some(ctx.run_interval(self.interval, |optimizer, ctx| {
+            optimizer.evaluate(ctx);
+            let secs = optimizer
+                .policy
+                .current()
+                .policy
+                .global
+                .sampling_interval_secs;
+            if Duration::from_secs(secs) != optimizer.interval {
+                optimizer.interval = Duration::from_secs(secs);
+                optimizer.schedule(ctx);
+            }
+        }));
+    }
+}
+
 fn replace_offline(pool: &str, agent: &AgentView, now_ms: i64) -> Proposal {
     let silent_secs = (now_ms - agent.last_sample_ms.max(agent.started_ms)) as f64 / 1000.0;
     Proposal {
@@ -200,10 +225,10 @@ fn replace_offline(pool: &str, agent: &AgentView, now_ms: i64) -> Proposal {
     }
 }
 
-fn scaling_config(pool: &PoolPolicy) -> ScalingConfig {
+fn scaling_config(policy: &Policy, pool: &PoolPolicy) -> ScalingConfig {
     ScalingConfig {
         min_agents: pool.min_agents,
-        max_agents: pool.max_agents,
+        max_agents: policy.max_agents(pool),
         target: pool.target_cpu_percent,
         tolerance: pool.tolerance,
         scale_down_window_ms: pool.scale_down_stabilization_secs as i64 * 1000,
@@ -215,7 +240,7 @@ impl Actor for Optimizer {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.evaluate(ctx);
-        ctx.run_interval(self.interval, |optimizer, ctx| optimizer.evaluate(ctx));
+        self.schedule(ctx);
     }
 }
 

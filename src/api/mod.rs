@@ -3,10 +3,10 @@
 
 pub mod auth;
 pub mod error;
+mod policies;
 mod routes;
 
 use std::net::TcpListener;
-use std::sync::Arc;
 
 use actix::Addr;
 use actix_web::{App, HttpServer, web};
@@ -14,7 +14,8 @@ use actix_web::{App, HttpServer, web};
 use crate::actors::actuator::Actuator;
 use crate::actors::alert::Alert;
 use crate::actors::fleet::FleetSupervisor;
-use crate::policy::Policy;
+use crate::actors::policy::PolicyKeeper;
+use crate::policy::PolicyHandle;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -28,8 +29,10 @@ pub struct ApiState {
     pub actuator: Addr<Actuator>,
     /// The durable store.
     pub store: Store,
-    /// The effective policy.
-    pub policy: Arc<Policy>,
+    /// The policy in force.
+    pub policy: PolicyHandle,
+    /// The policy keeper, for reloads and status.
+    pub policy_keeper: Addr<PolicyKeeper>,
     /// The admin bearer token.
     pub admin_token: String,
 }

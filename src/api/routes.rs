@@ -28,7 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/actions", web::get().to(actions))
                 .route("/actions/{id}", web::get().to(action))
                 .route("/log", web::get().to(log))
-                .route("/alerts", web::get().to(alerts)),
+                .route("/alerts", web::get().to(alerts))
+                .configure(super::policies::configure),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))
@@ -108,7 +109,8 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
         .send(GetActivity)
         .await
         .map_err(unavailable)?;
-    let views: Vec<PoolView> = state
+    let current = state.policy.current();
+    let views: Vec<PoolView> = current
         .policy
         .pools
         .iter()
@@ -122,7 +124,7 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
                     crate::policy::DriverConfig::Process { .. } => "process",
                 },
                 min_agents: pool.min_agents,
-                max_agents: pool.max_agents,
+                max_agents: current.policy.max_agents(pool),
                 target_cpu_percent: pool.target_cpu_percent,
                 agents: members.len(),
                 ready_agents: members

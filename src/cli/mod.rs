@@ -7,8 +7,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use crate::actors::policy::PolicySource;
 use crate::controller::{Controller, ControllerConfig};
-use crate::policy::{self, Policy};
+use crate::policy::{self, LoadedPolicy};
 
 /// The default API address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -52,6 +53,12 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_LISTEN)]
         listen: SocketAddr,
     },
+    /// Check policy files, or print their JSON Schema.
+    Policy {
+        /// What to do with policy.
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Run the bundled worker agent.
     Agent {
         /// Address to listen on.
@@ -66,11 +73,103 @@ pub enum Command {
     },
 }
 
-fn load_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
-    match path {
-        Some(path) => policy::load_dir(path).map_err(|e| anyhow::anyhow!("invalid policy:\n{e}")),
-        None => policy::load_str("policies/default.toml (embedded)", policy::DEFAULT_POLICY)
-            .map_err(|e| anyhow::anyhow!("invalid embedded policy:\n{e}")),
+/// The `policy` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check policies: each file, and each directory of `*.toml` files (recursively), is one
+    /// policy. Prints every problem as `file:line:col: message`; exits 1 on any error.
+    Check {
+        /// Policy files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of policy files, for editors.
+    Schema,
+}
+
+fn load_policy(path: Option<&Path>) -> anyhow::Result<(LoadedPolicy, PolicySource)> {
+    let (loaded, source) = match path {
+        Some(path) => (
+            policy::load_dir(path),
+            PolicySource::Path(path.to_path_buf()),
+        ),
+        None => (
+            policy::load_str("policies/default.toml (embedded)", policy::DEFAULT_POLICY),
+            PolicySource::Embedded,
+        ),
+    };
+    let loaded = loaded.map_err(|e| anyhow::anyhow!("invalid policy:\n{e}"))?;
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    Ok((loaded, source))
+}
+
+/// Every policy under `path`: the file itself, or each directory holding `*.toml` files.
+fn policy_units(path: &Path, units: &mut Vec<PathBuf>) {
+    if !path.is_dir() {
+        units.push(path.to_path_buf());
+        return;
+    }
+    if policy::policy_files(path).is_ok() {
+        units.push(path.to_path_buf());
+    }
+    let mut children: Vec<PathBuf> = std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|child| child.is_dir())
+        .collect();
+    children.sort();
+    for child in children {
+        policy_units(&child, units);
+    }
+}
+
+fn policy_command(command: PolicyCommand) -> anyhow::Result<i32> {
+    match command {
+        PolicyCommand::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&policy::policy_schema())?
+            );
+            Ok(0)
+        }
+        PolicyCommand::Check { paths } => {
+            let mut units = Vec::new();
+            for path in &paths {
+                policy_units(path, &mut units);
+            }
+            if units.is_empty() {
+                anyhow::bail!("no policy files under {}", paths[0].display());
+            }
+            let (mut errors, mut warnings) = (0, 0);
+            for unit in &units {
+                match policy::load_dir(unit) {
+                    Ok(loaded) => {
+                        warnings += loaded.warnings.len();
+                        for warning in &loaded.warnings {
+                            println!("{warning}");
+                        }
+                        println!("{}: ok (version {})", unit.display(), loaded.version);
+                    }
+                    Err(error) => {
+                        errors += error.errors.len();
+                        warnings += error.warnings.len();
+                        for problem in error.errors.iter().chain(&error.warnings) {
+                            println!("{problem}");
+                        }
+                    }
+                }
+            }
+            println!(
+                "{} polic{} checked: {errors} error(s), {warnings} warning(s)",
+                units.len(),
+                if units.len() == 1 { "y" } else { "ies" }
+            );
+            Ok(if errors > 0 { 1 } else { 0 })
+        }
     }
 }
 
@@ -81,6 +180,7 @@ fn agent_exe() -> anyhow::Result<PathBuf> {
 /// Runs one command; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Policy { command } => policy_command(command),
         Command::Agent { listen, pool, id } => {
             let id = id.unwrap_or_else(|| format!("{pool}-{}", listen.port()));
             actix::System::new()
@@ -97,9 +197,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             data_dir,
             listen,
         } => {
-            let policy = load_policy(policies.as_deref())?;
+            let (policy, source) = load_policy(policies.as_deref())?;
             let config = ControllerConfig {
                 policy,
+                source,
                 data_dir,
                 listen,
                 agent_exe: agent_exe()?,
@@ -113,8 +214,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             data_dir,
             policies,
         } => {
-            let policy = load_policy(policies.as_deref())?;
+            let (policy, source) = load_policy(policies.as_deref())?;
             let pool = policy
+                .policy
                 .pools
                 .keys()
                 .next()
@@ -128,6 +230,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 listen: listen.unwrap_or_else(default_demo_listen),
                 data_dir,
                 policy,
+                source,
                 pool,
                 agent_exe: agent_exe()?,
             };

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use crate::actors::alert::GetAlerts;
 use crate::actors::fleet::GetFleet;
+use crate::actors::policy::PolicySource;
 use crate::clock;
 use crate::controller::{Controller, ControllerConfig};
 use crate::domain::{ActionState, Change};
-use crate::policy::Policy;
+use crate::policy::LoadedPolicy;
 use load::{LoadConfig, LoadGenerator};
 
 /// CPU time each demo task asks for, milliseconds.
@@ -34,7 +35,9 @@ pub struct DemoConfig {
     /// Data directory.
     pub data_dir: PathBuf,
     /// The policy.
-    pub policy: Policy,
+    pub policy: LoadedPolicy,
+    /// Where it came from.
+    pub source: PolicySource,
     /// The pool the load goes to.
     pub pool: String,
     /// The `swarmpilot` executable for the workers.
@@ -70,6 +73,7 @@ pub async fn run(config: DemoConfig) -> anyhow::Result<DemoReport> {
     let started_ms = clock::now_ms();
     let controller = Controller::start(ControllerConfig {
         policy: config.policy,
+        source: config.source,
         data_dir: config.data_dir.clone(),
         listen: config.listen,
         agent_exe: config.agent_exe,

@@ -1,9 +1,54 @@
-//! Declarative policy: the documented model, loading from a directory, and checks.
+//! Declarative policy: the documented model, loading and checking, and the handle through
+//! which every actor sees the version in force.
 //!
 //! Policy is pure: loading reads files, but nothing here talks to actors or the network.
 
+mod check;
 mod load;
 mod model;
+mod rules;
+mod schema;
 
-pub use load::{DEFAULT_POLICY, LoadError, PolicyError, load_dir, load_str};
-pub use model::{AlertLevel, AlertRule, DriverConfig, Global, Policy, PoolPolicy};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+pub use check::Severity;
+pub use load::{
+    DEFAULT_POLICY, LoadError, LoadedPolicy, PolicyError, load_dir, load_sources, load_str,
+    policy_files, read_sources, version_of,
+};
+pub use model::{DriverConfig, Global, Policy, PoolPolicy, Role, TokenRef};
+pub use rules::{
+    AlertLevel, AlertRule, Automation, Channel, LevelThresholds, Profile, RiskMode, Route,
+    Verification,
+};
+pub use schema::policy_schema;
+
+/// The policy in force, shared by every actor; swapped atomically on reload.
+#[derive(Clone)]
+pub struct PolicyHandle {
+    current: Arc<ArcSwap<LoadedPolicy>>,
+}
+
+impl PolicyHandle {
+    /// A handle holding `loaded`.
+    pub fn new(loaded: LoadedPolicy) -> Self {
+        PolicyHandle {
+            current: Arc::new(ArcSwap::from_pointee(loaded)),
+        }
+    }
+
+    /// The version in force now.
+    pub fn current(&self) -> Arc<LoadedPolicy> {
+        self.current.load_full()
+    }
+
+    /// Puts `loaded` in force; every later `current()` sees it.
+    pub fn replace(&self, loaded: LoadedPolicy) {
+        self.current.store(Arc::new(loaded));
+    }
+}
+
+#[cfg(test)]
+mod tests;

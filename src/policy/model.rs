@@ -1,11 +1,15 @@
-//! The policy model: every field documented, every default a `const fn`.
+//! The policy model: global settings and pools. Every field is documented (the docs become the
+//! JSON Schema's descriptions) and every default is a `const fn`.
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The effective policy: global settings, pools and alert rules.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+use super::rules::{AlertRule, Automation, Channel, Profile, Route};
+
+/// The effective policy: everything an operator can tune.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Settings that apply to the whole controller.
@@ -14,13 +18,25 @@ pub struct Policy {
     /// Pools of interchangeable agents, by name.
     #[serde(default)]
     pub pools: BTreeMap<String, PoolPolicy>,
+    /// Per agent type thresholds and scaling limits, by name; pools refer to them.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
     /// Threshold alert rules.
     #[serde(default)]
     pub alerts: Vec<AlertRule>,
+    /// Which alerts go to which channels.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// Notification channels, by name.
+    #[serde(default)]
+    pub channels: BTreeMap<String, Channel>,
+    /// What the controller may do by itself.
+    #[serde(default)]
+    pub automation: Automation,
 }
 
 /// Settings that apply to the whole controller.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Global {
     /// How often the collector samples hosts and agents, seconds (1-10).
@@ -31,7 +47,18 @@ pub struct Global {
     pub heartbeat_timeout_secs: u64,
     /// Samples kept in memory per agent and metric.
     #[serde(default = "default_ring_buffer_size")]
+    #[schemars(range(min = 1))]
     pub ring_buffer_size: usize,
+    /// Days of history (rollups, alert history) kept in the store.
+    #[serde(default = "default_retention_days")]
+    #[schemars(range(min = 1))]
+    pub retention_days: u64,
+    /// Address of the HTTP API when `--listen` is not given, e.g. `127.0.0.1:8080`.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// API tokens, by reference to where the secret is kept (never inline).
+    #[serde(default)]
+    pub tokens: Vec<TokenRef>,
 }
 
 const fn default_sampling_interval_secs() -> u64 {
@@ -43,6 +70,9 @@ const fn default_heartbeat_timeout_secs() -> u64 {
 const fn default_ring_buffer_size() -> usize {
     1000
 }
+const fn default_retention_days() -> u64 {
+    7
+}
 
 impl Default for Global {
     fn default() -> Self {
@@ -50,34 +80,76 @@ impl Default for Global {
             sampling_interval_secs: default_sampling_interval_secs(),
             heartbeat_timeout_secs: default_heartbeat_timeout_secs(),
             ring_buffer_size: default_ring_buffer_size(),
+            retention_days: default_retention_days(),
+            listen: None,
+            tokens: Vec::new(),
         }
     }
 }
 
+/// What a token holder may do; each role includes the ones before it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Read everything.
+    Viewer,
+    /// Also acknowledge alerts and manage silences.
+    Operator,
+    /// Also approve and reject actions.
+    Approver,
+    /// Also pause automation and reload policy.
+    Admin,
+}
+
+/// An API token, named by where its secret lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRef {
+    /// Who holds the token; the log names this user.
+    pub name: String,
+    /// What the holder may do.
+    pub role: Role,
+    /// Environment variable holding the token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// File holding the token.
+    #[serde(default)]
+    pub token_file: Option<String>,
+}
+
 /// A pool of interchangeable agents and how to scale it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoolPolicy {
     /// How the pool's agents are started, stopped and restarted.
     #[serde(default)]
     pub driver: DriverConfig,
+    /// The profile (thresholds, limits) of the pool's agent type.
+    #[serde(default)]
+    pub profile: Option<String>,
     /// Fewest agents the pool may have.
     #[serde(default = "default_min_agents")]
     pub min_agents: usize,
-    /// Most agents the pool may have.
+    /// Most agents the pool may have (a profile's `max_agents` may lower it).
     #[serde(default = "default_max_agents")]
+    #[schemars(range(min = 1))]
     pub max_agents: usize,
     /// Mean agent CPU the scaler aims for, percent of one core.
     #[serde(default = "default_target_cpu_percent")]
+    #[schemars(range(min = 1, max = 1000))]
     pub target_cpu_percent: f64,
     /// No scaling while observed/target is within 1 ± tolerance.
     #[serde(default = "default_tolerance")]
+    #[schemars(range(min = 0, max = 0.99))]
     pub tolerance: f64,
     /// A scale-in goes only to the highest recommendation of this many seconds.
     #[serde(default = "default_scale_down_stabilization_secs")]
     pub scale_down_stabilization_secs: u64,
     /// Seconds a new agent may take to become ready.
     #[serde(default = "default_startup_secs")]
+    #[schemars(range(min = 1))]
     pub startup_secs: u64,
     /// Milliseconds a removed agent keeps serving (while clients notice) before it stops.
     #[serde(default = "default_drain_ms")]
@@ -107,7 +179,7 @@ const fn default_drain_ms() -> u64 {
 }
 
 /// How a pool's agents are run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DriverConfig {
     /// Local OS processes on free loopback ports.
@@ -127,67 +199,50 @@ impl Default for DriverConfig {
     }
 }
 
-/// How serious an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertLevel {
-    /// For the record.
-    Info,
-    /// Look soon.
-    Warning,
-    /// Look now.
-    Critical,
-    /// Everything is on fire.
-    Emergency,
-}
-
-impl AlertLevel {
-    /// The snake_case name used in the API and the history.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertLevel::Info => "info",
-            AlertLevel::Warning => "warning",
-            AlertLevel::Critical => "critical",
-            AlertLevel::Emergency => "emergency",
-        }
-    }
-}
-
-/// A threshold rule on one metric.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertRule {
-    /// Unique rule name, e.g. `cpu_high`.
-    pub name: String,
-    /// Metric the rule watches.
-    pub metric: String,
-    /// The rule breaches while the value is above this.
-    pub above: f64,
-    /// Seconds the breach must last before the alert fires.
-    #[serde(default)]
-    pub for_secs: u64,
-    /// Severity.
-    #[serde(default = "default_level")]
-    pub level: AlertLevel,
-    /// Only agents of this pool; all pools when absent.
-    #[serde(default)]
-    pub pool: Option<String>,
-}
-
-const fn default_level() -> AlertLevel {
-    AlertLevel::Warning
-}
-
 impl Policy {
     /// The policy of one pool, if it exists.
     pub fn pool(&self, name: &str) -> Option<&PoolPolicy> {
         self.pools.get(name)
     }
 
-    /// Rules that apply to agents of `pool`.
-    pub fn rules_for_pool<'a>(&'a self, pool: &'a str) -> impl Iterator<Item = &'a AlertRule> {
-        self.alerts
+    /// Most agents `pool` may have: its own limit, lowered by its profile's.
+    pub fn max_agents(&self, pool: &PoolPolicy) -> usize {
+        let profile_max = pool
+            .profile
+            .as_ref()
+            .and_then(|name| self.profiles.get(name))
+            .and_then(|profile| profile.max_agents);
+        profile_max.map_or(pool.max_agents, |max| max.min(pool.max_agents))
+    }
+
+    /// Every threshold rule that applies to agents of `pool`: the explicit rules, then the
+    /// rules implied by the pool's profile thresholds (named `<profile>_<metric>_<level>`).
+    pub fn rules_for_pool(&self, pool: &str) -> Vec<AlertRule> {
+        let mut rules: Vec<AlertRule> = self
+            .alerts
             .iter()
-            .filter(move |rule| rule.pool.as_deref().is_none_or(|p| p == pool))
+            .filter(|rule| rule.pool.as_deref().is_none_or(|p| p == pool))
+            .cloned()
+            .collect();
+        let profile = self
+            .pools
+            .get(pool)
+            .and_then(|p| p.profile.as_ref())
+            .and_then(|name| self.profiles.get(name).map(|profile| (name, profile)));
+        if let Some((name, profile)) = profile {
+            for (metric, levels) in &profile.thresholds {
+                for (level, above) in levels.levels() {
+                    rules.push(AlertRule {
+                        name: format!("{name}_{metric}_{}", level.as_str()),
+                        metric: metric.clone(),
+                        above,
+                        for_secs: profile.for_secs,
+                        level,
+                        pool: Some(pool.to_string()),
+                    });
+                }
+            }
+        }
+        rules
     }
 }

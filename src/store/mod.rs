@@ -13,6 +13,10 @@ use serde::Serialize;
 use crate::clock;
 use crate::domain::{Action, ActionKind, ActionState, Change, Proposal};
 
+mod history;
+
+pub use history::{AlertTransition, PolicyVersionRow};
+
 /// The file name of the database inside the data directory.
 pub const DB_FILE: &str = "swarmpilot.db";
 
@@ -255,40 +259,6 @@ impl Store {
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-
-    /// Appends one alert state transition to the alert history.
-    pub fn record_alert(&self, alert: &AlertTransition<'_>) -> Result<(), StoreError> {
-        self.lock().execute(
-            "INSERT INTO alert_history (ts_ms, rule, agent, pool, level, from_state, to_state, value)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                alert.ts_ms, alert.rule, alert.agent, alert.pool, alert.level,
-                alert.from_state, alert.to_state, alert.value
-            ],
-        )?;
-        Ok(())
-    }
-}
-
-/// One alert state change, as recorded in the alert history.
-#[derive(Debug, Clone)]
-pub struct AlertTransition<'a> {
-    /// Epoch milliseconds.
-    pub ts_ms: i64,
-    /// Rule name.
-    pub rule: &'a str,
-    /// Agent the alert is about.
-    pub agent: &'a str,
-    /// That agent's pool.
-    pub pool: &'a str,
-    /// Severity name.
-    pub level: &'a str,
-    /// State before.
-    pub from_state: &'a str,
-    /// State after.
-    pub to_state: &'a str,
-    /// The value that caused the change.
-    pub value: f64,
 }
 
 const SCHEMA: &str = "
@@ -306,6 +276,11 @@ CREATE TABLE IF NOT EXISTS action_log (
     from_state TEXT, to_state TEXT NOT NULL, reason TEXT NOT NULL, actor TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS action_log_ts ON action_log (ts_ms);
+CREATE TABLE IF NOT EXISTS policy_versions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL, version TEXT NOT NULL, files TEXT NOT NULL, diff TEXT NOT NULL,
+    actor TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS alert_history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     ts_ms INTEGER NOT NULL, rule TEXT NOT NULL, agent TEXT NOT NULL, pool TEXT NOT NULL,

@@ -9,5 +9,7 @@ mod api;
 mod scaling;
 // Dead workers are noticed and replaced; no process outlives its controller.
 mod lifecycle;
+// Policy files: checking, the schema, hot reload, validation.
+mod policy;
 // The demo command, start to finish.
 mod demo;

@@ -30,10 +30,17 @@ pub struct Server {
 impl Server {
     /// Starts `swarmpilot serve` with `policy` as its only policy file.
     pub fn start(policy: &str) -> Server {
+        Server::start_dir(&[("test.toml", policy)])
+    }
+
+    /// Starts `swarmpilot serve` on a policy directory holding `files` (name, text).
+    pub fn start_dir(files: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let policies = dir.path().join("policies");
         std::fs::create_dir_all(&policies).unwrap();
-        std::fs::write(policies.join("test.toml"), policy).unwrap();
+        for (name, text) in files {
+            std::fs::write(policies.join(name), text).unwrap();
+        }
         let data_dir = dir.path().join("data");
         let log_path = dir.path().join("server.log");
         let log = std::fs::File::create(&log_path).unwrap();
@@ -94,6 +101,25 @@ impl Server {
         let status = response.status().as_u16();
         let body = response.json().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// The directory the server loads its policy from.
+    pub fn policies_dir(&self) -> PathBuf {
+        self._dir.path().join("policies")
+    }
+
+    /// POST `body` to `path` with the admin token; returns the status and JSON body.
+    pub async fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// The agents of the fleet.

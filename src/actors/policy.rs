@@ -1,0 +1,251 @@
+//! `PolicyKeeper`: keeps the policy in force. It watches the policy directory (debounced),
+//! reloads on a change or on request, swaps a valid policy in atomically for every actor,
+//! keeps the running one when the new one is invalid, and records each effective version
+//! with its diff.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle};
+use notify::Watcher;
+use serde::Serialize;
+
+use crate::clock;
+use crate::policy::{self, LoadError, LoadedPolicy, PolicyError, PolicyHandle};
+use crate::store::Store;
+
+/// Quiet time after the last file event before a reload, so an editor's burst of writes is
+/// one reload.
+const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// Where the policy comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "path", rename_all = "snake_case")]
+pub enum PolicySource {
+    /// The embedded `policies/default.toml`.
+    Embedded,
+    /// A directory (or one file) of TOML files.
+    Path(PathBuf),
+}
+
+/// Why the last reload was refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadFailure {
+    /// When, epoch milliseconds.
+    pub at_ms: i64,
+    /// RFC 3339 form of `at_ms`.
+    pub time: String,
+    /// Every error found.
+    pub errors: Vec<PolicyError>,
+}
+
+/// Asks for a reload now; `actor` is recorded as who caused it.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ReloadOutcome, LoadError>")]
+pub struct ReloadPolicy {
+    /// Who asked: `watcher` or a user.
+    pub actor: String,
+}
+
+/// What a successful reload did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadOutcome {
+    /// The version in force after it.
+    pub version: String,
+    /// Whether the version changed.
+    pub changed: bool,
+}
+
+/// Asks for the policy in force and the last reload failure.
+#[derive(Debug, Message)]
+#[rtype(result = "PolicyStatus")]
+pub struct GetPolicyStatus;
+
+/// The policy in force and what happened to the last reload.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyStatus {
+    /// Where it comes from.
+    pub source: PolicySource,
+    /// The policy in force.
+    pub loaded: LoadedPolicy,
+    /// Why the last reload was refused, if it was.
+    pub last_reload_error: Option<ReloadFailure>,
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct FilesChanged;
+
+/// The policy keeper actor.
+pub struct PolicyKeeper {
+    handle: PolicyHandle,
+    source: PolicySource,
+    store: Store,
+    last_error: Option<ReloadFailure>,
+    watcher: Option<notify::RecommendedWatcher>,
+    pending: Option<SpawnHandle>,
+}
+
+impl PolicyKeeper {
+    /// A keeper of `handle`, whose policy was loaded from `source`.
+    pub fn new(handle: PolicyHandle, source: PolicySource, store: Store) -> Self {
+        PolicyKeeper {
+            handle,
+            source,
+            store,
+            last_error: None,
+            watcher: None,
+            pending: None,
+        }
+    }
+
+    fn load(&self) -> Result<LoadedPolicy, LoadError> {
+        match &self.source {
+            PolicySource::Embedded => {
+                policy::load_str("policies/default.toml (embedded)", policy::DEFAULT_POLICY)
+            }
+            PolicySource::Path(path) => policy::load_dir(path),
+        }
+    }
+
+    fn record(&self, previous: Option<&LoadedPolicy>, loaded: &LoadedPolicy, actor: &str) {
+        let diff = previous
+            .map(|old| diff(&old.policy, &loaded.policy))
+            .unwrap_or_default();
+        if let Err(error) =
+            self.store
+                .record_policy_version(&loaded.version, &loaded.files, &diff, actor)
+        {
+            tracing::error!(message = "Cannot record the policy version.", %error);
+        }
+    }
+
+    fn reload(&mut self, actor: &str) -> Result<ReloadOutcome, LoadError> {
+        let current = self.handle.current();
+        match self.load() {
+            Ok(loaded) => {
+                self.last_error = None;
+                for warning in &loaded.warnings {
+                    tracing::warn!(message = "Policy warning.", %warning);
+                }
+                let changed = loaded.version != current.version;
+                let version = loaded.version.clone();
+                if changed {
+                    self.record(Some(&current), &loaded, actor);
+                    self.handle.replace(loaded);
+                    tracing::info!(message = "Policy reloaded.", %version, %actor);
+                }
+                Ok(ReloadOutcome { version, changed })
+            }
+            Err(error) => {
+                for problem in &error.errors {
+                    tracing::error!(message = "Policy reload refused; the running policy stays.", %problem);
+                }
+                let now = clock::now_ms();
+                self.last_error = Some(ReloadFailure {
+                    at_ms: now,
+                    time: clock::rfc3339(now),
+                    errors: error.errors.clone(),
+                });
+                Err(error)
+            }
+        }
+    }
+
+    fn watch(&mut self, ctx: &mut Context<Self>) {
+        let PolicySource::Path(path) = &self.source else {
+            return;
+        };
+        let addr = ctx.address();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let relevant = event.is_ok_and(|e| {
+                !e.kind.is_access()
+                    && e.paths
+                        .iter()
+                        .any(|p| p.extension().is_some_and(|x| x == "toml"))
+            });
+            if relevant {
+                addr.do_send(FilesChanged);
+            }
+        });
+        let result = watcher.and_then(|mut watcher| {
+            watcher.watch(path, notify::RecursiveMode::NonRecursive)?;
+            Ok(watcher)
+        });
+        match result {
+            Ok(watcher) => self.watcher = Some(watcher),
+            Err(error) => {
+                tracing::warn!(message = "Cannot watch the policy directory; reload by API only.",
+                path = %path.display(), %error)
+            }
+        }
+    }
+}
+
+/// A unified diff of two policies' TOML renderings.
+pub fn diff(old: &policy::Policy, new: &policy::Policy) -> String {
+    let render = |p: &policy::Policy| toml::to_string_pretty(p).unwrap_or_default();
+    let (old, new) = (render(old), render(new));
+    similar::TextDiff::from_lines(&old, &new)
+        .unified_diff()
+        .context_radius(2)
+        .header("before", "after")
+        .to_string()
+}
+
+impl Actor for PolicyKeeper {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let current = self.handle.current();
+        let latest = self
+            .store
+            .policy_versions(1)
+            .ok()
+            .and_then(|rows| rows.into_iter().next());
+        if latest
+            .as_ref()
+            .is_none_or(|row| row.version != current.version)
+        {
+            self.record(None, &current, "startup");
+        }
+        self.watch(ctx);
+    }
+}
+
+// === impl Handler ===
+
+impl Handler<FilesChanged> for PolicyKeeper {
+    type Result = ();
+
+    fn handle(&mut self, _msg: FilesChanged, ctx: &mut Context<Self>) {
+        if let Some(pending) = self.pending.take() {
+            ctx.cancel_future(pending);
+        }
+        self.pending = Some(ctx.run_later(DEBOUNCE, |keeper, _| {
+            keeper.pending = None;
+            // Errors are logged and kept for the API by `reload`.
+            let _ = keeper.reload("watcher");
+        }));
+    }
+}
+
+impl Handler<ReloadPolicy> for PolicyKeeper {
+    type Result = Result<ReloadOutcome, LoadError>;
+
+    fn handle(&mut self, msg: ReloadPolicy, _ctx: &mut Context<Self>) -> Self::Result {
+        self.reload(&msg.actor)
+    }
+}
+
+impl Handler<GetPolicyStatus> for PolicyKeeper {
+    type Result = MessageResult<GetPolicyStatus>;
+
+    fn handle(&mut self, _msg: GetPolicyStatus, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(PolicyStatus {
+            source: self.source.clone(),
+            loaded: (*self.handle.current()).clone(),
+            last_reload_error: self.last_error.clone(),
+        })
+    }
+}

@@ -1,0 +1,125 @@
+//! Policy endpoints: the policy in force, validating a candidate, reloading.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::ApiState;
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::actors::policy::{GetPolicyStatus, PolicySource, ReloadPolicy};
+use crate::policy::{self, PolicyError};
+
+/// Most policy versions `GET /api/v1/policies` returns.
+const HISTORY: usize = 20;
+
+/// Mounts the policy routes under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/policies", web::get().to(status))
+        .route("/policies/validate", web::post().to(validate))
+        .route("/policies/reload", web::post().to(reload));
+}
+
+async fn status(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
+    let status = state
+        .policy_keeper
+        .send(GetPolicyStatus)
+        .await
+        .map_err(|e| ApiError::internal(format!("policy keeper unavailable: {e}")))?;
+    let store = state.store.clone();
+    let history = web::block(move || store.policy_versions(HISTORY))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|_| ApiError::internal("cannot read policy history"))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "version": status.loaded.version,
+        "source": status.source,
+        "files": status.loaded.files,
+        "policy": status.loaded.policy,
+        "warnings": status.loaded.warnings,
+        "last_reload_error": status.last_reload_error,
+        "history": history,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidateQuery {
+    /// Validate the body as this file of the policy directory, merged with the others.
+    file: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Verdict {
+    valid: bool,
+    version: Option<String>,
+    errors: Vec<PolicyError>,
+    warnings: Vec<PolicyError>,
+}
+
+async fn validate(
+    state: web::Data<ApiState>,
+    _caller: Caller,
+    query: web::Query<ValidateQuery>,
+    body: String,
+) -> Result<HttpResponse, ApiError> {
+    let status = state.policy_keeper.send(GetPolicyStatus).await.ok();
+    let sources = match (&query.file, status.map(|s| s.source)) {
+        (Some(file), Some(PolicySource::Path(dir))) if dir.is_dir() => {
+            if file.contains('/') || !file.ends_with(".toml") {
+                return Err(ApiError::bad_request(
+                    Some("file"),
+                    "must be a *.toml file name without a directory",
+                ));
+            }
+            let mut sources = policy::read_sources(&dir).unwrap_or_default();
+            let target = dir.join(file).display().to_string();
+            sources.retain(|(name, _)| *name != target);
+            sources.push((target, body));
+            sources.sort();
+            sources
+        }
+        (Some(_), _) => {
+            return Err(ApiError::bad_request(
+                Some("file"),
+                "the running policy is not a directory",
+            ));
+        }
+        (None, _) => vec![("candidate.toml".to_string(), body)],
+    };
+    let verdict = match policy::load_sources(&sources) {
+        Ok(loaded) => Verdict {
+            valid: true,
+            version: Some(loaded.version),
+            errors: Vec::new(),
+            warnings: loaded.warnings,
+        },
+        Err(error) => Verdict {
+            valid: false,
+            version: None,
+            errors: error.errors,
+            warnings: error.warnings,
+        },
+    };
+    Ok(HttpResponse::Ok().json(verdict))
+}
+
+async fn reload(state: web::Data<ApiState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let outcome = state
+        .policy_keeper
+        .send(ReloadPolicy { actor: caller.name })
+        .await
+        .map_err(|e| ApiError::internal(format!("policy keeper unavailable: {e}")))?;
+    match outcome {
+        Ok(outcome) => Ok(HttpResponse::Ok().json(outcome)),
+        Err(error) => Ok(HttpResponse::build(StatusCode::UNPROCESSABLE_ENTITY).json(serde_json::json!({
+            "error": {
+                "code": "invalid_policy",
+                "message": format!("the policy has {} error(s); the running policy stays", error.errors.len()),
+                "field": error.errors.first().and_then(|e| e.field.clone()),
+            },
+            "errors": error.errors,
+            "warnings": error.warnings,
+        }))),
+    }
+}

@@ -1,0 +1,371 @@
+//! Checks that span fields and files: ranges that depend on each other, references to pools,
+//! profiles, channels and secrets, and conflicting rules. Every problem is reported; warnings
+//! (suspicious but legal) are kept apart from errors.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::model::Policy;
+use super::rules::Channel;
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Suspicious but legal: the policy still loads.
+    Warning,
+    /// The policy does not load.
+    Error,
+}
+
+/// One semantic problem, with the path of the field it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Path segments of the field: keys, and `[i]` for array items.
+    pub path: Vec<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn error(&mut self, path: &[&str], message: String) {
+        self.push(Severity::Error, path, message);
+    }
+
+    fn warning(&mut self, path: &[&str], message: String) {
+        self.push(Severity::Warning, path, message);
+    }
+
+    fn push(&mut self, severity: Severity, path: &[&str], message: String) {
+        self.0.push(Problem {
+            severity,
+            path: path.iter().map(ToString::to_string).collect(),
+            message,
+        });
+    }
+}
+
+/// Every semantic problem of a merged policy. `env` answers whether an environment variable
+/// is set, so references to secrets can be checked (and tests need not touch the process
+/// environment).
+pub fn check(policy: &Policy, env: &dyn Fn(&str) -> bool) -> Vec<Problem> {
+    let mut problems = Problems(Vec::new());
+    check_global(policy, env, &mut problems);
+    check_pools(policy, &mut problems);
+    check_profiles(policy, &mut problems);
+    check_alerts(policy, &mut problems);
+    check_routes_and_channels(policy, env, &mut problems);
+    check_automation(policy, &mut problems);
+    problems.0
+}
+
+fn check_global(policy: &Policy, env: &dyn Fn(&str) -> bool, problems: &mut Problems) {
+    let global = &policy.global;
+    let interval = global.sampling_interval_secs;
+    if !(1..=10).contains(&interval) {
+        problems.error(
+            &["global", "sampling_interval_secs"],
+            format!("{interval} is outside 1-10 seconds"),
+        );
+    }
+    if global.heartbeat_timeout_secs < 2 * interval {
+        problems.warning(
+            &["global", "heartbeat_timeout_secs"],
+            format!(
+                "{} s is less than two sampling intervals ({} s): healthy agents may be declared offline",
+                global.heartbeat_timeout_secs,
+                2 * interval
+            ),
+        );
+    }
+    if let Some(listen) = &global.listen
+        && listen.parse::<std::net::SocketAddr>().is_err()
+    {
+        problems.error(
+            &["global", "listen"],
+            format!("{listen:?} is not an address like 127.0.0.1:8080"),
+        );
+    }
+    let mut names = HashSet::new();
+    for (index, token) in global.tokens.iter().enumerate() {
+        let item = format!("[{index}]");
+        let path = ["global", "tokens", item.as_str()];
+        if !names.insert(token.name.as_str()) {
+            problems.error(
+                &[&path[..], &["name"]].concat(),
+                format!("token name {:?} is used twice", token.name),
+            );
+        }
+        secret(
+            problems,
+            &path,
+            "token",
+            token.token_env.as_deref(),
+            token.token_file.as_deref(),
+            env,
+        );
+    }
+}
+
+/// A secret must be named exactly once, by an environment variable that is set or a file
+/// that exists.
+fn secret(
+    problems: &mut Problems,
+    path: &[&str],
+    what: &str,
+    env_name: Option<&str>,
+    file: Option<&str>,
+    env: &dyn Fn(&str) -> bool,
+) {
+    let env_field = format!("{what}_env");
+    let file_field = format!("{what}_file");
+    match (env_name, file) {
+        (None, None) => problems.error(
+            path,
+            format!("set `{env_field}` or `{file_field}`; secrets are never inline"),
+        ),
+        (Some(_), Some(_)) => problems.error(
+            &[path, &[file_field.as_str()]].concat(),
+            format!("set only one of `{env_field}` and `{file_field}`"),
+        ),
+        (Some(var), None) if !env(var) => problems.error(
+            &[path, &[env_field.as_str()]].concat(),
+            format!("environment variable {var} is not set"),
+        ),
+        (None, Some(file)) if !std::path::Path::new(file).is_file() => problems.error(
+            &[path, &[file_field.as_str()]].concat(),
+            format!("secret file {file} does not exist"),
+        ),
+        _ => {}
+    }
+}
+
+fn check_pools(policy: &Policy, problems: &mut Problems) {
+    for (name, pool) in &policy.pools {
+        let at = |field: &'static str| ["pools", name.as_str(), field];
+        if pool.min_agents > pool.max_agents {
+            problems.error(
+                &at("min_agents"),
+                format!(
+                    "{} is above max_agents {}",
+                    pool.min_agents, pool.max_agents
+                ),
+            );
+        }
+        if let Some(profile) = &pool.profile {
+            match policy.profiles.get(profile) {
+                None => problems.error(
+                    &at("profile"),
+                    not_found("profile", profile, policy.profiles.keys()),
+                ),
+                Some(p) if p.max_agents.is_some_and(|max| max < pool.min_agents) => problems.error(
+                    &at("min_agents"),
+                    format!(
+                        "{} is above the profile {profile:?} max_agents {}",
+                        pool.min_agents,
+                        p.max_agents.unwrap_or_default()
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        if pool.target_cpu_percent > 90.0 {
+            problems.warning(
+                &at("target_cpu_percent"),
+                format!(
+                    "{}% leaves little headroom before agents saturate",
+                    pool.target_cpu_percent
+                ),
+            );
+        }
+        let interval = policy.global.sampling_interval_secs;
+        if pool.scale_down_stabilization_secs < 2 * interval {
+            problems.warning(
+                &at("scale_down_stabilization_secs"),
+                format!(
+                    "{} s is less than two sampling intervals: the pool may flap",
+                    pool.scale_down_stabilization_secs
+                ),
+            );
+        }
+    }
+}
+
+fn check_profiles(policy: &Policy, problems: &mut Problems) {
+    for (name, profile) in &policy.profiles {
+        for (metric, levels) in &profile.thresholds {
+            let set = levels.levels();
+            for pair in set.windows(2) {
+                let ((low_level, low), (high_level, high)) = (pair[0], pair[1]);
+                if low >= high {
+                    problems.error(
+                        &["profiles", name, "thresholds", metric, low_level.as_str()],
+                        format!(
+                            "{} threshold {low} is not below the {} threshold {high}",
+                            low_level.as_str(),
+                            high_level.as_str()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn check_alerts(policy: &Policy, problems: &mut Problems) {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut scopes: BTreeMap<(&str, Option<&str>, &str), (usize, f64)> = BTreeMap::new();
+    for (index, rule) in policy.alerts.iter().enumerate() {
+        let item = format!("[{index}]");
+        let at = |field: &'static str| ["alerts", item.as_str(), field];
+        if let Some(first) = seen.insert(&rule.name, index) {
+            problems.error(
+                &at("name"),
+                format!("{:?} is already the name of alerts[{first}]", rule.name),
+            );
+        }
+        if let Some(pool) = &rule.pool
+            && !policy.pools.contains_key(pool)
+        {
+            problems.error(&at("pool"), not_found("pool", pool, policy.pools.keys()));
+        }
+        if !rule.above.is_finite() {
+            problems.error(&at("above"), "must be a finite number".into());
+        }
+        let scope = (
+            rule.metric.as_str(),
+            rule.pool.as_deref(),
+            rule.level.as_str(),
+        );
+        if let Some((other, threshold)) = scopes.insert(scope, (index, rule.above))
+            && threshold != rule.above
+        {
+            problems.error(
+                &at("above"),
+                format!(
+                    "conflicts with alerts[{other}]: both are {} rules on {} for {}, at {threshold} and {}",
+                    rule.level.as_str(),
+                    rule.metric,
+                    rule.pool.as_deref().map_or("every pool".to_string(), |p| format!("pool {p}")),
+                    rule.above
+                ),
+            );
+        }
+    }
+}
+
+fn check_routes_and_channels(policy: &Policy, env: &dyn Fn(&str) -> bool, problems: &mut Problems) {
+    for (name, channel) in &policy.channels {
+        let path = ["channels", name.as_str()];
+        match channel {
+            Channel::Webhook { url_env, url_file } | Channel::Slack { url_env, url_file } => {
+                secret(
+                    problems,
+                    &path,
+                    "url",
+                    url_env.as_deref(),
+                    url_file.as_deref(),
+                    env,
+                );
+            }
+            Channel::Email {
+                password_env,
+                password_file,
+                username,
+                to,
+                ..
+            } => {
+                if username.is_some() {
+                    secret(
+                        problems,
+                        &path,
+                        "password",
+                        password_env.as_deref(),
+                        password_file.as_deref(),
+                        env,
+                    );
+                }
+                if to.is_empty() {
+                    problems.error(
+                        &[&path[..], &["to"]].concat(),
+                        "needs at least one recipient".into(),
+                    );
+                }
+            }
+            Channel::Console | Channel::Alertmanager { .. } => {}
+        }
+    }
+    for (index, route) in policy.routes.iter().enumerate() {
+        let item = format!("[{index}]");
+        for (position, channel) in route.channels.iter().enumerate() {
+            if !policy.channels.contains_key(channel) {
+                let entry = format!("[{position}]");
+                problems.error(
+                    &["routes", item.as_str(), "channels", entry.as_str()],
+                    not_found("channel", channel, policy.channels.keys()),
+                );
+            }
+        }
+        for label in route.matchers.keys() {
+            if !["level", "pool", "rule", "agent", "metric"].contains(&label.as_str()) {
+                problems.warning(
+                    &["routes", item.as_str(), "matchers", label.as_str()],
+                    format!("alerts carry no label {label:?}: this route never matches"),
+                );
+            }
+        }
+    }
+}
+
+fn check_automation(policy: &Policy, problems: &mut Problems) {
+    let automation = &policy.automation;
+    let kinds = ["scale", "redistribute", "restart", "adjust_threshold"];
+    for (index, kind) in automation.auto_apply.iter().enumerate() {
+        if !kinds.contains(&kind.as_str()) {
+            let item = format!("[{index}]");
+            let hint = super::schema::suggest(kind, kinds.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            problems.error(
+                &["automation", "auto_apply", item.as_str()],
+                format!("unknown action kind `{kind}`{hint}"),
+            );
+        }
+    }
+    for class in automation.risk_classes.keys() {
+        if !["low", "medium", "high", "critical"].contains(&class.as_str()) {
+            problems.error(
+                &["automation", "risk_classes", class.as_str()],
+                format!("unknown risk class `{class}`, expected low, medium, high or critical"),
+            );
+        }
+    }
+    if automation.verification.window_secs < policy.global.sampling_interval_secs {
+        problems.warning(
+            &["automation", "verification", "window_secs"],
+            "shorter than one sampling interval: verification sees no sample".into(),
+        );
+    }
+}
+
+fn not_found<'a>(
+    what: &str,
+    name: &str,
+    known: impl Iterator<Item = &'a String> + Clone,
+) -> String {
+    let hint = super::schema::suggest(name, known.clone().map(String::as_str))
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    let list: Vec<&str> = known.map(String::as_str).collect();
+    if list.is_empty() {
+        format!("no {what} named {name:?} is defined{hint}")
+    } else {
+        format!(
+            "no {what} named {name:?} (defined: {}){hint}",
+            list.join(", ")
+        )
+    }
+}

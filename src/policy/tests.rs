@@ -1,0 +1,296 @@
+//! Policy loading and checking, table-driven: each bad input and the exact message it gets.
+
+use std::path::Path;
+
+use super::*;
+
+/// Loads `text` as `p.toml` and expects exactly the `expected` error lines, in order.
+fn check(text: &str, expected: &[&str]) {
+    let error = load_str("p.toml", text).expect_err("the policy should be rejected");
+    let got: Vec<String> = error.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(got, expected, "for policy:\n{text}");
+}
+
+/// Loads `text` and expects it to load with exactly the `expected` warning lines.
+fn check_warnings(text: &str, expected: &[&str]) {
+    let loaded = load_str("p.toml", text).expect("the policy should load");
+    let got: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(got, expected, "for policy:\n{text}");
+}
+
+#[test]
+fn default_policy_loads_without_warnings() {
+    let loaded = load_str("default.toml", DEFAULT_POLICY).unwrap();
+    let worker = loaded.policy.pool("worker").expect("pool worker");
+    assert_eq!((worker.min_agents, worker.max_agents), (2, 8));
+    assert_eq!(loaded.policy.global.sampling_interval_secs, 2);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn syntax_errors_point_at_the_spot() {
+    check(
+        "[global\n",
+        &["p.toml:1:8: error: unclosed table, expected `]`"],
+    );
+    check(
+        "a = \n",
+        &["p.toml:1:5: error: string values must be quoted, expected literal string"],
+    );
+}
+
+#[test]
+fn unknown_fields_suggest_the_nearest_name() {
+    check(
+        "[pools.w]\nmin_agentz = 1\n",
+        &[
+            "p.toml:2:1: error: pools.w.min_agentz: unknown field `min_agentz`; did you mean `min_agents`?",
+        ],
+    );
+    check(
+        "[globle]\n",
+        &["p.toml:1:2: error: globle: unknown field `globle`; did you mean `global`?"],
+    );
+    check(
+        "[pools.w.driver]\ntype = \"proces\"\n",
+        &[
+            "p.toml:2:8: error: pools.w.driver.type: unknown value `proces`, expected one of `process`; did you mean `process`?",
+        ],
+    );
+}
+
+#[test]
+fn wrong_types_name_what_was_expected() {
+    check(
+        "[global]\nsampling_interval_secs = \"two\"\n",
+        &[
+            "p.toml:2:26: error: global.sampling_interval_secs: expected an integer, found string \"two\"",
+        ],
+    );
+    check(
+        "[[alerts]]\nname = \"x\"\nmetric = \"m\"\nabove = true\n",
+        &["p.toml:4:9: error: alerts[0].above: expected a number, found boolean true"],
+    );
+    check(
+        "[[alerts]]\nname = \"x\"\nabove = 1\n",
+        &["p.toml:1:1: error: alerts[0]: missing field `metric`"],
+    );
+}
+
+#[test]
+fn every_structural_problem_is_reported_at_once() {
+    let text =
+        "[global]\nsampling_interval_secs = -1\nring_buffer_size = 0\n[pools.w]\nmax_agent = 3\n";
+    let error = load_str("p.toml", text).unwrap_err();
+    assert_eq!(error.errors.len(), 3, "{error}");
+}
+
+#[test]
+fn structural_and_cross_field_problems_are_reported_together_in_order() {
+    check(
+        "[global]\nsampling_interval_secs = 30\nheartbeat_timeout_secs = 60\n[pools.w]\nmin_agentz = 1\n\
+         [profiles.po.thresholds.cpu_percent]\nwarning = 90\ncritical = 80\n",
+        &[
+            "p.toml:2:26: error: global.sampling_interval_secs: 30 is outside 1-10 seconds",
+            "p.toml:5:1: error: pools.w.min_agentz: unknown field `min_agentz`; did you mean `min_agents`?",
+            "p.toml:7:11: error: profiles.po.thresholds.cpu_percent.warning: warning threshold 90 is not below the critical threshold 80",
+        ],
+    );
+}
+
+#[test]
+fn out_of_range_values_are_errors() {
+    check(
+        "[global]\nsampling_interval_secs = 30\nheartbeat_timeout_secs = 60\n",
+        &["p.toml:2:26: error: global.sampling_interval_secs: 30 is outside 1-10 seconds"],
+    );
+    check(
+        "[pools.w]\nmin_agents = 5\nmax_agents = 2\n",
+        &["p.toml:2:14: error: pools.w.min_agents: 5 is above max_agents 2"],
+    );
+    check(
+        "[profiles.p.thresholds.cpu_percent]\nwarning = 90\ncritical = 80\n",
+        &[
+            "p.toml:2:11: error: profiles.p.thresholds.cpu_percent.warning: warning threshold 90 is not below the critical threshold 80",
+        ],
+    );
+    check(
+        "[pools.w]\ntolerance = 1.5\n",
+        &["p.toml:2:13: error: pools.w.tolerance: 1.5 is above the maximum 0.99"],
+    );
+}
+
+#[test]
+fn references_to_missing_things_are_errors() {
+    check(
+        "[pools.web]\n[[alerts]]\nname = \"x\"\nmetric = \"m\"\nabove = 1\npool = \"wbe\"\n",
+        &[
+            "p.toml:6:8: error: alerts[0].pool: no pool named \"wbe\" (defined: web); did you mean `web`?",
+        ],
+    );
+    check(
+        "[pools.web]\nprofile = \"nope\"\n",
+        &["p.toml:2:11: error: pools.web.profile: no profile named \"nope\" is defined"],
+    );
+    check(
+        "[channels.ops]\ntype = \"console\"\n[[routes]]\nchannels = [\"opz\"]\n",
+        &[
+            "p.toml:4:13: error: routes[0].channels[0]: no channel named \"opz\" (defined: ops); did you mean `ops`?",
+        ],
+    );
+    check(
+        "[channels.hook]\ntype = \"webhook\"\nurl_env = \"SWARMPILOT_TEST_SURELY_UNSET\"\n",
+        &[
+            "p.toml:3:11: error: channels.hook.url_env: environment variable SWARMPILOT_TEST_SURELY_UNSET is not set",
+        ],
+    );
+    check(
+        "[[global.tokens]]\nname = \"alice\"\nrole = \"approver\"\ntoken_file = \"/nonexistent/alice\"\n",
+        &[
+            "p.toml:4:14: error: global.tokens[0].token_file: secret file /nonexistent/alice does not exist",
+        ],
+    );
+}
+
+#[test]
+fn conflicting_rules_are_errors() {
+    let rule = |name: &str, above: u32| {
+        format!("[[alerts]]\nname = \"{name}\"\nmetric = \"cpu_percent\"\nabove = {above}\n")
+    };
+    check(
+        &format!("{}{}", rule("a", 70), rule("a", 70)),
+        &["p.toml:6:8: error: alerts[1].name: \"a\" is already the name of alerts[0]"],
+    );
+    check(
+        &format!("{}{}", rule("a", 70), rule("b", 80)),
+        &[
+            "p.toml:8:9: error: alerts[1].above: conflicts with alerts[0]: both are warning rules on cpu_percent for every pool, at 70 and 80",
+        ],
+    );
+}
+
+#[test]
+fn warnings_are_separate_and_do_not_block_loading() {
+    check_warnings(
+        "[global]\nsampling_interval_secs = 5\nheartbeat_timeout_secs = 6\n",
+        &[
+            "p.toml:3:26: warning: global.heartbeat_timeout_secs: 6 s is less than two sampling intervals (10 s): healthy agents may be declared offline",
+        ],
+    );
+    check_warnings(
+        "[pools.w]\ntarget_cpu_percent = 95\n",
+        &[
+            "p.toml:2:22: warning: pools.w.target_cpu_percent: 95% leaves little headroom before agents saturate",
+        ],
+    );
+}
+
+#[test]
+fn errors_in_a_later_file_point_into_that_file() {
+    let sources = vec![
+        (
+            "10-pools.toml".to_string(),
+            "[pools.a]\nmax_agents = 3\n[[alerts]]\nname = \"one\"\nmetric = \"m\"\nabove = 1\n"
+                .to_string(),
+        ),
+        (
+            "20-more.toml".to_string(),
+            "\n[[alerts]]\nname = \"two\"\nmetric = \"n\"\nabove = 2\npool = \"b\"\n".to_string(),
+        ),
+    ];
+    let error = load_sources(&sources).unwrap_err();
+    let got: Vec<String> = error.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        ["20-more.toml:6:8: error: alerts[1].pool: no pool named \"b\" (defined: a)"]
+    );
+}
+
+#[test]
+fn directory_files_merge_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("10-pools.toml"),
+        "[pools.a]\nmax_agents = 3\n[[alerts]]\nname = \"one\"\nmetric = \"m\"\nabove = 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("20-override.toml"),
+        "[pools.a]\nmax_agents = 4\n[[alerts]]\nname = \"two\"\nmetric = \"n\"\nabove = 2\n",
+    )
+    .unwrap();
+    let loaded = load_dir(dir.path()).unwrap();
+    assert_eq!(loaded.policy.pool("a").unwrap().max_agents, 4);
+    assert_eq!(loaded.policy.alerts.len(), 2);
+    assert_eq!(loaded.files.len(), 2);
+    assert_eq!(loaded.version, version_of(&loaded.policy));
+}
+
+/// The shipped examples: each loads, and reproduces its profile's thresholds.
+#[test]
+fn shipped_examples_load_with_their_profiles() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/examples");
+    // (directory, profile, cpu warning/critical, response ms warning/critical, errors %, max agents)
+    let table = [
+        (
+            "product-owner",
+            "product_owner",
+            (60.0, 80.0),
+            (3000.0, 8000.0),
+            (3.0, 8.0),
+            3,
+        ),
+        (
+            "architect",
+            "architect",
+            (70.0, 85.0),
+            (5000.0, 12000.0),
+            (2.0, 5.0),
+            2,
+        ),
+        (
+            "test-engineer",
+            "test_engineer",
+            (80.0, 90.0),
+            (10000.0, 20000.0),
+            (5.0, 10.0),
+            5,
+        ),
+    ];
+    for (dir, name, cpu, response, errors, max) in table {
+        let loaded = load_dir(&root.join(dir)).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        assert!(loaded.warnings.is_empty(), "{dir}: {:?}", loaded.warnings);
+        let profile = &loaded.policy.profiles[name];
+        let pair = |metric: &str| {
+            let t = &profile.thresholds[metric];
+            (t.warning.unwrap(), t.critical.unwrap())
+        };
+        assert_eq!(pair("cpu_percent"), cpu, "{dir}");
+        assert_eq!(pair("response_time_ms"), response, "{dir}");
+        assert_eq!(pair("error_rate"), errors, "{dir}");
+        assert_eq!(profile.max_agents, Some(max), "{dir}");
+        let pool = loaded.policy.pool(name).unwrap();
+        assert_eq!(loaded.policy.max_agents(pool), max, "{dir}");
+        let rules = loaded.policy.rules_for_pool(name);
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.name == format!("{name}_cpu_percent_critical") && r.above == cpu.1)
+        );
+    }
+    let swarm = load_dir(&root.join("swarm")).unwrap();
+    let latency = &swarm.policy.profiles["swarm"].thresholds["communication_latency_ms"];
+    assert_eq!(
+        (latency.warning, latency.critical),
+        (Some(200.0), Some(500.0))
+    );
+    assert_eq!(swarm.files.len(), 2);
+}
+
+#[test]
+fn the_schema_documents_every_field() {
+    let schema = policy_schema();
+    let global = &schema["$defs"]["Global"]["properties"]["sampling_interval_secs"];
+    assert!(global["description"].as_str().unwrap().contains("samples"));
+    assert_eq!(schema["title"], "swarmpilot policy");
+}

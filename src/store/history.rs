@@ -1,0 +1,109 @@
+//! The store's history tables: alert state transitions and effective policy versions.
+
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{Store, StoreError};
+use crate::clock;
+
+/// One alert state change, as recorded in the alert history.
+#[derive(Debug, Clone)]
+pub struct AlertTransition<'a> {
+    /// Epoch milliseconds.
+    pub ts_ms: i64,
+    /// Rule name.
+    pub rule: &'a str,
+    /// Agent the alert is about.
+    pub agent: &'a str,
+    /// That agent's pool.
+    pub pool: &'a str,
+    /// Severity name.
+    pub level: &'a str,
+    /// State before.
+    pub from_state: &'a str,
+    /// State after.
+    pub to_state: &'a str,
+    /// The value that caused the change.
+    pub value: f64,
+}
+
+impl Store {
+    /// Appends one alert state transition to the alert history.
+    pub fn record_alert(&self, alert: &AlertTransition<'_>) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO alert_history (ts_ms, rule, agent, pool, level, from_state, to_state, value)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                alert.ts_ms, alert.rule, alert.agent, alert.pool, alert.level,
+                alert.from_state, alert.to_state, alert.value
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+/// One policy version that became effective.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyVersionRow {
+    /// Row number, increasing.
+    pub seq: i64,
+    /// Epoch milliseconds when it became effective.
+    pub ts_ms: i64,
+    /// RFC 3339 form of `ts_ms`.
+    pub time: String,
+    /// The policy's version hash.
+    pub version: String,
+    /// The files it was merged from.
+    pub files: Vec<String>,
+    /// Unified diff against the version before it (empty for the first).
+    pub diff: String,
+    /// What made it effective: `startup`, `watcher` or a user.
+    pub actor: String,
+}
+
+impl Store {
+    /// Records that a policy version became effective.
+    pub fn record_policy_version(
+        &self,
+        version: &str,
+        files: &[String],
+        diff: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO policy_versions (ts_ms, version, files, diff, actor)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                clock::now_ms(),
+                version,
+                serde_json::to_string(files)?,
+                diff,
+                actor
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The policy versions that became effective, newest first.
+    pub fn policy_versions(&self, limit: usize) -> Result<Vec<PolicyVersionRow>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT seq, ts_ms, version, files, diff, actor FROM policy_versions
+             ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit as i64], |row| {
+            let ts_ms: i64 = row.get(1)?;
+            let files: String = row.get(3)?;
+            Ok(PolicyVersionRow {
+                seq: row.get(0)?,
+                ts_ms,
+                time: clock::rfc3339(ts_ms),
+                version: row.get(2)?,
+                files: serde_json::from_str(&files).unwrap_or_default(),
+                diff: row.get(4)?,
+                actor: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

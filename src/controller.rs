@@ -107,9 +107,14 @@ impl Controller {
         std::fs::create_dir_all(&log_dir)
             .map_err(io(format!("cannot create {}", log_dir.display())))?;
 
-        let handle = PolicyHandle::new(config.policy);
-        let policy_keeper =
-            PolicyKeeper::new(handle.clone(), config.source.clone(), store.clone()).start();
+        let handle = PolicyHandle::new(with_overlay(config.policy, &config.data_dir));
+        let policy_keeper = PolicyKeeper::new(
+            handle.clone(),
+            config.source.clone(),
+            config.data_dir.clone(),
+            store.clone(),
+        )
+        .start();
         let policy = handle.current();
 
         // Fleet and collector/health refer to each other: create the contexts first.
@@ -173,7 +178,14 @@ impl Controller {
                 )
             })
             .collect::<HashMap<_, _>>();
-        let actuator = Actuator::new(store.clone(), fleet.clone(), pools).start();
+        let actuator = Actuator::new(
+            store.clone(),
+            fleet.clone(),
+            policy_keeper.clone(),
+            handle.clone(),
+            pools,
+        )
+        .start();
         optimizer_ctx.run(Optimizer::new(
             handle.clone(),
             fleet.clone(),
@@ -217,6 +229,23 @@ impl Controller {
         self.server.stop(true).await;
         if let Err(error) = self.actuator.send(Shutdown).await {
             tracing::warn!(message = "Actuator gone before shutdown.", %error);
+        }
+    }
+}
+
+/// The operator's policy with the controller's overlay on top; an overlay that cannot be
+/// read or no longer fits is logged and left on disk, and the files' policy is used.
+fn with_overlay(files: LoadedPolicy, data_dir: &std::path::Path) -> LoadedPolicy {
+    let result = crate::policy::read_overlay(data_dir)
+        .map_err(crate::actors::policy::overlay_error)
+        .and_then(|entries| crate::policy::overlaid(files.clone(), entries));
+    match result {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            for problem in &error.errors {
+                tracing::error!(message = "Policy overlay not applied.", %problem);
+            }
+            files
         }
     }
 }

@@ -161,6 +161,15 @@ pub enum Change {
         /// The agent to restart.
         agent: String,
     },
+    /// Set an alert rule's threshold (through the policy overlay).
+    AdjustThreshold {
+        /// The rule: an `[[alerts]]` name or a profile rule `<profile>_<metric>_<level>`.
+        rule: String,
+        /// Threshold before.
+        from: f64,
+        /// Threshold after.
+        to: f64,
+    },
 }
 
 impl Change {
@@ -169,6 +178,7 @@ impl Change {
         match self {
             Change::Scale { .. } => ActionKind::Scale,
             Change::Restart { .. } => ActionKind::Restart,
+            Change::AdjustThreshold { .. } => ActionKind::AdjustThreshold,
         }
     }
 
@@ -181,6 +191,11 @@ impl Change {
             }),
             // A restart cannot be undone; its inverse is nothing.
             Change::Restart { .. } => None,
+            Change::AdjustThreshold { rule, from, to } => Some(Change::AdjustThreshold {
+                rule: rule.clone(),
+                from: *to,
+                to: *from,
+            }),
         }
     }
 }

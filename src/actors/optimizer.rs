@@ -155,7 +155,11 @@ impl Optimizer {
     fn propose(&self, proposal: Proposal) {
         let actuator = self.actuator.clone();
         actix::spawn(async move {
-            match actuator.send(Propose(proposal)).await {
+            let request = Propose {
+                proposal,
+                actor: crate::actors::actuator::AUTO.to_string(),
+            };
+            match actuator.send(request).await {
                 Ok(Ok(action)) => {
                     tracing::info!(message = "Proposal accepted.", action = action.id,
                         pool = %action.pool, reason = %action.reason);

@@ -11,7 +11,7 @@ use notify::Watcher;
 use serde::Serialize;
 
 use crate::clock;
-use crate::policy::{self, LoadError, LoadedPolicy, PolicyError, PolicyHandle};
+use crate::policy::{self, LoadError, LoadedPolicy, OverlayEntry, PolicyError, PolicyHandle};
 use crate::store::Store;
 
 /// Quiet time after the last file event before a reload, so an editor's burst of writes is
@@ -72,6 +72,19 @@ pub struct PolicyStatus {
     pub last_reload_error: Option<ReloadFailure>,
 }
 
+/// Adds an overlay entry or removes one action's entries, then reloads; refused (and the
+/// overlay left as it was) when the result would not load.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ReloadOutcome, LoadError>")]
+pub struct ChangeOverlay {
+    /// An entry to add (replacing any entry for the same rule).
+    pub add: Option<OverlayEntry>,
+    /// Remove the entries this action set.
+    pub remove_action: Option<i64>,
+    /// Who caused the change, for the policy history.
+    pub actor: String,
+}
+
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 struct FilesChanged;
@@ -80,6 +93,7 @@ struct FilesChanged;
 pub struct PolicyKeeper {
     handle: PolicyHandle,
     source: PolicySource,
+    data_dir: PathBuf,
     store: Store,
     last_error: Option<ReloadFailure>,
     watcher: Option<notify::RecommendedWatcher>,
@@ -87,11 +101,18 @@ pub struct PolicyKeeper {
 }
 
 impl PolicyKeeper {
-    /// A keeper of `handle`, whose policy was loaded from `source`.
-    pub fn new(handle: PolicyHandle, source: PolicySource, store: Store) -> Self {
+    /// A keeper of `handle`, whose policy was loaded from `source`, with the overlay of
+    /// `data_dir`.
+    pub fn new(
+        handle: PolicyHandle,
+        source: PolicySource,
+        data_dir: PathBuf,
+        store: Store,
+    ) -> Self {
         PolicyKeeper {
             handle,
             source,
+            data_dir,
             store,
             last_error: None,
             watcher: None,
@@ -100,12 +121,19 @@ impl PolicyKeeper {
     }
 
     fn load(&self) -> Result<LoadedPolicy, LoadError> {
-        match &self.source {
+        let overlay = policy::read_overlay(&self.data_dir).map_err(overlay_error)?;
+        self.load_with(overlay)
+    }
+
+    /// The operator's files with `overlay` on top.
+    fn load_with(&self, overlay: Vec<OverlayEntry>) -> Result<LoadedPolicy, LoadError> {
+        let files = match &self.source {
             PolicySource::Embedded => {
                 policy::load_str("policies/default.toml (embedded)", policy::DEFAULT_POLICY)
             }
             PolicySource::Path(path) => policy::load_dir(path),
-        }
+        }?;
+        policy::overlaid(files, overlay)
     }
 
     fn record(&self, previous: Option<&LoadedPolicy>, loaded: &LoadedPolicy, actor: &str) {
@@ -121,8 +149,17 @@ impl PolicyKeeper {
     }
 
     fn reload(&mut self, actor: &str) -> Result<ReloadOutcome, LoadError> {
+        let loaded = self.load();
+        self.put_in_force(loaded, actor)
+    }
+
+    fn put_in_force(
+        &mut self,
+        loaded: Result<LoadedPolicy, LoadError>,
+        actor: &str,
+    ) -> Result<ReloadOutcome, LoadError> {
         let current = self.handle.current();
-        match self.load() {
+        match loaded {
             Ok(loaded) => {
                 self.last_error = None;
                 for warning in &loaded.warnings {
@@ -182,6 +219,25 @@ impl PolicyKeeper {
     }
 }
 
+/// A corrupt or unreadable overlay, as a load error naming the file.
+pub fn overlay_error(error: policy::OverlayError) -> LoadError {
+    let message = match std::error::Error::source(&error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
+    };
+    LoadError {
+        errors: vec![PolicyError {
+            severity: policy::Severity::Error,
+            file: policy::OVERLAY_FILE.to_string(),
+            line: None,
+            col: None,
+            field: None,
+            message,
+        }],
+        warnings: Vec::new(),
+    }
+}
+
 /// A unified diff of two policies' TOML renderings.
 pub fn diff(old: &policy::Policy, new: &policy::Policy) -> String {
     let render = |p: &policy::Policy| toml::to_string_pretty(p).unwrap_or_default();
@@ -235,6 +291,25 @@ impl Handler<ReloadPolicy> for PolicyKeeper {
 
     fn handle(&mut self, msg: ReloadPolicy, _ctx: &mut Context<Self>) -> Self::Result {
         self.reload(&msg.actor)
+    }
+}
+
+impl Handler<ChangeOverlay> for PolicyKeeper {
+    type Result = Result<ReloadOutcome, LoadError>;
+
+    fn handle(&mut self, msg: ChangeOverlay, _ctx: &mut Context<Self>) -> Self::Result {
+        let mut entries = policy::read_overlay(&self.data_dir).map_err(overlay_error)?;
+        if let Some(action) = msg.remove_action {
+            entries.retain(|e| e.action_id != action);
+        }
+        if let Some(entry) = msg.add {
+            entries.retain(|e| e.rule != entry.rule);
+            entries.push(entry);
+        }
+        // Check before writing: a refused change leaves the overlay file as it was.
+        let loaded = self.load_with(entries.clone())?;
+        policy::write_overlay(&self.data_dir, &entries).map_err(overlay_error)?;
+        self.put_in_force(Ok(loaded), &msg.actor)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP control API (actix-web, JSON). Only this module knows wire shapes; it converts
 //! to and from domain types and talks to the actors by message.
 
+mod actions;
 pub mod auth;
 pub mod error;
 mod policies;

@@ -37,6 +37,7 @@ async fn status(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespo
         "files": status.loaded.files,
         "policy": status.loaded.policy,
         "warnings": status.loaded.warnings,
+        "overlay": status.loaded.overlay,
         "last_reload_error": status.last_reload_error,
         "history": history,
     })))

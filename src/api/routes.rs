@@ -1,7 +1,7 @@
 //! Route handlers, one per resource.
 
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::ApiState;
 use super::auth::Caller;
@@ -9,12 +9,7 @@ use super::error::ApiError;
 use crate::actors::actuator::GetActivity;
 use crate::actors::alert::GetAlerts;
 use crate::actors::fleet::{AgentView, GetAgentSeries, GetFleet};
-use crate::clock;
 use crate::domain::AgentStatus;
-use crate::store::LogFilter;
-
-/// Most rows one list call returns.
-const MAX_LIMIT: usize = 1000;
 
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -25,10 +20,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/agents", web::get().to(agents))
                 .route("/agents/{id}", web::get().to(agent))
                 .route("/pools", web::get().to(pools))
-                .route("/actions", web::get().to(actions))
-                .route("/actions/{id}", web::get().to(action))
-                .route("/log", web::get().to(log))
                 .route("/alerts", web::get().to(alerts))
+                .configure(super::actions::configure)
                 .configure(super::policies::configure),
         )
         .default_service(web::to(|| async {
@@ -40,11 +33,11 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-fn unavailable(error: actix::MailboxError) -> ApiError {
+pub(super) fn unavailable(error: actix::MailboxError) -> ApiError {
     ApiError::internal(format!("controller unavailable: {error}"))
 }
 
-fn store_error(error: crate::store::StoreError) -> ApiError {
+pub(super) fn store_error(error: crate::store::StoreError) -> ApiError {
     tracing::error!(message = "Store read failed.", %error);
     ApiError::internal("cannot read the store")
 }
@@ -137,83 +130,6 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
         })
         .collect();
     Ok(HttpResponse::Ok().json(views))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ActionsQuery {
-    status: Option<String>,
-    limit: Option<usize>,
-}
-
-async fn actions(
-    state: web::Data<ApiState>,
-    _caller: Caller,
-    query: web::Query<ActionsQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(100).min(MAX_LIMIT);
-    let store = state.store.clone();
-    let status = query.status.clone();
-    let actions = web::block(move || store.actions(status.as_deref(), limit))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(store_error)?;
-    Ok(HttpResponse::Ok().json(actions))
-}
-
-async fn action(
-    state: web::Data<ApiState>,
-    _caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(Some("id"), format!("{id:?} is not an action id")))?;
-    let store = state.store.clone();
-    let action = web::block(move || store.action(id))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(store_error)?
-        .ok_or_else(|| ApiError::not_found(format!("no action {id}")))?;
-    Ok(HttpResponse::Ok().json(action))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogQuery {
-    since: Option<String>,
-    pool: Option<String>,
-    kind: Option<String>,
-    limit: Option<usize>,
-}
-
-async fn log(
-    state: web::Data<ApiState>,
-    _caller: Caller,
-    query: web::Query<LogQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let since_ms = match &query.since {
-        Some(text) => Some(clock::parse_time(text).ok_or_else(|| {
-            ApiError::bad_request(
-                Some("since"),
-                format!("{text:?} is neither RFC 3339 nor epoch milliseconds"),
-            )
-        })?),
-        None => None,
-    };
-    let filter = LogFilter {
-        since_ms,
-        pool: query.pool,
-        kind: query.kind,
-        limit: query.limit.unwrap_or(100).min(MAX_LIMIT),
-    };
-    let store = state.store.clone();
-    let rows = web::block(move || store.log(&filter))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(store_error)?;
-    Ok(HttpResponse::Ok().json(rows))
 }
 
 async fn alerts(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {

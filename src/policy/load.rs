@@ -85,6 +85,8 @@ pub struct LoadedPolicy {
     pub files: Vec<String>,
     /// Suspicious but legal settings.
     pub warnings: Vec<PolicyError>,
+    /// Thresholds set by the controller's own actions, applied on top of the files.
+    pub overlay: Vec<super::overlay::OverlayEntry>,
 }
 
 /// Loads every `*.toml` file of `path` (or the one file `path` names), merged in name order.
@@ -259,6 +261,7 @@ pub fn load_sources(sources: &[(String, String)]) -> Result<LoadedPolicy, LoadEr
         policy,
         files,
         warnings,
+        overlay: Vec::new(),
     })
 }
 

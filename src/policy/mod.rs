@@ -6,6 +6,7 @@
 mod check;
 mod load;
 mod model;
+mod overlay;
 mod rules;
 mod schema;
 
@@ -19,6 +20,10 @@ pub use load::{
     policy_files, read_sources, version_of,
 };
 pub use model::{DriverConfig, Global, Policy, PoolPolicy, Role, TokenRef};
+pub use overlay::{
+    OVERLAY_FILE, OverlayEntry, OverlayError, apply_overlay, overlaid, read_overlay, threshold,
+    write_overlay,
+};
 pub use rules::{
     AlertLevel, AlertRule, Automation, Channel, LevelThresholds, Profile, RiskMode, Route,
     Verification,

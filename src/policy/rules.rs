@@ -240,6 +240,9 @@ pub struct Automation {
     /// Seconds after an action before the next one on the same pool.
     #[serde(default)]
     pub cooldown_secs: u64,
+    /// Seconds after it was applied during which an action may be rolled back by hand.
+    #[serde(default = "default_rollback_window_secs")]
+    pub rollback_window_secs: u64,
     /// How an applied action is checked before it is kept.
     #[serde(default)]
     pub verification: Verification,
@@ -265,6 +268,9 @@ const fn default_approval_expiry_secs() -> u64 {
 const fn default_max_actions_per_hour() -> u32 {
     60
 }
+const fn default_rollback_window_secs() -> u64 {
+    3600
+}
 
 impl Default for Automation {
     fn default() -> Self {
@@ -275,6 +281,7 @@ impl Default for Automation {
             approval_expiry_secs: default_approval_expiry_secs(),
             max_actions_per_hour: default_max_actions_per_hour(),
             cooldown_secs: 0,
+            rollback_window_secs: default_rollback_window_secs(),
             verification: Verification::default(),
         }
     }

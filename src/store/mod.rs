@@ -120,7 +120,7 @@ impl Store {
         let kind = proposal.change.kind();
         let agent = match &proposal.change {
             Change::Restart { agent } => Some(agent.clone()),
-            Change::Scale { .. } => None,
+            Change::Scale { .. } | Change::AdjustThreshold { .. } => None,
         };
         let inverse = proposal.change.inverse();
         let mut conn = self.lock();

@@ -11,5 +11,7 @@ mod scaling;
 mod lifecycle;
 // Policy files: checking, the schema, hot reload, validation.
 mod policy;
+// The controller's own threshold changes live in an overlay; manual actions and rollback.
+mod overlay;
 // The demo command, start to finish.
 mod demo;

@@ -43,34 +43,7 @@ impl Server {
         }
         let data_dir = dir.path().join("data");
         let log_path = dir.path().join("server.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let mut child = Command::new(EXE)
-            .args(["serve", "--listen", "127.0.0.1:0", "--policies"])
-            .arg(&policies)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env("SWARMPILOT_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start swarmpilot serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(url) = line.strip_prefix("swarmpilot listening on ") {
-                        break url.trim().to_string();
-                    }
-                }
-                _ => {
-                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                    panic!("server exited before listening; its log:\n{log}");
-                }
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let (child, url) = spawn(&policies, &data_dir, &log_path);
         let token = std::fs::read_to_string(data_dir.join("admin.token"))
             .expect("admin token")
             .trim()
@@ -84,6 +57,15 @@ impl Server {
             _dir: dir,
             client: reqwest::Client::new(),
         }
+    }
+
+    /// Stops the server with SIGTERM and starts it again on the same directories.
+    pub fn restart(&mut self) {
+        let status = self.stop_with(libc::SIGTERM);
+        assert!(status.success(), "{status:?}");
+        let (child, url) = spawn(&self.policies_dir(), &self.data_dir, &self.log_path);
+        self.child = Some(child);
+        self.url = url;
     }
 
     /// GET `path` with the admin token; returns the status and JSON body.
@@ -115,6 +97,20 @@ impl Server {
             .post(format!("{}{path}", self.url))
             .bearer_auth(&self.token)
             .body(body.to_string())
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST a JSON `body` to `path` with the admin token; returns the status and JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(body)
             .send()
             .await
             .expect("request");
@@ -168,6 +164,43 @@ impl Drop for Server {
             self.stop_with(libc::SIGTERM);
         }
     }
+}
+
+/// Starts `swarmpilot serve` and waits for the line that gives its address.
+fn spawn(policies: &Path, data_dir: &Path, log_path: &Path) -> (Child, String) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .unwrap();
+    let mut child = Command::new(EXE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--policies"])
+        .arg(policies)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("SWARMPILOT_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("start swarmpilot serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(url) = line.strip_prefix("swarmpilot listening on ") {
+                    break url.trim().to_string();
+                }
+            }
+            _ => {
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                panic!("server exited before listening; its log:\n{log}");
+            }
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
 }
 
 /// Polls `check` every 200 ms until it returns `Some`, or panics after `timeout`.

@@ -1,0 +1,166 @@
+//! Carrying out one change: through the pool's driver (scale, restart) or the policy
+//! overlay (adjust_threshold), and undoing it.
+
+use actix::Addr;
+
+use super::PoolDriver;
+use crate::actors::fleet::FleetSupervisor;
+use crate::actors::messages::{DeregisterAgent, RegisterAgent};
+use crate::actors::policy::{ChangeOverlay, PolicyKeeper};
+use crate::clock;
+use crate::domain::Change;
+use crate::drivers::DriverError;
+use crate::policy::OverlayEntry;
+
+/// What an apply needs to reach.
+#[derive(Clone)]
+pub struct Effectors {
+    /// The pool's driver.
+    pub pool: PoolDriver,
+    /// The fleet, told about agents started and stopped.
+    pub fleet: Addr<FleetSupervisor>,
+    /// The policy keeper, which owns the overlay.
+    pub keeper: Addr<PolicyKeeper>,
+}
+
+/// Why a change could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The driver failed.
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    /// The policy refused the new threshold.
+    #[error("policy refused the change: {0}")]
+    Policy(String),
+    /// This change has no inverse.
+    #[error("a {0} cannot be undone")]
+    Irreversible(&'static str),
+}
+
+/// Applies `change` for action `action_id`; returns what was done, for the log.
+pub async fn apply(
+    effectors: &Effectors,
+    action_id: i64,
+    change: &Change,
+    actor: &str,
+) -> Result<String, ApplyError> {
+    let pool = &effectors.pool;
+    let fleet = &effectors.fleet;
+    match change {
+        Change::Scale { from, to } if to > from => {
+            let mut started = Vec::new();
+            for _ in *from..*to {
+                let handle = pool.driver.start().await.map_err(|error| {
+                    partial(
+                        error,
+                        &format!("started {} of {}", started.len(), to - from),
+                    )
+                })?;
+                started.push(handle.id.clone());
+                fleet.do_send(RegisterAgent {
+                    handle,
+                    startup_grace_secs: pool.startup_grace_secs,
+                });
+            }
+            Ok(format!("started {}", started.join(", ")))
+        }
+        Change::Scale { from, to } => {
+            // Newest first, as Kubernetes' ReplicaSet does by default.
+            let running = pool.driver.list();
+            let victims: Vec<String> = running
+                .iter()
+                .rev()
+                .take(from.saturating_sub(*to))
+                .map(|a| a.handle.id.clone())
+                .collect();
+            // Deregister first, so the silence of a stopped agent raises no alarm and load
+            // balancers following the API stop sending to it; then drain, then stop.
+            for agent in &victims {
+                fleet.do_send(DeregisterAgent {
+                    agent: agent.clone(),
+                });
+            }
+            tokio::time::sleep(pool.drain).await;
+            for agent in &victims {
+                pool.driver.stop(agent).await?;
+            }
+            Ok(format!("stopped {}", victims.join(", ")))
+        }
+        Change::Restart { agent } => {
+            let handle = pool.driver.restart(agent).await?;
+            let pid = handle.pid;
+            fleet.do_send(RegisterAgent {
+                handle,
+                startup_grace_secs: pool.startup_grace_secs,
+            });
+            Ok(format!(
+                "restarted {agent} as pid {}",
+                pid.unwrap_or_default()
+            ))
+        }
+        Change::AdjustThreshold { rule, from, to } => {
+            let entry = OverlayEntry {
+                action_id,
+                rule: rule.clone(),
+                above: *to,
+                previous: *from,
+                created_ms: clock::now_ms(),
+            };
+            change_overlay(effectors, Some(entry), None, actor).await?;
+            Ok(format!(
+                "threshold of {rule} set from {from} to {to} in the policy overlay"
+            ))
+        }
+    }
+}
+
+/// Undoes the change of action `action_id`; returns what was done, for the log.
+pub async fn undo(
+    effectors: &Effectors,
+    action_id: i64,
+    change: &Change,
+    actor: &str,
+) -> Result<String, ApplyError> {
+    match change {
+        Change::AdjustThreshold { rule, from, .. } => {
+            // Removing the overlay entry restores what the operator's files say.
+            change_overlay(effectors, None, Some(action_id), actor).await?;
+            Ok(format!("overlay entry removed: {rule} back to {from}"))
+        }
+        Change::Restart { .. } => Err(ApplyError::Irreversible("restart")),
+        Change::Scale { .. } => match change.inverse() {
+            Some(inverse) => apply(effectors, action_id, &inverse, actor).await,
+            None => Err(ApplyError::Irreversible("scale")),
+        },
+    }
+}
+
+async fn change_overlay(
+    effectors: &Effectors,
+    add: Option<OverlayEntry>,
+    remove_action: Option<i64>,
+    actor: &str,
+) -> Result<(), ApplyError> {
+    let request = ChangeOverlay {
+        add,
+        remove_action,
+        actor: actor.to_string(),
+    };
+    match effectors.keeper.send(request).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(ApplyError::Policy(error.to_string())),
+        Err(error) => Err(ApplyError::Policy(format!(
+            "policy keeper unavailable: {error}"
+        ))),
+    }
+}
+
+fn partial(error: DriverError, progress: &str) -> DriverError {
+    match error {
+        DriverError::StartFailed { agent, reason } => DriverError::StartFailed {
+            agent,
+            reason: format!("{reason} ({progress})"),
+        },
+        other => other,
+    }
+}

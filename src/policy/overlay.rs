@@ -1,0 +1,238 @@
+//! The managed overlay: threshold changes made by the controller's own `adjust_threshold`
+//! actions. They never touch the operator's files; they are kept in the data directory,
+//! applied on top of the files at every load, and removed when their action is rolled back.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::check::{Severity, check};
+use super::load::{LoadError, LoadedPolicy, PolicyError, version_of};
+use super::model::Policy;
+
+/// File name of the overlay inside the data directory.
+pub const OVERLAY_FILE: &str = "policy-overlay.json";
+
+/// One threshold set by an action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverlayEntry {
+    /// The action that set it (its provenance).
+    pub action_id: i64,
+    /// The rule whose threshold it sets: an `[[alerts]]` name, or a profile rule
+    /// `<profile>_<metric>_<level>`.
+    pub rule: String,
+    /// The threshold in force while the entry exists.
+    pub above: f64,
+    /// The threshold the operator's files give.
+    pub previous: f64,
+    /// When it was set, epoch milliseconds.
+    pub created_ms: i64,
+}
+
+/// Errors reading or writing the overlay.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    /// The file could not be read or written.
+    #[error("cannot access the policy overlay {path}")]
+    Io {
+        /// The overlay file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid overlay.
+    #[error("the policy overlay {path} is corrupt")]
+    Corrupt {
+        /// The overlay file.
+        path: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Reads the overlay of `data_dir`; no file means no entries.
+pub fn read_overlay(data_dir: &Path) -> Result<Vec<OverlayEntry>, OverlayError> {
+    let path = data_dir.join(OVERLAY_FILE);
+    let display = path.display().to_string();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|source| OverlayError::Corrupt {
+            path: display,
+            source,
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(OverlayError::Io {
+            path: display,
+            source,
+        }),
+    }
+}
+
+/// Writes the overlay of `data_dir` atomically (a temporary file renamed over it).
+pub fn write_overlay(data_dir: &Path, entries: &[OverlayEntry]) -> Result<(), OverlayError> {
+    let path = data_dir.join(OVERLAY_FILE);
+    let io = |source| OverlayError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let text = serde_json::to_string_pretty(entries).map_err(|source| OverlayError::Corrupt {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let temporary = data_dir.join(format!("{OVERLAY_FILE}.tmp"));
+    std::fs::write(&temporary, text).map_err(io)?;
+    std::fs::rename(&temporary, &path).map_err(io)
+}
+
+/// The threshold `rule` has in `policy`, if the rule exists.
+pub fn threshold(policy: &Policy, rule: &str) -> Option<f64> {
+    if let Some(alert) = policy.alerts.iter().find(|a| a.name == rule) {
+        return Some(alert.above);
+    }
+    profile_rules(policy)
+        .find(|(name, _, _, _)| name == rule)
+        .and_then(|(_, profile, metric, level)| {
+            let levels = &policy.profiles.get(&profile)?.thresholds.get(&metric)?;
+            levels
+                .levels()
+                .into_iter()
+                .find(|(l, _)| l.as_str() == level)
+                .map(|(_, v)| v)
+        })
+}
+
+/// Applies `entries` to `policy`; returns the rules that no longer exist (entries ignored).
+pub fn apply_overlay(policy: &mut Policy, entries: &[OverlayEntry]) -> Vec<String> {
+    let mut missing = Vec::new();
+    for entry in entries {
+        if let Some(alert) = policy.alerts.iter_mut().find(|a| a.name == entry.rule) {
+            alert.above = entry.above;
+            continue;
+        }
+        let target = profile_rules(policy).find(|(name, _, _, _)| *name == entry.rule);
+        let slot = target.and_then(|(_, profile, metric, level)| {
+            let levels = policy
+                .profiles
+                .get_mut(&profile)?
+                .thresholds
+                .get_mut(&metric)?;
+            Some(match level {
+                "info" => &mut levels.info,
+                "warning" => &mut levels.warning,
+                "critical" => &mut levels.critical,
+                _ => &mut levels.emergency,
+            })
+        });
+        match slot {
+            Some(slot) => *slot = Some(entry.above),
+            None => missing.push(entry.rule.clone()),
+        }
+    }
+    missing
+}
+
+/// `loaded` with `entries` applied: the version is recomputed, rules that no longer exist
+/// become warnings, and a result that breaks a check across fields is refused.
+pub fn overlaid(
+    mut loaded: LoadedPolicy,
+    entries: Vec<OverlayEntry>,
+) -> Result<LoadedPolicy, LoadError> {
+    if entries.is_empty() {
+        return Ok(loaded);
+    }
+    let diagnostic = |severity, message: String| PolicyError {
+        severity,
+        file: OVERLAY_FILE.to_string(),
+        line: None,
+        col: None,
+        field: None,
+        message,
+    };
+    for rule in apply_overlay(&mut loaded.policy, &entries) {
+        let message = format!("rule {rule:?} no longer exists; its overlay entry is ignored");
+        loaded.warnings.push(diagnostic(Severity::Warning, message));
+    }
+    let env_is_set = |name: &str| std::env::var_os(name).is_some();
+    let errors: Vec<PolicyError> = check(&loaded.policy, &env_is_set)
+        .into_iter()
+        .filter(|p| p.severity == Severity::Error)
+        .map(|p| {
+            diagnostic(
+                Severity::Error,
+                format!("{}: {}", p.path.join("."), p.message),
+            )
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(LoadError {
+            errors,
+            warnings: loaded.warnings,
+        });
+    }
+    loaded.version = version_of(&loaded.policy);
+    loaded.overlay = entries;
+    Ok(loaded)
+}
+
+/// Every rule a profile implies: (rule name, profile, metric, level).
+fn profile_rules(
+    policy: &Policy,
+) -> impl Iterator<Item = (String, String, String, &'static str)> + '_ {
+    policy.profiles.iter().flat_map(|(profile, p)| {
+        p.thresholds.iter().flat_map(move |(metric, levels)| {
+            levels.levels().into_iter().map(move |(level, _)| {
+                let name = format!("{profile}_{metric}_{}", level.as_str());
+                (name, profile.clone(), metric.clone(), level.as_str())
+            })
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = "[[alerts]]\nname = \"hot\"\nmetric = \"cpu_percent\"\nabove = 70\n\
+        [profiles.po.thresholds.cpu_percent]\nwarning = 60\ncritical = 80\n";
+
+    fn entry(rule: &str, above: f64) -> OverlayEntry {
+        OverlayEntry {
+            action_id: 7,
+            rule: rule.into(),
+            above,
+            previous: 0.0,
+            created_ms: 0,
+        }
+    }
+
+    #[test]
+    fn overlay_sets_alert_and_profile_thresholds() {
+        let mut policy = super::super::load_str("p.toml", POLICY).unwrap().policy;
+        assert_eq!(threshold(&policy, "po_cpu_percent_warning"), Some(60.0));
+        let missing = apply_overlay(
+            &mut policy,
+            &[
+                entry("hot", 75.0),
+                entry("po_cpu_percent_warning", 65.0),
+                entry("gone", 1.0),
+            ],
+        );
+        assert_eq!(missing, ["gone"]);
+        assert_eq!(threshold(&policy, "hot"), Some(75.0));
+        assert_eq!(threshold(&policy, "po_cpu_percent_warning"), Some(65.0));
+    }
+
+    #[test]
+    fn overlay_file_round_trips_and_reports_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_overlay(dir.path()).unwrap().is_empty());
+        write_overlay(dir.path(), &[entry("hot", 75.0)]).unwrap();
+        assert_eq!(read_overlay(dir.path()).unwrap(), [entry("hot", 75.0)]);
+        std::fs::write(dir.path().join(OVERLAY_FILE), "{not json").unwrap();
+        assert!(matches!(
+            read_overlay(dir.path()),
+            Err(OverlayError::Corrupt { .. })
+        ));
+    }
+}

@@ -88,7 +88,7 @@ pub struct Controller {
 impl Controller {
     /// Starts everything inside the current actix system.
     pub async fn start(config: ControllerConfig) -> Result<Controller, ControllerError> {
-        if !config.listen.ip().is_loopback() {
+        if !config.listen.ip().is_loopback() && config.policy.policy.global.tokens.is_empty() {
             return Err(ControllerError::NotLoopback(config.listen));
         }
         let io = |context: String| move |source| ControllerError::Io { context, source };
@@ -200,6 +200,7 @@ impl Controller {
             policy: handle.clone(),
             policy_keeper: policy_keeper.clone(),
             admin_token: token.clone(),
+            tokens: Default::default(),
         };
         let server =
             api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;

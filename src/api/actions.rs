@@ -13,7 +13,7 @@ use crate::actors::actuator::{ActuatorError, Propose, RollBack};
 use crate::actors::fleet::GetFleet;
 use crate::clock;
 use crate::domain::{Change, Proposal};
-use crate::policy::threshold;
+use crate::policy::{Role, threshold};
 use crate::store::LogFilter;
 
 /// Most rows one list call returns.
@@ -70,6 +70,7 @@ async fn request(
     caller: Caller,
     body: web::Json<ActionRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
     let request = body.into_inner();
     let current = state.policy.current();
     let pool = current.policy.pool(&request.pool).ok_or_else(|| {
@@ -142,6 +143,7 @@ async fn rollback(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Approver)?;
     let id = parse_id(&id)?;
     let action = state
         .actuator

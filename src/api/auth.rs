@@ -1,5 +1,6 @@
-//! Bearer-token authentication. With no tokens configured in policy, the controller creates
-//! one admin token in the data directory and every API call must present it.
+//! Bearer-token authentication and roles. The controller always has an admin token in the
+//! data directory; policy may add tokens by reference (`token_env`, `token_file`), each with
+//! a role: `viewer < operator < approver < admin`.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -10,6 +11,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::ApiState;
 use super::error::ApiError;
+use crate::policy::{Policy, Role};
 
 /// File name of the generated admin token inside the data directory.
 pub const TOKEN_FILE: &str = "admin.token";
@@ -19,6 +21,54 @@ pub const TOKEN_FILE: &str = "admin.token";
 pub struct Caller {
     /// Who the token belongs to; the log names this user.
     pub name: String,
+    /// What the caller may do.
+    pub role: Role,
+}
+
+impl Caller {
+    /// Refuses with 403 unless the caller has at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            return Ok(());
+        }
+        Err(ApiError {
+            status: actix_web::http::StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: format!(
+                "{} has role {:?}; this needs {:?} or above",
+                self.name, self.role, role
+            )
+            .to_lowercase(),
+            field: Some("Authorization".into()),
+        })
+    }
+}
+
+/// The configured tokens of one policy version, resolved from their environment variables
+/// and files: (secret, holder, role).
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    version: String,
+    tokens: Vec<(String, String, Role)>,
+}
+
+/// Reads every configured token's secret; unreadable ones are skipped (policy checks report
+/// them).
+fn resolve_tokens(policy: &Policy) -> Vec<(String, String, Role)> {
+    policy
+        .global
+        .tokens
+        .iter()
+        .filter_map(|token| {
+            let secret = match (&token.token_env, &token.token_file) {
+                (Some(var), _) => std::env::var(var).ok(),
+                (None, Some(file)) => std::fs::read_to_string(file).ok(),
+                (None, None) => None,
+            }?;
+            let secret = secret.trim().to_string();
+            (!secret.is_empty()).then(|| (secret, token.name.clone(), token.role))
+        })
+        .collect()
 }
 
 /// Reads the admin token from `data_dir`, creating it (mode 0600) when missing.
@@ -75,13 +125,29 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         .ok()
         .and_then(|h| h.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::unauthorized("Authorization must be Bearer TOKEN"))?;
-    if same(token.trim(), &state.admin_token) {
-        Ok(Caller {
+    let token = token.trim();
+    if same(token, &state.admin_token) {
+        return Ok(Caller {
             name: "admin".to_string(),
-        })
-    } else {
-        Err(ApiError::unauthorized("unknown token"))
+            role: Role::Admin,
+        });
     }
+    let current = state.policy.current();
+    // A poisoned cache only holds resolved tokens: safe to keep using.
+    let mut cache = state.tokens.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.version != current.version {
+        cache.version = current.version.clone();
+        cache.tokens = resolve_tokens(&current.policy);
+    }
+    cache
+        .tokens
+        .iter()
+        .find(|(secret, _, _)| same(token, secret))
+        .map(|(_, name, role)| Caller {
+            name: name.clone(),
+            role: *role,
+        })
+        .ok_or_else(|| ApiError::unauthorized("unknown token"))
 }
 
 #[cfg(test)]

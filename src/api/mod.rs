@@ -8,6 +8,7 @@ mod policies;
 mod routes;
 
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 
 use actix::Addr;
 use actix_web::{App, HttpServer, web};
@@ -36,6 +37,8 @@ pub struct ApiState {
     pub policy_keeper: Addr<PolicyKeeper>,
     /// The admin bearer token.
     pub admin_token: String,
+    /// Tokens configured in policy, resolved once per policy version.
+    pub tokens: Arc<Mutex<auth::TokenCache>>,
 }
 
 /// Builds the API server on `listener`; the caller runs (awaits) it.

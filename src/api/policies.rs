@@ -106,6 +106,7 @@ async fn validate(
 }
 
 async fn reload(state: web::Data<ApiState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require(crate::policy::Role::Admin)?;
     let outcome = state
         .policy_keeper
         .send(ReloadPolicy { actor: caller.name })

@@ -49,9 +49,9 @@ pub enum Command {
         /// Data directory for the database, token and agent logs.
         #[arg(long, default_value = "swarmpilot-data")]
         data_dir: PathBuf,
-        /// API address.
-        #[arg(long, default_value = DEFAULT_LISTEN)]
-        listen: SocketAddr,
+        /// API address (default: the policy's `global.listen`, else 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
     },
     /// Check policy files, or print their JSON Schema.
     Policy {
@@ -198,6 +198,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             listen,
         } => {
             let (policy, source) = load_policy(policies.as_deref())?;
+            let from_policy = policy.policy.global.listen.as_deref().map(str::parse);
+            let listen = match (listen, from_policy) {
+                (Some(listen), _) => listen,
+                // The policy check already refused an address that does not parse.
+                (None, Some(Ok(listen))) => listen,
+                _ => DEFAULT_LISTEN.parse()?,
+            };
             let config = ControllerConfig {
                 policy,
                 source,

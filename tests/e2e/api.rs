@@ -103,3 +103,33 @@ async fn pools_agents_actions_and_log_describe_the_fleet() {
     let (_, filtered) = server.get("/api/v1/log?pool=other").await;
     assert_eq!(filtered, serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn tokens_configured_in_policy_carry_their_roles() {
+    let secrets = tempfile::tempdir().unwrap();
+    let viewer_file = secrets.path().join("vera.token");
+    std::fs::write(&viewer_file, "vera-secret\n").unwrap();
+    let policy = format!(
+        "{POLICY}[[global.tokens]]\nname = \"vera\"\nrole = \"viewer\"\ntoken_file = \"{}\"\n",
+        viewer_file.display()
+    );
+    let server = Server::start(&policy);
+    let (status, _) = server.get_as("/api/v1/pools", Some("vera-secret")).await;
+    assert_eq!(status, 200);
+    let empty = serde_json::json!(null);
+    let (status, body) = server
+        .post_json_as("/api/v1/policies/reload", &empty, "vera-secret")
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    assert_eq!(body["error"]["field"], "Authorization");
+    let scale = serde_json::json!({"pool": "web", "change": {"type": "scale", "to": 2}});
+    let (status, _) = server
+        .post_json_as("/api/v1/actions", &scale, "vera-secret")
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = server.post_json("/api/v1/policies/reload", &empty).await;
+    assert_eq!(status, 200, "the admin may");
+}

@@ -106,10 +106,15 @@ impl Server {
 
     /// POST a JSON `body` to `path` with the admin token; returns the status and JSON body.
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_json_as(path, body, &self.token).await
+    }
+
+    /// POST a JSON `body` to `path` with `token`.
+    pub async fn post_json_as(&self, path: &str, body: &Value, token: &str) -> (u16, Value) {
         let response = self
             .client
             .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
+            .bearer_auth(token)
             .json(body)
             .send()
             .await

@@ -1,7 +1,8 @@
-//! Analytics: scaling math and statistics over plain numbers.
+//! Analytics: anomaly detection, scaling math and statistics over plain numbers.
 //!
 //! Nothing here does I/O or knows about actors, so every function can be tested and
 //! benchmarked alone.
 
+pub mod anomaly;
 pub mod scaling;
 pub mod stats;

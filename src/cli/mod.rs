@@ -1,5 +1,8 @@
 //! The command line: clap definitions and what each command runs.
 
+mod detect;
+pub mod series;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,6 +55,19 @@ pub enum Command {
         /// API address (default: the policy's `global.listen`, else 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<SocketAddr>,
+    },
+    /// Score a `timestamp,value` CSV series for anomalies, streaming.
+    Detect {
+        /// Input CSV with `timestamp` and `value` columns.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output CSV: `timestamp,value,anomaly_score`.
+        #[arg(long)]
+        output: PathBuf,
+        /// Score rows whose time goes backwards in file order (with a warning) instead of
+        /// refusing the file.
+        #[arg(long)]
+        allow_unsorted: bool,
     },
     /// Check policy files, or print their JSON Schema.
     Policy {
@@ -181,6 +197,14 @@ fn agent_exe() -> anyhow::Result<PathBuf> {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Policy { command } => policy_command(command),
+        Command::Detect {
+            input,
+            output,
+            allow_unsorted,
+        } => {
+            detect::run(&input, &output, allow_unsorted)?;
+            Ok(0)
+        }
         Command::Agent { listen, pool, id } => {
             let id = id.unwrap_or_else(|| format!("{pool}-{}", listen.port()));
             actix::System::new()

@@ -9,6 +9,8 @@ mod api;
 mod scaling;
 // Dead workers are noticed and replaced; no process outlives its controller.
 mod lifecycle;
+// The offline anomaly detector: scores, and errors with their location.
+mod detect;
 // Policy files: checking, the schema, hot reload, validation.
 mod policy;
 // The controller's own threshold changes live in an overlay; manual actions and rollback.

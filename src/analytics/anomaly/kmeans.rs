@@ -1,0 +1,226 @@
+//! A k-means anomaly model in the manner of Netdata's detector: feature vectors of recent
+//! values (differenced, smoothed, lagged), k = 2 clusters from linfa-clustering trained on a
+//! rolling window and retrained on a schedule, and the distance to the nearest centroid
+//! scaled by a high percentile of the training distances.
+
+use linfa::DatasetBase;
+use linfa::traits::Fit;
+use linfa_clustering::{KMeans, KMeansInit};
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use super::parts::Window;
+
+/// The knobs of the k-means model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct KMeansConfig {
+    /// Difference over this many points (0: raw values).
+    pub diff: usize,
+    /// Moving-average width applied to the differences.
+    pub smooth: usize,
+    /// Lagged values in each feature vector besides the current one.
+    pub lags: usize,
+    /// Feature vectors kept for training.
+    pub train_window: usize,
+    /// Points between retrainings.
+    pub retrain_every: usize,
+    /// Feature vectors needed before the first training.
+    pub min_train: usize,
+    /// Lloyd iterations per training.
+    pub iterations: u64,
+    /// Percentile of training distances that maps to a raw score of 1.
+    pub percentile: f64,
+}
+
+impl Default for KMeansConfig {
+    fn default() -> Self {
+        KMeansConfig {
+            diff: 1,
+            smooth: 1,
+            lags: 5,
+            train_window: 1000,
+            retrain_every: 250,
+            min_train: 200,
+            iterations: 10,
+            percentile: 99.0,
+        }
+    }
+}
+
+/// A trained model: what persists under `models/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainedKMeans {
+    /// The two centroids, each `lags + 1` long.
+    pub centroids: Vec<Vec<f64>>,
+    /// The training-distance percentile that scales distances.
+    pub scale: f64,
+    /// Feature vectors it was trained on.
+    pub trained_on: usize,
+}
+
+/// The streaming k-means detector of one series.
+#[derive(Debug, Clone)]
+pub struct KMeansDetector {
+    config: KMeansConfig,
+    raw: Window,
+    diffs: Window,
+    smoothed: Vec<f64>,
+    training: Vec<Vec<f64>>,
+    next_slot: usize,
+    since_training: usize,
+    model: Option<TrainedKMeans>,
+}
+
+impl KMeansDetector {
+    /// An untrained detector.
+    pub fn new(config: KMeansConfig) -> Self {
+        KMeansDetector {
+            config,
+            raw: Window::new(config.diff + 1),
+            diffs: Window::new(config.smooth.max(1)),
+            smoothed: Vec::with_capacity(config.lags + 2),
+            training: Vec::with_capacity(config.train_window),
+            next_slot: 0,
+            since_training: 0,
+            model: None,
+        }
+    }
+
+    /// The current model, if trained.
+    pub fn model(&self) -> Option<&TrainedKMeans> {
+        self.model.as_ref()
+    }
+
+    /// Folds in `x`; returns the raw score (distance over the training percentile) once a
+    /// model exists and a feature vector is complete.
+    pub fn update(&mut self, x: f64) -> Option<f64> {
+        let feature = self.feature(x)?;
+        let score = self
+            .model
+            .as_ref()
+            .map(|model| nearest_distance(&model.centroids, &feature) / model.scale);
+        if self.training.len() < self.config.train_window {
+            self.training.push(feature);
+        } else {
+            self.training[self.next_slot] = feature;
+        }
+        self.next_slot = (self.next_slot + 1) % self.config.train_window.max(1);
+        self.since_training += 1;
+        let due = self.model.is_none() || self.since_training >= self.config.retrain_every;
+        if self.training.len() >= self.config.min_train && due {
+            self.train();
+        }
+        score
+    }
+
+    /// The feature vector ending at `x`: lagged, smoothed differences.
+    fn feature(&mut self, x: f64) -> Option<Vec<f64>> {
+        self.raw.push(x);
+        if !self.raw.is_full() {
+            return None;
+        }
+        let oldest = self.raw.oldest();
+        let change = if self.config.diff == 0 { x } else { x - oldest };
+        self.diffs.push(change);
+        if !self.diffs.is_full() {
+            return None;
+        }
+        if self.smoothed.len() == self.config.lags + 1 {
+            self.smoothed.remove(0);
+        }
+        self.smoothed.push(self.diffs.mean());
+        (self.smoothed.len() == self.config.lags + 1).then(|| self.smoothed.clone())
+    }
+
+    fn train(&mut self) {
+        self.since_training = 0;
+        let width = self.config.lags + 1;
+        let flat: Vec<f64> = self.training.iter().flatten().copied().collect();
+        let Ok(observations) = Array2::from_shape_vec((self.training.len(), width), flat) else {
+            return;
+        };
+        // Later trainings start from the current centroids: they converge in a few steps
+        // instead of ten, which keeps retraining cheap enough for every series.
+        let init = match &self.model {
+            Some(model) => Array2::from_shape_vec(
+                (model.centroids.len(), width),
+                model.centroids.iter().flatten().copied().collect(),
+            )
+            .map(KMeansInit::Precomputed)
+            .unwrap_or(KMeansInit::KMeansPlusPlus),
+            None => KMeansInit::KMeansPlusPlus,
+        };
+        let fitted = KMeans::params(2)
+            .n_runs(1)
+            .init_method(init)
+            .max_n_iterations(self.config.iterations)
+            .fit(&DatasetBase::from(observations));
+        let Ok(fitted) = fitted else {
+            // Degenerate data (e.g. a flat line) keeps the previous model, if any.
+            return;
+        };
+        let centroids: Vec<Vec<f64>> = fitted
+            .centroids()
+            .outer_iter()
+            .map(|c| c.to_vec())
+            .collect();
+        let mut distances: Vec<f64> = self
+            .training
+            .iter()
+            .map(|feature| nearest_distance(&centroids, feature))
+            .collect();
+        let scale = percentile(&mut distances, self.config.percentile).max(1e-12);
+        self.model = Some(TrainedKMeans {
+            centroids,
+            scale,
+            trained_on: self.training.len(),
+        });
+    }
+}
+
+fn nearest_distance(centroids: &[Vec<f64>], feature: &[f64]) -> f64 {
+    centroids
+        .iter()
+        .map(|c| {
+            c.iter()
+                .zip(feature)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+        })
+        .fold(f64::INFINITY, f64::min)
+        .sqrt()
+}
+
+/// The `p`-th percentile (0..=100) with linear interpolation between ranks.
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let position = (values.len() - 1) as f64 * (p / 100.0).clamp(0.0, 1.0);
+    let (below, above) = (position.floor() as usize, position.ceil() as usize);
+    values[below] + (values[above] - values[below]) * (position - below as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_interpolates_like_numpy() {
+        let mut values = vec![4.0, 1.0, 3.0, 2.0];
+        assert_eq!(percentile(&mut values, 50.0), 2.5);
+        assert_eq!(percentile(&mut values, 100.0), 4.0);
+    }
+
+    #[test]
+    fn a_break_in_the_pattern_scores_far_above_the_pattern() {
+        let mut detector = KMeansDetector::new(KMeansConfig::default());
+        let wave = |i: usize| ((i as f64) * 0.3).sin();
+        let usual: Vec<f64> = (0..600).filter_map(|i| detector.update(wave(i))).collect();
+        assert!(detector.model().is_some());
+        let calm = usual.iter().copied().fold(0.0, f64::max);
+        let broken = detector.update(wave(600) + 3.0).unwrap();
+        assert!(broken > 2.0 * calm, "{broken} vs {calm}");
+    }
+}

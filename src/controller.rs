@@ -22,6 +22,7 @@ use crate::api::{self, ApiState};
 use crate::drivers::Driver;
 use crate::drivers::process::{ProcessConfig, ProcessDriver};
 use crate::policy::{DriverConfig, LoadedPolicy, PolicyHandle};
+use crate::store::models::ModelStore;
 use crate::store::{Store, StoreError};
 
 /// How the controller is run.
@@ -142,6 +143,8 @@ impl Controller {
             track: health.clone().recipient(),
             heartbeat: health.recipient(),
             crossings: alert.clone().recipient(),
+            anomalies: vec![alert.clone().recipient(), optimizer.clone().recipient()],
+            models: Some(ModelStore::new(&config.data_dir.join("models"))),
         };
         fleet_ctx.run(FleetSupervisor::new(handle.clone(), links));
 

@@ -7,13 +7,15 @@ use std::time::Duration;
 use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult};
 use serde::Serialize;
 
-use super::messages::{ForgetAgent, ThresholdCrossed};
+use super::messages::{AnomalyObserved, ForgetAgent, ThresholdCrossed};
 use crate::clock;
 use crate::policy::{AlertLevel, AlertRule};
 use crate::store::{AlertTransition, Store};
 
 /// How often pending alerts are checked against their `for` duration.
 const EVALUATE_INTERVAL: Duration = Duration::from_millis(250);
+/// An anomaly alert resolves after this long without a new anomalous score.
+const ANOMALY_QUIET_MS: i64 = 60_000;
 
 /// The state of one alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -69,6 +71,8 @@ pub struct GetAlerts;
 pub struct Alert {
     store: Store,
     alerts: HashMap<(String, String), (AlertRule, AlertView)>,
+    /// When each anomaly alert last saw an anomalous score.
+    anomaly_seen: HashMap<(String, String), i64>,
 }
 
 impl Alert {
@@ -77,6 +81,7 @@ impl Alert {
         Alert {
             store,
             alerts: HashMap::new(),
+            anomaly_seen: HashMap::new(),
         }
     }
 
@@ -104,6 +109,20 @@ impl Alert {
                 && now_ms - view.since_ms >= rule.for_secs as i64 * 1000
             {
                 Self::transition(&self.store, view, AlertState::Firing, now_ms);
+            }
+        }
+        let quiet: Vec<(String, String)> = self
+            .anomaly_seen
+            .iter()
+            .filter(|(_, seen)| now_ms - **seen > ANOMALY_QUIET_MS)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in quiet {
+            self.anomaly_seen.remove(&key);
+            if let Some((_, view)) = self.alerts.get_mut(&key)
+                && view.state == AlertState::Firing
+            {
+                Self::transition(&self.store, view, AlertState::Resolved, now_ms);
             }
         }
         // Keep resolved alerts visible for a while, then forget them.
@@ -187,6 +206,51 @@ impl Handler<ThresholdCrossed> for Alert {
     }
 }
 
+impl Handler<AnomalyObserved> for Alert {
+    type Result = ();
+
+    /// An anomalous score fires `anomaly_<metric>` on the agent at once; it resolves after a
+    /// quiet minute.
+    fn handle(&mut self, msg: AnomalyObserved, _ctx: &mut Context<Self>) {
+        let name = format!("anomaly_{}", msg.metric);
+        let key = (name.clone(), msg.agent.clone());
+        let now = clock::now_ms();
+        self.anomaly_seen.insert(key.clone(), now);
+        let active = self
+            .alerts
+            .get(&key)
+            .is_some_and(|(_, v)| v.state != AlertState::Resolved);
+        if active {
+            if let Some((_, view)) = self.alerts.get_mut(&key) {
+                view.value = msg.score;
+            }
+            return;
+        }
+        let rule = AlertRule {
+            name: name.clone(),
+            metric: msg.metric,
+            above: msg.score,
+            for_secs: 0,
+            level: AlertLevel::Warning,
+            pool: Some(msg.pool.clone()),
+        };
+        let mut view = AlertView {
+            rule: name,
+            agent: msg.agent,
+            pool: msg.pool,
+            level: AlertLevel::Warning,
+            state: AlertState::Pending,
+            value: msg.score,
+            since_ms: msg.ts_ms,
+            fired_ms: None,
+            resolved_ms: None,
+        };
+        record(&self.store, &view, "inactive", now);
+        Self::transition(&self.store, &mut view, AlertState::Firing, now);
+        self.alerts.insert(key, (rule, view));
+    }
+}
+
 impl Handler<ForgetAgent> for Alert {
     type Result = ();
 
@@ -210,5 +274,35 @@ impl Handler<GetAlerts> for Alert {
         let mut alerts: Vec<AlertView> = self.alerts.values().map(|(_, v)| v.clone()).collect();
         alerts.sort_by_key(|a| std::cmp::Reverse(a.since_ms));
         MessageResult(alerts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::anomaly::ChannelScores;
+
+    #[actix::test]
+    async fn an_anomaly_fires_at_once_and_is_kept_in_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let alert = Alert::new(Store::open(dir.path()).unwrap()).start();
+        alert
+            .send(AnomalyObserved {
+                agent: "w-1".into(),
+                pool: "w".into(),
+                metric: "cpu_percent".into(),
+                value: 95.0,
+                score: 0.9,
+                channels: ChannelScores::default(),
+                ts_ms: clock::now_ms(),
+            })
+            .await
+            .unwrap();
+        let alerts = alert.send(GetAlerts).await.unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(
+            (alerts[0].rule.as_str(), alerts[0].state),
+            ("anomaly_cpu_percent", AlertState::Firing)
+        );
     }
 }

@@ -10,12 +10,13 @@ use serde::Serialize;
 
 use super::agent::{AgentActor, AgentLinks, GetSeries, RecordSamples};
 use super::messages::{
-    AgentHealthChanged, AgentObserved, DeregisterAgent, ForgetAgent, Heartbeat, IngestSamples,
-    RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
+    AgentHealthChanged, AgentObserved, AnomalyObserved, DeregisterAgent, ForgetAgent, Heartbeat,
+    IngestSamples, RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
 };
 use crate::clock;
 use crate::domain::{AgentHandle, AgentStatus};
 use crate::policy::PolicyHandle;
+use crate::store::models::ModelStore;
 
 /// The agent id under which host-wide samples arrive.
 pub const HOST_AGENT: &str = "host";
@@ -41,6 +42,8 @@ pub struct AgentView {
     pub metrics: BTreeMap<String, f64>,
     /// Smoothed CPU, percent of one core; `None` before the first CPU sample.
     pub cpu_smoothed: Option<f64>,
+    /// Latest anomaly score of each watched metric, in [0, 1].
+    pub anomaly_scores: BTreeMap<String, f64>,
     /// Times its actor was restarted after a crash.
     pub actor_restarts: u32,
 }
@@ -82,6 +85,10 @@ pub struct FleetLinks {
     pub heartbeat: Recipient<Heartbeat>,
     /// Threshold crossings, passed to agent actors' links.
     pub crossings: Recipient<ThresholdCrossed>,
+    /// Anomaly observations, passed to agent actors' links.
+    pub anomalies: Vec<Recipient<AnomalyObserved>>,
+    /// Where agent actors keep their trained anomaly models.
+    pub models: Option<ModelStore>,
 }
 
 /// The registry of agents.
@@ -144,9 +151,12 @@ impl Handler<RegisterAgent> for FleetSupervisor {
             observed: ctx.address().recipient(),
             heartbeat: self.links.heartbeat.clone(),
             crossings: self.links.crossings.clone(),
+            anomalies: self.links.anomalies.clone(),
         };
+        let models = self.links.models.clone();
         let (actor_id, pool, policy) = (id.clone(), handle.pool.clone(), self.policy.clone());
-        let addr = Supervisor::start(move |_| AgentActor::new(actor_id, pool, policy, links));
+        let addr =
+            Supervisor::start(move |_| AgentActor::new(actor_id, pool, policy, links, models));
         tracing::info!(message = "Agent registered.", agent = %id, pool = %handle.pool);
         self.agents.insert(
             id,
@@ -242,6 +252,9 @@ impl Handler<GetFleet> for FleetSupervisor {
                     last_sample_ms: observed.map_or(0, |o| o.last_sample_ms),
                     metrics: observed.map(|o| o.latest.clone()).unwrap_or_default(),
                     cpu_smoothed: observed.and_then(|o| o.cpu_smoothed),
+                    anomaly_scores: observed
+                        .map(|o| o.anomaly_scores.clone())
+                        .unwrap_or_default(),
                     actor_restarts: observed.map_or(0, |o| o.restarts),
                 }
             })

@@ -88,10 +88,32 @@ pub struct AgentObserved {
     pub latest: BTreeMap<String, f64>,
     /// Smoothed CPU (EWMA), percent of one core; `None` before the first CPU sample.
     pub cpu_smoothed: Option<f64>,
+    /// Latest anomaly score of each watched metric, in [0, 1].
+    pub anomaly_scores: BTreeMap<String, f64>,
     /// When the last sample was taken, epoch milliseconds.
     pub last_sample_ms: i64,
     /// How often the actor was restarted by its supervisor.
     pub restarts: u32,
+}
+
+/// A watched metric of an agent scored as anomalous.
+#[derive(Debug, Clone, Message, Serialize)]
+#[rtype(result = "()")]
+pub struct AnomalyObserved {
+    /// Agent id.
+    pub agent: String,
+    /// Its pool.
+    pub pool: String,
+    /// The metric.
+    pub metric: String,
+    /// The value that scored.
+    pub value: f64,
+    /// The anomaly score, in [0, 1].
+    pub score: f64,
+    /// What each detector channel said: the evidence.
+    pub channels: crate::analytics::anomaly::ChannelScores,
+    /// When, epoch milliseconds.
+    pub ts_ms: i64,
 }
 
 // === sent by the health actor ===

@@ -11,11 +11,16 @@ use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHa
 
 use super::actuator::{Actuator, ActuatorError, GetActivity, PoolActivity, Propose};
 use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
-use super::messages::AgentHealthChanged;
+use super::messages::{AgentHealthChanged, AnomalyObserved};
 use crate::analytics::scaling::{Scaler, ScalingConfig};
 use crate::clock;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::{Policy, PolicyHandle, PoolPolicy};
+
+/// How far back anomalies count as evidence for a proposal.
+const ANOMALY_EVIDENCE_MS: i64 = 10 * 60 * 1000;
+/// Anomalies kept per pool.
+const ANOMALY_EVIDENCE_KEPT: usize = 20;
 
 /// The optimizer actor.
 pub struct Optimizer {
@@ -25,6 +30,8 @@ pub struct Optimizer {
     fleet: Addr<FleetSupervisor>,
     actuator: Addr<Actuator>,
     scalers: HashMap<String, Scaler>,
+    /// Recent anomaly observations per pool, the evidence proposals carry.
+    anomalies: HashMap<String, std::collections::VecDeque<AnomalyObserved>>,
 }
 
 impl Optimizer {
@@ -42,6 +49,7 @@ impl Optimizer {
             fleet,
             actuator,
             scalers: HashMap::new(),
+            anomalies: HashMap::new(),
         }
     }
 
@@ -85,7 +93,19 @@ impl Optimizer {
                 }
                 None => None,
             };
-            if let Some(proposal) = proposal {
+            if let Some(mut proposal) = proposal {
+                let recent: Vec<&AnomalyObserved> = self
+                    .anomalies
+                    .get(name)
+                    .map(|seen| {
+                        seen.iter()
+                            .filter(|a| now_ms - a.ts_ms < ANOMALY_EVIDENCE_MS)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(evidence) = proposal.evidence.as_object_mut() {
+                    evidence.insert("anomalies".into(), serde_json::json!(recent));
+                }
                 self.propose(proposal);
             }
         }
@@ -249,6 +269,18 @@ impl Actor for Optimizer {
 }
 
 // === impl Handler ===
+
+impl Handler<AnomalyObserved> for Optimizer {
+    type Result = ();
+
+    fn handle(&mut self, msg: AnomalyObserved, _ctx: &mut Context<Self>) {
+        let seen = self.anomalies.entry(msg.pool.clone()).or_default();
+        if seen.len() == ANOMALY_EVIDENCE_KEPT {
+            seen.pop_front();
+        }
+        seen.push_back(msg);
+    }
+}
 
 impl Handler<AgentHealthChanged> for Optimizer {
     type Result = ();

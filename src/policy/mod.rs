@@ -25,8 +25,8 @@ pub use overlay::{
     write_overlay,
 };
 pub use rules::{
-    AlertLevel, AlertRule, Automation, Channel, LevelThresholds, Profile, RiskMode, Route,
-    Verification,
+    AlertLevel, AlertRule, AnomalyPolicy, Automation, Channel, LevelThresholds, Profile, RiskMode,
+    Route, Verification,
 };
 pub use schema::policy_schema;
 

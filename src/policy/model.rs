@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::rules::{AlertRule, Automation, Channel, Profile, Route};
+use super::rules::{AlertRule, AnomalyPolicy, Automation, Channel, Profile, Route};
 
 /// The effective policy: everything an operator can tune.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
@@ -33,6 +33,9 @@ pub struct Policy {
     /// What the controller may do by itself.
     #[serde(default)]
     pub automation: Automation,
+    /// Which agent metrics the anomaly detector watches, and when it speaks.
+    #[serde(default)]
+    pub anomaly: AnomalyPolicy,
 }
 
 /// Settings that apply to the whole controller.

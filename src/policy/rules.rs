@@ -203,6 +203,50 @@ const fn default_smtp_port() -> u16 {
     587
 }
 
+/// Which agent metrics the anomaly detector watches, and when it speaks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyPolicy {
+    /// Metrics with a detector on every agent (each costs about 70 KB per agent).
+    #[serde(default = "default_anomaly_metrics")]
+    pub metrics: Vec<String>,
+    /// A score at or above this is an anomaly observation sent to alerts and the optimizer.
+    #[serde(default = "default_anomaly_report_above")]
+    #[schemars(range(min = 0, max = 1))]
+    pub report_above: f64,
+    /// Seconds between saves of each agent's trained models to `DATA_DIR/models/`.
+    #[serde(default = "default_model_save_secs")]
+    pub save_models_every_secs: u64,
+}
+
+fn default_anomaly_metrics() -> Vec<String> {
+    [
+        "cpu_percent",
+        "memory_percent",
+        "response_time_ms",
+        "error_rate",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect()
+}
+const fn default_anomaly_report_above() -> f64 {
+    0.5
+}
+const fn default_model_save_secs() -> u64 {
+    300
+}
+
+impl Default for AnomalyPolicy {
+    fn default() -> Self {
+        AnomalyPolicy {
+            metrics: default_anomaly_metrics(),
+            report_above: default_anomaly_report_above(),
+            save_models_every_secs: default_model_save_secs(),
+        }
+    }
+}
+
 /// What a risk class lets the controller do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

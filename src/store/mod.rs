@@ -14,6 +14,7 @@ use crate::clock;
 use crate::domain::{Action, ActionKind, ActionState, Change, Proposal};
 
 mod history;
+pub mod models;
 
 pub use history::{AlertTransition, PolicyVersionRow};
 

@@ -65,6 +65,10 @@ async fn pools_agents_actions_and_log_describe_the_fleet() {
         .await;
     assert_eq!(status, 200);
     assert!(!detail["cpu_series"].as_array().unwrap().is_empty());
+    let score = detail["anomaly_scores"]["cpu_percent"]
+        .as_f64()
+        .expect("cpu is watched");
+    assert!((0.0..=1.0).contains(&score));
 
     let (_, pools) = server.get("/api/v1/pools").await;
     assert_eq!(pools[0]["name"], "web");

@@ -91,6 +91,12 @@ impl KMeansDetector {
         self.model.as_ref()
     }
 
+    /// Uses `model` until the next scheduled retraining.
+    pub fn restore(&mut self, model: TrainedKMeans) {
+        self.model = Some(model);
+        self.since_training = 0;
+    }
+
     /// Folds in `x`; returns the raw score (distance over the training percentile) once a
     /// model exists and a feature vector is complete.
     pub fn update(&mut self, x: f64) -> Option<f64> {

@@ -184,6 +184,63 @@ impl Detector {
     pub fn kmeans_model(&self) -> Option<&TrainedKMeans> {
         self.kmeans.model()
     }
+
+    /// Starts from a model trained before (e.g. loaded after a restart) instead of waiting
+    /// for enough points to train one.
+    pub fn restore_kmeans(&mut self, model: TrainedKMeans) {
+        self.kmeans.restore(model);
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+}
+
+/// Version of the model file format; files of another version are retrained, not read.
+pub const MODEL_FORMAT_VERSION: u32 = 1;
+
+/// A trained k-means model as persisted under `models/`: enough to score again after a
+/// restart, and to tell whether it still fits the running configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelFile {
+    /// Format version, [`MODEL_FORMAT_VERSION`].
+    pub version: u32,
+    /// The series: agent id.
+    pub agent: String,
+    /// The series: metric name.
+    pub metric: String,
+    /// The k-means parameters it was trained with.
+    pub parameters: KMeansConfig,
+    /// Centroids, training-distance percentile and how many vectors it saw.
+    pub model: TrainedKMeans,
+    /// When it was written, epoch milliseconds.
+    pub created_ms: i64,
+}
+
+impl ModelFile {
+    /// Why this file cannot be used with `config`, if it cannot.
+    pub fn incompatibility(&self, config: &DetectorConfig) -> Option<String> {
+        if self.version != MODEL_FORMAT_VERSION {
+            return Some(format!(
+                "format version {} (expected {MODEL_FORMAT_VERSION})",
+                self.version
+            ));
+        }
+        if self.parameters != config.kmeans {
+            return Some("trained with other k-means parameters".to_string());
+        }
+        let width = config.kmeans.lags + 1;
+        let well_formed = self.model.centroids.len() == 2
+            && self
+                .model
+                .centroids
+                .iter()
+                .all(|c| c.len() == width && c.iter().all(|v| v.is_finite()))
+            && self.model.scale.is_finite()
+            && self.model.scale > 0.0;
+        (!well_formed).then(|| "centroids or scale are malformed".to_string())
+    }
 }
 
 /// Scores a whole series, point by point, as the streaming detector would.

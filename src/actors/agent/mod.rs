@@ -7,12 +7,16 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use actix::{Actor, Context, Handler, Message, MessageResult, Recipient, Supervised};
+use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult, Recipient, Supervised};
 
-use super::messages::{AgentObserved, Heartbeat, ThresholdCrossed};
+mod anomaly;
+
+use super::messages::{AgentObserved, AnomalyObserved, Heartbeat, ThresholdCrossed};
 use crate::analytics::stats::Ewma;
 use crate::domain::{Sample, metric};
 use crate::policy::{AlertRule, PolicyHandle};
+use crate::store::models::ModelStore;
+use anomaly::AnomalyWatch;
 
 /// Weight of each new CPU sample in the smoothed CPU.
 const CPU_EWMA_ALPHA: f64 = 0.5;
@@ -26,6 +30,8 @@ pub struct AgentLinks {
     pub heartbeat: Recipient<Heartbeat>,
     /// Threshold crossings, for the alert actor.
     pub crossings: Recipient<ThresholdCrossed>,
+    /// Anomaly observations, for the alert actor and the optimizer.
+    pub anomalies: Vec<Recipient<AnomalyObserved>>,
 }
 
 /// Samples for this agent.
@@ -55,12 +61,27 @@ pub struct AgentActor {
     cpu: Ewma,
     breached: HashSet<String>,
     restarts: u32,
+    models: Option<ModelStore>,
+    anomaly: AnomalyWatch,
+    /// Metrics with a detector, and the score that is reported.
+    watched: Vec<String>,
+    report_above: f64,
 }
 
 impl AgentActor {
     /// A new actor for agent `id` of `pool`, under the policy in `policy`.
-    pub fn new(id: String, pool: String, policy: PolicyHandle, links: AgentLinks) -> Self {
+    pub fn new(
+        id: String,
+        pool: String,
+        policy: PolicyHandle,
+        links: AgentLinks,
+        models: Option<ModelStore>,
+    ) -> Self {
         AgentActor {
+            anomaly: AnomalyWatch::new(&id, models.clone()),
+            models,
+            watched: Vec::new(),
+            report_above: 1.0,
             id,
             pool,
             policy,
@@ -75,6 +96,26 @@ impl AgentActor {
         }
     }
 
+    /// Scores `sample` when its metric is watched; reports an anomaly above the policy's level.
+    fn detect(&mut self, sample: &Sample, report_above: f64) {
+        let (score, channels) = self.anomaly.observe(&sample.metric, sample.value);
+        if score < report_above {
+            return;
+        }
+        let observation = AnomalyObserved {
+            agent: self.id.clone(),
+            pool: self.pool.clone(),
+            metric: sample.metric.clone(),
+            value: sample.value,
+            score,
+            channels,
+            ts_ms: sample.ts_ms,
+        };
+        for recipient in &self.links.anomalies {
+            recipient.do_send(observation.clone());
+        }
+    }
+
     /// Takes rules and buffer size from the policy when a new version is in force; alerts of
     /// rules that no longer exist are resolved.
     fn follow_policy(&mut self) {
@@ -86,6 +127,9 @@ impl AgentActor {
         let old_rules =
             std::mem::replace(&mut self.rules, current.policy.rules_for_pool(&self.pool));
         self.capacity = current.policy.global.ring_buffer_size.max(1);
+        self.watched = current.policy.anomaly.metrics.clone();
+        self.report_above = current.policy.anomaly.report_above;
+        self.anomaly.retain(&self.watched);
         for rule in old_rules {
             if self.rules.iter().any(|r| r.name == rule.name) || !self.breached.remove(&rule.name) {
                 continue;
@@ -115,6 +159,9 @@ impl AgentActor {
                 self.cpu.update(sample.value);
             }
             self.check_rules(&sample);
+            if self.watched.contains(&sample.metric) {
+                self.detect(&sample, self.report_above);
+            }
             let ring = self.series.entry(sample.metric).or_default();
             while ring.len() >= self.capacity {
                 ring.pop_front();
@@ -137,6 +184,7 @@ impl AgentActor {
             agent: self.id.clone(),
             latest,
             cpu_smoothed: self.cpu.value(),
+            anomaly_scores: self.anomaly.scores().clone(),
             last_sample_ms: last_ts,
             restarts: self.restarts,
         });
@@ -173,6 +221,23 @@ impl AgentActor {
 
 impl Actor for AgentActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let every = self
+            .policy
+            .current()
+            .policy
+            .anomaly
+            .save_models_every_secs
+            .max(1);
+        ctx.run_interval(std::time::Duration::from_secs(every), |agent, _| {
+            agent.anomaly.save()
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.anomaly.save();
+    }
 }
 
 impl Supervised for AgentActor {
@@ -180,6 +245,9 @@ impl Supervised for AgentActor {
         // The state that panicked may be inconsistent: keep identity, drop the series.
         self.restarts += 1;
         self.series.clear();
+        // Detectors restart from their last saved models.
+        self.anomaly = AnomalyWatch::new(&self.id, self.models.clone());
+        self.policy_version.clear();
         self.cpu = Ewma::new(CPU_EWMA_ALPHA);
         tracing::warn!(message = "Agent actor restarted.", agent = %self.id, restarts = self.restarts);
     }
@@ -224,6 +292,13 @@ mod tests {
     struct Sink {
         observed: Arc<Mutex<Vec<AgentObserved>>>,
         crossings: Arc<Mutex<Vec<ThresholdCrossed>>>,
+        anomalies: Arc<Mutex<Vec<AnomalyObserved>>>,
+    }
+    impl Handler<AnomalyObserved> for Sink {
+        type Result = ();
+        fn handle(&mut self, msg: AnomalyObserved, _: &mut Context<Self>) {
+            self.anomalies.lock().unwrap().push(msg);
+        }
     }
     impl Actor for Sink {
         type Context = Context<Self>;
@@ -259,11 +334,12 @@ mod tests {
         let links = AgentLinks {
             observed: sink.clone().recipient(),
             heartbeat: sink.clone().recipient(),
-            crossings: sink.recipient(),
+            crossings: sink.clone().recipient(),
+            anomalies: vec![sink.recipient()],
         };
         let text = format!("[global]\nring_buffer_size = 3\n[pools.w]\n{alerts}");
         let policy = PolicyHandle::new(crate::policy::load_str("test.toml", &text).unwrap());
-        Supervisor::start(move |_| AgentActor::new("w-1".into(), "w".into(), policy, links))
+        Supervisor::start(move |_| AgentActor::new("w-1".into(), "w".into(), policy, links, None))
     }
 
     #[actix::test]
@@ -339,5 +415,39 @@ mod tests {
         );
         let last = observed.lock().unwrap().last().cloned().unwrap();
         assert_eq!((last.restarts, last.latest["cpu_percent"]), (1, 7.0));
+    }
+
+    #[actix::test]
+    async fn an_anomalous_value_is_reported_with_its_evidence() {
+        let sink = Sink::default();
+        let anomalies = sink.anomalies.clone();
+        let observed = sink.observed.clone();
+        let agent = start(sink.start(), "");
+        let samples: Vec<Sample> = (0..300)
+            .map(|i| sample("cpu_percent", i, 20.0 + (i % 5) as f64))
+            .chain(std::iter::once(sample("cpu_percent", 300, 95.0)))
+            .collect();
+        agent.send(RecordSamples(samples)).await.unwrap();
+        agent
+            .send(GetSeries {
+                metric: String::new(),
+            })
+            .await
+            .unwrap();
+        let reported = anomalies.lock().unwrap().clone();
+        let spike = reported
+            .iter()
+            .find(|a| a.ts_ms == 300)
+            .expect("the spike is reported");
+        assert_eq!(
+            (spike.metric.as_str(), spike.pool.as_str()),
+            ("cpu_percent", "w")
+        );
+        assert!(
+            spike.score >= 0.5 && spike.channels.spatial >= 0.5,
+            "{spike:?}"
+        );
+        let last = observed.lock().unwrap().last().cloned().unwrap();
+        assert!(last.anomaly_scores.contains_key("cpu_percent"));
     }
 }

@@ -1,0 +1,135 @@
+//! An agent's anomaly watch: one streaming detector per watched metric, their latest
+//! scores, and their trained models saved to and restored from the model store.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::analytics::anomaly::{
+    ChannelScores, Detector, DetectorConfig, MODEL_FORMAT_VERSION, ModelFile,
+};
+use crate::clock;
+use crate::store::models::ModelStore;
+
+/// The detectors of one agent.
+pub struct AnomalyWatch {
+    agent: String,
+    config: DetectorConfig,
+    models: Option<ModelStore>,
+    detectors: HashMap<String, Detector>,
+    scores: BTreeMap<String, f64>,
+}
+
+impl AnomalyWatch {
+    /// No detectors yet; models are restored from `models` as metrics first appear.
+    pub fn new(agent: &str, models: Option<ModelStore>) -> Self {
+        AnomalyWatch {
+            agent: agent.to_string(),
+            config: DetectorConfig::default(),
+            models,
+            detectors: HashMap::new(),
+            scores: BTreeMap::new(),
+        }
+    }
+
+    /// Scores one value of `metric`; returns the score and what each channel said.
+    pub fn observe(&mut self, metric: &str, value: f64) -> (f64, ChannelScores) {
+        if !self.detectors.contains_key(metric) {
+            let detector = self.restored(metric);
+            self.detectors.insert(metric.to_string(), detector);
+        }
+        let Some(detector) = self.detectors.get_mut(metric) else {
+            return (0.0, ChannelScores::default());
+        };
+        let score = detector.update(value);
+        self.scores.insert(metric.to_string(), score);
+        (score, detector.channels())
+    }
+
+    /// A detector for `metric`, starting from its saved model when there is a usable one.
+    fn restored(&self, metric: &str) -> Detector {
+        let mut detector = Detector::new(self.config);
+        let Some(models) = &self.models else {
+            return detector;
+        };
+        match models.load(&self.agent, metric, &self.config) {
+            Ok(Some(file)) => {
+                tracing::debug!(message = "Anomaly model restored.", agent = %self.agent, metric);
+                detector.restore_kmeans(file.model);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(message = "Anomaly model not used; it will be retrained.",
+                    agent = %self.agent, metric, %error);
+            }
+        }
+        detector
+    }
+
+    /// The latest score of each watched metric.
+    pub fn scores(&self) -> &BTreeMap<String, f64> {
+        &self.scores
+    }
+
+    /// Stops watching metrics no longer in `watched`.
+    pub fn retain(&mut self, watched: &[String]) {
+        self.detectors.retain(|metric, _| watched.contains(metric));
+        self.scores.retain(|metric, _| watched.contains(metric));
+    }
+
+    /// Saves every trained model; failures are logged, never fatal.
+    pub fn save(&self) {
+        let Some(models) = &self.models else {
+            return;
+        };
+        for (metric, detector) in &self.detectors {
+            let Some(model) = detector.kmeans_model() else {
+                continue;
+            };
+            let file = ModelFile {
+                version: MODEL_FORMAT_VERSION,
+                agent: self.agent.clone(),
+                metric: metric.clone(),
+                parameters: self.config.kmeans,
+                model: model.clone(),
+                created_ms: clock::now_ms(),
+            };
+            if let Err(error) = models.save(&file) {
+                tracing::warn!(message = "Cannot save an anomaly model.", agent = %self.agent, %error);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trained_models_are_saved_and_restored_and_a_corrupt_one_is_retrained() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::new(dir.path());
+        let mut watch = AnomalyWatch::new("w-1", Some(store.clone()));
+        for i in 0..400 {
+            watch.observe("cpu_percent", 20.0 + (i as f64 * 0.3).sin());
+        }
+        watch.save();
+        let saved = dir.path().join("w-1__cpu_percent.json");
+        assert!(saved.is_file());
+
+        let mut restarted = AnomalyWatch::new("w-1", Some(store.clone()));
+        restarted.observe("cpu_percent", 20.0);
+        assert!(
+            restarted.detectors["cpu_percent"].kmeans_model().is_some(),
+            "restored"
+        );
+
+        std::fs::write(&saved, "not json").unwrap();
+        let mut fresh = AnomalyWatch::new("w-1", Some(store));
+        let (score, _) = fresh.observe("cpu_percent", 20.0);
+        assert_eq!(score, 0.0);
+        assert!(
+            fresh.detectors["cpu_percent"].kmeans_model().is_none(),
+            "retrains from scratch"
+        );
+        assert_eq!(fresh.scores()["cpu_percent"], 0.0);
+    }
+}

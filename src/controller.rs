@@ -199,6 +199,7 @@ impl Controller {
             fleet: fleet.clone(),
             alert: alert.clone(),
             actuator: actuator.clone(),
+            optimizer: optimizer.clone(),
             store: store.clone(),
             policy: handle.clone(),
             policy_keeper: policy_keeper.clone(),

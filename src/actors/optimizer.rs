@@ -17,6 +17,32 @@ use crate::clock;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::{Policy, PolicyHandle, PoolPolicy};
 
+/// A current recommendation: what the optimizer would do to a pool, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Recommendation {
+    /// The pool.
+    pub pool: String,
+    /// The action kind.
+    pub kind: &'static str,
+    /// The change.
+    pub change: Change,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The numbers behind it (metrics, scaling decision, anomalies).
+    pub evidence: serde_json::Value,
+    /// Whether policy lets it apply without a human.
+    pub auto_apply: bool,
+    /// What happens to it: sent to the actuator, or why not.
+    pub status: String,
+    /// When it was made, epoch milliseconds.
+    pub at_ms: i64,
+}
+
+/// Asks for the current recommendations, one per pool at most.
+#[derive(Debug, actix::Message)]
+#[rtype(result = "Vec<Recommendation>")]
+pub struct GetRecommendations;
+
 /// How far back anomalies count as evidence for a proposal.
 const ANOMALY_EVIDENCE_MS: i64 = 10 * 60 * 1000;
 /// Anomalies kept per pool.
@@ -32,6 +58,8 @@ pub struct Optimizer {
     scalers: HashMap<String, Scaler>,
     /// Recent anomaly observations per pool, the evidence proposals carry.
     anomalies: HashMap<String, std::collections::VecDeque<AnomalyObserved>>,
+    /// The latest recommendation per pool.
+    recommendations: BTreeMap<String, Recommendation>,
 }
 
 impl Optimizer {
@@ -50,6 +78,7 @@ impl Optimizer {
             actuator,
             scalers: HashMap::new(),
             anomalies: HashMap::new(),
+            recommendations: BTreeMap::new(),
         }
     }
 
@@ -106,7 +135,34 @@ impl Optimizer {
                 if let Some(evidence) = proposal.evidence.as_object_mut() {
                     evidence.insert("anomalies".into(), serde_json::json!(recent));
                 }
-                self.propose(proposal);
+                let kind = proposal.change.kind().as_str();
+                let automation = &policy.automation;
+                let allowed = automation.auto_apply.iter().any(|k| k == kind);
+                let status = if automation.dry_run {
+                    "recommended only: automation.dry_run is on".to_string()
+                } else if !allowed {
+                    format!("recommended only: automation.auto_apply does not include {kind}")
+                } else {
+                    "sent to the actuator".to_string()
+                };
+                self.recommendations.insert(
+                    name.clone(),
+                    Recommendation {
+                        pool: name.clone(),
+                        kind,
+                        change: proposal.change.clone(),
+                        reason: proposal.reason.clone(),
+                        evidence: proposal.evidence.clone(),
+                        auto_apply: allowed && !automation.dry_run,
+                        status,
+                        at_ms: now_ms,
+                    },
+                );
+                if allowed && !automation.dry_run {
+                    self.propose(proposal);
+                }
+            } else {
+                self.recommendations.remove(name);
             }
         }
     }
@@ -269,6 +325,14 @@ impl Actor for Optimizer {
 }
 
 // === impl Handler ===
+
+impl Handler<GetRecommendations> for Optimizer {
+    type Result = actix::MessageResult<GetRecommendations>;
+
+    fn handle(&mut self, _msg: GetRecommendations, _ctx: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.recommendations.values().cloned().collect())
+    }
+}
 
 impl Handler<AnomalyObserved> for Optimizer {
     type Result = ();

@@ -29,6 +29,8 @@ pub struct ApiState {
     pub alert: Addr<Alert>,
     /// The actuator.
     pub actuator: Addr<Actuator>,
+    /// The optimizer, for its recommendations.
+    pub optimizer: Addr<crate::actors::optimizer::Optimizer>,
     /// The durable store.
     pub store: Store,
     /// The policy in force.

@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/agents/{id}", web::get().to(agent))
                 .route("/pools", web::get().to(pools))
                 .route("/alerts", web::get().to(alerts))
+                .route("/recommendations", web::get().to(recommendations))
                 .configure(super::actions::configure)
                 .configure(super::policies::configure),
         )
@@ -130,6 +131,18 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
         })
         .collect();
     Ok(HttpResponse::Ok().json(views))
+}
+
+async fn recommendations(
+    state: web::Data<ApiState>,
+    _caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let recommendations = state
+        .optimizer
+        .send(crate::actors::optimizer::GetRecommendations)
+        .await
+        .map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(recommendations))
 }
 
 async fn alerts(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {

@@ -137,3 +137,36 @@ async fn tokens_configured_in_policy_carry_their_roles() {
     let (status, _) = server.post_json("/api/v1/policies/reload", &empty).await;
     assert_eq!(status, 200, "the admin may");
 }
+
+#[tokio::test]
+async fn recommendations_include_what_policy_does_not_let_apply() {
+    let policy = "[global]\nsampling_interval_secs = 1\n[pools.web]\nmin_agents = 2\nmax_agents = 3\n\
+                  [automation]\nauto_apply = [\"restart\"]\n";
+    let server = Server::start(policy);
+    let recommendation = wait_for("a recommendation", Duration::from_secs(10), || async {
+        let (_, list) = server.get("/api/v1/recommendations").await;
+        list.as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(recommendation["pool"], "web");
+    assert_eq!(recommendation["kind"], "scale");
+    assert_eq!(
+        recommendation["change"],
+        serde_json::json!({"type": "scale", "from": 0, "to": 2})
+    );
+    assert_eq!(recommendation["auto_apply"], false);
+    let status = recommendation["status"].as_str().unwrap();
+    assert!(
+        status.contains("auto_apply does not include scale"),
+        "{status}"
+    );
+    assert!(
+        recommendation["reason"]
+            .as_str()
+            .unwrap()
+            .contains("below min_agents")
+    );
+    assert!(server.agents().await.is_empty(), "not applied");
+    let (_, actions) = server.get("/api/v1/actions").await;
+    assert_eq!(actions, serde_json::json!([]));
+}

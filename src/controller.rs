@@ -177,6 +177,7 @@ impl Controller {
                         driver,
                         startup_grace_secs: grace,
                         drain: Duration::from_millis(pool.drain_ms),
+                        startup_ms: Default::default(),
                     },
                 )
             })

@@ -12,7 +12,8 @@ use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHa
 use super::actuator::{Actuator, ActuatorError, GetActivity, PoolActivity, Propose};
 use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
 use super::messages::{AgentHealthChanged, AnomalyObserved};
-use crate::analytics::scaling::{Scaler, ScalingConfig};
+use crate::analytics::forecast::{ForecastConfig, Forecaster};
+use crate::analytics::scaling::{Scaler, ScalingConfig, ahead_of_forecast};
 use crate::clock;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::{Policy, PolicyHandle, PoolPolicy};
@@ -43,6 +44,9 @@ pub struct Recommendation {
 #[rtype(result = "Vec<Recommendation>")]
 pub struct GetRecommendations;
 
+/// Steps ahead each pool's load is forecast: the longest lead time the optimizer plans for.
+const FORECAST_HORIZON: usize = 30;
+
 /// How far back anomalies count as evidence for a proposal.
 const ANOMALY_EVIDENCE_MS: i64 = 10 * 60 * 1000;
 /// Anomalies kept per pool.
@@ -60,6 +64,10 @@ pub struct Optimizer {
     anomalies: HashMap<String, std::collections::VecDeque<AnomalyObserved>>,
     /// The latest recommendation per pool.
     recommendations: BTreeMap<String, Recommendation>,
+    /// Each pool's load forecaster (total agent CPU, percent of a core), fed every tick.
+    forecasters: HashMap<String, Forecaster>,
+    /// The latest forecast of each pool's load for the next ticks.
+    forecasts: HashMap<String, Vec<f64>>,
 }
 
 impl Optimizer {
@@ -79,6 +87,8 @@ impl Optimizer {
             scalers: HashMap::new(),
             anomalies: HashMap::new(),
             recommendations: BTreeMap::new(),
+            forecasters: HashMap::new(),
+            forecasts: HashMap::new(),
         }
     }
 
@@ -112,13 +122,18 @@ impl Optimizer {
             let agents: Vec<&AgentView> =
                 snapshot.agents.iter().filter(|a| &a.pool == name).collect();
             let activity = activity.get(name).copied().unwrap_or_default();
+            self.forecast_load(name, &agents);
             if activity.in_flight.is_some() {
                 continue;
             }
             let proposal = match agents.iter().find(|a| a.status == AgentStatus::Offline) {
                 Some(offline) => Some(replace_offline(name, offline, now_ms)),
                 None if settled(&agents, activity, interval_ms) => {
-                    self.scale(policy, name, pool, &agents, now_ms)
+                    let lead_ticks = activity
+                        .observed_startup_ms
+                        .map_or(1, |ms| (ms as f64 / interval_ms as f64).ceil() as usize)
+                        .clamp(1, FORECAST_HORIZON);
+                    self.scale(policy, name, pool, &agents, now_ms, lead_ticks)
                 }
                 None => None,
             };
@@ -174,6 +189,7 @@ impl Optimizer {
         pool: &PoolPolicy,
         agents: &[&AgentView],
         now_ms: i64,
+        lead_ticks: usize,
     ) -> Option<Proposal> {
         let config = scaling_config(policy, pool);
         let scaler = self
@@ -190,10 +206,27 @@ impl Optimizer {
             readings.iter().sum::<f64>() / readings.len() as f64
         };
         let decision = scaler.decide(now_ms, current, observed);
-        if decision.desired == current {
+        // Scale out ahead of a forecast rise: the agents needed at the forecast peak within
+        // the time a new agent takes to start.
+        let forecast = self.forecasts.get(name);
+        let peak = forecast.and_then(|f| f.iter().take(lead_ticks).copied().reduce(f64::max));
+        let ahead = peak.and_then(|peak| {
+            let target = pool.target_cpu_percent;
+            ahead_of_forecast(peak, target, current, decision.desired, config.max_agents)
+        });
+        if let Some(needed) = ahead {
+            scaler.remember(now_ms, needed);
+        }
+        let desired = ahead.unwrap_or(decision.desired);
+        if desired == current {
             return None;
         }
-        let reason = if current < pool.min_agents {
+        let reason = if let (Some(needed), Some(peak)) = (ahead, peak) {
+            format!(
+                "forecast pool load {peak:.0}% of a core within {lead_ticks} tick(s) (agent start-up time) needs {needed} agents at target {:.0}%",
+                pool.target_cpu_percent
+            )
+        } else if current < pool.min_agents {
             format!(
                 "pool has {current} agents, below min_agents {}",
                 pool.min_agents
@@ -217,15 +250,42 @@ impl Optimizer {
             pool: name.to_string(),
             change: Change::Scale {
                 from: current,
-                to: decision.desired,
+                to: desired,
             },
             reason,
             evidence: serde_json::json!({
                 "decision": decision,
                 "target_cpu_percent": pool.target_cpu_percent,
                 "agent_cpu_percent": per_agent,
+                "forecast": {
+                    "pool_load_percent": forecast,
+                    "lead_ticks": lead_ticks,
+                    "model": self.forecasters.get(name).map(|f| f.model()),
+                    "season": self.forecasters.get(name).map(|f| f.season()),
+                },
             }),
         })
+    }
+
+    /// Feeds the pool's total CPU to its forecaster and keeps the forecast.
+    fn forecast_load(&mut self, pool: &str, agents: &[&AgentView]) {
+        let readings: Vec<f64> = agents.iter().filter_map(|a| cpu_reading(a)).collect();
+        if readings.is_empty() {
+            return;
+        }
+        let load: f64 = readings.iter().sum();
+        let forecaster = self
+            .forecasters
+            .entry(pool.to_string())
+            .or_insert_with(|| Forecaster::new(ForecastConfig::default(), FORECAST_HORIZON));
+        match forecaster.update(load) {
+            Some(forecast) => {
+                self.forecasts.insert(pool.to_string(), forecast);
+            }
+            None => {
+                self.forecasts.remove(pool);
+            }
+        }
     }
 
     fn propose(&self, proposal: Proposal) {

@@ -1,8 +1,9 @@
-//! Analytics: anomaly detection, scaling math and statistics over plain numbers.
+//! Analytics: anomaly detection, forecasts, scaling math and statistics over plain numbers.
 //!
 //! Nothing here does I/O or knows about actors, so every function can be tested and
 //! benchmarked alone.
 
 pub mod anomaly;
+pub mod forecast;
 pub mod scaling;
 pub mod stats;

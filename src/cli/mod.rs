@@ -1,6 +1,7 @@
 //! The command line: clap definitions and what each command runs.
 
 mod detect;
+mod forecast;
 pub mod series;
 
 use std::net::SocketAddr;
@@ -66,6 +67,22 @@ pub enum Command {
         output: PathBuf,
         /// Score rows whose time goes backwards in file order (with a warning) instead of
         /// refusing the file.
+        #[arg(long)]
+        allow_unsorted: bool,
+    },
+    /// Forecast a `timestamp,value` CSV series, streaming: row t gets the forecasts made
+    /// from rows 0..t for the next H rows.
+    Forecast {
+        /// Input CSV with `timestamp` and `value` columns.
+        #[arg(long)]
+        input: PathBuf,
+        /// Steps ahead to forecast.
+        #[arg(long)]
+        horizon: usize,
+        /// Output CSV: `timestamp,value,f1,...,fH`.
+        #[arg(long)]
+        output: PathBuf,
+        /// Keep rows whose time goes backwards (in file order, with a warning).
         #[arg(long)]
         allow_unsorted: bool,
     },
@@ -197,6 +214,15 @@ fn agent_exe() -> anyhow::Result<PathBuf> {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Policy { command } => policy_command(command),
+        Command::Forecast {
+            input,
+            horizon,
+            output,
+            allow_unsorted,
+        } => {
+            forecast::run(&input, &output, horizon, allow_unsorted)?;
+            Ok(0)
+        }
         Command::Detect {
             input,
             output,

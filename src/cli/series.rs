@@ -20,8 +20,7 @@ pub struct Row {
 }
 
 /// A problem with the input, located.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesError {
     /// The input file.
     pub file: String,
@@ -30,6 +29,18 @@ pub struct SeriesError {
     /// What is wrong.
     pub message: String,
 }
+
+impl std::fmt::Display for SeriesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            // Line 0: the file as a whole (it cannot be opened).
+            0 => write!(f, "{}: {}", self.file, self.message),
+            line => write!(f, "{}:{line}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for SeriesError {}
 
 /// Streams the rows of a `timestamp,value` CSV file, checking each.
 pub struct SeriesReader {

@@ -74,3 +74,61 @@ fn detect_refuses_bad_input_with_its_location_and_writes_nothing() {
         assert!(output.is_none(), "{input:?}: no output on error");
     }
 }
+
+#[test]
+fn forecast_writes_h_columns_from_the_rows_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.csv"), dir.path().join("out.csv"));
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..600 {
+        let value = 100.0 + 30.0 * (i as f64 * std::f64::consts::TAU / 24.0).sin();
+        text.push_str(&format!("{},{value}\n", 1_396_310_400 + i * 3600));
+    }
+    std::fs::write(&input, text).unwrap();
+    let result = Command::new(EXE)
+        .args(["forecast", "--horizon", "3", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let written = std::fs::read_to_string(&output).unwrap();
+    let rows: Vec<&str> = written.lines().collect();
+    assert_eq!(rows[0], "timestamp,value,f1,f2,f3");
+    assert_eq!(rows.len(), 601);
+    assert!(
+        rows[1].ends_with(",,,"),
+        "empty while warming up: {}",
+        rows[1]
+    );
+    // Row 500 forecasts rows 501..503 of the daily wave closely.
+    let cells: Vec<f64> = rows[501]
+        .split(',')
+        .skip(2)
+        .map(|c| c.parse().unwrap())
+        .collect();
+    for (h, forecast) in cells.iter().enumerate() {
+        let i = 500 + h + 1;
+        let actual = 100.0 + 30.0 * (i as f64 * std::f64::consts::TAU / 24.0).sin();
+        assert!(
+            (forecast - actual).abs() < 2.0,
+            "h={} {forecast} vs {actual}",
+            h + 1
+        );
+    }
+
+    let bad = Command::new(EXE)
+        .args(["forecast", "--horizon", "3", "--input"])
+        .arg(dir.path().join("missing.csv"))
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("missing.csv: cannot open"));
+}

@@ -9,7 +9,7 @@ mod api;
 mod scaling;
 // Dead workers are noticed and replaced; no process outlives its controller.
 mod lifecycle;
-// The offline anomaly detector: scores, and errors with their location.
+// The offline detector and forecaster: outputs, and errors with their location.
 mod detect;
 // Policy files: checking, the schema, hot reload, validation.
 mod policy;

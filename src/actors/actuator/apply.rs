@@ -50,12 +50,14 @@ pub async fn apply(
         Change::Scale { from, to } if to > from => {
             let mut started = Vec::new();
             for _ in *from..*to {
+                let started_at = std::time::Instant::now();
                 let handle = pool.driver.start().await.map_err(|error| {
                     partial(
                         error,
                         &format!("started {} of {}", started.len(), to - from),
                     )
                 })?;
+                record_startup(pool, started_at.elapsed());
                 started.push(handle.id.clone());
                 fleet.do_send(RegisterAgent {
                     handle,
@@ -153,6 +155,19 @@ async fn change_overlay(
             "policy keeper unavailable: {error}"
         ))),
     }
+}
+
+/// Folds one start-up duration into the pool's running average (weight 1/4).
+fn record_startup(pool: &PoolDriver, took: std::time::Duration) {
+    use std::sync::atomic::Ordering;
+    let took = took.as_millis() as i64;
+    let previous = pool.startup_ms.load(Ordering::Relaxed);
+    let next = if previous == 0 {
+        took
+    } else {
+        previous + (took - previous) / 4
+    };
+    pool.startup_ms.store(next.max(1), Ordering::Relaxed);
 }
 
 fn partial(error: DriverError, progress: &str) -> DriverError {

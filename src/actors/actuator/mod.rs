@@ -105,6 +105,8 @@ pub struct PoolActivity {
     pub in_flight: Option<i64>,
     /// When the last action on the pool finished, epoch milliseconds.
     pub last_finished_ms: Option<i64>,
+    /// How long a new agent of the pool has been taking to become ready, milliseconds.
+    pub observed_startup_ms: Option<i64>,
 }
 
 /// Asks for every pool's activity.
@@ -126,6 +128,8 @@ pub struct PoolDriver {
     pub startup_grace_secs: u64,
     /// How long a removed agent keeps serving before it is stopped.
     pub drain: std::time::Duration,
+    /// Running average of how long starting an agent took, milliseconds (0: never started).
+    pub startup_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// The actuator actor.
@@ -354,7 +358,17 @@ impl Handler<GetActivity> for Actuator {
     type Result = MessageResult<GetActivity>;
 
     fn handle(&mut self, _msg: GetActivity, _ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.activity.clone())
+        let mut activity = self.activity.clone();
+        for (name, pool) in &self.pools {
+            let startup = pool.startup_ms.load(std::sync::atomic::Ordering::Relaxed);
+            if startup > 0 {
+                activity
+                    .entry(name.clone())
+                    .or_default()
+                    .observed_startup_ms = Some(startup);
+            }
+        }
+        MessageResult(activity)
     }
 }
 

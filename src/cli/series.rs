@@ -2,7 +2,11 @@
 //! with `file:line: message` errors.
 
 use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context as _;
 
 use chrono::{DateTime, NaiveDateTime};
 
@@ -160,6 +164,55 @@ impl Iterator for SeriesReader {
             value,
             ms,
         }))
+    }
+}
+
+/// Rows between progress lines on stderr.
+const PROGRESS_EVERY: u64 = 100_000;
+
+/// Writes `header`, then one line per row through `write_row`, to `output`, showing progress
+/// on stderr. The file appears only when every row was good: it is written to a `.partial`
+/// file, renamed at the end, removed on error.
+pub fn write_rows(
+    command: &str,
+    reader: SeriesReader,
+    output: &Path,
+    header: &str,
+    mut write_row: impl FnMut(&mut dyn Write, &Row) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let partial = output.with_extension("partial");
+    let file =
+        File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    let mut out = BufWriter::new(file);
+    let result = (|| -> anyhow::Result<u64> {
+        writeln!(out, "{header}")?;
+        let mut rows = 0u64;
+        for row in reader {
+            write_row(&mut out, &row?)?;
+            rows += 1;
+            if rows.is_multiple_of(PROGRESS_EVERY) {
+                eprintln!("{command}: {rows} rows");
+            }
+        }
+        out.flush()?;
+        Ok(rows)
+    })();
+    match result {
+        Ok(rows) => {
+            std::fs::rename(&partial, output)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            let took = started.elapsed().as_secs_f64() * 1000.0;
+            eprintln!(
+                "{command}: {rows} rows in {took:.0} ms -> {}",
+                output.display()
+            );
+            Ok(())
+        }
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(error)
+        }
     }
 }
 

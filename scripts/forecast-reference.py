@@ -94,40 +94,33 @@ def scale_at(y, t):
 
 # ---------------------------------------------------------------- season detection
 def acf(x, lmax):
-    """unbiased-normalised autocorrelation: r[k] = (sum_{i<n-k} d_i d_{i+k} / (n-k)) / (sum d_i^2 / n),
-    d = x - mean(x)"""
+    """biased sample autocorrelation r[k] = sum_{i<n-k} d_i d_{i+k} / sum_i d_i^2, d = x - mean(x)"""
     x = np.asarray(x, float) - np.mean(x)
     d = float(np.dot(x, x))
     n = len(x)
     if d <= 0.0:
         return np.zeros(lmax + 1)
-    return np.array([float(np.dot(x[: n - k], x[k:])) / (n - k) * n / d for k in range(lmax + 1)])
+    return np.array([float(np.dot(x[: n - k], x[k:])) / d for k in range(lmax + 1)])
 
 
-def detect_season(x, max_lag=1000, min_acf=0.3, min_prom=0.1, tol=0.05):
+def detect_season(x, max_lag=1000, min_acf=0.3, min_prom=0.1):
     """Season length by autocorrelation. x: trailing window of the series (<= 2000 rows).
     lmax = min(len(x)//2, max_lag); candidates: lags k in [2, lmax-1] with
     r[k] > r[k-1], r[k] >= r[k+1], r[k] >= min_acf and r[k] - min(r[1..k]) >= min_prom.
-    Let best = max r over candidates; return the smallest candidate k with
-    r[k] >= best - tol; 1 when there is no candidate."""
+    Return the candidate with the largest r[k] (smallest k on ties); 1 when none."""
     n = len(x)
     lmax = min(n // 2, max_lag)
     if lmax < 4:
         return 1
     r = acf(x, lmax)
-    cands = []
+    best, bestv = 1, -np.inf
     runmin = r[1]
     for k in range(2, lmax):
         runmin = min(runmin, r[k])
         if r[k] > r[k - 1] and r[k] >= r[k + 1] and r[k] >= min_acf and r[k] - runmin >= min_prom:
-            cands.append(k)
-    if not cands:
-        return 1
-    best = max(r[k] for k in cands)
-    for k in cands:
-        if r[k] >= best - tol:
-            return k
-    return 1
+            if r[k] > bestv:
+                best, bestv = k, r[k]
+    return best
 
 
 # ---------------------------------------------------------------- baselines

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
-use super::routes::{store_error, unavailable};
+use super::routes::{read_store, unavailable};
 use crate::actors::actuator::{ActuatorError, Propose, RollBack};
 use crate::actors::fleet::GetFleet;
 use crate::clock;
@@ -175,12 +175,11 @@ async fn actions(
     query: web::Query<ActionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(100).min(MAX_LIMIT);
-    let store = state.store.clone();
     let status = query.status.clone();
-    let actions = web::block(move || store.actions(status.as_deref(), limit))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(store_error)?;
+    let actions = read_store(&state.store, move |store| {
+        store.actions(status.as_deref(), limit)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(actions))
 }
 
@@ -190,11 +189,8 @@ async fn action(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let store = state.store.clone();
-    let action = web::block(move || store.action(id))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(store_error)?
+    let action = read_store(&state.store, move |store| store.action(id))
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no action {id}")))?;
     Ok(HttpResponse::Ok().json(action))
 }
@@ -229,10 +225,6 @@ async fn log(
         kind: query.kind,
         limit: query.limit.unwrap_or(100).min(MAX_LIMIT),
     };
-    let store = state.store.clone();
-    let rows = web::block(move || store.log(&filter))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(store_error)?;
+    let rows = read_store(&state.store, move |store| store.log(&filter)).await?;
     Ok(HttpResponse::Ok().json(rows))
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::routes::read_store;
 use crate::actors::policy::{GetPolicyStatus, PolicySource, ReloadPolicy};
 use crate::policy::{self, PolicyError};
 
@@ -26,11 +27,7 @@ async fn status(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespo
         .send(GetPolicyStatus)
         .await
         .map_err(|e| ApiError::internal(format!("policy keeper unavailable: {e}")))?;
-    let store = state.store.clone();
-    let history = web::block(move || store.policy_versions(HISTORY))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|_| ApiError::internal("cannot read policy history"))?;
+    let history = read_store(&state.store, |store| store.policy_versions(HISTORY)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "version": status.loaded.version,
         "source": status.source,

@@ -38,9 +38,21 @@ pub(super) fn unavailable(error: actix::MailboxError) -> ApiError {
     ApiError::internal(format!("controller unavailable: {error}"))
 }
 
-pub(super) fn store_error(error: crate::store::StoreError) -> ApiError {
+fn store_error(error: crate::store::StoreError) -> ApiError {
     tracing::error!(message = "Store read failed.", %error);
     ApiError::internal("cannot read the store")
+}
+
+/// Runs a store read on the blocking pool, so SQLite never stalls an HTTP worker.
+pub(super) async fn read_store<T: Send + 'static>(
+    store: &crate::store::Store,
+    read: impl FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = store.clone();
+    web::block(move || read(&store))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(store_error)
 }
 
 async fn agents(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {

@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
+use actix::{Actor, Context, Handler, Recipient, SpawnHandle};
 use sysinfo::{Disks, Networks, Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
 
 use super::fleet::HOST_AGENT;
 use super::messages::{ForgetAgent, IngestSamples, WatchProcess};
+use super::{SamplingTick, schedule_sampling};
 use crate::clock;
 use crate::domain::{Sample, metric};
 use crate::policy::PolicyHandle;
@@ -16,8 +17,7 @@ use crate::policy::PolicyHandle;
 /// The collector actor.
 pub struct Collector {
     policy: PolicyHandle,
-    interval: Duration,
-    ticker: Option<SpawnHandle>,
+    ticker: Option<(SpawnHandle, Duration)>,
     sink: Recipient<IngestSamples>,
     system: System,
     disks: Option<Disks>,
@@ -40,10 +40,8 @@ impl Collector {
         sink: Recipient<IngestSamples>,
     ) -> Result<Self, sysinfo::Error> {
         let system = System::new()?;
-        let interval = Duration::from_secs(policy.current().policy.global.sampling_interval_secs);
         Ok(Collector {
             policy,
-            interval,
             ticker: None,
             sink,
             system,
@@ -166,33 +164,22 @@ impl Actor for Collector {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.schedule(ctx);
+        schedule_sampling(self, ctx);
     }
 }
 
-impl Collector {
-    /// (Re)starts the sampling tick on the current interval.
-    fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if let Some(ticker) = self.ticker.take() {
-            ctx.cancel_future(ticker);
-        }
-        self.ticker = Some(ctx.run_interval(self.interval, |collector, ctx| {
-            let samples = collector.collect();
-            collector.sink.do_send(IngestSamples(samples));
-            // A reloaded policy may have changed the interval.
-            let wanted = Duration::from_secs(
-                collector
-                    .policy
-                    .current()
-                    .policy
-                    .global
-                    .sampling_interval_secs,
-            );
-            if wanted != collector.interval {
-                collector.interval = wanted;
-                collector.schedule(ctx);
-            }
-        }));
+impl SamplingTick for Collector {
+    fn policy(&self) -> &PolicyHandle {
+        &self.policy
+    }
+
+    fn ticker(&mut self) -> &mut Option<(SpawnHandle, Duration)> {
+        &mut self.ticker
+    }
+
+    fn tick(&mut self, _ctx: &mut Context<Self>) {
+        let samples = self.collect();
+        self.sink.do_send(IngestSamples(samples));
     }
 }
 

@@ -12,6 +12,7 @@ use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHa
 use super::actuator::{Actuator, ActuatorError, GetActivity, PoolActivity, Propose};
 use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
 use super::messages::{AgentHealthChanged, AnomalyObserved};
+use super::{SamplingTick, schedule_sampling};
 use crate::analytics::forecast::{ForecastConfig, Forecaster};
 use crate::analytics::scaling::{Scaler, ScalingConfig, ahead_of_forecast};
 use crate::clock;
@@ -55,8 +56,7 @@ const ANOMALY_EVIDENCE_KEPT: usize = 20;
 /// The optimizer actor.
 pub struct Optimizer {
     policy: PolicyHandle,
-    interval: Duration,
-    ticker: Option<SpawnHandle>,
+    ticker: Option<(SpawnHandle, Duration)>,
     fleet: Addr<FleetSupervisor>,
     actuator: Addr<Actuator>,
     scalers: HashMap<String, Scaler>,
@@ -77,10 +77,8 @@ impl Optimizer {
         fleet: Addr<FleetSupervisor>,
         actuator: Addr<Actuator>,
     ) -> Self {
-        let interval = Duration::from_secs(policy.current().policy.global.sampling_interval_secs);
         Optimizer {
             policy,
-            interval,
             ticker: None,
             fleet,
             actuator,
@@ -117,7 +115,7 @@ impl Optimizer {
     ) {
         let current = self.policy.current();
         let policy: &Policy = &current.policy;
-        let interval_ms = self.interval.as_millis() as i64;
+        let interval_ms = self.policy.sampling_interval().as_millis() as i64;
         for (name, pool) in &policy.pools {
             let agents: Vec<&AgentView> =
                 snapshot.agents.iter().filter(|a| &a.pool == name).collect();
@@ -327,25 +325,17 @@ fn settled(agents: &[&AgentView], activity: PoolActivity, interval_ms: i64) -> b
     })
 }
 
-impl Optimizer {
-    /// (Re)starts the evaluation tick; a reloaded policy may change the interval.
-    fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if let Some(ticker) = self.ticker.take() {
-            ctx.cancel_future(ticker);
-        }
-        self.ticker = Some(ctx.run_interval(self.interval, |optimizer, ctx| {
-            optimizer.evaluate(ctx);
-            let secs = optimizer
-                .policy
-                .current()
-                .policy
-                .global
-                .sampling_interval_secs;
-            if Duration::from_secs(secs) != optimizer.interval {
-                optimizer.interval = Duration::from_secs(secs);
-                optimizer.schedule(ctx);
-            }
-        }));
+impl SamplingTick for Optimizer {
+    fn policy(&self) -> &PolicyHandle {
+        &self.policy
+    }
+
+    fn ticker(&mut self) -> &mut Option<(SpawnHandle, Duration)> {
+        &mut self.ticker
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        self.evaluate(ctx);
     }
 }
 
@@ -380,7 +370,7 @@ impl Actor for Optimizer {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.evaluate(ctx);
-        self.schedule(ctx);
+        schedule_sampling(self, ctx);
     }
 }
 

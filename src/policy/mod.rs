@@ -49,6 +49,11 @@ impl PolicyHandle {
         self.current.load_full()
     }
 
+    /// The sampling interval in force.
+    pub fn sampling_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.current.load().policy.global.sampling_interval_secs)
+    }
+
     /// Puts `loaded` in force; every later `current()` sees it.
     pub fn replace(&self, loaded: LoadedPolicy) {
         self.current.store(Arc::new(loaded));

@@ -17,4 +17,5 @@ pub mod demo;
 pub mod domain;
 pub mod drivers;
 pub mod policy;
+pub mod replay;
 pub mod store;

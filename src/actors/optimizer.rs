@@ -13,8 +13,8 @@ use super::actuator::{Actuator, ActuatorError, GetActivity, PoolActivity, Propos
 use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
 use super::messages::{AgentHealthChanged, AnomalyObserved};
 use super::{SamplingTick, schedule_sampling};
-use crate::analytics::forecast::{ForecastConfig, Forecaster};
-use crate::analytics::scaling::{Scaler, ScalingConfig, ahead_of_forecast};
+use crate::analytics::planner::{FORECAST_HORIZON, PoolPlanner, lead_ticks};
+use crate::analytics::scaling::ScalingConfig;
 use crate::clock;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::{Policy, PolicyHandle, PoolPolicy};
@@ -45,9 +45,6 @@ pub struct Recommendation {
 #[rtype(result = "Vec<Recommendation>")]
 pub struct GetRecommendations;
 
-/// Steps ahead each pool's load is forecast: the longest lead time the optimizer plans for.
-const FORECAST_HORIZON: usize = 30;
-
 /// How far back anomalies count as evidence for a proposal.
 const ANOMALY_EVIDENCE_MS: i64 = 10 * 60 * 1000;
 /// Anomalies kept per pool.
@@ -59,15 +56,12 @@ pub struct Optimizer {
     ticker: Option<(SpawnHandle, Duration)>,
     fleet: Addr<FleetSupervisor>,
     actuator: Addr<Actuator>,
-    scalers: HashMap<String, Scaler>,
+    /// Each pool's planner: scaler and load forecaster (total agent CPU, percent of a core).
+    planners: HashMap<String, PoolPlanner>,
     /// Recent anomaly observations per pool, the evidence proposals carry.
     anomalies: HashMap<String, std::collections::VecDeque<AnomalyObserved>>,
     /// The latest recommendation per pool.
     recommendations: BTreeMap<String, Recommendation>,
-    /// Each pool's load forecaster (total agent CPU, percent of a core), fed every tick.
-    forecasters: HashMap<String, Forecaster>,
-    /// The latest forecast of each pool's load for the next ticks.
-    forecasts: HashMap<String, Vec<f64>>,
 }
 
 impl Optimizer {
@@ -82,11 +76,9 @@ impl Optimizer {
             ticker: None,
             fleet,
             actuator,
-            scalers: HashMap::new(),
+            planners: HashMap::new(),
             anomalies: HashMap::new(),
             recommendations: BTreeMap::new(),
-            forecasters: HashMap::new(),
-            forecasts: HashMap::new(),
         }
     }
 
@@ -120,17 +112,18 @@ impl Optimizer {
             let agents: Vec<&AgentView> =
                 snapshot.agents.iter().filter(|a| &a.pool == name).collect();
             let activity = activity.get(name).copied().unwrap_or_default();
-            self.forecast_load(name, &agents);
+            self.forecast_load(policy, name, &agents);
             if activity.in_flight.is_some() {
                 continue;
             }
             let proposal = match agents.iter().find(|a| a.status == AgentStatus::Offline) {
                 Some(offline) => Some(replace_offline(name, offline, now_ms)),
                 None if settled(&agents, activity, interval_ms) => {
-                    let lead_ticks = activity
+                    // The start-up time observed, or the policy's bound until one is seen.
+                    let startup_ms = activity
                         .observed_startup_ms
-                        .map_or(1, |ms| (ms as f64 / interval_ms as f64).ceil() as usize)
-                        .clamp(1, FORECAST_HORIZON);
+                        .unwrap_or(pool.startup_secs as i64 * 1000);
+                    let lead_ticks = lead_ticks(startup_ms, interval_ms).clamp(1, FORECAST_HORIZON);
                     self.scale(policy, name, pool, &agents, now_ms, lead_ticks)
                 }
                 None => None,
@@ -190,39 +183,23 @@ impl Optimizer {
         lead_ticks: usize,
     ) -> Option<Proposal> {
         let config = scaling_config(policy, pool);
-        let scaler = self
-            .scalers
-            .entry(name.to_string())
-            .or_insert_with(|| Scaler::new(config));
-        scaler.set_config(config);
-        // Only agents with a CPU reading count, as the HPA ignores pods without metrics.
-        let readings: Vec<f64> = agents.iter().filter_map(|a| cpu_reading(a)).collect();
         let current = agents.len();
-        let observed = if readings.is_empty() {
-            pool.target_cpu_percent
-        } else {
-            readings.iter().sum::<f64>() / readings.len() as f64
-        };
-        let decision = scaler.decide(now_ms, current, observed);
-        // Scale out ahead of a forecast rise: the agents needed at the forecast peak within
-        // the time a new agent takes to start.
-        let forecast = self.forecasts.get(name);
-        let peak = forecast.and_then(|f| f.iter().take(lead_ticks).copied().reduce(f64::max));
-        let ahead = peak.and_then(|peak| {
-            let target = pool.target_cpu_percent;
-            ahead_of_forecast(peak, target, current, decision.desired, config.max_agents)
-        });
-        if let Some(needed) = ahead {
-            scaler.remember(now_ms, needed);
-        }
-        let desired = ahead.unwrap_or(decision.desired);
+        // Only agents with a CPU reading count, as the HPA ignores pods without metrics.
+        let load: f64 = agents.iter().filter_map(|a| cpu_reading(a)).sum();
+        let planner = self
+            .planners
+            .entry(name.to_string())
+            .or_insert_with(|| PoolPlanner::new(config));
+        let plan = planner.plan(config, now_ms, current, load, lead_ticks);
+        let desired = plan.desired();
         if desired == current {
             return None;
         }
-        let reason = if let (Some(needed), Some(peak)) = (ahead, peak) {
+        let target = pool.target_cpu_percent;
+        let reason = if let (true, Some(peak)) = (plan.forecast_led, plan.forecast_peak) {
             format!(
-                "forecast pool load {peak:.0}% of a core within {lead_ticks} tick(s) (agent start-up time) needs {needed} agents at target {:.0}%",
-                pool.target_cpu_percent
+                "forecast pool load {peak:.0}% of a core within {} tick(s) (agent start-up time) needs {desired} agents at target {target:.0}%",
+                plan.lead_ticks
             )
         } else if current < pool.min_agents {
             format!(
@@ -236,14 +213,15 @@ impl Optimizer {
             )
         } else {
             format!(
-                "mean agent CPU {observed:.1}% vs target {:.0}% (ratio {:.2})",
-                pool.target_cpu_percent, decision.ratio
+                "mean agent CPU {:.1}% vs target {target:.0}% (ratio {:.2})",
+                plan.decision.observed, plan.decision.ratio
             )
         };
         let per_agent: serde_json::Map<String, serde_json::Value> = agents
             .iter()
             .map(|a| (a.id.clone(), serde_json::json!(cpu_reading(a))))
             .collect();
+        let (model, season) = planner.model();
         Some(Proposal {
             pool: name.to_string(),
             change: Change::Scale {
@@ -252,38 +230,34 @@ impl Optimizer {
             },
             reason,
             evidence: serde_json::json!({
-                "decision": decision,
-                "target_cpu_percent": pool.target_cpu_percent,
+                "decision": plan.decision,
+                "target_cpu_percent": target,
                 "agent_cpu_percent": per_agent,
                 "forecast": {
-                    "pool_load_percent": forecast,
-                    "lead_ticks": lead_ticks,
-                    "model": self.forecasters.get(name).map(|f| f.model()),
-                    "season": self.forecasters.get(name).map(|f| f.season()),
+                    "pool_load_percent": planner.forecast(),
+                    "peak_within_lead": plan.forecast_peak,
+                    "lead_ticks": plan.lead_ticks,
+                    "model": model,
+                    "season": season,
                 },
             }),
         })
     }
 
-    /// Feeds the pool's total CPU to its forecaster and keeps the forecast.
-    fn forecast_load(&mut self, pool: &str, agents: &[&AgentView]) {
+    /// Feeds the pool's total CPU to its planner's forecaster.
+    fn forecast_load(&mut self, policy: &Policy, pool: &str, agents: &[&AgentView]) {
         let readings: Vec<f64> = agents.iter().filter_map(|a| cpu_reading(a)).collect();
         if readings.is_empty() {
             return;
         }
-        let load: f64 = readings.iter().sum();
-        let forecaster = self
-            .forecasters
+        let Some(pool_policy) = policy.pools.get(pool) else {
+            return;
+        };
+        let config = scaling_config(policy, pool_policy);
+        self.planners
             .entry(pool.to_string())
-            .or_insert_with(|| Forecaster::new(ForecastConfig::default(), FORECAST_HORIZON));
-        match forecaster.update(load) {
-            Some(forecast) => {
-                self.forecasts.insert(pool.to_string(), forecast);
-            }
-            None => {
-                self.forecasts.remove(pool);
-            }
-        }
+            .or_insert_with(|| PoolPlanner::new(config))
+            .observe(readings.iter().sum());
     }
 
     fn propose(&self, proposal: Proposal) {

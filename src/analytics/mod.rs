@@ -5,5 +5,6 @@
 
 pub mod anomaly;
 pub mod forecast;
+pub mod planner;
 pub mod scaling;
 pub mod stats;

@@ -59,24 +59,6 @@ pub fn scale_up_limit(current: usize) -> usize {
     (2 * current).max(current + 4)
 }
 
-/// Agents to start now so the pool carries `forecast_peak` (total load, in the units of
-/// `target` per agent) when they are ready; `None` unless that is more than both the
-/// reactive decision and the current size. Limited like any scale-up.
-pub fn ahead_of_forecast(
-    forecast_peak: f64,
-    target: f64,
-    current: usize,
-    reactive: usize,
-    max_agents: usize,
-) -> Option<usize> {
-    if current == 0 || target <= 0.0 || !forecast_peak.is_finite() {
-        return None;
-    }
-    let needed = (forecast_peak / target).ceil().max(0.0) as usize;
-    let limited = needed.min(max_agents).min(scale_up_limit(current));
-    (needed > reactive && limited > current).then_some(limited)
-}
-
 /// A per-pool scaler that remembers recent recommendations for stabilization.
 #[derive(Debug, Clone)]
 pub struct Scaler {
@@ -96,12 +78,6 @@ impl Scaler {
     /// Replaces the configuration, keeping the history.
     pub fn set_config(&mut self, config: ScalingConfig) {
         self.config = config;
-    }
-
-    /// Records a recommendation made elsewhere (e.g. from a forecast), so the scale-down
-    /// window protects it like its own.
-    pub fn remember(&mut self, now_ms: i64, desired: usize) {
-        self.history.push_back((now_ms, desired));
     }
 
     /// Decides how many agents the pool should have at `now_ms`.
@@ -196,30 +172,6 @@ mod tests {
         let later = scaler.decide(16_000, 4, 10.0);
         assert_eq!(later.raw_desired, 2);
         assert_eq!(later.desired, 2);
-    }
-
-    #[test]
-    fn a_forecast_rise_scales_out_ahead_and_is_protected_by_the_window() {
-        // Two agents at 30% target; 150% of a core is forecast: five agents are needed.
-        assert_eq!(ahead_of_forecast(150.0, 30.0, 2, 2, 8), Some(5));
-        assert_eq!(
-            ahead_of_forecast(150.0, 30.0, 2, 2, 4),
-            Some(4),
-            "max_agents"
-        );
-        assert_eq!(
-            ahead_of_forecast(150.0, 30.0, 2, 6, 8),
-            None,
-            "reactive already more"
-        );
-        assert_eq!(ahead_of_forecast(50.0, 30.0, 2, 2, 8), None, "two carry it");
-        let mut scaler = Scaler::new(config());
-        scaler.remember(0, 5);
-        assert_eq!(
-            scaler.decide(1_000, 5, 12.0).desired,
-            5,
-            "no scale-in inside the window"
-        );
     }
 
     #[test]

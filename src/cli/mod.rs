@@ -2,6 +2,7 @@
 
 mod detect;
 mod forecast;
+pub mod replay;
 pub mod series;
 
 use std::net::SocketAddr;
@@ -86,6 +87,9 @@ pub enum Command {
         #[arg(long)]
         allow_unsorted: bool,
     },
+    /// Score scaling strategies (swarmpilot's optimizer, Kubernetes' HPA) on a load trace
+    /// with a simulated clock.
+    Replay(replay::ReplayArgs),
     /// Check policy files, or print their JSON Schema.
     Policy {
         /// What to do with policy.
@@ -214,6 +218,10 @@ fn agent_exe() -> anyhow::Result<PathBuf> {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Policy { command } => policy_command(command),
+        Command::Replay(args) => {
+            replay::run(args)?;
+            Ok(0)
+        }
         Command::Forecast {
             input,
             horizon,

@@ -21,6 +21,8 @@ pub struct Row {
     pub value: f64,
     /// The timestamp, epoch milliseconds.
     pub ms: i64,
+    /// 1-based line in the file.
+    pub line: u64,
 }
 
 /// A problem with the input, located.
@@ -163,6 +165,7 @@ impl Iterator for SeriesReader {
             value_text,
             value,
             ms,
+            line,
         }))
     }
 }

@@ -16,6 +16,8 @@ use super::schema::{check_document, display_path, policy_schema};
 
 /// The shipped default policy, embedded so `demo` runs without any file.
 pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.toml");
+/// The policy `swarmpilot replay` uses when given none.
+pub const REPLAY_POLICY: &str = include_str!("../../policies/replay/policy.toml");
 
 /// One problem found in a policy, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

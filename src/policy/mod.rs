@@ -16,8 +16,8 @@ use arc_swap::ArcSwap;
 
 pub use check::Severity;
 pub use load::{
-    DEFAULT_POLICY, LoadError, LoadedPolicy, PolicyError, load_dir, load_sources, load_str,
-    policy_files, read_sources, version_of,
+    DEFAULT_POLICY, LoadError, LoadedPolicy, PolicyError, REPLAY_POLICY, load_dir, load_sources,
+    load_str, policy_files, read_sources, version_of,
 };
 pub use model::{DriverConfig, Global, Policy, PoolPolicy, Role, TokenRef};
 pub use overlay::{

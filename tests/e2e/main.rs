@@ -15,5 +15,7 @@ mod detect;
 mod policy;
 // The controller's own threshold changes live in an overlay; manual actions and rollback.
 mod overlay;
+// The replay harness: both strategies on a trace, the chart, and errors.
+mod replay;
 // The demo command, start to finish.
 mod demo;

@@ -2,8 +2,10 @@
 //! load expected before a new agent could serve, not to the load now.
 //!
 //! The expected load is the highest of: the load now; the forecaster's peak within the lead
-//! time (start-up time plus one interval); the recent trend carried over the lead time; plus
-//! a margin, the mean amount by which the load recently exceeded what was planned for it.
+//! time (start-up time plus one interval), believed beyond twice its recent error; the recent
+//! trend carried over the lead time. The plan adds a margin: the mean amount by which the
+//! load recently exceeded what was planned for it, plus how far it usually moves in a lead
+//! time (noise), with spikes capped so a rare one does not buy agents for days.
 //! The tolerance keeps a size against noise, but only for a while: once a settling period
 //! (five scale-down windows) needed fewer agents at exactly the target, the pool goes to the
 //! most it needed.
@@ -24,6 +26,14 @@ pub const FORECAST_HORIZON: usize = 30;
 const SHORTFALL_WEIGHT: f64 = 0.05;
 /// Scale-down windows of lower need after which the tolerance no longer keeps the size.
 const SETTLE_WINDOWS: i64 = 5;
+/// Weight of each new movement in the running mean swing of the load over a lead time.
+const SWING_WEIGHT: f64 = 0.01;
+/// A movement counts up to this many times the running swing...
+const SWING_CAP: f64 = 3.0;
+/// ...plus this share of the load, so the swing can grow from zero.
+const SWING_FLOOR: f64 = 0.01;
+/// A forecast rise is believed only beyond this many times the model's recent error.
+const BELIEF_ERRORS: f64 = 2.0;
 
 /// One scaling plan and the numbers behind it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -34,7 +44,7 @@ pub struct Plan {
     pub load: f64,
     /// The highest load expected within the lead time (forecast or trend), if any.
     pub forecast_peak: Option<f64>,
-    /// The margin added for recent shortfalls.
+    /// The margin added for recent shortfalls and the load's usual swing.
     pub margin: f64,
     /// The load planned for: the higher of now and the expected peak, plus the margin.
     pub planned: f64,
@@ -63,6 +73,8 @@ pub struct PoolPlanner {
     plans: VecDeque<(f64, usize)>,
     /// Running mean of how far the load rose above what was planned for it.
     shortfall: f64,
+    /// Running mean of how far the load moves in one lead time, spikes capped.
+    swing: f64,
     /// Agents each recent plan needed at exactly the target, for the settling rule.
     needs: VecDeque<(i64, usize)>,
 }
@@ -77,6 +89,7 @@ impl PoolPlanner {
             recent: VecDeque::with_capacity(FORECAST_HORIZON + 1),
             plans: VecDeque::with_capacity(FORECAST_HORIZON + 1),
             shortfall: 0.0,
+            swing: 0.0,
             needs: VecDeque::new(),
         }
     }
@@ -96,6 +109,14 @@ impl PoolPlanner {
             let (planned, _) = self.plans[self.plans.len() - lead];
             let short = (total_load - planned).max(0.0);
             self.shortfall += SHORTFALL_WEIGHT * (short - self.shortfall);
+            if self.recent.len() > lead {
+                // How far the load moved in one lead time; a rare jump (a spike) counts only
+                // up to a few times the usual swing, so the margin follows noise, not spikes.
+                let before = self.recent[self.recent.len() - 1 - lead];
+                let cap = SWING_CAP * self.swing + SWING_FLOOR * total_load.abs();
+                let moved = (total_load - before).abs().min(cap);
+                self.swing += SWING_WEIGHT * (moved - self.swing);
+            }
         }
     }
 
@@ -125,7 +146,7 @@ impl PoolPlanner {
         // Never less than the load now: a forecast fall never scales in below the need.
         let expected = forecast_peak.map_or(total_load, |peak| peak.max(total_load));
         push_bounded(&mut self.plans, (expected, lead_ticks));
-        let margin = self.shortfall;
+        let margin = self.shortfall + self.swing;
         let planned = expected + margin;
         let per_agent = planned / current.max(1) as f64;
         let mut decision = self.scaler.decide(now_ms, current, per_agent);
@@ -152,6 +173,16 @@ impl PoolPlanner {
             .forecast
             .as_ref()
             .and_then(|f| f.iter().take(lead).copied().reduce(f64::max));
+        // A forecast rise counts only beyond twice the model's recent error, so a model that
+        // expects a spike again where it came before does not buy agents for a guess.
+        let model = model.map(|peak| {
+            let error = self.forecaster.error().unwrap_or(0.0);
+            if peak > load {
+                load + (peak - load - BELIEF_ERRORS * error).max(0.0)
+            } else {
+                peak
+            }
+        });
         let trend = recent_slope(&self.recent, lead + 1)
             .filter(|slope| *slope > 0.0)
             .map(|slope| load + slope * lead as f64);
@@ -260,7 +291,10 @@ mod tests {
         // Five intervals ahead of 2090 on a slope of 10: about 2140.
         assert!((peak - 2140.0).abs() < 15.0, "peak {peak}");
         assert!(plan.forecast_led);
-        assert_eq!(plan.desired(), (peak / 70.0).ceil() as usize);
+        assert_eq!(plan.desired(), (plan.planned / 70.0).ceil() as usize);
+        // The margin is at most how far the ramp moves in a lead time (5 × 10).
+        assert!(plan.margin <= 50.0, "margin {}", plan.margin);
+        assert!(plan.desired() >= (peak / 70.0).ceil() as usize);
     }
 
     #[test]
@@ -273,10 +307,13 @@ mod tests {
         // The plan made one interval ago covered 100; 200 arrived: a shortfall of 100.
         planner.observe(200.0);
         let plan = planner.plan(config(), 0, 5, 200.0, 2);
-        assert!((plan.margin - 100.0 * SHORTFALL_WEIGHT).abs() < 1e-9);
+        // Plus the swing: the move of 100 in one lead time, capped at 1% of the load while
+        // the running swing is still zero.
+        let swing = SWING_WEIGHT * SWING_FLOOR * 200.0;
+        assert!((plan.margin - (100.0 * SHORTFALL_WEIGHT + swing)).abs() < 1e-9);
         // The rise of 50 per interval over the last three, carried two intervals on.
         assert_eq!(plan.forecast_peak, Some(300.0));
-        assert!((plan.planned - 305.0).abs() < 1e-9);
+        assert!((plan.planned - (305.0 + swing)).abs() < 1e-9);
         assert!(plan.forecast_led);
     }
 

@@ -109,6 +109,13 @@ impl Forecaster {
         best.0
     }
 
+    /// The recent mean absolute error of the model in use over horizons 1..H, once scored.
+    pub fn error(&self) -> Option<f64> {
+        let model = self.model();
+        let index = MODELS.iter().position(|m| *m == model)?;
+        self.errors[index]
+    }
+
     fn available(&self, model: Model) -> bool {
         match model {
             Model::DampedHolt => self.holt.is_some(),

@@ -13,7 +13,7 @@ use super::actuator::{Actuator, ActuatorError, GetActivity, PoolActivity, Propos
 use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
 use super::messages::{AgentHealthChanged, AnomalyObserved};
 use super::{SamplingTick, schedule_sampling};
-use crate::analytics::planner::{FORECAST_HORIZON, PoolPlanner, lead_ticks};
+use crate::analytics::planner::{FORECAST_HORIZON, Plan, PoolPlanner, lead_ticks};
 use crate::analytics::scaling::ScalingConfig;
 use crate::clock;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
@@ -184,38 +184,40 @@ impl Optimizer {
     ) -> Option<Proposal> {
         let config = scaling_config(policy, pool);
         let current = agents.len();
-        // Only agents with a CPU reading count, as the HPA ignores pods without metrics.
-        let load: f64 = agents.iter().filter_map(|a| cpu_reading(a)).sum();
         let planner = self
             .planners
             .entry(name.to_string())
             .or_insert_with(|| PoolPlanner::new(config));
-        let plan = planner.plan(config, now_ms, current, load, lead_ticks);
-        let desired = plan.desired();
+        let plan =
+            pool_load(agents).map(|load| planner.plan(config, now_ms, current, load, lead_ticks));
+        // Without any CPU reading only the pool's bounds decide.
+        let floor = config.min_agents;
+        let desired = plan.as_ref().map_or_else(
+            || current.clamp(floor, config.max_agents.max(floor)),
+            Plan::desired,
+        );
         if desired == current {
             return None;
         }
         let target = pool.target_cpu_percent;
-        let reason = if let (true, Some(peak)) = (plan.forecast_led, plan.forecast_peak) {
-            format!(
-                "forecast pool load {peak:.0}% of a core within {} tick(s) (agent start-up time) needs {desired} agents at target {target:.0}%",
-                plan.lead_ticks
-            )
-        } else if current < pool.min_agents {
-            format!(
+        let reason = match &plan {
+            Some(plan) if plan.forecast_led => format!(
+                "forecast pool CPU {:.0}% of a core (with margin) within {} tick(s) (agent start-up time) needs {desired} agents at target {target:.0}%",
+                plan.planned, plan.lead_ticks
+            ),
+            _ if current < pool.min_agents => format!(
                 "pool has {current} agents, below min_agents {}",
                 pool.min_agents
-            )
-        } else if current > pool.max_agents {
-            format!(
+            ),
+            _ if current > config.max_agents => format!(
                 "pool has {current} agents, above max_agents {}",
-                pool.max_agents
-            )
-        } else {
-            format!(
-                "mean agent CPU {:.1}% vs target {target:.0}% (ratio {:.2})",
+                config.max_agents
+            ),
+            Some(plan) => format!(
+                "mean agent CPU {:.1}% (planned, with margin) vs target {target:.0}% (ratio {:.2})",
                 plan.decision.observed, plan.decision.ratio
-            )
+            ),
+            None => format!("pool size {current} outside its bounds"),
         };
         let per_agent: serde_json::Map<String, serde_json::Value> = agents
             .iter()
@@ -230,13 +232,12 @@ impl Optimizer {
             },
             reason,
             evidence: serde_json::json!({
-                "decision": plan.decision,
+                "decision": plan.as_ref().map(|p| p.decision),
+                "plan": plan,
                 "target_cpu_percent": target,
                 "agent_cpu_percent": per_agent,
                 "forecast": {
                     "pool_load_percent": planner.forecast(),
-                    "peak_within_lead": plan.forecast_peak,
-                    "lead_ticks": plan.lead_ticks,
                     "model": model,
                     "season": season,
                 },
@@ -246,18 +247,14 @@ impl Optimizer {
 
     /// Feeds the pool's total CPU to its planner's forecaster.
     fn forecast_load(&mut self, policy: &Policy, pool: &str, agents: &[&AgentView]) {
-        let readings: Vec<f64> = agents.iter().filter_map(|a| cpu_reading(a)).collect();
-        if readings.is_empty() {
-            return;
-        }
-        let Some(pool_policy) = policy.pools.get(pool) else {
+        let (Some(load), Some(pool_policy)) = (pool_load(agents), policy.pools.get(pool)) else {
             return;
         };
         let config = scaling_config(policy, pool_policy);
         self.planners
             .entry(pool.to_string())
             .or_insert_with(|| PoolPlanner::new(config))
-            .observe(readings.iter().sum());
+            .observe(load);
     }
 
     fn propose(&self, proposal: Proposal) {
@@ -286,6 +283,22 @@ fn cpu_reading(agent: &AgentView) -> Option<f64> {
         return None;
     }
     agent.metrics.get(metric::CPU_PERCENT).copied()
+}
+
+/// The pool's total CPU: the mean of the agents with a reading, counted for every agent that
+/// is not offline (one still starting is taken to be as busy as the others); `None` without
+/// any reading.
+fn pool_load(agents: &[&AgentView]) -> Option<f64> {
+    let readings: Vec<f64> = agents.iter().filter_map(|a| cpu_reading(a)).collect();
+    if readings.is_empty() {
+        return None;
+    }
+    let mean = readings.iter().sum::<f64>() / readings.len() as f64;
+    let serving = agents
+        .iter()
+        .filter(|a| a.status != AgentStatus::Offline)
+        .count();
+    Some(mean * serving as f64)
 }
 
 /// True once every agent has a CPU reading that covers a whole interval after the pool's last

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use serde::Serialize;
 
 use super::forecast::{ForecastConfig, Forecaster, Model};
-use super::scaling::{Scaler, ScalingConfig, ScalingDecision};
+use super::scaling::{Scaler, ScalingConfig, ScalingDecision, scale_up_limit};
 
 /// Steps ahead each pool's load is forecast: the longest lead time a plan looks at.
 pub const FORECAST_HORIZON: usize = 30;
@@ -69,8 +69,10 @@ pub struct PoolPlanner {
     forecast: Option<Vec<f64>>,
     /// The latest loads, newest last, for the recent trend.
     recent: VecDeque<f64>,
-    /// The plans of the latest intervals (load planned for, lead), newest last.
-    plans: VecDeque<(f64, usize)>,
+    /// Loads observed so far: the planner's clock, in intervals.
+    observed: u64,
+    /// The latest plans (interval made at, load planned for, lead), newest last.
+    plans: VecDeque<(u64, f64, usize)>,
     /// Running mean of how far the load rose above what was planned for it.
     shortfall: f64,
     /// Running mean of how far the load moves in one lead time, spikes capped.
@@ -87,6 +89,7 @@ impl PoolPlanner {
             forecaster: Forecaster::new(ForecastConfig::default(), FORECAST_HORIZON),
             forecast: None,
             recent: VecDeque::with_capacity(FORECAST_HORIZON + 1),
+            observed: 0,
             plans: VecDeque::with_capacity(FORECAST_HORIZON + 1),
             shortfall: 0.0,
             swing: 0.0,
@@ -102,11 +105,17 @@ impl PoolPlanner {
         }
         self.forecast = self.forecaster.update(total_load);
         push_bounded(&mut self.recent, total_load);
-        // The agents serving now were planned `lead - 1` intervals ago, for this load.
-        if let Some(&(_, lead)) = self.plans.back()
-            && self.plans.len() >= lead
-        {
-            let (planned, _) = self.plans[self.plans.len() - lead];
+        self.observed += 1;
+        let now = self.observed;
+        // The plan in force now: the latest whose agents have had time to start (a plan made
+        // at interval t with lead L has its agents serving from t + L - 1).
+        let in_force = self
+            .plans
+            .iter()
+            .rev()
+            .find(|&&(at, _, lead)| at + (lead as u64 - 1).max(1) <= now)
+            .copied();
+        if let Some((_, planned, lead)) = in_force {
             let short = (total_load - planned).max(0.0);
             self.shortfall += SHORTFALL_WEIGHT * (short - self.shortfall);
             if self.recent.len() > lead {
@@ -145,11 +154,20 @@ impl PoolPlanner {
         let forecast_peak = self.expected_peak(total_load, lead_ticks);
         // Never less than the load now: a forecast fall never scales in below the need.
         let expected = forecast_peak.map_or(total_load, |peak| peak.max(total_load));
-        push_bounded(&mut self.plans, (expected, lead_ticks));
+        push_bounded(&mut self.plans, (self.observed, expected, lead_ticks));
         let margin = self.shortfall + self.swing;
         let planned = expected + margin;
         let per_agent = planned / current.max(1) as f64;
         let mut decision = self.scaler.decide(now_ms, current, per_agent);
+        if current == 0 && planned > 0.0 && config.target > 0.0 {
+            // Nothing to scale from by ratio: start what the load needs, as fast as a
+            // scale-up may go.
+            let needed = (planned / config.target).ceil() as usize;
+            let floor = config.min_agents;
+            decision.desired = needed
+                .min(scale_up_limit(0))
+                .clamp(floor, config.max_agents.max(floor));
+        }
         if let Some(settled) = self.settle(config, now_ms, current, planned)
             && decision.desired == current
         {
@@ -334,6 +352,28 @@ mod tests {
         let settled = sizes.iter().position(|&n| n == 9).expect("settles to 9");
         assert_eq!(settled as i64, period / 15_000 + 1, "{sizes:?}");
         assert!(sizes[..settled].iter().all(|&n| n == 10));
+    }
+
+    #[test]
+    fn an_empty_pool_starts_what_the_load_needs() {
+        let config = ScalingConfig {
+            min_agents: 0,
+            ..config()
+        };
+        let mut planner = PoolPlanner::new(config);
+        planner.observe(150.0);
+        assert_eq!(
+            planner.plan(config, 0, 0, 150.0, 5).desired(),
+            3,
+            "ceil(150 / 70)"
+        );
+        planner.observe(1000.0);
+        let plan = planner.plan(config, 15_000, 0, 1000.0, 5);
+        assert_eq!(
+            plan.desired(),
+            4,
+            "no faster than a scale-up from zero may go"
+        );
     }
 
     #[test]

@@ -84,12 +84,22 @@ fn parse_span(text: &str) -> Result<(f64, f64), String> {
 
 impl ReplayArgs {
     fn config(&self) -> anyhow::Result<ReplayConfig> {
-        anyhow::ensure!(self.tick >= 1, "--tick must be at least 1 second");
         anyhow::ensure!(
-            self.peak_agents.is_finite() && self.peak_agents > 0.0,
-            "--peak-agents must be a positive number"
+            (1..=86_400).contains(&self.tick),
+            "--tick must be between 1 and 86400 seconds"
         );
-        anyhow::ensure!(self.max_agents >= 1, "--max-agents must be at least 1");
+        anyhow::ensure!(
+            self.startup <= 86_400,
+            "--startup must be at most 86400 seconds"
+        );
+        anyhow::ensure!(
+            self.peak_agents.is_finite() && self.peak_agents > 0.0 && self.peak_agents <= 1e5,
+            "--peak-agents must be a positive number up to 100000"
+        );
+        anyhow::ensure!(
+            (1..=100_000).contains(&self.max_agents),
+            "--max-agents must be between 1 and 100000"
+        );
         anyhow::ensure!(
             self.min_agents <= self.max_agents,
             "--min-agents ({}) is above --max-agents ({})",
@@ -137,7 +147,7 @@ fn pool_policy(path: Option<&Path>, pool: Option<&str>) -> anyhow::Result<PoolPo
 
 fn strategy(name: StrategyName, pool: &PoolPolicy, config: &ReplayConfig) -> Box<dyn Strategy> {
     match name {
-        StrategyName::Hpa => Box::new(replay::hpa::Hpa::new()),
+        StrategyName::Hpa => Box::new(replay::hpa::Hpa::new(config.min_agents, config.max_agents)),
         StrategyName::Swarmpilot => Box::new(replay::swarmpilot::Swarmpilot::new(pool, config)),
     }
 }
@@ -146,6 +156,9 @@ fn strategy(name: StrategyName, pool: &PoolPolicy, config: &ReplayConfig) -> Box
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     let trace = Trace::read(&args.trace)?;
+    for warning in &trace.warnings {
+        eprintln!("{warning}");
+    }
     let pool = pool_policy(args.policy.as_deref(), args.pool.as_deref())?;
     let names = if args.compare {
         vec![StrategyName::Hpa, StrategyName::Swarmpilot]

@@ -116,9 +116,12 @@ fn hpa_and_swarmpilot_replay_a_daily_shape() {
     let trace = Trace::new("daily".into(), times, values).unwrap();
     let config = ReplayConfig::default();
     let mut ticks_seen = 0;
-    let (hpa, _) = simulate(&trace, &config, &mut hpa::Hpa::new(), &mut |done, _| {
-        ticks_seen = done
-    });
+    let (hpa, _) = simulate(
+        &trace,
+        &config,
+        &mut hpa::Hpa::new(config.min_agents, config.max_agents),
+        &mut |done, _| ticks_seen = done,
+    );
     assert_eq!(ticks_seen, hpa.ticks);
     assert!(
         hpa.slo_violation_seconds > 0,

@@ -16,6 +16,8 @@ pub struct Trace {
     values: Vec<f64>,
     /// The largest value.
     max: f64,
+    /// What was accepted with a doubt (`file:line: warning: ...`).
+    pub warnings: Vec<String>,
 }
 
 impl Trace {
@@ -28,37 +30,70 @@ impl Trace {
             message,
         };
         let (mut times, mut values) = (Vec::new(), Vec::new());
+        // Problems with the trace as a whole point at its last line.
+        let mut last_line = 1;
+        // Timestamps seen more than once: (time, rows, sum of values, line of the repeat).
+        let mut repeats: Vec<(i64, f64, f64, u64)> = Vec::new();
         for row in SeriesReader::open(path)? {
             let row = row?;
+            last_line = row.line;
             if row.value < 0.0 {
                 return Err(error(
                     row.line,
                     format!("load `{}` is negative", row.value_text),
                 ));
             }
+            if times.last() == Some(&row.ms) {
+                // One load per time: rows that repeat a timestamp (NAB has some, from clock
+                // changes) are averaged, and said so.
+                let last = values.len() - 1;
+                match repeats.last_mut().filter(|(ms, ..)| *ms == row.ms) {
+                    Some(entry) => {
+                        entry.1 += 1.0;
+                        entry.2 += row.value;
+                    }
+                    None => repeats.push((row.ms, 2.0, values[last] + row.value, row.line)),
+                }
+                let (_, count, sum, _) = repeats[repeats.len() - 1];
+                values[last] = sum / count;
+                continue;
+            }
             times.push(row.ms);
             values.push(row.value);
         }
-        Trace::new(name.clone(), times, values).map_err(|message| error(0, message))
+        let warnings = repeats
+            .iter()
+            .map(|&(_, count, _, line)| {
+                format!(
+                    "{name}:{line}: warning: timestamp repeats the row before; the {count} rows \
+                     at that time are averaged"
+                )
+            })
+            .collect();
+        let mut trace =
+            Trace::new(name.clone(), times, values).map_err(|message| error(last_line, message))?;
+        trace.warnings = warnings;
+        Ok(trace)
     }
 
     /// A trace from points sorted by time; at least two, with a positive maximum.
     pub fn new(name: String, times: Vec<i64>, values: Vec<f64>) -> Result<Trace, String> {
         if times.len() < 2 || times.len() != values.len() {
-            return Err("a trace needs at least two rows".into());
+            return Err("the trace ends with fewer than two rows; it needs at least two".into());
         }
         if times.first() == times.last() {
             return Err("the trace spans no time: every row has the same timestamp".into());
         }
         let max = values.iter().copied().fold(0.0, f64::max);
         if max <= 0.0 {
-            return Err("the trace's largest value is 0: there is no load to scale".into());
+            return Err("the trace ends and every value was 0: there is no load to scale".into());
         }
         Ok(Trace {
             name,
             times,
             values,
             max,
+            warnings: Vec::new(),
         })
     }
 
@@ -118,6 +153,25 @@ mod tests {
     }
 
     #[test]
+    fn repeated_timestamps_are_averaged_with_a_warning() {
+        let file = write(
+            "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,2\n\
+             2024-01-01 00:05:00,4\n2024-01-01 00:05:00,6\n2024-01-01 00:10:00,8\n",
+        );
+        let trace = Trace::read(file.path()).unwrap();
+        assert_eq!(trace.value_at(trace.start_ms() + 300_000), 4.0);
+        assert_eq!(trace.value_at(trace.start_ms() + 150_000), 2.5);
+        let path = file.path().display().to_string();
+        assert_eq!(
+            trace.warnings,
+            [format!(
+                "{path}:4: warning: timestamp repeats the row before; the 3 rows at that time \
+                 are averaged"
+            )]
+        );
+    }
+
+    #[test]
     fn bad_traces_are_located() {
         let cases = [
             (
@@ -135,11 +189,15 @@ mod tests {
             ("timestamp,load\n", ":1: missing column `value`"),
             (
                 "timestamp,value\n2024-01-01 00:00:00,1\n",
-                ": a trace needs at least two rows",
+                ":2: the trace ends with fewer than two rows",
+            ),
+            (
+                "timestamp,value\n",
+                ":1: the trace ends with fewer than two rows",
             ),
             (
                 "timestamp,value\n2024-01-01 00:00:00,0\n2024-01-01 00:05:00,0\n",
-                ": the trace's largest value is 0",
+                ":3: the trace ends and every value was 0",
             ),
         ];
         for (text, expected) in cases {

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use super::forecast::{ForecastConfig, Forecaster, Model};
+use super::forecast::{ForecastConfig, Forecaster, Model, linear_trend};
 use super::scaling::{Scaler, ScalingConfig, ScalingDecision, scale_up_limit};
 
 /// Steps ahead each pool's load is forecast: the longest lead time a plan looks at.
@@ -186,7 +186,7 @@ impl PoolPlanner {
 
     /// The highest load expected within `lead` intervals: the forecaster's peak, or the
     /// recent rise carried on, whichever is higher.
-    fn expected_peak(&self, load: f64, lead: usize) -> Option<f64> {
+    fn expected_peak(&mut self, load: f64, lead: usize) -> Option<f64> {
         let model = self
             .forecast
             .as_ref()
@@ -201,7 +201,7 @@ impl PoolPlanner {
                 peak
             }
         });
-        let trend = recent_slope(&self.recent, lead + 1)
+        let trend = recent_slope(&mut self.recent, lead + 1)
             .filter(|slope| *slope > 0.0)
             .map(|slope| load + slope * lead as f64);
         match (model, trend) {
@@ -246,21 +246,13 @@ fn push_bounded<T>(queue: &mut VecDeque<T>, value: T) {
 }
 
 /// The least-squares slope per interval of the last `points` values (at least three).
-fn recent_slope(values: &VecDeque<f64>, points: usize) -> Option<f64> {
+fn recent_slope(values: &mut VecDeque<f64>, points: usize) -> Option<f64> {
     let n = points.min(values.len());
     if n < 3 {
         return None;
     }
-    let start = values.len() - n;
-    let mean_x = (n - 1) as f64 / 2.0;
-    let mean_y = values.range(start..).sum::<f64>() / n as f64;
-    let (mut sxy, mut sxx) = (0.0, 0.0);
-    for (i, y) in values.range(start..).enumerate() {
-        let dx = i as f64 - mean_x;
-        sxy += dx * (y - mean_y);
-        sxx += dx * dx;
-    }
-    Some(sxy / sxx)
+    let all = values.make_contiguous();
+    Some(linear_trend(&all[all.len() - n..]).1)
 }
 
 /// Decision intervals to look ahead for agents that take `startup_ms` to start: the start-up

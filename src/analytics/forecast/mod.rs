@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use serde::Serialize;
 
 pub use models::{Params, Smoother, fit};
-pub use season::detect_season;
+pub use season::{detect_season, linear_trend};
 
 /// The knobs of the forecaster; one set serves every series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

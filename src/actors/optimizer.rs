@@ -13,7 +13,7 @@ use super::actuator::{Actuator, ActuatorError, GetActivity, PoolActivity, Propos
 use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
 use super::messages::{AgentHealthChanged, AnomalyObserved};
 use super::{SamplingTick, schedule_sampling};
-use crate::analytics::planner::{FORECAST_HORIZON, Plan, PoolPlanner, lead_ticks};
+use crate::analytics::planner::{Plan, PoolPlanner, lead_ticks};
 use crate::analytics::scaling::ScalingConfig;
 use crate::clock;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
@@ -112,7 +112,13 @@ impl Optimizer {
             let agents: Vec<&AgentView> =
                 snapshot.agents.iter().filter(|a| &a.pool == name).collect();
             let activity = activity.get(name).copied().unwrap_or_default();
-            self.forecast_load(policy, name, &agents);
+            // The pool's total CPU feeds its planner's forecaster on every tick.
+            if let Some(load) = pool_load(&agents) {
+                self.planners
+                    .entry(name.clone())
+                    .or_insert_with(|| PoolPlanner::new(scaling_config(policy, pool)))
+                    .observe(load);
+            }
             if activity.in_flight.is_some() {
                 continue;
             }
@@ -123,7 +129,7 @@ impl Optimizer {
                     let startup_ms = activity
                         .observed_startup_ms
                         .unwrap_or(pool.startup_secs as i64 * 1000);
-                    let lead_ticks = lead_ticks(startup_ms, interval_ms).clamp(1, FORECAST_HORIZON);
+                    let lead_ticks = lead_ticks(startup_ms, interval_ms);
                     self.scale(policy, name, pool, &agents, now_ms, lead_ticks)
                 }
                 None => None,
@@ -243,18 +249,6 @@ impl Optimizer {
                 },
             }),
         })
-    }
-
-    /// Feeds the pool's total CPU to its planner's forecaster.
-    fn forecast_load(&mut self, policy: &Policy, pool: &str, agents: &[&AgentView]) {
-        let (Some(load), Some(pool_policy)) = (pool_load(agents), policy.pools.get(pool)) else {
-            return;
-        };
-        let config = scaling_config(policy, pool_policy);
-        self.planners
-            .entry(pool.to_string())
-            .or_insert_with(|| PoolPlanner::new(config))
-            .observe(load);
     }
 
     fn propose(&self, proposal: Proposal) {

@@ -36,6 +36,17 @@ pub struct SeriesError {
     pub message: String,
 }
 
+impl SeriesError {
+    /// A problem at `line` of `file` (line 0: the file as a whole).
+    pub fn new(file: &str, line: u64, message: String) -> SeriesError {
+        SeriesError {
+            file: file.to_string(),
+            line,
+            message,
+        }
+    }
+}
+
 impl std::fmt::Display for SeriesError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.line {
@@ -62,11 +73,7 @@ impl SeriesReader {
     /// Opens `path` and checks its header.
     pub fn open(path: &Path) -> Result<SeriesReader, SeriesError> {
         let file = path.display().to_string();
-        let error = |line, message: String| SeriesError {
-            file: file.clone(),
-            line,
-            message,
-        };
+        let error = |line, message| SeriesError::new(&file, line, message);
         let handle = File::open(path).map_err(|e| error(0, format!("cannot open: {e}")))?;
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
@@ -103,11 +110,7 @@ impl SeriesReader {
     }
 
     fn error(&self, line: u64, message: String) -> SeriesError {
-        SeriesError {
-            file: self.file.clone(),
-            line,
-            message,
-        }
+        SeriesError::new(&self.file, line, message)
     }
 }
 

@@ -24,11 +24,7 @@ impl Trace {
     /// Reads a CSV trace with `timestamp` and `value` columns.
     pub fn read(path: &Path) -> Result<Trace, SeriesError> {
         let name = path.display().to_string();
-        let error = |line, message: String| SeriesError {
-            file: name.clone(),
-            line,
-            message,
-        };
+        let error = |line, message| SeriesError::new(&name, line, message);
         let (mut times, mut values) = (Vec::new(), Vec::new());
         // Problems with the trace as a whole point at its last line.
         let mut last_line = 1;

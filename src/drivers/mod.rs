@@ -3,6 +3,7 @@
 //! A driver runs the agents of one pool. The actuator composes its verbs (start, stop,
 //! restart) into actions; nothing else calls a driver.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -27,6 +28,24 @@ pub enum DriverError {
     /// The driver does not run this agent.
     #[error("no agent {0} in this pool")]
     NoSuchAgent(String),
+    /// The orchestrator refused or failed the request.
+    #[error("{target} answered {status}: {message}")]
+    Refused {
+        /// What was called (URL or resource).
+        target: String,
+        /// The HTTP status (0 when there was no answer).
+        status: u16,
+        /// What the orchestrator said, or why there was no answer.
+        message: String,
+    },
+    /// The driver cannot do this.
+    #[error("the {driver} driver cannot {verb}")]
+    Unsupported {
+        /// The driver kind.
+        driver: &'static str,
+        /// The verb asked for.
+        verb: &'static str,
+    },
     /// An OS call failed.
     #[error("{context}")]
     Io {
@@ -66,4 +85,35 @@ pub trait Driver: Send + Sync {
 
     /// Stops every agent; called once when the controller exits.
     fn shutdown(&self) -> DriverFuture<'_, ()>;
+
+    /// Whether the orchestrator behind the driver owns the agents: then the actuator scales
+    /// with `scale_to` and learns the size from `size`, not from `start`/`stop`/`list`.
+    fn remote(&self) -> bool {
+        false
+    }
+
+    /// The number of agents the driver reports for the pool now.
+    fn size(&self) -> DriverFuture<'_, usize> {
+        let size = self.list().iter().filter(|agent| agent.running).count();
+        Box::pin(async move { Ok(size) })
+    }
+
+    /// Sets the pool to `to` agents in one request; returns the size the orchestrator
+    /// reports afterwards. Only remote drivers implement it.
+    fn scale_to(&self, to: usize) -> DriverFuture<'_, usize> {
+        let _ = to;
+        Box::pin(async move {
+            Err(DriverError::Unsupported {
+                driver: self.kind(),
+                verb: "scale in one request",
+            })
+        })
+    }
+
+    /// Hands the agents' load weights (agent id to a share summing to 1) to whatever
+    /// spreads the pool's load.
+    fn set_weights<'a>(&'a self, weights: &'a BTreeMap<String, f64>) -> DriverFuture<'a, ()> {
+        let _ = weights;
+        Box::pin(async move { Ok(()) })
+    }
 }

@@ -178,6 +178,7 @@ impl Controller {
                         startup_grace_secs: grace,
                         drain: Duration::from_millis(pool.drain_ms),
                         startup_ms: Default::default(),
+                        weights: Default::default(),
                     },
                 )
             })

@@ -2,6 +2,8 @@
 //!
 //! These are plain data. Wire shapes (JSON, SQLite rows) convert from and to them at the edges.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Well-known metric names produced by the collector.
@@ -161,6 +163,13 @@ pub enum Change {
         /// The agent to restart.
         agent: String,
     },
+    /// Set the load weights of the pool's agents (agent id to share, summing to 1).
+    Redistribute {
+        /// Weights before.
+        from: BTreeMap<String, f64>,
+        /// Weights after.
+        to: BTreeMap<String, f64>,
+    },
     /// Set an alert rule's threshold (through the policy overlay).
     AdjustThreshold {
         /// The rule: an `[[alerts]]` name or a profile rule `<profile>_<metric>_<level>`.
@@ -178,6 +187,7 @@ impl Change {
         match self {
             Change::Scale { .. } => ActionKind::Scale,
             Change::Restart { .. } => ActionKind::Restart,
+            Change::Redistribute { .. } => ActionKind::Redistribute,
             Change::AdjustThreshold { .. } => ActionKind::AdjustThreshold,
         }
     }
@@ -191,6 +201,10 @@ impl Change {
             }),
             // A restart cannot be undone; its inverse is nothing.
             Change::Restart { .. } => None,
+            Change::Redistribute { from, to } => Some(Change::Redistribute {
+                from: to.clone(),
+                to: from.clone(),
+            }),
             Change::AdjustThreshold { rule, from, to } => Some(Change::AdjustThreshold {
                 rule: rule.clone(),
                 from: *to,
@@ -211,6 +225,13 @@ pub struct Proposal {
     pub reason: String,
     /// The numbers behind the decision.
     pub evidence: serde_json::Value,
+    /// How sure the evidence is, 0..1 (1 for a person's request); part of the risk score.
+    #[serde(default = "full_confidence")]
+    pub confidence: f64,
+}
+
+fn full_confidence() -> f64 {
+    1.0
 }
 
 /// An action as stored: a proposal with its id, state and timestamps.
@@ -238,6 +259,24 @@ pub struct Action {
     pub created_ms: i64,
     /// Epoch milliseconds of the last transition.
     pub updated_ms: i64,
+    /// The risk assessment of the gate (score, class, mode, factors), once gated.
+    #[serde(default)]
+    pub risk: serde_json::Value,
+    /// When a pending approval expires, epoch milliseconds.
+    #[serde(default)]
+    pub expires_ms: Option<i64>,
+    /// Who has approved it so far.
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+}
+
+/// One person's approval of an action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// The approver's name (from their token).
+    pub by: String,
+    /// Epoch milliseconds.
+    pub at_ms: i64,
 }
 
 #[cfg(test)]

@@ -62,6 +62,8 @@ pub struct Optimizer {
     anomalies: HashMap<String, std::collections::VecDeque<AnomalyObserved>>,
     /// The latest recommendation per pool.
     recommendations: BTreeMap<String, Recommendation>,
+    /// The last change logged per pool in a dry run.
+    dry_run_sent: HashMap<String, Change>,
 }
 
 impl Optimizer {
@@ -79,6 +81,7 @@ impl Optimizer {
             planners: HashMap::new(),
             anomalies: HashMap::new(),
             recommendations: BTreeMap::new(),
+            dry_run_sent: HashMap::new(),
         }
     }
 
@@ -151,11 +154,11 @@ impl Optimizer {
                 let automation = &policy.automation;
                 let allowed = automation.auto_apply.iter().any(|k| k == kind);
                 let status = if automation.dry_run {
-                    "recommended only: automation.dry_run is on".to_string()
+                    "logged only: automation.dry_run is on".to_string()
                 } else if !allowed {
-                    format!("recommended only: automation.auto_apply does not include {kind}")
+                    format!("sent for approval: automation.auto_apply does not include {kind}")
                 } else {
-                    "sent to the actuator".to_string()
+                    "sent to the actuator's risk gate".to_string()
                 };
                 self.recommendations.insert(
                     name.clone(),
@@ -170,7 +173,14 @@ impl Optimizer {
                         at_ms: now_ms,
                     },
                 );
-                if allowed && !automation.dry_run {
+                // A dry run logs each distinct proposal once, not on every tick.
+                let repeat =
+                    automation.dry_run && self.dry_run_sent.get(name) == Some(&proposal.change);
+                if !repeat {
+                    if automation.dry_run {
+                        self.dry_run_sent
+                            .insert(name.clone(), proposal.change.clone());
+                    }
                     self.propose(proposal);
                 }
             } else {
@@ -230,6 +240,12 @@ impl Optimizer {
             .map(|a| (a.id.clone(), serde_json::json!(cpu_reading(a))))
             .collect();
         let (model, season) = planner.model();
+        // The HPA rule on load seen is surer than a forecast; bounds alone are certain.
+        let confidence = match &plan {
+            Some(plan) if plan.forecast_led => 0.7,
+            Some(_) => 0.9,
+            None => 1.0,
+        };
         Some(Proposal {
             pool: name.to_string(),
             change: Change::Scale {
@@ -248,6 +264,7 @@ impl Optimizer {
                     "season": season,
                 },
             }),
+            confidence,
         })
     }
 
@@ -257,13 +274,21 @@ impl Optimizer {
             let request = Propose {
                 proposal,
                 actor: crate::actors::actuator::AUTO.to_string(),
+                approver: false,
             };
             match actuator.send(request).await {
                 Ok(Ok(action)) => {
                     tracing::info!(message = "Proposal accepted.", action = action.id,
                         pool = %action.pool, reason = %action.reason);
                 }
-                Ok(Err(ActuatorError::Busy { .. } | ActuatorError::Stale { .. })) => {}
+                Ok(Err(
+                    ActuatorError::Busy { .. }
+                    | ActuatorError::Stale { .. }
+                    | ActuatorError::AwaitingApproval { .. }
+                    | ActuatorError::RecentlyRefused { .. }
+                    | ActuatorError::CoolingDown { .. }
+                    | ActuatorError::Paused,
+                )) => {}
                 Ok(Err(error)) => tracing::warn!(message = "Proposal refused.", %error),
                 Err(error) => tracing::debug!(message = "Actuator unreachable.", %error),
             }
@@ -332,7 +357,9 @@ fn replace_offline(pool: &str, agent: &AgentView, now_ms: i64) -> Proposal {
             "agent": agent.id,
             "pid": agent.pid,
             "last_sample_ms": agent.last_sample_ms,
+            "status": agent.status,
         }),
+        confidence: 1.0,
     }
 }
 

@@ -6,5 +6,6 @@
 pub mod anomaly;
 pub mod forecast;
 pub mod planner;
+pub mod risk;
 pub mod scaling;
 pub mod stats;

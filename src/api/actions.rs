@@ -1,5 +1,5 @@
-//! Action endpoints: listing and reading actions, requesting one by hand, rolling one back,
-//! and the log of every transition.
+//! Action endpoints: listing and reading actions, requesting one by hand, approving or
+//! rejecting one, rolling one back, and pausing automation.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -9,23 +9,25 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::routes::{read_store, unavailable};
-use crate::actors::actuator::{ActuatorError, Propose, RollBack};
+use crate::actors::actuator::{ActuatorError, Decide, Propose, RollBack, SetPaused};
 use crate::actors::fleet::GetFleet;
-use crate::clock;
 use crate::domain::{Change, Proposal};
 use crate::policy::{Role, threshold};
-use crate::store::LogFilter;
 
 /// Most rows one list call returns.
-const MAX_LIMIT: usize = 1000;
+pub(super) const MAX_LIMIT: usize = 1000;
 
 /// Mounts the action routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/actions", web::get().to(actions))
         .route("/actions", web::post().to(request))
         .route("/actions/{id}", web::get().to(action))
+        .route("/actions/{id}/approve", web::post().to(approve))
+        .route("/actions/{id}/reject", web::post().to(reject))
         .route("/actions/{id}/rollback", web::post().to(rollback))
-        .route("/log", web::get().to(log));
+        .route("/automation", web::get().to(automation))
+        .route("/automation/pause", web::post().to(pause))
+        .route("/automation/resume", web::post().to(resume));
 }
 
 /// The change an operator asks for; the starting point is filled in from what is in force.
@@ -53,7 +55,20 @@ fn actuator_error(error: ActuatorError) -> ApiError {
         ActuatorError::Busy { .. }
         | ActuatorError::Stale { .. }
         | ActuatorError::StaleThreshold { .. }
-        | ActuatorError::NotRollbackable { .. } => (StatusCode::CONFLICT, "conflict", None),
+        | ActuatorError::StaleWeights { .. }
+        | ActuatorError::NotRollbackable { .. }
+        | ActuatorError::NotPending { .. }
+        | ActuatorError::AwaitingApproval { .. }
+        | ActuatorError::RecentlyRefused { .. }
+        | ActuatorError::Paused
+        | ActuatorError::CoolingDown { .. }
+        | ActuatorError::RateLimited { .. } => (StatusCode::CONFLICT, "conflict", None),
+        ActuatorError::Expired(_) => (StatusCode::CONFLICT, "expired", None),
+        ActuatorError::AlreadyApproved { .. } => (
+            StatusCode::CONFLICT,
+            "already_approved",
+            Some("Authorization"),
+        ),
         ActuatorError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down", None),
         ActuatorError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
     };
@@ -125,11 +140,13 @@ async fn request(
             .reason
             .unwrap_or_else(|| format!("requested by {}", caller.name)),
         evidence: serde_json::json!({ "requested_by": caller.name }),
+        confidence: 1.0,
     };
     let action = state
         .actuator
         .send(Propose {
             proposal,
+            approver: caller.role >= Role::Approver,
             actor: caller.name,
         })
         .await
@@ -155,6 +172,94 @@ async fn rollback(
         .map_err(unavailable)?
         .map_err(actuator_error)?;
     Ok(HttpResponse::Ok().json(action))
+}
+
+/// What an approver may add to a decision.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    comment: Option<String>,
+}
+
+async fn decide(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: &str,
+    body: Option<web::Json<DecisionBody>>,
+    approve: bool,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Approver)?;
+    let id = parse_id(id)?;
+    let comment = body.and_then(|b| b.into_inner().comment);
+    let action = state
+        .actuator
+        .send(Decide {
+            id,
+            by: caller.name,
+            approve,
+            comment,
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(actuator_error)?;
+    Ok(HttpResponse::Ok().json(action))
+}
+
+async fn approve(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Option<web::Json<DecisionBody>>,
+) -> Result<HttpResponse, ApiError> {
+    decide(state, caller, &id, body, true).await
+}
+
+async fn reject(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Option<web::Json<DecisionBody>>,
+) -> Result<HttpResponse, ApiError> {
+    decide(state, caller, &id, body, false).await
+}
+
+async fn automation(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
+    let paused = read_store(&state.store, |store| store.paused()).await?;
+    let dry_run = state.policy.current().policy.automation.dry_run;
+    let body = match paused {
+        Some(mut pause) => {
+            pause["dry_run"] = dry_run.into();
+            pause
+        }
+        None => serde_json::json!({ "paused": false, "dry_run": dry_run }),
+    };
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn set_paused(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    paused: bool,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let body = state
+        .actuator
+        .send(SetPaused {
+            paused,
+            by: caller.name,
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(actuator_error)?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn pause(state: web::Data<ApiState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    set_paused(state, caller, true).await
+}
+
+async fn resume(state: web::Data<ApiState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    set_paused(state, caller, false).await
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {
@@ -193,38 +298,4 @@ async fn action(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no action {id}")))?;
     Ok(HttpResponse::Ok().json(action))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogQuery {
-    since: Option<String>,
-    pool: Option<String>,
-    kind: Option<String>,
-    limit: Option<usize>,
-}
-
-async fn log(
-    state: web::Data<ApiState>,
-    _caller: Caller,
-    query: web::Query<LogQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let since_ms = match &query.since {
-        Some(text) => Some(clock::parse_time(text).ok_or_else(|| {
-            ApiError::bad_request(
-                Some("since"),
-                format!("{text:?} is neither RFC 3339 nor epoch milliseconds"),
-            )
-        })?),
-        None => None,
-    };
-    let filter = LogFilter {
-        since_ms,
-        pool: query.pool,
-        kind: query.kind,
-        limit: query.limit.unwrap_or(100).min(MAX_LIMIT),
-    };
-    let rows = read_store(&state.store, move |store| store.log(&filter)).await?;
-    Ok(HttpResponse::Ok().json(rows))
 }

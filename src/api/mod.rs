@@ -4,6 +4,7 @@
 mod actions;
 pub mod auth;
 pub mod error;
+mod log;
 mod policies;
 mod routes;
 

@@ -23,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/alerts", web::get().to(alerts))
                 .route("/recommendations", web::get().to(recommendations))
                 .configure(super::actions::configure)
+                .configure(super::log::configure)
                 .configure(super::policies::configure),
         )
         .default_service(web::to(|| async {

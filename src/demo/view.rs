@@ -21,6 +21,9 @@ pub fn describe(action: &Action) -> String {
     match &action.change {
         Change::Scale { from, to } => format!("scale {} {from}→{to}", action.pool),
         Change::Restart { agent } => format!("restart {agent}"),
+        Change::Redistribute { to, .. } => {
+            format!("redistribute {} ({} weights)", action.pool, to.len())
+        }
         Change::AdjustThreshold { rule, from, to } => format!("threshold {rule} {from}→{to}"),
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! Policy is pure: loading reads files, but nothing here talks to actors or the network.
 
+mod automation;
 mod check;
 mod load;
 mod model;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+pub use automation::{Automation, KindRisk, RiskMode, RiskPolicy, Verification};
 pub use check::Severity;
 pub use load::{
     DEFAULT_POLICY, LoadError, LoadedPolicy, PolicyError, REPLAY_POLICY, load_dir, load_sources,
@@ -24,10 +26,7 @@ pub use overlay::{
     OVERLAY_FILE, OverlayEntry, OverlayError, apply_overlay, overlaid, read_overlay, threshold,
     write_overlay,
 };
-pub use rules::{
-    AlertLevel, AlertRule, AnomalyPolicy, Automation, Channel, LevelThresholds, Profile, RiskMode,
-    Route, Verification,
-};
+pub use rules::{AlertLevel, AlertRule, AnomalyPolicy, Channel, LevelThresholds, Profile, Route};
 pub use schema::policy_schema;
 
 /// The policy in force, shared by every actor; swapped atomically on reload.

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::rules::{AlertRule, AnomalyPolicy, Automation, Channel, Profile, Route};
+use super::automation::Automation;
+use super::rules::{AlertRule, AnomalyPolicy, Channel, Profile, Route};
 
 /// The effective policy: everything an operator can tune.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]

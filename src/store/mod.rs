@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::clock;
 use crate::domain::{Action, ActionKind, ActionState, Change, Proposal};
 
+mod gate;
 mod history;
 pub mod models;
 
@@ -80,6 +81,10 @@ pub struct LogFilter {
     pub pool: Option<String>,
     /// Only this action kind.
     pub kind: Option<String>,
+    /// Only rows entering this state.
+    pub status: Option<String>,
+    /// Only rows older than this row number (the next page).
+    pub before_seq: Option<i64>,
     /// At most this many rows.
     pub limit: usize,
 }
@@ -102,6 +107,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        gate::migrate(&conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -121,7 +127,9 @@ impl Store {
         let kind = proposal.change.kind();
         let agent = match &proposal.change {
             Change::Restart { agent } => Some(agent.clone()),
-            Change::Scale { .. } | Change::AdjustThreshold { .. } => None,
+            Change::Scale { .. } | Change::AdjustThreshold { .. } | Change::Redistribute { .. } => {
+                None
+            }
         };
         let inverse = proposal.change.inverse();
         let mut conn = self.lock();
@@ -168,6 +176,9 @@ impl Store {
             evidence: proposal.evidence.clone(),
             created_ms: now,
             updated_ms: now,
+            risk: serde_json::Value::Null,
+            expires_ms: None,
+            approvals: Vec::new(),
         })
     }
 
@@ -231,14 +242,17 @@ impl Store {
             "SELECT seq, ts_ms, action_id, kind, pool, agent, from_state, to_state, reason, actor
              FROM action_log
              WHERE (?1 IS NULL OR ts_ms >= ?1) AND (?2 IS NULL OR pool = ?2)
-               AND (?3 IS NULL OR kind = ?3)
-             ORDER BY seq DESC LIMIT ?4",
+               AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR to_state = ?4)
+               AND (?5 IS NULL OR seq < ?5)
+             ORDER BY seq DESC LIMIT ?6",
         )?;
         let rows = stmt.query_map(
             params![
                 filter.since_ms,
                 filter.pool,
                 filter.kind,
+                filter.status,
+                filter.before_seq,
                 filter.limit as i64
             ],
             |row| {
@@ -313,11 +327,11 @@ fn insert_log(
     Ok(())
 }
 
-fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, StoreError> {
+pub(super) fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, StoreError> {
     let row = conn
         .query_row(
             "SELECT kind, pool, agent, state, change, inverse, reason, evidence, created_ms,
-                    updated_ms
+                    updated_ms, risk, expires_ms
              FROM actions WHERE id = ?1",
             params![id],
             |row| {
@@ -332,13 +346,32 @@ fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, StoreError>
                     row.get::<_, String>(7)?,
                     row.get::<_, i64>(8)?,
                     row.get::<_, i64>(9)?,
+                    row.get::<_, Option<String>>(10)?,
+                    row.get::<_, Option<i64>>(11)?,
                 ))
             },
         )
         .optional()?;
-    let Some((kind, pool, agent, state, change, inverse, reason, evidence, created, updated)) = row
+    let Some((
+        kind,
+        pool,
+        agent,
+        state,
+        change,
+        inverse,
+        reason,
+        evidence,
+        created,
+        updated,
+        risk,
+        expires_ms,
+    )) = row
     else {
         return Ok(None);
+    };
+    let risk = match risk {
+        Some(text) => serde_json::from_str(&text)?,
+        None => serde_json::Value::Null,
     };
     Ok(Some(Action {
         id,
@@ -352,6 +385,9 @@ fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, StoreError>
         evidence: serde_json::from_str(&evidence)?,
         created_ms: created,
         updated_ms: updated,
+        risk,
+        expires_ms,
+        approvals: gate::approvals(conn, id)?,
     }))
 }
 
@@ -365,6 +401,7 @@ mod tests {
             change: Change::Scale { from: 2, to: 4 },
             reason: "cpu 60% above target 30%".into(),
             evidence: serde_json::json!({"observed": 60.0}),
+            confidence: 1.0,
         }
     }
 

@@ -47,6 +47,11 @@ pub async fn apply(
     let pool = &effectors.pool;
     let fleet = &effectors.fleet;
     match change {
+        Change::Scale { to, .. } if pool.driver.remote() => {
+            // The orchestrator owns the agents: one request, then what it reports.
+            let size = pool.driver.scale_to(*to).await?;
+            Ok(format!("{} reports {size} agents", pool.driver.kind()))
+        }
         Change::Scale { from, to } if to > from => {
             let mut started = Vec::new();
             for _ in *from..*to {
@@ -100,6 +105,14 @@ pub async fn apply(
                 pid.unwrap_or_default()
             ))
         }
+        Change::Redistribute { to, .. } => {
+            pool.driver.set_weights(to).await?;
+            if let Ok(mut weights) = pool.weights.lock() {
+                weights.clone_from(to);
+            }
+            let shares: Vec<String> = to.iter().map(|(a, w)| format!("{a}={w:.2}")).collect();
+            Ok(format!("load weights set: {}", shares.join(", ")))
+        }
         Change::AdjustThreshold { rule, from, to } => {
             let entry = OverlayEntry {
                 action_id,
@@ -130,7 +143,7 @@ pub async fn undo(
             Ok(format!("overlay entry removed: {rule} back to {from}"))
         }
         Change::Restart { .. } => Err(ApplyError::Irreversible("restart")),
-        Change::Scale { .. } => match change.inverse() {
+        Change::Scale { .. } | Change::Redistribute { .. } => match change.inverse() {
             Some(inverse) => apply(effectors, action_id, &inverse, actor).await,
             None => Err(ApplyError::Irreversible("scale")),
         },

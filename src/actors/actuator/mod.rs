@@ -1,82 +1,36 @@
-//! `Actuator`: the only actor that calls drivers. It records each proposal, applies it
-//! through the pool's driver (or the policy overlay), and writes every transition to the
-//! log: `proposed → applying → applied | failed`, and `applied → rolled_back` when undone.
-//! At most one action is in flight per pool.
+//! `Actuator`: the only actor that calls drivers. It scores each proposal's risk, applies
+//! what policy allows, holds the rest for approval, applies through the pool's driver (or the
+//! policy overlay), verifies, rolls back, and writes every transition to the log:
+//! `proposed → [pending_approval → approved →] applying → verifying → applied`, or
+//! `rejected | expired | superseded | failed | rolled_back`.
+//! At most one action is in flight (applying or verifying) per pool.
 
 mod apply;
+mod errors;
+mod gate;
+mod recover;
+mod run;
+mod verify;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use actix::{
-    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, MessageResult,
-    ResponseActFuture, ResponseFuture, WrapFuture,
-};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, ResponseFuture};
 
 use super::fleet::FleetSupervisor;
 use super::policy::PolicyKeeper;
 use crate::clock;
-use crate::domain::{Action, ActionState, Change, Proposal};
+use crate::domain::{Action, Change, Proposal};
 use crate::drivers::Driver;
 use crate::policy::{PolicyHandle, threshold};
-use crate::store::{Store, StoreError};
-use apply::{Effectors, apply, undo};
+use crate::store::Store;
+use apply::Effectors;
+pub use errors::ActuatorError;
+use verify::Verifier;
 
 /// Who the log names for what the controller does by itself.
 pub const AUTO: &str = "auto";
-
-/// Errors the actuator answers a proposal with.
-#[derive(Debug, thiserror::Error)]
-pub enum ActuatorError {
-    /// No such pool in the policy.
-    #[error("no pool named {0}")]
-    UnknownPool(String),
-    /// Another action is being applied to the pool.
-    #[error("pool {pool} is busy with action {action}")]
-    Busy {
-        /// The pool.
-        pool: String,
-        /// The action in flight.
-        action: i64,
-    },
-    /// The proposal was based on a fleet that has changed since.
-    #[error("proposal for pool {pool} is stale: it has {actual} agents, not {expected}")]
-    Stale {
-        /// The pool.
-        pool: String,
-        /// Agents the proposal assumed.
-        expected: usize,
-        /// Agents the driver reports.
-        actual: usize,
-    },
-    /// The threshold the proposal would change is not what it assumed.
-    #[error("proposal for rule {rule} is stale: its threshold is {actual:?}, not {expected}")]
-    StaleThreshold {
-        /// The rule.
-        rule: String,
-        /// The threshold the proposal assumed.
-        expected: f64,
-        /// The threshold in force (none if the rule does not exist).
-        actual: Option<f64>,
-    },
-    /// No action has this id.
-    #[error("no action with id {0}")]
-    NoSuchAction(i64),
-    /// The action cannot be rolled back.
-    #[error("action {id} cannot be rolled back: {reason}")]
-    NotRollbackable {
-        /// The action.
-        id: i64,
-        /// Why not.
-        reason: String,
-    },
-    /// The controller is stopping.
-    #[error("the controller is shutting down")]
-    ShuttingDown,
-    /// The log could not be written, so nothing was applied.
-    #[error("cannot write the action log")]
-    Store(#[from] StoreError),
-}
 
 /// Asks the actuator to apply a proposal on behalf of `actor` (`auto` or a user).
 #[derive(Debug, Message)]
@@ -86,9 +40,25 @@ pub struct Propose {
     pub proposal: Proposal,
     /// Who asks.
     pub actor: String,
+    /// Whether the asker may approve actions (their request then counts as one approval).
+    pub approver: bool,
 }
 
-/// Asks the actuator to undo an applied action; answered once it is undone.
+/// An approver's decision on a pending action; answered with the action after it.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Action, ActuatorError>")]
+pub struct Decide {
+    /// The action.
+    pub id: i64,
+    /// Who decides.
+    pub by: String,
+    /// Approve (true) or reject (false).
+    pub approve: bool,
+    /// Why, in their words.
+    pub comment: Option<String>,
+}
+
+/// Asks the actuator to undo an applied (or still verifying) action; answered once undone.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Action, ActuatorError>")]
 pub struct RollBack {
@@ -98,10 +68,20 @@ pub struct RollBack {
     pub actor: String,
 }
 
+/// Pauses (`paused: true`) or resumes automatic applies; answered with the pause state.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<serde_json::Value, ActuatorError>")]
+pub struct SetPaused {
+    /// Pause or resume.
+    pub paused: bool,
+    /// Who asks.
+    pub by: String,
+}
+
 /// What the actuator is doing, or last did, to one pool.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PoolActivity {
-    /// The action being applied now.
+    /// The action being applied or verified now.
     pub in_flight: Option<i64>,
     /// When the last action on the pool finished, epoch milliseconds.
     pub last_finished_ms: Option<i64>,
@@ -114,12 +94,17 @@ pub struct PoolActivity {
 #[rtype(result = "BTreeMap<String, PoolActivity>")]
 pub struct GetActivity;
 
+/// Asks for the load weights of every pool's agents (absent agents weigh 1).
+#[derive(Debug, Message)]
+#[rtype(result = "BTreeMap<String, BTreeMap<String, f64>>")]
+pub struct GetWeights;
+
 /// Stops every agent of every pool; answered when they are gone.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
 
-/// One pool's driver and start-up grace.
+/// One pool's driver, start-up grace and load weights.
 #[derive(Clone)]
 pub struct PoolDriver {
     /// The driver.
@@ -127,9 +112,11 @@ pub struct PoolDriver {
     /// Seconds a new agent may stay silent before it is declared offline.
     pub startup_grace_secs: u64,
     /// How long a removed agent keeps serving before it is stopped.
-    pub drain: std::time::Duration,
+    pub drain: Duration,
     /// Running average of how long starting an agent took, milliseconds (0: never started).
     pub startup_ms: Arc<std::sync::atomic::AtomicI64>,
+    /// The load weight of each agent set by `redistribute` (absent agents weigh 1).
+    pub weights: Arc<Mutex<BTreeMap<String, f64>>>,
 }
 
 /// The actuator actor.
@@ -140,6 +127,8 @@ pub struct Actuator {
     policy: PolicyHandle,
     pools: HashMap<String, PoolDriver>,
     activity: BTreeMap<String, PoolActivity>,
+    /// Actions being verified, by id.
+    verifying: HashMap<i64, Verifier>,
     shutting_down: bool,
 }
 
@@ -159,12 +148,13 @@ impl Actuator {
             policy,
             pools,
             activity: BTreeMap::new(),
+            verifying: HashMap::new(),
             shutting_down: false,
         }
     }
 
-    /// The pool's effectors, if the pool exists and is idle.
-    fn idle_pool(&self, pool: &str) -> Result<Effectors, ActuatorError> {
+    /// The pool's effectors, if the pool exists (busy or not).
+    fn effectors(&self, pool: &str) -> Result<Effectors, ActuatorError> {
         if self.shutting_down {
             return Err(ActuatorError::ShuttingDown);
         }
@@ -173,12 +163,6 @@ impl Actuator {
             .get(pool)
             .cloned()
             .ok_or_else(|| ActuatorError::UnknownPool(pool.to_string()))?;
-        if let Some(action) = self.activity.get(pool).and_then(|a| a.in_flight) {
-            return Err(ActuatorError::Busy {
-                pool: pool.to_string(),
-                action,
-            });
-        }
         Ok(Effectors {
             pool: driver,
             fleet: self.fleet.clone(),
@@ -186,7 +170,29 @@ impl Actuator {
         })
     }
 
+    /// The pool's effectors, if the pool exists and no action is in flight on it.
+    fn idle_pool(&self, pool: &str) -> Result<Effectors, ActuatorError> {
+        let effectors = self.effectors(pool)?;
+        if let Some(action) = self.in_flight(pool) {
+            return Err(ActuatorError::Busy {
+                pool: pool.to_string(),
+                action,
+            });
+        }
+        Ok(effectors)
+    }
+
+    fn in_flight(&self, pool: &str) -> Option<i64> {
+        self.activity.get(pool).and_then(|a| a.in_flight)
+    }
+
+    /// The pool's size as its driver keeps it, for drivers that keep a list.
+    fn listed_size(effectors: &Effectors) -> usize {
+        effectors.pool.driver.list().len()
+    }
+
     /// Refuses a change whose starting point is no longer what the fleet or policy shows.
+    /// Remote drivers' sizes are checked when the change is applied.
     fn check_fresh(
         &self,
         pool: &str,
@@ -194,8 +200,8 @@ impl Actuator {
         change: &Change,
     ) -> Result<(), ActuatorError> {
         match change {
-            Change::Scale { from, .. } => {
-                let actual = effectors.pool.driver.list().len();
+            Change::Scale { from, .. } if !effectors.pool.driver.remote() => {
+                let actual = Self::listed_size(effectors);
                 if actual != *from {
                     return Err(ActuatorError::Stale {
                         pool: pool.to_string(),
@@ -214,7 +220,19 @@ impl Actuator {
                     });
                 }
             }
-            Change::Restart { .. } => {}
+            Change::Redistribute { from, .. } => {
+                let weights = effectors.pool.weights.lock().map(|w| w.clone());
+                let current = weights.unwrap_or_default();
+                let differs = from.iter().any(|(agent, w)| {
+                    (current.get(agent).copied().unwrap_or(1.0) - w).abs() > 1e-9
+                });
+                if differs {
+                    return Err(ActuatorError::StaleWeights {
+                        pool: pool.to_string(),
+                    });
+                }
+            }
+            Change::Scale { .. } | Change::Restart { .. } => {}
         }
         Ok(())
     }
@@ -230,127 +248,32 @@ impl Actuator {
     }
 }
 
+/// The actuator's own clock: expiries, approved actions waiting for their pool, checks.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct Tick;
+
 impl Actor for Actuator {
     type Context = Context<Self>;
-}
 
-// === impl Handler ===
-
-impl Handler<Propose> for Actuator {
-    type Result = Result<Action, ActuatorError>;
-
-    fn handle(&mut self, msg: Propose, ctx: &mut Context<Self>) -> Self::Result {
-        let Propose { proposal, actor } = msg;
-        let effectors = self.idle_pool(&proposal.pool)?;
-        // Re-check against what the driver and policy show now: a stale proposal is not applied.
-        self.check_fresh(&proposal.pool, &effectors, &proposal.change)?;
-        let action = self.store.insert_action(&proposal, &actor)?;
-        // The row above carries the inverse: the rollback plan is on disk before any change.
-        let why = if actor == AUTO {
-            "policy allows automatic apply".to_string()
-        } else {
-            format!("requested by {actor}")
-        };
-        let action = self
-            .store
-            .transition(action.id, ActionState::Applying, &why, AUTO)?;
-        self.begin(&action.pool, action.id);
-        let change = action.change.clone();
-        let (id, pool) = (action.id, action.pool.clone());
-        ctx.spawn(
-            async move { apply(&effectors, id, &change, &actor).await }
-                .into_actor(self)
-                .map(move |result, actuator, _ctx| {
-                    actuator.finish(&pool);
-                    let (state, reason) = match result {
-                        Ok(summary) => (ActionState::Applied, summary),
-                        Err(error) => {
-                            tracing::warn!(message = "Action failed.", action = id, %error);
-                            (ActionState::Failed, error.to_string())
-                        }
-                    };
-                    if let Err(error) = actuator.store.transition(id, state, &reason, AUTO) {
-                        tracing::error!(message = "Log write failed.", action = id, %error);
-                    }
-                    tracing::info!(message = "Action finished.", action = id,
-                        state = state.as_str(), %reason);
-                }),
-        );
-        Ok(action)
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.recover(ctx);
+        ctx.run_interval(Duration::from_secs(1), |_actuator, ctx| {
+            ctx.notify(Tick);
+        });
     }
 }
 
-impl Handler<RollBack> for Actuator {
-    type Result = ResponseActFuture<Self, Result<Action, ActuatorError>>;
+impl Handler<Tick> for Actuator {
+    type Result = ();
 
-    fn handle(&mut self, msg: RollBack, _ctx: &mut Context<Self>) -> Self::Result {
-        let prepared = self.prepare_rollback(msg.id);
-        let (action, effectors) = match prepared {
-            Ok(ready) => ready,
-            Err(error) => return Box::pin(actix::fut::ready(Err(error))),
-        };
-        self.begin(&action.pool, action.id);
-        let (change, id, actor) = (action.change.clone(), action.id, msg.actor);
-        Box::pin(
-            async move {
-                let result = undo(&effectors, id, &change, &actor).await;
-                (result, actor)
-            }
-            .into_actor(self)
-            .map(move |(result, actor), actuator, _ctx| {
-                actuator.finish(&action.pool);
-                match result {
-                    Ok(summary) => {
-                        let reason = format!("rolled back by {actor}: {summary}");
-                        Ok(actuator.store.transition(
-                            id,
-                            ActionState::RolledBack,
-                            &reason,
-                            &actor,
-                        )?)
-                    }
-                    Err(error) => {
-                        tracing::error!(message = "Rollback failed.", action = id, %error);
-                        Err(ActuatorError::NotRollbackable {
-                            id,
-                            reason: error.to_string(),
-                        })
-                    }
-                }
-            }),
-        )
-    }
-}
-
-impl Actuator {
-    /// Checks that action `id` can be rolled back now; returns it with its pool's effectors.
-    fn prepare_rollback(&self, id: i64) -> Result<(Action, Effectors), ActuatorError> {
-        let action = self
-            .store
-            .action(id)?
-            .ok_or(ActuatorError::NoSuchAction(id))?;
-        let refuse = |reason: String| ActuatorError::NotRollbackable { id, reason };
-        if action.state != ActionState::Applied {
-            return Err(refuse(format!(
-                "it is {}, not applied",
-                action.state.as_str()
-            )));
+    fn handle(&mut self, _msg: Tick, ctx: &mut Context<Self>) {
+        if self.shutting_down {
+            return;
         }
-        let window_ms = self.policy.current().policy.automation.rollback_window_secs as i64 * 1000;
-        if clock::now_ms() - action.updated_ms > window_ms {
-            return Err(refuse(format!(
-                "it was applied more than {} s ago",
-                window_ms / 1000
-            )));
-        }
-        let Some(inverse) = action.inverse.clone() else {
-            return Err(refuse(format!("a {} has no inverse", action.kind.as_str())));
-        };
-        let effectors = self.idle_pool(&action.pool)?;
-        if let Change::Scale { .. } = inverse {
-            self.check_fresh(&action.pool, &effectors, &inverse)?;
-        }
-        Ok((action, effectors))
+        self.expire_pending();
+        self.start_approved(ctx);
+        self.check_verifications(ctx);
     }
 }
 
@@ -369,6 +292,43 @@ impl Handler<GetActivity> for Actuator {
             }
         }
         MessageResult(activity)
+    }
+}
+
+impl Handler<GetWeights> for Actuator {
+    type Result = MessageResult<GetWeights>;
+
+    fn handle(&mut self, _msg: GetWeights, _ctx: &mut Context<Self>) -> Self::Result {
+        let weights = self
+            .pools
+            .iter()
+            .map(|(name, pool)| {
+                let weights = pool.weights.lock().map(|w| w.clone()).unwrap_or_default();
+                (name.clone(), weights)
+            })
+            .collect();
+        MessageResult(weights)
+    }
+}
+
+impl Handler<SetPaused> for Actuator {
+    type Result = Result<serde_json::Value, ActuatorError>;
+
+    fn handle(&mut self, msg: SetPaused, _ctx: &mut Context<Self>) -> Self::Result {
+        if msg.paused {
+            let state = serde_json::json!({
+                "paused": true,
+                "by": msg.by,
+                "since": clock::rfc3339(clock::now_ms()),
+            });
+            self.store.set_paused(Some(&state))?;
+            tracing::warn!(message = "Automation paused.", by = %msg.by);
+            Ok(state)
+        } else {
+            self.store.set_paused(None)?;
+            tracing::warn!(message = "Automation resumed.", by = %msg.by);
+            Ok(serde_json::json!({ "paused": false, "by": msg.by }))
+        }
     }
 }
 

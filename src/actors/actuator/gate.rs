@@ -1,0 +1,368 @@
+//! The risk gate: scores each proposal, applies what its class allows, holds the rest for
+//! one or two approvers until they decide or the approval expires.
+
+use actix::{Context, Handler};
+
+use super::apply::Effectors;
+use super::{AUTO, Actuator, ActuatorError, Decide, Propose};
+use crate::analytics::risk::{RiskAssessment, RiskInput, assess};
+use crate::clock;
+use crate::domain::{Action, ActionState, AgentStatus, Change, Proposal};
+use crate::policy::{Automation, RiskMode};
+
+/// Who the log names for what policy decides.
+const POLICY: &str = "policy";
+
+/// Approvals a mode needs.
+fn needed(mode: RiskMode) -> usize {
+    match mode {
+        RiskMode::TwoPerson => 2,
+        _ => 1,
+    }
+}
+
+/// The mode recorded in an action's risk assessment.
+fn recorded_mode(action: &Action) -> RiskMode {
+    serde_json::from_value(action.risk["mode"].clone()).unwrap_or(RiskMode::Approval)
+}
+
+/// Whether two changes of a pool are alike: same kind and target, same direction.
+fn alike(a: &Change, b: &Change) -> bool {
+    match (a, b) {
+        (Change::Scale { from: f1, to: t1 }, Change::Scale { from: f2, to: t2 }) => {
+            (t1 > f1) == (t2 > f2)
+        }
+        (Change::Restart { agent: a1 }, Change::Restart { agent: a2 }) => a1 == a2,
+        (Change::AdjustThreshold { rule: r1, .. }, Change::AdjustThreshold { rule: r2, .. }) => {
+            r1 == r2
+        }
+        (Change::Redistribute { .. }, Change::Redistribute { .. }) => true,
+        _ => false,
+    }
+}
+
+impl Actuator {
+    /// Refuses an automatic proposal that policy holds back: paused, cooling down, over the
+    /// hourly cap, a like one waiting for approval or recently refused by people.
+    fn check_automatic(
+        &self,
+        proposal: &Proposal,
+        automation: &Automation,
+        now: i64,
+    ) -> Result<(), ActuatorError> {
+        let pool = &proposal.pool;
+        if self.store.paused()?.is_some() {
+            return Err(ActuatorError::Paused);
+        }
+        let last = self.activity.get(pool).and_then(|a| a.last_finished_ms);
+        if let Some(last) = last {
+            let left = last + automation.cooldown_secs as i64 * 1000 - now;
+            if left > 0 {
+                return Err(ActuatorError::CoolingDown {
+                    pool: pool.clone(),
+                    secs: (left + 999) / 1000,
+                });
+            }
+        }
+        let hour_ago = now - 3_600_000;
+        let applied = self.store.count_entered(pool, None, "applying", hour_ago)?;
+        if applied >= automation.max_actions_per_hour as usize {
+            return Err(ActuatorError::RateLimited {
+                pool: pool.clone(),
+                max: automation.max_actions_per_hour,
+            });
+        }
+        let hold_ms = automation.refusal_hold_secs as i64 * 1000;
+        for other in self
+            .store
+            .actions_in(&["pending_approval", "rejected", "expired"])?
+        {
+            if other.pool != *pool || !alike(&other.change, &proposal.change) {
+                continue;
+            }
+            if other.state == ActionState::PendingApproval {
+                return Err(ActuatorError::AwaitingApproval {
+                    pool: pool.clone(),
+                    id: other.id,
+                });
+            }
+            if now - other.updated_ms < hold_ms {
+                return Err(ActuatorError::RecentlyRefused {
+                    id: other.id,
+                    state: other.state.as_str().to_string(),
+                    secs: automation.refusal_hold_secs,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Scores a proposal from the pool as the fleet and the log show it now.
+    fn assess(
+        &self,
+        proposal: &Proposal,
+        effectors: &Effectors,
+        automation: &Automation,
+        now: i64,
+    ) -> Result<RiskAssessment, ActuatorError> {
+        let members = effectors.pool.driver.list();
+        let pool_size = members.len();
+        let disrupted = match &proposal.change {
+            Change::Scale { from, to } => from.saturating_sub(*to),
+            // An agent that is already down loses nothing by a restart.
+            Change::Restart { agent } => {
+                let offline = proposal.evidence["status"]
+                    == serde_json::json!(AgentStatus::Offline)
+                    || members.iter().any(|m| &m.handle.id == agent && !m.running);
+                usize::from(!offline)
+            }
+            Change::Redistribute { from, to } => to
+                .iter()
+                .filter(|(agent, w)| (from.get(*agent).copied().unwrap_or(1.0) - **w).abs() > 1e-9)
+                .count(),
+            Change::AdjustThreshold { .. } => 0,
+        };
+        let since = now - automation.risk.history_secs as i64 * 1000;
+        let kind = proposal.change.kind().as_str();
+        let recent_rollbacks =
+            self.store
+                .count_entered(&proposal.pool, Some(kind), "rolled_back", since)?;
+        let input = RiskInput {
+            change: &proposal.change,
+            pool_size: pool_size.max(disrupted),
+            disrupted,
+            confidence: proposal.confidence.clamp(0.0, 1.0),
+            recent_rollbacks,
+        };
+        let mut assessment = assess(&input, automation);
+        if assessment.mode == RiskMode::Auto && !automation.auto_apply.iter().any(|k| k == kind) {
+            assessment.mode = RiskMode::Approval;
+        }
+        Ok(assessment)
+    }
+
+    /// Tells people an action waits for them (the console and log channel).
+    fn announce_pending(&self, action: &Action) {
+        tracing::warn!(
+            message = "Action waits for approval.",
+            action = action.id,
+            pool = %action.pool,
+            kind = action.kind.as_str(),
+            risk = %action.risk,
+            approve_with = %format!("swarmpilot actions approve {}", action.id),
+        );
+    }
+
+    /// Moves every pending action whose approval ran out to `expired`.
+    pub(super) fn expire_pending(&mut self) {
+        let now = clock::now_ms();
+        let pending = match self.store.actions_in(&["pending_approval"]) {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::error!(message = "Cannot read pending actions.", %error);
+                return;
+            }
+        };
+        for action in pending {
+            if action.expires_ms.is_some_and(|at| at <= now) {
+                let reason = format!(
+                    "not approved by {} ({} approval(s) of {} needed)",
+                    clock::rfc3339(action.expires_ms.unwrap_or(now)),
+                    action.approvals.len(),
+                    needed(recorded_mode(&action)),
+                );
+                match self
+                    .store
+                    .transition(action.id, ActionState::Expired, &reason, POLICY)
+                {
+                    Ok(_) => tracing::warn!(message = "Approval expired.", action = action.id),
+                    Err(error) => tracing::error!(message = "Log write failed.", %error),
+                }
+            }
+        }
+    }
+
+    /// Applies approved actions whose pool is idle; a stale one is superseded instead.
+    pub(super) fn start_approved(&mut self, ctx: &mut Context<Self>) {
+        let Ok(approved) = self.store.actions_in(&["approved"]) else {
+            return;
+        };
+        for action in approved {
+            if let Err(error) = self.apply_approved(action, ctx) {
+                tracing::warn!(message = "Approved action not applied.", %error);
+            }
+        }
+    }
+
+    fn apply_approved(
+        &mut self,
+        action: Action,
+        ctx: &mut Context<Self>,
+    ) -> Result<Option<Action>, ActuatorError> {
+        let Ok(effectors) = self.idle_pool(&action.pool) else {
+            return Ok(None);
+        };
+        if let Err(stale) = self.check_fresh(&action.pool, &effectors, &action.change) {
+            let reason = format!("re-checked before applying: {stale}");
+            let action =
+                self.store
+                    .transition(action.id, ActionState::Superseded, &reason, AUTO)?;
+            return Ok(Some(action));
+        }
+        let why = format!(
+            "approved by {}",
+            action
+                .approvals
+                .iter()
+                .map(|a| a.by.as_str())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        );
+        self.start_apply(action, effectors, &why, ctx).map(Some)
+    }
+}
+
+impl Handler<Propose> for Actuator {
+    type Result = Result<Action, ActuatorError>;
+
+    fn handle(&mut self, msg: Propose, ctx: &mut Context<Self>) -> Self::Result {
+        let Propose {
+            proposal,
+            actor,
+            approver,
+        } = msg;
+        let effectors = self.effectors(&proposal.pool)?;
+        let current = self.policy.current();
+        let automation = &current.policy.automation;
+        let now = clock::now_ms();
+        let automatic = actor == AUTO;
+        if automatic {
+            self.check_automatic(&proposal, automation, now)?;
+        }
+        if let Some(action) = self.in_flight(&proposal.pool) {
+            return Err(ActuatorError::Busy {
+                pool: proposal.pool.clone(),
+                action,
+            });
+        }
+        // Re-check against what the driver and policy show now: a stale proposal is not applied.
+        self.check_fresh(&proposal.pool, &effectors, &proposal.change)?;
+        let assessment = self.assess(&proposal, &effectors, automation, now)?;
+        let action = self.store.insert_action(&proposal, &actor)?;
+        // The row above carries the inverse: the rollback plan is on disk before any change.
+        let mode = assessment.mode;
+        let expires = matches!(mode, RiskMode::Approval | RiskMode::TwoPerson)
+            .then(|| now + automation.approval_expiry_secs as i64 * 1000);
+        let risk = serde_json::to_value(&assessment).unwrap_or_default();
+        self.store.set_risk(action.id, &risk, expires)?;
+        let summary = format!("risk {:.2} ({})", assessment.score, assessment.class);
+        let id = action.id;
+        if automatic && automation.dry_run {
+            let reason = format!("dry run (automation.dry_run): {summary}, {mode:?}; not applied");
+            return Ok(self
+                .store
+                .transition(id, ActionState::Superseded, &reason, POLICY)?);
+        }
+        match mode {
+            RiskMode::Forbidden => {
+                let reason = format!("{summary}: policy forbids class {}", assessment.class);
+                Ok(self
+                    .store
+                    .transition(id, ActionState::Rejected, &reason, POLICY)?)
+            }
+            RiskMode::Auto => {
+                let why = if automatic {
+                    format!("{summary}: policy applies it automatically")
+                } else {
+                    format!("{summary}: requested by {actor}")
+                };
+                self.start_apply(action, effectors, &why, ctx)
+            }
+            RiskMode::Approval | RiskMode::TwoPerson => {
+                if approver && !automatic {
+                    self.store.add_approval(id, &actor)?;
+                }
+                let needed = needed(mode);
+                let action = self
+                    .store
+                    .action(id)?
+                    .ok_or(ActuatorError::NoSuchAction(id))?;
+                if action.approvals.len() >= needed {
+                    let why = format!("{summary}: requested by {actor}, an approver");
+                    self.store
+                        .transition(id, ActionState::Approved, &why, &actor)?;
+                    let action = self
+                        .store
+                        .action(id)?
+                        .ok_or(ActuatorError::NoSuchAction(id))?;
+                    return self.start_apply(action, effectors, &why, ctx);
+                }
+                let reason = format!(
+                    "{summary}: waits for {} approver(s) ({} so far) until {}",
+                    needed,
+                    action.approvals.len(),
+                    clock::rfc3339(expires.unwrap_or(now)),
+                );
+                let action =
+                    self.store
+                        .transition(id, ActionState::PendingApproval, &reason, POLICY)?;
+                self.announce_pending(&action);
+                Ok(action)
+            }
+        }
+    }
+}
+
+impl Handler<Decide> for Actuator {
+    type Result = Result<Action, ActuatorError>;
+
+    fn handle(&mut self, msg: Decide, ctx: &mut Context<Self>) -> Self::Result {
+        let Decide {
+            id,
+            by,
+            approve,
+            comment,
+        } = msg;
+        let action = self
+            .store
+            .action(id)?
+            .ok_or(ActuatorError::NoSuchAction(id))?;
+        if action.state != ActionState::PendingApproval {
+            return Err(ActuatorError::NotPending {
+                id,
+                state: action.state.as_str().to_string(),
+            });
+        }
+        if action.expires_ms.is_some_and(|at| at <= clock::now_ms()) {
+            self.expire_pending();
+            return Err(ActuatorError::Expired(id));
+        }
+        let comment = comment.map(|c| format!(": {c}")).unwrap_or_default();
+        if !approve {
+            let reason = format!("rejected by {by}{comment}");
+            return Ok(self
+                .store
+                .transition(id, ActionState::Rejected, &reason, &by)?);
+        }
+        if !self.store.add_approval(id, &by)? {
+            return Err(ActuatorError::AlreadyApproved { id, by });
+        }
+        let needed = needed(recorded_mode(&action));
+        let count = action.approvals.len() + 1;
+        if count < needed {
+            let reason = format!("approved by {by} ({count} of {needed}){comment}");
+            return Ok(self
+                .store
+                .transition(id, ActionState::PendingApproval, &reason, &by)?);
+        }
+        let reason = format!("approved by {by} ({count} of {needed}){comment}");
+        self.store
+            .transition(id, ActionState::Approved, &reason, &by)?;
+        let action = self
+            .store
+            .action(id)?
+            .ok_or(ActuatorError::NoSuchAction(id))?;
+        // Applied now if the pool is idle, else on the tick after its action finishes.
+        Ok(self.apply_approved(action.clone(), ctx)?.unwrap_or(action))
+    }
+}

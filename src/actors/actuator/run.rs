@@ -1,0 +1,302 @@
+//! Running an action: apply through the driver, verify, keep or roll back; and rollback by
+//! hand within the policy's window.
+
+use actix::{ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture};
+
+use super::apply::{Effectors, apply, undo};
+use super::verify::{Baseline, Verifier, check};
+use super::{AUTO, Actuator, ActuatorError, RollBack};
+use crate::actors::fleet::GetFleet;
+use crate::clock;
+use crate::domain::{Action, ActionState};
+
+impl Actuator {
+    /// Moves an action to `applying` and applies it; verification follows.
+    pub(super) fn start_apply(
+        &mut self,
+        action: Action,
+        effectors: Effectors,
+        why: &str,
+        ctx: &mut Context<Self>,
+    ) -> Result<Action, ActuatorError> {
+        let action = self
+            .store
+            .transition(action.id, ActionState::Applying, why, AUTO)?;
+        self.begin(&action.pool, action.id);
+        let (id, pool, change) = (action.id, action.pool.clone(), action.change.clone());
+        let fleet = self.fleet.clone();
+        let by = why.to_string();
+        ctx.spawn(
+            async move {
+                let before = fleet.send(GetFleet).await.ok();
+                let result = apply(&effectors, id, &change, &by).await;
+                (before, result)
+            }
+            .into_actor(self)
+            .map(move |(before, result), actuator, _ctx| {
+                let before = before.map(|s| Baseline::of(&s, &pool)).unwrap_or_default();
+                match result {
+                    Ok(summary) => actuator.begin_verification(id, &pool, before, &summary),
+                    Err(error) => {
+                        tracing::warn!(message = "Action failed.", action = id, %error);
+                        actuator.end(id, &pool, ActionState::Failed, &error.to_string(), AUTO);
+                    }
+                }
+            }),
+        );
+        Ok(action)
+    }
+
+    /// Records the end of an action's flight: its last transition, and the pool is free.
+    fn end(&mut self, id: i64, pool: &str, state: ActionState, reason: &str, actor: &str) {
+        self.verifying.remove(&id);
+        self.finish(pool);
+        match self.store.transition(id, state, reason, actor) {
+            Ok(_) => tracing::info!(message = "Action finished.", action = id,
+                state = state.as_str(), %reason),
+            Err(error) => tracing::error!(message = "Log write failed.", action = id, %error),
+        }
+    }
+
+    /// Starts the verification window of an applied action (or keeps it at once when the
+    /// policy's window is zero).
+    pub(super) fn begin_verification(
+        &mut self,
+        id: i64,
+        pool: &str,
+        before: Baseline,
+        summary: &str,
+    ) {
+        let conditions = self.policy.current().policy.automation.verification.clone();
+        if conditions.window_secs == 0 {
+            self.end(id, pool, ActionState::Applied, summary, AUTO);
+            return;
+        }
+        let baseline = serde_json::to_value(&before).unwrap_or_default();
+        if let Err(error) = self.store.set_verification(id, &baseline) {
+            tracing::error!(message = "Cannot keep the verification baseline.", %error);
+        }
+        let reason = format!(
+            "{summary}; verifying for {} s (failure limit {})",
+            conditions.window_secs, conditions.failure_limit
+        );
+        if let Err(error) = self
+            .store
+            .transition(id, ActionState::Verifying, &reason, AUTO)
+        {
+            tracing::error!(message = "Log write failed.", action = id, %error);
+        }
+        let now = clock::now_ms();
+        let grace_ms = self
+            .pools
+            .get(pool)
+            .map_or(0, |p| p.startup_grace_secs as i64 * 1000);
+        let interval_ms = self.policy.sampling_interval().as_millis() as i64;
+        self.verifying.insert(
+            id,
+            Verifier {
+                pool: pool.to_string(),
+                before,
+                until_ms: now + conditions.window_secs as i64 * 1000,
+                next_ms: now + interval_ms,
+                ready_by_ms: now + grace_ms,
+                checks: 0,
+                failures: Vec::new(),
+                running: false,
+            },
+        );
+    }
+
+    /// Runs the checks that are due; keeps or rolls back actions whose window decided.
+    pub(super) fn check_verifications(&mut self, ctx: &mut Context<Self>) {
+        let now = clock::now_ms();
+        let due: Vec<i64> = self
+            .verifying
+            .iter()
+            .filter(|(_, v)| !v.running && v.next_ms <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(verifier) = self.verifying.get_mut(&id) else {
+                continue;
+            };
+            verifier.running = true;
+            let fleet = self.fleet.clone();
+            ctx.spawn(
+                fleet
+                    .send(GetFleet)
+                    .into_actor(self)
+                    .map(move |snapshot, actuator, ctx| {
+                        if let Ok(snapshot) = snapshot {
+                            actuator.judge(id, &snapshot, ctx);
+                        } else if let Some(v) = actuator.verifying.get_mut(&id) {
+                            v.running = false;
+                        }
+                    }),
+            );
+        }
+    }
+
+    fn judge(
+        &mut self,
+        id: i64,
+        snapshot: &crate::actors::fleet::FleetSnapshot,
+        ctx: &mut Context<Self>,
+    ) {
+        let now = clock::now_ms();
+        let current = self.policy.current();
+        let conditions = &current.policy.automation.verification;
+        let interval_ms = self.policy.sampling_interval().as_millis() as i64;
+        let Some(verifier) = self.verifying.get_mut(&id) else {
+            return;
+        };
+        let verdict = check(
+            &verifier.before,
+            snapshot,
+            &verifier.pool,
+            conditions,
+            now < verifier.ready_by_ms,
+        );
+        verifier.running = false;
+        verifier.checks += 1;
+        verifier.next_ms = now + interval_ms;
+        let pool = verifier.pool.clone();
+        if !verdict.failed.is_empty() {
+            let failure = verdict.failed.join("; ");
+            tracing::warn!(message = "Verification check failed.", action = id, %failure);
+            verifier.failures.push(failure);
+        }
+        let failed = verifier.failures.len();
+        if failed > conditions.failure_limit as usize {
+            let reason = format!(
+                "verification failed {failed} of {} checks (limit {}): {}",
+                verifier.checks,
+                conditions.failure_limit,
+                verifier.failures.last().cloned().unwrap_or_default()
+            );
+            self.verifying.remove(&id);
+            self.roll_back_automatically(id, &pool, reason, ctx);
+        } else if now >= verifier.until_ms {
+            let reason = format!(
+                "verification passed: {} checks, {failed} failed (limit {}){}",
+                verifier.checks,
+                conditions.failure_limit,
+                if verdict.inconclusive.is_empty() {
+                    String::new()
+                } else {
+                    format!("; inconclusive: {}", verdict.inconclusive.join(", "))
+                }
+            );
+            self.end(id, &pool, ActionState::Applied, &reason, AUTO);
+        }
+    }
+
+    fn roll_back_automatically(
+        &mut self,
+        id: i64,
+        pool: &str,
+        reason: String,
+        ctx: &mut Context<Self>,
+    ) {
+        let action = match self.store.action(id) {
+            Ok(Some(action)) => action,
+            _ => return self.end(id, pool, ActionState::Failed, &reason, AUTO),
+        };
+        let Ok(effectors) = self.effectors(pool) else {
+            return self.end(id, pool, ActionState::Failed, &reason, AUTO);
+        };
+        let pool = pool.to_string();
+        ctx.spawn(
+            async move { undo(&effectors, id, &action.change, AUTO).await }
+                .into_actor(self)
+                .map(move |result, actuator, _ctx| match result {
+                    Ok(summary) => {
+                        let reason = format!("{reason}; rolled back: {summary}");
+                        actuator.end(id, &pool, ActionState::RolledBack, &reason, AUTO);
+                    }
+                    Err(error) => {
+                        let reason = format!("{reason}; rollback failed: {error}");
+                        actuator.end(id, &pool, ActionState::Failed, &reason, AUTO);
+                    }
+                }),
+        );
+    }
+
+    /// Checks that action `id` can be rolled back by hand now; returns it with its pool's
+    /// effectors.
+    fn prepare_rollback(&self, id: i64) -> Result<(Action, Effectors), ActuatorError> {
+        let action = self
+            .store
+            .action(id)?
+            .ok_or(ActuatorError::NoSuchAction(id))?;
+        let refuse = |reason: String| ActuatorError::NotRollbackable { id, reason };
+        let effectors = match action.state {
+            // Aborting a verification: the pool is busy with this very action.
+            ActionState::Verifying => self.effectors(&action.pool)?,
+            ActionState::Applied => self.idle_pool(&action.pool)?,
+            other => {
+                return Err(refuse(format!(
+                    "it is {}, not applied or verifying",
+                    other.as_str()
+                )));
+            }
+        };
+        let window_ms = self.policy.current().policy.automation.rollback_window_secs as i64 * 1000;
+        if clock::now_ms() - action.updated_ms > window_ms {
+            return Err(refuse(format!(
+                "it was applied more than {} s ago",
+                window_ms / 1000
+            )));
+        }
+        let Some(inverse) = action.inverse.clone() else {
+            return Err(refuse(format!("a {} has no inverse", action.kind.as_str())));
+        };
+        if action.state == ActionState::Applied {
+            self.check_fresh(&action.pool, &effectors, &inverse)?;
+        }
+        Ok((action, effectors))
+    }
+}
+
+impl Handler<RollBack> for Actuator {
+    type Result = ResponseActFuture<Self, Result<Action, ActuatorError>>;
+
+    fn handle(&mut self, msg: RollBack, _ctx: &mut Context<Self>) -> Self::Result {
+        let (action, effectors) = match self.prepare_rollback(msg.id) {
+            Ok(ready) => ready,
+            Err(error) => return Box::pin(actix::fut::ready(Err(error))),
+        };
+        // A verification in progress stops here: the person's decision wins.
+        self.verifying.remove(&action.id);
+        self.begin(&action.pool, action.id);
+        let (change, id, actor) = (action.change.clone(), action.id, msg.actor);
+        Box::pin(
+            async move {
+                let result = undo(&effectors, id, &change, &actor).await;
+                (result, actor)
+            }
+            .into_actor(self)
+            .map(move |(result, actor), actuator, _ctx| {
+                actuator.finish(&action.pool);
+                match result {
+                    Ok(summary) => {
+                        let reason = format!("rolled back by {actor}: {summary}");
+                        Ok(actuator.store.transition(
+                            id,
+                            ActionState::RolledBack,
+                            &reason,
+                            &actor,
+                        )?)
+                    }
+                    Err(error) => {
+                        tracing::error!(message = "Rollback failed.", action = id, %error);
+                        Err(ActuatorError::NotRollbackable {
+                            id,
+                            reason: error.to_string(),
+                        })
+                    }
+                }
+            }),
+        )
+    }
+}

@@ -1,0 +1,211 @@
+//! Verification after an apply, in the manner of Argo Rollouts' analysis: the pool is
+//! measured before the change, then checked every sampling interval for the policy's window
+//! against success conditions; more failed checks than `failure_limit` roll it back.
+
+use serde::{Deserialize, Serialize};
+
+use crate::actors::fleet::{AgentView, FleetSnapshot};
+use crate::analytics::stats;
+use crate::domain::AgentStatus;
+use crate::policy::Verification;
+
+/// Latency metric compared before and after, milliseconds.
+const RESPONSE_TIME: &str = "response_time_ms";
+/// Error-rate metric, percent.
+const ERROR_RATE: &str = "error_rate";
+
+/// The pool as it was before the change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Agents of the pool then.
+    pub agents: Vec<String>,
+    /// Mean agent CPU, percent of a core.
+    pub mean_cpu: Option<f64>,
+    /// 95th percentile of the agents' latest response times, milliseconds.
+    pub p95_latency_ms: Option<f64>,
+    /// Mean agent error rate, percent.
+    pub error_rate: Option<f64>,
+}
+
+impl Baseline {
+    /// Measures `pool` in a fleet snapshot.
+    pub fn of(snapshot: &FleetSnapshot, pool: &str) -> Baseline {
+        let members: Vec<&AgentView> = snapshot.agents.iter().filter(|a| a.pool == pool).collect();
+        let values = |metric: &str| -> Vec<f64> {
+            members
+                .iter()
+                .filter(|a| a.status != AgentStatus::Offline)
+                .filter_map(|a| a.metrics.get(metric).copied())
+                .filter(|v| v.is_finite())
+                .collect()
+        };
+        let cpu: Vec<f64> = members.iter().filter_map(|a| a.cpu_smoothed).collect();
+        let latency = values(RESPONSE_TIME);
+        Baseline {
+            agents: members.iter().map(|a| a.id.clone()).collect(),
+            mean_cpu: stats::mean(&cpu),
+            p95_latency_ms: stats::quantile(&latency, 0.95),
+            error_rate: stats::mean(&values(ERROR_RATE)),
+        }
+    }
+}
+
+/// One check's verdict.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Verdict {
+    /// Conditions that failed, each a sentence.
+    pub failed: Vec<String>,
+    /// Conditions without data to judge.
+    pub inconclusive: Vec<String>,
+    /// What was measured.
+    pub now: Baseline,
+}
+
+/// The progress of one action's verification.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    /// The pool.
+    pub pool: String,
+    /// Before the change.
+    pub before: Baseline,
+    /// When the window ends, epoch milliseconds.
+    pub until_ms: i64,
+    /// When the next check is due, epoch milliseconds.
+    pub next_ms: i64,
+    /// When new agents must be serving, epoch milliseconds.
+    pub ready_by_ms: i64,
+    /// Checks done.
+    pub checks: u32,
+    /// Checks failed, with the last failure's reasons.
+    pub failures: Vec<String>,
+    /// A check is running.
+    pub running: bool,
+}
+
+/// Checks `pool` in `snapshot` against the conditions; `starting_ok` is whether agents may
+/// still be starting (before the start-up grace ends).
+pub fn check(
+    before: &Baseline,
+    snapshot: &FleetSnapshot,
+    pool: &str,
+    conditions: &Verification,
+    starting_ok: bool,
+) -> Verdict {
+    let now = Baseline::of(snapshot, pool);
+    let mut verdict = Verdict::default();
+    for agent in snapshot.agents.iter().filter(|a| a.pool == pool) {
+        match agent.status {
+            AgentStatus::Offline => verdict
+                .failed
+                .push(format!("agent {} is offline", agent.id)),
+            AgentStatus::Error => verdict
+                .failed
+                .push(format!("agent {} reports errors", agent.id)),
+            AgentStatus::Starting if !starting_ok => verdict.failed.push(format!(
+                "agent {} is not serving after its start-up grace",
+                agent.id
+            )),
+            _ => {}
+        }
+    }
+    match now.mean_cpu {
+        Some(cpu) if cpu > conditions.max_cpu_percent => verdict.failed.push(format!(
+            "mean agent CPU {cpu:.0}% is above {:.0}%",
+            conditions.max_cpu_percent
+        )),
+        Some(_) => {}
+        None => verdict.inconclusive.push("no CPU reading".into()),
+    }
+    match (before.p95_latency_ms, now.p95_latency_ms) {
+        (Some(was), Some(is)) if is > was * conditions.max_p95_latency_ratio => {
+            verdict.failed.push(format!(
+                "p95 latency {is:.0} ms is above {:.0}% of {was:.0} ms before",
+                conditions.max_p95_latency_ratio * 100.0
+            ))
+        }
+        (Some(_), Some(_)) => {}
+        _ => verdict
+            .inconclusive
+            .push("no latency before and after".into()),
+    }
+    match now.error_rate {
+        Some(rate) if rate > conditions.max_error_rate => verdict.failed.push(format!(
+            "error rate {rate:.1}% is above {:.1}%",
+            conditions.max_error_rate
+        )),
+        Some(_) => {}
+        None => verdict.inconclusive.push("no error rate".into()),
+    }
+    verdict.now = now;
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn agent(id: &str, status: AgentStatus, cpu: f64, latency: Option<f64>) -> AgentView {
+        let mut metrics = BTreeMap::new();
+        if let Some(latency) = latency {
+            metrics.insert(RESPONSE_TIME.to_string(), latency);
+        }
+        AgentView {
+            id: id.into(),
+            pool: "p".into(),
+            status,
+            pid: None,
+            endpoint: None,
+            started_ms: 0,
+            last_sample_ms: 0,
+            metrics,
+            cpu_smoothed: Some(cpu),
+            anomaly_scores: BTreeMap::new(),
+            actor_restarts: 0,
+        }
+    }
+
+    fn fleet(agents: Vec<AgentView>) -> FleetSnapshot {
+        FleetSnapshot {
+            agents,
+            host: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_healthy_pool_passes_and_missing_data_is_inconclusive() {
+        let conditions = Verification::default();
+        let before = Baseline::of(
+            &fleet(vec![agent("a", AgentStatus::Active, 40.0, None)]),
+            "p",
+        );
+        let after = fleet(vec![
+            agent("a", AgentStatus::Active, 30.0, None),
+            agent("b", AgentStatus::Starting, 0.0, None),
+        ]);
+        let verdict = check(&before, &after, "p", &conditions, true);
+        assert!(verdict.failed.is_empty(), "{verdict:?}");
+        assert_eq!(verdict.inconclusive.len(), 2, "{verdict:?}");
+        let late = check(&before, &after, "p", &conditions, false);
+        assert_eq!(late.failed.len(), 1, "{late:?}");
+    }
+
+    #[test]
+    fn hot_agents_slower_answers_and_offline_agents_fail() {
+        let conditions = Verification::default();
+        let before = Baseline::of(
+            &fleet(vec![agent("a", AgentStatus::Active, 40.0, Some(100.0))]),
+            "p",
+        );
+        let after = fleet(vec![
+            agent("a", AgentStatus::Busy, 99.0, Some(150.0)),
+            agent("b", AgentStatus::Offline, 95.0, Some(100.0)),
+        ]);
+        let verdict = check(&before, &after, "p", &conditions, true);
+        assert_eq!(verdict.failed.len(), 3, "{verdict:?}");
+        assert!(verdict.failed.iter().any(|f| f.contains("CPU")));
+        assert!(verdict.failed.iter().any(|f| f.contains("p95 latency")));
+        assert!(verdict.failed.iter().any(|f| f.contains("offline")));
+    }
+}

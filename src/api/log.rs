@@ -1,0 +1,145 @@
+//! `GET /api/v1/log`: the applied-optimization and rollback log, newest first, a page at a
+//! time (`before` is the `seq` to continue from, also given in the `Link` header), as JSON
+//! or, with `format=csv`, as a CSV file.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::ApiState;
+use super::actions::MAX_LIMIT;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::routes::read_store;
+use crate::clock;
+use crate::store::{LogEntry, LogFilter};
+
+/// Mounts the log route under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/log", web::get().to(log));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogQuery {
+    since: Option<String>,
+    pool: Option<String>,
+    kind: Option<String>,
+    status: Option<String>,
+    before: Option<i64>,
+    limit: Option<usize>,
+    format: Option<String>,
+}
+
+const KINDS: [&str; 4] = ["scale", "redistribute", "restart", "adjust_threshold"];
+const STATES: [&str; 11] = [
+    "proposed",
+    "pending_approval",
+    "approved",
+    "applying",
+    "verifying",
+    "applied",
+    "rejected",
+    "expired",
+    "failed",
+    "rolled_back",
+    "superseded",
+];
+
+fn one_of(field: &str, value: &Option<String>, allowed: &[&str]) -> Result<(), ApiError> {
+    match value {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::bad_request(
+            Some(field),
+            format!("{v:?} is not one of {}", allowed.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}
+
+async fn log(
+    state: web::Data<ApiState>,
+    _caller: Caller,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    one_of("kind", &query.kind, &KINDS)?;
+    one_of("status", &query.status, &STATES)?;
+    one_of("format", &query.format, &["json", "csv"])?;
+    let since_ms = match &query.since {
+        Some(text) => Some(clock::parse_time(text).ok_or_else(|| {
+            ApiError::bad_request(
+                Some("since"),
+                format!("{text:?} is neither RFC 3339 nor epoch milliseconds"),
+            )
+        })?),
+        None => None,
+    };
+    let csv = query.format.as_deref() == Some("csv");
+    // A CSV export is the whole selection; a JSON page is at most MAX_LIMIT rows.
+    let limit = match (csv, query.limit) {
+        (true, None) => usize::MAX >> 1,
+        (_, limit) => limit.unwrap_or(100).clamp(1, MAX_LIMIT),
+    };
+    let filter = LogFilter {
+        since_ms,
+        pool: query.pool.clone(),
+        kind: query.kind.clone(),
+        status: query.status.clone(),
+        before_seq: query.before,
+        limit,
+    };
+    let rows = read_store(&state.store, move |store| store.log(&filter)).await?;
+    if csv {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                "Content-Disposition",
+                "attachment; filename=\"swarmpilot-log.csv\"",
+            ))
+            .body(to_csv(&rows)?));
+    }
+    let mut response = HttpResponse::Ok();
+    if rows.len() == limit
+        && let Some(last) = rows.last()
+    {
+        let mut next = vec![format!("before={}", last.seq), format!("limit={limit}")];
+        for (name, value) in [
+            ("since", &query.since),
+            ("pool", &query.pool),
+            ("kind", &query.kind),
+            ("status", &query.status),
+        ] {
+            if let Some(value) = value {
+                next.push(format!("{name}={}", encode(value)));
+            }
+        }
+        response.insert_header((
+            "Link",
+            format!("</api/v1/log?{}>; rel=\"next\"", next.join("&")),
+        ));
+    }
+    Ok(response.json(rows))
+}
+
+/// Percent-encodes a query value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn to_csv(rows: &[LogEntry]) -> Result<Vec<u8>, ApiError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let failed = |e: csv::Error| ApiError::internal(format!("cannot write CSV: {e}"));
+    for row in rows {
+        writer.serialize(row).map_err(failed)?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| ApiError::internal(format!("cannot write CSV: {e}")))
+}

@@ -1,0 +1,229 @@
+//! What the risk gate keeps: each action's risk assessment and expiry, approvals, the
+//! verification baseline, the automation pause, and the counts the rate limits need.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Store, StoreError, read_action};
+use crate::clock;
+use crate::domain::{Action, Approval};
+
+const GATE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS approvals (
+    action_id INTEGER NOT NULL REFERENCES actions (id), by_name TEXT NOT NULL,
+    at_ms INTEGER NOT NULL, PRIMARY KEY (action_id, by_name)
+);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
+
+/// Columns added to `actions` after its first version, with their types.
+const ACTION_COLUMNS: [(&str, &str); 3] = [
+    ("risk", "TEXT"),
+    ("expires_ms", "INTEGER"),
+    ("verification", "TEXT"),
+];
+
+/// Brings a database of any earlier version up to date.
+pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(GATE_SCHEMA)?;
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('actions')")?;
+    let have: Vec<String> = stmt
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (column, kind) in ACTION_COLUMNS {
+        if !have.iter().any(|c| c == column) {
+            conn.execute_batch(&format!("ALTER TABLE actions ADD COLUMN {column} {kind}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The approvals of one action, oldest first.
+pub(super) fn approvals(conn: &Connection, id: i64) -> Result<Vec<Approval>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT by_name, at_ms FROM approvals WHERE action_id = ?1 ORDER BY at_ms")?;
+    let rows = stmt.query_map(params![id], |row| {
+        Ok(Approval {
+            by: row.get(0)?,
+            at_ms: row.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+impl Store {
+    /// Records the gate's risk assessment and, for a pending approval, its expiry.
+    pub fn set_risk(
+        &self,
+        id: i64,
+        risk: &serde_json::Value,
+        expires_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE actions SET risk = ?1, expires_ms = ?2 WHERE id = ?3",
+            params![risk.to_string(), expires_ms, id],
+        )?;
+        Ok(())
+    }
+
+    /// Records `by`'s approval; returns false when `by` had already approved.
+    pub fn add_approval(&self, id: i64, by: &str) -> Result<bool, StoreError> {
+        let added = self.lock().execute(
+            "INSERT OR IGNORE INTO approvals (action_id, by_name, at_ms) VALUES (?1, ?2, ?3)",
+            params![id, by, clock::now_ms()],
+        )?;
+        Ok(added == 1)
+    }
+
+    /// Keeps what verification compares with (the pool before the change).
+    pub fn set_verification(
+        &self,
+        id: i64,
+        baseline: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE actions SET verification = ?1 WHERE id = ?2",
+            params![baseline.to_string(), id],
+        )?;
+        Ok(())
+    }
+
+    /// The verification baseline of an action, if one was kept.
+    pub fn verification(&self, id: i64) -> Result<Option<serde_json::Value>, StoreError> {
+        let text: Option<Option<String>> = self
+            .lock()
+            .query_row(
+                "SELECT verification FROM actions WHERE id = ?1",
+                params![id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        match text.flatten() {
+            Some(text) => Ok(Some(serde_json::from_str(&text)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every action now in one of `states`, oldest first.
+    pub fn actions_in(&self, states: &[&str]) -> Result<Vec<Action>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT id, state FROM actions ORDER BY id")?;
+        let ids: Vec<i64> = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })?
+            .filter_map(|row| match row {
+                Ok((id, state)) if states.contains(&state.as_str()) => Some(Ok(id)),
+                Ok(_) => None,
+                Err(error) => Some(Err(error)),
+            })
+            .collect::<Result<_, _>>()?;
+        ids.into_iter()
+            .filter_map(|id| read_action(&conn, id).transpose())
+            .collect()
+    }
+
+    /// How many actions of `pool` (of `kind`, when given) entered `state` since `since_ms`.
+    pub fn count_entered(
+        &self,
+        pool: &str,
+        kind: Option<&str>,
+        state: &str,
+        since_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let count: i64 = self.lock().query_row(
+            "SELECT COUNT(DISTINCT action_id) FROM action_log
+             WHERE pool = ?1 AND (?2 IS NULL OR kind = ?2) AND to_state = ?3 AND ts_ms >= ?4",
+            params![pool, kind, state, since_ms],
+            |row| row.get(0),
+        )?;
+        Ok(count as usize)
+    }
+
+    /// Whether automation is paused, and by whom and when.
+    pub fn paused(&self) -> Result<Option<serde_json::Value>, StoreError> {
+        let text: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'paused'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        match text {
+            Some(text) => Ok(Some(serde_json::from_str(&text)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Pauses automation (`Some`, who and when) or resumes it (`None`); survives restarts.
+    pub fn set_paused(&self, paused: Option<&serde_json::Value>) -> Result<(), StoreError> {
+        let conn = self.lock();
+        match paused {
+            Some(value) => conn.execute(
+                "INSERT INTO settings (key, value) VALUES ('paused', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![value.to_string()],
+            )?,
+            None => conn.execute("DELETE FROM settings WHERE key = 'paused'", [])?,
+        };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ActionState, Change, Proposal};
+
+    #[test]
+    fn approvals_pause_and_counts_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let proposal = Proposal {
+            pool: "p".into(),
+            change: Change::Restart { agent: "a".into() },
+            reason: "r".into(),
+            evidence: serde_json::json!({}),
+            confidence: 1.0,
+        };
+        let action = store.insert_action(&proposal, "auto").unwrap();
+        store
+            .set_risk(action.id, &serde_json::json!({"score": 0.5}), Some(42))
+            .unwrap();
+        assert!(store.add_approval(action.id, "ann").unwrap());
+        assert!(
+            !store.add_approval(action.id, "ann").unwrap(),
+            "twice is once"
+        );
+        store
+            .transition(action.id, ActionState::PendingApproval, "gate", "auto")
+            .unwrap();
+        store
+            .set_paused(Some(&serde_json::json!({"by": "root"})))
+            .unwrap();
+        drop(store);
+
+        let store = Store::open(dir.path()).unwrap();
+        let read = store.action(action.id).unwrap().unwrap();
+        assert_eq!(read.expires_ms, Some(42));
+        assert_eq!(read.risk["score"], 0.5);
+        assert_eq!(read.approvals.len(), 1);
+        assert_eq!(read.approvals[0].by, "ann");
+        assert_eq!(store.actions_in(&["pending_approval"]).unwrap().len(), 1);
+        assert_eq!(
+            store
+                .count_entered("p", None, "pending_approval", 0)
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .count_entered("p", Some("scale"), "pending_approval", 0)
+                .unwrap(),
+            0
+        );
+        assert!(store.paused().unwrap().is_some());
+        store.set_paused(None).unwrap();
+        assert!(store.paused().unwrap().is_none());
+    }
+}

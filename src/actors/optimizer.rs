@@ -122,17 +122,24 @@ impl Optimizer {
                     .or_insert_with(|| PoolPlanner::new(scaling_config(policy, pool)))
                     .observe(load);
             }
+            // The start-up time observed, or the policy's bound until one is seen.
+            let startup_ms = activity
+                .observed_startup_ms
+                .unwrap_or(pool.startup_secs as i64 * 1000);
+            let lead_ticks = lead_ticks(startup_ms, interval_ms);
             if activity.in_flight.is_some() {
+                // While an action applies and is verified the planner still plans, so its
+                // stabilization window counts those recommendations, as the HPA's does.
+                if settled(&agents, activity, interval_ms) {
+                    let _ = self.scale(policy, name, pool, &agents, now_ms, lead_ticks);
+                } else if let Some(planner) = self.planners.get_mut(name) {
+                    planner.hold(now_ms, agents.len());
+                }
                 continue;
             }
             let proposal = match agents.iter().find(|a| a.status == AgentStatus::Offline) {
                 Some(offline) => Some(replace_offline(name, offline, now_ms)),
                 None if settled(&agents, activity, interval_ms) => {
-                    // The start-up time observed, or the policy's bound until one is seen.
-                    let startup_ms = activity
-                        .observed_startup_ms
-                        .unwrap_or(pool.startup_secs as i64 * 1000);
-                    let lead_ticks = lead_ticks(startup_ms, interval_ms);
                     self.scale(policy, name, pool, &agents, now_ms, lead_ticks)
                 }
                 None => None,

@@ -97,6 +97,11 @@ impl PoolPlanner {
         }
     }
 
+    /// Holds the pool at `size` in the scale-down window while it changes.
+    pub fn hold(&mut self, now_ms: i64, size: usize) {
+        self.scaler.hold(now_ms, size);
+    }
+
     /// Folds in the pool's total load (the sum over its agents, in the units of the target
     /// per agent), measured once per decision interval.
     pub fn observe(&mut self, total_load: f64) {

@@ -164,8 +164,8 @@ mod tests {
         let mut live = input(&restart, 2, 1);
         live.confidence = 0.7;
         let medium = assess(&live, &policy);
-        // 0.3 kind + 0.3 × 0.5 blast + 0.3 × 0.3 confidence.
-        assert!((medium.score - 0.54).abs() < 1e-9, "{medium:?}");
+        // 0.35 kind + 0.3 × 0.5 blast + 0.3 × 0.3 confidence.
+        assert!((medium.score - 0.59).abs() < 1e-9, "{medium:?}");
         assert_eq!(medium.class, "medium");
         assert_eq!(medium.mode, RiskMode::Approval);
     }

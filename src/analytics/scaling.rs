@@ -80,6 +80,13 @@ impl Scaler {
         self.config = config;
     }
 
+    /// Records `size` as the recommendation at `now_ms` when none could be computed (the pool
+    /// is changing and its readings are not yet fresh), so a scale-in still waits out the
+    /// whole window after a change.
+    pub fn hold(&mut self, now_ms: i64, size: usize) {
+        self.history.push_back((now_ms, size));
+    }
+
     /// Decides how many agents the pool should have at `now_ms`.
     pub fn decide(&mut self, now_ms: i64, current: usize, observed: f64) -> ScalingDecision {
         let config = self.config;

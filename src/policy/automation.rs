@@ -127,7 +127,7 @@ pub struct Verification {
 }
 
 const fn default_verification_window_secs() -> u64 {
-    30
+    10
 }
 const fn default_max_p95_latency_ratio() -> f64 {
     1.1
@@ -229,7 +229,7 @@ const fn default_history_secs() -> u64 {
     3600
 }
 const fn default_low_below() -> f64 {
-    0.45
+    0.5
 }
 const fn default_medium_below() -> f64 {
     0.7
@@ -244,7 +244,7 @@ const fn default_redistribute_risk() -> f64 {
     0.15
 }
 const fn default_restart_risk() -> f64 {
-    0.3
+    0.35
 }
 const fn default_adjust_threshold_risk() -> f64 {
     0.2

@@ -167,6 +167,10 @@ async fn recommendations_include_what_policy_does_not_let_apply() {
             .contains("below min_agents")
     );
     assert!(server.agents().await.is_empty(), "not applied");
+    // The gate holds a kind policy does not let apply by itself for a person's approval.
     let (_, actions) = server.get("/api/v1/actions").await;
-    assert_eq!(actions, serde_json::json!([]));
+    assert_eq!(actions.as_array().unwrap().len(), 1, "{actions}");
+    assert_eq!(actions[0]["state"], "pending_approval");
+    assert_eq!(actions[0]["risk"]["class"], "low");
+    assert_eq!(actions[0]["risk"]["mode"], "approval");
 }

@@ -21,8 +21,8 @@ async fn request(server: &Server, body: Value) -> Value {
     assert_eq!(status, 202, "{action}");
     let id = action["id"].as_i64().unwrap();
     wait_for(
-        "the action to be applied",
-        Duration::from_secs(20),
+        "the action to be applied and verified",
+        Duration::from_secs(40),
         || async {
             let (_, action) = server.get(&format!("/api/v1/actions/{id}")).await;
             (action["state"] == "applied").then_some(action)
@@ -96,9 +96,12 @@ async fn a_threshold_overlay_survives_a_restart_and_disappears_on_rollback() {
     );
 
     let log = server.log().await;
+    // The admin is an approver, so their request counts as the approval it needs.
     let expected: Vec<(String, String)> = [
         ("proposed", "admin"),
+        ("approved", "admin"),
         ("applying", "auto"),
+        ("verifying", "auto"),
         ("applied", "auto"),
         ("rolled_back", "admin"),
     ]

@@ -73,8 +73,8 @@ async fn a_load_step_scales_out_and_a_drop_scales_back_in_after_the_window() {
     );
     report_reaction(step.elapsed());
     let scale_out = wait_for(
-        "the scale-out applied in the log",
-        Duration::from_secs(10),
+        "the scale-out applied and verified in the log",
+        Duration::from_secs(30),
         || async {
             let (_, actions) = server.get("/api/v1/actions").await;
             applied_scales(actions.as_array().unwrap(), true)
@@ -127,6 +127,7 @@ async fn a_load_step_scales_out_and_a_drop_scales_back_in_after_the_window() {
         rows,
         [
             ("applied", "auto"),
+            ("verifying", "auto"),
             ("applying", "auto"),
             ("proposed", "auto")
         ]

@@ -8,7 +8,7 @@ use super::verify::{Baseline, Verifier, check};
 use super::{AUTO, Actuator, ActuatorError, RollBack};
 use crate::actors::fleet::GetFleet;
 use crate::clock;
-use crate::domain::{Action, ActionState};
+use crate::domain::{Action, ActionState, Change};
 
 impl Actuator {
     /// Moves an action to `applying` and applies it; verification follows.
@@ -72,6 +72,19 @@ impl Actuator {
             self.end(id, pool, ActionState::Applied, summary, AUTO);
             return;
         }
+        if before.agents.is_empty() {
+            let reason = format!("{summary}; kept: no agent ran before it to compare with");
+            self.end(id, pool, ActionState::Applied, &reason, AUTO);
+            return;
+        }
+        let removes_capacity = match self.store.action(id) {
+            Ok(Some(action)) => match action.change {
+                Change::Scale { from, to } => to < from,
+                Change::Redistribute { .. } | Change::Restart { .. } => true,
+                Change::AdjustThreshold { .. } => false,
+            },
+            _ => false,
+        };
         let baseline = serde_json::to_value(&before).unwrap_or_default();
         if let Err(error) = self.store.set_verification(id, &baseline) {
             tracing::error!(message = "Cannot keep the verification baseline.", %error);
@@ -103,6 +116,7 @@ impl Actuator {
                 checks: 0,
                 failures: Vec::new(),
                 running: false,
+                removes_capacity,
             },
         );
     }
@@ -156,6 +170,7 @@ impl Actuator {
             &verifier.pool,
             conditions,
             now < verifier.ready_by_ms,
+            verifier.removes_capacity,
         );
         verifier.running = false;
         verifier.checks += 1;

@@ -80,16 +80,21 @@ pub struct Verifier {
     pub failures: Vec<String>,
     /// A check is running.
     pub running: bool,
+    /// The change takes capacity away or moves load, so CPU is judged.
+    pub removes_capacity: bool,
 }
 
 /// Checks `pool` in `snapshot` against the conditions; `starting_ok` is whether agents may
-/// still be starting (before the start-up grace ends).
+/// still be starting (before the start-up grace ends). The CPU condition judges only changes
+/// that take capacity away or move load (`removes_capacity`): a scale-out that has not yet
+/// cooled a pool under rising load must not be undone for it.
 pub fn check(
     before: &Baseline,
     snapshot: &FleetSnapshot,
     pool: &str,
     conditions: &Verification,
     starting_ok: bool,
+    removes_capacity: bool,
 ) -> Verdict {
     let now = Baseline::of(snapshot, pool);
     let mut verdict = Verdict::default();
@@ -109,6 +114,7 @@ pub fn check(
         }
     }
     match now.mean_cpu {
+        _ if !removes_capacity => {}
         Some(cpu) if cpu > conditions.max_cpu_percent => verdict.failed.push(format!(
             "mean agent CPU {cpu:.0}% is above {:.0}%",
             conditions.max_cpu_percent
@@ -184,10 +190,10 @@ mod tests {
             agent("a", AgentStatus::Active, 30.0, None),
             agent("b", AgentStatus::Starting, 0.0, None),
         ]);
-        let verdict = check(&before, &after, "p", &conditions, true);
+        let verdict = check(&before, &after, "p", &conditions, true, true);
         assert!(verdict.failed.is_empty(), "{verdict:?}");
         assert_eq!(verdict.inconclusive.len(), 2, "{verdict:?}");
-        let late = check(&before, &after, "p", &conditions, false);
+        let late = check(&before, &after, "p", &conditions, false, true);
         assert_eq!(late.failed.len(), 1, "{late:?}");
     }
 
@@ -202,8 +208,14 @@ mod tests {
             agent("a", AgentStatus::Busy, 99.0, Some(150.0)),
             agent("b", AgentStatus::Offline, 95.0, Some(100.0)),
         ]);
-        let verdict = check(&before, &after, "p", &conditions, true);
+        let verdict = check(&before, &after, "p", &conditions, true, true);
         assert_eq!(verdict.failed.len(), 3, "{verdict:?}");
+        let grown = check(&before, &after, "p", &conditions, true, false);
+        assert_eq!(
+            grown.failed.len(),
+            2,
+            "a scale-out is not judged on CPU: {grown:?}"
+        );
         assert!(verdict.failed.iter().any(|f| f.contains("CPU")));
         assert!(verdict.failed.iter().any(|f| f.contains("p95 latency")));
         assert!(verdict.failed.iter().any(|f| f.contains("offline")));

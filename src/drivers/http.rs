@@ -86,9 +86,8 @@ impl HttpDriver {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .build()
-            .map_err(|error| DriverError::Refused {
-                target: config.url.clone(),
-                status: 0,
+            .map_err(|error| DriverError::Setup {
+                driver: "http",
                 message: format!("cannot build an HTTP client: {error}"),
             })?;
         Ok(HttpDriver { config, client })

@@ -18,6 +18,7 @@ use crate::domain::AgentHandle;
 #[cfg(test)]
 mod fake;
 pub mod http;
+pub mod kubernetes;
 pub mod process;
 
 /// The future every driver verb returns.
@@ -47,6 +48,17 @@ pub enum DriverError {
         /// What the orchestrator said, or why there was no answer.
         message: String,
     },
+    /// The driver could not be set up from its settings.
+    #[error("cannot set up the {driver} driver: {message}")]
+    Setup {
+        /// The driver kind.
+        driver: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// No usable Kubernetes credentials were found.
+    #[error("cannot find Kubernetes credentials")]
+    Credentials(#[from] kubernetes::CredentialsError),
     /// The driver cannot do this.
     #[error("the {driver} driver cannot {verb}")]
     Unsupported {

@@ -57,7 +57,7 @@ pub enum DriverError {
         message: String,
     },
     /// No usable Kubernetes credentials were found.
-    #[error("cannot find Kubernetes credentials")]
+    #[error("no usable Kubernetes credentials")]
     Credentials(#[from] kubernetes::CredentialsError),
     /// The driver cannot do this.
     #[error("the {driver} driver cannot {verb}")]

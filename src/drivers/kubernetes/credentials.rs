@@ -51,7 +51,7 @@ pub enum CredentialsError {
     },
     /// No kubeconfig, no service account, and no `api_server`.
     #[error(
-        "no Kubernetes credentials: no kubeconfig (policy `kubeconfig`, $KUBECONFIG, ~/.kube/config) and not running in a pod (KUBERNETES_SERVICE_HOST is not set)"
+        "no kubeconfig (policy `kubeconfig`, $KUBECONFIG, ~/.kube/config), and not running in a pod (KUBERNETES_SERVICE_HOST is not set)"
     )]
     NotFound,
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,9 +19,11 @@ use crate::actors::health::Health;
 use crate::actors::optimizer::Optimizer;
 use crate::actors::policy::{PolicyKeeper, PolicySource};
 use crate::api::{self, ApiState};
-use crate::drivers::Driver;
+use crate::drivers::http::{self, HttpConfig, HttpDriver};
+use crate::drivers::kubernetes::{self, Credentials, KubernetesConfig, KubernetesDriver, Sources};
 use crate::drivers::process::{ProcessConfig, ProcessDriver};
-use crate::policy::{DriverConfig, LoadedPolicy, PolicyHandle};
+use crate::drivers::{Driver, DriverError, Secret};
+use crate::policy::{DriverConfig, LoadedPolicy, PolicyHandle, PoolPolicy, WorkloadKind};
 use crate::store::models::ModelStore;
 use crate::store::{Store, StoreError};
 
@@ -58,6 +60,15 @@ pub enum ControllerError {
     /// The API would listen beyond loopback with no configured credentials.
     #[error("refusing to listen on {0}: without configured tokens the API stays on loopback")]
     NotLoopback(SocketAddr),
+    /// A pool's driver could not be set up.
+    #[error("cannot set up the driver of pool {pool}")]
+    Driver {
+        /// The pool.
+        pool: String,
+        /// Why.
+        #[source]
+        source: DriverError,
+    },
     /// sysinfo could not read the host.
     #[error("cannot read system information: {0}")]
     System(String),
@@ -109,6 +120,27 @@ impl Controller {
             .map_err(io(format!("cannot create {}", log_dir.display())))?;
 
         let handle = PolicyHandle::new(with_overlay(config.policy, &config.data_dir));
+        let policy = handle.current();
+
+        // Drivers are made once, before any actor, so bad driver settings stop the start
+        // early. A pool added by a reload needs a restart to get one.
+        let mut pools = HashMap::new();
+        for (name, pool) in &policy.policy.pools {
+            let driver = build_driver(name, pool, &config.agent_exe, &config.data_dir, &log_dir)?;
+            let grace = pool.startup_secs + policy.policy.global.heartbeat_timeout_secs;
+            pools.insert(
+                name.clone(),
+                PoolDriver {
+                    driver,
+                    startup_grace_secs: grace,
+                    drain: Duration::from_millis(pool.drain_ms),
+                    startup_ms: Default::default(),
+                    weights: Default::default(),
+                    remote_size: Arc::new((-1).into()),
+                },
+            );
+        }
+
         let policy_keeper = PolicyKeeper::new(
             handle.clone(),
             config.source.clone(),
@@ -116,7 +148,6 @@ impl Controller {
             store.clone(),
         )
         .start();
-        let policy = handle.current();
 
         // Fleet and collector/health refer to each other: create the contexts first.
         let fleet_ctx = Context::<FleetSupervisor>::new();
@@ -148,41 +179,6 @@ impl Controller {
         };
         fleet_ctx.run(FleetSupervisor::new(handle.clone(), links));
 
-        // Drivers are made once: a pool added by a reload needs a restart to get one.
-        let pools = policy
-            .policy
-            .pools
-            .iter()
-            .map(|(name, pool)| {
-                let driver: Arc<dyn Driver> = match &pool.driver {
-                    DriverConfig::Process { command } => {
-                        let command = if command.is_empty() {
-                            ProcessConfig::bundled_worker(&config.agent_exe)
-                        } else {
-                            command.clone()
-                        };
-                        Arc::new(ProcessDriver::new(ProcessConfig {
-                            pool: name.clone(),
-                            command,
-                            log_dir: log_dir.clone(),
-                            startup_timeout: Duration::from_secs(pool.startup_secs.max(1) * 2),
-                            controller: config.data_dir.display().to_string(),
-                        }))
-                    }
-                };
-                let grace = pool.startup_secs + policy.policy.global.heartbeat_timeout_secs;
-                (
-                    name.clone(),
-                    PoolDriver {
-                        driver,
-                        startup_grace_secs: grace,
-                        drain: Duration::from_millis(pool.drain_ms),
-                        startup_ms: Default::default(),
-                        weights: Default::default(),
-                    },
-                )
-            })
-            .collect::<HashMap<_, _>>();
         let actuator = Actuator::new(
             store.clone(),
             fleet.clone(),
@@ -238,6 +234,95 @@ impl Controller {
             tracing::warn!(message = "Actuator gone before shutdown.", %error);
         }
     }
+}
+
+/// The driver `pool` asks for.
+fn build_driver(
+    name: &str,
+    pool: &PoolPolicy,
+    agent_exe: &Path,
+    data_dir: &Path,
+    log_dir: &Path,
+) -> Result<Arc<dyn Driver>, ControllerError> {
+    let failed = |source| ControllerError::Driver {
+        pool: name.to_string(),
+        source,
+    };
+    let driver: Arc<dyn Driver> = match &pool.driver {
+        DriverConfig::Process { command } => {
+            let command = if command.is_empty() {
+                ProcessConfig::bundled_worker(agent_exe)
+            } else {
+                command.clone()
+            };
+            Arc::new(ProcessDriver::new(ProcessConfig {
+                pool: name.to_string(),
+                command,
+                log_dir: log_dir.to_path_buf(),
+                startup_timeout: Duration::from_secs(pool.startup_secs.max(1) * 2),
+                controller: data_dir.display().to_string(),
+            }))
+        }
+        DriverConfig::Http {
+            url,
+            timeout_ms,
+            retries,
+            token_env,
+        } => {
+            // The policy check has made sure the variable is set; a missing one here means
+            // it was unset since, and the orchestrator will answer 401.
+            let token = token_env
+                .as_ref()
+                .and_then(|var| std::env::var(var).ok())
+                .map(Secret::new);
+            let driver = HttpDriver::new(HttpConfig {
+                pool: name.to_string(),
+                url: url.clone(),
+                timeout: Duration::from_millis(*timeout_ms),
+                retries: *retries,
+                backoff: http::FIRST_BACKOFF,
+                token,
+            });
+            Arc::new(driver.map_err(failed)?)
+        }
+        DriverConfig::Kubernetes {
+            namespace,
+            kind,
+            name: workload,
+            api_server,
+            kubeconfig,
+            context,
+            timeout_ms,
+        } => {
+            let sources =
+                Sources::from_env(kubeconfig.as_ref().map(PathBuf::from), context.clone());
+            let credentials = Credentials::resolve(&sources, api_server.as_deref())
+                .map_err(|error| failed(error.into()))?;
+            let kind = match kind {
+                WorkloadKind::Deployment => kubernetes::WorkloadKind::Deployment,
+                WorkloadKind::StatefulSet => kubernetes::WorkloadKind::StatefulSet,
+            };
+            let driver = KubernetesDriver::new(
+                KubernetesConfig {
+                    pool: name.to_string(),
+                    namespace: namespace.clone(),
+                    kind,
+                    name: workload.clone(),
+                    timeout: Duration::from_millis(*timeout_ms),
+                },
+                credentials,
+            )
+            .map_err(failed)?;
+            tracing::info!(
+                message = "Kubernetes driver ready.",
+                pool = name,
+                workload = %format!("{}/{workload}", kind.plural()),
+                namespace = driver.namespace()
+            );
+            Arc::new(driver)
+        }
+    };
+    Ok(driver)
 }
 
 /// The operator's policy with the controller's overlay on top; an overlay that cannot be

@@ -127,9 +127,7 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
             let cpu: Vec<f64> = members.iter().filter_map(|a| a.cpu_smoothed).collect();
             PoolView {
                 name: name.clone(),
-                driver: match pool.driver {
-                    crate::policy::DriverConfig::Process { .. } => "process",
-                },
+                driver: pool.driver.kind(),
                 min_agents: pool.min_agents,
                 max_agents: current.policy.max_agents(pool),
                 target_cpu_percent: pool.target_cpu_percent,

@@ -2,13 +2,23 @@
 //!
 //! A driver runs the agents of one pool. The actuator composes its verbs (start, stop,
 //! restart) into actions; nothing else calls a driver.
+//!
+//! `process` runs agents itself. `http` and `kubernetes` are remote: an orchestrator owns the
+//! agents, and the driver only asks it to scale, restart or reweigh the pool.
 
 use std::collections::BTreeMap;
+use std::error::Error as _;
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use crate::domain::AgentHandle;
 
+#[cfg(test)]
+mod fake;
+pub mod http;
+pub mod kubernetes;
 pub mod process;
 
 /// The future every driver verb returns.
@@ -29,7 +39,7 @@ pub enum DriverError {
     #[error("no agent {0} in this pool")]
     NoSuchAgent(String),
     /// The orchestrator refused or failed the request.
-    #[error("{target} answered {status}: {message}")]
+    #[error("{target} {}: {message}", answered(*status))]
     Refused {
         /// What was called (URL or resource).
         target: String,
@@ -38,6 +48,17 @@ pub enum DriverError {
         /// What the orchestrator said, or why there was no answer.
         message: String,
     },
+    /// The driver could not be set up from its settings.
+    #[error("cannot set up the {driver} driver: {message}")]
+    Setup {
+        /// The driver kind.
+        driver: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// No usable Kubernetes credentials were found.
+    #[error("no usable Kubernetes credentials")]
+    Credentials(#[from] kubernetes::CredentialsError),
     /// The driver cannot do this.
     #[error("the {driver} driver cannot {verb}")]
     Unsupported {
@@ -115,5 +136,64 @@ pub trait Driver: Send + Sync {
     fn set_weights<'a>(&'a self, weights: &'a BTreeMap<String, f64>) -> DriverFuture<'a, ()> {
         let _ = weights;
         Box::pin(async move { Ok(()) })
+    }
+}
+
+/// A credential (bearer token, private key) that never shows in logs or debug output.
+#[derive(Clone, PartialEq)]
+pub struct Secret(String);
+
+// === impl Secret ===
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The credential itself, for the request that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Why a request got no answer, for `DriverError::Refused` with status 0: a timeout names
+/// the limit, anything else the whole chain of causes (reqwest's own message is only
+/// "error sending request").
+fn transport_error(error: reqwest::Error, timeout: Duration) -> String {
+    if error.is_timeout() {
+        return format!("no answer within {} ms", timeout.as_millis());
+    }
+    let error = error.without_url();
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// How `Refused` reads: the status, or that there was none.
+fn answered(status: u16) -> String {
+    match status {
+        0 => "did not answer".to_string(),
+        status => format!("answered {status}"),
+    }
+}
+
+/// At most `limit` characters of an answer's body, for error messages.
+fn excerpt(body: &str, limit: usize) -> String {
+    let body = body.trim();
+    match body.char_indices().nth(limit) {
+        Some((end, _)) => format!("{}...", &body[..end]),
+        None => body.to_string(),
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::model::Policy;
+use super::model::{DriverConfig, Policy};
 use super::rules::Channel;
 
 /// How bad a problem is.
@@ -54,7 +54,7 @@ impl Problems {
 pub fn check(policy: &Policy, env: &dyn Fn(&str) -> bool) -> Vec<Problem> {
     let mut problems = Problems(Vec::new());
     check_global(policy, env, &mut problems);
-    check_pools(policy, &mut problems);
+    check_pools(policy, env, &mut problems);
     check_profiles(policy, &mut problems);
     check_alerts(policy, &mut problems);
     check_routes_and_channels(policy, env, &mut problems);
@@ -143,9 +143,10 @@ fn secret(
     }
 }
 
-fn check_pools(policy: &Policy, problems: &mut Problems) {
+fn check_pools(policy: &Policy, env: &dyn Fn(&str) -> bool, problems: &mut Problems) {
     for (name, pool) in &policy.pools {
         let at = |field: &'static str| ["pools", name.as_str(), field];
+        check_driver(name, &pool.driver, env, problems);
         if pool.min_agents > pool.max_agents {
             problems.error(
                 &at("min_agents"),
@@ -192,6 +193,87 @@ fn check_pools(policy: &Policy, problems: &mut Problems) {
             );
         }
     }
+}
+
+fn check_driver(
+    pool: &str,
+    driver: &DriverConfig,
+    env: &dyn Fn(&str) -> bool,
+    problems: &mut Problems,
+) {
+    let at = |field: &'static str| ["pools", pool, "driver", field];
+    let url = |problems: &mut Problems, field: &'static str, url: &str| {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            problems.error(
+                &at(field),
+                format!("{url:?} is not an http:// or https:// URL"),
+            );
+        }
+    };
+    match driver {
+        DriverConfig::Process { .. } => {}
+        DriverConfig::Http {
+            url: target,
+            token_env,
+            ..
+        } => {
+            url(problems, "url", target);
+            if let Some(var) = token_env
+                && !env(var)
+            {
+                problems.error(
+                    &at("token_env"),
+                    format!("environment variable {var} is not set"),
+                );
+            }
+        }
+        DriverConfig::Kubernetes {
+            namespace,
+            name,
+            api_server,
+            kubeconfig,
+            ..
+        } => {
+            if !is_kubernetes_name(name, 253) {
+                problems.error(
+                    &at("name"),
+                    format!("{name:?} is not a Kubernetes object name (lowercase letters, digits, `-` and `.`)"),
+                );
+            }
+            if let Some(namespace) = namespace
+                && (!is_kubernetes_name(namespace, 63) || namespace.contains('.'))
+            {
+                problems.error(
+                    &at("namespace"),
+                    format!("{namespace:?} is not a namespace name (lowercase letters, digits and `-`, at most 63)"),
+                );
+            }
+            if let Some(server) = api_server {
+                url(problems, "api_server", server);
+            }
+            if let Some(file) = kubeconfig
+                && !std::path::Path::new(file).is_file()
+            {
+                // A warning: the policy may be checked on a machine other than the controller's.
+                problems.warning(
+                    &at("kubeconfig"),
+                    format!("kubeconfig {file} does not exist here"),
+                );
+            }
+        }
+    }
+}
+
+/// A DNS-1123 name: lowercase alphanumerics, `-` and `.`, starting and ending alphanumeric.
+fn is_kubernetes_name(name: &str, max_len: usize) -> bool {
+    let alphanumeric = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !name.is_empty()
+        && name.len() <= max_len
+        && name
+            .chars()
+            .all(|c| alphanumeric(c) || c == '-' || c == '.')
+        && name.starts_with(alphanumeric)
+        && name.ends_with(alphanumeric)
 }
 
 fn check_profiles(policy: &Policy, problems: &mut Problems) {

@@ -193,6 +193,77 @@ pub enum DriverConfig {
         #[serde(default)]
         command: Vec<String>,
     },
+    /// An orchestrator behind one HTTP endpoint: each action is POSTed to `url` as JSON,
+    /// `{"pool", "action": "scale"|"restart"|"set_weights"|"state", "to"?, "agent"?,
+    /// "weights"?}`, and answered 2xx with the pool's state, `{"size": N}`.
+    Http {
+        /// Where every action is POSTed, e.g. `https://orchestrator.internal/swarm`.
+        url: String,
+        /// How long one request may take, milliseconds.
+        #[serde(default = "default_driver_timeout_ms")]
+        #[schemars(range(min = 1))]
+        timeout_ms: u64,
+        /// How many times a request is tried again after no answer or a 5xx (backoff from 200 ms, doubling).
+        #[serde(default = "default_http_retries")]
+        #[schemars(range(max = 10))]
+        retries: u32,
+        /// Environment variable holding a bearer token for the orchestrator (never inline).
+        #[serde(default)]
+        token_env: Option<String>,
+    },
+    /// A Kubernetes Deployment or StatefulSet, scaled through its Scale subresource.
+    Kubernetes {
+        /// The workload's namespace; default: the kubeconfig context's, else the pod's, else `default`.
+        #[serde(default)]
+        namespace: Option<String>,
+        /// The kind of workload.
+        #[serde(default)]
+        kind: WorkloadKind,
+        /// The workload's name.
+        name: String,
+        /// API server URL instead of the credentials' one, e.g. `http://127.0.0.1:8001` for `kubectl proxy`.
+        #[serde(default)]
+        api_server: Option<String>,
+        /// Kubeconfig file; default: `$KUBECONFIG`, else `~/.kube/config`, else the pod's service account.
+        #[serde(default)]
+        kubeconfig: Option<String>,
+        /// Kubeconfig context; default: the file's current context.
+        #[serde(default)]
+        context: Option<String>,
+        /// How long one request to the API server may take, milliseconds.
+        #[serde(default = "default_driver_timeout_ms")]
+        #[schemars(range(min = 1))]
+        timeout_ms: u64,
+    },
+}
+
+/// Which kind of Kubernetes workload a pool is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    /// An `apps/v1` Deployment.
+    #[default]
+    Deployment,
+    /// An `apps/v1` StatefulSet.
+    StatefulSet,
+}
+
+const fn default_driver_timeout_ms() -> u64 {
+    5000
+}
+const fn default_http_retries() -> u32 {
+    3
+}
+
+impl DriverConfig {
+    /// The driver's `type`, e.g. `process`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DriverConfig::Process { .. } => "process",
+            DriverConfig::Http { .. } => "http",
+            DriverConfig::Kubernetes { .. } => "kubernetes",
+        }
+    }
 }
 
 impl Default for DriverConfig {

@@ -54,7 +54,7 @@ fn unknown_fields_suggest_the_nearest_name() {
     check(
         "[pools.w.driver]\ntype = \"proces\"\n",
         &[
-            "p.toml:2:8: error: pools.w.driver.type: unknown value `proces`, expected one of `process`; did you mean `process`?",
+            "p.toml:2:8: error: pools.w.driver.type: unknown value `proces`, expected one of `process`, `http`, `kubernetes`; did you mean `process`?",
         ],
     );
 }
@@ -149,6 +149,56 @@ fn references_to_missing_things_are_errors() {
         &[
             "p.toml:4:14: error: global.tokens[0].token_file: secret file /nonexistent/alice does not exist",
         ],
+    );
+}
+
+#[test]
+fn remote_drivers_are_checked() {
+    check(
+        "[pools.w.driver]\ntype = \"http\"\nurl = \"orchestrator:80\"\ntimeout_ms = 0\ntoken_env = \"SWARMPILOT_TEST_SURELY_UNSET\"\n",
+        &[
+            "p.toml:3:7: error: pools.w.driver.url: \"orchestrator:80\" is not an http:// or https:// URL",
+            "p.toml:4:14: error: pools.w.driver.timeout_ms: 0 is below the minimum 1",
+            "p.toml:5:13: error: pools.w.driver.token_env: environment variable SWARMPILOT_TEST_SURELY_UNSET is not set",
+        ],
+    );
+    check(
+        "[pools.w.driver]\ntype = \"kubernetes\"\nkind = \"deploy\"\n",
+        &[
+            "p.toml:1:1: error: pools.w.driver: missing field `name`",
+            "p.toml:3:8: error: pools.w.driver.kind: unknown value `deploy`, expected one of `deployment`, `statefulset`",
+        ],
+    );
+    check(
+        "[pools.w.driver]\ntype = \"kubernetes\"\nname = \"Web_1\"\nnamespace = \"a.b\"\napi_server = \"localhost:8001\"\n",
+        &[
+            "p.toml:3:8: error: pools.w.driver.name: \"Web_1\" is not a Kubernetes object name (lowercase letters, digits, `-` and `.`)",
+            "p.toml:4:13: error: pools.w.driver.namespace: \"a.b\" is not a namespace name (lowercase letters, digits and `-`, at most 63)",
+            "p.toml:5:14: error: pools.w.driver.api_server: \"localhost:8001\" is not an http:// or https:// URL",
+        ],
+    );
+    check_warnings(
+        "[pools.w.driver]\ntype = \"kubernetes\"\nname = \"web\"\nkubeconfig = \"/nonexistent/kubeconfig\"\n",
+        &[
+            "p.toml:4:14: warning: pools.w.driver.kubeconfig: kubeconfig /nonexistent/kubeconfig does not exist here",
+        ],
+    );
+    let loaded = load_str(
+        "p.toml",
+        "[pools.w.driver]\ntype = \"kubernetes\"\nname = \"web\"\nkind = \"statefulset\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.policy.pools["w"].driver,
+        DriverConfig::Kubernetes {
+            namespace: None,
+            kind: WorkloadKind::StatefulSet,
+            name: "web".into(),
+            api_server: None,
+            kubeconfig: None,
+            context: None,
+            timeout_ms: 5000,
+        }
     );
 }
 
@@ -285,6 +335,14 @@ fn shipped_examples_load_with_their_profiles() {
         (Some(200.0), Some(500.0))
     );
     assert_eq!(swarm.files.len(), 2);
+
+    let kubernetes = load_dir(&root.join("kubernetes")).unwrap();
+    assert!(kubernetes.warnings.is_empty(), "{:?}", kubernetes.warnings);
+    let driver = &kubernetes.policy.pools["workers"].driver;
+    assert!(
+        matches!(driver, DriverConfig::Kubernetes { name, namespace: Some(ns), kind: WorkloadKind::Deployment, .. } if name == "workers" && ns == "agents"),
+        "{driver:?}"
+    );
 }
 
 #[test]

@@ -50,6 +50,8 @@ pub async fn apply(
         Change::Scale { to, .. } if pool.driver.remote() => {
             // The orchestrator owns the agents: one request, then what it reports.
             let size = pool.driver.scale_to(*to).await?;
+            pool.remote_size
+                .store(size as i64, std::sync::atomic::Ordering::Relaxed);
             Ok(format!("{} reports {size} agents", pool.driver.kind()))
         }
         Change::Scale { from, to } if to > from => {

@@ -106,7 +106,7 @@ impl Actuator {
         now: i64,
     ) -> Result<RiskAssessment, ActuatorError> {
         let members = effectors.pool.driver.list();
-        let pool_size = members.len();
+        let pool_size = effectors.pool.known_size().unwrap_or(members.len());
         let disrupted = match &proposal.change {
             Change::Scale { from, to } => from.saturating_sub(*to),
             // An agent that is already down loses nothing by a restart.

@@ -117,6 +117,20 @@ pub struct PoolDriver {
     pub startup_ms: Arc<std::sync::atomic::AtomicI64>,
     /// The load weight of each agent set by `redistribute` (absent agents weigh 1).
     pub weights: Arc<Mutex<BTreeMap<String, f64>>>,
+    /// The size a remote driver last reported (-1 before it first answers).
+    pub remote_size: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl PoolDriver {
+    /// The pool's agents as its driver knows them: listed, or last reported by a remote one.
+    pub fn known_size(&self) -> Option<usize> {
+        if self.driver.remote() {
+            let size = self.remote_size.load(std::sync::atomic::Ordering::Relaxed);
+            usize::try_from(size).ok()
+        } else {
+            Some(self.driver.list().len())
+        }
+    }
 }
 
 /// The actuator actor.
@@ -186,13 +200,8 @@ impl Actuator {
         self.activity.get(pool).and_then(|a| a.in_flight)
     }
 
-    /// The pool's size as its driver keeps it, for drivers that keep a list.
-    fn listed_size(effectors: &Effectors) -> usize {
-        effectors.pool.driver.list().len()
-    }
-
-    /// Refuses a change whose starting point is no longer what the fleet or policy shows.
-    /// Remote drivers' sizes are checked when the change is applied.
+    /// Refuses a change whose starting point is no longer what the fleet or policy shows
+    /// (a remote driver's pool size as it last reported it).
     fn check_fresh(
         &self,
         pool: &str,
@@ -200,8 +209,8 @@ impl Actuator {
         change: &Change,
     ) -> Result<(), ActuatorError> {
         match change {
-            Change::Scale { from, .. } if !effectors.pool.driver.remote() => {
-                let actual = Self::listed_size(effectors);
+            Change::Scale { from, .. } => {
+                let actual = effectors.pool.known_size().unwrap_or(*from);
                 if actual != *from {
                     return Err(ActuatorError::Stale {
                         pool: pool.to_string(),
@@ -232,7 +241,7 @@ impl Actuator {
                     });
                 }
             }
-            Change::Scale { .. } | Change::Restart { .. } => {}
+            Change::Restart { .. } => {}
         }
         Ok(())
     }
@@ -274,6 +283,29 @@ impl Handler<Tick> for Actuator {
         self.expire_pending();
         self.start_approved(ctx);
         self.check_verifications(ctx);
+        self.poll_remote_sizes();
+    }
+}
+
+impl Actuator {
+    /// Asks each remote driver its pool's size, every few seconds, for the stale checks.
+    fn poll_remote_sizes(&mut self) {
+        if clock::now_ms() % 5000 >= 1000 {
+            return;
+        }
+        for pool in self.pools.values().filter(|p| p.driver.remote()) {
+            let pool = pool.clone();
+            actix::spawn(async move {
+                match pool.driver.size().await {
+                    Ok(size) => pool
+                        .remote_size
+                        .store(size as i64, std::sync::atomic::Ordering::Relaxed),
+                    Err(error) => {
+                        tracing::warn!(message = "Driver cannot report its pool.", %error)
+                    }
+                }
+            });
+        }
     }
 }
 

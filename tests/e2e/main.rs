@@ -15,6 +15,9 @@ mod detect;
 mod policy;
 // The controller's own threshold changes live in an overlay; manual actions and rollback.
 mod overlay;
+// The risk gate: approvals with roles and expiry, verification and automatic rollback,
+// pause, and recovery after a kill -9.
+mod gate;
 // The replay harness: both strategies on a trace, the chart, and errors.
 mod replay;
 // The demo command, start to finish.

@@ -63,6 +63,16 @@ impl Server {
     pub fn restart(&mut self) {
         let status = self.stop_with(libc::SIGTERM);
         assert!(status.success(), "{status:?}");
+        self.start_again();
+    }
+
+    /// Kills the server with SIGKILL (no chance to clean up) and starts it again.
+    pub fn crash_and_restart(&mut self) {
+        self.stop_with(libc::SIGKILL);
+        self.start_again();
+    }
+
+    fn start_again(&mut self) {
         let (child, url) = spawn(&self.policies_dir(), &self.data_dir, &self.log_path);
         self.child = Some(child);
         self.url = url;

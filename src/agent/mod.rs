@@ -2,7 +2,8 @@
 //! task asks for and reports what it did.
 //!
 //! Endpoints: `POST /work` (`{"cpu_ms": 20, "fail": false}`), `GET /metrics` (Prometheus
-//! text format) and `GET /healthz`.
+//! text format), `GET /healthz`, and `POST /chaos/leak` (`{"mb_per_s": 4}`), fault injection
+//! that makes the worker leak memory, as a buggy agent would, for demos and tests.
 
 pub mod metrics;
 
@@ -18,6 +19,16 @@ use metrics::WorkerMetrics;
 
 /// The most CPU time one task may ask for, milliseconds.
 pub const MAX_TASK_CPU_MS: f64 = 10_000.0;
+/// The most memory an injected leak holds, megabytes.
+pub const MAX_LEAK_MB: usize = 1024;
+
+/// A fault to inject: leak this many megabytes a second.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeakRequest {
+    /// Megabytes allocated (and kept) each second, 1 to 64.
+    pub mb_per_s: usize,
+}
 
 /// How the worker is run.
 #[derive(Debug, Clone)]
@@ -55,6 +66,7 @@ pub struct WorkReply {
 struct Worker {
     config: WorkerConfig,
     metrics: WorkerMetrics,
+    leaking: std::sync::atomic::AtomicBool,
 }
 
 /// Runs the worker until SIGINT or SIGTERM.
@@ -62,6 +74,7 @@ pub async fn run(config: WorkerConfig) -> std::io::Result<()> {
     let worker = web::Data::new(Arc::new(Worker {
         config: config.clone(),
         metrics: WorkerMetrics::default(),
+        leaking: std::sync::atomic::AtomicBool::new(false),
     }));
     let server = HttpServer::new(move || {
         App::new()
@@ -69,6 +82,7 @@ pub async fn run(config: WorkerConfig) -> std::io::Result<()> {
             .app_data(web::JsonConfig::default().error_handler(|e, _| json_error(e)))
             .route("/work", web::post().to(work))
             .route("/metrics", web::get().to(metrics_text))
+            .route("/chaos/leak", web::post().to(leak))
             .route(
                 "/healthz",
                 web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
@@ -112,6 +126,43 @@ async fn work(
         cpu_ms,
         latency_ms: latency * 1000.0,
     }))
+}
+
+async fn leak(
+    worker: web::Data<Arc<Worker>>,
+    body: web::Json<LeakRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mb_per_s = body.mb_per_s;
+    if !(1..=64).contains(&mb_per_s) {
+        return Err(ApiError::bad_request(
+            Some("mb_per_s"),
+            "mb_per_s must be between 1 and 64",
+        ));
+    }
+    if worker
+        .leaking
+        .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        return Ok(
+            HttpResponse::Ok().json(serde_json::json!({ "leaking": true, "started": false }))
+        );
+    }
+    tracing::warn!(message = "Leaking memory as asked.", mb_per_s);
+    std::thread::spawn(move || {
+        let mut held: Vec<Vec<u8>> = Vec::new();
+        while held.len() < MAX_LEAK_MB {
+            for _ in 0..mb_per_s {
+                // Touch every page so the memory is resident, not just reserved.
+                held.push(vec![0xA5; 1 << 20]);
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        // Hold it until the process ends.
+        loop {
+            std::thread::park();
+        }
+    });
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "leaking": true, "started": true })))
 }
 
 async fn metrics_text(worker: web::Data<Arc<Worker>>) -> HttpResponse {

@@ -124,15 +124,27 @@ fn change_size(change: &Change) -> f64 {
         Change::Restart { .. } => 0.0,
         Change::AdjustThreshold { from, to, .. } => (to - from).abs() / from.abs().max(1.0),
         Change::Redistribute { from, to } => {
-            // Half the total weight moved: 1 when every share moves elsewhere.
-            let moved: f64 = to
+            // The share of the load that moves: 1 when all of it goes elsewhere.
+            let (was, will) = (shares(from), shares(to));
+            let moved: f64 = will
                 .iter()
-                .map(|(agent, w)| (w - from.get(agent).copied().unwrap_or(0.0)).abs())
+                .map(|(agent, share)| (share - was.get(agent).copied().unwrap_or(0.0)).abs())
                 .sum();
             moved / 2.0
         }
     };
     relative.clamp(0.0, 1.0)
+}
+
+/// Weights as shares of one.
+fn shares(
+    weights: &std::collections::BTreeMap<String, f64>,
+) -> std::collections::BTreeMap<&str, f64> {
+    let total: f64 = weights.values().filter(|w| w.is_finite()).sum();
+    weights
+        .iter()
+        .map(|(agent, w)| (agent.as_str(), if total > 0.0 { w / total } else { 0.0 }))
+        .collect()
 }
 
 #[cfg(test)]
@@ -164,8 +176,8 @@ mod tests {
         let mut live = input(&restart, 2, 1);
         live.confidence = 0.7;
         let medium = assess(&live, &policy);
-        // 0.35 kind + 0.3 × 0.5 blast + 0.3 × 0.3 confidence.
-        assert!((medium.score - 0.59).abs() < 1e-9, "{medium:?}");
+        // 0.4 kind + 0.3 × 0.5 blast + 0.3 × 0.3 confidence.
+        assert!((medium.score - 0.64).abs() < 1e-9, "{medium:?}");
         assert_eq!(medium.class, "medium");
         assert_eq!(medium.mode, RiskMode::Approval);
     }

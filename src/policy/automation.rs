@@ -56,6 +56,9 @@ pub struct Automation {
     /// How the risk score of an action is made.
     #[serde(default)]
     pub risk: RiskPolicy,
+    /// When the optimizer restarts or unloads one agent.
+    #[serde(default)]
+    pub agent_rules: AgentRules,
 }
 
 fn default_auto_apply() -> Vec<String> {
@@ -98,6 +101,7 @@ impl Default for Automation {
             rollback_window_secs: default_rollback_window_secs(),
             verification: Verification::default(),
             risk: RiskPolicy::default(),
+            agent_rules: AgentRules::default(),
         }
     }
 }
@@ -117,7 +121,8 @@ pub struct Verification {
     #[serde(default = "default_max_error_rate")]
     #[schemars(range(min = 0, max = 100))]
     pub max_error_rate: f64,
-    /// Mean agent CPU of the pool must stay below this, percent of one core.
+    /// After a change that takes capacity away or moves load, no agent may run above this,
+    /// percent of one core.
     #[serde(default = "default_max_cpu_percent")]
     #[schemars(range(min = 1))]
     pub max_cpu_percent: f64,
@@ -244,7 +249,7 @@ const fn default_redistribute_risk() -> f64 {
     0.15
 }
 const fn default_restart_risk() -> f64 {
-    0.35
+    0.4
 }
 const fn default_adjust_threshold_risk() -> f64 {
     0.2
@@ -273,6 +278,53 @@ impl Default for RiskPolicy {
             low_below: default_low_below(),
             medium_below: default_medium_below(),
             high_below: default_high_below(),
+        }
+    }
+}
+
+/// When the optimizer proposes restarting one agent or moving load away from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentRules {
+    /// Resident memory growing at least this fast, megabytes a minute, steadily over
+    /// `leak_window_secs`, is a leak: the agent is restarted.
+    #[serde(default = "default_leak_mb_per_min")]
+    #[schemars(range(min = 0.1))]
+    pub leak_mb_per_min: f64,
+    /// Seconds of steady growth a leak needs.
+    #[serde(default = "default_leak_window_secs")]
+    #[schemars(range(min = 5))]
+    pub leak_window_secs: u64,
+    /// An agent whose CPU stays at least this many times the pool's mean (and above the
+    /// pool's target) for `hot_secs` gets less load.
+    #[serde(default = "default_hot_ratio")]
+    #[schemars(range(min = 1.1))]
+    pub hot_ratio: f64,
+    /// Seconds an agent must stay hot.
+    #[serde(default = "default_hot_secs")]
+    pub hot_secs: u64,
+}
+
+const fn default_leak_mb_per_min() -> f64 {
+    60.0
+}
+const fn default_leak_window_secs() -> u64 {
+    30
+}
+const fn default_hot_ratio() -> f64 {
+    1.5
+}
+const fn default_hot_secs() -> u64 {
+    20
+}
+
+impl Default for AgentRules {
+    fn default() -> Self {
+        AgentRules {
+            leak_mb_per_min: default_leak_mb_per_min(),
+            leak_window_secs: default_leak_window_secs(),
+            hot_ratio: default_hot_ratio(),
+            hot_secs: default_hot_secs(),
         }
     }
 }

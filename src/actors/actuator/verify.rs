@@ -11,6 +11,8 @@ use crate::policy::Verification;
 
 /// Latency metric compared before and after, milliseconds.
 const RESPONSE_TIME: &str = "response_time_ms";
+/// CPU metric, percent of a core.
+const CPU: &str = crate::domain::metric::CPU_PERCENT;
 /// Error-rate metric, percent.
 const ERROR_RATE: &str = "error_rate";
 
@@ -21,6 +23,8 @@ pub struct Baseline {
     pub agents: Vec<String>,
     /// Mean agent CPU, percent of a core.
     pub mean_cpu: Option<f64>,
+    /// The hottest agent and its latest CPU reading, percent of a core.
+    pub hottest: Option<(String, f64)>,
     /// 95th percentile of the agents' latest response times, milliseconds.
     pub p95_latency_ms: Option<f64>,
     /// Mean agent error rate, percent.
@@ -40,10 +44,16 @@ impl Baseline {
                 .collect()
         };
         let cpu: Vec<f64> = members.iter().filter_map(|a| a.cpu_smoothed).collect();
+        let hottest = members
+            .iter()
+            .filter(|a| a.status != AgentStatus::Offline)
+            .filter_map(|a| Some((a.id.clone(), *a.metrics.get(CPU)?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
         let latency = values(RESPONSE_TIME);
         Baseline {
             agents: members.iter().map(|a| a.id.clone()).collect(),
             mean_cpu: stats::mean(&cpu),
+            hottest,
             p95_latency_ms: stats::quantile(&latency, 0.95),
             error_rate: stats::mean(&values(ERROR_RATE)),
         }
@@ -113,10 +123,10 @@ pub fn check(
             _ => {}
         }
     }
-    match now.mean_cpu {
+    match &now.hottest {
         _ if !removes_capacity => {}
-        Some(cpu) if cpu > conditions.max_cpu_percent => verdict.failed.push(format!(
-            "mean agent CPU {cpu:.0}% is above {:.0}%",
+        Some((agent, cpu)) if *cpu > conditions.max_cpu_percent => verdict.failed.push(format!(
+            "agent {agent} at {cpu:.0}% CPU is above {:.0}%",
             conditions.max_cpu_percent
         )),
         Some(_) => {}
@@ -154,6 +164,7 @@ mod tests {
 
     fn agent(id: &str, status: AgentStatus, cpu: f64, latency: Option<f64>) -> AgentView {
         let mut metrics = BTreeMap::new();
+        metrics.insert(CPU.to_string(), cpu);
         if let Some(latency) = latency {
             metrics.insert(RESPONSE_TIME.to_string(), latency);
         }

@@ -1,5 +1,6 @@
 //! `Optimizer`: per pool, turns the observed state of the fleet into proposals. It replaces
-//! offline agents and scales pools with the HPA rule from `analytics::scaling`.
+//! offline agents, scales pools with the HPA rule from `analytics::scaling`, restarts agents
+//! that leak memory and moves load away from agents that stay hot (`agents.rs`).
 //!
 //! Like a Kubernetes reconciler it decides from observed state on every tick, never from
 //! memory of what it asked for; the actuator refuses a proposal while one is in flight.
@@ -9,7 +10,9 @@ use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle, WrapFuture};
 
-use super::actuator::{Actuator, ActuatorError, GetActivity, PoolActivity, Propose};
+mod agents;
+
+use super::actuator::{Actuator, ActuatorError, GetActivity, GetWeights, PoolActivity, Propose};
 use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
 use super::messages::{AgentHealthChanged, AnomalyObserved};
 use super::{SamplingTick, schedule_sampling};
@@ -18,6 +21,7 @@ use crate::analytics::scaling::ScalingConfig;
 use crate::clock;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::{Policy, PolicyHandle, PoolPolicy};
+use agents::AgentWatcher;
 
 /// A current recommendation: what the optimizer would do to a pool, and why.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -64,6 +68,8 @@ pub struct Optimizer {
     recommendations: BTreeMap<String, Recommendation>,
     /// The last change logged per pool in a dry run.
     dry_run_sent: HashMap<String, Change>,
+    /// What the single-agent rules remember.
+    watcher: AgentWatcher,
 }
 
 impl Optimizer {
@@ -82,22 +88,28 @@ impl Optimizer {
             anomalies: HashMap::new(),
             recommendations: BTreeMap::new(),
             dry_run_sent: HashMap::new(),
+            watcher: AgentWatcher::default(),
         }
     }
 
     fn evaluate(&mut self, ctx: &mut Context<Self>) {
         let (fleet, actuator) = (self.fleet.clone(), self.actuator.clone());
         ctx.spawn(
-            async move { (fleet.send(GetFleet).await, actuator.send(GetActivity).await) }
-                .into_actor(self)
-                .map(|observed, optimizer, _ctx| match observed {
-                    (Ok(snapshot), Ok(activity)) => {
-                        optimizer.decide(&snapshot, &activity, clock::now_ms())
-                    }
-                    (Err(error), _) | (_, Err(error)) => {
-                        tracing::debug!(message = "Fleet or actuator unreachable.", %error)
-                    }
-                }),
+            async move {
+                let snapshot = fleet.send(GetFleet).await;
+                let activity = actuator.send(GetActivity).await;
+                let weights = actuator.send(GetWeights).await;
+                (snapshot, activity, weights)
+            }
+            .into_actor(self)
+            .map(|observed, optimizer, _ctx| match observed {
+                (Ok(snapshot), Ok(activity), Ok(weights)) => {
+                    optimizer.decide(&snapshot, &activity, &weights, clock::now_ms())
+                }
+                (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+                    tracing::debug!(message = "Fleet or actuator unreachable.", %error)
+                }
+            }),
         );
     }
 
@@ -106,6 +118,7 @@ impl Optimizer {
         &mut self,
         snapshot: &FleetSnapshot,
         activity: &BTreeMap<String, PoolActivity>,
+        weights: &BTreeMap<String, BTreeMap<String, f64>>,
         now_ms: i64,
     ) {
         let current = self.policy.current();
@@ -122,6 +135,14 @@ impl Optimizer {
                     .or_insert_with(|| PoolPlanner::new(scaling_config(policy, pool)))
                     .observe(load);
             }
+            let rules = &policy.automation.agent_rules;
+            self.watcher.observe(&agents, rules, now_ms);
+            let no_weights = BTreeMap::new();
+            let pool_weights = weights.get(name).unwrap_or(&no_weights);
+            let target = pool.target_cpu_percent;
+            let hot = self
+                .watcher
+                .hot(name, &agents, pool_weights, target, rules, now_ms);
             // The start-up time observed, or the policy's bound until one is seen.
             let startup_ms = activity
                 .observed_startup_ms
@@ -139,9 +160,10 @@ impl Optimizer {
             }
             let proposal = match agents.iter().find(|a| a.status == AgentStatus::Offline) {
                 Some(offline) => Some(replace_offline(name, offline, now_ms)),
-                None if settled(&agents, activity, interval_ms) => {
-                    self.scale(policy, name, pool, &agents, now_ms, lead_ticks)
-                }
+                None if settled(&agents, activity, interval_ms) => self
+                    .scale(policy, name, pool, &agents, now_ms, lead_ticks)
+                    .or_else(|| self.watcher.leak(name, &agents, rules))
+                    .or(hot),
                 None => None,
             };
             if let Some(mut proposal) = proposal {
@@ -194,6 +216,8 @@ impl Optimizer {
                 self.recommendations.remove(name);
             }
         }
+        let alive: Vec<&AgentView> = snapshot.agents.iter().collect();
+        self.watcher.retain(&alive);
     }
 
     fn scale(

@@ -1,6 +1,8 @@
 //! Action endpoints: listing and reading actions, requesting one by hand, approving or
 //! rejecting one, rolling one back, and pausing automation.
 
+use std::collections::BTreeMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -9,7 +11,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::routes::{read_store, unavailable};
-use crate::actors::actuator::{ActuatorError, Decide, Propose, RollBack, SetPaused};
+use crate::actors::actuator::{ActuatorError, Decide, GetWeights, Propose, RollBack, SetPaused};
 use crate::actors::fleet::GetFleet;
 use crate::domain::{Change, Proposal};
 use crate::policy::{Role, threshold};
@@ -37,6 +39,7 @@ enum ChangeRequest {
     Scale { to: usize },
     Restart { agent: String },
     AdjustThreshold { rule: String, to: f64 },
+    Redistribute { weights: BTreeMap<String, f64> },
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +135,9 @@ async fn request(
             })?;
             Change::AdjustThreshold { rule, from, to }
         }
+        ChangeRequest::Redistribute { weights } => {
+            redistribution(&state, &request.pool, &members, weights).await?
+        }
     };
     let proposal = Proposal {
         pool: request.pool,
@@ -172,6 +178,41 @@ async fn rollback(
         .map_err(unavailable)?
         .map_err(actuator_error)?;
     Ok(HttpResponse::Ok().json(action))
+}
+
+/// The change of weights asked for: every agent named must be in the pool; agents left
+/// out keep their weight.
+async fn redistribution(
+    state: &ApiState,
+    pool: &str,
+    members: &[&str],
+    weights: BTreeMap<String, f64>,
+) -> Result<Change, ApiError> {
+    for (agent, weight) in &weights {
+        let field = format!("change.weights.{agent}");
+        if !members.contains(&agent.as_str()) {
+            let message = format!("no agent {agent:?} in pool {pool:?}");
+            return Err(ApiError::bad_request(Some(&field), message));
+        }
+        if !weight.is_finite() || *weight < 0.0 {
+            return Err(ApiError::bad_request(Some(&field), "must be a number >= 0"));
+        }
+    }
+    let all = state.actuator.send(GetWeights).await.map_err(unavailable)?;
+    let now = all.get(pool).cloned().unwrap_or_default();
+    let from: BTreeMap<String, f64> = members
+        .iter()
+        .map(|agent| (agent.to_string(), now.get(*agent).copied().unwrap_or(1.0)))
+        .collect();
+    let mut to = from.clone();
+    to.extend(weights);
+    if to.values().sum::<f64>() <= 0.0 {
+        return Err(ApiError::bad_request(
+            Some("change.weights"),
+            "at least one agent must keep a weight above 0",
+        ));
+    }
+    Ok(Change::Redistribute { from, to })
 }
 
 /// What an approver may add to a decision.

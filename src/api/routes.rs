@@ -1,12 +1,14 @@
 //! Route handlers, one per resource.
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::actors::actuator::GetActivity;
+use crate::actors::actuator::{GetActivity, GetWeights};
 use crate::actors::alert::GetAlerts;
 use crate::actors::fleet::{AgentView, GetAgentSeries, GetFleet};
 use crate::domain::AgentStatus;
@@ -107,6 +109,14 @@ struct PoolView {
     ready_agents: usize,
     mean_cpu_percent: Option<f64>,
     action_in_flight: Option<i64>,
+    /// Each agent's load weight and its share of the pool's load.
+    weights: BTreeMap<String, WeightView>,
+}
+
+#[derive(Serialize)]
+struct WeightView {
+    weight: f64,
+    share: f64,
 }
 
 async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
@@ -116,6 +126,7 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
         .send(GetActivity)
         .await
         .map_err(unavailable)?;
+    let weights = state.actuator.send(GetWeights).await.map_err(unavailable)?;
     let current = state.policy.current();
     let views: Vec<PoolView> = current
         .policy
@@ -125,6 +136,17 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
             let members: Vec<&AgentView> =
                 snapshot.agents.iter().filter(|a| &a.pool == name).collect();
             let cpu: Vec<f64> = members.iter().filter_map(|a| a.cpu_smoothed).collect();
+            let set = weights.get(name);
+            let weight_of = |id: &str| set.and_then(|w| w.get(id)).copied().unwrap_or(1.0);
+            let total: f64 = members.iter().map(|a| weight_of(&a.id)).sum();
+            let weights = members
+                .iter()
+                .map(|a| {
+                    let weight = weight_of(&a.id);
+                    let share = if total > 0.0 { weight / total } else { 0.0 };
+                    (a.id.clone(), WeightView { weight, share })
+                })
+                .collect();
             PoolView {
                 name: name.clone(),
                 driver: pool.driver.kind(),
@@ -138,6 +160,7 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
                     .count(),
                 mean_cpu_percent: crate::analytics::stats::mean(&cpu),
                 action_in_flight: activity.get(name).and_then(|a| a.in_flight),
+                weights,
             }
         })
         .collect();

@@ -1,5 +1,6 @@
-//! The load generator: an open-loop stream of `POST /work` tasks spread round-robin over a
-//! pool's agents, which it discovers through the controller's own API.
+//! The load generator: an open-loop stream of `POST /work` tasks spread over a pool's agents
+//! by their load weights (smooth weighted round-robin, as nginx does), both of which it
+//! discovers through the controller's own API, so a `redistribute` action moves real load.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -64,9 +65,47 @@ pub struct LoadGenerator {
 
 #[derive(Deserialize)]
 struct AgentEntry {
+    id: String,
     pool: String,
     status: String,
     endpoint: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PoolEntry {
+    name: String,
+    #[serde(default)]
+    weights: std::collections::BTreeMap<String, WeightEntry>,
+}
+
+#[derive(Deserialize)]
+struct WeightEntry {
+    weight: f64,
+}
+
+/// One agent receiving tasks: where, its weight, and its running credit.
+#[derive(Debug, Clone, PartialEq)]
+struct Target {
+    endpoint: String,
+    weight: f64,
+    current: f64,
+}
+
+/// Picks the next target by smooth weighted round-robin: every target gains its weight,
+/// the richest is chosen and pays the total. Weight 0 is never chosen.
+fn pick(targets: &mut [Target]) -> Option<String> {
+    let total: f64 = targets.iter().map(|t| t.weight).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    for target in targets.iter_mut() {
+        target.current += target.weight;
+    }
+    let best = targets
+        .iter_mut()
+        .max_by(|a, b| a.current.total_cmp(&b.current))?;
+    best.current -= total;
+    Some(best.endpoint.clone())
 }
 
 impl LoadGenerator {
@@ -120,9 +159,8 @@ impl LoadGenerator {
                 return;
             }
         };
-        let mut targets: Vec<String> = Vec::new();
+        let mut targets: Vec<Target> = Vec::new();
         let mut last_discovery: Option<Instant> = None;
-        let mut next_target = 0usize;
         let mut credit = 0.0f64;
         let mut last = Instant::now();
         let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -133,8 +171,17 @@ impl LoadGenerator {
             if last_discovery.is_none_or(|at| at.elapsed() >= DISCOVERY_INTERVAL) {
                 last_discovery = Some(Instant::now());
                 if let Some(found) = discover(&client, &config).await {
-                    targets = found;
-                    self.lock().targets = targets.len();
+                    // Keep the running credits of targets whose endpoint and weight stayed.
+                    let same = |a: &[Target], b: &[Target]| {
+                        a.len() == b.len()
+                            && a.iter()
+                                .zip(b)
+                                .all(|(x, y)| x.endpoint == y.endpoint && x.weight == y.weight)
+                    };
+                    if !same(&found, &targets) {
+                        targets = found;
+                    }
+                    self.lock().targets = targets.iter().filter(|t| t.weight > 0.0).count();
                 }
             }
             let now = Instant::now();
@@ -143,12 +190,9 @@ impl LoadGenerator {
             last = now;
             while credit >= 1.0 {
                 credit -= 1.0;
-                if targets.is_empty() {
-                    continue;
+                if let Some(target) = pick(&mut targets) {
+                    self.send_one(&client, target, config.cpu_ms, &in_flight);
                 }
-                let target = targets[next_target % targets.len()].clone();
-                next_target = next_target.wrapping_add(1);
-                self.send_one(&client, target, config.cpu_ms, &in_flight);
             }
         }
     }
@@ -189,19 +233,52 @@ impl LoadGenerator {
     }
 }
 
-async fn discover(client: &reqwest::Client, config: &LoadConfig) -> Option<Vec<String>> {
-    let response = client
-        .get(format!("{}/api/v1/agents", config.api))
-        .bearer_auth(&config.token)
-        .send()
-        .await
-        .ok()?;
-    let agents: Vec<AgentEntry> = response.json().await.ok()?;
+async fn discover(client: &reqwest::Client, config: &LoadConfig) -> Option<Vec<Target>> {
+    let get = |path: &str| {
+        client
+            .get(format!("{}{path}", config.api))
+            .bearer_auth(&config.token)
+            .send()
+    };
+    let agents: Vec<AgentEntry> = get("/api/v1/agents").await.ok()?.json().await.ok()?;
+    let pools: Vec<PoolEntry> = get("/api/v1/pools").await.ok()?.json().await.ok()?;
+    let weights = pools.into_iter().find(|p| p.name == config.pool)?.weights;
     Some(
         agents
             .into_iter()
             .filter(|a| a.pool == config.pool && a.status != "offline")
-            .filter_map(|a| a.endpoint)
+            .filter_map(|a| {
+                let weight = weights.get(&a.id).map_or(1.0, |w| w.weight);
+                Some(Target {
+                    endpoint: a.endpoint?,
+                    weight,
+                    current: 0.0,
+                })
+            })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_round_robin_follows_the_weights_smoothly() {
+        let target = |endpoint: &str, weight| Target {
+            endpoint: endpoint.into(),
+            weight,
+            current: 0.0,
+        };
+        let mut targets = vec![
+            target("a", 5.0),
+            target("b", 1.0),
+            target("c", 1.0),
+            target("d", 0.0),
+        ];
+        let picks: Vec<String> = (0..7).filter_map(|_| pick(&mut targets)).collect();
+        assert_eq!(picks, ["a", "a", "c", "a", "b", "a", "a"]);
+        let mut none = vec![target("x", 0.0)];
+        assert_eq!(pick(&mut none), None);
+    }
 }

@@ -34,7 +34,7 @@ pub enum Command {
     /// Run the controller, real worker processes and a stepped load, drawn live.
     Demo {
         /// How long to run, seconds.
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, default_value_t = 150)]
         duration: u64,
         /// API address (a free port is used if the default is taken).
         #[arg(long)]

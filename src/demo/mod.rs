@@ -2,6 +2,7 @@
 //! that steps the load up and back down, drawn live, then a summary of every action.
 
 pub mod load;
+pub mod scenario;
 pub mod view;
 
 use std::io::{IsTerminal, Write};
@@ -24,6 +25,8 @@ const TASK_CPU_MS: f64 = 20.0;
 const LOW_RATE: f64 = 15.0;
 /// Tasks per second in the step: 3.5 times the quiet rate.
 const HIGH_RATE: f64 = 52.0;
+/// How long approvals wait in the demo when it runs on the embedded policy, seconds.
+const DEMO_APPROVAL_EXPIRY_SECS: u64 = 40;
 
 /// How the demo is run.
 #[derive(Debug, Clone)]
@@ -51,6 +54,10 @@ pub struct DemoReport {
     pub scale_outs: usize,
     /// Applied scale-ins.
     pub scale_ins: usize,
+    /// Actions that waited for approval and expired.
+    pub expired: usize,
+    /// Actions rolled back (automatically or by hand).
+    pub rolled_back: usize,
     /// CPU seconds the demo process used (controller and load generator, not the workers).
     pub cpu_secs: f64,
     /// Wall seconds it ran.
@@ -68,8 +75,13 @@ pub fn phase_at(elapsed: Duration, total: Duration) -> (&'static str, f64) {
 }
 
 /// Runs the demo to its end; must be called inside an actix system.
-pub async fn run(config: DemoConfig) -> anyhow::Result<DemoReport> {
+pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
+    let embedded = matches!(config.source, PolicySource::Embedded);
+    if embedded {
+        // So that a waiting approval visibly expires within the run.
+        config.policy.policy.automation.approval_expiry_secs = DEMO_APPROVAL_EXPIRY_SECS;
+    }
     let started_ms = clock::now_ms();
     let controller = Controller::start(ControllerConfig {
         policy: config.policy,
@@ -91,7 +103,18 @@ pub async fn run(config: DemoConfig) -> anyhow::Result<DemoReport> {
         controller.token_path.display(),
         controller.addr
     );
+    if embedded {
+        println!(
+            "  approvals expire after {DEMO_APPROVAL_EXPIRY_SECS} s in the demo (policy default: 900 s)"
+        );
+    }
     println!("  Ctrl-C stops the demo and every worker it started.\n");
+    let mut scenario = scenario::Scenario::new(
+        format!("http://{}", controller.addr),
+        controller.token.clone(),
+        config.pool.clone(),
+        config.data_dir.clone(),
+    );
 
     let load = LoadGenerator::start(LoadConfig {
         api: format!("http://{}", controller.addr),
@@ -115,6 +138,10 @@ pub async fn run(config: DemoConfig) -> anyhow::Result<DemoReport> {
         load.set_rate(phase, rate);
         let fleet = controller.fleet.send(GetFleet).await.unwrap_or_default();
         let alerts = controller.alert.send(GetAlerts).await.unwrap_or_default();
+        let share = elapsed.as_secs_f64() / config.duration.as_secs_f64();
+        let mut events = scenario.step(share, &fleet).await;
+        let recent = controller.store.actions(None, 20).unwrap_or_default();
+        events.extend(scenario.tell(&recent, &controller.store));
         let actions = controller.store.actions(None, 3).unwrap_or_default();
         let stats = load.stats();
         let frame = view::Frame {
@@ -130,10 +157,17 @@ pub async fn run(config: DemoConfig) -> anyhow::Result<DemoReport> {
             if drawn_lines > 0 {
                 let _ = write!(stdout, "\x1b[{drawn_lines}A\x1b[J");
             }
+            // Events stay on screen above the frame.
+            for event in &events {
+                let _ = writeln!(stdout, "[{:>3}s] {event}", elapsed.as_secs());
+            }
             let text = frame.render();
             drawn_lines = text.lines().count();
             let _ = write!(stdout, "{text}");
         } else {
+            for event in &events {
+                let _ = writeln!(stdout, "[{:>3}s] {event}", elapsed.as_secs());
+            }
             let _ = writeln!(stdout, "{}", frame.headline());
         }
         let _ = stdout.flush();
@@ -153,16 +187,21 @@ pub async fn run(config: DemoConfig) -> anyhow::Result<DemoReport> {
             .filter(|a| matches!(a.change, Change::Scale { from, to } if (to > from) == grow && from > 0))
             .count()
     };
+    let ended = |state: ActionState| actions.iter().filter(|a| a.state == state).count();
     let report = DemoReport {
         scale_outs: applied_scales(true),
         scale_ins: applied_scales(false),
+        expired: ended(ActionState::Expired),
+        rolled_back: ended(ActionState::RolledBack),
         cpu_secs: process_cpu_secs(),
         wall_secs: started.elapsed().as_secs_f64(),
     };
     println!(
-        "\nscale-outs under load: {} | scale-ins: {} | demo process CPU {:.2} s over {:.0} s = {:.1}% of one core",
+        "\nscale-outs under load: {} | scale-ins: {} | approvals expired: {} | rolled back: {} | demo process CPU {:.2} s over {:.0} s = {:.1}% of one core",
         report.scale_outs,
         report.scale_ins,
+        report.expired,
+        report.rolled_back,
         report.cpu_secs,
         report.wall_secs,
         report.cpu_secs / report.wall_secs.max(0.001) * 100.0

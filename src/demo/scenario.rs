@@ -1,0 +1,174 @@
+//! The demo's scripted events, each at a share of the run: a fault (one worker starts leaking
+//! memory, which the optimizer answers with a restart that waits for approval) and an
+//! operator's mistake (most of the load moved onto one worker, which verification catches and
+//! rolls back). It also turns action transitions worth a person's eye into event lines.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+use crate::actors::fleet::FleetSnapshot;
+use crate::clock;
+use crate::demo::view::describe;
+use crate::domain::{Action, ActionState, AgentStatus};
+use crate::store::{LogFilter, Store};
+
+/// When the leak starts, as a share of the run.
+const LEAK_AT: f64 = 0.05;
+/// Megabytes a second the worker leaks.
+const LEAK_MB_PER_S: usize = 3;
+/// When the operator's mistake is tried, as a share of the run (inside the load step).
+const MISTAKE_FROM: f64 = 0.33;
+/// After this share the mistake is no longer tried (the step is ending).
+const MISTAKE_UNTIL: f64 = 0.43;
+
+/// The scripted part of the demo.
+pub struct Scenario {
+    api: String,
+    token: String,
+    pool: String,
+    data_dir: PathBuf,
+    client: reqwest::Client,
+    leaky: Option<String>,
+    mistake: Option<i64>,
+    told: HashSet<(i64, &'static str)>,
+}
+
+impl Scenario {
+    /// A scenario against the controller at `api` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(api: String, token: String, pool: String, data_dir: PathBuf) -> Scenario {
+        Scenario {
+            api,
+            token,
+            pool,
+            data_dir,
+            client: reqwest::Client::new(),
+            leaky: None,
+            mistake: None,
+            told: HashSet::new(),
+        }
+    }
+
+    /// Runs the events due at `share` of the run; returns lines saying what happened.
+    pub async fn step(&mut self, share: f64, fleet: &FleetSnapshot) -> Vec<String> {
+        let mut events = Vec::new();
+        let serving: Vec<_> = fleet
+            .agents
+            .iter()
+            .filter(|a| a.pool == self.pool && a.endpoint.is_some())
+            .filter(|a| {
+                matches!(
+                    a.status,
+                    AgentStatus::Active | AgentStatus::Idle | AgentStatus::Busy
+                )
+            })
+            .collect();
+        if self.leaky.is_none()
+            && share >= LEAK_AT
+            && let Some(agent) = serving.first()
+        {
+            let url = format!(
+                "{}/chaos/leak",
+                agent.endpoint.as_deref().unwrap_or_default()
+            );
+            let body = serde_json::json!({ "mb_per_s": LEAK_MB_PER_S });
+            if let Ok(response) = self.client.post(url).json(&body).send().await
+                && response.status().is_success()
+            {
+                self.leaky = Some(agent.id.clone());
+                events.push(format!(
+                    "fault: {} starts leaking {LEAK_MB_PER_S} MB/s (injected)",
+                    agent.id
+                ));
+            }
+        }
+        let due = (MISTAKE_FROM..MISTAKE_UNTIL).contains(&share);
+        if self.mistake.is_none() && due && serving.len() >= 2 {
+            // Everything onto one worker that is not the leaking one.
+            let Some(hot) = serving.iter().find(|a| Some(&a.id) != self.leaky.as_ref()) else {
+                return events;
+            };
+            let weights: BTreeMap<&str, f64> = serving
+                .iter()
+                .map(|a| (a.id.as_str(), if a.id == hot.id { 8.0 } else { 0.5 }))
+                .collect();
+            let body = serde_json::json!({
+                "pool": self.pool,
+                "change": {"type": "redistribute", "weights": weights},
+                "reason": format!("operator moves most load onto {} (a mistake)", hot.id),
+            });
+            let sent = self
+                .client
+                .post(format!("{}/api/v1/actions", self.api))
+                .bearer_auth(&self.token)
+                .json(&body)
+                .send()
+                .await;
+            if let Ok(response) = sent
+                && response.status().is_success()
+                && let Ok(action) = response.json::<serde_json::Value>().await
+            {
+                self.mistake = action["id"].as_i64();
+                events.push(format!(
+                    "operator: moves most load onto {} by hand (action #{}), a mistake",
+                    hot.id,
+                    self.mistake.unwrap_or_default()
+                ));
+            }
+        }
+        events
+    }
+
+    /// Lines for transitions a person should see: approvals waiting (with the command that
+    /// approves them), expiries, verification failures and rollbacks. Each is told once.
+    pub fn tell(&mut self, actions: &[Action], store: &Store) -> Vec<String> {
+        let mut lines = Vec::new();
+        for action in actions.iter().rev() {
+            let line = match action.state {
+                ActionState::PendingApproval => {
+                    let left = (action.expires_ms.unwrap_or(0) - clock::now_ms()).max(0) / 1000;
+                    format!(
+                        "action #{} {} waits for approval ({} {}, expires in {left} s):\n    \
+                         swarmpilot actions approve {} --url {} --data-dir {}",
+                        action.id,
+                        describe(action),
+                        action.risk["class"].as_str().unwrap_or("?"),
+                        action.risk["score"]
+                            .as_f64()
+                            .map_or(String::new(), |s| format!("{s:.2}")),
+                        action.id,
+                        self.api,
+                        self.data_dir.display()
+                    )
+                }
+                ActionState::Expired => format!(
+                    "action #{} {} expired unapproved: nothing was applied",
+                    action.id,
+                    describe(action)
+                ),
+                ActionState::RolledBack => {
+                    let filter = LogFilter {
+                        status: Some("rolled_back".into()),
+                        limit: 50,
+                        ..Default::default()
+                    };
+                    let why = store
+                        .log(&filter)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .find(|row| row.action_id == action.id)
+                        .map_or_else(String::new, |row| row.reason);
+                    format!(
+                        "action #{} {} rolled back: {why}",
+                        action.id,
+                        describe(action)
+                    )
+                }
+                _ => continue,
+            };
+            if self.told.insert((action.id, action.state.as_str())) {
+                lines.push(line);
+            }
+        }
+        lines
+    }
+}

@@ -1,5 +1,6 @@
 //! The command line: clap definitions and what each command runs.
 
+pub mod client;
 mod detect;
 mod forecast;
 pub mod replay;

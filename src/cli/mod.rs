@@ -1,5 +1,7 @@
 //! The command line: clap definitions and what each command runs.
 
+pub mod actions;
+pub mod client;
 mod detect;
 mod forecast;
 pub mod replay;
@@ -96,6 +98,9 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// List, show, approve, reject and roll back the controller's actions, through its
+    /// REST API.
+    Actions(actions::ActionsArgs),
     /// Run the bundled worker agent.
     Agent {
         /// Address to listen on.
@@ -218,6 +223,7 @@ fn agent_exe() -> anyhow::Result<PathBuf> {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Policy { command } => policy_command(command),
+        Command::Actions(args) => actions::run(args),
         Command::Replay(args) => {
             replay::run(args)?;
             Ok(0)

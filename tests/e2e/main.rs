@@ -22,3 +22,5 @@ mod gate;
 mod replay;
 // The demo command, start to finish.
 mod demo;
+// `swarmpilot actions`: the real binary listing, deciding and rolling back over REST.
+mod actions_cli;

@@ -219,7 +219,7 @@ async fn actions_cli_lists_approves_and_shows_a_pending_restart() {
             &format!("action {id}: {restart} in pool web\n"),
             "state applied\n",
             "reason requested by olga\n",
-            "risk 0.50 medium: needs 1 approval\n",
+            "risk 0.55 medium: needs 1 approval\n",
             "blast_radius",
             "approvals ann at ",
             "evidence {",

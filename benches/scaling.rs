@@ -2,7 +2,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use swarmpilot::analytics::scaling::{Scaler, ScalingConfig};
+use swarmpilot::analytics::scaling::{RateLimit, Scaler, ScalingConfig};
 use swarmpilot::analytics::stats::quantile;
 
 fn scaling_decision(c: &mut Criterion) {
@@ -12,6 +12,8 @@ fn scaling_decision(c: &mut Criterion) {
         target: 30.0,
         tolerance: 0.1,
         scale_down_window_ms: 300_000,
+        scale_up: RateLimit::HPA_UP,
+        scale_down: RateLimit::HPA_DOWN,
     });
     let mut now = 0i64;
     c.bench_function("scaler_decide_with_full_window", |b| {

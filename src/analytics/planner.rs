@@ -18,6 +18,8 @@ use std::collections::VecDeque;
 use serde::Serialize;
 
 use super::forecast::{ForecastConfig, Forecaster, Model, linear_trend};
+#[cfg(test)]
+use super::scaling::RateLimit;
 use super::scaling::{Scaler, ScalingConfig, ScalingDecision, scale_up_limit};
 
 /// Steps ahead each pool's load is forecast: the longest lead time a plan looks at.
@@ -279,6 +281,8 @@ mod tests {
             target: 70.0,
             tolerance: 0.1,
             scale_down_window_ms: 60_000,
+            scale_up: RateLimit::HPA_UP,
+            scale_down: RateLimit::HPA_DOWN,
         }
     }
 

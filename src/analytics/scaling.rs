@@ -23,6 +23,60 @@ pub struct ScalingConfig {
     pub tolerance: f64,
     /// Scale-down goes only to the highest recommendation of this window, milliseconds.
     pub scale_down_window_ms: i64,
+    /// How fast the pool may grow.
+    pub scale_up: RateLimit,
+    /// How fast the pool may shrink.
+    pub scale_down: RateLimit,
+}
+
+/// A rate policy in the manner of the HPA's `behavior`: within any `period_ms` the pool may
+/// change by `percent` of its size or by `agents`, whichever allows more.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RateLimit {
+    /// Percent of the size at the start of the period.
+    pub percent: f64,
+    /// Agents.
+    pub agents: usize,
+    /// The period, milliseconds.
+    pub period_ms: i64,
+}
+
+impl RateLimit {
+    /// Kubernetes' default scale-up: +100% or +4 pods per 15 s.
+    pub const HPA_UP: RateLimit = RateLimit {
+        percent: 100.0,
+        agents: 4,
+        period_ms: 15_000,
+    };
+    /// Kubernetes' default scale-down: −100% per 15 s (no limit).
+    pub const HPA_DOWN: RateLimit = RateLimit {
+        percent: 100.0,
+        agents: 0,
+        period_ms: 15_000,
+    };
+
+    /// The limit a policy's rate sets.
+    pub fn of(rate: &crate::policy::ScaleRate) -> RateLimit {
+        RateLimit {
+            percent: rate.percent,
+            agents: rate.agents,
+            period_ms: rate.period_secs as i64 * 1000,
+        }
+    }
+
+    /// The most agents a pool that had `base` at the start of the period may grow to.
+    pub fn highest(&self, base: usize) -> usize {
+        let by_percent = (base as f64 * (1.0 + self.percent / 100.0)).ceil() as usize;
+        by_percent.max(base + self.agents)
+    }
+
+    /// The fewest agents a pool that had `base` at the start of the period may shrink to.
+    pub fn lowest(&self, base: usize) -> usize {
+        let by_percent = (base as f64 * (1.0 - self.percent / 100.0))
+            .floor()
+            .max(0.0) as usize;
+        by_percent.min(base.saturating_sub(self.agents))
+    }
 }
 
 /// Every step of one scaling decision, kept as evidence.
@@ -56,7 +110,7 @@ pub fn raw_desired(current: usize, observed: f64, target: f64, tolerance: f64) -
 
 /// The most a pool may grow in one decision: Kubernetes' default scale-up policy.
 pub fn scale_up_limit(current: usize) -> usize {
-    (2 * current).max(current + 4)
+    RateLimit::HPA_UP.highest(current)
 }
 
 /// A per-pool scaler that remembers recent recommendations for stabilization.
@@ -64,6 +118,8 @@ pub fn scale_up_limit(current: usize) -> usize {
 pub struct Scaler {
     config: ScalingConfig,
     history: VecDeque<(i64, usize)>,
+    /// The pool's size at each decision, for the rate limits' periods.
+    sizes: VecDeque<(i64, usize)>,
 }
 
 impl Scaler {
@@ -72,6 +128,7 @@ impl Scaler {
         Scaler {
             config,
             history: VecDeque::new(),
+            sizes: VecDeque::new(),
         }
     }
 
@@ -85,6 +142,15 @@ impl Scaler {
     /// whole window after a change.
     pub fn hold(&mut self, now_ms: i64, size: usize) {
         self.history.push_back((now_ms, size));
+        self.sizes.push_back((now_ms, size));
+    }
+
+    /// The sizes the pool had within `period_ms` before `now_ms` (and now).
+    fn sizes_within(&self, now_ms: i64, period_ms: i64) -> impl Iterator<Item = usize> + '_ {
+        self.sizes
+            .iter()
+            .filter(move |&&(at, _)| now_ms - at < period_ms)
+            .map(|&(_, size)| size)
     }
 
     /// Decides how many agents the pool should have at `now_ms`.
@@ -106,7 +172,27 @@ impl Scaler {
         } else {
             raw
         };
-        let limited = stabilized.min(scale_up_limit(current));
+        self.sizes.push_back((now_ms, current));
+        let keep = config.scale_up.period_ms.max(config.scale_down.period_ms);
+        while self
+            .sizes
+            .front()
+            .is_some_and(|&(at, _)| now_ms - at >= keep)
+        {
+            self.sizes.pop_front();
+        }
+        // The period starts from the smallest (growing) or largest (shrinking) size it saw.
+        let up_base = self
+            .sizes_within(now_ms, config.scale_up.period_ms)
+            .min()
+            .unwrap_or(current);
+        let down_base = self
+            .sizes_within(now_ms, config.scale_down.period_ms)
+            .max()
+            .unwrap_or(current);
+        let limited = stabilized
+            .min(config.scale_up.highest(up_base).max(current))
+            .max(config.scale_down.lowest(down_base).min(current));
         let desired = limited.clamp(config.min_agents, config.max_agents.max(config.min_agents));
         ScalingDecision {
             current,
@@ -134,6 +220,8 @@ mod tests {
             target: 30.0,
             tolerance: 0.1,
             scale_down_window_ms: 15_000,
+            scale_up: RateLimit::HPA_UP,
+            scale_down: RateLimit::HPA_DOWN,
         }
     }
 
@@ -187,8 +275,40 @@ mod tests {
         assert_eq!(scaler.decide(0, 8, 90.0).desired, 8);
         let mut scaler = Scaler::new(ScalingConfig {
             scale_down_window_ms: 0,
+            scale_up: RateLimit::HPA_UP,
+            scale_down: RateLimit::HPA_DOWN,
             ..config()
         });
         assert_eq!(scaler.decide(0, 3, 1.0).desired, 2);
+    }
+
+    #[test]
+    fn rate_policies_count_from_the_start_of_their_period() {
+        let mut scaler = Scaler::new(ScalingConfig {
+            max_agents: 100,
+            scale_up: RateLimit {
+                percent: 100.0,
+                agents: 4,
+                period_ms: 60_000,
+            },
+            scale_down: RateLimit {
+                percent: 50.0,
+                agents: 0,
+                period_ms: 60_000,
+            },
+            scale_down_window_ms: 0,
+            ..config()
+        });
+        // Far over target: +4 beats +100% from 2.
+        assert_eq!(scaler.decide(0, 2, 1000.0).desired, 6);
+        // Within the minute the pool that started it at 2 may not pass 6.
+        assert_eq!(scaler.decide(2_000, 6, 1000.0).desired, 6);
+        assert_eq!(scaler.decide(58_000, 6, 1000.0).desired, 6);
+        // A minute on, it counts from 6: +100% wins.
+        assert_eq!(scaler.decide(62_000, 6, 1000.0).desired, 12);
+        // Shrinking: at most half of the largest size the minute saw.
+        assert_eq!(scaler.decide(200_000, 12, 1.0).desired, 6);
+        assert_eq!(scaler.decide(202_000, 6, 1.0).desired, 6);
+        assert_eq!(scaler.decide(263_000, 6, 1.0).desired, 3);
     }
 }

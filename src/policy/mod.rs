@@ -21,7 +21,9 @@ pub use load::{
     DEFAULT_POLICY, LoadError, LoadedPolicy, PolicyError, REPLAY_POLICY, load_dir, load_sources,
     load_str, policy_files, read_sources, version_of,
 };
-pub use model::{DriverConfig, Global, Policy, PoolPolicy, Role, TokenRef, WorkloadKind};
+pub use model::{
+    DriverConfig, Global, Policy, PoolPolicy, Role, ScaleRate, TokenRef, WorkloadKind,
+};
 pub use overlay::{
     OVERLAY_FILE, OverlayEntry, OverlayError, apply_overlay, overlaid, read_overlay, threshold,
     write_overlay,

@@ -158,6 +158,57 @@ pub struct PoolPolicy {
     /// Milliseconds a removed agent keeps serving (while clients notice) before it stops.
     #[serde(default = "default_drain_ms")]
     pub drain_ms: u64,
+    /// How fast the pool may grow (Kubernetes' default: +100% or +4 agents per 15 s).
+    #[serde(default = "ScaleRate::default_up")]
+    pub scale_up: ScaleRate,
+    /// How fast the pool may shrink (Kubernetes' default: -100% per 15 s, no limit).
+    #[serde(default = "ScaleRate::default_down")]
+    pub scale_down: ScaleRate,
+}
+
+/// A rate policy: within any `period_secs` the pool may change by `percent` of its size at
+/// the period's start or by `agents`, whichever allows more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleRate {
+    /// Percent of the pool's size.
+    #[serde(default = "default_rate_percent")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub percent: f64,
+    /// Agents.
+    #[serde(default)]
+    pub agents: usize,
+    /// The period, seconds.
+    #[serde(default = "default_rate_period_secs")]
+    #[schemars(range(min = 1))]
+    pub period_secs: u64,
+}
+
+const fn default_rate_percent() -> f64 {
+    100.0
+}
+const fn default_rate_period_secs() -> u64 {
+    15
+}
+
+impl ScaleRate {
+    /// Kubernetes' default scale-up policy.
+    pub fn default_up() -> ScaleRate {
+        ScaleRate {
+            percent: 100.0,
+            agents: 4,
+            period_secs: 15,
+        }
+    }
+
+    /// Kubernetes' default scale-down policy.
+    pub fn default_down() -> ScaleRate {
+        ScaleRate {
+            percent: 100.0,
+            agents: 0,
+            period_secs: 15,
+        }
+    }
 }
 
 const fn default_min_agents() -> usize {

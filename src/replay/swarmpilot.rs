@@ -3,7 +3,7 @@
 
 use super::{Observation, ReplayConfig, Strategy};
 use crate::analytics::planner::{Plan, PoolPlanner, lead_ticks};
-use crate::analytics::scaling::ScalingConfig;
+use crate::analytics::scaling::{RateLimit, ScalingConfig};
 use crate::policy::PoolPolicy;
 
 /// The optimizer's planner on a simulated pool.
@@ -26,6 +26,8 @@ impl Swarmpilot {
             target: pool.target_cpu_percent,
             tolerance: pool.tolerance,
             scale_down_window_ms: pool.scale_down_stabilization_secs as i64 * 1000,
+            scale_up: RateLimit::of(&pool.scale_up),
+            scale_down: RateLimit::of(&pool.scale_down),
         };
         Swarmpilot {
             planner: PoolPlanner::new(config),

@@ -17,7 +17,7 @@ use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
 use super::messages::{AgentHealthChanged, AnomalyObserved};
 use super::{SamplingTick, schedule_sampling};
 use crate::analytics::planner::{Plan, PoolPlanner, lead_ticks};
-use crate::analytics::scaling::ScalingConfig;
+use crate::analytics::scaling::{RateLimit, ScalingConfig};
 use crate::clock;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::{Policy, PolicyHandle, PoolPolicy};
@@ -401,6 +401,8 @@ fn scaling_config(policy: &Policy, pool: &PoolPolicy) -> ScalingConfig {
         target: pool.target_cpu_percent,
         tolerance: pool.tolerance,
         scale_down_window_ms: pool.scale_down_stabilization_secs as i64 * 1000,
+        scale_up: RateLimit::of(&pool.scale_up),
+        scale_down: RateLimit::of(&pool.scale_down),
     }
 }
 

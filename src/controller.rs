@@ -179,6 +179,7 @@ impl Controller {
         };
         fleet_ctx.run(FleetSupervisor::new(handle.clone(), links));
 
+        let notifier = crate::notify::Notifier::new(handle.clone(), format!("http://{addr}"));
         let actuator = Actuator::new(
             store.clone(),
             fleet.clone(),
@@ -186,6 +187,7 @@ impl Controller {
             handle.clone(),
             pools,
         )
+        .with_notifier(notifier.clone())
         .start();
         optimizer_ctx.run(Optimizer::new(
             handle.clone(),
@@ -203,6 +205,7 @@ impl Controller {
             policy_keeper: policy_keeper.clone(),
             admin_token: token.clone(),
             tokens: Default::default(),
+            notifier,
         };
         let server =
             api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;

@@ -42,6 +42,8 @@ pub struct ApiState {
     pub admin_token: String,
     /// Tokens configured in policy, resolved once per policy version.
     pub tokens: Arc<Mutex<auth::TokenCache>>,
+    /// The notification channels, for their counts.
+    pub notifier: crate::notify::Notifier,
 }
 
 /// Builds the API server on `listener`; the caller runs (awaits) it.

@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/pools", web::get().to(pools))
                 .route("/alerts", web::get().to(alerts))
                 .route("/recommendations", web::get().to(recommendations))
+                .route("/notifications", web::get().to(notifications))
                 .configure(super::actions::configure)
                 .configure(super::log::configure)
                 .configure(super::policies::configure),
@@ -165,6 +166,13 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
         })
         .collect();
     Ok(HttpResponse::Ok().json(views))
+}
+
+async fn notifications(
+    state: web::Data<ApiState>,
+    _caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.notifier.stats()))
 }
 
 async fn recommendations(

@@ -3,7 +3,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use swarmpilot::demo::load::{LoadConfig, LoadGenerator};
 
-use crate::util::{Server, alive, pids, wait_for};
+use crate::util::{Receiver, Server, alive, pids, wait_for};
 
 /// A policy with a viewer, an operator and two approvers (tokens in files), plus `extra`.
 fn with_people(dir: &std::path::Path, extra: &str) -> String {
@@ -65,7 +65,16 @@ fn rows(log: &[Value], id: i64) -> Vec<String> {
 #[tokio::test]
 async fn a_restart_waits_for_an_approver_and_a_viewer_cannot_approve() {
     let secrets = tempfile::tempdir().unwrap();
-    let server = Server::start(&with_people(secrets.path(), ""));
+    // Approvers hear about waiting actions through a webhook whose URL is in a file.
+    let receiver = Receiver::start();
+    let url_file = secrets.path().join("hook.url");
+    std::fs::write(&url_file, &receiver.url).unwrap();
+    let channel = format!(
+        "[channels.approvers]\ntype = \"webhook\"\nurl_file = \"{}\"\n\
+         [[routes]]\nmatchers = {{ rule = \"approval_pending\" }}\nchannels = [\"approvers\"]\n",
+        url_file.display()
+    );
+    let server = Server::start(&with_people(secrets.path(), &channel));
     let agents = agents_up(&server, 2).await;
     let agent = agents[0]["id"].as_str().unwrap().to_string();
     let old_pid = agents[0]["pid"].as_u64().unwrap();
@@ -83,6 +92,28 @@ async fn a_restart_waits_for_an_approver_and_a_viewer_cannot_approve() {
 
     let (_, pending) = server.get("/api/v1/actions?status=pending_approval").await;
     assert_eq!(pending.as_array().unwrap().len(), 1);
+    let message = wait_for(
+        "the approvers' webhook",
+        Duration::from_secs(10),
+        || async { receiver.bodies().into_iter().next() },
+    )
+    .await;
+    assert_eq!(message["labels"]["rule"], "approval_pending");
+    assert_eq!(message["details"]["id"], id);
+    let text = message["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("swarmpilot actions approve {id}")),
+        "{text}"
+    );
+    let counts = wait_for("the delivery counted", Duration::from_secs(5), || async {
+        let (_, counts) = server.get("/api/v1/notifications").await;
+        (counts["approvers"]["sent"] == 1).then_some(counts)
+    })
+    .await;
+    assert!(
+        !counts.to_string().contains(&receiver.url),
+        "the URL is a secret"
+    );
     let approve = format!("/api/v1/actions/{id}/approve");
     for (token, who) in [("vera-secret", "viewer"), ("otto-secret", "operator")] {
         let (status, body) = server.post_json_as(&approve, &json!(null), token).await;

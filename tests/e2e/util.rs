@@ -276,3 +276,49 @@ pub fn pids(agents: &[Value]) -> Vec<u32> {
         .filter_map(|a| a["pid"].as_u64().map(|p| p as u32))
         .collect()
 }
+
+/// A real HTTP receiver on loopback that keeps every JSON body POSTed to it.
+pub struct Receiver {
+    /// Where to POST, e.g. `http://127.0.0.1:40125/hook`.
+    pub url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    /// Starts the receiver on its own thread and actix system.
+    pub fn start() -> Receiver {
+        use actix_web::{App, HttpResponse, HttpServer, web};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = bodies.clone();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    let kept = kept.clone();
+                    App::new().route(
+                        "/hook",
+                        web::post().to(move |body: web::Json<Value>| {
+                            let kept = kept.clone();
+                            async move {
+                                kept.lock().unwrap().push(body.into_inner());
+                                HttpResponse::Ok().finish()
+                            }
+                        }),
+                    )
+                })
+                .workers(1)
+                .listen(listener)
+                .unwrap()
+                .run();
+                let _ = server.await;
+            });
+        });
+        Receiver { url, bodies }
+    }
+
+    /// Every body received so far.
+    pub fn bodies(&self) -> Vec<Value> {
+        self.bodies.lock().unwrap().clone()
+    }
+}

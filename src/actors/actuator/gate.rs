@@ -141,8 +141,31 @@ impl Actuator {
         Ok(assessment)
     }
 
-    /// Tells people an action waits for them (the console and log channel).
+    /// Tells people an action waits for them, through the channels routes give
+    /// `rule=approval_pending` (the console when none).
     fn announce_pending(&self, action: &Action) {
+        let title = format!(
+            "swarmpilot: action {} ({} on pool {}) waits for approval",
+            action.id,
+            action.kind.as_str(),
+            action.pool
+        );
+        let text = format!(
+            "{}\nrisk {} {}; expires {}\napprove: swarmpilot actions approve {} --url {}\nreject: swarmpilot actions reject {} --url {}",
+            action.reason,
+            action.risk["score"]
+                .as_f64()
+                .map_or(String::new(), |s| format!("{s:.2}")),
+            action.risk["class"].as_str().unwrap_or("?"),
+            action
+                .expires_ms
+                .map_or_else(|| "never".to_string(), clock::rfc3339),
+            action.id,
+            self.api_url(),
+            action.id,
+            self.api_url(),
+        );
+        self.notify(action, "approval_pending", title, text);
         tracing::warn!(
             message = "Action waits for approval.",
             action = action.id,
@@ -175,7 +198,16 @@ impl Actuator {
                     .store
                     .transition(action.id, ActionState::Expired, &reason, POLICY)
                 {
-                    Ok(_) => tracing::warn!(message = "Approval expired.", action = action.id),
+                    Ok(expired) => {
+                        tracing::warn!(message = "Approval expired.", action = action.id);
+                        let title = format!(
+                            "swarmpilot: action {} ({} on pool {}) expired unapproved",
+                            action.id,
+                            action.kind.as_str(),
+                            action.pool
+                        );
+                        self.notify(&expired, "approval_expired", title, reason);
+                    }
                     Err(error) => tracing::error!(message = "Log write failed.", %error),
                 }
             }

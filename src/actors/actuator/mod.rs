@@ -143,6 +143,8 @@ pub struct Actuator {
     activity: BTreeMap<String, PoolActivity>,
     /// Actions being verified, by id.
     verifying: HashMap<i64, Verifier>,
+    /// Where people are told about approvals waiting, expiries and automatic rollbacks.
+    notifier: Option<crate::notify::Notifier>,
     shutting_down: bool,
 }
 
@@ -163,8 +165,46 @@ impl Actuator {
             pools,
             activity: BTreeMap::new(),
             verifying: HashMap::new(),
+            notifier: None,
             shutting_down: false,
         }
+    }
+
+    /// Tells people through `notifier`'s channels what waits for them and what was undone.
+    pub fn with_notifier(mut self, notifier: crate::notify::Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// Sends a notification about `action` (labels: rule, pool, kind, level).
+    fn notify(&self, action: &Action, rule: &str, title: String, text: String) {
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        let labels = [
+            ("rule", rule),
+            ("pool", action.pool.as_str()),
+            ("kind", action.kind.as_str()),
+            ("level", "warning"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let details = serde_json::to_value(action).unwrap_or_default();
+        notifier.send(crate::notify::Notification {
+            labels,
+            title,
+            text,
+            details,
+        });
+    }
+
+    /// The API address people's commands should use.
+    fn api_url(&self) -> String {
+        self.notifier.as_ref().map_or_else(
+            || "http://127.0.0.1:8080".to_string(),
+            |n| n.api_url.clone(),
+        )
     }
 
     /// The pool's effectors, if the pool exists (busy or not).

@@ -228,6 +228,13 @@ impl Actuator {
                     Ok(summary) => {
                         let reason = format!("{reason}; rolled back: {summary}");
                         actuator.end(id, &pool, ActionState::RolledBack, &reason, AUTO);
+                        if let Ok(Some(action)) = actuator.store.action(id) {
+                            let title = format!(
+                                "swarmpilot: action {id} ({} on pool {pool}) rolled back",
+                                action.kind.as_str()
+                            );
+                            actuator.notify(&action, "rolled_back", title, reason);
+                        }
                     }
                     Err(error) => {
                         let reason = format!("{reason}; rollback failed: {error}");

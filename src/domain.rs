@@ -228,6 +228,9 @@ pub struct Proposal {
     /// How sure the evidence is, 0..1 (1 for a person's request); part of the risk score.
     #[serde(default = "full_confidence")]
     pub confidence: f64,
+    /// What the change should do, in a sentence (verification checks it did no harm).
+    #[serde(default)]
+    pub expected_effect: String,
 }
 
 fn full_confidence() -> f64 {
@@ -255,6 +258,9 @@ pub struct Action {
     pub reason: String,
     /// The numbers behind the decision.
     pub evidence: serde_json::Value,
+    /// What the change should do.
+    #[serde(default)]
+    pub expected_effect: String,
     /// Epoch milliseconds of the proposal.
     pub created_ms: i64,
     /// Epoch milliseconds of the last transition.

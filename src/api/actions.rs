@@ -139,14 +139,25 @@ async fn request(
             redistribution(&state, &request.pool, &members, weights).await?
         }
     };
+    let pool = request.pool.clone();
     let proposal = Proposal {
         pool: request.pool,
-        change,
+        change: change.clone(),
         reason: request
             .reason
             .unwrap_or_else(|| format!("requested by {}", caller.name)),
         evidence: serde_json::json!({ "requested_by": caller.name }),
         confidence: 1.0,
+        expected_effect: match &change {
+            Change::Scale { from, to } => format!("pool {pool} from {from} to {to} agents"),
+            Change::Restart { agent } => format!("agent {agent} starts again"),
+            Change::Redistribute { to, .. } => {
+                format!("the load of pool {pool} follows {} new weights", to.len())
+            }
+            Change::AdjustThreshold { rule, from, to } => {
+                format!("rule {rule} fires above {to} instead of {from}")
+            }
+        },
     };
     let action = state
         .actuator

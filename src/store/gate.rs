@@ -16,10 +16,11 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
 /// Columns added to `actions` after its first version, with their types.
-const ACTION_COLUMNS: [(&str, &str); 3] = [
+const ACTION_COLUMNS: [(&str, &str); 4] = [
     ("risk", "TEXT"),
     ("expires_ms", "INTEGER"),
     ("verification", "TEXT"),
+    ("expected_effect", "TEXT"),
 ];
 
 /// Brings a database of any earlier version up to date.
@@ -185,6 +186,7 @@ mod tests {
             reason: "r".into(),
             evidence: serde_json::json!({}),
             confidence: 1.0,
+            expected_effect: String::new(),
         };
         let action = store.insert_action(&proposal, "auto").unwrap();
         store

@@ -151,6 +151,10 @@ impl Store {
             ],
         )?;
         let id = tx.last_insert_rowid();
+        tx.execute(
+            "UPDATE actions SET expected_effect = ?1 WHERE id = ?2",
+            params![proposal.expected_effect, id],
+        )?;
         insert_log(
             &tx,
             now,
@@ -174,6 +178,7 @@ impl Store {
             inverse,
             reason: proposal.reason.clone(),
             evidence: proposal.evidence.clone(),
+            expected_effect: proposal.expected_effect.clone(),
             created_ms: now,
             updated_ms: now,
             risk: serde_json::Value::Null,
@@ -331,7 +336,7 @@ pub(super) fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, 
     let row = conn
         .query_row(
             "SELECT kind, pool, agent, state, change, inverse, reason, evidence, created_ms,
-                    updated_ms, risk, expires_ms
+                    updated_ms, risk, expires_ms, expected_effect
              FROM actions WHERE id = ?1",
             params![id],
             |row| {
@@ -348,6 +353,7 @@ pub(super) fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, 
                     row.get::<_, i64>(9)?,
                     row.get::<_, Option<String>>(10)?,
                     row.get::<_, Option<i64>>(11)?,
+                    row.get::<_, Option<String>>(12)?,
                 ))
             },
         )
@@ -365,6 +371,7 @@ pub(super) fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, 
         updated,
         risk,
         expires_ms,
+        expected_effect,
     )) = row
     else {
         return Ok(None);
@@ -383,6 +390,7 @@ pub(super) fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, 
         inverse: serde_json::from_str(&inverse)?,
         reason,
         evidence: serde_json::from_str(&evidence)?,
+        expected_effect: expected_effect.unwrap_or_default(),
         created_ms: created,
         updated_ms: updated,
         risk,
@@ -402,6 +410,7 @@ mod tests {
             reason: "cpu 60% above target 30%".into(),
             evidence: serde_json::json!({"observed": 60.0}),
             confidence: 1.0,
+            expected_effect: "twice the capacity".into(),
         }
     }
 

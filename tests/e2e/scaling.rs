@@ -87,6 +87,16 @@ async fn a_load_step_scales_out_and_a_drop_scales_back_in_after_the_window() {
         scale_out["reason"].as_str().unwrap().contains("CPU"),
         "{scale_out}"
     );
+    // Low risk: the gate let it apply by itself, and it says what it should do.
+    assert_eq!(scale_out["risk"]["class"], "low", "{scale_out}");
+    assert_eq!(scale_out["risk"]["mode"], "auto");
+    assert!(
+        scale_out["expected_effect"]
+            .as_str()
+            .unwrap()
+            .contains("mean agent CPU from"),
+        "{scale_out}"
+    );
     assert!(
         scale_out["evidence"]["decision"]["observed"]
             .as_f64()

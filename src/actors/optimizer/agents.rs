@@ -129,6 +129,10 @@ impl AgentWatcher {
             }),
             // A straight line that fits well is good evidence, never certainty.
             confidence: (growth.r2 * 0.8).clamp(0.0, 1.0),
+            expected_effect: format!(
+                "agent {} starts again with fresh memory; the tasks it is running now fail",
+                agent.id
+            ),
         })
     }
 
@@ -198,6 +202,10 @@ impl AgentWatcher {
                 "weight_cut_to": cut,
             }),
             confidence: 0.8,
+            expected_effect: format!(
+                "agent {} from {load:.0}% CPU to about the pool's mean {mean:.0}%",
+                agent.id
+            ),
         })
     }
 }

@@ -296,6 +296,14 @@ impl Optimizer {
                 },
             }),
             confidence,
+            expected_effect: match &plan {
+                Some(plan) => format!(
+                    "{desired} agents: mean agent CPU from {:.0}% to about {:.0}% (target {target:.0}%)",
+                    plan.load / current.max(1) as f64,
+                    plan.load / desired.max(1) as f64
+                ),
+                None => format!("{desired} agents, within the pool's bounds"),
+            },
         })
     }
 
@@ -391,6 +399,7 @@ fn replace_offline(pool: &str, agent: &AgentView, now_ms: i64) -> Proposal {
             "status": agent.status,
         }),
         confidence: 1.0,
+        expected_effect: format!("agent {} serving again", agent.id),
     }
 }
 

@@ -73,6 +73,9 @@ pub fn detail(action: &Action, log: &[LogRow], now_ms: i64) -> String {
     line("created", at(action.created_ms, now_ms));
     line("updated", at(action.updated_ms, now_ms));
     line("reason", action.reason.clone());
+    if !action.expected_effect.is_empty() {
+        line("expected", action.expected_effect.clone());
+    }
     line(
         "undo",
         match &action.inverse {
@@ -324,6 +327,7 @@ mod tests {
             change: change_,
             reason: "requested by olga".into(),
             evidence: json!({"requested_by": "olga"}),
+            expected_effect: "agent web-1 starts again".into(),
             created_ms: NOW - 90_000,
             updated_ms: NOW - 30_000,
             risk: json!({"score": 0.5, "class": "medium", "mode": "approval",

@@ -8,16 +8,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 
 use crate::clock;
 use crate::domain::{Action, ActionKind, ActionState, Change, Proposal};
 
 mod gate;
 mod history;
+mod log;
 pub mod models;
 
 pub use history::{AlertTransition, PolicyVersionRow};
+pub use log::{LogEntry, LogFilter};
 
 /// The file name of the database inside the data directory.
 pub const DB_FILE: &str = "swarmpilot.db";
@@ -43,50 +44,6 @@ pub enum StoreError {
     /// No action has this id.
     #[error("no action with id {0}")]
     NoSuchAction(i64),
-}
-
-/// One row of the action log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LogEntry {
-    /// Row number, increasing.
-    pub seq: i64,
-    /// Epoch milliseconds of the transition.
-    pub ts_ms: i64,
-    /// RFC 3339 form of `ts_ms`.
-    pub time: String,
-    /// The action.
-    pub action_id: i64,
-    /// Its kind.
-    pub kind: String,
-    /// Its pool.
-    pub pool: String,
-    /// Its agent, when it targets one.
-    pub agent: Option<String>,
-    /// State before; `None` for the first row.
-    pub from_state: Option<String>,
-    /// State after.
-    pub to_state: String,
-    /// Why the transition happened.
-    pub reason: String,
-    /// Who caused it: `auto` or a user.
-    pub actor: String,
-}
-
-/// Filters for reading the log, newest first.
-#[derive(Debug, Clone, Default)]
-pub struct LogFilter {
-    /// Only rows at or after this epoch millisecond.
-    pub since_ms: Option<i64>,
-    /// Only this pool.
-    pub pool: Option<String>,
-    /// Only this action kind.
-    pub kind: Option<String>,
-    /// Only rows entering this state.
-    pub status: Option<String>,
-    /// Only rows older than this row number (the next page).
-    pub before_seq: Option<i64>,
-    /// At most this many rows.
-    pub limit: usize,
 }
 
 /// A handle to the database; cheap to clone and safe to share between threads.
@@ -238,46 +195,6 @@ impl Store {
         ids.into_iter()
             .filter_map(|id| read_action(&conn, id).transpose())
             .collect()
-    }
-
-    /// Log rows matching `filter`, newest first.
-    pub fn log(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT seq, ts_ms, action_id, kind, pool, agent, from_state, to_state, reason, actor
-             FROM action_log
-             WHERE (?1 IS NULL OR ts_ms >= ?1) AND (?2 IS NULL OR pool = ?2)
-               AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR to_state = ?4)
-               AND (?5 IS NULL OR seq < ?5)
-             ORDER BY seq DESC LIMIT ?6",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                filter.since_ms,
-                filter.pool,
-                filter.kind,
-                filter.status,
-                filter.before_seq,
-                filter.limit as i64
-            ],
-            |row| {
-                let ts_ms: i64 = row.get(1)?;
-                Ok(LogEntry {
-                    seq: row.get(0)?,
-                    ts_ms,
-                    time: clock::rfc3339(ts_ms),
-                    action_id: row.get(2)?,
-                    kind: row.get(3)?,
-                    pool: row.get(4)?,
-                    agent: row.get(5)?,
-                    from_state: row.get(6)?,
-                    to_state: row.get(7)?,
-                    reason: row.get(8)?,
-                    actor: row.get(9)?,
-                })
-            },
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

@@ -1,0 +1,80 @@
+//! The actuator's messages: what other actors and the API ask of it.
+
+use std::collections::BTreeMap;
+
+use actix::Message;
+
+use super::ActuatorError;
+use crate::domain::{Action, Proposal};
+
+/// Asks the actuator to apply a proposal on behalf of `actor` (`auto` or a user).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Action, ActuatorError>")]
+pub struct Propose {
+    /// What to do.
+    pub proposal: Proposal,
+    /// Who asks.
+    pub actor: String,
+    /// Whether the asker may approve actions (their request then counts as one approval).
+    pub approver: bool,
+}
+
+/// An approver's decision on a pending action; answered with the action after it.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Action, ActuatorError>")]
+pub struct Decide {
+    /// The action.
+    pub id: i64,
+    /// Who decides.
+    pub by: String,
+    /// Approve (true) or reject (false).
+    pub approve: bool,
+    /// Why, in their words.
+    pub comment: Option<String>,
+}
+
+/// Asks the actuator to undo an applied (or still verifying) action; answered once undone.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Action, ActuatorError>")]
+pub struct RollBack {
+    /// The action.
+    pub id: i64,
+    /// Who asks.
+    pub actor: String,
+}
+
+/// Pauses (`paused: true`) or resumes automatic applies; answered with the pause state.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<serde_json::Value, ActuatorError>")]
+pub struct SetPaused {
+    /// Pause or resume.
+    pub paused: bool,
+    /// Who asks.
+    pub by: String,
+}
+
+/// What the actuator is doing, or last did, to one pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PoolActivity {
+    /// The action being applied or verified now.
+    pub in_flight: Option<i64>,
+    /// When the last action on the pool finished, epoch milliseconds.
+    pub last_finished_ms: Option<i64>,
+    /// How long a new agent of the pool has been taking to become ready, milliseconds.
+    pub observed_startup_ms: Option<i64>,
+}
+
+/// Asks for every pool's activity.
+#[derive(Debug, Message)]
+#[rtype(result = "BTreeMap<String, PoolActivity>")]
+pub struct GetActivity;
+
+/// Asks for the load weights of every pool's agents (absent agents weigh 1).
+#[derive(Debug, Message)]
+#[rtype(result = "BTreeMap<String, BTreeMap<String, f64>>")]
+pub struct GetWeights;
+
+/// Stops every agent of every pool; answered when they are gone.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;

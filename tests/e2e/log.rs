@@ -1,0 +1,129 @@
+//! The applied-optimization and rollback log over REST (pages, filters, CSV) and the dry run.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::gate::{agents_up, wait_state, with_people};
+use crate::util::{Server, wait_for};
+
+#[tokio::test]
+async fn the_log_pages_filters_and_exports_csv() {
+    let secrets = tempfile::tempdir().unwrap();
+    let policy = with_people(secrets.path(), "").replace("min_agents = 2", "min_agents = 1");
+    let server = Server::start(&policy);
+    agents_up(&server, 1).await;
+    let grow = json!({"pool": "web", "change": {"type": "scale", "to": 2}});
+    let (_, action) = server.post_json("/api/v1/actions", &grow).await;
+    let id = action["id"].as_i64().unwrap();
+    assert_eq!(action["expected_effect"], "pool web from 1 to 2 agents");
+    wait_state(&server, id, "applied", 40).await;
+
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        client
+            .get(format!("{}{path}", server.url))
+            .bearer_auth(&server.token)
+            .send()
+    };
+    // Page by page, newest first, following the Link header to the end.
+    let mut path = "/api/v1/log?limit=2".to_string();
+    let mut seqs = Vec::new();
+    loop {
+        let response = get(path.clone()).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let link = response
+            .headers()
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_string());
+        let rows: Vec<Value> = response.json().await.unwrap();
+        assert!(rows.len() <= 2);
+        seqs.extend(rows.iter().map(|r| r["seq"].as_i64().unwrap()));
+        match link {
+            Some(link) => {
+                assert!(link.ends_with("rel=\"next\""), "{link}");
+                path = link[1..link.find('>').unwrap()].to_string();
+            }
+            None => break,
+        }
+    }
+    let all: Vec<i64> = server
+        .log()
+        .await
+        .iter()
+        .map(|r| r["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs, all,
+        "the pages are the whole log, newest first, once each"
+    );
+    assert!(seqs.windows(2).all(|w| w[0] > w[1]));
+
+    let applied: Vec<Value> = get("/api/v1/log?status=applied&kind=scale".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        applied.len(),
+        2,
+        "the first fill and the request: {applied:?}"
+    );
+    assert!(applied.iter().all(|r| r["to_state"] == "applied"));
+
+    let csv = get("/api/v1/log?format=csv&pool=web".into()).await.unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = csv.text().await.unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "seq,ts_ms,time,action_id,kind,pool,agent,from_state,to_state,reason,actor"
+    );
+    assert_eq!(lines.count(), all.len());
+
+    let (status, body) = server.get("/api/v1/log?status=done").await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("status"))
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_logs_what_it_would_do_and_applies_nothing() {
+    let secrets = tempfile::tempdir().unwrap();
+    let server = Server::start(&with_people(
+        secrets.path(),
+        "[automation]\ndry_run = true\n",
+    ));
+    let logged = wait_for("the dry-run proposal", Duration::from_secs(15), || async {
+        let (_, actions) = server.get("/api/v1/actions").await;
+        actions.as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(logged["state"], "superseded");
+    assert_eq!(
+        logged["change"],
+        json!({"type": "scale", "from": 0, "to": 2})
+    );
+    assert_eq!(logged["risk"]["class"], "low");
+    let log = server.log().await;
+    assert!(
+        log[0]["reason"].as_str().unwrap().starts_with("dry run"),
+        "{log:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(server.agents().await.is_empty(), "nothing applied");
+    let (_, actions) = server.get("/api/v1/actions").await;
+    assert_eq!(
+        actions.as_array().unwrap().len(),
+        1,
+        "logged once, not every tick"
+    );
+}

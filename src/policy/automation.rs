@@ -303,6 +303,13 @@ pub struct AgentRules {
     /// Seconds an agent must stay hot.
     #[serde(default = "default_hot_secs")]
     pub hot_secs: u64,
+    /// An agent with this many anomaly observations within `anomaly_window_secs`, while no
+    /// other agent of its pool has any, is restarted (0: never).
+    #[serde(default = "default_anomaly_count")]
+    pub anomaly_count: usize,
+    /// The window of `anomaly_count`, seconds.
+    #[serde(default = "default_anomaly_window_secs")]
+    pub anomaly_window_secs: u64,
 }
 
 const fn default_leak_mb_per_min() -> f64 {
@@ -317,6 +324,12 @@ const fn default_hot_ratio() -> f64 {
 const fn default_hot_secs() -> u64 {
     20
 }
+const fn default_anomaly_count() -> usize {
+    3
+}
+const fn default_anomaly_window_secs() -> u64 {
+    600
+}
 
 impl Default for AgentRules {
     fn default() -> Self {
@@ -325,6 +338,8 @@ impl Default for AgentRules {
             leak_window_secs: default_leak_window_secs(),
             hot_ratio: default_hot_ratio(),
             hot_secs: default_hot_secs(),
+            anomaly_count: default_anomaly_count(),
+            anomaly_window_secs: default_anomaly_window_secs(),
         }
     }
 }

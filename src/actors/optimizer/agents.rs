@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::actors::fleet::AgentView;
+use crate::actors::messages::AnomalyObserved;
 use crate::analytics::forecast::linear_trend;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::AgentRules;
@@ -133,6 +134,62 @@ impl AgentWatcher {
                 "agent {} starts again with fresh memory; the tasks it is running now fail",
                 agent.id
             ),
+        })
+    }
+
+    /// A restart of the agent whose anomalies persist while the rest of its pool has none:
+    /// the agent, not the load, is what is wrong.
+    pub fn anomalous(
+        pool: &str,
+        agents: &[&AgentView],
+        seen: &[&AnomalyObserved],
+        rules: &AgentRules,
+        now_ms: i64,
+    ) -> Option<Proposal> {
+        if rules.anomaly_count == 0 {
+            return None;
+        }
+        let since = now_ms - rules.anomaly_window_secs as i64 * 1000;
+        let mut counts: BTreeMap<&str, Vec<&AnomalyObserved>> = BTreeMap::new();
+        for observed in seen.iter().filter(|o| o.ts_ms >= since) {
+            // Only what this incarnation did counts.
+            let current = agents
+                .iter()
+                .find(|a| a.id == observed.agent)
+                .is_some_and(|a| observed.ts_ms >= a.started_ms);
+            if current {
+                counts
+                    .entry(observed.agent.as_str())
+                    .or_default()
+                    .push(observed);
+            }
+        }
+        let [(agent, observations)] =
+            <[_; 1]>::try_from(counts.into_iter().collect::<Vec<_>>()).ok()?;
+        if observations.len() < rules.anomaly_count {
+            return None;
+        }
+        let view = agents.iter().find(|a| a.id == agent)?;
+        let metrics: Vec<&str> = observations.iter().map(|o| o.metric.as_str()).collect();
+        Some(Proposal {
+            pool: pool.to_string(),
+            change: Change::Restart {
+                agent: agent.to_string(),
+            },
+            reason: format!(
+                "agent {agent} had {} anomalies in {} s ({}) while the rest of its pool had none",
+                observations.len(),
+                rules.anomaly_window_secs,
+                metrics.join(", ")
+            ),
+            evidence: serde_json::json!({
+                "agent": agent,
+                "status": view.status,
+                "anomalies": observations,
+            }),
+            // Anomalies say something is odd, not what: a restart is a guess.
+            confidence: 0.6,
+            expected_effect: format!("agent {agent} starts again and behaves like its pool"),
         })
     }
 
@@ -293,5 +350,44 @@ mod tests {
         // Mean 50 over a's 90: its weight is cut to 0.56.
         assert!((to["a"] - 0.56).abs() < 1e-9, "{to:?}");
         assert_eq!(to["b"], 1.0);
+    }
+
+    #[test]
+    fn anomalies_of_one_agent_alone_restart_it_and_a_pool_wide_change_does_not() {
+        let rules = AgentRules::default();
+        let observed = |agent: &str, at: i64| AnomalyObserved {
+            agent: agent.into(),
+            pool: "p".into(),
+            metric: "cpu_percent".into(),
+            value: 99.0,
+            score: 0.9,
+            channels: Default::default(),
+            ts_ms: at,
+        };
+        let (a, b) = (view("a", 0, 50.0, 10.0), view("b", 0, 50.0, 10.0));
+        let agents = [&a, &b];
+        let lone = [
+            observed("a", 1_000),
+            observed("a", 2_000),
+            observed("a", 3_000),
+        ];
+        let refs: Vec<&AnomalyObserved> = lone.iter().collect();
+        let proposal = AgentWatcher::anomalous("p", &agents, &refs, &rules, 4_000).unwrap();
+        assert_eq!(proposal.change, Change::Restart { agent: "a".into() });
+        assert_eq!(proposal.confidence, 0.6);
+        // Two of three is not enough; the neighbour's anomaly makes it the pool's, not a's.
+        assert!(AgentWatcher::anomalous("p", &agents, &refs[..2], &rules, 4_000).is_none());
+        let shared = [
+            observed("a", 1_000),
+            observed("a", 2_000),
+            observed("a", 3_000),
+            observed("b", 3_500),
+        ];
+        let refs: Vec<&AnomalyObserved> = shared.iter().collect();
+        assert!(AgentWatcher::anomalous("p", &agents, &refs, &rules, 4_000).is_none());
+        // Old news, or from before a restart, does not count.
+        let late = 4_000 + rules.anomaly_window_secs as i64 * 1000;
+        let refs: Vec<&AnomalyObserved> = lone.iter().collect();
+        assert!(AgentWatcher::anomalous("p", &agents, &refs, &rules, late).is_none());
     }
 }

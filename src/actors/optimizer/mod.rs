@@ -164,6 +164,12 @@ impl Optimizer {
                 None if settled(&agents, activity, interval_ms) => self
                     .scale(policy, name, pool, &agents, now_ms, lead_ticks)
                     .or_else(|| self.watcher.leak(name, &agents, rules))
+                    .or_else(|| {
+                        let seen = self.anomalies.get(name);
+                        let seen: Vec<&AnomalyObserved> =
+                            seen.map(|s| s.iter().collect()).unwrap_or_default();
+                        AgentWatcher::anomalous(name, &agents, &seen, rules, now_ms)
+                    })
                     .or(hot),
                 None => None,
             };

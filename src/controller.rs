@@ -189,11 +189,10 @@ impl Controller {
         )
         .with_notifier(notifier.clone())
         .start();
-        optimizer_ctx.run(Optimizer::new(
-            handle.clone(),
-            fleet.clone(),
-            actuator.clone(),
-        ));
+        optimizer_ctx.run(
+            Optimizer::new(handle.clone(), fleet.clone(), actuator.clone())
+                .with_alerts(alert.clone()),
+        );
 
         let state = ApiState {
             fleet: fleet.clone(),

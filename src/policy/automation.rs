@@ -59,6 +59,9 @@ pub struct Automation {
     /// When the optimizer restarts or unloads one agent.
     #[serde(default)]
     pub agent_rules: AgentRules,
+    /// When the optimizer proposes raising a threshold that fires without trouble.
+    #[serde(default)]
+    pub threshold_tuning: ThresholdTuning,
 }
 
 fn default_auto_apply() -> Vec<String> {
@@ -102,6 +105,7 @@ impl Default for Automation {
             verification: Verification::default(),
             risk: RiskPolicy::default(),
             agent_rules: AgentRules::default(),
+            threshold_tuning: ThresholdTuning::default(),
         }
     }
 }
@@ -340,6 +344,37 @@ impl Default for AgentRules {
             hot_secs: default_hot_secs(),
             anomaly_count: default_anomaly_count(),
             anomaly_window_secs: default_anomaly_window_secs(),
+        }
+    }
+}
+
+/// When a threshold rule is noise: it has fired this long while its pool showed no trouble
+/// (no agent down or in error, no anomaly). The proposal raises it to the pool's peak over
+/// that time times `headroom`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdTuning {
+    /// Seconds a rule must fire without trouble (0: never tune).
+    #[serde(default = "default_noisy_after_secs")]
+    pub noisy_after_secs: u64,
+    /// Multiple of the observed peak the new threshold sits at.
+    #[serde(default = "default_headroom")]
+    #[schemars(range(min = 1, max = 10))]
+    pub headroom: f64,
+}
+
+const fn default_noisy_after_secs() -> u64 {
+    1800
+}
+const fn default_headroom() -> f64 {
+    1.1
+}
+
+impl Default for ThresholdTuning {
+    fn default() -> Self {
+        ThresholdTuning {
+            noisy_after_secs: default_noisy_after_secs(),
+            headroom: default_headroom(),
         }
     }
 }

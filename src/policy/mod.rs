@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use automation::{AgentRules, Automation, KindRisk, RiskMode, RiskPolicy, Verification};
+pub use automation::{
+    AgentRules, Automation, KindRisk, RiskMode, RiskPolicy, ThresholdTuning, Verification,
+};
 pub use check::Severity;
 pub use load::{
     DEFAULT_POLICY, LoadError, LoadedPolicy, PolicyError, REPLAY_POLICY, load_dir, load_sources,

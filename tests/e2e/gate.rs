@@ -430,3 +430,50 @@ async fn a_controller_killed_mid_apply_recovers_without_applying_twice() {
     assert_eq!(grows, 1, "{actions}");
     agents_up(&server, 1).await;
 }
+
+#[tokio::test]
+async fn a_threshold_that_fires_on_a_quiet_pool_is_proposed_higher_for_approval() {
+    let secrets = tempfile::tempdir().unwrap();
+    let noisy = "[[alerts]]\nname = \"mem_noise\"\nmetric = \"memory_percent\"\nabove = 0.001\n\
+                 pool = \"web\"\n[automation.threshold_tuning]\nnoisy_after_secs = 6\n";
+    let server = Server::start(&with_people(secrets.path(), noisy));
+    let proposal = wait_for("a threshold proposal", Duration::from_secs(40), || async {
+        let (_, actions) = server.get("/api/v1/actions").await;
+        actions
+            .as_array()?
+            .iter()
+            .find(|a| a["kind"] == "adjust_threshold")
+            .cloned()
+    })
+    .await;
+    assert_eq!(proposal["state"], "pending_approval", "{proposal}");
+    assert_eq!(proposal["change"]["rule"], "mem_noise");
+    let to = proposal["change"]["to"].as_f64().unwrap();
+    let peak = proposal["evidence"]["observed_peak"].as_f64().unwrap();
+    assert!(to > 0.001 && to >= peak, "{proposal}");
+    assert!(
+        proposal["reason"]
+            .as_str()
+            .unwrap()
+            .contains("has fired for")
+    );
+    // Approved, the overlay raises it and the alert stops firing.
+    let id = proposal["id"].as_i64().unwrap();
+    let approve = format!("/api/v1/actions/{id}/approve");
+    let (status, _) = server
+        .post_json_as(&approve, &json!(null), "ann-secret")
+        .await;
+    assert_eq!(status, 200);
+    wait_state(&server, id, "applied", 30).await;
+    let (_, policies) = server.get("/api/v1/policies").await;
+    let entry = &policies["overlay"][0];
+    assert_eq!(
+        (
+            entry["rule"].as_str(),
+            entry["above"].as_f64(),
+            entry["action_id"].as_i64()
+        ),
+        (Some("mem_noise"), Some(to), Some(id)),
+        "{policies}"
+    );
+}

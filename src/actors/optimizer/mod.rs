@@ -12,6 +12,7 @@ use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHa
 
 mod agents;
 mod pool;
+mod thresholds;
 
 use super::actuator::{Actuator, ActuatorError, GetActivity, GetWeights, PoolActivity, Propose};
 use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
@@ -23,6 +24,7 @@ use crate::domain::{AgentStatus, Change, Proposal};
 use crate::policy::{Policy, PolicyHandle};
 use agents::AgentWatcher;
 use pool::{pool_load, replace_offline, scaling_config, settled};
+use thresholds::ThresholdWatcher;
 
 /// A current recommendation: what the optimizer would do to a pool, and why.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -50,6 +52,14 @@ pub struct Recommendation {
 #[rtype(result = "Vec<Recommendation>")]
 pub struct GetRecommendations;
 
+/// What the optimizer learned on one tick besides the fleet.
+#[derive(Clone, Copy)]
+struct Seen<'a> {
+    activity: &'a BTreeMap<String, PoolActivity>,
+    weights: &'a BTreeMap<String, BTreeMap<String, f64>>,
+    alerts: &'a [crate::actors::alert::AlertView],
+}
+
 /// How far back anomalies count as evidence for a proposal.
 const ANOMALY_EVIDENCE_MS: i64 = 10 * 60 * 1000;
 /// Anomalies kept per pool.
@@ -71,6 +81,10 @@ pub struct Optimizer {
     dry_run_sent: HashMap<String, Change>,
     /// What the single-agent rules remember.
     watcher: AgentWatcher,
+    /// The recent peaks threshold tuning compares with.
+    thresholds: ThresholdWatcher,
+    /// The alert actor, for rules that keep firing.
+    alert: Option<Addr<crate::actors::alert::Alert>>,
 }
 
 impl Optimizer {
@@ -90,38 +104,63 @@ impl Optimizer {
             recommendations: BTreeMap::new(),
             dry_run_sent: HashMap::new(),
             watcher: AgentWatcher::default(),
+            thresholds: ThresholdWatcher::default(),
+            alert: None,
         }
     }
 
+    /// Also tunes thresholds that keep firing, from the alerts of `alert`.
+    pub fn with_alerts(mut self, alert: Addr<crate::actors::alert::Alert>) -> Self {
+        self.alert = Some(alert);
+        self
+    }
+
     fn evaluate(&mut self, ctx: &mut Context<Self>) {
-        let (fleet, actuator) = (self.fleet.clone(), self.actuator.clone());
+        let (fleet, actuator, alert) = (
+            self.fleet.clone(),
+            self.actuator.clone(),
+            self.alert.clone(),
+        );
         ctx.spawn(
             async move {
                 let snapshot = fleet.send(GetFleet).await;
                 let activity = actuator.send(GetActivity).await;
                 let weights = actuator.send(GetWeights).await;
-                (snapshot, activity, weights)
+                let alerts = match alert {
+                    Some(alert) => alert
+                        .send(crate::actors::alert::GetAlerts)
+                        .await
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                (snapshot, activity, weights, alerts)
             }
             .into_actor(self)
-            .map(|observed, optimizer, _ctx| match observed {
-                (Ok(snapshot), Ok(activity), Ok(weights)) => {
-                    optimizer.decide(&snapshot, &activity, &weights, clock::now_ms())
-                }
-                (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
-                    tracing::debug!(message = "Fleet or actuator unreachable.", %error)
+            .map(|(snapshot, activity, weights, alerts), optimizer, _ctx| {
+                match (snapshot, activity, weights) {
+                    (Ok(snapshot), Ok(activity), Ok(weights)) => {
+                        let seen = Seen {
+                            activity: &activity,
+                            weights: &weights,
+                            alerts: &alerts,
+                        };
+                        optimizer.decide(&snapshot, &seen, clock::now_ms())
+                    }
+                    (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+                        tracing::debug!(message = "Fleet or actuator unreachable.", %error)
+                    }
                 }
             }),
         );
     }
 
     /// One proposal per pool at most: replacing an offline agent comes before scaling.
-    fn decide(
-        &mut self,
-        snapshot: &FleetSnapshot,
-        activity: &BTreeMap<String, PoolActivity>,
-        weights: &BTreeMap<String, BTreeMap<String, f64>>,
-        now_ms: i64,
-    ) {
+    fn decide(&mut self, snapshot: &FleetSnapshot, seen: &Seen<'_>, now_ms: i64) {
+        let Seen {
+            activity,
+            weights,
+            alerts,
+        } = *seen;
         let current = self.policy.current();
         let policy: &Policy = &current.policy;
         let interval_ms = self.policy.sampling_interval().as_millis() as i64;
@@ -144,6 +183,14 @@ impl Optimizer {
             let hot = self
                 .watcher
                 .hot(name, &agents, pool_weights, target, rules, now_ms);
+            let tuning = &policy.automation.threshold_tuning;
+            let pool_rules: Vec<_> = policy
+                .rules_for_pool(name)
+                .into_iter()
+                .filter(|r| !r.name.starts_with("anomaly_"))
+                .collect();
+            self.thresholds
+                .observe(name, &agents, &pool_rules, tuning, now_ms);
             // The start-up time observed, or the policy's bound until one is seen.
             let startup_ms = activity
                 .observed_startup_ms
@@ -170,7 +217,21 @@ impl Optimizer {
                             seen.map(|s| s.iter().collect()).unwrap_or_default();
                         AgentWatcher::anomalous(name, &agents, &seen, rules, now_ms)
                     })
-                    .or(hot),
+                    .or(hot)
+                    .or_else(|| {
+                        let seen = self.anomalies.get(name);
+                        let seen: Vec<&AnomalyObserved> =
+                            seen.map(|s| s.iter().collect()).unwrap_or_default();
+                        self.thresholds.noisy(
+                            name,
+                            &agents,
+                            &pool_rules,
+                            alerts,
+                            &seen,
+                            tuning,
+                            now_ms,
+                        )
+                    }),
                 None => None,
             };
             if let Some(mut proposal) = proposal {

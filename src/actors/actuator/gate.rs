@@ -4,17 +4,17 @@
 use actix::{Context, Handler};
 
 use super::apply::Effectors;
-use super::{AUTO, Actuator, ActuatorError, Decide, Propose};
+use super::{AUTO, Actuator, ActuatorError, Propose};
 use crate::analytics::risk::{RiskAssessment, RiskInput, assess};
 use crate::clock;
 use crate::domain::{Action, ActionState, AgentStatus, Change, Proposal};
 use crate::policy::{Automation, RiskMode};
 
 /// Who the log names for what policy decides.
-const POLICY: &str = "policy";
+pub(super) const POLICY: &str = "policy";
 
 /// Approvals a mode needs.
-fn needed(mode: RiskMode) -> usize {
+pub(super) fn needed(mode: RiskMode) -> usize {
     match mode {
         RiskMode::TwoPerson => 2,
         _ => 1,
@@ -22,7 +22,7 @@ fn needed(mode: RiskMode) -> usize {
 }
 
 /// The mode recorded in an action's risk assessment.
-fn recorded_mode(action: &Action) -> RiskMode {
+pub(super) fn recorded_mode(action: &Action) -> RiskMode {
     serde_json::from_value(action.risk["mode"].clone()).unwrap_or(RiskMode::Approval)
 }
 
@@ -175,83 +175,6 @@ impl Actuator {
             approve_with = %format!("swarmpilot actions approve {}", action.id),
         );
     }
-
-    /// Moves every pending action whose approval ran out to `expired`.
-    pub(super) fn expire_pending(&mut self) {
-        let now = clock::now_ms();
-        let pending = match self.store.actions_in(&["pending_approval"]) {
-            Ok(pending) => pending,
-            Err(error) => {
-                tracing::error!(message = "Cannot read pending actions.", %error);
-                return;
-            }
-        };
-        for action in pending {
-            if action.expires_ms.is_some_and(|at| at <= now) {
-                let reason = format!(
-                    "not approved by {} ({} approval(s) of {} needed)",
-                    clock::rfc3339(action.expires_ms.unwrap_or(now)),
-                    action.approvals.len(),
-                    needed(recorded_mode(&action)),
-                );
-                match self
-                    .store
-                    .transition(action.id, ActionState::Expired, &reason, POLICY)
-                {
-                    Ok(expired) => {
-                        tracing::warn!(message = "Approval expired.", action = action.id);
-                        let title = format!(
-                            "swarmpilot: action {} ({} on pool {}) expired unapproved",
-                            action.id,
-                            action.kind.as_str(),
-                            action.pool
-                        );
-                        self.notify(&expired, "approval_expired", title, reason);
-                    }
-                    Err(error) => tracing::error!(message = "Log write failed.", %error),
-                }
-            }
-        }
-    }
-
-    /// Applies approved actions whose pool is idle; a stale one is superseded instead.
-    pub(super) fn start_approved(&mut self, ctx: &mut Context<Self>) {
-        let Ok(approved) = self.store.actions_in(&["approved"]) else {
-            return;
-        };
-        for action in approved {
-            if let Err(error) = self.apply_approved(action, ctx) {
-                tracing::warn!(message = "Approved action not applied.", %error);
-            }
-        }
-    }
-
-    fn apply_approved(
-        &mut self,
-        action: Action,
-        ctx: &mut Context<Self>,
-    ) -> Result<Option<Action>, ActuatorError> {
-        let Ok(effectors) = self.idle_pool(&action.pool) else {
-            return Ok(None);
-        };
-        if let Err(stale) = self.check_fresh(&action.pool, &effectors, &action.change) {
-            let reason = format!("re-checked before applying: {stale}");
-            let action =
-                self.store
-                    .transition(action.id, ActionState::Superseded, &reason, AUTO)?;
-            return Ok(Some(action));
-        }
-        let why = format!(
-            "approved by {}",
-            action
-                .approvals
-                .iter()
-                .map(|a| a.by.as_str())
-                .collect::<Vec<_>>()
-                .join(" and ")
-        );
-        self.start_apply(action, effectors, &why, ctx).map(Some)
-    }
 }
 
 impl Handler<Propose> for Actuator {
@@ -345,56 +268,19 @@ impl Handler<Propose> for Actuator {
     }
 }
 
-impl Handler<Decide> for Actuator {
-    type Result = Result<Action, ActuatorError>;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    fn handle(&mut self, msg: Decide, ctx: &mut Context<Self>) -> Self::Result {
-        let Decide {
-            id,
-            by,
-            approve,
-            comment,
-        } = msg;
-        let action = self
-            .store
-            .action(id)?
-            .ok_or(ActuatorError::NoSuchAction(id))?;
-        if action.state != ActionState::PendingApproval {
-            return Err(ActuatorError::NotPending {
-                id,
-                state: action.state.as_str().to_string(),
-            });
-        }
-        if action.expires_ms.is_some_and(|at| at <= clock::now_ms()) {
-            self.expire_pending();
-            return Err(ActuatorError::Expired(id));
-        }
-        let comment = comment.map(|c| format!(": {c}")).unwrap_or_default();
-        if !approve {
-            let reason = format!("rejected by {by}{comment}");
-            return Ok(self
-                .store
-                .transition(id, ActionState::Rejected, &reason, &by)?);
-        }
-        if !self.store.add_approval(id, &by)? {
-            return Err(ActuatorError::AlreadyApproved { id, by });
-        }
-        let needed = needed(recorded_mode(&action));
-        let count = action.approvals.len() + 1;
-        if count < needed {
-            let reason = format!("approved by {by} ({count} of {needed}){comment}");
-            return Ok(self
-                .store
-                .transition(id, ActionState::PendingApproval, &reason, &by)?);
-        }
-        let reason = format!("approved by {by} ({count} of {needed}){comment}");
-        self.store
-            .transition(id, ActionState::Approved, &reason, &by)?;
-        let action = self
-            .store
-            .action(id)?
-            .ok_or(ActuatorError::NoSuchAction(id))?;
-        // Applied now if the pool is idle, else on the tick after its action finishes.
-        Ok(self.apply_approved(action.clone(), ctx)?.unwrap_or(action))
+    #[test]
+    fn like_changes_share_kind_target_and_direction() {
+        assert!(alike(
+            &Change::Scale { from: 2, to: 3 },
+            &Change::Scale { from: 2, to: 5 }
+        ));
+        assert!(!alike(
+            &Change::Scale { from: 2, to: 3 },
+            &Change::Scale { from: 3, to: 2 }
+        ));
     }
 }

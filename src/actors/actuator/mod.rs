@@ -6,6 +6,7 @@
 //! At most one action is in flight (applying or verifying) per pool.
 
 mod apply;
+mod approvals;
 mod errors;
 mod gate;
 mod messages;
@@ -17,7 +18,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, ResponseFuture};
+use actix::{
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, MessageResult,
+    ResponseFuture, WrapFuture,
+};
 
 use super::fleet::FleetSupervisor;
 use super::policy::PolicyKeeper;
@@ -77,6 +81,8 @@ pub struct Actuator {
     verifying: HashMap<i64, Verifier>,
     /// Where people are told about approvals waiting, expiries and automatic rollbacks.
     notifier: Option<crate::notify::Notifier>,
+    /// The fleet as last seen (refreshed every tick), for re-checking approved actions.
+    last_fleet: Option<crate::actors::fleet::FleetSnapshot>,
     shutting_down: bool,
 }
 
@@ -98,6 +104,7 @@ impl Actuator {
             activity: BTreeMap::new(),
             verifying: HashMap::new(),
             notifier: None,
+            last_fleet: None,
             shutting_down: false,
         }
     }
@@ -253,6 +260,16 @@ impl Handler<Tick> for Actuator {
             return;
         }
         self.expire_pending();
+        let fleet = self.fleet.clone();
+        ctx.spawn(
+            async move { fleet.send(crate::actors::fleet::GetFleet).await }
+                .into_actor(self)
+                .map(|snapshot, actuator, _ctx| {
+                    if let Ok(snapshot) = snapshot {
+                        actuator.last_fleet = Some(snapshot);
+                    }
+                }),
+        );
         self.start_approved(ctx);
         self.check_verifications(ctx);
         self.poll_remote_sizes();

@@ -89,6 +89,14 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    /// Every kind.
+    pub const ALL: [ActionKind; 4] = [
+        ActionKind::Scale,
+        ActionKind::Redistribute,
+        ActionKind::Restart,
+        ActionKind::AdjustThreshold,
+    ];
+
     /// The snake_case name used in the log and the API.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -129,6 +137,26 @@ pub enum ActionState {
 }
 
 impl ActionState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [ActionState; 11] = [
+        ActionState::Proposed,
+        ActionState::PendingApproval,
+        ActionState::Approved,
+        ActionState::Applying,
+        ActionState::Verifying,
+        ActionState::Applied,
+        ActionState::Rejected,
+        ActionState::Expired,
+        ActionState::Failed,
+        ActionState::RolledBack,
+        ActionState::Superseded,
+    ];
+
+    /// The names of every state, as the API and the log spell them.
+    pub fn names() -> [&'static str; 11] {
+        Self::ALL.map(Self::as_str)
+    }
+
     /// The snake_case name used in the log and the API.
     pub fn as_str(self) -> &'static str {
         match self {

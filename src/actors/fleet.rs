@@ -48,6 +48,26 @@ pub struct AgentView {
     pub actor_restarts: u32,
 }
 
+#[cfg(test)]
+impl AgentView {
+    /// An active agent of `pool` with no readings, for tests to fill in.
+    pub(crate) fn blank(id: &str, pool: &str) -> AgentView {
+        AgentView {
+            id: id.into(),
+            pool: pool.into(),
+            status: AgentStatus::Active,
+            pid: None,
+            endpoint: None,
+            started_ms: 0,
+            last_sample_ms: 0,
+            metrics: BTreeMap::new(),
+            cpu_smoothed: None,
+            anomaly_scores: BTreeMap::new(),
+            actor_restarts: 0,
+        }
+    }
+}
+
 /// A point-in-time copy of the whole fleet.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FleetSnapshot {

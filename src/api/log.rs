@@ -11,6 +11,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::routes::read_store;
 use crate::clock;
+use crate::domain::{ActionKind, ActionState};
 use crate::store::{LogEntry, LogFilter};
 
 /// Mounts the log route under `/api/v1`.
@@ -30,21 +31,6 @@ struct LogQuery {
     format: Option<String>,
 }
 
-const KINDS: [&str; 4] = ["scale", "redistribute", "restart", "adjust_threshold"];
-const STATES: [&str; 11] = [
-    "proposed",
-    "pending_approval",
-    "approved",
-    "applying",
-    "verifying",
-    "applied",
-    "rejected",
-    "expired",
-    "failed",
-    "rolled_back",
-    "superseded",
-];
-
 fn one_of(field: &str, value: &Option<String>, allowed: &[&str]) -> Result<(), ApiError> {
     match value {
         Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::bad_request(
@@ -61,8 +47,12 @@ async fn log(
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    one_of("kind", &query.kind, &KINDS)?;
-    one_of("status", &query.status, &STATES)?;
+    one_of(
+        "kind",
+        &query.kind,
+        &ActionKind::ALL.map(ActionKind::as_str),
+    )?;
+    one_of("status", &query.status, &ActionState::names())?;
     one_of("format", &query.format, &["json", "csv"])?;
     let since_ms = match &query.since {
         Some(text) => Some(clock::parse_time(text).ok_or_else(|| {

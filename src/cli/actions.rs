@@ -8,22 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::client::{ApiClient, ClientArgs, ClientError};
-use crate::domain::Action;
-
-/// Every state an action can be in, as `--status` accepts them.
-const STATES: [&str; 11] = [
-    "proposed",
-    "pending_approval",
-    "approved",
-    "applying",
-    "verifying",
-    "applied",
-    "rejected",
-    "expired",
-    "failed",
-    "rolled_back",
-    "superseded",
-];
+use crate::domain::{Action, ActionState};
 
 /// Most rows one page of `GET /api/v1/log` holds.
 const LOG_PAGE: usize = 1000;
@@ -48,7 +33,7 @@ pub enum ActionsCommand {
     /// List actions, newest first.
     List {
         /// Only actions in this state.
-        #[arg(long, value_parser = PossibleValuesParser::new(STATES))]
+        #[arg(long, value_parser = PossibleValuesParser::new(ActionState::names()))]
         status: Option<String>,
         /// At most this many (the controller's default is 100, its maximum 1000).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -244,11 +229,10 @@ fn print_json(body: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ActionState;
 
     #[test]
     fn status_choices_are_the_domain_states() {
-        for state in STATES {
+        for state in ActionState::names() {
             let parsed: ActionState = serde_json::from_value(json!(state)).unwrap();
             assert_eq!(parsed.as_str(), state);
         }

@@ -30,7 +30,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Driver, DriverAgent, DriverError, DriverFuture, Secret, excerpt, transport_error};
+use super::{Driver, DriverError, DriverFuture, Secret, excerpt, transport_error};
 use crate::clock;
 use crate::domain::AgentHandle;
 
@@ -192,24 +192,6 @@ impl Driver for HttpDriver {
         "http"
     }
 
-    fn start(&self) -> DriverFuture<'_, AgentHandle> {
-        Box::pin(async move {
-            Err(DriverError::Unsupported {
-                driver: "http",
-                verb: "start one agent (it scales the pool with scale_to)",
-            })
-        })
-    }
-
-    fn stop<'a>(&'a self, _agent: &'a str) -> DriverFuture<'a, ()> {
-        Box::pin(async move {
-            Err(DriverError::Unsupported {
-                driver: "http",
-                verb: "stop one agent (it scales the pool with scale_to)",
-            })
-        })
-    }
-
     fn restart<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, AgentHandle> {
         Box::pin(async move {
             let answer = self
@@ -224,15 +206,6 @@ impl Driver for HttpDriver {
                 started_ms: clock::now_ms(),
             })
         })
-    }
-
-    fn list(&self) -> Vec<DriverAgent> {
-        Vec::new()
-    }
-
-    fn shutdown(&self) -> DriverFuture<'_, ()> {
-        // The orchestrator owns the agents; they outlive the controller.
-        Box::pin(async move { Ok(()) })
     }
 
     fn remote(&self) -> bool {

@@ -31,7 +31,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Driver, DriverAgent, DriverError, DriverFuture, excerpt, transport_error};
+use super::{Driver, DriverError, DriverFuture, excerpt, transport_error};
 use crate::clock;
 use crate::domain::AgentHandle;
 
@@ -298,24 +298,6 @@ impl Driver for KubernetesDriver {
         "kubernetes"
     }
 
-    fn start(&self) -> DriverFuture<'_, AgentHandle> {
-        Box::pin(async move {
-            Err(DriverError::Unsupported {
-                driver: "kubernetes",
-                verb: "start one agent (it scales the workload with scale_to)",
-            })
-        })
-    }
-
-    fn stop<'a>(&'a self, _agent: &'a str) -> DriverFuture<'a, ()> {
-        Box::pin(async move {
-            Err(DriverError::Unsupported {
-                driver: "kubernetes",
-                verb: "stop one agent (it scales the workload with scale_to)",
-            })
-        })
-    }
-
     fn restart<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, AgentHandle> {
         Box::pin(async move {
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -337,15 +319,6 @@ impl Driver for KubernetesDriver {
                 started_ms: clock::now_ms(),
             })
         })
-    }
-
-    fn list(&self) -> Vec<DriverAgent> {
-        Vec::new()
-    }
-
-    fn shutdown(&self) -> DriverFuture<'_, ()> {
-        // Kubernetes owns the pods; they outlive the controller.
-        Box::pin(async move { Ok(()) })
     }
 
     fn remote(&self) -> bool {

@@ -92,20 +92,42 @@ pub trait Driver: Send + Sync {
     /// Short name of the driver kind, e.g. `process`.
     fn kind(&self) -> &'static str;
 
-    /// Starts one new agent and returns once it is ready to serve.
-    fn start(&self) -> DriverFuture<'_, AgentHandle>;
+    /// Starts one new agent and returns once it is ready to serve (a remote driver, whose
+    /// orchestrator owns the agents, scales with `scale_to` instead).
+    fn start(&self) -> DriverFuture<'_, AgentHandle> {
+        Box::pin(async move {
+            Err(DriverError::Unsupported {
+                driver: self.kind(),
+                verb: "start one agent (it scales the pool with scale_to)",
+            })
+        })
+    }
 
-    /// Stops an agent, gracefully first.
-    fn stop<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, ()>;
+    /// Stops an agent, gracefully first (remote drivers: see `start`).
+    fn stop<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, ()> {
+        let _ = agent;
+        Box::pin(async move {
+            Err(DriverError::Unsupported {
+                driver: self.kind(),
+                verb: "stop one agent (it scales the pool with scale_to)",
+            })
+        })
+    }
 
     /// Restarts an agent in place: same id, new incarnation.
     fn restart<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, AgentHandle>;
 
-    /// Every agent the driver runs or ran and has not stopped, newest last.
-    fn list(&self) -> Vec<DriverAgent>;
+    /// Every agent the driver runs or ran and has not stopped, newest last (none for a
+    /// remote driver: the orchestrator keeps that list).
+    fn list(&self) -> Vec<DriverAgent> {
+        Vec::new()
+    }
 
-    /// Stops every agent; called once when the controller exits.
-    fn shutdown(&self) -> DriverFuture<'_, ()>;
+    /// Stops every agent; called once when the controller exits. A remote driver's agents
+    /// belong to the orchestrator and outlive the controller.
+    fn shutdown(&self) -> DriverFuture<'_, ()> {
+        Box::pin(async move { Ok(()) })
+    }
 
     /// Whether the orchestrator behind the driver owns the agents: then the actuator scales
     /// with `scale_to` and learns the size from `size`, not from `start`/`stop`/`list`.

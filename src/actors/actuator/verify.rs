@@ -163,24 +163,14 @@ mod tests {
     use super::*;
 
     fn agent(id: &str, status: AgentStatus, cpu: f64, latency: Option<f64>) -> AgentView {
-        let mut metrics = BTreeMap::new();
-        metrics.insert(CPU.to_string(), cpu);
+        let mut view = AgentView::blank(id, "p");
+        view.status = status;
+        view.metrics.insert(CPU.to_string(), cpu);
         if let Some(latency) = latency {
-            metrics.insert(RESPONSE_TIME.to_string(), latency);
+            view.metrics.insert(RESPONSE_TIME.to_string(), latency);
         }
-        AgentView {
-            id: id.into(),
-            pool: "p".into(),
-            status,
-            pid: None,
-            endpoint: None,
-            started_ms: 0,
-            last_sample_ms: 0,
-            metrics,
-            cpu_smoothed: Some(cpu),
-            anomaly_scores: BTreeMap::new(),
-            actor_restarts: 0,
-        }
+        view.cpu_smoothed = Some(cpu);
+        view
     }
 
     fn fleet(agents: Vec<AgentView>) -> FleetSnapshot {

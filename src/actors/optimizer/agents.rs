@@ -272,27 +272,13 @@ mod tests {
     use super::*;
 
     fn view(id: &str, at: i64, memory_mb: f64, cpu: f64) -> AgentView {
-        AgentView {
-            id: id.into(),
-            pool: "p".into(),
-            status: AgentStatus::Active,
-            pid: None,
-            endpoint: None,
-            started_ms: 0,
-            last_sample_ms: at,
-            metrics: [
-                (
-                    metric::MEMORY_BYTES.to_string(),
-                    memory_mb * 1024.0 * 1024.0,
-                ),
-                (metric::CPU_PERCENT.to_string(), cpu),
-            ]
-            .into_iter()
-            .collect(),
-            cpu_smoothed: Some(cpu),
-            anomaly_scores: BTreeMap::new(),
-            actor_restarts: 0,
-        }
+        let mut view = AgentView::blank(id, "p");
+        view.last_sample_ms = at;
+        let bytes = memory_mb * 1024.0 * 1024.0;
+        view.metrics.insert(metric::MEMORY_BYTES.into(), bytes);
+        view.metrics.insert(metric::CPU_PERCENT.into(), cpu);
+        view.cpu_smoothed = Some(cpu);
+        view
     }
 
     #[test]

@@ -150,25 +150,14 @@ impl ThresholdWatcher {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
     use crate::policy::AlertLevel;
 
     fn agent(id: &str, memory: f64) -> AgentView {
-        AgentView {
-            id: id.into(),
-            pool: "p".into(),
-            status: AgentStatus::Active,
-            pid: None,
-            endpoint: None,
-            started_ms: 0,
-            last_sample_ms: 0,
-            metrics: BTreeMap::from([("memory_percent".to_string(), memory)]),
-            cpu_smoothed: None,
-            anomaly_scores: BTreeMap::new(),
-            actor_restarts: 0,
-        }
+        let mut view = AgentView::blank(id, "p");
+        view.metrics.insert("memory_percent".into(), memory);
+        view
     }
 
     fn rule(name: &str, above: f64, level: AlertLevel) -> AlertRule {

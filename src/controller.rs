@@ -155,7 +155,10 @@ impl Controller {
         let optimizer_ctx = Context::<Optimizer>::new();
         let optimizer = optimizer_ctx.address();
 
-        let alert = Alert::new(store.clone()).start();
+        let notifier = crate::notify::Notifier::new(handle.clone(), format!("http://{addr}"));
+        let alert = Alert::new(store.clone())
+            .with_routing(handle.clone(), notifier.clone())
+            .start();
         let health = Health::new(
             handle.clone(),
             vec![fleet.clone().recipient(), optimizer.clone().recipient()],
@@ -179,7 +182,6 @@ impl Controller {
         };
         fleet_ctx.run(FleetSupervisor::new(handle.clone(), links));
 
-        let notifier = crate::notify::Notifier::new(handle.clone(), format!("http://{addr}"));
         let actuator = Actuator::new(
             store.clone(),
             fleet.clone(),

@@ -1,5 +1,7 @@
 //! `Alert`: threshold rule states per agent, `inactive → pending → firing → resolved`, with
 //! the rule's `for` duration; every transition is logged and kept in the alert history.
+//! Firing and resolved alerts go through the policy's routes (`notify::Router`: grouping,
+//! repeat, resolved messages, inhibition) to the notification channels.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,7 +11,8 @@ use serde::Serialize;
 
 use super::messages::{AnomalyObserved, ForgetAgent, ThresholdCrossed};
 use crate::clock;
-use crate::policy::{AlertLevel, AlertRule};
+use crate::notify::{Notifier, RoutedAlert, Router};
+use crate::policy::{AlertLevel, AlertRule, PolicyHandle};
 use crate::store::{AlertTransition, Store};
 
 /// How often pending alerts are checked against their `for` duration.
@@ -70,6 +73,8 @@ pub struct GetAlerts;
 /// The alert actor.
 pub struct Alert {
     store: Store,
+    /// Routes and channels, when notifications are wanted.
+    routing: Option<(PolicyHandle, Notifier, Router)>,
     alerts: HashMap<(String, String), (AlertRule, AlertView)>,
     /// When each anomaly alert last saw an anomalous score.
     anomaly_seen: HashMap<(String, String), i64>,
@@ -80,8 +85,48 @@ impl Alert {
     pub fn new(store: Store) -> Self {
         Alert {
             store,
+            routing: None,
             alerts: HashMap::new(),
             anomaly_seen: HashMap::new(),
+        }
+    }
+
+    /// Notifies through the routes of `policy` with `notifier`.
+    pub fn with_routing(mut self, policy: PolicyHandle, notifier: Notifier) -> Self {
+        self.routing = Some((policy, notifier, Router::default()));
+        self
+    }
+
+    /// Hands the firing and resolved alerts to the router and sends what is due.
+    fn route(&mut self, now_ms: i64) {
+        let Some((policy, notifier, router)) = &mut self.routing else {
+            return;
+        };
+        let alerts: Vec<RoutedAlert> = self
+            .alerts
+            .values()
+            .filter(|(_, view)| view.state != AlertState::Pending)
+            .map(|(rule, view)| RoutedAlert {
+                key: format!("{}/{}", view.rule, view.agent),
+                labels: [
+                    ("rule", view.rule.as_str()),
+                    ("agent", view.agent.as_str()),
+                    ("pool", view.pool.as_str()),
+                    ("level", view.level.as_str()),
+                    ("metric", rule.metric.as_str()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+                firing: view.state == AlertState::Firing,
+                value: view.value,
+                starts_ms: view.fired_ms.unwrap_or(view.since_ms),
+            })
+            .collect();
+        let current = policy.current();
+        let never = |_: &std::collections::BTreeMap<String, String>| false;
+        for out in router.step(&current.policy.routes, &alerts, &never, now_ms) {
+            notifier.send_via(&out.channels, out.notification);
         }
     }
 
@@ -125,6 +170,7 @@ impl Alert {
                 Self::transition(&self.store, view, AlertState::Resolved, now_ms);
             }
         }
+        self.route(now_ms);
         // Keep resolved alerts visible for a while, then forget them.
         self.alerts.retain(|_, (_, view)| {
             view.resolved_ms

@@ -3,6 +3,7 @@
 //! what failed, for `GET /api/v1/notifications`. Webhook URLs are secrets: they come from an
 //! environment variable or a file and never reach a log or the API.
 
+mod router;
 mod webhook;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 use crate::clock;
 use crate::policy::{Channel, Policy, PolicyHandle};
+pub use router::{Outgoing, RoutedAlert, Router};
 pub use webhook::{Delivery, deliver};
 
 /// One message for people.
@@ -78,6 +80,17 @@ impl Notifier {
         for name in channels_for(&current.policy, &notification.labels) {
             let channel = current.policy.channels.get(&name).cloned();
             let this = self.clone();
+            let notification = notification.clone();
+            tokio::spawn(async move { this.send_to(&name, channel, &notification).await });
+        }
+    }
+
+    /// Sends `notification` to the named channels; returns at once.
+    pub fn send_via(&self, channels: &[String], notification: Notification) {
+        let current = self.policy.current();
+        for name in channels {
+            let channel = current.policy.channels.get(name).cloned();
+            let (this, name) = (self.clone(), name.clone());
             let notification = notification.clone();
             tokio::spawn(async move { this.send_to(&name, channel, &notification).await });
         }

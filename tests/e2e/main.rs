@@ -18,6 +18,8 @@ mod overlay;
 // The risk gate: approvals with roles and expiry, verification and automatic rollback,
 // pause, and recovery after a kill -9.
 mod gate;
+// Alerts routed to a real webhook: grouping, repeat interval, the resolved message.
+mod alerts;
 // The action log's pages, filters and CSV export, and the dry run.
 mod log;
 // The replay harness: both strategies on a trace, the chart, and errors.

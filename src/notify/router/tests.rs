@@ -109,7 +109,7 @@ fn silences_and_a_critical_alert_on_the_pool_mute_the_warning() {
 
     let mut quiet = Router::default();
     let silenced = |labels: &BTreeMap<String, String>| labels["rule"] == "cpu_warn";
-    quiet.step(&routes, &[warning.clone()], &silenced, 0);
+    quiet.step(&routes, std::slice::from_ref(&warning), &silenced, 0);
     assert!(
         quiet
             .step(&routes, &[warning], &silenced, 10_000)
@@ -124,14 +124,14 @@ fn a_breach_that_resolves_before_the_group_wait_sends_nothing_and_routes_match_l
     let routes = [pager, route(&["ops"])];
     let mut router = Router::default();
     let brief = alert("cpu_crit", "w-1", "critical", true);
-    router.step(&routes, &[brief.clone()], &never, 0);
+    router.step(&routes, std::slice::from_ref(&brief), &never, 0);
     let gone = RoutedAlert {
         firing: false,
         ..brief.clone()
     };
     assert!(router.step(&routes, &[gone], &never, 2_000).is_empty());
     assert!(router.step(&routes, &[], &never, 10_000).is_empty());
-    router.step(&routes, &[brief.clone()], &never, 20_000);
+    router.step(&routes, std::slice::from_ref(&brief), &never, 20_000);
     let sent = router.step(&routes, &[brief], &never, 25_000);
     let mut channels: Vec<&str> = sent.iter().map(|o| o.channels[0].as_str()).collect();
     channels.sort();

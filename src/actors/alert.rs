@@ -11,12 +11,14 @@ use serde::Serialize;
 
 use super::messages::{AnomalyObserved, ForgetAgent, ThresholdCrossed};
 use crate::clock;
-use crate::notify::{Notifier, RoutedAlert, Router};
+use crate::notify::{Notifier, RoutedAlert, Router, Silence};
 use crate::policy::{AlertLevel, AlertRule, PolicyHandle};
 use crate::store::{AlertTransition, Store};
 
 /// How often pending alerts are checked against their `for` duration.
 const EVALUATE_INTERVAL: Duration = Duration::from_millis(250);
+/// How often silences are reread from the store (the API also says when they change).
+const SILENCE_RELOAD: Duration = Duration::from_secs(5);
 /// An anomaly alert resolves after this long without a new anomalous score.
 const ANOMALY_QUIET_MS: i64 = 60_000;
 
@@ -33,7 +35,8 @@ pub enum AlertState {
 }
 
 impl AlertState {
-    fn as_str(self) -> &'static str {
+    /// The snake_case name used in the API and the history.
+    pub fn as_str(self) -> &'static str {
         match self {
             AlertState::Pending => "pending",
             AlertState::Firing => "firing",
@@ -45,6 +48,8 @@ impl AlertState {
 /// One alert as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertView {
+    /// Unique while the controller runs.
+    pub id: u64,
     /// Rule name.
     pub rule: String,
     /// Agent it is about.
@@ -63,7 +68,26 @@ pub struct AlertView {
     pub fired_ms: Option<i64>,
     /// When it resolved, if it did.
     pub resolved_ms: Option<i64>,
+    /// Who acknowledged it, and when (epoch milliseconds).
+    pub acked: Option<(String, i64)>,
+    /// The silences that mute it now.
+    pub silenced_by: Vec<i64>,
 }
+
+/// Acknowledges alert `id` on behalf of `by`; answered with the alert.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<AlertView>")]
+pub struct AckAlert {
+    /// The alert.
+    pub id: u64,
+    /// Who.
+    pub by: String,
+}
+
+/// Tells the alert actor the silences changed (it also rereads them every few seconds).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SilencesChanged;
 
 /// Asks for current and recently resolved alerts.
 #[derive(Debug, Message)]
@@ -78,6 +102,10 @@ pub struct Alert {
     alerts: HashMap<(String, String), (AlertRule, AlertView)>,
     /// When each anomaly alert last saw an anomalous score.
     anomaly_seen: HashMap<(String, String), i64>,
+    /// The silences, as last read from the store.
+    silences: Vec<Silence>,
+    /// The next alert id.
+    next_id: u64,
 }
 
 impl Alert {
@@ -88,6 +116,21 @@ impl Alert {
             routing: None,
             alerts: HashMap::new(),
             anomaly_seen: HashMap::new(),
+            silences: Vec::new(),
+            // Ids stay unique across restarts: they start from the clock.
+            next_id: clock::now_ms().max(0) as u64 * 1000,
+        }
+    }
+
+    fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn reload_silences(&mut self) {
+        match self.store.silences() {
+            Ok(silences) => self.silences = silences,
+            Err(error) => tracing::error!(message = "Cannot read silences.", %error),
         }
     }
 
@@ -108,25 +151,32 @@ impl Alert {
             .filter(|(_, view)| view.state != AlertState::Pending)
             .map(|(rule, view)| RoutedAlert {
                 key: format!("{}/{}", view.rule, view.agent),
-                labels: [
-                    ("rule", view.rule.as_str()),
-                    ("agent", view.agent.as_str()),
-                    ("pool", view.pool.as_str()),
-                    ("level", view.level.as_str()),
-                    ("metric", rule.metric.as_str()),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+                labels: labels_of(rule, view),
                 firing: view.state == AlertState::Firing,
                 value: view.value,
                 starts_ms: view.fired_ms.unwrap_or(view.since_ms),
             })
             .collect();
         let current = policy.current();
-        let never = |_: &std::collections::BTreeMap<String, String>| false;
-        for out in router.step(&current.policy.routes, &alerts, &never, now_ms) {
+        let silences = &self.silences;
+        let silenced = |labels: &std::collections::BTreeMap<String, String>| {
+            silences.iter().any(|s| s.silences(labels, now_ms))
+        };
+        for out in router.step(&current.policy.routes, &alerts, &silenced, now_ms) {
             notifier.send_via(&out.channels, out.notification);
+        }
+    }
+
+    /// Records on each alert which silences mute it now.
+    fn mark_silenced(&mut self, now_ms: i64) {
+        for (rule, view) in self.alerts.values_mut() {
+            let labels = labels_of(rule, view);
+            view.silenced_by = self
+                .silences
+                .iter()
+                .filter(|s| s.silences(&labels, now_ms))
+                .map(|s| s.id)
+                .collect();
         }
     }
 
@@ -171,6 +221,7 @@ impl Alert {
             }
         }
         self.route(now_ms);
+        self.mark_silenced(now_ms);
         // Keep resolved alerts visible for a while, then forget them.
         self.alerts.retain(|_, (_, view)| {
             view.resolved_ms
@@ -179,8 +230,27 @@ impl Alert {
     }
 }
 
+/// The labels routes and silences match: rule, agent, pool, level, metric.
+fn labels_of(rule: &AlertRule, view: &AlertView) -> std::collections::BTreeMap<String, String> {
+    [
+        ("rule", view.rule.as_str()),
+        ("agent", view.agent.as_str()),
+        ("pool", view.pool.as_str()),
+        ("level", view.level.as_str()),
+        ("metric", rule.metric.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 /// Appends the transition into `view.state` to the alert history.
 fn record(store: &Store, view: &AlertView, from_state: &str, now_ms: i64) {
+    record_as(store, view, from_state, view.state.as_str(), now_ms);
+}
+
+/// Appends a row `from_state → to_state` about `view` to the alert history.
+fn record_as(store: &Store, view: &AlertView, from_state: &str, to_state: &str, now_ms: i64) {
     let transition = AlertTransition {
         ts_ms: now_ms,
         rule: &view.rule,
@@ -188,7 +258,7 @@ fn record(store: &Store, view: &AlertView, from_state: &str, now_ms: i64) {
         pool: &view.pool,
         level: view.level.as_str(),
         from_state,
-        to_state: view.state.as_str(),
+        to_state,
         value: view.value,
     };
     if let Err(error) = store.record_alert(&transition) {
@@ -200,9 +270,11 @@ impl Actor for Alert {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.reload_silences();
         ctx.run_interval(EVALUATE_INTERVAL, |alert, _| {
             alert.evaluate(clock::now_ms())
         });
+        ctx.run_interval(SILENCE_RELOAD, |alert, _| alert.reload_silences());
     }
 }
 
@@ -223,6 +295,9 @@ impl Handler<ThresholdCrossed> for Alert {
                 return;
             }
             let view = AlertView {
+                id: self.new_id(),
+                acked: None,
+                silenced_by: Vec::new(),
                 rule: msg.rule.name.clone(),
                 agent: msg.agent,
                 pool: msg.pool,
@@ -281,6 +356,9 @@ impl Handler<AnomalyObserved> for Alert {
             pool: Some(msg.pool.clone()),
         };
         let mut view = AlertView {
+            id: self.new_id(),
+            acked: None,
+            silenced_by: Vec::new(),
             rule: name,
             agent: msg.agent,
             pool: msg.pool,
@@ -310,6 +388,30 @@ impl Handler<ForgetAgent> for Alert {
         self.alerts.retain(|(_, agent), (_, view)| {
             *agent != msg.agent || view.state != AlertState::Pending
         });
+    }
+}
+
+impl Handler<AckAlert> for Alert {
+    type Result = Option<AlertView>;
+
+    fn handle(&mut self, msg: AckAlert, _ctx: &mut Context<Self>) -> Self::Result {
+        let now = clock::now_ms();
+        let (_, view) = self.alerts.values_mut().find(|(_, v)| v.id == msg.id)?;
+        view.acked = Some((msg.by.clone(), now));
+        tracing::info!(message = "Alert acknowledged.", rule = %view.rule, agent = %view.agent,
+            by = %msg.by);
+        // The history keeps the acknowledgement as a row of its own.
+        record_as(&self.store, view, view.state.as_str(), "acknowledged", now);
+        Some(view.clone())
+    }
+}
+
+impl Handler<SilencesChanged> for Alert {
+    type Result = ();
+
+    fn handle(&mut self, _msg: SilencesChanged, _ctx: &mut Context<Self>) {
+        self.reload_silences();
+        self.mark_silenced(clock::now_ms());
     }
 }
 

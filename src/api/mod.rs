@@ -2,6 +2,7 @@
 //! to and from domain types and talks to the actors by message.
 
 mod actions;
+mod alerts;
 pub mod auth;
 pub mod error;
 mod log;

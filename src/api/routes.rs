@@ -9,7 +9,6 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::actors::actuator::{GetActivity, GetWeights};
-use crate::actors::alert::GetAlerts;
 use crate::actors::fleet::{AgentView, GetAgentSeries, GetFleet};
 use crate::domain::AgentStatus;
 
@@ -22,11 +21,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/agents", web::get().to(agents))
                 .route("/agents/{id}", web::get().to(agent))
                 .route("/pools", web::get().to(pools))
-                .route("/alerts", web::get().to(alerts))
                 .route("/recommendations", web::get().to(recommendations))
                 .route("/notifications", web::get().to(notifications))
                 .configure(super::actions::configure)
                 .configure(super::log::configure)
+                .configure(super::alerts::configure)
                 .configure(super::policies::configure),
         )
         .default_service(web::to(|| async {
@@ -185,9 +184,4 @@ async fn recommendations(
         .await
         .map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(recommendations))
-}
-
-async fn alerts(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
-    let alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
-    Ok(HttpResponse::Ok().json(alerts))
 }

@@ -4,6 +4,7 @@
 //! environment variable or a file and never reach a log or the API.
 
 mod router;
+mod silence;
 mod webhook;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use serde::Serialize;
 use crate::clock;
 use crate::policy::{Channel, Policy, PolicyHandle};
 pub use router::{Outgoing, RoutedAlert, Router};
+pub use silence::{Matcher, Silence};
 pub use webhook::{Delivery, deliver};
 
 /// One message for people.

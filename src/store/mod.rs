@@ -16,6 +16,7 @@ mod gate;
 mod history;
 mod log;
 pub mod models;
+mod silences;
 
 pub use history::{AlertTransition, PolicyVersionRow};
 pub use log::{LogEntry, LogFilter};
@@ -65,6 +66,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         gate::migrate(&conn)?;
+        conn.execute_batch(silences::SILENCE_SCHEMA)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })

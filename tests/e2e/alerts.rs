@@ -55,3 +55,107 @@ async fn a_breach_on_every_agent_is_one_grouped_message_then_one_resolved() {
     let all: Vec<Value> = receiver.bodies();
     assert_eq!(all.len(), 2, "{all:?}");
 }
+
+#[tokio::test]
+async fn a_silence_holds_the_message_until_it_is_deleted_and_alerts_can_be_acknowledged() {
+    let receiver = Receiver::start();
+    let secrets = tempfile::tempdir().unwrap();
+    let url_file = secrets.path().join("hook.url");
+    std::fs::write(&url_file, &receiver.url).unwrap();
+    let policy = format!(
+        "[global]\nsampling_interval_secs = 1\n[pools.web]\nmin_agents = 2\nmax_agents = 2\n\
+         [[alerts]]\nname = \"mem_tiny\"\nmetric = \"memory_percent\"\nabove = 0.001\n\
+         level = \"warning\"\npool = \"web\"\n\
+         [channels.ops]\ntype = \"webhook\"\nurl_file = \"{}\"\n\
+         [[routes]]\nmatchers = {{ rule = \"mem_tiny\" }}\nchannels = [\"ops\"]\n\
+         group_wait_secs = 2\ngroup_interval_secs = 2\n",
+        url_file.display()
+    );
+    let server = Server::start(&policy);
+    // Bad silences are refused, naming the field.
+    let (status, body) = server
+        .post_json(
+            "/api/v1/silences",
+            &json!({"matchers": [], "ends_at": "2999-01-01T00:00:00Z", "comment": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("matchers"))
+    );
+    let bad_regex = json!({"matchers": [{"name": "rule", "value": "(", "is_regex": true}],
+                           "ends_at": "2999-01-01T00:00:00Z", "comment": "x"});
+    let (status, body) = server.post_json("/api/v1/silences", &bad_regex).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("matchers[0]"))
+    );
+
+    let silence = json!({"matchers": [{"name": "rule", "value": "mem_.*", "is_regex": true}],
+                         "ends_at": "2999-01-01T00:00:00Z", "comment": "known, being fixed"});
+    let (status, created) = server.post_json("/api/v1/silences", &silence).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["created_by"], "admin");
+    assert_eq!(created["state"], "active");
+    let silence_id = created["id"].as_i64().unwrap();
+
+    agents_up(&server, 2).await;
+    let firing = wait_for(
+        "two silenced firing alerts",
+        Duration::from_secs(30),
+        || async {
+            let (_, alerts) = server
+                .get("/api/v1/alerts?state=firing&pool=web&level=warning")
+                .await;
+            let alerts = alerts.as_array()?.clone();
+            let silenced = alerts
+                .iter()
+                .filter(|a| a["rule"] == "mem_tiny" && a["silenced_by"] == json!([silence_id]))
+                .count();
+            (silenced == 2).then_some(alerts)
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        receiver.bodies().is_empty(),
+        "silenced: {:?}",
+        receiver.bodies()
+    );
+
+    let id = firing.iter().find(|a| a["rule"] == "mem_tiny").unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let (status, acked) = server
+        .post_json(&format!("/api/v1/alerts/{id}/ack"), &json!(null))
+        .await;
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["acked"][0], "admin");
+    let (status, _) = server
+        .post_json("/api/v1/alerts/999/ack", &json!(null))
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = server.get("/api/v1/alerts?level=loud").await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("level"))
+    );
+
+    let client = reqwest::Client::new();
+    let deleted = client
+        .delete(format!("{}/api/v1/silences/{silence_id}", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let message = wait_for(
+        "the message once unsilenced",
+        Duration::from_secs(20),
+        || async { receiver.bodies().into_iter().next() },
+    )
+    .await;
+    assert_eq!(message["title"], "[FIRING:2] web mem_tiny");
+    let (_, all) = server.get("/api/v1/silences").await;
+    assert_eq!(all[0]["state"], "expired", "{all}");
+}

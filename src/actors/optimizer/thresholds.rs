@@ -173,6 +173,9 @@ mod tests {
 
     fn firing(rule: &str, fired_ms: i64) -> AlertView {
         AlertView {
+            id: 1,
+            acked: None,
+            silenced_by: Vec::new(),
             rule: rule.into(),
             agent: "a".into(),
             pool: "p".into(),

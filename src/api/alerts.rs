@@ -1,0 +1,201 @@
+//! Alert endpoints: the alerts (filtered by state, agent, pool and level), acknowledging
+//! one, and silences (`GET|POST /api/v1/silences`, `DELETE /api/v1/silences/{id}`).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::ApiState;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::routes::{read_store, unavailable};
+use crate::actors::alert::{AckAlert, GetAlerts, SilencesChanged};
+use crate::clock;
+use crate::notify::{Matcher, Silence};
+use crate::policy::Role;
+
+/// Mounts the alert and silence routes under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/alerts", web::get().to(alerts))
+        .route("/alerts/{id}/ack", web::post().to(ack))
+        .route("/silences", web::get().to(silences))
+        .route("/silences", web::post().to(create_silence))
+        .route("/silences/{id}", web::delete().to(delete_silence));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertQuery {
+    state: Option<String>,
+    agent: Option<String>,
+    pool: Option<String>,
+    level: Option<String>,
+}
+
+fn one_of(field: &str, value: &Option<String>, allowed: &[&str]) -> Result<(), ApiError> {
+    match value {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::bad_request(
+            Some(field),
+            format!("{v:?} is not one of {}", allowed.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}
+
+async fn alerts(
+    state: web::Data<ApiState>,
+    _caller: Caller,
+    query: web::Query<AlertQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    one_of("state", &query.state, &["pending", "firing", "resolved"])?;
+    one_of(
+        "level",
+        &query.level,
+        &["info", "warning", "critical", "emergency"],
+    )?;
+    let alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
+    let keep = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+    let alerts: Vec<_> = alerts
+        .into_iter()
+        .filter(|a| keep(&query.state, a.state.as_str()))
+        .filter(|a| keep(&query.agent, &a.agent))
+        .filter(|a| keep(&query.pool, &a.pool))
+        .filter(|a| keep(&query.level, a.level.as_str()))
+        .collect();
+    Ok(HttpResponse::Ok().json(alerts))
+}
+
+async fn ack(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(Some("id"), format!("{id:?} is not an alert id")))?;
+    let alert = state
+        .alert
+        .send(AckAlert {
+            id,
+            by: caller.name,
+        })
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;
+    Ok(HttpResponse::Ok().json(alert))
+}
+
+/// A silence as people post it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SilenceRequest {
+    matchers: Vec<Matcher>,
+    #[serde(default)]
+    starts_at: Option<String>,
+    ends_at: String,
+    comment: String,
+}
+
+/// A silence with its state, as the API shows it.
+#[derive(serde::Serialize)]
+struct SilenceView {
+    #[serde(flatten)]
+    silence: Silence,
+    state: &'static str,
+    starts_at: String,
+    ends_at: String,
+}
+
+fn view(silence: Silence, now_ms: i64) -> SilenceView {
+    SilenceView {
+        state: silence.state(now_ms),
+        starts_at: clock::rfc3339(silence.starts_ms),
+        ends_at: clock::rfc3339(silence.ends_ms),
+        silence,
+    }
+}
+
+fn time(field: &str, text: &str) -> Result<i64, ApiError> {
+    clock::parse_time(text).ok_or_else(|| {
+        ApiError::bad_request(
+            Some(field),
+            format!("{text:?} is neither RFC 3339 nor epoch milliseconds"),
+        )
+    })
+}
+
+async fn silences(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
+    let all = read_store(&state.store, |store| store.silences()).await?;
+    let now = clock::now_ms();
+    let views: Vec<SilenceView> = all.into_iter().map(|s| view(s, now)).collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+async fn create_silence(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    body: web::Json<SilenceRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let request = body.into_inner();
+    if request.matchers.is_empty() {
+        return Err(ApiError::bad_request(
+            Some("matchers"),
+            "a silence needs at least one matcher",
+        ));
+    }
+    for (index, matcher) in request.matchers.iter().enumerate() {
+        matcher.validate().map_err(|message| {
+            ApiError::bad_request(Some(&format!("matchers[{index}]")), message)
+        })?;
+    }
+    if request.comment.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            Some("comment"),
+            "say why the alerts are silenced",
+        ));
+    }
+    let now = clock::now_ms();
+    let starts_ms = match &request.starts_at {
+        Some(text) => time("starts_at", text)?,
+        None => now,
+    };
+    let ends_ms = time("ends_at", &request.ends_at)?;
+    if ends_ms <= starts_ms.max(now) {
+        return Err(ApiError::bad_request(
+            Some("ends_at"),
+            "must be later than starts_at and now",
+        ));
+    }
+    let silence = Silence {
+        id: 0,
+        matchers: request.matchers,
+        starts_ms,
+        ends_ms,
+        comment: request.comment,
+        created_by: caller.name,
+        created_ms: now,
+    };
+    let stored = read_store(&state.store, move |store| store.insert_silence(silence)).await?;
+    state.alert.do_send(SilencesChanged);
+    Ok(HttpResponse::Created().json(view(stored, now)))
+}
+
+async fn delete_silence(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(Some("id"), format!("{id:?} is not a silence id")))?;
+    let now = clock::now_ms();
+    let found = read_store(&state.store, move |store| store.expire_silence(id, now)).await?;
+    if !found {
+        return Err(ApiError::not_found(format!("no silence {id}")));
+    }
+    state.alert.do_send(SilencesChanged);
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id, "state": "expired" })))
+}

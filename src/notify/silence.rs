@@ -1,0 +1,149 @@
+//! Silences, as Alertmanager has them: label matchers (exact or anchored regular
+//! expressions) and a time window; an alert they match is not notified.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One label condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Matcher {
+    /// The label, e.g. `pool`.
+    pub name: String,
+    /// The value, or a regular expression matching the whole value.
+    pub value: String,
+    /// Whether `value` is a regular expression.
+    #[serde(default)]
+    pub is_regex: bool,
+}
+
+/// A silence as stored and shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Silence {
+    /// Its id.
+    pub id: i64,
+    /// Every matcher must match.
+    pub matchers: Vec<Matcher>,
+    /// From when, epoch milliseconds.
+    pub starts_ms: i64,
+    /// Until when, epoch milliseconds.
+    pub ends_ms: i64,
+    /// Why.
+    pub comment: String,
+    /// Who made it (from their token).
+    pub created_by: String,
+    /// When it was made, epoch milliseconds.
+    pub created_ms: i64,
+}
+
+impl Matcher {
+    /// Checks the matcher can be used: a name, and a regular expression that compiles.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("a matcher needs a label name".into());
+        }
+        if self.is_regex {
+            regex::Regex::new(&format!("^(?:{})$", self.value))
+                .map_err(|e| format!("not a regular expression: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Whether `labels` satisfy it (a missing label is the empty string, as in Alertmanager).
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let value = labels.get(&self.name).map_or("", String::as_str);
+        if self.is_regex {
+            regex::Regex::new(&format!("^(?:{})$", self.value)).is_ok_and(|re| re.is_match(value))
+        } else {
+            value == self.value
+        }
+    }
+}
+
+impl Silence {
+    /// `active`, `pending` (not started) or `expired` at `now_ms`.
+    pub fn state(&self, now_ms: i64) -> &'static str {
+        if now_ms < self.starts_ms {
+            "pending"
+        } else if now_ms >= self.ends_ms {
+            "expired"
+        } else {
+            "active"
+        }
+    }
+
+    /// Whether it silences an alert with `labels` at `now_ms`.
+    pub fn silences(&self, labels: &BTreeMap<String, String>, now_ms: i64) -> bool {
+        self.state(now_ms) == "active" && self.matchers.iter().all(|m| m.matches(labels))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matchers_are_exact_or_anchored_regexes_within_the_window() {
+        let labels: BTreeMap<String, String> = [("pool", "web"), ("rule", "cpu_high")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let silence = Silence {
+            id: 1,
+            matchers: vec![
+                Matcher {
+                    name: "pool".into(),
+                    value: "web".into(),
+                    is_regex: false,
+                },
+                Matcher {
+                    name: "rule".into(),
+                    value: "cpu_.*".into(),
+                    is_regex: true,
+                },
+            ],
+            starts_ms: 100,
+            ends_ms: 200,
+            comment: "deploy".into(),
+            created_by: "ann".into(),
+            created_ms: 0,
+        };
+        assert!(silence.silences(&labels, 150));
+        assert!(!silence.silences(&labels, 99), "pending");
+        assert!(!silence.silences(&labels, 200), "expired");
+        let anchored = Matcher {
+            name: "rule".into(),
+            value: "cpu".into(),
+            is_regex: true,
+        };
+        assert!(
+            !anchored.matches(&labels),
+            "a regex matches the whole value"
+        );
+        assert!(
+            Matcher {
+                name: "x".into(),
+                value: "(".into(),
+                is_regex: true
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Matcher {
+                name: " ".into(),
+                value: "a".into(),
+                is_regex: false
+            }
+            .validate()
+            .is_err()
+        );
+        let absent = Matcher {
+            name: "agent".into(),
+            value: "".into(),
+            is_regex: false,
+        };
+        assert!(absent.matches(&labels), "a missing label is empty");
+    }
+}

@@ -9,9 +9,11 @@ use std::time::Duration;
 use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult};
 use serde::Serialize;
 
+mod routing;
+
 use super::messages::{AnomalyObserved, ForgetAgent, ThresholdCrossed};
 use crate::clock;
-use crate::notify::{Notifier, RoutedAlert, Router, Silence};
+use crate::notify::{Notifier, Router, Silence};
 use crate::policy::{AlertLevel, AlertRule, PolicyHandle};
 use crate::store::{AlertTransition, Store};
 
@@ -127,57 +129,10 @@ impl Alert {
         self.next_id
     }
 
-    fn reload_silences(&mut self) {
-        match self.store.silences() {
-            Ok(silences) => self.silences = silences,
-            Err(error) => tracing::error!(message = "Cannot read silences.", %error),
-        }
-    }
-
     /// Notifies through the routes of `policy` with `notifier`.
     pub fn with_routing(mut self, policy: PolicyHandle, notifier: Notifier) -> Self {
         self.routing = Some((policy, notifier, Router::default()));
         self
-    }
-
-    /// Hands the firing and resolved alerts to the router and sends what is due.
-    fn route(&mut self, now_ms: i64) {
-        let Some((policy, notifier, router)) = &mut self.routing else {
-            return;
-        };
-        let alerts: Vec<RoutedAlert> = self
-            .alerts
-            .values()
-            .filter(|(_, view)| view.state != AlertState::Pending)
-            .map(|(rule, view)| RoutedAlert {
-                key: format!("{}/{}", view.rule, view.agent),
-                labels: labels_of(rule, view),
-                firing: view.state == AlertState::Firing,
-                value: view.value,
-                starts_ms: view.fired_ms.unwrap_or(view.since_ms),
-            })
-            .collect();
-        let current = policy.current();
-        let silences = &self.silences;
-        let silenced = |labels: &std::collections::BTreeMap<String, String>| {
-            silences.iter().any(|s| s.silences(labels, now_ms))
-        };
-        for out in router.step(&current.policy.routes, &alerts, &silenced, now_ms) {
-            notifier.send_via(&out.channels, out.notification);
-        }
-    }
-
-    /// Records on each alert which silences mute it now.
-    fn mark_silenced(&mut self, now_ms: i64) {
-        for (rule, view) in self.alerts.values_mut() {
-            let labels = labels_of(rule, view);
-            view.silenced_by = self
-                .silences
-                .iter()
-                .filter(|s| s.silences(&labels, now_ms))
-                .map(|s| s.id)
-                .collect();
-        }
     }
 
     fn transition(store: &Store, view: &mut AlertView, to: AlertState, now_ms: i64) {
@@ -228,20 +183,6 @@ impl Alert {
                 .is_none_or(|at| now_ms - at < 10 * 60 * 1000)
         });
     }
-}
-
-/// The labels routes and silences match: rule, agent, pool, level, metric.
-fn labels_of(rule: &AlertRule, view: &AlertView) -> std::collections::BTreeMap<String, String> {
-    [
-        ("rule", view.rule.as_str()),
-        ("agent", view.agent.as_str()),
-        ("pool", view.pool.as_str()),
-        ("level", view.level.as_str()),
-        ("metric", rule.metric.as_str()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
 }
 
 /// Appends the transition into `view.state` to the alert history.

@@ -1,8 +1,11 @@
-//! Notifications: messages to the channels policy names (console, webhook, Slack), sent in
-//! the background so no actor ever waits on a receiver. Each channel counts what it sent and
-//! what failed, for `GET /api/v1/notifications`. Webhook URLs are secrets: they come from an
-//! environment variable or a file and never reach a log or the API.
+//! Notifications: messages to the channels policy names (console, webhook, Slack,
+//! Alertmanager), sent in the background so no actor ever waits on a receiver. Each channel
+//! counts what it sent and what failed, for `GET /api/v1/notifications`. Webhook URLs are
+//! secrets: they come from an environment variable or a file and never reach a log or the API.
 
+mod alertmanager;
+#[cfg(test)]
+mod receivers;
 mod webhook;
 
 use std::collections::BTreeMap;
@@ -26,6 +29,9 @@ pub struct Notification {
     pub text: String,
     /// The details, as JSON.
     pub details: serde_json::Value,
+    /// The condition is over (Alertmanager gets `endsAt`); left out of webhooks when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resolved: bool,
 }
 
 /// What one channel has done so far.
@@ -110,6 +116,10 @@ impl Notifier {
                     "no URL: its environment variable or file is missing".into(),
                 )),
             },
+            Some(Channel::Alertmanager { url }) => {
+                let api = &self.api_url;
+                alertmanager::send(&self.client, &url, notification, api, &self.delivery).await
+            }
             Some(_) => Err((
                 0,
                 "this channel kind does not carry these messages yet".into(),
@@ -219,6 +229,7 @@ mod tests {
             title: "T".into(),
             text: "body".into(),
             details: serde_json::json!({}),
+            resolved: false,
         });
         assert_eq!(text["text"], "*T*\nbody");
     }

@@ -1,9 +1,11 @@
-//! Notifications: messages to the channels policy names (console, webhook, Slack,
+//! Notifications: messages to the channels policy names (console, webhook, Slack, email,
 //! Alertmanager), sent in the background so no actor ever waits on a receiver. Each channel
-//! counts what it sent and what failed, for `GET /api/v1/notifications`. Webhook URLs are
-//! secrets: they come from an environment variable or a file and never reach a log or the API.
+//! counts what it sent and what failed, for `GET /api/v1/notifications`. Webhook URLs and SMTP
+//! passwords are secrets: they come from an environment variable or a file and never reach a
+//! log or the API.
 
 mod alertmanager;
+mod email;
 #[cfg(test)]
 mod receivers;
 mod webhook;
@@ -116,14 +118,13 @@ impl Notifier {
                     "no URL: its environment variable or file is missing".into(),
                 )),
             },
+            Some(channel @ Channel::Email { .. }) => {
+                email::send(&channel, notification, &self.delivery).await
+            }
             Some(Channel::Alertmanager { url }) => {
                 let api = &self.api_url;
                 alertmanager::send(&self.client, &url, notification, api, &self.delivery).await
             }
-            Some(_) => Err((
-                0,
-                "this channel kind does not carry these messages yet".into(),
-            )),
         };
         let Ok(mut stats) = self.stats.lock() else {
             return;

@@ -1,7 +1,7 @@
-//! Real receivers for the notification tests: Debian's prometheus-alertmanager, a child
-//! process on a free loopback port, killed when dropped, its output printed when the test
-//! failed. scripts/test installs it; a test that finds it missing fails and says so rather
-//! than skipping.
+//! Real receivers for the notification tests: an SMTP server from Python's aiosmtpd and
+//! Debian's prometheus-alertmanager, each a child process on a free loopback port, killed when
+//! dropped, its output printed when the test failed. scripts/test installs both; a test that
+//! finds one missing fails and says so rather than skipping.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,11 +15,48 @@ pub const ALERTMANAGER_BIN: &str = "/usr/bin/prometheus-alertmanager";
 /// How long a receiver may take to start, and a message to arrive.
 const DEADLINE: Duration = Duration::from_secs(20);
 
+/// The aiosmtpd handler: each message, decoded by Python's own email parser, appended to a
+/// file as one JSON line.
+const SMTP_SINK: &str = r#"
+import email, email.policy, json
+
+class Sink:
+    def __init__(self, path):
+        self.path = path
+
+    @classmethod
+    def from_cli(cls, parser, path):
+        return cls(path)
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        record = {
+            "from": envelope.mail_from,
+            "to": envelope.rcpt_tos,
+            "subject": str(message["subject"]),
+            "content_type": message.get_content_type(),
+            # SMTP ends lines with CRLF; the tests compare text.
+            "body": message.get_content().replace("\r\n", "\n"),
+        }
+        with open(self.path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+        return "250 Message accepted for delivery"
+"#;
+
 /// A child process and its log; killed when dropped.
 pub struct Process {
     name: &'static str,
     child: Child,
     log: PathBuf,
+}
+
+/// An aiosmtpd server that keeps what it receives.
+pub struct SmtpServer {
+    /// The port on 127.0.0.1.
+    pub port: u16,
+    inbox: PathBuf,
+    process: Process,
+    _dir: tempfile::TempDir,
 }
 
 /// An Alertmanager with one blackhole receiver.
@@ -62,6 +99,67 @@ impl Drop for Process {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
             eprintln!("--- {} output ---\n{log}--- end ---", self.name);
         }
+    }
+}
+
+// === impl SmtpServer ===
+
+impl SmtpServer {
+    /// Starts `python3 -m aiosmtpd` on a free port and waits until it accepts connections.
+    pub async fn start() -> SmtpServer {
+        SmtpServer::start_on(free_port()).await
+    }
+
+    /// Starts `python3 -m aiosmtpd` on `port` of 127.0.0.1 and waits until it listens.
+    pub async fn start_on(port: u16) -> SmtpServer {
+        let importable = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            importable,
+            "python3 cannot import aiosmtpd (the SMTP test server): run scripts/test, which installs it"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("smtp_sink.py"), SMTP_SINK).unwrap();
+        let inbox = dir.path().join("inbox.jsonl");
+        let mut command = Command::new("python3");
+        command
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "smtp_sink.Sink"])
+            .arg(&inbox)
+            .current_dir(dir.path())
+            .env("PYTHONPATH", dir.path());
+        let mut process = Process::spawn("aiosmtpd", command, dir.path());
+        let address = format!("127.0.0.1:{port}");
+        wait_until("the SMTP server to listen", async || {
+            process.assert_running();
+            tokio::net::TcpStream::connect(&address).await.ok()
+        })
+        .await;
+        SmtpServer {
+            port,
+            inbox,
+            process,
+            _dir: dir,
+        }
+    }
+
+    /// Waits for `n` messages; returns every message received, decoded.
+    pub async fn wait_for_messages(&mut self, n: usize) -> Vec<Value> {
+        wait_until("the SMTP server to receive the messages", async || {
+            self.process.assert_running();
+            let messages = read_lines(&self.inbox);
+            (messages.len() >= n).then_some(messages)
+        })
+        .await
+    }
+
+    /// Every message received so far.
+    pub fn messages(&self) -> Vec<Value> {
+        read_lines(&self.inbox)
     }
 }
 
@@ -137,4 +235,13 @@ pub async fn wait_until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The complete JSON lines of `path`; none when it does not exist yet.
+fn read_lines(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.split_inclusive('\n')
+        .filter(|line| line.ends_with('\n'))
+        .map(|line| serde_json::from_str(line).expect("a JSON line from the SMTP sink"))
+        .collect()
 }

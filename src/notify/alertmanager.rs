@@ -12,6 +12,9 @@ use super::{Delivery, Notification, deliver};
 /// The `alertname` of a notification without a `rule` label.
 pub const DEFAULT_ALERTNAME: &str = "swarmpilot";
 
+/// The label that says firing or resolved; Alertmanager says that with `endsAt`.
+const STATUS_LABEL: &str = "status";
+
 /// POSTs `notification` to the Alertmanager at `base_url`: the failed attempts before success,
 /// or them and the last error.
 pub async fn send(
@@ -35,7 +38,7 @@ pub fn alerts(notification: &Notification, generator_url: &str, now_ms: i64) -> 
         "startsAt": now,
         "generatorURL": generator_url,
     });
-    if notification.resolved {
+    if is_resolved(notification) {
         // Alertmanager merges this into the firing alert with the same labels (it keeps the
         // earlier start) and shows it resolved.
         alert["endsAt"] = json!(now);
@@ -43,12 +46,20 @@ pub fn alerts(notification: &Notification, generator_url: &str, now_ms: i64) -> 
     json!([alert])
 }
 
+/// Resolved by the field, or by a `status=resolved` label (the alert router's convention).
+fn is_resolved(notification: &Notification) -> bool {
+    notification.resolved
+        || notification.labels.get(STATUS_LABEL).map(String::as_str) == Some("resolved")
+}
+
 /// Our labels as Alertmanager labels: `rule` → `alertname`, `level` also as `severity`,
-/// names made valid (`[a-zA-Z_][a-zA-Z0-9_]*`), empty values left out.
+/// names made valid (`[a-zA-Z_][a-zA-Z0-9_]*`), empty values and `status` left out (the labels
+/// identify an alert, so they must not change when it resolves).
 fn labels(ours: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
     for (name, value) in ours.iter().filter(|(_, value)| !value.is_empty()) {
         match name.as_str() {
+            STATUS_LABEL => None,
             "rule" => labels.insert("alertname".to_string(), value.clone()),
             "level" => {
                 labels.insert("severity".to_string(), value.clone());
@@ -142,6 +153,16 @@ mod tests {
         );
         let resolved = alerts(&notification(LABELS, true), "http://x", 1_000);
         assert_eq!(resolved[0]["endsAt"], "1970-01-01T00:00:01.000Z");
+        let by_label = notification(&[("rule", "cpu_high"), ("status", "resolved")], false);
+        let resolved = alerts(&by_label, "http://x", 1_000);
+        assert_eq!(resolved[0]["endsAt"], "1970-01-01T00:00:01.000Z");
+        assert_eq!(resolved[0]["labels"], json!({"alertname": "cpu_high"}));
+        let firing = notification(&[("rule", "cpu_high"), ("status", "firing")], false);
+        assert!(
+            alerts(&firing, "http://x", 1_000)[0]
+                .get("endsAt")
+                .is_none()
+        );
 
         let odd = notification(
             &[("metric.name", "cpu"), ("9lives", "x"), ("empty", "")],

@@ -1,8 +1,13 @@
-//! Notifications: messages to the channels policy names (console, webhook, Slack), sent in
-//! the background so no actor ever waits on a receiver. Each channel counts what it sent and
-//! what failed, for `GET /api/v1/notifications`. Webhook URLs are secrets: they come from an
-//! environment variable or a file and never reach a log or the API.
+//! Notifications: messages to the channels policy names (console, webhook, Slack, email,
+//! Alertmanager), sent in the background so no actor ever waits on a receiver. Each channel
+//! counts what it sent and what failed, for `GET /api/v1/notifications`. Webhook URLs and SMTP
+//! passwords are secrets: they come from an environment variable or a file and never reach a
+//! log or the API.
 
+mod alertmanager;
+mod email;
+#[cfg(test)]
+mod receivers;
 mod router;
 mod silence;
 mod webhook;
@@ -30,6 +35,9 @@ pub struct Notification {
     pub text: String,
     /// The details, as JSON.
     pub details: serde_json::Value,
+    /// The condition is over (Alertmanager gets `endsAt`); left out of webhooks when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resolved: bool,
 }
 
 /// What one channel has done so far.
@@ -125,10 +133,13 @@ impl Notifier {
                     "no URL: its environment variable or file is missing".into(),
                 )),
             },
-            Some(_) => Err((
-                0,
-                "this channel kind does not carry these messages yet".into(),
-            )),
+            Some(channel @ Channel::Email { .. }) => {
+                email::send(&channel, notification, &self.delivery).await
+            }
+            Some(Channel::Alertmanager { url }) => {
+                let api = &self.api_url;
+                alertmanager::send(&self.client, &url, notification, api, &self.delivery).await
+            }
         };
         let Ok(mut stats) = self.stats.lock() else {
             return;
@@ -234,6 +245,7 @@ mod tests {
             title: "T".into(),
             text: "body".into(),
             details: serde_json::json!({}),
+            resolved: false,
         });
         assert_eq!(text["text"], "*T*\nbody");
     }

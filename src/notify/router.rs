@@ -218,6 +218,7 @@ fn describe(
         title,
         text: lines.join("\n"),
         details: serde_json::json!({ "alerts": alerts }),
+        resolved,
     }
 }
 

@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::model::{DriverConfig, Policy};
-use super::rules::Channel;
+
+mod channels;
 
 /// How bad a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -57,7 +58,7 @@ pub fn check(policy: &Policy, env: &dyn Fn(&str) -> bool) -> Vec<Problem> {
     check_pools(policy, env, &mut problems);
     check_profiles(policy, &mut problems);
     check_alerts(policy, &mut problems);
-    check_routes_and_channels(policy, env, &mut problems);
+    channels::check_routes_and_channels(policy, env, &mut problems);
     check_automation(policy, &mut problems);
     problems.0
 }
@@ -335,69 +336,6 @@ fn check_alerts(policy: &Policy, problems: &mut Problems) {
                     rule.above
                 ),
             );
-        }
-    }
-}
-
-fn check_routes_and_channels(policy: &Policy, env: &dyn Fn(&str) -> bool, problems: &mut Problems) {
-    for (name, channel) in &policy.channels {
-        let path = ["channels", name.as_str()];
-        match channel {
-            Channel::Webhook { url_env, url_file } | Channel::Slack { url_env, url_file } => {
-                secret(
-                    problems,
-                    &path,
-                    "url",
-                    url_env.as_deref(),
-                    url_file.as_deref(),
-                    env,
-                );
-            }
-            Channel::Email {
-                password_env,
-                password_file,
-                username,
-                to,
-                ..
-            } => {
-                if username.is_some() {
-                    secret(
-                        problems,
-                        &path,
-                        "password",
-                        password_env.as_deref(),
-                        password_file.as_deref(),
-                        env,
-                    );
-                }
-                if to.is_empty() {
-                    problems.error(
-                        &[&path[..], &["to"]].concat(),
-                        "needs at least one recipient".into(),
-                    );
-                }
-            }
-            Channel::Console | Channel::Alertmanager { .. } => {}
-        }
-    }
-    for (index, route) in policy.routes.iter().enumerate() {
-        let item = format!("[{index}]");
-        for (position, channel) in route.channels.iter().enumerate() {
-            if !policy.channels.contains_key(channel) {
-                let entry = format!("[{position}]");
-                problems.error(
-                    &["routes", item.as_str(), "channels", entry.as_str()],
-                    not_found("channel", channel, policy.channels.keys()),
-                );
-            }
-        }
-        for label in route.matchers.keys() {
-            if !["level", "pool", "rule", "agent", "metric"].contains(&label.as_str()) {
-                problems.warning(
-                    &["routes", item.as_str(), "matchers", label.as_str()],
-                    format!("alerts carry no label {label:?}: this route never matches"),
-                );
-            }
         }
     }
 }

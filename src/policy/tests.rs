@@ -203,6 +203,37 @@ fn remote_drivers_are_checked() {
 }
 
 #[test]
+fn email_and_alertmanager_channels_are_checked() {
+    check(
+        "[channels.mail]\ntype = \"email\"\nsmtp_host = \"\"\nsmtp_port = 0\nfrom = \"bot\"\n\
+         to = [\"ops@example.com\", \"ops at example\"]\nusername = \"bot\"\n",
+        &[
+            "p.toml:1:1: error: channels.mail: set `password_env` or `password_file`; secrets are never inline",
+            "p.toml:3:13: error: channels.mail.smtp_host: is empty",
+            "p.toml:4:13: error: channels.mail.smtp_port: 0 is not a port",
+            "p.toml:5:8: error: channels.mail.from: \"bot\" is not an email address",
+            "p.toml:6:26: error: channels.mail.to[1]: \"ops at example\" is not an email address",
+        ],
+    );
+    check(
+        "[channels.am]\ntype = \"alertmanager\"\nurl = \"alertmanager:9093\"\n\
+         [channels.am2]\ntype = \"alertmanager\"\nurl = \"http://am:9093/api/v2/alerts\"\n",
+        &[
+            "p.toml:3:7: error: channels.am.url: \"alertmanager:9093\" is not an http:// or https:// URL",
+            "p.toml:6:7: error: channels.am2.url: give Alertmanager's base URL: /api/v2/alerts is added to it",
+        ],
+    );
+    check_warnings(
+        "[channels.mail]\ntype = \"email\"\nsmtp_host = \"localhost\"\nfrom = \"Bot <bot@example.com>\"\n\
+         to = [\"ops@example.com\"]\npassword_env = \"SMTP_PASSWORD\"\n\
+         [channels.am]\ntype = \"alertmanager\"\nurl = \"http://127.0.0.1:9093/\"\n",
+        &[
+            "p.toml:6:16: warning: channels.mail.password_env: no `username` is set, so the password is never used",
+        ],
+    );
+}
+
+#[test]
 fn conflicting_rules_are_errors() {
     let rule = |name: &str, above: u32| {
         format!("[[alerts]]\nname = \"{name}\"\nmetric = \"cpu_percent\"\nabove = {above}\n")

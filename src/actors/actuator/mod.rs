@@ -135,6 +135,7 @@ impl Actuator {
             title,
             text,
             details,
+            resolved: false,
         });
     }
 

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, one_of, time};
 use super::routes::{read_store, unavailable};
 use crate::actors::alert::{AckAlert, GetAlerts, SilencesChanged};
 use crate::clock;
@@ -29,16 +29,6 @@ struct AlertQuery {
     agent: Option<String>,
     pool: Option<String>,
     level: Option<String>,
-}
-
-fn one_of(field: &str, value: &Option<String>, allowed: &[&str]) -> Result<(), ApiError> {
-    match value {
-        Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::bad_request(
-            Some(field),
-            format!("{v:?} is not one of {}", allowed.join(", ")),
-        )),
-        _ => Ok(()),
-    }
 }
 
 async fn alerts(
@@ -114,15 +104,6 @@ fn view(silence: Silence, now_ms: i64) -> SilenceView {
         ends_at: clock::rfc3339(silence.ends_ms),
         silence,
     }
-}
-
-fn time(field: &str, text: &str) -> Result<i64, ApiError> {
-    clock::parse_time(text).ok_or_else(|| {
-        ApiError::bad_request(
-            Some(field),
-            format!("{text:?} is neither RFC 3339 nor epoch milliseconds"),
-        )
-    })
 }
 
 async fn silences(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {

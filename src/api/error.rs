@@ -111,3 +111,28 @@ pub fn json_error(error: actix_web::error::JsonPayloadError) -> actix_web::Error
     };
     api.into()
 }
+
+/// Refuses a query value not among `allowed`, naming the field.
+pub(super) fn one_of(
+    field: &str,
+    value: &Option<String>,
+    allowed: &[&str],
+) -> Result<(), ApiError> {
+    match value {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::bad_request(
+            Some(field),
+            format!("{v:?} is not one of {}", allowed.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Reads a time given as RFC 3339 or epoch milliseconds, naming the field when it is neither.
+pub(super) fn time(field: &str, text: &str) -> Result<i64, ApiError> {
+    crate::clock::parse_time(text).ok_or_else(|| {
+        ApiError::bad_request(
+            Some(field),
+            format!("{text:?} is neither RFC 3339 nor epoch milliseconds"),
+        )
+    })
+}

@@ -8,9 +8,8 @@ use serde::Deserialize;
 use super::ApiState;
 use super::actions::MAX_LIMIT;
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, one_of, time};
 use super::routes::read_store;
-use crate::clock;
 use crate::domain::{ActionKind, ActionState};
 use crate::store::{LogEntry, LogFilter};
 
@@ -31,16 +30,6 @@ struct LogQuery {
     format: Option<String>,
 }
 
-fn one_of(field: &str, value: &Option<String>, allowed: &[&str]) -> Result<(), ApiError> {
-    match value {
-        Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::bad_request(
-            Some(field),
-            format!("{v:?} is not one of {}", allowed.join(", ")),
-        )),
-        _ => Ok(()),
-    }
-}
-
 async fn log(
     state: web::Data<ApiState>,
     _caller: Caller,
@@ -54,15 +43,11 @@ async fn log(
     )?;
     one_of("status", &query.status, &ActionState::names())?;
     one_of("format", &query.format, &["json", "csv"])?;
-    let since_ms = match &query.since {
-        Some(text) => Some(clock::parse_time(text).ok_or_else(|| {
-            ApiError::bad_request(
-                Some("since"),
-                format!("{text:?} is neither RFC 3339 nor epoch milliseconds"),
-            )
-        })?),
-        None => None,
-    };
+    let since_ms = query
+        .since
+        .as_deref()
+        .map(|t| time("since", t))
+        .transpose()?;
     let csv = query.format.as_deref() == Some("csv");
     // A CSV export is the whole selection; a JSON page is at most MAX_LIMIT rows.
     let limit = match (csv, query.limit) {

@@ -37,6 +37,9 @@ pub use messages::{
 };
 use verify::Verifier;
 
+/// How often remote drivers are asked their pool's size.
+const REMOTE_POLL: Duration = Duration::from_secs(5);
+
 /// Who the log names for what the controller does by itself.
 pub const AUTO: &str = "auto";
 
@@ -250,6 +253,11 @@ impl Actor for Actuator {
         ctx.run_interval(Duration::from_secs(1), |_actuator, ctx| {
             ctx.notify(Tick);
         });
+        ctx.run_interval(REMOTE_POLL, |actuator, _ctx| {
+            if !actuator.shutting_down {
+                actuator.poll_remote_sizes();
+            }
+        });
     }
 }
 
@@ -261,28 +269,35 @@ impl Handler<Tick> for Actuator {
             return;
         }
         self.expire_pending();
-        let fleet = self.fleet.clone();
-        ctx.spawn(
-            async move { fleet.send(crate::actors::fleet::GetFleet).await }
-                .into_actor(self)
-                .map(|snapshot, actuator, _ctx| {
-                    if let Ok(snapshot) = snapshot {
-                        actuator.last_fleet = Some(snapshot);
-                    }
-                }),
-        );
-        self.start_approved(ctx);
+        // The fleet is read only while people have actions waiting or approved: the
+        // re-check before an approved action applies compares with it.
+        let waiting = self
+            .store
+            .actions_in(&["pending_approval", "approved"])
+            .map(|actions| !actions.is_empty())
+            .unwrap_or(false);
+        if waiting {
+            let fleet = self.fleet.clone();
+            ctx.spawn(
+                async move { fleet.send(crate::actors::fleet::GetFleet).await }
+                    .into_actor(self)
+                    .map(|snapshot, actuator, ctx| {
+                        if let Ok(snapshot) = snapshot {
+                            actuator.last_fleet = Some(snapshot);
+                        }
+                        actuator.start_approved(ctx);
+                    }),
+            );
+        } else {
+            self.last_fleet = None;
+        }
         self.check_verifications(ctx);
-        self.poll_remote_sizes();
     }
 }
 
 impl Actuator {
     /// Asks each remote driver its pool's size, every few seconds, for the stale checks.
     fn poll_remote_sizes(&mut self) {
-        if clock::now_ms() % 5000 >= 1000 {
-            return;
-        }
         for pool in self.pools.values().filter(|p| p.driver.remote()) {
             let pool = pool.clone();
             actix::spawn(async move {

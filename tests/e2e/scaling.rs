@@ -116,10 +116,12 @@ async fn a_load_step_scales_out_and_a_drop_scales_back_in_after_the_window() {
     .await;
     load.stop();
     let waited_ms = scale_in["created_ms"].as_i64().unwrap() - dropped_ms;
-    // The window counts from the last high recommendation, made at or after the drop; one
-    // sampling interval of slack for where in the interval the drop fell.
+    // The window counts from the last high recommendation, which reads CPU from before the
+    // drop. Slack of three sampling intervals: where in its interval the drop fell, and under
+    // CI's load the generator (in this process) can fall behind its rate just before it.
+    // Without the window the scale-in would follow the drop within one or two intervals.
     assert!(
-        waited_ms >= (STABILIZATION_SECS as i64 - 1) * 1000,
+        waited_ms >= (STABILIZATION_SECS as i64 - 3) * 1000,
         "scaled in {waited_ms} ms after the drop, inside the {STABILIZATION_SECS} s window"
     );
     let log = server.log().await;

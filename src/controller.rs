@@ -126,6 +126,10 @@ impl Controller {
         // early. A pool added by a reload needs a restart to get one.
         let mut pools = HashMap::new();
         for (name, pool) in &policy.policy.pools {
+            if pool.observe_only() {
+                // No driver: the actuator refuses every action for the pool.
+                continue;
+            }
             let driver = build_driver(name, pool, &config.agent_exe, &config.data_dir, &log_dir)?;
             let grace = pool.startup_secs + policy.policy.global.heartbeat_timeout_secs;
             pools.insert(
@@ -253,6 +257,12 @@ fn build_driver(
         source,
     };
     let driver: Arc<dyn Driver> = match &pool.driver {
+        DriverConfig::None => {
+            return Err(failed(crate::drivers::DriverError::Unsupported {
+                driver: "none",
+                verb: "run agents (the pool is observe-only)",
+            }));
+        }
         DriverConfig::Process { command } => {
             let command = if command.is_empty() {
                 ProcessConfig::bundled_worker(agent_exe)

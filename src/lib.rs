@@ -16,6 +16,7 @@ pub mod controller;
 pub mod demo;
 pub mod domain;
 pub mod drivers;
+pub mod ingest;
 pub mod notify;
 pub mod policy;
 pub mod replay;

@@ -10,12 +10,12 @@ use serde::Serialize;
 
 use super::agent::{AgentActor, AgentLinks, GetSeries, RecordSamples};
 use super::messages::{
-    AgentHealthChanged, AgentObserved, AnomalyObserved, DeregisterAgent, ForgetAgent, Heartbeat,
-    IngestSamples, RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
+    AdmitSamples, AgentHealthChanged, AgentObserved, AnomalyObserved, DeregisterAgent, ForgetAgent,
+    Heartbeat, IngestSamples, Refused, RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
 };
 use crate::clock;
-use crate::domain::{AgentHandle, AgentStatus};
-use crate::policy::PolicyHandle;
+use crate::domain::{AgentHandle, AgentStatus, Sample};
+use crate::policy::{PolicyHandle, UnknownAgents};
 use crate::store::models::ModelStore;
 
 /// The agent id under which host-wide samples arrive.
@@ -148,7 +148,13 @@ impl Handler<RegisterAgent> for FleetSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: RegisterAgent, ctx: &mut Context<Self>) {
-        let handle = msg.handle;
+        self.register(msg.handle, msg.startup_grace_secs, ctx);
+    }
+}
+
+impl FleetSupervisor {
+    /// Supervises `handle` from now on: a new actor, or the known one for a restarted agent.
+    fn register(&mut self, handle: AgentHandle, grace_secs: u64, ctx: &mut Context<Self>) {
         let id = handle.id.clone();
         if let Some(pid) = handle.pid {
             self.links.watch.do_send(WatchProcess {
@@ -159,7 +165,7 @@ impl Handler<RegisterAgent> for FleetSupervisor {
         self.links.track.do_send(TrackAgent {
             agent: id.clone(),
             pool: handle.pool.clone(),
-            grace_until_ms: clock::now_ms() + msg.startup_grace_secs as i64 * 1000,
+            grace_until_ms: clock::now_ms() + grace_secs as i64 * 1000,
         });
         if let Some(entry) = self.agents.get_mut(&id) {
             // A restarted agent keeps its actor and its history; only the process is new.
@@ -188,6 +194,59 @@ impl Handler<RegisterAgent> for FleetSupervisor {
             },
         );
     }
+
+    /// Decides whether an agent met for the first time through `AdmitSamples` joins, and
+    /// which pool; registers it when it does.
+    fn admit(
+        &mut self,
+        agent: &str,
+        named_pool: Option<&String>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), String> {
+        let current = self.policy.current();
+        let policy = &current.policy;
+        if policy.ingest.unknown_agents == UnknownAgents::Reject {
+            return Err(format!(
+                "unknown agent {agent:?}: the policy refuses agents the controller does not run"
+            ));
+        }
+        let pool = named_pool.unwrap_or(&policy.ingest.default_pool);
+        if !policy.pools.contains_key(pool) {
+            return Err(format!(
+                "no pool {pool:?} in the policy for agent {agent:?}"
+            ));
+        }
+        let handle = AgentHandle {
+            id: agent.to_string(),
+            pool: pool.clone(),
+            pid: None,
+            endpoint: None,
+            started_ms: clock::now_ms(),
+        };
+        self.register(handle, policy.global.heartbeat_timeout_secs, ctx);
+        Ok(())
+    }
+
+    /// Hands each agent its samples; host-wide ones are kept here.
+    fn route(&mut self, samples: Vec<Sample>) {
+        let mut by_agent: HashMap<String, Vec<Sample>> = HashMap::new();
+        for sample in samples {
+            if sample.agent == HOST_AGENT {
+                self.host.insert(sample.metric, sample.value);
+            } else {
+                by_agent
+                    .entry(sample.agent.clone())
+                    .or_default()
+                    .push(sample);
+            }
+        }
+        for (agent, samples) in by_agent {
+            match self.agents.get(&agent) {
+                Some(entry) => entry.addr.do_send(RecordSamples(samples)),
+                None => tracing::debug!(message = "Samples for an unknown agent dropped.", %agent),
+            }
+        }
+    }
 }
 
 impl Handler<DeregisterAgent> for FleetSupervisor {
@@ -210,23 +269,54 @@ impl Handler<IngestSamples> for FleetSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: IngestSamples, _ctx: &mut Context<Self>) {
-        let mut by_agent: HashMap<String, Vec<_>> = HashMap::new();
-        for sample in msg.0 {
-            if sample.agent == HOST_AGENT {
-                self.host.insert(sample.metric, sample.value);
-            } else {
-                by_agent
-                    .entry(sample.agent.clone())
-                    .or_default()
-                    .push(sample);
+        self.route(msg.0);
+    }
+}
+
+impl Handler<AdmitSamples> for FleetSupervisor {
+    type Result = MessageResult<AdmitSamples>;
+
+    fn handle(&mut self, msg: AdmitSamples, ctx: &mut Context<Self>) -> Self::Result {
+        let mut refused: Vec<Refused> = Vec::new();
+        let mut samples = msg.samples;
+        // Agents refused in this batch, and where their refusal is.
+        let mut verdicts: HashMap<String, Option<usize>> = HashMap::new();
+        let mut position = 0;
+        samples.retain(|sample| {
+            let at = position;
+            position += 1;
+            // Known agents, and those admitted earlier in this batch, are registered.
+            if sample.agent == HOST_AGENT || self.agents.contains_key(&sample.agent) {
+                return true;
             }
-        }
-        for (agent, samples) in by_agent {
-            match self.agents.get(&agent) {
-                Some(entry) => entry.addr.do_send(RecordSamples(samples)),
-                None => tracing::debug!(message = "Samples for an unknown agent dropped.", %agent),
+            let verdict = match verdicts.get(&sample.agent) {
+                Some(&verdict) => verdict,
+                None => {
+                    let verdict = self
+                        .admit(&sample.agent, msg.pools.get(&sample.agent), ctx)
+                        .err()
+                        .map(|reason| {
+                            refused.push(Refused {
+                                agent: sample.agent.clone(),
+                                reason,
+                                positions: Vec::new(),
+                            });
+                            refused.len() - 1
+                        });
+                    verdicts.insert(sample.agent.clone(), verdict);
+                    verdict
+                }
+            };
+            match verdict {
+                None => true,
+                Some(slot) => {
+                    refused[slot].positions.push(at);
+                    false
+                }
             }
-        }
+        });
+        self.route(samples);
+        MessageResult(refused)
     }
 }
 

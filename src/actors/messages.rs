@@ -1,7 +1,7 @@
 //! Messages that several actors share, grouped by sender. Messages private to one actor live
 //! beside it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use actix::Message;
 use serde::Serialize;
@@ -15,6 +15,30 @@ use crate::policy::AlertRule;
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct IngestSamples(pub Vec<Sample>);
+
+// === sent by the ingest paths (push, OTLP, pull, tasks) ===
+
+/// Samples from outside the controller: agents it has not met join a pool (or are refused,
+/// as the policy's `ingest.unknown_agents` says). Answers the agents refused, with why.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<Refused>")]
+pub struct AdmitSamples {
+    /// The samples, already checked one by one.
+    pub samples: Vec<Sample>,
+    /// The pool each agent's samples named (label `pool`), for agents met for the first time.
+    pub pools: HashMap<String, String>,
+}
+
+/// An agent whose samples were not admitted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refused {
+    /// Agent id.
+    pub agent: String,
+    /// Why, for the client.
+    pub reason: String,
+    /// Where its samples were in `AdmitSamples::samples`.
+    pub positions: Vec<usize>,
+}
 
 // === sent by the fleet supervisor ===
 

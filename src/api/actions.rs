@@ -54,6 +54,7 @@ struct ActionRequest {
 fn actuator_error(error: ActuatorError) -> ApiError {
     let (status, code, field) = match &error {
         ActuatorError::UnknownPool(_) => (StatusCode::BAD_REQUEST, "unknown_pool", Some("pool")),
+        ActuatorError::ObserveOnly(_) => (StatusCode::CONFLICT, "observe_only", Some("pool")),
         ActuatorError::NoSuchAction(_) => (StatusCode::NOT_FOUND, "not_found", None),
         ActuatorError::Busy { .. }
         | ActuatorError::Stale { .. }

@@ -5,6 +5,7 @@ mod actions;
 mod alerts;
 pub mod auth;
 pub mod error;
+mod ingest;
 mod log;
 mod policies;
 mod routes;

@@ -56,6 +56,7 @@ pub fn check(policy: &Policy, env: &dyn Fn(&str) -> bool) -> Vec<Problem> {
     let mut problems = Problems(Vec::new());
     check_global(policy, env, &mut problems);
     check_pools(policy, env, &mut problems);
+    check_ingest(policy, &mut problems);
     check_profiles(policy, &mut problems);
     check_alerts(policy, &mut problems);
     channels::check_routes_and_channels(policy, env, &mut problems);
@@ -196,6 +197,21 @@ fn check_pools(policy: &Policy, env: &dyn Fn(&str) -> bool, problems: &mut Probl
     }
 }
 
+fn check_ingest(policy: &Policy, problems: &mut Problems) {
+    let ingest = &policy.ingest;
+    if ingest.unknown_agents == super::UnknownAgents::Join
+        && !policy.pools.contains_key(&ingest.default_pool)
+    {
+        problems.warning(
+            &["ingest", "default_pool"],
+            format!(
+                "no pool {:?}: samples of unknown agents without a pool label will be refused",
+                ingest.default_pool
+            ),
+        );
+    }
+}
+
 fn check_driver(
     pool: &str,
     driver: &DriverConfig,
@@ -212,7 +228,7 @@ fn check_driver(
         }
     };
     match driver {
-        DriverConfig::Process { .. } => {}
+        DriverConfig::None | DriverConfig::Process { .. } => {}
         DriverConfig::Http {
             url: target,
             token_env,

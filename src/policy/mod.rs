@@ -5,6 +5,7 @@
 
 mod automation;
 mod check;
+mod ingest;
 mod load;
 mod model;
 mod overlay;
@@ -19,6 +20,7 @@ pub use automation::{
     AgentRules, Automation, KindRisk, RiskMode, RiskPolicy, ThresholdTuning, Verification,
 };
 pub use check::Severity;
+pub use ingest::{IngestPolicy, UnknownAgents};
 pub use load::{
     DEFAULT_POLICY, LoadError, LoadedPolicy, PolicyError, REPLAY_POLICY, load_dir, load_sources,
     load_str, policy_files, read_sources, version_of,

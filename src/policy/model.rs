@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::automation::Automation;
+use super::ingest::IngestPolicy;
 use super::rules::{AlertRule, AnomalyPolicy, Channel, Profile, Route};
 
 /// The effective policy: everything an operator can tune.
@@ -37,6 +38,9 @@ pub struct Policy {
     /// Which agent metrics the anomaly detector watches, and when it speaks.
     #[serde(default)]
     pub anomaly: AnomalyPolicy,
+    /// How samples come in from agents.
+    #[serde(default)]
+    pub ingest: IngestPolicy,
 }
 
 /// Settings that apply to the whole controller.
@@ -237,6 +241,9 @@ const fn default_drain_ms() -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DriverConfig {
+    /// No driver: the agents run elsewhere and report by themselves. The pool is monitored
+    /// and alerted on, never actuated.
+    None,
     /// Local OS processes on free loopback ports.
     Process {
         /// The command and its arguments; `{port}`, `{pool}` and `{agent}` are substituted.
@@ -310,6 +317,7 @@ impl DriverConfig {
     /// The driver's `type`, e.g. `process`.
     pub fn kind(&self) -> &'static str {
         match self {
+            DriverConfig::None => "none",
             DriverConfig::Process { .. } => "process",
             DriverConfig::Http { .. } => "http",
             DriverConfig::Kubernetes { .. } => "kubernetes",
@@ -322,6 +330,13 @@ impl Default for DriverConfig {
         DriverConfig::Process {
             command: Vec::new(),
         }
+    }
+}
+
+impl PoolPolicy {
+    /// True when no driver runs the pool's agents: monitored, never actuated.
+    pub fn observe_only(&self) -> bool {
+        self.driver == DriverConfig::None
     }
 }
 

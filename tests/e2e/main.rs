@@ -28,3 +28,5 @@ mod replay;
 mod demo;
 // `swarmpilot actions`: the real binary listing, deciding and rolling back over REST.
 mod actions_cli;
+// Samples pushed over the API: per-item errors, unknown agents joining pools, body limits.
+mod ingest;

@@ -8,6 +8,9 @@ pub enum ActuatorError {
     /// No such pool in the policy.
     #[error("no pool named {0}")]
     UnknownPool(String),
+    /// The pool has no driver: it is monitored, never actuated.
+    #[error("pool {0} is observe-only (driver none): swarmpilot does not run its agents")]
+    ObserveOnly(String),
     /// Another action is being applied to the pool.
     #[error("pool {pool} is busy with action {action}")]
     Busy {

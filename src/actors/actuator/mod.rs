@@ -155,11 +155,13 @@ impl Actuator {
         if self.shutting_down {
             return Err(ActuatorError::ShuttingDown);
         }
-        let driver = self
-            .pools
-            .get(pool)
-            .cloned()
-            .ok_or_else(|| ActuatorError::UnknownPool(pool.to_string()))?;
+        let driver = self.pools.get(pool).cloned().ok_or_else(|| {
+            let policy = self.policy.current();
+            match policy.policy.pool(pool) {
+                Some(p) if p.observe_only() => ActuatorError::ObserveOnly(pool.to_string()),
+                _ => ActuatorError::UnknownPool(pool.to_string()),
+            }
+        })?;
         Ok(Effectors {
             pool: driver,
             fleet: self.fleet.clone(),

@@ -164,7 +164,7 @@ impl Optimizer {
         let current = self.policy.current();
         let policy: &Policy = &current.policy;
         let interval_ms = self.policy.sampling_interval().as_millis() as i64;
-        for (name, pool) in &policy.pools {
+        for (name, pool) in policy.pools.iter().filter(|(_, p)| !p.observe_only()) {
             let agents: Vec<&AgentView> =
                 snapshot.agents.iter().filter(|a| &a.pool == name).collect();
             let activity = activity.get(name).copied().unwrap_or_default();

@@ -1,0 +1,136 @@
+//! The push endpoints: `POST /api/v1/samples` (the JSON batch of `ingest::push`).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::ApiState;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::routes::unavailable;
+use crate::actors::messages::AdmitSamples;
+use crate::ingest::{Rejection, push};
+use crate::policy::Role;
+
+/// Mounts the push routes under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/samples", web::post().to(samples));
+}
+
+/// What a push answers: how many samples were kept and each one refused.
+#[derive(Debug, Serialize)]
+struct Admitted {
+    accepted: usize,
+    rejected: Vec<Rejection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorPart>,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorPart {
+    code: &'static str,
+    message: String,
+    field: String,
+}
+
+/// Reads the whole body, refusing one larger than the policy's `ingest.max_body_bytes` with 413.
+pub(super) async fn read_body(
+    state: &ApiState,
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> Result<web::Bytes, ApiError> {
+    let limit = state.policy.current().policy.ingest.max_body_bytes;
+    let too_large = || ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: "payload_too_large",
+        message: format!("the body is larger than {limit} bytes (policy ingest.max_body_bytes)"),
+        field: Some("body".into()),
+    };
+    let declared = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    match payload.to_bytes_limited(limit).await {
+        Err(_) => Err(too_large()),
+        Ok(Err(error)) => Err(ApiError::bad_request(
+            Some("body"),
+            format!("cannot read the body: {error}"),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
+async fn samples(
+    state: web::Data<ApiState>,
+    caller: Caller,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let body = read_body(&state, &request, payload).await?;
+    let max_future = state.policy.current().policy.ingest.max_future_secs;
+    let now = crate::clock::now_ms();
+    // Parsing a large batch takes milliseconds: off the HTTP worker's event loop.
+    let batch = web::block(move || push::parse(&body, now, max_future))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| match &e {
+            push::BodyError::Malformed { .. } => ApiError::bad_request(Some("body"), e.to_string()),
+            push::BodyError::NotArray => ApiError::bad_request(Some("body"), e.to_string()),
+        })?;
+    admit(&state, batch).await
+}
+
+/// Hands a checked batch to the fleet and answers what was kept and what was refused.
+pub(super) async fn admit(state: &ApiState, batch: push::Batch) -> Result<HttpResponse, ApiError> {
+    let push::Batch {
+        samples,
+        indices,
+        pools,
+        mut rejected,
+    } = batch;
+    let refused = state
+        .fleet
+        .send(AdmitSamples { samples, pools })
+        .await
+        .map_err(unavailable)?;
+    let mut accepted = indices.len();
+    for refusal in refused {
+        accepted -= refusal.positions.len();
+        rejected.extend(refusal.positions.iter().map(|&at| Rejection {
+            index: indices[at],
+            field: "agent".into(),
+            reason: refusal.reason.clone(),
+        }));
+    }
+    rejected.sort_by_key(|r| r.index);
+    let Some(first) = rejected.first() else {
+        return Ok(HttpResponse::Ok().json(Admitted {
+            accepted,
+            rejected,
+            error: None,
+        }));
+    };
+    // Part of the batch was bad: 400 naming the first field at fault, and the count kept, so
+    // the client knows not to send the good samples again.
+    let error = ErrorPart {
+        code: "rejected_samples",
+        message: format!(
+            "{} of {} samples rejected ({}: {}); the other {accepted} were accepted",
+            rejected.len(),
+            accepted + rejected.len(),
+            first.field,
+            first.reason
+        ),
+        field: format!("[{}].{}", first.index, first.field),
+    };
+    Ok(HttpResponse::BadRequest().json(Admitted {
+        accepted,
+        rejected,
+        error: Some(error),
+    }))
+}

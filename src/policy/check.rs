@@ -198,8 +198,11 @@ fn check_pools(policy: &Policy, env: &dyn Fn(&str) -> bool, problems: &mut Probl
 }
 
 fn check_ingest(policy: &Policy, problems: &mut Problems) {
+    // The built-in `external` may be missing (pushed samples without a pool label are then
+    // refused, and say why); a pool the operator named must exist.
     let ingest = &policy.ingest;
     if ingest.unknown_agents == super::UnknownAgents::Join
+        && ingest.default_pool != super::IngestPolicy::default().default_pool
         && !policy.pools.contains_key(&ingest.default_pool)
     {
         problems.warning(

@@ -1,12 +1,17 @@
 //! `Health`: tracks heartbeats and declares an agent offline when it has been silent for
-//! longer than the policy's timeout (and online again when it speaks).
+//! longer than the policy's timeout (and online again when it speaks). For agents whose
+//! metrics are pulled, it also folds in what the pull found: the status the agent reports of
+//! itself, `error` for answers that are not metrics, and `offline` while it cannot be
+//! reached (after its start-up grace).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Context, Handler, Recipient};
 
-use super::messages::{AgentHealthChanged, ForgetAgent, Heartbeat, TrackAgent};
+use super::messages::{
+    AgentHealthChanged, ForgetAgent, Heartbeat, PullObserved, PullOutcome, TrackAgent,
+};
 use crate::clock;
 use crate::domain::AgentStatus;
 use crate::policy::PolicyHandle;
@@ -25,8 +30,46 @@ struct Tracked {
     pool: String,
     last_seen_ms: i64,
     grace_until_ms: i64,
-    offline: bool,
+    /// Silent beyond the heartbeat timeout.
+    silent: bool,
+    /// The latest pull outcome, for pulled agents.
+    pulled: Option<PullOutcome>,
+    /// The status last published (`active` until told otherwise).
+    published: AgentStatus,
 }
+
+// === impl Tracked ===
+
+impl Tracked {
+    fn new(pool: String, now_ms: i64, grace_until_ms: i64) -> Tracked {
+        Tracked {
+            pool,
+            last_seen_ms: now_ms,
+            grace_until_ms,
+            silent: false,
+            pulled: None,
+            published: AgentStatus::Active,
+        }
+    }
+
+    /// The status the agent has now: silence first, then what its pull found.
+    fn verdict(&self, now_ms: i64) -> AgentStatus {
+        if self.silent {
+            return AgentStatus::Offline;
+        }
+        match self.pulled {
+            Some(PullOutcome::Reported(status)) => status,
+            Some(PullOutcome::Malformed) => AgentStatus::Error,
+            // A starting agent may not listen yet: unreachable counts only after its grace.
+            Some(PullOutcome::Unreachable) if now_ms > self.grace_until_ms => {
+                AgentStatus::Offline
+            }
+            _ => AgentStatus::Active,
+        }
+    }
+}
+
+// === impl Health ===
 
 impl Health {
     /// A health actor that tells `subscribers` about every verdict change.
@@ -38,7 +81,17 @@ impl Health {
         }
     }
 
-    fn publish(&self, agent: &str, tracked: &Tracked, status: AgentStatus) {
+    /// Publishes `agent`'s verdict if it changed.
+    fn settle(&mut self, agent: &str, now_ms: i64) {
+        let Some(tracked) = self.agents.get_mut(agent) else {
+            return;
+        };
+        let status = tracked.verdict(now_ms);
+        if status == tracked.published {
+            return;
+        }
+        tracing::info!(message = "Agent status changed.", %agent, from = ?tracked.published, to = ?status);
+        tracked.published = status;
         for subscriber in &self.subscribers {
             subscriber.do_send(AgentHealthChanged {
                 agent: agent.to_string(),
@@ -51,21 +104,19 @@ impl Health {
 
     fn check(&mut self, now_ms: i64) {
         let timeout = self.policy.current().policy.global.heartbeat_timeout_secs as i64 * 1000;
-        let newly_offline: Vec<String> = self
-            .agents
-            .iter_mut()
-            .filter(|(_, t)| !t.offline && now_ms > t.grace_until_ms)
-            .filter(|(_, t)| now_ms - t.last_seen_ms > timeout)
-            .map(|(agent, t)| {
-                t.offline = true;
-                agent.clone()
-            })
-            .collect();
-        for agent in newly_offline {
-            tracing::warn!(message = "Agent offline.", %agent, timeout_ms = timeout);
-            if let Some(tracked) = self.agents.get(&agent) {
-                self.publish(&agent, tracked, AgentStatus::Offline);
+        for (agent, tracked) in &mut self.agents {
+            if !tracked.silent
+                && now_ms > tracked.grace_until_ms
+                && now_ms - tracked.last_seen_ms > timeout
+            {
+                tracked.silent = true;
+                tracing::warn!(message = "Agent offline.", %agent, timeout_ms = timeout);
             }
+        }
+        // Silence, and the end of a start-up grace, change verdicts without a message.
+        let agents: Vec<String> = self.agents.keys().cloned().collect();
+        for agent in agents {
+            self.settle(&agent, now_ms);
         }
     }
 }
@@ -87,12 +138,7 @@ impl Handler<TrackAgent> for Health {
         let now = clock::now_ms();
         self.agents.insert(
             msg.agent,
-            Tracked {
-                pool: msg.pool,
-                last_seen_ms: now,
-                grace_until_ms: msg.grace_until_ms,
-                offline: false,
-            },
+            Tracked::new(msg.pool, now, msg.grace_until_ms),
         );
     }
 }
@@ -105,13 +151,23 @@ impl Handler<Heartbeat> for Health {
             return;
         };
         tracked.last_seen_ms = tracked.last_seen_ms.max(msg.ts_ms);
-        if tracked.offline {
-            tracked.offline = false;
+        if tracked.silent {
+            tracked.silent = false;
             tracing::info!(message = "Agent back online.", agent = %msg.agent);
-            if let Some(tracked) = self.agents.get(&msg.agent) {
-                self.publish(&msg.agent, tracked, AgentStatus::Active);
-            }
         }
+        self.settle(&msg.agent, clock::now_ms());
+    }
+}
+
+impl Handler<PullObserved> for Health {
+    type Result = ();
+
+    fn handle(&mut self, msg: PullObserved, _ctx: &mut Context<Self>) {
+        let Some(tracked) = self.agents.get_mut(&msg.agent) else {
+            return;
+        };
+        tracked.pulled = Some(msg.outcome);
+        self.settle(&msg.agent, clock::now_ms());
     }
 }
 
@@ -127,23 +183,35 @@ impl Handler<ForgetAgent> for Health {
 mod tests {
     use super::*;
 
+    fn health(text: &str) -> Health {
+        let policy = PolicyHandle::new(crate::policy::load_str("t.toml", text).unwrap());
+        Health::new(policy, Vec::new())
+    }
+
     #[test]
     fn silence_beyond_timeout_after_grace_means_offline() {
-        let text = "[global]\nheartbeat_timeout_secs = 6\n";
-        let policy = PolicyHandle::new(crate::policy::load_str("t.toml", text).unwrap());
-        let mut health = Health::new(policy, Vec::new());
-        health.agents.insert(
-            "w-1".into(),
-            Tracked {
-                pool: "w".into(),
-                last_seen_ms: 1_000,
-                grace_until_ms: 10_000,
-                offline: false,
-            },
-        );
+        let mut health = health("[global]\nheartbeat_timeout_secs = 6\n");
+        health
+            .agents
+            .insert("w-1".into(), Tracked::new("w".into(), 1_000, 10_000));
         health.check(9_000);
-        assert!(!health.agents["w-1"].offline, "inside the start-up grace");
+        assert!(!health.agents["w-1"].silent, "inside the start-up grace");
         health.check(10_500);
-        assert!(health.agents["w-1"].offline, "silent 9.5 s > 6 s");
+        assert!(health.agents["w-1"].silent, "silent 9.5 s > 6 s");
+        assert_eq!(health.agents["w-1"].published, AgentStatus::Offline);
+    }
+
+    #[test]
+    fn pull_outcomes_set_the_status_unreachable_only_after_the_grace() {
+        let mut tracked = Tracked::new("w".into(), 1_000, 10_000);
+        tracked.pulled = Some(PullOutcome::Unreachable);
+        assert_eq!(tracked.verdict(5_000), AgentStatus::Active, "still starting");
+        assert_eq!(tracked.verdict(10_001), AgentStatus::Offline);
+        tracked.pulled = Some(PullOutcome::Malformed);
+        assert_eq!(tracked.verdict(5_000), AgentStatus::Error);
+        tracked.pulled = Some(PullOutcome::Reported(AgentStatus::Busy));
+        assert_eq!(tracked.verdict(20_000), AgentStatus::Busy);
+        tracked.silent = true;
+        assert_eq!(tracked.verdict(20_000), AgentStatus::Offline, "silence wins");
     }
 }

@@ -2,7 +2,7 @@
 //! longer than the policy's timeout (and online again when it speaks). For agents whose
 //! metrics are pulled, it also folds in what the pull found: the status the agent reports of
 //! itself, `error` for answers that are not metrics, and `offline` while it cannot be
-//! reached (after its start-up grace).
+//! reached (after its start-up grace, which its first answer ends).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -61,9 +61,7 @@ impl Tracked {
             Some(PullOutcome::Reported(status)) => status,
             Some(PullOutcome::Malformed) => AgentStatus::Error,
             // A starting agent may not listen yet: unreachable counts only after its grace.
-            Some(PullOutcome::Unreachable) if now_ms > self.grace_until_ms => {
-                AgentStatus::Offline
-            }
+            Some(PullOutcome::Unreachable) if now_ms > self.grace_until_ms => AgentStatus::Offline,
             _ => AgentStatus::Active,
         }
     }
@@ -136,10 +134,8 @@ impl Handler<TrackAgent> for Health {
 
     fn handle(&mut self, msg: TrackAgent, _ctx: &mut Context<Self>) {
         let now = clock::now_ms();
-        self.agents.insert(
-            msg.agent,
-            Tracked::new(msg.pool, now, msg.grace_until_ms),
-        );
+        self.agents
+            .insert(msg.agent, Tracked::new(msg.pool, now, msg.grace_until_ms));
     }
 }
 
@@ -166,8 +162,13 @@ impl Handler<PullObserved> for Health {
         let Some(tracked) = self.agents.get_mut(&msg.agent) else {
             return;
         };
+        let now = clock::now_ms();
+        if msg.outcome != PullOutcome::Unreachable {
+            // It answered, so it is up: losing it from now on counts at once.
+            tracked.grace_until_ms = tracked.grace_until_ms.min(now);
+        }
         tracked.pulled = Some(msg.outcome);
-        self.settle(&msg.agent, clock::now_ms());
+        self.settle(&msg.agent, now);
     }
 }
 
@@ -205,13 +206,21 @@ mod tests {
     fn pull_outcomes_set_the_status_unreachable_only_after_the_grace() {
         let mut tracked = Tracked::new("w".into(), 1_000, 10_000);
         tracked.pulled = Some(PullOutcome::Unreachable);
-        assert_eq!(tracked.verdict(5_000), AgentStatus::Active, "still starting");
+        assert_eq!(
+            tracked.verdict(5_000),
+            AgentStatus::Active,
+            "still starting"
+        );
         assert_eq!(tracked.verdict(10_001), AgentStatus::Offline);
         tracked.pulled = Some(PullOutcome::Malformed);
         assert_eq!(tracked.verdict(5_000), AgentStatus::Error);
         tracked.pulled = Some(PullOutcome::Reported(AgentStatus::Busy));
         assert_eq!(tracked.verdict(20_000), AgentStatus::Busy);
         tracked.silent = true;
-        assert_eq!(tracked.verdict(20_000), AgentStatus::Offline, "silence wins");
+        assert_eq!(
+            tracked.verdict(20_000),
+            AgentStatus::Offline,
+            "silence wins"
+        );
     }
 }

@@ -26,8 +26,7 @@ pub use load::{
     load_str, policy_files, read_sources, version_of,
 };
 pub use model::{
-    DriverConfig, Global, Policy, PoolPolicy, PullProtocol, Role, ScaleRate, TokenRef,
-    WorkloadKind,
+    DriverConfig, Global, Policy, PoolPolicy, PullProtocol, Role, ScaleRate, TokenRef, WorkloadKind,
 };
 pub use overlay::{
     OVERLAY_FILE, OverlayEntry, OverlayError, apply_overlay, overlaid, read_overlay, threshold,

@@ -30,3 +30,5 @@ mod demo;
 mod actions_cli;
 // Samples pushed over the API: per-item errors, unknown agents joining pools, body limits.
 mod ingest;
+// WebSocket pull: a Python `websockets` agent and bundled workers, unhealthy and back.
+mod ws_pull;

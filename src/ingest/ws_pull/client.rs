@@ -15,6 +15,7 @@ use super::protocol::{self, METRICS_REQUEST, Message, Reading};
 use super::{Target, TargetKind};
 use crate::actors::messages::{AdmitSamples, IngestSamples, PullObserved, PullOutcome};
 use crate::clock;
+use crate::domain::metric;
 use crate::policy::PolicyHandle;
 
 /// First wait before a reconnect.
@@ -149,7 +150,11 @@ impl Puller {
     /// Hands a good reading to the fleet and its status to the health actor.
     async fn deliver(&mut self, reading: Reading) {
         let agent = &self.target.agent;
-        let samples = reading.samples(agent, clock::now_ms());
+        let mut samples = reading.samples(agent, clock::now_ms());
+        if self.target.process_sampled {
+            samples
+                .retain(|s| s.metric != metric::CPU_PERCENT && s.metric != metric::MEMORY_PERCENT);
+        }
         match &self.target.kind {
             TargetKind::Fleet => self.links.ingest.do_send(IngestSamples(samples)),
             TargetKind::Static { pool } => {
@@ -223,7 +228,9 @@ impl Puller {
 }
 
 /// Reads until a metrics response (skipping other messages), a malformed one, or the end.
-async fn answer(socket: &mut Socket) -> Result<Result<Reading, protocol::ProtocolError>, PullError> {
+async fn answer(
+    socket: &mut Socket,
+) -> Result<Result<Reading, protocol::ProtocolError>, PullError> {
     loop {
         let text = match socket.next().await {
             None | Some(Ok(WsMessage::Close(_))) => return Err(PullError::Closed),
@@ -247,8 +254,13 @@ mod tests {
     #[test]
     fn backoff_doubles_to_its_cap_and_resets() {
         let mut backoff = Backoff::default();
-        let delays: Vec<u64> = (0..8).map(|_| backoff.next_delay().as_millis() as u64).collect();
-        assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
+        let delays: Vec<u64> = (0..8)
+            .map(|_| backoff.next_delay().as_millis() as u64)
+            .collect();
+        assert_eq!(
+            delays,
+            [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]
+        );
         backoff.reset();
         assert_eq!(backoff.next_delay(), BACKOFF_INITIAL);
     }

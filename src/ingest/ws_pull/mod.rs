@@ -10,7 +10,9 @@
 //! target runs its own task (`client.rs`). What the pull finds goes to the health actor as
 //! `PullObserved`: the status the agent reports (`active`, `idle`, `busy`, `error`,
 //! `offline`), `error` for an answer that is not metrics, and `offline` while it cannot be
-//! reached, its socket is closed, or it is silent for two intervals.
+//! reached, its socket is closed, or it is silent for two intervals. For an agent whose
+//! process the collector samples, the pulled `cpu` and `memory` are left out: the collector's
+//! readings are the controller's own, and one series should have one source.
 //!
 //! It knows the protocol and the socket; it does not know HTTP routes or how health verdicts
 //! are made.
@@ -21,9 +23,7 @@ pub mod protocol;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use actix::{
-    Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, WrapFuture,
-};
+use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, WrapFuture};
 
 pub use client::{BACKOFF_INITIAL, BACKOFF_MAX, Backoff, PullLinks};
 
@@ -43,6 +43,9 @@ pub struct Target {
     pub url: String,
     /// Whether the controller runs it.
     pub kind: TargetKind,
+    /// The collector samples its process already: its `cpu` and `memory` are not taken, so
+    /// each series has one source.
+    pub process_sampled: bool,
 }
 
 /// Whether the controller runs a pulled agent.
@@ -100,6 +103,7 @@ pub fn targets(policy: &Policy, fleet: &FleetSnapshot) -> HashMap<String, Target
                     agent: agent.id.clone(),
                     url,
                     kind: TargetKind::Fleet,
+                    process_sampled: agent.pid.is_some(),
                 };
                 targets.insert(agent.id.clone(), target);
             }
@@ -116,6 +120,7 @@ pub fn targets(policy: &Policy, fleet: &FleetSnapshot) -> HashMap<String, Target
             kind: TargetKind::Static {
                 pool: listed.pool.clone(),
             },
+            process_sampled: false,
         };
         targets.insert(listed.agent.clone(), target);
     }
@@ -243,6 +248,7 @@ url = "ws://127.0.0.1:9/metrics"
         let policy = crate::policy::load_str("t.toml", text).unwrap().policy;
         let mut pulled = AgentView::blank("w-1", "w");
         pulled.endpoint = Some("http://127.0.0.1:4000".into());
+        pulled.pid = Some(4242);
         let mut other = AgentView::blank("q-1", "q");
         other.endpoint = Some("http://127.0.0.1:4001".into());
         let no_endpoint = AgentView::blank("w-2", "w");
@@ -256,6 +262,8 @@ url = "ws://127.0.0.1:9/metrics"
         assert_eq!(agents, ["ext-1", "w-1"]);
         assert_eq!(got["w-1"].url, "ws://127.0.0.1:4000/metrics");
         assert_eq!(got["w-1"].kind, TargetKind::Fleet);
+        assert!(got["w-1"].process_sampled);
+        assert!(!got["ext-1"].process_sampled);
         assert_eq!(
             got["ext-1"].kind,
             TargetKind::Static {

@@ -102,7 +102,11 @@ pub fn parse(text: &str) -> Result<Message, ProtocolError> {
     let fields = [
         ("cpu", metric::CPU_PERCENT, response.cpu),
         ("memory", metric::MEMORY_PERCENT, response.memory),
-        ("responseTime", metric::RESPONSE_TIME_MS, response.response_time),
+        (
+            "responseTime",
+            metric::RESPONSE_TIME_MS,
+            response.response_time,
+        ),
         ("errorRate", metric::ERROR_RATE, response.error_rate),
         (
             "activeConnections",
@@ -115,7 +119,9 @@ pub fn parse(text: &str) -> Result<Message, ProtocolError> {
         let Some(value) = value else { continue };
         check_value(value).map_err(|r| ProtocolError::Field(format!("{field}: {r}")))?;
         if value < 0.0 {
-            return Err(ProtocolError::Field(format!("{field} is negative ({value})")));
+            return Err(ProtocolError::Field(format!(
+                "{field} is negative ({value})"
+            )));
         }
         if field == "errorRate" && value > 100.0 {
             return Err(ProtocolError::Field(format!(
@@ -205,7 +211,11 @@ mod tests {
             Ok(Message::Other)
         );
         let error = |text: &str| parse(text).unwrap_err().to_string();
-        assert!(error("not json").starts_with("not a JSON object"), "{}", error("not json"));
+        assert!(
+            error("not json").starts_with("not a JSON object"),
+            "{}",
+            error("not json")
+        );
         assert!(error(r#"{"cpu": 1}"#).contains("no string \"type\""));
         let wrong = error(r#"{"type": "metrics_response", "cpu": "high"}"#);
         assert!(wrong.starts_with("malformed metrics_response"), "{wrong}");

@@ -48,8 +48,7 @@ pub(super) fn check_pull(policy: &Policy, problems: &mut Problems) {
             problems.error(&at("url"), reason);
         }
     }
-    if !policy.ingest.websocket.is_empty()
-        && policy.ingest.unknown_agents == UnknownAgents::Reject
+    if !policy.ingest.websocket.is_empty() && policy.ingest.unknown_agents == UnknownAgents::Reject
     {
         problems.warning(
             &["ingest", "websocket"],
@@ -103,14 +102,22 @@ mod tests {
         };
         lines
             .into_iter()
-            .map(|l| l.splitn(4, ':').nth(3).unwrap_or_default().trim().to_string())
+            .map(|l| {
+                l.splitn(4, ':')
+                    .nth(3)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            })
             .collect()
     }
 
     #[test]
     fn websocket_targets_are_checked() {
         let target = |agent: &str, pool: &str, url: &str| {
-            format!("[[ingest.websocket]]\nagent = \"{agent}\"\npool = \"{pool}\"\nurl = \"{url}\"\n")
+            format!(
+                "[[ingest.websocket]]\nagent = \"{agent}\"\npool = \"{pool}\"\nurl = \"{url}\"\n"
+            )
         };
         assert!(problems(&target("a-1", "external", "ws://127.0.0.1:9/metrics")).is_empty());
         assert_eq!(
@@ -126,8 +133,12 @@ mod tests {
             ]
         );
         assert_eq!(
-            problems("[pools.edge]\nmin_agents = 0\ndriver = { type = \"none\" }\npull = \"websocket\"\n"),
-            ["warning: pools.edge.pull: the pool has no driver, so its agents have no endpoint to pull from; list them under [[ingest.websocket]]"]
+            problems(
+                "[pools.edge]\nmin_agents = 0\ndriver = { type = \"none\" }\npull = \"websocket\"\n"
+            ),
+            [
+                "warning: pools.edge.pull: the pool has no driver, so its agents have no endpoint to pull from; list them under [[ingest.websocket]]"
+            ]
         );
     }
 

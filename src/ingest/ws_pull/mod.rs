@@ -212,63 +212,22 @@ impl Handler<ForgetAgent> for WsPull {
     }
 }
 
+/// Asks which agents are pulled now (for tests).
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::actors::fleet::AgentView;
+#[derive(Debug, actix::Message)]
+#[rtype(result = "Vec<String>")]
+struct Pulled;
 
-    #[test]
-    fn endpoints_become_metrics_sockets() {
-        assert_eq!(
-            metrics_url("http://127.0.0.1:40123").as_deref(),
-            Ok("ws://127.0.0.1:40123/metrics")
-        );
-        assert_eq!(
-            metrics_url("http://10.0.0.7:80/").as_deref(),
-            Ok("ws://10.0.0.7:80/metrics")
-        );
-        assert!(metrics_url("https://agent.internal").is_err());
-        assert!(metrics_url("http://").is_err());
-    }
+#[cfg(test)]
+impl Handler<Pulled> for WsPull {
+    type Result = actix::MessageResult<Pulled>;
 
-    #[test]
-    fn pulled_pools_and_static_targets_are_the_targets() {
-        let text = r#"
-[pools.w]
-pull = "websocket"
-[pools.q]
-[pools.external]
-min_agents = 0
-driver = { type = "none" }
-[[ingest.websocket]]
-agent = "ext-1"
-pool = "external"
-url = "ws://127.0.0.1:9/metrics"
-"#;
-        let policy = crate::policy::load_str("t.toml", text).unwrap().policy;
-        let mut pulled = AgentView::blank("w-1", "w");
-        pulled.endpoint = Some("http://127.0.0.1:4000".into());
-        pulled.pid = Some(4242);
-        let mut other = AgentView::blank("q-1", "q");
-        other.endpoint = Some("http://127.0.0.1:4001".into());
-        let no_endpoint = AgentView::blank("w-2", "w");
-        let fleet = FleetSnapshot {
-            agents: vec![pulled, other, no_endpoint],
-            ..FleetSnapshot::default()
-        };
-        let got = targets(&policy, &fleet);
-        let mut agents: Vec<&str> = got.keys().map(String::as_str).collect();
+    fn handle(&mut self, _msg: Pulled, _ctx: &mut Context<Self>) -> Self::Result {
+        let mut agents: Vec<String> = self.pulling.keys().cloned().collect();
         agents.sort();
-        assert_eq!(agents, ["ext-1", "w-1"]);
-        assert_eq!(got["w-1"].url, "ws://127.0.0.1:4000/metrics");
-        assert_eq!(got["w-1"].kind, TargetKind::Fleet);
-        assert!(got["w-1"].process_sampled);
-        assert!(!got["ext-1"].process_sampled);
-        assert_eq!(
-            got["ext-1"].kind,
-            TargetKind::Static {
-                pool: "external".into()
-            }
-        );
+        actix::MessageResult(agents)
     }
 }
+
+#[cfg(test)]
+mod tests;

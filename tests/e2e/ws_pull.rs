@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use crate::util::{Server, wait_for};
 
 /// An agent speaking the metrics protocol: each `metrics_request` on `/metrics` is answered
-/// with the reply given on the command line (`garbage` answers something that is not JSON).
+/// with the reply given on the command line (`garbage` answers something that is not JSON);
+/// with a third argument N, it falls silent after N answers, its socket left open.
 const PYTHON_AGENT: &str = r#"
 import asyncio, datetime, json, sys
 from websockets.asyncio.server import serve
@@ -19,8 +20,11 @@ from websockets.exceptions import ConnectionClosed
 
 PORT = int(sys.argv[1])
 REPLY = sys.argv[2]
+MUTE_AFTER = int(sys.argv[3]) if len(sys.argv) > 3 else None
+answered = 0
 
 async def handler(ws):
+    global answered
     if ws.request.path != "/metrics":
         await ws.close(1008, "only /metrics")
         return
@@ -28,6 +32,9 @@ async def handler(ws):
         async for message in ws:
             if json.loads(message).get("type") != "metrics_request":
                 continue
+            if MUTE_AFTER is not None and answered >= MUTE_AFTER:
+                continue
+            answered += 1
             if REPLY == "garbage":
                 await ws.send("this is not json")
                 continue
@@ -53,6 +60,11 @@ struct PythonAgent {
 impl PythonAgent {
     /// Starts the agent on `port`, answering `reply`; waits until it listens.
     fn start(dir: &std::path::Path, port: u16, reply: &str) -> PythonAgent {
+        PythonAgent::start_args(dir, port, &[reply])
+    }
+
+    /// Starts the agent on `port` with `args` (the reply, then when to fall silent).
+    fn start_args(dir: &std::path::Path, port: u16, args: &[&str]) -> PythonAgent {
         let importable = Command::new("python3")
             .args(["-c", "import websockets.asyncio.server"])
             .status()
@@ -66,7 +78,7 @@ impl PythonAgent {
         let mut child = Command::new("python3")
             .arg(&script)
             .arg(port.to_string())
-            .arg(reply)
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the Python agent");
@@ -200,11 +212,14 @@ url = "ws://127.0.0.1:{err_port}/metrics"
 }
 
 #[tokio::test]
-async fn an_agent_answering_garbage_is_in_error() {
+async fn garbled_and_silent_agents_are_unhealthy() {
     let dir = tempfile::tempdir().unwrap();
-    let [port] = free_ports();
-    let _garbled = PythonAgent::start(dir.path(), port, "garbage");
+    let [bad_port, mute_port] = free_ports();
+    let _garbled = PythonAgent::start(dir.path(), bad_port, "garbage");
+    let reply = json!({"cpu": 3, "status": "active"}).to_string();
+    let _mute = PythonAgent::start_args(dir.path(), mute_port, &[&reply, "3"]);
     let pushed = json!([{"agent": "py-bad", "metric": "queue_size", "value": 1}]);
+    // The heartbeat timeout is long, so an offline verdict within it comes from the pull.
     let server = Server::start(&format!(
         r#"
 [global]
@@ -218,16 +233,36 @@ driver = {{ type = "none" }}
 [[ingest.websocket]]
 agent = "py-bad"
 pool = "external"
-url = "ws://127.0.0.1:{port}/metrics"
+url = "ws://127.0.0.1:{bad_port}/metrics"
+
+[[ingest.websocket]]
+agent = "py-mute"
+pool = "external"
+url = "ws://127.0.0.1:{mute_port}/metrics"
 "#
     ));
-    // It never answers with metrics, so it joins through a pushed sample.
+    // The garbled agent never answers with metrics, so it joins through a pushed sample.
     let (status, reply) = server.post_json("/api/v1/samples", &pushed).await;
     assert_eq!(status, 200, "{reply}");
     agent_where(&server, "py-bad", "py-bad in error", |a| {
         a["status"] == "error"
     })
     .await;
+
+    // The mute one answers three times, then keeps its socket open and says nothing.
+    agent_where(&server, "py-mute", "py-mute pulled", |a| {
+        a["status"] == "active"
+    })
+    .await;
+    let started = std::time::Instant::now();
+    agent_where(&server, "py-mute", "py-mute offline once silent", |a| {
+        a["status"] == "offline"
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "two silent intervals, not 60 s"
+    );
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@ use crate::drivers::http::{self, HttpConfig, HttpDriver};
 use crate::drivers::kubernetes::{self, Credentials, KubernetesConfig, KubernetesDriver, Sources};
 use crate::drivers::process::{ProcessConfig, ProcessDriver};
 use crate::drivers::{Driver, DriverError, Secret};
+use crate::ingest::ws_pull::{PullLinks, WsPull};
 use crate::policy::{DriverConfig, LoadedPolicy, PolicyHandle, PoolPolicy, WorkloadKind};
 use crate::store::models::ModelStore;
 use crate::store::{Store, StoreError};
@@ -177,12 +178,23 @@ impl Controller {
         let collector = Collector::new(handle.clone(), fleet.clone().recipient())
             .map_err(|e| ControllerError::System(e.to_string()))?
             .start();
+        let ws_pull = WsPull::new(
+            handle.clone(),
+            fleet.clone().recipient(),
+            PullLinks {
+                ingest: fleet.clone().recipient(),
+                admit: fleet.clone().recipient(),
+                health: health.clone().recipient(),
+            },
+        )
+        .start();
         let links = FleetLinks {
             watch: collector.clone().recipient(),
             forget: vec![
                 collector.recipient(),
                 health.clone().recipient(),
                 alert.clone().recipient(),
+                ws_pull.recipient(),
             ],
             track: health.clone().recipient(),
             heartbeat: health.recipient(),

@@ -14,6 +14,12 @@ pub mod metric {
     pub const MEMORY_BYTES: &str = "memory_bytes";
     /// Resident memory of an agent process, percent of host memory.
     pub const MEMORY_PERCENT: &str = "memory_percent";
+    /// Mean time an agent took to answer recent requests, milliseconds.
+    pub const RESPONSE_TIME_MS: &str = "response_time_ms";
+    /// Share of an agent's recent requests that failed, percent (0 to 100).
+    pub const ERROR_RATE: &str = "error_rate";
+    /// Requests or connections an agent is serving now.
+    pub const ACTIVE_CONNECTIONS: &str = "active_connections";
     /// Host-wide CPU use, percent of all cores.
     pub const SYSTEM_CPU_PERCENT: &str = "system_cpu_percent";
     /// Host memory in use, percent.

@@ -1,13 +1,20 @@
 //! `Health`: tracks heartbeats and declares an agent offline when it has been silent for
-//! longer than the policy's timeout (and online again when it speaks). Before that, a report
-//! overdue by more than two sampling intervals (and half the timeout) is a missed heartbeat.
+//! longer than the policy's timeout (and online again when it speaks). For agents whose
+//! metrics are pulled, it also folds in what the pull found: the status the agent reports of
+//! itself, `error` for answers that are not metrics, and `offline` while it cannot be
+//! reached (after its start-up grace, which its first answer ends). Before the timeout, a
+//! report overdue by more than two sampling intervals (and half the timeout) is a missed
+//! heartbeat, told to the alert actor.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Context, Handler, Recipient};
 
-use super::messages::{AgentHealthChanged, ForgetAgent, Heartbeat, HeartbeatLate, TrackAgent};
+use super::messages::{
+    AgentHealthChanged, ForgetAgent, Heartbeat, HeartbeatLate, PullObserved, PullOutcome,
+    TrackAgent,
+};
 use crate::clock;
 use crate::domain::AgentStatus;
 use crate::policy::PolicyHandle;
@@ -28,9 +35,47 @@ struct Tracked {
     pool: String,
     last_seen_ms: i64,
     grace_until_ms: i64,
-    offline: bool,
+    /// Silent beyond the heartbeat timeout.
+    silent: bool,
+    /// A report is overdue.
     late: bool,
+    /// The latest pull outcome, for pulled agents.
+    pulled: Option<PullOutcome>,
+    /// The status last published (`active` until told otherwise).
+    published: AgentStatus,
 }
+
+// === impl Tracked ===
+
+impl Tracked {
+    fn new(pool: String, now_ms: i64, grace_until_ms: i64) -> Tracked {
+        Tracked {
+            pool,
+            last_seen_ms: now_ms,
+            grace_until_ms,
+            silent: false,
+            late: false,
+            pulled: None,
+            published: AgentStatus::Active,
+        }
+    }
+
+    /// The status the agent has now: silence first, then what its pull found.
+    fn verdict(&self, now_ms: i64) -> AgentStatus {
+        if self.silent {
+            return AgentStatus::Offline;
+        }
+        match self.pulled {
+            Some(PullOutcome::Reported(status)) => status,
+            Some(PullOutcome::Malformed) => AgentStatus::Error,
+            // A starting agent may not listen yet: unreachable counts only after its grace.
+            Some(PullOutcome::Unreachable) if now_ms > self.grace_until_ms => AgentStatus::Offline,
+            _ => AgentStatus::Active,
+        }
+    }
+}
+
+// === impl Health ===
 
 impl Health {
     /// A health actor that tells `subscribers` about every verdict change.
@@ -60,7 +105,17 @@ impl Health {
         }
     }
 
-    fn publish(&self, agent: &str, tracked: &Tracked, status: AgentStatus) {
+    /// Publishes `agent`'s verdict if it changed.
+    fn settle(&mut self, agent: &str, now_ms: i64) {
+        let Some(tracked) = self.agents.get_mut(agent) else {
+            return;
+        };
+        let status = tracked.verdict(now_ms);
+        if status == tracked.published {
+            return;
+        }
+        tracing::info!(message = "Agent status changed.", %agent, from = ?tracked.published, to = ?status);
+        tracked.published = status;
         for subscriber in &self.subscribers {
             subscriber.do_send(AgentHealthChanged {
                 agent: agent.to_string(),
@@ -75,36 +130,32 @@ impl Health {
         let global = &self.policy.current().policy.global;
         let timeout = global.heartbeat_timeout_secs as i64 * 1000;
         let overdue = (global.sampling_interval_secs as i64 * 2000).max(timeout / 2);
-        let newly_late: Vec<String> = self
-            .agents
-            .iter_mut()
-            .filter(|(_, t)| !t.late && now_ms > t.grace_until_ms)
-            .filter(|(_, t)| now_ms - t.last_seen_ms > overdue)
-            .map(|(agent, t)| {
-                t.late = true;
-                agent.clone()
-            })
-            .collect();
+        let mut newly_late = Vec::new();
+        for (agent, tracked) in &mut self.agents {
+            if !tracked.late
+                && now_ms > tracked.grace_until_ms
+                && now_ms - tracked.last_seen_ms > overdue
+            {
+                tracked.late = true;
+                newly_late.push(agent.clone());
+            }
+            if !tracked.silent
+                && now_ms > tracked.grace_until_ms
+                && now_ms - tracked.last_seen_ms > timeout
+            {
+                tracked.silent = true;
+                tracing::warn!(message = "Agent offline.", %agent, timeout_ms = timeout);
+            }
+        }
         for agent in newly_late {
             if let Some(tracked) = self.agents.get(&agent) {
                 self.publish_late(&agent, tracked, now_ms);
             }
         }
-        let newly_offline: Vec<String> = self
-            .agents
-            .iter_mut()
-            .filter(|(_, t)| !t.offline && now_ms > t.grace_until_ms)
-            .filter(|(_, t)| now_ms - t.last_seen_ms > timeout)
-            .map(|(agent, t)| {
-                t.offline = true;
-                agent.clone()
-            })
-            .collect();
-        for agent in newly_offline {
-            tracing::warn!(message = "Agent offline.", %agent, timeout_ms = timeout);
-            if let Some(tracked) = self.agents.get(&agent) {
-                self.publish(&agent, tracked, AgentStatus::Offline);
-            }
+        // Silence, and the end of a start-up grace, change verdicts without a message.
+        let agents: Vec<String> = self.agents.keys().cloned().collect();
+        for agent in agents {
+            self.settle(&agent, now_ms);
         }
     }
 }
@@ -124,16 +175,8 @@ impl Handler<TrackAgent> for Health {
 
     fn handle(&mut self, msg: TrackAgent, _ctx: &mut Context<Self>) {
         let now = clock::now_ms();
-        self.agents.insert(
-            msg.agent,
-            Tracked {
-                pool: msg.pool,
-                last_seen_ms: now,
-                grace_until_ms: msg.grace_until_ms,
-                offline: false,
-                late: false,
-            },
-        );
+        self.agents
+            .insert(msg.agent, Tracked::new(msg.pool, now, msg.grace_until_ms));
     }
 }
 
@@ -154,13 +197,28 @@ impl Handler<Heartbeat> for Health {
         let Some(tracked) = self.agents.get_mut(&msg.agent) else {
             return;
         };
-        if tracked.offline {
-            tracked.offline = false;
+        if tracked.silent {
+            tracked.silent = false;
             tracing::info!(message = "Agent back online.", agent = %msg.agent);
-            if let Some(tracked) = self.agents.get(&msg.agent) {
-                self.publish(&msg.agent, tracked, AgentStatus::Active);
-            }
         }
+        self.settle(&msg.agent, clock::now_ms());
+    }
+}
+
+impl Handler<PullObserved> for Health {
+    type Result = ();
+
+    fn handle(&mut self, msg: PullObserved, _ctx: &mut Context<Self>) {
+        let Some(tracked) = self.agents.get_mut(&msg.agent) else {
+            return;
+        };
+        let now = clock::now_ms();
+        if msg.outcome != PullOutcome::Unreachable {
+            // It answered, so it is up: losing it from now on counts at once.
+            tracked.grace_until_ms = tracked.grace_until_ms.min(now);
+        }
+        tracked.pulled = Some(msg.outcome);
+        self.settle(&msg.agent, now);
     }
 }
 
@@ -176,25 +234,44 @@ impl Handler<ForgetAgent> for Health {
 mod tests {
     use super::*;
 
+    fn health(text: &str) -> Health {
+        let policy = PolicyHandle::new(crate::policy::load_str("t.toml", text).unwrap());
+        Health::new(policy, Vec::new())
+    }
+
     #[test]
     fn silence_beyond_timeout_after_grace_means_offline() {
-        let text = "[global]\nheartbeat_timeout_secs = 6\n";
-        let policy = PolicyHandle::new(crate::policy::load_str("t.toml", text).unwrap());
-        let mut health = Health::new(policy, Vec::new());
-        health.agents.insert(
-            "w-1".into(),
-            Tracked {
-                pool: "w".into(),
-                last_seen_ms: 1_000,
-                grace_until_ms: 10_000,
-                offline: false,
-                late: false,
-            },
-        );
+        let mut health = health("[global]\nheartbeat_timeout_secs = 6\n");
+        health
+            .agents
+            .insert("w-1".into(), Tracked::new("w".into(), 1_000, 10_000));
         health.check(9_000);
-        assert!(!health.agents["w-1"].offline, "inside the start-up grace");
+        assert!(!health.agents["w-1"].silent, "inside the start-up grace");
         health.check(10_500);
-        assert!(health.agents["w-1"].offline, "silent 9.5 s > 6 s");
+        assert!(health.agents["w-1"].silent, "silent 9.5 s > 6 s");
+        assert_eq!(health.agents["w-1"].published, AgentStatus::Offline);
         assert!(health.agents["w-1"].late, "late before offline");
+    }
+
+    #[test]
+    fn pull_outcomes_set_the_status_unreachable_only_after_the_grace() {
+        let mut tracked = Tracked::new("w".into(), 1_000, 10_000);
+        tracked.pulled = Some(PullOutcome::Unreachable);
+        assert_eq!(
+            tracked.verdict(5_000),
+            AgentStatus::Active,
+            "still starting"
+        );
+        assert_eq!(tracked.verdict(10_001), AgentStatus::Offline);
+        tracked.pulled = Some(PullOutcome::Malformed);
+        assert_eq!(tracked.verdict(5_000), AgentStatus::Error);
+        tracked.pulled = Some(PullOutcome::Reported(AgentStatus::Busy));
+        assert_eq!(tracked.verdict(20_000), AgentStatus::Busy);
+        tracked.silent = true;
+        assert_eq!(
+            tracked.verdict(20_000),
+            AgentStatus::Offline,
+            "silence wins"
+        );
     }
 }

@@ -40,6 +40,30 @@ pub struct Refused {
     pub positions: Vec<usize>,
 }
 
+// === sent by the pull clients (WebSocket) ===
+
+/// What pulling an agent's metrics found this time; the health actor folds it into the
+/// agent's status.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct PullObserved {
+    /// Agent id.
+    pub agent: String,
+    /// What came back.
+    pub outcome: PullOutcome,
+}
+
+/// The outcome of one pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullOutcome {
+    /// The agent answered and reported this status of its own.
+    Reported(AgentStatus),
+    /// The agent answered with something that is not a metrics response.
+    Malformed,
+    /// The agent could not be reached, closed the socket, or stayed silent too long.
+    Unreachable,
+}
+
 // === sent by the fleet supervisor ===
 
 /// Asks the collector to sample this process on every tick.
@@ -150,7 +174,8 @@ pub struct AgentHealthChanged {
     pub agent: String,
     /// Its pool.
     pub pool: String,
-    /// The new status (`offline`, or `active` again).
+    /// The new status: `offline` after silence or when its metrics cannot be pulled,
+    /// `active` again, or what a pulled agent reports (`idle`, `busy`, `error`, ...).
     pub status: AgentStatus,
     /// Epoch milliseconds of the last heartbeat.
     pub last_seen_ms: i64,

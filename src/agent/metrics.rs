@@ -1,14 +1,24 @@
-//! The worker's own counters and latency histogram, rendered in Prometheus text format.
+//! The worker's own counters and latency histogram, rendered in Prometheus text format, and
+//! the window of recent tasks the WebSocket metrics answer from.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// Upper bounds of the latency histogram buckets, seconds.
 pub const LATENCY_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// Counters of one worker; updated lock-free from every request.
+/// How far back "recent" tasks go.
+pub const RECENT_WINDOW: Duration = Duration::from_secs(60);
+/// Most recent tasks remembered, whatever their age.
+const RECENT_MAX: usize = 1024;
+
+/// Counters of one worker; updated lock-free from every request (the recent window takes a
+/// short lock).
 #[derive(Debug, Default)]
 pub struct WorkerMetrics {
     done: AtomicU64,
@@ -16,6 +26,25 @@ pub struct WorkerMetrics {
     in_flight: AtomicU64,
     latency_micros_sum: AtomicU64,
     buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    recent: Mutex<VecDeque<Finished>>,
+}
+
+/// What the tasks finished within `RECENT_WINDOW` add up to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Recent {
+    /// Tasks finished.
+    pub tasks: usize,
+    /// Their mean latency, milliseconds; `None` without tasks.
+    pub mean_latency_ms: Option<f64>,
+    /// Percent of them that failed; `None` without tasks.
+    pub error_percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Finished {
+    at: Instant,
+    latency_secs: f64,
+    success: bool,
 }
 
 impl WorkerMetrics {
@@ -36,6 +65,41 @@ impl WorkerMetrics {
             .fetch_add((latency_secs * 1e6) as u64, Ordering::Relaxed);
         if let Some(i) = LATENCY_BUCKETS.iter().position(|&le| latency_secs <= le) {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() == RECENT_MAX {
+            recent.pop_front();
+        }
+        recent.push_back(Finished {
+            at: Instant::now(),
+            latency_secs,
+            success,
+        });
+    }
+
+    /// The tasks finished within `RECENT_WINDOW` before `now`.
+    pub fn recent(&self, now: Instant) -> Recent {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        while recent
+            .front()
+            .is_some_and(|f| now.saturating_duration_since(f.at) > RECENT_WINDOW)
+        {
+            recent.pop_front();
+        }
+        let tasks = recent.len();
+        if tasks == 0 {
+            return Recent {
+                tasks,
+                mean_latency_ms: None,
+                error_percent: None,
+            };
+        }
+        let latency: f64 = recent.iter().map(|f| f.latency_secs).sum();
+        let failed = recent.iter().filter(|f| !f.success).count();
+        Recent {
+            tasks,
+            mean_latency_ms: Some(latency * 1000.0 / tasks as f64),
+            error_percent: Some(failed as f64 * 100.0 / tasks as f64),
         }
     }
 
@@ -119,6 +183,22 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_window_averages_latency_and_counts_failures_as_percent() {
+        let metrics = WorkerMetrics::default();
+        assert_eq!(metrics.recent(Instant::now()).mean_latency_ms, None);
+        for (latency, ok) in [(0.010, true), (0.030, true), (0.020, false), (0.040, true)] {
+            metrics.begin();
+            metrics.end(latency, ok);
+        }
+        let recent = metrics.recent(Instant::now());
+        assert_eq!(recent.tasks, 4);
+        assert!((recent.mean_latency_ms.unwrap() - 25.0).abs() < 1e-9);
+        assert_eq!(recent.error_percent, Some(25.0));
+        let later = Instant::now() + RECENT_WINDOW + Duration::from_secs(1);
+        assert_eq!(metrics.recent(later).tasks, 0, "old tasks leave the window");
+    }
 
     #[test]
     fn histogram_is_cumulative_and_counts_match() {

@@ -2,16 +2,18 @@
 //! task asks for and reports what it did.
 //!
 //! Endpoints: `POST /work` (`{"cpu_ms": 20, "fail": false}`), `GET /metrics` (Prometheus
-//! text format), `GET /healthz`, and `POST /chaos/leak` (`{"mb_per_s": 4}`), fault injection
-//! that makes the worker leak memory, as a buggy agent would, for demos and tests.
+//! text format; with `Upgrade: websocket`, the WebSocket metrics protocol of `ws.rs`),
+//! `GET /healthz`, and `POST /chaos/leak` (`{"mb_per_s": 4}`), fault injection that makes the
+//! worker leak memory, as a buggy agent would, for demos and tests.
 
 pub mod metrics;
+mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, guard, web};
 use serde::{Deserialize, Serialize};
 
 use crate::api::error::{ApiError, json_error};
@@ -67,6 +69,7 @@ struct Worker {
     config: WorkerConfig,
     metrics: WorkerMetrics,
     leaking: std::sync::atomic::AtomicBool,
+    started: Instant,
 }
 
 /// Runs the worker until SIGINT or SIGTERM.
@@ -75,13 +78,22 @@ pub async fn run(config: WorkerConfig) -> std::io::Result<()> {
         config: config.clone(),
         metrics: WorkerMetrics::default(),
         leaking: std::sync::atomic::AtomicBool::new(false),
+        started: Instant::now(),
     }));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(worker.clone())
             .app_data(web::JsonConfig::default().error_handler(|e, _| json_error(e)))
             .route("/work", web::post().to(work))
-            .route("/metrics", web::get().to(metrics_text))
+            .service(
+                web::resource("/metrics")
+                    .route(
+                        web::get()
+                            .guard(guard::fn_guard(ws::wants_websocket))
+                            .to(ws::metrics_socket),
+                    )
+                    .route(web::get().to(metrics_text)),
+            )
             .route("/chaos/leak", web::post().to(leak))
             .route(
                 "/healthz",

@@ -3,9 +3,11 @@
 //! [`Sample`](crate::domain::Sample)s, checks each one here, and hands them to the fleet with
 //! `AdmitSamples`, which lets agents it has not met join a pool (or refuses them).
 //!
-//! The HTTP handlers live in `api`; this module knows the formats, not the transport.
+//! The HTTP handlers of the push paths live in `api`; those formats know no transport. The
+//! pull paths (`ws_pull.rs`) are clients: they open the sockets themselves.
 
 pub mod push;
+pub mod ws_pull;
 
 use serde::Serialize;
 

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::model::{DriverConfig, Policy};
 
 mod channels;
+mod pull;
 
 /// How bad a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -57,6 +58,7 @@ pub fn check(policy: &Policy, env: &dyn Fn(&str) -> bool) -> Vec<Problem> {
     check_global(policy, env, &mut problems);
     check_pools(policy, env, &mut problems);
     check_ingest(policy, &mut problems);
+    pull::check_pull(policy, &mut problems);
     check_profiles(policy, &mut problems);
     check_alerts(policy, &mut problems);
     channels::check_routes_and_channels(policy, env, &mut problems);

@@ -1,5 +1,5 @@
-//! How samples come in: the push endpoints' limits and what happens to agents the controller
-//! has not met.
+//! How samples come in: the push endpoints' limits, what happens to agents the controller
+//! has not met, and the agents whose metrics the controller pulls.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,23 @@ pub struct IngestPolicy {
     /// How far ahead of the controller's clock a sample's timestamp may be, seconds.
     #[serde(default = "default_max_future_secs")]
     pub max_future_secs: u64,
+    /// Agents the controller does not run whose metrics it pulls over WebSocket
+    /// (`[[ingest.websocket]]`); a pool's own agents are pulled with its `pull` setting.
+    #[serde(default)]
+    pub websocket: Vec<WebSocketTarget>,
+}
+
+/// One agent whose metrics are pulled over WebSocket: every sampling interval the controller
+/// sends `{"type": "metrics_request"}` and reads the `metrics_response`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketTarget {
+    /// The agent id its samples carry.
+    pub agent: String,
+    /// The pool it joins when it first answers.
+    pub pool: String,
+    /// Where it serves the protocol, e.g. `ws://10.0.0.7:9100/metrics` (`ws://` only).
+    pub url: String,
 }
 
 /// What samples of an agent the controller has not met do.
@@ -52,6 +69,7 @@ impl Default for IngestPolicy {
             default_pool: default_pool(),
             max_body_bytes: default_max_body_bytes(),
             max_future_secs: default_max_future_secs(),
+            websocket: Vec::new(),
         }
     }
 }

@@ -21,14 +21,14 @@ pub use automation::{
     AgentRules, Automation, KindRisk, RiskMode, RiskPolicy, ThresholdTuning, Verification,
 };
 pub use check::Severity;
-pub use ingest::{IngestPolicy, UnknownAgents};
+pub use ingest::{IngestPolicy, UnknownAgents, WebSocketTarget};
 pub use levels::AlertDefaults;
 pub use load::{
     DEFAULT_POLICY, LoadError, LoadedPolicy, PolicyError, REPLAY_POLICY, load_dir, load_sources,
     load_str, policy_files, read_sources, version_of,
 };
 pub use model::{
-    DriverConfig, Global, Policy, PoolPolicy, Role, ScaleRate, TokenRef, WorkloadKind,
+    DriverConfig, Global, Policy, PoolPolicy, PullProtocol, Role, ScaleRate, TokenRef, WorkloadKind,
 };
 pub use overlay::{
     OVERLAY_FILE, OverlayEntry, OverlayError, apply_overlay, overlaid, read_overlay, threshold,

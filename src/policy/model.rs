@@ -172,6 +172,23 @@ pub struct PoolPolicy {
     /// How fast the pool may shrink (Kubernetes' default: -100% per 15 s, no limit).
     #[serde(default = "ScaleRate::default_down")]
     pub scale_down: ScaleRate,
+    /// How the controller also pulls metrics from each of the pool's agents at its endpoint:
+    /// `none`, or `websocket` (`metrics_request` every sampling interval on
+    /// `ws://HOST:PORT/metrics`, as the bundled worker serves it).
+    #[serde(default)]
+    pub pull: PullProtocol,
+}
+
+/// How metrics are pulled from agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PullProtocol {
+    /// Nothing is pulled: the collector samples local processes, agents push.
+    #[default]
+    None,
+    /// A WebSocket at `/metrics` answers `{"type": "metrics_request"}` with a
+    /// `metrics_response`; a closed or silent socket marks the agent offline.
+    Websocket,
 }
 
 /// A rate policy: within any `period_secs` the pool may change by `percent` of its size at

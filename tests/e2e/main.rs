@@ -36,3 +36,5 @@ mod ingest;
 // Alerts from pushed samples to every channel's real receiver; inhibition, silences, failing
 // and dead receivers.
 mod alert_paths;
+// WebSocket pull: a Python `websockets` agent and bundled workers, unhealthy and back.
+mod ws_pull;

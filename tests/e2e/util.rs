@@ -95,6 +95,11 @@ impl Server {
         (status, body)
     }
 
+    /// What the server has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
     /// The directory the server loads its policy from.
     pub fn policies_dir(&self) -> PathBuf {
         self._dir.path().join("policies")

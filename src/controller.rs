@@ -25,7 +25,7 @@ use crate::drivers::process::{ProcessConfig, ProcessDriver};
 use crate::drivers::{Driver, DriverError, Secret};
 use crate::policy::{DriverConfig, LoadedPolicy, PolicyHandle, PoolPolicy, WorkloadKind};
 use crate::store::models::ModelStore;
-use crate::store::{Store, StoreError};
+use crate::store::{RollupWriter, Store, StoreError};
 
 /// How the controller is run.
 #[derive(Debug, Clone)]
@@ -171,6 +171,12 @@ impl Controller {
         let collector = Collector::new(handle.clone(), fleet.clone().recipient())
             .map_err(|e| ControllerError::System(e.to_string()))?
             .start();
+        let retention = handle.clone();
+        let (rollup_sink, _rollup_writer) =
+            RollupWriter::start(store.clone(), move || {
+                retention.current().policy.global.retention_days
+            })
+            .map_err(io("cannot start the rollup writer".into()))?;
         let links = FleetLinks {
             watch: collector.clone().recipient(),
             forget: vec![
@@ -183,6 +189,7 @@ impl Controller {
             crossings: alert.clone().recipient(),
             anomalies: vec![alert.clone().recipient(), optimizer.clone().recipient()],
             models: Some(ModelStore::new(&config.data_dir.join("models"))),
+            rollups: Some(rollup_sink),
         };
         fleet_ctx.run(FleetSupervisor::new(handle.clone(), links));
 

@@ -9,6 +9,7 @@ mod ingest;
 mod log;
 mod policies;
 mod routes;
+mod series;
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};

@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/recommendations", web::get().to(recommendations))
                 .route("/notifications", web::get().to(notifications))
                 .configure(super::ingest::configure)
+                .configure(super::series::configure)
                 .configure(super::actions::configure)
                 .configure(super::log::configure)
                 .configure(super::alerts::configure)

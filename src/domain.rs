@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Well-known metric names produced by the collector.
+/// Well-known metric names produced by the collector and the task tracker.
 pub mod metric {
     /// Process CPU use of an agent, percent of one core.
     pub const CPU_PERCENT: &str = "cpu_percent";
@@ -26,6 +26,20 @@ pub mod metric {
     pub const SYSTEM_NET_RX_BPS: &str = "system_net_rx_bytes_per_s";
     /// Host network transmit, bytes per second.
     pub const SYSTEM_NET_TX_BPS: &str = "system_net_tx_bytes_per_s";
+    /// Mean time from start to end of the tasks an agent ended in an interval, milliseconds.
+    pub const RESPONSE_TIME_MS: &str = "response_time_ms";
+    /// 95th percentile of the same, milliseconds (five tasks or more).
+    pub const RESPONSE_TIME_P95_MS: &str = "response_time_p95_ms";
+    /// Tasks ended (succeeded, failed or timed out) per second.
+    pub const THROUGHPUT_PER_S: &str = "throughput_per_s";
+    /// Tasks that succeeded, percent of those ended.
+    pub const SUCCESS_RATE: &str = "success_rate";
+    /// Tasks that failed or timed out, percent of those ended.
+    pub const ERROR_RATE: &str = "error_rate";
+    /// Tasks running now.
+    pub const ACTIVE_TASKS: &str = "active_tasks";
+    /// Tasks waiting to run now.
+    pub const QUEUE_SIZE: &str = "queue_size";
 }
 
 /// One observation of one metric of one agent.

@@ -18,6 +18,7 @@ use crate::actors::fleet::{FleetLinks, FleetSupervisor};
 use crate::actors::health::Health;
 use crate::actors::optimizer::Optimizer;
 use crate::actors::policy::{PolicyKeeper, PolicySource};
+use crate::actors::tasks::TaskTracker;
 use crate::api::{self, ApiState};
 use crate::drivers::http::{self, HttpConfig, HttpDriver};
 use crate::drivers::kubernetes::{self, Credentials, KubernetesConfig, KubernetesDriver, Sources};
@@ -207,6 +208,7 @@ impl Controller {
                 .with_alerts(alert.clone()),
         );
 
+        let tasks = TaskTracker::new(handle.clone(), fleet.clone().recipient()).start();
         let state = ApiState {
             fleet: fleet.clone(),
             alert: alert.clone(),
@@ -218,6 +220,7 @@ impl Controller {
             admin_token: token.clone(),
             tokens: Default::default(),
             notifier,
+            tasks,
         };
         let server =
             api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;

@@ -10,6 +10,7 @@ mod log;
 mod policies;
 mod routes;
 mod series;
+mod tasks;
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -47,6 +48,8 @@ pub struct ApiState {
     pub tokens: Arc<Mutex<auth::TokenCache>>,
     /// The notification channels, for their counts.
     pub notifier: crate::notify::Notifier,
+    /// The task tracker.
+    pub tasks: Addr<crate::actors::tasks::TaskTracker>,
 }
 
 /// Builds the API server on `listener`; the caller runs (awaits) it.

@@ -10,7 +10,6 @@ use super::auth::Caller;
 use super::error::{ApiError, time};
 use super::routes::{read_store, unavailable};
 use crate::actors::fleet::GetAgentSeries;
-use crate::analytics::rollup::MINUTE_MS;
 use crate::store::{SeriesPoint, SeriesQuery};
 
 /// The window read when `since` is not given, milliseconds.
@@ -154,6 +153,7 @@ fn read_params(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::rollup::MINUTE_MS;
 
     fn check(since: Option<&str>, step: Option<&str>) -> Result<(i64, i64, i64), String> {
         let params = SeriesParams {

@@ -173,11 +173,10 @@ impl Controller {
             .map_err(|e| ControllerError::System(e.to_string()))?
             .start();
         let retention = handle.clone();
-        let (rollup_sink, _rollup_writer) =
-            RollupWriter::start(store.clone(), move || {
-                retention.current().policy.global.retention_days
-            })
-            .map_err(io("cannot start the rollup writer".into()))?;
+        let (rollup_sink, _rollup_writer) = RollupWriter::start(store.clone(), move || {
+            retention.current().policy.global.retention_days
+        })
+        .map_err(io("cannot start the rollup writer".into()))?;
         let links = FleetLinks {
             watch: collector.clone().recipient(),
             forget: vec![

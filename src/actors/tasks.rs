@@ -128,23 +128,21 @@ impl SamplingTick for TaskTracker {
         let admit = self.fleet.send(AdmitSamples { samples, pools });
         actix::AsyncContext::spawn(
             ctx,
-            admit
-                .into_actor(self)
-                .map(|reply, tracker, _| match reply {
-                    Ok(refused) => {
-                        // The policy changed under the agent (pool gone, unknown agents
-                        // rejected): its tasks are dropped with it.
-                        for refusal in refused {
-                            tracing::warn!(
-                                message = "Task samples refused; the agent's tasks are dropped.",
-                                agent = %refusal.agent,
-                                reason = %refusal.reason
-                            );
-                            tracker.book.forget(&refusal.agent);
-                        }
+            admit.into_actor(self).map(|reply, tracker, _| match reply {
+                Ok(refused) => {
+                    // The policy changed under the agent (pool gone, unknown agents
+                    // rejected): its tasks are dropped with it.
+                    for refusal in refused {
+                        tracing::warn!(
+                            message = "Task samples refused; the agent's tasks are dropped.",
+                            agent = %refusal.agent,
+                            reason = %refusal.reason
+                        );
+                        tracker.book.forget(&refusal.agent);
                     }
-                    Err(error) => tracing::debug!(message = "Fleet gone; task samples lost.", %error),
-                }),
+                }
+                Err(error) => tracing::debug!(message = "Fleet gone; task samples lost.", %error),
+            }),
         );
     }
 }
@@ -169,7 +167,9 @@ impl Handler<StartTask> for TaskTracker {
             limits,
         ) {
             Ok(started) => started,
-            Err(error) => return AtomicResponse::new(Box::pin(actix::fut::ready(Err(error.into())))),
+            Err(error) => {
+                return AtomicResponse::new(Box::pin(actix::fut::ready(Err(error.into()))));
+            }
         };
         if !first {
             return AtomicResponse::new(Box::pin(actix::fut::ready(Ok(started))));

@@ -175,7 +175,10 @@ mod tests {
         );
         // The new minute holds only the value that opened it: too few for a p95.
         let next = acc.take().unwrap();
-        assert_eq!((next.minute_ms, next.count, next.p95), (T0 + MINUTE_MS, 1, None));
+        assert_eq!(
+            (next.minute_ms, next.count, next.p95),
+            (T0 + MINUTE_MS, 1, None)
+        );
         assert_eq!(acc.take(), None);
     }
 
@@ -214,6 +217,9 @@ mod tests {
         assert_eq!((done.count, done.min, done.max), (n as u64, 0.0, 99.0));
         assert!((done.mean - 49.5).abs() < 1e-9);
         let p95 = done.p95.unwrap();
-        assert!((90.0..=99.0).contains(&p95), "p95 of a uniform sample: {p95}");
+        assert!(
+            (90.0..=99.0).contains(&p95),
+            "p95 of a uniform sample: {p95}"
+        );
     }
 }

@@ -168,7 +168,10 @@ mod tests {
 
     #[test]
     fn since_and_step_are_checked() {
-        assert_eq!(check(None, None), Ok((9 * 3_600_000, 10 * 3_600_000, 60_000)));
+        assert_eq!(
+            check(None, None),
+            Ok((9 * 3_600_000, 10 * 3_600_000, 60_000))
+        );
         assert_eq!(check(Some("90000"), Some("120")).unwrap().0, MINUTE_MS);
         assert_eq!(
             check(Some("1970-01-01T00:02:00Z"), Some("300")).unwrap(),

@@ -19,8 +19,8 @@ use super::routes::unavailable;
 use crate::actors::fleet::AgentView;
 use crate::actors::tasks::{EndTask, StartTask, TrackError};
 use crate::domain::{AgentStatus, metric};
-use crate::ingest::tasks::{Started, TaskError, check_task_id};
 use crate::ingest::check_agent;
+use crate::ingest::tasks::{Started, TaskError, check_task_id};
 use crate::policy::Role;
 
 /// Mounts the task routes under `/api/v1`.
@@ -185,7 +185,11 @@ fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
         )),
         Err(e) => Err(ApiError::bad_request(
             Some("body"),
-            format!("malformed JSON at line {} column {}: {e}", e.line(), e.column()),
+            format!(
+                "malformed JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ),
         )),
     }
 }
@@ -220,7 +224,10 @@ fn no_other_fields(body: &Map<String, Value>) -> Result<(), ApiError> {
 }
 
 fn wrong_type(field: &str, expected: &str, got: &Value) -> ApiError {
-    ApiError::bad_request(Some(field), format!("{field} must be {expected}, not {got}"))
+    ApiError::bad_request(
+        Some(field),
+        format!("{field} must be {expected}, not {got}"),
+    )
 }
 
 fn track_error(error: TrackError) -> ApiError {
@@ -235,9 +242,11 @@ fn track_error(error: TrackError) -> ApiError {
         TrackError::Task(TaskError::Unknown { .. }) => {
             (StatusCode::NOT_FOUND, "not_found", "task_id")
         }
-        TrackError::Task(TaskError::TooMany { .. }) => {
-            (StatusCode::TOO_MANY_REQUESTS, "too_many_open_tasks", "agent")
-        }
+        TrackError::Task(TaskError::TooMany { .. }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_open_tasks",
+            "agent",
+        ),
         TrackError::Refused(_) => (StatusCode::BAD_REQUEST, "agent_refused", "agent"),
         TrackError::Fleet => return ApiError::internal(message),
     };
@@ -277,9 +286,22 @@ mod tests {
         let b = member(
             "b",
             AgentStatus::Active,
-            &[("active_tasks", 1.0), ("throughput_per_s", 0.0), ("error_rate", 90.0)],
+            &[
+                ("active_tasks", 1.0),
+                ("throughput_per_s", 0.0),
+                ("error_rate", 90.0),
+            ],
         );
-        let c = member("c", AgentStatus::Active, &[("throughput_per_s", 1.0), ("error_rate", 50.0), ("active_tasks", 0.0), ("response_time_ms", 300.0)]);
+        let c = member(
+            "c",
+            AgentStatus::Active,
+            &[
+                ("throughput_per_s", 1.0),
+                ("error_rate", 50.0),
+                ("active_tasks", 0.0),
+                ("response_time_ms", 300.0),
+            ],
+        );
         let offline = member("d", AgentStatus::Offline, &[("active_tasks", 9.0)]);
         let figures = pool_tasks(&[&a, &b, &c, &offline]).unwrap();
         assert_eq!(
@@ -292,6 +314,9 @@ mod tests {
                 response_time_ms: Some(150.0),
             }
         );
-        assert_eq!(pool_tasks(&[&member("e", AgentStatus::Active, &[("cpu_percent", 1.0)])]), None);
+        assert_eq!(
+            pool_tasks(&[&member("e", AgentStatus::Active, &[("cpu_percent", 1.0)])]),
+            None
+        );
     }
 }

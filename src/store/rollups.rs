@@ -137,9 +137,10 @@ impl Store {
 
     /// Deletes the minutes that started before `cutoff_ms`; answers how many.
     pub fn delete_rollups_before(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
-        Ok(self
-            .lock()
-            .execute("DELETE FROM rollups WHERE minute_ms < ?1", params![cutoff_ms])?)
+        Ok(self.lock().execute(
+            "DELETE FROM rollups WHERE minute_ms < ?1",
+            params![cutoff_ms],
+        )?)
     }
 }
 
@@ -233,7 +234,12 @@ mod tests {
             .unwrap();
         let merged = read(&store, 0, 1);
         assert_eq!(
-            (merged[0].min, merged[0].max, merged[0].mean, merged[0].count),
+            (
+                merged[0].min,
+                merged[0].max,
+                merged[0].mean,
+                merged[0].count
+            ),
             (1.0, 4.0, 2.5, 8)
         );
         assert_eq!(merged[0].p95, Some(4.0));

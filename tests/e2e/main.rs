@@ -30,3 +30,5 @@ mod demo;
 mod actions_cli;
 // Samples pushed over the API: per-item errors, unknown agents joining pools, body limits.
 mod ingest;
+// Task tracking over HTTP (timings, rates, timeouts, errors) and per-minute rollups by step.
+mod tasks;

@@ -184,10 +184,13 @@ impl AgentActor {
             if self.watched.contains(&sample.metric) {
                 self.detect(&sample, self.report_above);
             }
-            let series = self.series.entry(sample.metric).or_insert_with_key(|name| Series {
-                name: name.clone(),
-                ..Series::default()
-            });
+            let series = self
+                .series
+                .entry(sample.metric)
+                .or_insert_with_key(|name| Series {
+                    name: name.clone(),
+                    ..Series::default()
+                });
             while series.ring.len() >= self.capacity {
                 series.ring.pop_front();
             }
@@ -466,7 +469,10 @@ mod tests {
         };
         assert_eq!(points.len(), 1, "only the finished minute: {points:?}");
         let p = &points[0];
-        assert_eq!((p.ts_ms, p.count, p.min, p.max, p.mean), (t0, 6, 0.0, 5.0, 2.5));
+        assert_eq!(
+            (p.ts_ms, p.count, p.min, p.max, p.mean),
+            (t0, 6, 0.0, 5.0, 2.5)
+        );
         assert_eq!(p.p95, Some(5.0));
     }
 

@@ -4,6 +4,7 @@
 mod actions;
 mod alerts;
 pub mod auth;
+mod chart;
 pub mod error;
 mod ingest;
 mod log;

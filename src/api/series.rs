@@ -1,13 +1,14 @@
 //! `GET /api/v1/agents/{id}/series/{metric}?since=&until=&step=`: one agent's metric over
 //! time, from the per-minute rollups in the store (re-aggregated to `step` seconds), with the
-//! raw recent points of the agent's ring buffer beside them.
+//! raw recent points of the agent's ring buffer beside them; `format=png` draws the rollups.
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::{ApiError, time};
+use super::chart::{SeriesChart, series_png};
+use super::error::{ApiError, one_of, time};
 use super::routes::{read_store, unavailable};
 use crate::actors::fleet::GetAgentSeries;
 use crate::store::{SeriesPoint, SeriesQuery};
@@ -28,6 +29,7 @@ struct SeriesParams {
     since: Option<String>,
     until: Option<String>,
     step: Option<String>,
+    format: Option<String>,
 }
 
 /// One rollup point on the wire.
@@ -60,6 +62,7 @@ async fn series(
 ) -> Result<HttpResponse, ApiError> {
     let (agent, metric) = path.into_inner();
     crate::ingest::check_metric(&metric).map_err(|r| ApiError::bad_request(Some("metric"), r))?;
+    one_of("format", &params.format, &["json", "png"])?;
     let now = crate::clock::now_ms();
     let query = read_params(&params, now, agent.clone(), metric.clone())?;
     let recent = state
@@ -73,6 +76,23 @@ async fn series(
         .ok_or_else(|| ApiError::not_found(format!("no agent {agent}")))?;
     let read = query.clone();
     let points = read_store(&state.store, move |store| store.read_series(&read)).await?;
+    if params.format.as_deref() == Some("png") {
+        let title = format!("{agent} {metric}");
+        // Drawing takes milliseconds: off the HTTP worker's event loop.
+        let png = web::block(move || {
+            series_png(&SeriesChart {
+                title: &title,
+                points: &points,
+                since_ms: query.since_ms,
+                until_ms: query.until_ms,
+                step_ms: query.step_ms,
+            })
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        return Ok(HttpResponse::Ok().content_type("image/png").body(png));
+    }
     Ok(HttpResponse::Ok().json(SeriesView {
         agent,
         metric,
@@ -160,6 +180,7 @@ mod tests {
             since: since.map(str::to_string),
             until: None,
             step: step.map(str::to_string),
+            format: None,
         };
         read_params(&params, 10 * 3_600_000, "a".into(), "m".into())
             .map(|q| (q.since_ms, q.until_ms, q.step_ms))

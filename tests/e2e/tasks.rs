@@ -371,4 +371,21 @@ async fn pushed_samples_of_past_minutes_are_read_back_as_rollups_by_step() {
             (base + 120_000, 3.0, 11.0, 7.0, 6, Some(11.0)),
         ]
     );
+
+    // The same window drawn: a PNG, kept for a person to look at.
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/agents/roll-1/series/queue_depth?since={base}&step=60&format=png",
+            server.url
+        ))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    let png = response.bytes().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("series.png");
+    std::fs::write(out, &png).unwrap();
 }

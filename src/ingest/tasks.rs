@@ -158,7 +158,8 @@ impl TaskBook {
                     agent: agent.into(),
                 });
             }
-            if !(open.queued && !queued) {
+            // Only a queued task may be started again, and only to run.
+            if queued || !open.queued {
                 return Err(TaskError::Duplicate {
                     task: task.into(),
                     agent: agent.into(),
@@ -212,29 +213,19 @@ impl TaskBook {
         now_ms: i64,
         timeout_secs: u64,
     ) -> Result<i64, TaskError> {
-        let open = match self.tasks.get(task) {
-            None => {
-                return Err(TaskError::Unknown {
-                    task: task.into(),
-                    timeout_secs,
-                });
-            }
-            Some(open) if open.agent != agent => {
-                return Err(TaskError::WrongAgent {
-                    task: task.into(),
-                    started_by: open.agent.clone(),
-                    agent: agent.into(),
-                });
-            }
-            Some(_) => self.tasks.remove(task),
+        let unknown = || TaskError::Unknown {
+            task: task.into(),
+            timeout_secs,
         };
-        let Some(open) = open else {
-            // Just seen in the map: unreachable, but no panic for it.
-            return Err(TaskError::Unknown {
+        let started_by = &self.tasks.get(task).ok_or_else(unknown)?.agent;
+        if started_by != agent {
+            return Err(TaskError::WrongAgent {
                 task: task.into(),
-                timeout_secs,
+                started_by: started_by.clone(),
+                agent: agent.into(),
             });
-        };
+        }
+        let open = self.tasks.remove(task).ok_or_else(unknown)?;
         let duration_ms = (now_ms - open.started_ms).max(0);
         let tasks = self.agents.entry(open.agent).or_default();
         tasks.close(open.queued, !success);

@@ -18,6 +18,7 @@ use crate::actors::fleet::{FleetLinks, FleetSupervisor};
 use crate::actors::health::Health;
 use crate::actors::optimizer::Optimizer;
 use crate::actors::policy::{PolicyKeeper, PolicySource};
+use crate::actors::tasks::TaskTracker;
 use crate::api::{self, ApiState};
 use crate::drivers::http::{self, HttpConfig, HttpDriver};
 use crate::drivers::kubernetes::{self, Credentials, KubernetesConfig, KubernetesDriver, Sources};
@@ -26,7 +27,7 @@ use crate::drivers::{Driver, DriverError, Secret};
 use crate::ingest::ws_pull::{PullLinks, WsPull};
 use crate::policy::{DriverConfig, LoadedPolicy, PolicyHandle, PoolPolicy, WorkloadKind};
 use crate::store::models::ModelStore;
-use crate::store::{Store, StoreError};
+use crate::store::{RollupWriter, Store, StoreError};
 
 /// How the controller is run.
 #[derive(Debug, Clone)]
@@ -178,6 +179,11 @@ impl Controller {
         let collector = Collector::new(handle.clone(), fleet.clone().recipient())
             .map_err(|e| ControllerError::System(e.to_string()))?
             .start();
+        let retention = handle.clone();
+        let (rollup_sink, _rollup_writer) = RollupWriter::start(store.clone(), move || {
+            retention.current().policy.global.retention_days
+        })
+        .map_err(io("cannot start the rollup writer".into()))?;
         let ws_pull = WsPull::new(
             handle.clone(),
             fleet.clone().recipient(),
@@ -201,6 +207,7 @@ impl Controller {
             crossings: alert.clone().recipient(),
             anomalies: vec![alert.clone().recipient(), optimizer.clone().recipient()],
             models: Some(ModelStore::new(&config.data_dir.join("models"))),
+            rollups: Some(rollup_sink),
         };
         fleet_ctx.run(FleetSupervisor::new(handle.clone(), links));
 
@@ -218,6 +225,7 @@ impl Controller {
                 .with_alerts(alert.clone()),
         );
 
+        let tasks = TaskTracker::new(handle.clone(), fleet.clone().recipient()).start();
         let state = ApiState {
             fleet: fleet.clone(),
             alert: alert.clone(),
@@ -229,6 +237,7 @@ impl Controller {
             admin_token: token.clone(),
             tokens: Default::default(),
             notifier,
+            tasks,
         };
         let server =
             api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;

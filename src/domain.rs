@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Well-known metric names produced by the collector.
+/// Well-known metric names produced by the collector and the task tracker.
 pub mod metric {
     /// Process CPU use of an agent, percent of one core.
     pub const CPU_PERCENT: &str = "cpu_percent";
@@ -14,9 +14,10 @@ pub mod metric {
     pub const MEMORY_BYTES: &str = "memory_bytes";
     /// Resident memory of an agent process, percent of host memory.
     pub const MEMORY_PERCENT: &str = "memory_percent";
-    /// Mean time an agent took to answer recent requests, milliseconds.
+    /// Mean time an agent took to answer recent requests (or tasks, start to end),
+    /// milliseconds.
     pub const RESPONSE_TIME_MS: &str = "response_time_ms";
-    /// Share of an agent's recent requests that failed, percent (0 to 100).
+    /// Share of an agent's recent requests (or tasks) that failed, percent (0 to 100).
     pub const ERROR_RATE: &str = "error_rate";
     /// Requests or connections an agent is serving now.
     pub const ACTIVE_CONNECTIONS: &str = "active_connections";
@@ -32,6 +33,16 @@ pub mod metric {
     pub const SYSTEM_NET_RX_BPS: &str = "system_net_rx_bytes_per_s";
     /// Host network transmit, bytes per second.
     pub const SYSTEM_NET_TX_BPS: &str = "system_net_tx_bytes_per_s";
+    /// 95th percentile of the task response time, milliseconds (five tasks or more).
+    pub const RESPONSE_TIME_P95_MS: &str = "response_time_p95_ms";
+    /// Tasks ended (succeeded, failed or timed out) per second.
+    pub const THROUGHPUT_PER_S: &str = "throughput_per_s";
+    /// Tasks that succeeded, percent of those ended.
+    pub const SUCCESS_RATE: &str = "success_rate";
+    /// Tasks running now.
+    pub const ACTIVE_TASKS: &str = "active_tasks";
+    /// Tasks waiting to run now.
+    pub const QUEUE_SIZE: &str = "queue_size";
 }
 
 /// One observation of one metric of one agent.

@@ -109,6 +109,8 @@ pub struct FleetLinks {
     pub anomalies: Vec<Recipient<AnomalyObserved>>,
     /// Where agent actors keep their trained anomaly models.
     pub models: Option<ModelStore>,
+    /// Where agent actors hand finished minutes for the store.
+    pub rollups: Option<crate::store::RollupSink>,
 }
 
 /// The registry of agents.
@@ -178,6 +180,7 @@ impl FleetSupervisor {
             heartbeat: self.links.heartbeat.clone(),
             crossings: self.links.crossings.clone(),
             anomalies: self.links.anomalies.clone(),
+            rollups: self.links.rollups.clone(),
         };
         let models = self.links.models.clone();
         let (actor_id, pool, policy) = (id.clone(), handle.pool.clone(), self.policy.clone());

@@ -7,5 +7,6 @@ pub mod anomaly;
 pub mod forecast;
 pub mod planner;
 pub mod risk;
+pub mod rollup;
 pub mod scaling;
 pub mod stats;

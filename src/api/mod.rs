@@ -4,11 +4,14 @@
 mod actions;
 mod alerts;
 pub mod auth;
+mod chart;
 pub mod error;
 mod ingest;
 mod log;
 mod policies;
 mod routes;
+mod series;
+mod tasks;
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -46,6 +49,8 @@ pub struct ApiState {
     pub tokens: Arc<Mutex<auth::TokenCache>>,
     /// The notification channels, for their counts.
     pub notifier: crate::notify::Notifier,
+    /// The task tracker.
+    pub tasks: Addr<crate::actors::tasks::TaskTracker>,
 }
 
 /// Builds the API server on `listener`; the caller runs (awaits) it.

@@ -24,6 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/recommendations", web::get().to(recommendations))
                 .route("/notifications", web::get().to(notifications))
                 .configure(super::ingest::configure)
+                .configure(super::series::configure)
+                .configure(super::tasks::configure)
                 .configure(super::actions::configure)
                 .configure(super::log::configure)
                 .configure(super::alerts::configure)
@@ -112,6 +114,9 @@ struct PoolView {
     action_in_flight: Option<i64>,
     /// Each agent's load weight and its share of the pool's load.
     weights: BTreeMap<String, WeightView>,
+    /// Task figures of the agents that report tasks; absent when none does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tasks: Option<super::tasks::PoolTasks>,
 }
 
 #[derive(Serialize)]
@@ -161,6 +166,7 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
                     .count(),
                 mean_cpu_percent: crate::analytics::stats::mean(&cpu),
                 action_in_flight: activity.get(name).and_then(|a| a.in_flight),
+                tasks: super::tasks::pool_tasks(&members),
                 weights,
             }
         })

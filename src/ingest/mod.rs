@@ -1,5 +1,6 @@
-//! Every way a sample comes in from outside the controller: the JSON batch API (`push.rs`)
-//! and, beside it, the other formats agents speak. Each path turns its input into
+//! Every way a sample comes in from outside the controller: the JSON batch API (`push.rs`),
+//! task tracking (`tasks.rs`, samples made from reported work) and, beside them, the other
+//! formats agents speak. Each path turns its input into
 //! [`Sample`](crate::domain::Sample)s, checks each one here, and hands them to the fleet with
 //! `AdmitSamples`, which lets agents it has not met join a pool (or refuses them).
 //!
@@ -7,6 +8,7 @@
 //! pull paths (`ws_pull.rs`) are clients: they open the sockets themselves.
 
 pub mod push;
+pub mod tasks;
 pub mod ws_pull;
 
 use serde::Serialize;

@@ -1,5 +1,6 @@
 //! How samples come in: the push endpoints' limits, what happens to agents the controller
-//! has not met, and the agents whose metrics the controller pulls.
+//! has not met, the agents whose metrics the controller pulls, and the task tracker's
+//! timeout and cap.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,16 @@ pub struct IngestPolicy {
     /// How far ahead of the controller's clock a sample's timestamp may be, seconds.
     #[serde(default = "default_max_future_secs")]
     pub max_future_secs: u64,
+    /// A task started through `/api/v1/tasks` and not ended within this many seconds ends
+    /// as failed.
+    #[serde(default = "default_task_timeout_secs")]
+    #[schemars(range(min = 1))]
+    pub task_timeout_secs: u64,
+    /// Open tasks (running or queued) one agent may have; further starts are refused with
+    /// 429 until some end.
+    #[serde(default = "default_max_open_tasks_per_agent")]
+    #[schemars(range(min = 1))]
+    pub max_open_tasks_per_agent: usize,
     /// Agents the controller does not run whose metrics it pulls over WebSocket
     /// (`[[ingest.websocket]]`); a pool's own agents are pulled with its `pull` setting.
     #[serde(default)]
@@ -61,6 +72,12 @@ const fn default_max_body_bytes() -> usize {
 const fn default_max_future_secs() -> u64 {
     300
 }
+const fn default_task_timeout_secs() -> u64 {
+    300
+}
+const fn default_max_open_tasks_per_agent() -> usize {
+    10_000
+}
 
 impl Default for IngestPolicy {
     fn default() -> Self {
@@ -69,6 +86,8 @@ impl Default for IngestPolicy {
             default_pool: default_pool(),
             max_body_bytes: default_max_body_bytes(),
             max_future_secs: default_max_future_secs(),
+            task_timeout_secs: default_task_timeout_secs(),
+            max_open_tasks_per_agent: default_max_open_tasks_per_agent(),
             websocket: Vec::new(),
         }
     }

@@ -66,7 +66,8 @@ fn columns(ticks: &[TickRecord], origin_ms: i64) -> Vec<Column> {
     out.into_iter().flatten().collect()
 }
 
-fn register_font() {
+/// Registers the embedded font as `sans-serif` for plotters, once per process.
+pub(crate) fn register_font() {
     static REGISTER: Once = Once::new();
     REGISTER.call_once(|| {
         if plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_err() {

@@ -1,5 +1,5 @@
-//! The durable store: an SQLite file (WAL) holding actions, their transition log and alert
-//! history.
+//! The durable store: an SQLite file (WAL) holding actions, their transition log, alert
+//! history and per-minute metric rollups.
 //!
 //! Every transition of an action is one row of `action_log`, written in the same transaction
 //! that changes the action's current state, so the log and the state never disagree.
@@ -16,10 +16,14 @@ mod gate;
 mod history;
 mod log;
 pub mod models;
+mod rollup_writer;
+mod rollups;
 mod silences;
 
 pub use history::{AlertTransition, PolicyVersionRow};
 pub use log::{LogEntry, LogFilter};
+pub use rollup_writer::{RollupSink, RollupWriter};
+pub use rollups::{RollupRow, SeriesPoint, SeriesQuery};
 
 /// The file name of the database inside the data directory.
 pub const DB_FILE: &str = "swarmpilot.db";
@@ -67,6 +71,7 @@ impl Store {
         conn.execute_batch(SCHEMA)?;
         gate::migrate(&conn)?;
         conn.execute_batch(silences::SILENCE_SCHEMA)?;
+        conn.execute_batch(rollups::ROLLUP_SCHEMA)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -38,3 +38,5 @@ mod ingest;
 mod alert_paths;
 // WebSocket pull: a Python `websockets` agent and bundled workers, unhealthy and back.
 mod ws_pull;
+// Task tracking over HTTP (timings, rates, timeouts, errors) and per-minute rollups by step.
+mod tasks;

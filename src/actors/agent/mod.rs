@@ -1,5 +1,7 @@
 //! `AgentActor`: one per agent, supervised. Holds the agent's recent samples in bounded ring
 //! buffers and its EWMA baselines, and emits threshold crossings, heartbeats and summaries.
+//! Each series also sums up its current minute; finished minutes go to the rollup writer
+//! (`store::RollupSink`), which writes them to SQLite off this actor's thread.
 //!
 //! A panic while handling a message is caught and turned into a stop, so the supervisor
 //! restarts the actor with the same address and mailbox; the in-memory series start afresh.
@@ -12,10 +14,12 @@ use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult, Recip
 mod anomaly;
 
 use super::messages::{AgentObserved, AnomalyObserved, Heartbeat, ThresholdCrossed};
+use crate::analytics::rollup::MinuteAccumulator;
 use crate::analytics::stats::Ewma;
 use crate::domain::{Sample, metric};
 use crate::policy::{AlertRule, PolicyHandle};
 use crate::store::models::ModelStore;
+use crate::store::{RollupRow, RollupSink};
 use anomaly::AnomalyWatch;
 
 /// Rules on a watched metric's anomaly score name the metric with this suffix.
@@ -23,6 +27,10 @@ pub const ANOMALY_SCORE_SUFFIX: &str = "_anomaly_score";
 
 /// Weight of each new CPU sample in the smoothed CPU.
 const CPU_EWMA_ALPHA: f64 = 0.5;
+/// How often minutes that are over are handed to the rollup writer, even without new samples.
+const ROLLUP_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long after its end a minute still waits for samples that arrive late.
+const ROLLUP_GRACE_MS: i64 = 5_000;
 
 /// Where an agent actor sends what it observes.
 #[derive(Clone)]
@@ -35,6 +43,17 @@ pub struct AgentLinks {
     pub crossings: Recipient<ThresholdCrossed>,
     /// Anomaly observations, for the alert actor and the optimizer.
     pub anomalies: Vec<Recipient<AnomalyObserved>>,
+    /// Finished minutes, for the rollup writer; `None` keeps no rollups.
+    pub rollups: Option<RollupSink>,
+}
+
+/// One metric of the agent: recent samples and the minute being summed up.
+#[derive(Default)]
+struct Series {
+    /// The metric's name (the map's key, kept here to name finished minutes).
+    name: String,
+    ring: VecDeque<(i64, f64)>,
+    minute: MinuteAccumulator,
 }
 
 /// Samples for this agent.
@@ -60,7 +79,9 @@ pub struct AgentActor {
     rules: Vec<AlertRule>,
     capacity: usize,
     links: AgentLinks,
-    series: HashMap<String, VecDeque<(i64, f64)>>,
+    series: HashMap<String, Series>,
+    /// Finished minutes not yet handed to the rollup writer.
+    finished: Vec<RollupRow>,
     cpu: Ewma,
     breached: HashSet<String>,
     restarts: u32,
@@ -96,6 +117,7 @@ impl AgentActor {
             capacity: 1,
             links,
             series: HashMap::new(),
+            finished: Vec::new(),
             cpu: Ewma::new(CPU_EWMA_ALPHA),
             breached: HashSet::new(),
             restarts: 0,
@@ -182,12 +204,26 @@ impl AgentActor {
             if self.watched.contains(&sample.metric) {
                 self.detect(&sample, self.report_above);
             }
-            let ring = self.series.entry(sample.metric).or_default();
-            while ring.len() >= self.capacity {
-                ring.pop_front();
+            let series = self
+                .series
+                .entry(sample.metric)
+                .or_insert_with_key(|name| Series {
+                    name: name.clone(),
+                    ..Series::default()
+                });
+            while series.ring.len() >= self.capacity {
+                series.ring.pop_front();
             }
-            ring.push_back((sample.ts_ms, sample.value));
+            series.ring.push_back((sample.ts_ms, sample.value));
+            if let Some(summary) = series.minute.observe(sample.ts_ms, sample.value) {
+                self.finished.push(RollupRow {
+                    agent: self.id.clone(),
+                    metric: series.name.clone(),
+                    summary,
+                });
+            }
         }
+        self.hand_over_rollups();
         if last_ts == 0 {
             return;
         }
@@ -198,7 +234,7 @@ impl AgentActor {
         let latest: BTreeMap<String, f64> = self
             .series
             .iter()
-            .filter_map(|(name, ring)| ring.back().map(|&(_, v)| (name.clone(), v)))
+            .filter_map(|(name, series)| series.ring.back().map(|&(_, v)| (name.clone(), v)))
             .collect();
         self.links.observed.do_send(AgentObserved {
             agent: self.id.clone(),
@@ -208,6 +244,35 @@ impl AgentActor {
             last_sample_ms: last_ts,
             restarts: self.restarts,
         });
+    }
+
+    /// Finishes the minutes that ended before `now_ms` (all of them when `None`) and hands
+    /// them, with those finished by samples, to the rollup writer.
+    fn finish_minutes(&mut self, now_ms: Option<i64>) {
+        for series in self.series.values_mut() {
+            let summary = match now_ms {
+                Some(now_ms) => series.minute.finish_before(now_ms - ROLLUP_GRACE_MS),
+                None => series.minute.take(),
+            };
+            if let Some(summary) = summary {
+                self.finished.push(RollupRow {
+                    agent: self.id.clone(),
+                    metric: series.name.clone(),
+                    summary,
+                });
+            }
+        }
+        self.hand_over_rollups();
+    }
+
+    fn hand_over_rollups(&mut self) {
+        if self.finished.is_empty() {
+            return;
+        }
+        let rows = std::mem::take(&mut self.finished);
+        if let Some(sink) = &self.links.rollups {
+            sink.send(rows);
+        }
     }
 
     /// Fault injection for the supervision test: a sample named `test_poison` panics.
@@ -258,10 +323,14 @@ impl Actor for AgentActor {
         ctx.run_interval(std::time::Duration::from_secs(every), |agent, _| {
             agent.anomaly.save()
         });
+        ctx.run_interval(ROLLUP_FLUSH_EVERY, |agent, _| {
+            agent.finish_minutes(Some(crate::clock::now_ms()));
+        });
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         self.anomaly.save();
+        self.finish_minutes(None);
     }
 }
 
@@ -269,7 +338,9 @@ impl Supervised for AgentActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         // The state that panicked may be inconsistent: keep identity, drop the series.
         self.restarts += 1;
+        // The minutes being summed are lost too; what was finished is already written.
         self.series.clear();
+        self.finished.clear();
         // Detectors restart from their last saved models.
         self.anomaly = AnomalyWatch::new(&self.id, self.models.clone());
         self.policy_version.clear();
@@ -298,7 +369,7 @@ impl Handler<GetSeries> for AgentActor {
         MessageResult(
             self.series
                 .get(&msg.metric)
-                .map(|ring| ring.iter().copied().collect())
+                .map(|series| series.ring.iter().copied().collect())
                 .unwrap_or_default(),
         )
     }
@@ -356,11 +427,20 @@ mod tests {
 
     /// An agent actor of pool `w` under a policy with `alerts` (TOML) and 3-sample buffers.
     fn start(sink: Addr<Sink>, alerts: &str) -> Addr<AgentActor> {
+        start_with_rollups(sink, alerts, None)
+    }
+
+    fn start_with_rollups(
+        sink: Addr<Sink>,
+        alerts: &str,
+        rollups: Option<RollupSink>,
+    ) -> Addr<AgentActor> {
         let links = AgentLinks {
             observed: sink.clone().recipient(),
             heartbeat: sink.clone().recipient(),
             crossings: sink.clone().recipient(),
             anomalies: vec![sink.recipient()],
+            rollups,
         };
         let text = format!("[global]\nring_buffer_size = 3\n[pools.w]\n{alerts}");
         let policy = PolicyHandle::new(crate::policy::load_str("test.toml", &text).unwrap());
@@ -380,6 +460,45 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(series, vec![(2, 2.0), (3, 3.0), (4, 4.0)]);
+    }
+
+    #[actix::test]
+    async fn a_sample_of_a_later_minute_sends_the_finished_one_to_the_store() {
+        use crate::analytics::rollup::MINUTE_MS;
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let (rollups, _writer) = crate::store::RollupWriter::start(store.clone(), || 7).unwrap();
+        let agent = start_with_rollups(Sink::default().start(), "", Some(rollups));
+        let t0 = 1_700_000_040_000;
+        // More samples than the ring holds: rollups see every one.
+        let samples = (0..6)
+            .map(|i| sample("queue_size", t0 + i * 1000, i as f64))
+            .chain(std::iter::once(sample("queue_size", t0 + MINUTE_MS, 9.0)))
+            .collect();
+        agent.send(RecordSamples(samples)).await.unwrap();
+        let query = crate::store::SeriesQuery {
+            agent: "w-1".into(),
+            metric: "queue_size".into(),
+            since_ms: 0,
+            until_ms: i64::MAX,
+            step_ms: MINUTE_MS,
+            limit: 10,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let points = loop {
+            let points = store.read_series(&query).unwrap();
+            if !points.is_empty() || std::time::Instant::now() > deadline {
+                break points;
+            }
+            actix::clock::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(points.len(), 1, "only the finished minute: {points:?}");
+        let p = &points[0];
+        assert_eq!(
+            (p.ts_ms, p.count, p.min, p.max, p.mean),
+            (t0, 6, 0.0, 5.0, 2.5)
+        );
+        assert_eq!(p.p95, Some(5.0));
     }
 
     #[actix::test]

@@ -1,0 +1,327 @@
+//! Task tracking for agents that report work rather than metrics: the book of open tasks and
+//! what ended since the last tick, turned into samples once per sampling interval.
+//!
+//! A task is started (`start`), optionally queued first (`start` with `queued`, then a second
+//! `start` without it when it begins to run), and ended (`end`, with `success`). Each
+//! interval, every agent with tasks gets `active_tasks` (running now), `queue_size` (waiting
+//! now), `throughput_per_s` (ended per second), and when some ended: `success_rate` and
+//! `error_rate` (percent of those ended) and, for those ended by `end`, `response_time_ms`
+//! (mean time from the first `start`, queueing included) and `response_time_p95_ms`.
+//! A task open longer than the timeout ends as failed, with no response time.
+//!
+//! Pure and clocked by its caller: the `TaskTracker` actor owns the book, ticks it and sends
+//! its samples to the fleet.
+
+use std::collections::HashMap;
+
+use crate::analytics::rollup::MinuteAccumulator;
+use crate::domain::{Sample, metric};
+
+/// Longest task id accepted, bytes.
+pub const MAX_TASK_ID_LEN: usize = 200;
+
+/// Why a start or an end is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TaskError {
+    /// The task is open already.
+    #[error("task {task:?} is already open (started by agent {agent:?})")]
+    Duplicate {
+        /// Task id.
+        task: String,
+        /// The agent that started it.
+        agent: String,
+    },
+    /// Another agent started the task.
+    #[error("task {task:?} was started by agent {started_by:?}, not {agent:?}")]
+    WrongAgent {
+        /// Task id.
+        task: String,
+        /// The agent that started it.
+        started_by: String,
+        /// The agent that asked.
+        agent: String,
+    },
+    /// No open task has this id.
+    #[error(
+        "no open task {task:?}: it was never started, has ended, or timed out after {timeout_secs} s"
+    )]
+    Unknown {
+        /// Task id.
+        task: String,
+        /// The timeout in force.
+        timeout_secs: u64,
+    },
+    /// The agent has as many open tasks as allowed.
+    #[error(
+        "agent {agent:?} has {open} open tasks, the most policy ingest.max_open_tasks_per_agent allows"
+    )]
+    TooMany {
+        /// Agent id.
+        agent: String,
+        /// Its open tasks.
+        open: usize,
+    },
+}
+
+/// The limits a start or a tick runs under, from policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TaskLimits {
+    /// Open tasks (running or queued) one agent may have.
+    pub max_open_per_agent: usize,
+    /// A task open this long ends as failed, seconds.
+    pub timeout_secs: u64,
+}
+
+/// What a start did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// A new task, running.
+    Running,
+    /// A new task, waiting to run.
+    Queued,
+    /// A queued task began to run.
+    Begun,
+}
+
+/// The samples of one agent at a tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentReport {
+    /// Agent id.
+    pub agent: String,
+    /// The pool its first start named, if any.
+    pub pool: Option<String>,
+    /// Its samples.
+    pub samples: Vec<Sample>,
+}
+
+/// Open tasks by id, and per agent what happened since the last tick.
+#[derive(Debug, Default)]
+pub struct TaskBook {
+    tasks: HashMap<String, OpenTask>,
+    agents: HashMap<String, AgentTasks>,
+}
+
+#[derive(Debug)]
+struct OpenTask {
+    agent: String,
+    started_ms: i64,
+    queued: bool,
+}
+
+#[derive(Debug, Default)]
+struct AgentTasks {
+    pool: Option<String>,
+    running: usize,
+    queued: usize,
+    /// Tasks ended since the last tick, failed ones (timeouts included) among them.
+    ended: u64,
+    failed: u64,
+    /// Durations of the tasks ended by `end` since the last tick (the accumulator's minute is
+    /// unused: it serves as a bounded summary of one interval).
+    durations: MinuteAccumulator,
+    /// Reported with nothing open and nothing ended once: forgotten at the next tick.
+    idle: bool,
+}
+
+/// Why a task id is refused, if it is.
+pub fn check_task_id(task: &str) -> Result<(), String> {
+    if task.is_empty() {
+        return Err("task id is empty".into());
+    }
+    if task.len() > MAX_TASK_ID_LEN {
+        return Err(format!("task id is longer than {MAX_TASK_ID_LEN} bytes"));
+    }
+    if task.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("task id contains whitespace or control characters".into());
+    }
+    Ok(())
+}
+
+// === impl TaskBook ===
+
+impl TaskBook {
+    /// Starts `task` for `agent` at `now_ms` (queued, or running), or begins a queued one.
+    pub fn start(
+        &mut self,
+        task: &str,
+        agent: &str,
+        pool: Option<&str>,
+        queued: bool,
+        now_ms: i64,
+        limits: TaskLimits,
+    ) -> Result<Started, TaskError> {
+        if let Some(open) = self.tasks.get_mut(task) {
+            if open.agent != agent {
+                return Err(TaskError::WrongAgent {
+                    task: task.into(),
+                    started_by: open.agent.clone(),
+                    agent: agent.into(),
+                });
+            }
+            // Only a queued task may be started again, and only to run.
+            if queued || !open.queued {
+                return Err(TaskError::Duplicate {
+                    task: task.into(),
+                    agent: agent.into(),
+                });
+            }
+            open.queued = false;
+            if let Some(tasks) = self.agents.get_mut(agent) {
+                tasks.queued -= 1;
+                tasks.running += 1;
+            }
+            return Ok(Started::Begun);
+        }
+        let tasks = self.agents.entry(agent.to_string()).or_default();
+        let open = tasks.running + tasks.queued;
+        if open >= limits.max_open_per_agent {
+            return Err(TaskError::TooMany {
+                agent: agent.into(),
+                open,
+            });
+        }
+        if tasks.pool.is_none() {
+            tasks.pool = pool.map(str::to_string);
+        }
+        tasks.idle = false;
+        if queued {
+            tasks.queued += 1;
+        } else {
+            tasks.running += 1;
+        }
+        self.tasks.insert(
+            task.to_string(),
+            OpenTask {
+                agent: agent.to_string(),
+                started_ms: now_ms,
+                queued,
+            },
+        );
+        Ok(if queued {
+            Started::Queued
+        } else {
+            Started::Running
+        })
+    }
+
+    /// Ends `task` of `agent` at `now_ms`; answers its duration in milliseconds.
+    pub fn end(
+        &mut self,
+        task: &str,
+        agent: &str,
+        success: bool,
+        now_ms: i64,
+        timeout_secs: u64,
+    ) -> Result<i64, TaskError> {
+        let unknown = || TaskError::Unknown {
+            task: task.into(),
+            timeout_secs,
+        };
+        let started_by = &self.tasks.get(task).ok_or_else(unknown)?.agent;
+        if started_by != agent {
+            return Err(TaskError::WrongAgent {
+                task: task.into(),
+                started_by: started_by.clone(),
+                agent: agent.into(),
+            });
+        }
+        let open = self.tasks.remove(task).ok_or_else(unknown)?;
+        let duration_ms = (now_ms - open.started_ms).max(0);
+        let tasks = self.agents.entry(open.agent).or_default();
+        tasks.close(open.queued, !success);
+        tasks.durations.observe(0, duration_ms as f64);
+        Ok(duration_ms)
+    }
+
+    /// Whether `agent` has tasks in the book.
+    pub fn knows(&self, agent: &str) -> bool {
+        self.agents.contains_key(agent)
+    }
+
+    /// Drops `agent` and its open tasks (its samples were refused).
+    pub fn forget(&mut self, agent: &str) {
+        self.agents.remove(agent);
+        self.tasks.retain(|_, open| open.agent != agent);
+    }
+
+    /// Open tasks, all agents together.
+    pub fn open_tasks(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Ends tasks open for longer than the timeout as failed, then answers each agent's
+    /// samples for the `elapsed_ms` since the last tick, and starts a new interval.
+    pub fn tick(&mut self, now_ms: i64, elapsed_ms: i64, timeout_secs: u64) -> Vec<AgentReport> {
+        let deadline = now_ms - timeout_secs as i64 * 1000;
+        let agents = &mut self.agents;
+        self.tasks.retain(|_, open| {
+            if open.started_ms > deadline {
+                return true;
+            }
+            if let Some(tasks) = agents.get_mut(&open.agent) {
+                tasks.close(open.queued, true);
+            }
+            false
+        });
+        let seconds = elapsed_ms.max(1) as f64 / 1000.0;
+        let mut reports = Vec::with_capacity(self.agents.len());
+        self.agents.retain(|agent, tasks| {
+            let quiet = tasks.running == 0 && tasks.queued == 0 && tasks.ended == 0;
+            if quiet && tasks.idle {
+                return false;
+            }
+            tasks.idle = quiet;
+            let at = |name: &str, value: f64| Sample {
+                agent: agent.clone(),
+                metric: name.to_string(),
+                ts_ms: now_ms,
+                value,
+            };
+            let mut samples = vec![
+                at(metric::ACTIVE_TASKS, tasks.running as f64),
+                at(metric::QUEUE_SIZE, tasks.queued as f64),
+                at(metric::THROUGHPUT_PER_S, tasks.ended as f64 / seconds),
+            ];
+            if tasks.ended > 0 {
+                let error_rate = 100.0 * tasks.failed as f64 / tasks.ended as f64;
+                samples.push(at(metric::ERROR_RATE, error_rate));
+                samples.push(at(metric::SUCCESS_RATE, 100.0 - error_rate));
+            }
+            if let Some(durations) = tasks.durations.take() {
+                samples.push(at(metric::RESPONSE_TIME_MS, durations.mean));
+                if let Some(p95) = durations.p95 {
+                    samples.push(at(metric::RESPONSE_TIME_P95_MS, p95));
+                }
+            }
+            tasks.ended = 0;
+            tasks.failed = 0;
+            reports.push(AgentReport {
+                agent: agent.clone(),
+                pool: tasks.pool.clone(),
+                samples,
+            });
+            true
+        });
+        reports.sort_by(|a, b| a.agent.cmp(&b.agent));
+        reports
+    }
+}
+
+// === impl AgentTasks ===
+
+impl AgentTasks {
+    fn close(&mut self, queued: bool, failed: bool) {
+        if queued {
+            self.queued = self.queued.saturating_sub(1);
+        } else {
+            self.running = self.running.saturating_sub(1);
+        }
+        self.ended += 1;
+        if failed {
+            self.failed += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

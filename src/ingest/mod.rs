@@ -5,6 +5,7 @@
 //!
 //! The HTTP handlers live in `api`; this module knows the formats, not the transport.
 
+pub mod otlp;
 pub mod push;
 
 use serde::Serialize;

@@ -1,0 +1,208 @@
+//! Explicit-bucket histograms: the observations of a window (a cumulative point minus the one
+//! before it) and quantiles estimated from the buckets the way Prometheus' `histogram_quantile`
+//! does.
+
+/// The buckets of one histogram point: `counts[i]` observations in `(bounds[i-1], bounds[i]]`,
+/// the last one above every bound.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Buckets {
+    /// Upper bounds, strictly increasing.
+    pub bounds: Vec<f64>,
+    /// One count per bucket: `bounds.len() + 1` of them, or none at all.
+    pub counts: Vec<u64>,
+    /// Observations in all buckets.
+    pub count: u64,
+    /// Sum of the observations, when the sender recorded it.
+    pub sum: Option<f64>,
+}
+
+/// Why a histogram point cannot be read: the field at fault and the reason.
+pub type BucketError = (&'static str, String);
+
+impl Buckets {
+    /// Checks the shape OTLP requires: increasing finite bounds, one more count than bounds,
+    /// counts adding up to `count`.
+    pub fn check(&self) -> Result<(), BucketError> {
+        if self.bounds.iter().any(|b| !b.is_finite()) {
+            return Err(("explicitBounds", "bounds must be finite numbers".into()));
+        }
+        if self.bounds.windows(2).any(|w| w[0] >= w[1]) {
+            return Err((
+                "explicitBounds",
+                "bounds must be strictly increasing".into(),
+            ));
+        }
+        if !self.counts.is_empty() && self.counts.len() != self.bounds.len() + 1 {
+            return Err((
+                "bucketCounts",
+                format!(
+                    "{} bucket counts for {} bounds (expected {})",
+                    self.counts.len(),
+                    self.bounds.len(),
+                    self.bounds.len() + 1
+                ),
+            ));
+        }
+        let total = self
+            .counts
+            .iter()
+            .try_fold(0u64, |acc, &c| acc.checked_add(c));
+        if !self.counts.is_empty() && total != Some(self.count) {
+            return Err((
+                "count",
+                format!(
+                    "count {} is not the sum of the bucket counts ({})",
+                    self.count,
+                    total.map_or("overflow".to_string(), |t| t.to_string())
+                ),
+            ));
+        }
+        if let Some(sum) = self.sum {
+            crate::ingest::check_value(sum).map_err(|r| ("sum", r))?;
+        }
+        Ok(())
+    }
+
+    /// Adds `other` (another attribute set of the same metric and time); `false` when the
+    /// bounds differ, so the two cannot be added.
+    pub fn merge(&mut self, other: &Buckets) -> bool {
+        if self.counts.is_empty() {
+            self.bounds.clone_from(&other.bounds);
+            self.counts.clone_from(&other.counts);
+        } else if !other.counts.is_empty() {
+            if self.bounds != other.bounds {
+                return false;
+            }
+            for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+                *mine += theirs;
+            }
+        }
+        self.count += other.count;
+        self.sum = match (self.sum, other.sum) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        true
+    }
+
+    /// The observations since `earlier`, a previous point of the same cumulative series;
+    /// `None` when they are not comparable (other bounds, or a count went down: a reset).
+    pub fn since(&self, earlier: &Buckets) -> Option<Buckets> {
+        if self.bounds != earlier.bounds
+            || self.counts.len() != earlier.counts.len()
+            || self.count < earlier.count
+            || self.counts.iter().zip(&earlier.counts).any(|(a, b)| a < b)
+        {
+            return None;
+        }
+        Some(Buckets {
+            bounds: self.bounds.clone(),
+            counts: self
+                .counts
+                .iter()
+                .zip(&earlier.counts)
+                .map(|(a, b)| a - b)
+                .collect(),
+            count: self.count - earlier.count,
+            sum: match (self.sum, earlier.sum) {
+                (Some(a), Some(b)) => Some(a - b),
+                _ => None,
+            },
+        })
+    }
+
+    /// The `q` quantile (0 to 1), interpolated linearly inside its bucket as Prometheus'
+    /// `histogram_quantile` does: the first bucket starts at 0 (when its bound is positive), and a
+    /// rank in the bucket above every bound answers the highest bound. `None` without
+    /// observations or bounds.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total: u64 = self.counts.iter().sum();
+        if total == 0 || self.bounds.is_empty() {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * total as f64;
+        let mut below = 0u64;
+        for (i, &count) in self.counts.iter().enumerate() {
+            if count > 0 && (below + count) as f64 >= rank {
+                let Some(&upper) = self.bounds.get(i) else {
+                    // The overflow bucket has no upper bound.
+                    return self.bounds.last().copied();
+                };
+                let lower = match i {
+                    0 if upper <= 0.0 => return Some(upper),
+                    0 => 0.0,
+                    _ => self.bounds[i - 1],
+                };
+                let within = (rank - below as f64) / count as f64;
+                return Some(lower + (upper - lower) * within);
+            }
+            below += count;
+        }
+        self.bounds.last().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buckets(bounds: &[f64], counts: &[u64]) -> Buckets {
+        Buckets {
+            bounds: bounds.to_vec(),
+            counts: counts.to_vec(),
+            count: counts.iter().sum(),
+            sum: Some(0.0),
+        }
+    }
+
+    #[test]
+    fn quantiles_interpolate_like_prometheus() {
+        // 100 observations: 50 in (0, 10], 40 in (10, 20], 10 in (20, 50].
+        let b = buckets(&[10.0, 20.0, 50.0], &[50, 40, 10, 0]);
+        // rank 95 lies in (20, 50], 5 of its 10 in: halfway.
+        assert_eq!(b.quantile(0.95), Some(35.0));
+        // rank 50 ends the first bucket, which starts at 0.
+        assert_eq!(b.quantile(0.5), Some(10.0));
+        assert_eq!(b.quantile(0.25), Some(5.0));
+        // A rank in the overflow bucket answers the highest bound.
+        let over = buckets(&[10.0, 20.0], &[1, 1, 8]);
+        assert_eq!(over.quantile(0.95), Some(20.0));
+        assert_eq!(buckets(&[], &[5]).quantile(0.95), None);
+        assert_eq!(buckets(&[1.0], &[0, 0]).quantile(0.95), None);
+        // A first bound at or below zero is answered as it is.
+        assert_eq!(buckets(&[-1.0, 1.0], &[4, 0, 0]).quantile(0.5), Some(-1.0));
+    }
+
+    #[test]
+    fn windows_merges_and_shapes() {
+        let earlier = buckets(&[1.0, 2.0], &[1, 2, 3]);
+        let later = buckets(&[1.0, 2.0], &[2, 2, 5]);
+        let window = later.since(&earlier).unwrap();
+        assert_eq!((window.counts.clone(), window.count), (vec![1, 0, 2], 3));
+        assert_eq!(earlier.since(&later), None, "a count going down is a reset");
+
+        let mut merged = earlier.clone();
+        assert!(merged.merge(&later));
+        assert_eq!(merged.counts, vec![3, 4, 8]);
+        assert!(!merged.merge(&buckets(&[5.0], &[1, 1])));
+
+        assert!(buckets(&[1.0, 2.0], &[1, 1, 1]).check().is_ok());
+        assert_eq!(
+            buckets(&[2.0, 1.0], &[1, 1, 1]).check().unwrap_err().0,
+            "explicitBounds"
+        );
+        assert_eq!(
+            buckets(&[1.0], &[1, 1, 1]).check().unwrap_err().0,
+            "bucketCounts"
+        );
+        let mut wrong_count = buckets(&[1.0], &[1, 1]);
+        wrong_count.count = 3;
+        assert_eq!(wrong_count.check().unwrap_err().0, "count");
+        wrong_count.count = 2;
+        wrong_count.sum = Some(f64::NAN);
+        assert_eq!(
+            wrong_count.check().unwrap_err(),
+            ("sum", "value is NaN".into())
+        );
+    }
+}

@@ -30,3 +30,5 @@ mod demo;
 mod actions_cli;
 // Samples pushed over the API: per-item errors, unknown agents joining pools, body limits.
 mod ingest;
+// OTLP/HTTP metrics: the real OpenTelemetry Python SDK pushing, OTLP JSON, gzip, errors.
+mod otlp;

@@ -167,8 +167,13 @@ async fn otlp_json_keeps_good_points_and_bad_requests_get_4xx() {
     )
     .await;
 
-    // Errors, each with the JSON error shape naming its field.
-    let cases: [(&str, Option<&str>, Vec<u8>, u16, &str); 5] = [
+    // Errors, each with the JSON error shape naming its field. The limit holds for the
+    // decoded body too: 70,000 zeros gzip to a few hundred bytes.
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    bomb.write_all(&[0; 70_000]).unwrap();
+    let bomb = bomb.finish().unwrap();
+    assert!(bomb.len() < 1_000);
+    let cases: [(&str, Option<&str>, Vec<u8>, u16, &str); 7] = [
         (
             "text/plain",
             None,
@@ -198,6 +203,14 @@ async fn otlp_json_keeps_good_points_and_bad_requests_get_4xx() {
             "body",
         ),
         ("application/x-protobuf", None, vec![0; 70_000], 413, "body"),
+        ("application/x-protobuf", Some("gzip"), bomb, 413, "body"),
+        (
+            "application/x-protobuf",
+            Some("gzip"),
+            b"not gzip".to_vec(),
+            400,
+            "body",
+        ),
     ];
     for (content_type, encoding, body, status, field) in cases {
         let mut request = post(&server, content_type).body(body);

@@ -6,23 +6,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, DataPointFlags, HistogramDataPoint, NumberDataPoint, metric::Data,
     number_data_point,
 };
-use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::histogram::Buckets;
+use super::names::{agent_of, metric_name, pool_of};
 use super::series::SeriesMemory;
-use super::{AGENT_ATTRIBUTES, POOL_ATTRIBUTE, prometheus_name};
 use crate::domain::Sample;
-use crate::ingest::{
-    MAX_METRIC_LEN, Rejection, check_agent, check_metric, check_timestamp, check_value,
-};
-
-/// Room kept in a metric name for the suffixes of derived series (`_per_s`, `_count`).
-const SUFFIX_ROOM: usize = 6;
+use crate::ingest::{Rejection, check_timestamp, check_value};
 
 /// The samples of one request, and each data point refused.
 #[derive(Debug, Default)]
@@ -82,58 +75,6 @@ pub fn map(
         }
     }
     mapper.finish(memory)
-}
-
-/// The agent a resource names and the attribute that named it, or the fault.
-fn agent_of(r: usize, resource: Option<&Resource>) -> Result<(String, String), (String, String)> {
-    let attributes = resource.map_or(&[][..], |res| res.attributes.as_slice());
-    for key in AGENT_ATTRIBUTES {
-        let field = format!("resourceMetrics[{r}].resource.attributes[{key}]");
-        match string_attribute(attributes, key) {
-            None => continue,
-            Some(Err(reason)) => return Err((field, reason)),
-            Some(Ok(agent)) => {
-                check_agent(&agent).map_err(|reason| (field.clone(), reason))?;
-                return Ok((agent, field));
-            }
-        }
-    }
-    Err((
-        format!("resourceMetrics[{r}].resource.attributes"),
-        format!(
-            "no agent: the resource has neither {} set",
-            AGENT_ATTRIBUTES.join(" nor ")
-        ),
-    ))
-}
-
-fn pool_of(resource: Option<&Resource>) -> Option<String> {
-    let attributes = resource.map_or(&[][..], |res| res.attributes.as_slice());
-    string_attribute(attributes, POOL_ATTRIBUTE)?.ok()
-}
-
-/// The string value of attribute `key`: `None` when absent or empty, an error when it is
-/// not a string.
-fn string_attribute(attributes: &[KeyValue], key: &str) -> Option<Result<String, String>> {
-    let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
-    match value.value.as_ref()? {
-        any_value::Value::StringValue(s) if s.is_empty() => None,
-        any_value::Value::StringValue(s) => Some(Ok(s.clone())),
-        _ => Some(Err(format!("attribute {key} must be a string"))),
-    }
-}
-
-/// The sample name of an OTLP metric name, checked.
-fn metric_name(otlp_name: &str) -> Result<String, String> {
-    let name = prometheus_name(otlp_name);
-    check_metric(&name)?;
-    if name.len() + SUFFIX_ROOM > MAX_METRIC_LEN {
-        return Err(format!(
-            "metric name is longer than {} bytes (room is kept for suffixes such as _count)",
-            MAX_METRIC_LEN - SUFFIX_ROOM
-        ));
-    }
-    Ok(name)
 }
 
 /// Where one metric's points go: (agent, attribute naming it, sample name), or the fault.

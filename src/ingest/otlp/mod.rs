@@ -35,6 +35,7 @@
 
 mod histogram;
 mod map;
+mod names;
 mod series;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::{
@@ -44,18 +45,11 @@ use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use prost::Message;
 
 pub use map::{Clock, Mapped, map};
+pub use names::{AGENT_ATTRIBUTES, POOL_ATTRIBUTE, prometheus_name};
 pub use series::SeriesMemory;
 
 use super::Rejection;
 
-/// Resource attributes naming the agent, in order of preference.
-pub const AGENT_ATTRIBUTES: [&str; 2] = ["service.instance.id", "service.name"];
-/// Resource attribute naming the pool an agent met for the first time joins.
-pub const POOL_ATTRIBUTE: &str = "swarmpilot.pool";
-
-/// OTLP metric names that are one of the controller's own metrics.
-const WELL_KNOWN: &[(&str, &str)] =
-    &[("process.memory.usage", crate::domain::metric::MEMORY_BYTES)];
 /// Refusals quoted in a partial success's message; the count covers the rest.
 const QUOTED_REFUSALS: usize = 5;
 
@@ -129,28 +123,6 @@ pub fn refusal_message(rejected: &[Rejection], n_points: usize) -> String {
         rejected.len(),
         quoted.join("; ")
     )
-}
-
-/// The Prometheus-shaped sample name of an OTLP metric name.
-pub fn prometheus_name(otlp_name: &str) -> String {
-    if let Some((_, ours)) = WELL_KNOWN.iter().find(|(theirs, _)| *theirs == otlp_name) {
-        return (*ours).to_string();
-    }
-    let mut name = String::with_capacity(otlp_name.len() + 1);
-    if otlp_name.starts_with(|c: char| c.is_ascii_digit()) {
-        name.push('_');
-    }
-    for c in otlp_name.chars() {
-        let c = if c.is_ascii_alphanumeric() || c == ':' {
-            c
-        } else {
-            '_'
-        };
-        if !(c == '_' && name.ends_with('_')) {
-            name.push(c);
-        }
-    }
-    name
 }
 
 /// OTLP JSON. The protobuf JSON mapping writes NaN and the infinities of a double as the

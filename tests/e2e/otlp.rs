@@ -38,6 +38,15 @@ async fn agent_with(server: &Server, id: &str, metrics: &[&str]) -> Value {
     .await
 }
 
+/// Content-Type, Content-Encoding, body, the status expected and the field it names.
+type BadRequest = (
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
+
 fn post(server: &Server, content_type: &str) -> reqwest::RequestBuilder {
     reqwest::Client::new()
         .post(format!("{}/v1/metrics", server.url))
@@ -173,7 +182,7 @@ async fn otlp_json_keeps_good_points_and_bad_requests_get_4xx() {
     bomb.write_all(&[0; 70_000]).unwrap();
     let bomb = bomb.finish().unwrap();
     assert!(bomb.len() < 1_000);
-    let cases: [(&str, Option<&str>, Vec<u8>, u16, &str); 7] = [
+    let cases: [BadRequest; 7] = [
         (
             "text/plain",
             None,

@@ -369,8 +369,12 @@ fn responses_carry_the_partial_success() {
     };
     assert_eq!(encode_response(Encoding::Json, &[], 3), b"{}");
     assert!(encode_response(Encoding::Protobuf, &[], 3).is_empty());
-    let json: serde_json::Value =
-        serde_json::from_slice(&encode_response(Encoding::Json, &[refusal.clone()], 3)).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&encode_response(
+        Encoding::Json,
+        std::slice::from_ref(&refusal),
+        3,
+    ))
+    .unwrap();
     assert_eq!(json["partialSuccess"]["rejectedDataPoints"], 1);
     let bytes = encode_response(Encoding::Protobuf, &[refusal], 3);
     let reply = ExportMetricsServiceResponse::decode(bytes.as_slice()).unwrap();

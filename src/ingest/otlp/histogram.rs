@@ -4,7 +4,7 @@
 
 /// The buckets of one histogram point: `counts[i]` observations in `(bounds[i-1], bounds[i]]`,
 /// the last one above every bound.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Buckets {
     /// Upper bounds, strictly increasing.
     pub bounds: Vec<f64>,
@@ -16,10 +16,91 @@ pub struct Buckets {
     pub sum: Option<f64>,
 }
 
+/// The buckets of an exponential histogram point, as OTLP sends them.
+#[derive(Debug, Clone, Copy)]
+pub struct Exponential<'a> {
+    /// Resolution: bucket `i` holds (base^i, base^(i+1)] with base = 2^(2^-scale).
+    pub scale: i32,
+    /// Observations within `zero_threshold` of zero.
+    pub zero_count: u64,
+    /// Half width of the zero bucket.
+    pub zero_threshold: f64,
+    /// Index of the first positive bucket and the counts from it.
+    pub positive: (i32, &'a [u64]),
+    /// Index of the first negative bucket (mirrored) and the counts from it.
+    pub negative: (i32, &'a [u64]),
+    /// Observations in all buckets.
+    pub count: u64,
+    /// Sum of the observations, when recorded.
+    pub sum: Option<f64>,
+}
+
 /// Why a histogram point cannot be read: the field at fault and the reason.
 pub type BucketError = (&'static str, String);
 
 impl Buckets {
+    /// Explicit buckets with the boundaries of an exponential histogram (empty buckets fill
+    /// the gaps between them, so each keeps its own lower bound), checked.
+    pub fn from_exponential(histogram: &Exponential) -> Result<Buckets, BucketError> {
+        if !(-10..=20).contains(&histogram.scale) {
+            return Err((
+                "scale",
+                format!("scale {} is outside -10 to 20", histogram.scale),
+            ));
+        }
+        let boundary = |index: i64| (index as f64 / 2f64.powi(histogram.scale)).exp2();
+        let mut buckets = Buckets {
+            bounds: Vec::new(),
+            counts: Vec::new(),
+            count: histogram.count,
+            sum: histogram.sum,
+        };
+        // Negative bucket i holds [-base^(i+1), -base^i): the most negative comes first.
+        let (offset, negative) = histogram.negative;
+        for (k, &count) in negative.iter().enumerate().rev() {
+            let index = i64::from(offset) + k as i64;
+            buckets.push_range(-boundary(index + 1), -boundary(index), count);
+        }
+        if histogram.zero_count > 0 {
+            let threshold = histogram.zero_threshold.abs();
+            let lower = if negative.is_empty() { 0.0 } else { -threshold };
+            buckets.push_range(lower, threshold, histogram.zero_count);
+        }
+        let (offset, positive) = histogram.positive;
+        for (k, &count) in positive.iter().enumerate() {
+            let index = i64::from(offset) + k as i64;
+            buckets.push_range(boundary(index), boundary(index + 1), count);
+        }
+        if !buckets.bounds.is_empty() {
+            // Nothing lies above the last boundary.
+            buckets.counts.push(0);
+        }
+        buckets.check()?;
+        Ok(buckets)
+    }
+
+    /// Appends the bucket (lower, upper] holding `count`; one overlapping the last bucket is
+    /// added to it.
+    fn push_range(&mut self, lower: f64, upper: f64, count: u64) {
+        match self.bounds.last() {
+            Some(&last) if last >= upper => {
+                if let Some(kept) = self.counts.last_mut() {
+                    *kept += count;
+                }
+                return;
+            }
+            Some(&last) if last >= lower => {}
+            // A gap before this bucket, or the first bucket: an empty bucket up to `lower`.
+            _ if lower < upper => {
+                self.bounds.push(lower);
+                self.counts.push(0);
+            }
+            _ => {}
+        }
+        self.bounds.push(upper);
+        self.counts.push(count);
+    }
+
     /// Checks the shape OTLP requires: increasing finite bounds, one more count than bounds,
     /// counts adding up to `count`.
     pub fn check(&self) -> Result<(), BucketError> {
@@ -171,6 +252,67 @@ mod tests {
         assert_eq!(buckets(&[1.0], &[0, 0]).quantile(0.95), None);
         // A first bound at or below zero is answered as it is.
         assert_eq!(buckets(&[-1.0, 1.0], &[4, 0, 0]).quantile(0.5), Some(-1.0));
+    }
+
+    #[test]
+    fn exponential_buckets_keep_their_boundaries() {
+        // Scale 0: base 2. Positive buckets 1 and 2 hold (2, 4] and (4, 8]; negative bucket 0
+        // holds [-2, -1); 3 zeros.
+        let positive = [6, 2];
+        let negative = [1];
+        let buckets = Buckets::from_exponential(&Exponential {
+            scale: 0,
+            zero_count: 3,
+            zero_threshold: 0.0,
+            positive: (1, &positive),
+            negative: (0, &negative),
+            count: 12,
+            sum: Some(40.0),
+        })
+        .unwrap();
+        assert_eq!(buckets.bounds, [-2.0, -1.0, 0.0, 2.0, 4.0, 8.0]);
+        assert_eq!(buckets.counts, [0, 1, 3, 0, 6, 2, 0]);
+        // Rank 11.4 of 12: in (4, 8], 1.4 of its 2 in.
+        let p95 = buckets.quantile(0.95).unwrap();
+        assert!((p95 - 6.8).abs() < 1e-9, "{p95}");
+
+        // Scale 1: base √2; bucket -1 holds (1/√2, 1].
+        let only = [4];
+        let fine = Buckets::from_exponential(&Exponential {
+            scale: 1,
+            zero_count: 0,
+            zero_threshold: 0.0,
+            positive: (-1, &only),
+            negative: (0, &[]),
+            count: 4,
+            sum: None,
+        })
+        .unwrap();
+        assert_eq!(fine.bounds.len(), 2);
+        assert!((fine.bounds[0] - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-12);
+        assert_eq!(fine.bounds[1], 1.0);
+
+        let wrong_count = Exponential {
+            count: 5,
+            ..Exponential {
+                scale: 1,
+                zero_count: 0,
+                zero_threshold: 0.0,
+                positive: (-1, &only),
+                negative: (0, &[]),
+                count: 4,
+                sum: None,
+            }
+        };
+        assert_eq!(
+            Buckets::from_exponential(&wrong_count).unwrap_err().0,
+            "count"
+        );
+        let too_fine = Exponential {
+            scale: 21,
+            ..wrong_count
+        };
+        assert_eq!(Buckets::from_exponential(&too_fine).unwrap_err().0, "scale");
     }
 
     #[test]

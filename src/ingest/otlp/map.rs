@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, DataPointFlags, HistogramDataPoint, NumberDataPoint, metric::Data,
-    number_data_point,
+    AggregationTemporality, DataPointFlags, NumberDataPoint, exponential_histogram_data_point,
+    metric::Data, number_data_point,
 };
 
-use super::histogram::Buckets;
+use super::derive::{self, NumberKind, Sum};
+use super::histogram::{BucketError, Buckets, Exponential};
 use super::names::{agent_of, metric_name, pool_of};
 use super::series::SeriesMemory;
 use crate::domain::Sample;
@@ -80,25 +81,12 @@ pub fn map(
 /// Where one metric's points go: (agent, attribute naming it, sample name), or the fault.
 type Target<'a> = Result<(&'a str, &'a str, String), (String, String)>;
 
-/// The points of one (agent, metric, time), attribute sets added together.
-#[derive(Debug)]
-enum Sum {
-    Number {
-        total: f64,
-        start_ns: u64,
-        kind: NumberKind,
-    },
-    Histogram {
-        buckets: Buckets,
-        start_ns: u64,
-        cumulative: bool,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum NumberKind {
-    Gauge,
-    Sum { monotonic: bool, cumulative: bool },
+/// A histogram point of either kind, its buckets read (or why they cannot be).
+struct HistogramPoint {
+    buckets: Result<Buckets, BucketError>,
+    start_time_unix_nano: u64,
+    time_unix_nano: u64,
+    flags: u32,
 }
 
 struct Mapper {
@@ -134,14 +122,42 @@ impl Mapper {
                     histogram.aggregation_temporality != AggregationTemporality::Delta as i32;
                 for (p, point) in histogram.data_points.iter().enumerate() {
                     let path = format!("{path}.histogram.dataPoints[{p}]");
+                    let buckets = Buckets {
+                        bounds: point.explicit_bounds.clone(),
+                        counts: point.bucket_counts.clone(),
+                        count: point.count,
+                        sum: point.sum,
+                    };
+                    let point = HistogramPoint {
+                        buckets: buckets.check().map(|()| buckets),
+                        start_time_unix_nano: point.start_time_unix_nano,
+                        time_unix_nano: point.time_unix_nano,
+                        flags: point.flags,
+                    };
                     self.histogram(&path, point, cumulative, &target);
                 }
             }
             Some(Data::ExponentialHistogram(histogram)) => {
-                let reason = "exponential histograms are not supported: use explicit buckets";
-                for p in 0..histogram.data_points.len() {
-                    let field = format!("{path}.exponentialHistogram.dataPoints[{p}]");
-                    self.refuse(field, reason.into());
+                let cumulative =
+                    histogram.aggregation_temporality != AggregationTemporality::Delta as i32;
+                for (p, point) in histogram.data_points.iter().enumerate() {
+                    let path = format!("{path}.exponentialHistogram.dataPoints[{p}]");
+                    let exponential = Exponential {
+                        scale: point.scale,
+                        zero_count: point.zero_count,
+                        zero_threshold: point.zero_threshold,
+                        positive: range(point.positive.as_ref()),
+                        negative: range(point.negative.as_ref()),
+                        count: point.count,
+                        sum: point.sum,
+                    };
+                    let point = HistogramPoint {
+                        buckets: Buckets::from_exponential(&exponential),
+                        start_time_unix_nano: point.start_time_unix_nano,
+                        time_unix_nano: point.time_unix_nano,
+                        flags: point.flags,
+                    };
+                    self.histogram(&path, point, cumulative, &target);
                 }
             }
             Some(Data::Summary(summary)) => {
@@ -200,26 +216,14 @@ impl Mapper {
         self.keep(agent, field, index);
     }
 
-    fn histogram(
-        &mut self,
-        path: &str,
-        point: &HistogramDataPoint,
-        cumulative: bool,
-        target: &Target,
-    ) {
+    fn histogram(&mut self, path: &str, point: HistogramPoint, cumulative: bool, target: &Target) {
         if no_recorded_value(point.flags) {
             return;
         }
-        let buckets = Buckets {
-            bounds: point.explicit_bounds.clone(),
-            counts: point.bucket_counts.clone(),
-            count: point.count,
-            sum: point.sum,
+        let (buckets, shape) = match point.buckets {
+            Ok(buckets) => (buckets, Ok(0.0)),
+            Err((field, reason)) => (Buckets::default(), Err((format!("{path}.{field}"), reason))),
         };
-        let shape = buckets
-            .check()
-            .map(|()| 0.0)
-            .map_err(|(field, reason)| (format!("{path}.{field}"), reason));
         let Some((index, agent, field, name, ts_ms, _)) =
             self.checked(path, point.time_unix_nano, target, shape)
         else {
@@ -318,83 +322,17 @@ impl Mapper {
             .push(index);
     }
 
-    /// Turns the added-up points into samples, in order of agent, metric and time.
+    /// The samples of the added-up points, with the refusals in order.
     fn finish(mut self, memory: &mut SeriesMemory) -> Mapped {
-        let mut samples = Vec::with_capacity(self.sums.len());
-        for ((agent, name, ts_ms), sum) in std::mem::take(&mut self.sums) {
-            let mut push = |metric: String, value: f64| {
-                samples.push(Sample {
-                    agent: agent.clone(),
-                    metric,
-                    ts_ms,
-                    value,
-                });
-            };
-            match sum {
-                Sum::Number {
-                    total,
-                    kind: NumberKind::Gauge,
-                    ..
-                }
-                | Sum::Number {
-                    total,
-                    kind:
-                        NumberKind::Sum {
-                            monotonic: false, ..
-                        },
-                    ..
-                } => {
-                    push(name, total);
-                }
-                Sum::Number {
-                    total,
-                    start_ns,
-                    kind:
-                        NumberKind::Sum {
-                            monotonic: true,
-                            cumulative,
-                        },
-                } => {
-                    let rate = if cumulative {
-                        memory.rate(&agent, &name, ts_ms, start_ns, total)
-                    } else {
-                        // A delta covers its own interval, from its start time.
-                        let start_ms = (start_ns / 1_000_000) as i64;
-                        (start_ns > 0 && ts_ms > start_ms)
-                            .then(|| total / ((ts_ms - start_ms) as f64 / 1000.0))
-                    };
-                    if let Some(rate) = rate {
-                        push(format!("{name}_per_s"), rate);
-                    }
-                    push(name, total);
-                }
-                Sum::Histogram {
-                    buckets,
-                    start_ns,
-                    cumulative,
-                } => {
-                    let window = if cumulative {
-                        memory.window(&agent, &name, ts_ms, start_ns, buckets)
-                    } else {
-                        buckets
-                    };
-                    push(format!("{name}_count"), window.count as f64);
-                    if let Some(sum) = window.sum {
-                        push(format!("{name}_sum"), sum);
-                        if window.count > 0 {
-                            push(format!("{name}_mean"), sum / window.count as f64);
-                        }
-                    }
-                    if let Some(p95) = window.quantile(0.95) {
-                        push(format!("{name}_p95"), p95);
-                    }
-                }
-            }
-        }
-        self.mapped.samples = samples;
+        self.mapped.samples = derive::samples(std::mem::take(&mut self.sums), memory);
         self.mapped.rejected.sort_by_key(|r| r.index);
         self.mapped
     }
+}
+
+/// The first index and the counts of one side of an exponential histogram.
+fn range(buckets: Option<&exponential_histogram_data_point::Buckets>) -> (i32, &[u64]) {
+    buckets.map_or((0, &[][..]), |b| (b.offset, b.bucket_counts.as_slice()))
 }
 
 fn no_recorded_value(flags: u32) -> bool {

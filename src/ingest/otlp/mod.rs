@@ -21,11 +21,12 @@
 //!   A monotonic sum also gives `<name>_per_s`: for a cumulative one, the rate since the
 //!   previous point of the series (none for its first point or after a reset, a new start
 //!   time or a total going down); for a delta one, its value over its own interval.
-//! - **Histograms** (explicit buckets) give `<name>_count`, `<name>_sum`, `<name>_mean` and
-//!   `<name>_p95` over a window: a delta point's own, a cumulative point's observations since
-//!   the previous point of the series (since its start time for the first). The p95 is
-//!   interpolated linearly inside its bucket, as Prometheus' `histogram_quantile` does.
-//!   Exponential histograms and summaries are refused, point by point.
+//! - **Histograms** give `<name>_count`, `<name>_sum`, `<name>_mean` and `<name>_p95` over a
+//!   window: a delta point's own, a cumulative point's observations since the previous point
+//!   of the series (since its start time for the first). The p95 is interpolated linearly
+//!   inside its bucket, as Prometheus' `histogram_quantile` does. Exponential histograms are
+//!   read as explicit buckets with their boundaries (base^i with base = 2^(2^-scale)).
+//!   Summaries are refused, point by point.
 //! - **Time:** `timeUnixNano`, the time of arrival when it is 0. Points flagged "no recorded
 //!   value" are skipped.
 //!
@@ -33,6 +34,7 @@
 //! across the request and whose `field` is the path of the field at fault. The previous point
 //! of each cumulative series is kept in a [`SeriesMemory`] between requests.
 
+mod derive;
 mod histogram;
 mod map;
 mod names;

@@ -210,7 +210,12 @@ fn otlp_json_is_read() {
           "histogram": {{"aggregationTemporality": 1,
                         "dataPoints": [{{"startTimeUnixNano": "{start}", "timeUnixNano": "{now}",
                                          "count": "2", "sum": 2, "bucketCounts": ["1", "1"],
-                                         "explicitBounds": [1], "min": 0, "max": 2}}]}}}}
+                                         "explicitBounds": [1], "min": 0, "max": 2}}]}}}},
+        {{"name": "my.exponential",
+          "exponentialHistogram": {{"aggregationTemporality": 1,
+                        "dataPoints": [{{"timeUnixNano": "{now}", "count": "20", "sum": 50,
+                                         "scale": 0, "zeroCount": "0",
+                                         "positive": {{"offset": 1, "bucketCounts": ["16", "4"]}}}}]}}}}
       ]
     }}]
   }}]
@@ -227,6 +232,11 @@ fn otlp_json_is_read() {
             // A delta sum's rate is over its own interval: 5 in 10 s.
             ("my.service", "my_counter_per_s", 0.5),
             ("my.service", "my_counter", 5.0),
+            // Base 2 from bucket 1: 16 in (2, 4], 4 in (4, 8]; rank 19 is 3/4 into the second.
+            ("my.service", "my_exponential_count", 20.0),
+            ("my.service", "my_exponential_sum", 50.0),
+            ("my.service", "my_exponential_mean", 2.5),
+            ("my.service", "my_exponential_p95", 7.0),
             ("my.service", "my_gauge", 10.0),
             ("my.service", "my_histogram_count", 2.0),
             ("my.service", "my_histogram_sum", 2.0),

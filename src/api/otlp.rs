@@ -70,12 +70,13 @@ async fn metrics(
         }));
     }
     rejected.sort_by_key(|r| r.index);
-    if !rejected.is_empty() {
+    if let Some(first) = rejected.first() {
         tracing::info!(
             message = "OTLP data points rejected.",
             rejected = rejected.len(),
             points = n_points,
-            first = %otlp::refusal_message(&rejected[..1], n_points),
+            field = %first.field,
+            reason = %first.reason,
         );
     }
     Ok(HttpResponse::Ok()

@@ -1,6 +1,13 @@
-//! The push endpoints: `POST /api/v1/samples` (the JSON batch of `ingest::push`).
+//! The push endpoints: `POST /api/v1/samples` (the JSON batch of `ingest::push`), and what
+//! every push path shares: reading the body within the policy's limit, and the fleet round
+//! trip that admits samples (`api::otlp` serves `POST /v1/metrics` with them).
 
+use std::collections::HashMap;
+
+use actix_web::body::BodyStream;
+use actix_web::dev::Decompress;
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, ContentEncoding};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
@@ -8,7 +15,8 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::routes::unavailable;
-use crate::actors::messages::AdmitSamples;
+use crate::actors::messages::{AdmitSamples, Refused};
+use crate::domain::Sample;
 use crate::ingest::{Rejection, push};
 use crate::policy::Role;
 
@@ -33,7 +41,9 @@ struct ErrorPart {
     field: String,
 }
 
-/// Reads the whole body, refusing one larger than the policy's `ingest.max_body_bytes` with 413.
+/// Reads the whole body, decoded as its `Content-Encoding` says (identity, gzip or deflate;
+/// another gets 415), refusing one larger than the policy's `ingest.max_body_bytes`, sent or
+/// decoded, with 413.
 pub(super) async fn read_body(
     state: &ApiState,
     request: &HttpRequest,
@@ -48,13 +58,35 @@ pub(super) async fn read_body(
     };
     let declared = request
         .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
+        .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {
         return Err(too_large());
     }
-    match payload.to_bytes_limited(limit).await {
+    let encoding = match request.headers().get(header::CONTENT_ENCODING) {
+        None => ContentEncoding::Identity,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|e| {
+                matches!(
+                    e,
+                    ContentEncoding::Identity | ContentEncoding::Gzip | ContentEncoding::Deflate
+                )
+            })
+            .ok_or_else(|| ApiError {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code: "unsupported_media_type",
+                message: format!(
+                    "Content-Encoding {value:?} is not supported: send identity, gzip or deflate"
+                ),
+                field: Some("Content-Encoding".into()),
+            })?,
+    };
+    let decoded = Decompress::new(payload.into_inner(), encoding);
+    match actix_web::body::to_bytes_limited(BodyStream::new(decoded), limit).await {
         Err(_) => Err(too_large()),
         Ok(Err(error)) => Err(ApiError::bad_request(
             Some("body"),
@@ -85,6 +117,20 @@ async fn samples(
     admit(&state, batch).await
 }
 
+/// Hands checked samples to the fleet, which lets agents it has not met join a pool; answers
+/// the agents it refused.
+pub(super) async fn send_to_fleet(
+    state: &ApiState,
+    samples: Vec<Sample>,
+    pools: HashMap<String, String>,
+) -> Result<Vec<Refused>, ApiError> {
+    state
+        .fleet
+        .send(AdmitSamples { samples, pools })
+        .await
+        .map_err(unavailable)
+}
+
 /// Hands a checked batch to the fleet and answers what was kept and what was refused.
 pub(super) async fn admit(state: &ApiState, batch: push::Batch) -> Result<HttpResponse, ApiError> {
     let push::Batch {
@@ -93,11 +139,7 @@ pub(super) async fn admit(state: &ApiState, batch: push::Batch) -> Result<HttpRe
         pools,
         mut rejected,
     } = batch;
-    let refused = state
-        .fleet
-        .send(AdmitSamples { samples, pools })
-        .await
-        .map_err(unavailable)?;
+    let refused = send_to_fleet(state, samples, pools).await?;
     let mut accepted = indices.len();
     for refusal in refused {
         accepted -= refusal.positions.len();

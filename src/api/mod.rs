@@ -8,6 +8,7 @@ mod chart;
 pub mod error;
 mod ingest;
 mod log;
+mod otlp;
 mod policies;
 mod routes;
 mod series;
@@ -56,13 +57,16 @@ pub struct ApiState {
 /// Builds the API server on `listener`; the caller runs (awaits) it.
 pub fn serve(state: ApiState, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
     let data = web::Data::new(state);
+    let otlp_series: otlp::OtlpSeries = web::Data::new(Mutex::default());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(otlp_series.clone())
             .app_data(web::JsonConfig::default().error_handler(|e, _| error::json_error(e)))
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
                 error::ApiError::bad_request(None, format!("invalid query: {e}")).into()
             }))
+            .configure(otlp::configure)
             .configure(routes::configure)
     })
     .workers(2)

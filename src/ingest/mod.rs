@@ -7,6 +7,7 @@
 //! The HTTP handlers of the push paths live in `api`; those formats know no transport. The
 //! pull paths (`ws_pull.rs`) are clients: they open the sockets themselves.
 
+pub mod otlp;
 pub mod push;
 pub mod tasks;
 pub mod ws_pull;

@@ -40,3 +40,5 @@ mod alert_paths;
 mod ws_pull;
 // Task tracking over HTTP (timings, rates, timeouts, errors) and per-minute rollups by step.
 mod tasks;
+// OTLP/HTTP metrics: the real OpenTelemetry Python SDK pushing, OTLP JSON, gzip, errors.
+mod otlp;

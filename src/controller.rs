@@ -72,6 +72,9 @@ pub enum ControllerError {
     /// sysinfo could not read the host.
     #[error("cannot read system information: {0}")]
     System(String),
+    /// The scraper's HTTP client could not be built.
+    #[error("cannot build the HTTP client that scrapes Prometheus targets")]
+    Scraper(#[source] reqwest::Error),
 }
 
 /// A running controller.
@@ -185,6 +188,10 @@ impl Controller {
             models: Some(ModelStore::new(&config.data_dir.join("models"))),
         };
         fleet_ctx.run(FleetSupervisor::new(handle.clone(), links));
+        let scrape_stats = crate::ingest::scrape::ScrapeStats::default();
+        crate::ingest::scrape::Scraper::new(handle.clone(), fleet.clone(), scrape_stats.clone())
+            .map_err(ControllerError::Scraper)?
+            .start();
 
         let actuator = Actuator::new(
             store.clone(),
@@ -211,6 +218,7 @@ impl Controller {
             admin_token: token.clone(),
             tokens: Default::default(),
             notifier,
+            scrape: scrape_stats,
         };
         let server =
             api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;

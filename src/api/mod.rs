@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 mod ingest;
 mod log;
+mod metrics;
 mod policies;
 mod routes;
 
@@ -46,6 +47,8 @@ pub struct ApiState {
     pub tokens: Arc<Mutex<auth::TokenCache>>,
     /// The notification channels, for their counts.
     pub notifier: crate::notify::Notifier,
+    /// Each Prometheus scrape target's counts, for `GET /metrics`.
+    pub scrape: crate::ingest::scrape::ScrapeStats,
 }
 
 /// Builds the API server on `listener`; the caller runs (awaits) it.

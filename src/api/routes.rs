@@ -16,6 +16,7 @@ use crate::domain::AgentStatus;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(healthz))
+        .route("/metrics", web::get().to(super::metrics::metrics))
         .service(
             web::scope("/api/v1")
                 .route("/agents", web::get().to(agents))

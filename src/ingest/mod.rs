@@ -1,11 +1,12 @@
-//! Every way a sample comes in from outside the controller: the JSON batch API (`push.rs`)
-//! and, beside it, the other formats agents speak. Each path turns its input into
+//! Every way a sample comes in from outside the controller: the JSON batch API (`push.rs`),
+//! Prometheus scrape (`scrape/`) and, beside them, the other formats agents speak. Each path turns its input into
 //! [`Sample`](crate::domain::Sample)s, checks each one here, and hands them to the fleet with
 //! `AdmitSamples`, which lets agents it has not met join a pool (or refuses them).
 //!
 //! The HTTP handlers live in `api`; this module knows the formats, not the transport.
 
 pub mod push;
+pub mod scrape;
 
 use serde::Serialize;
 

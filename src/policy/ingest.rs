@@ -22,6 +22,12 @@ pub struct IngestPolicy {
     /// How far ahead of the controller's clock a sample's timestamp may be, seconds.
     #[serde(default = "default_max_future_secs")]
     pub max_future_secs: u64,
+    /// Prometheus endpoints scraped on the sampling interval, each the metrics of one agent.
+    #[serde(default)]
+    pub scrape: Vec<super::scrape::ScrapeTarget>,
+    /// Pools whose agents (run by the pool's driver) are scraped at their endpoint, by pool.
+    #[serde(default)]
+    pub scrape_pools: std::collections::BTreeMap<String, super::scrape::ScrapePool>,
 }
 
 /// What samples of an agent the controller has not met do.
@@ -52,6 +58,8 @@ impl Default for IngestPolicy {
             default_pool: default_pool(),
             max_body_bytes: default_max_body_bytes(),
             max_future_secs: default_max_future_secs(),
+            scrape: Vec::new(),
+            scrape_pools: Default::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod model;
 mod overlay;
 mod rules;
 mod schema;
+mod scrape;
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub use overlay::{
 };
 pub use rules::{AlertLevel, AlertRule, AnomalyPolicy, Channel, LevelThresholds, Profile, Route};
 pub use schema::policy_schema;
+pub use scrape::{MetricMapping, ReadAs, ScrapePool, ScrapeTarget, bundled_worker_metrics};
 
 /// The policy in force, shared by every actor; swapped atomically on reload.
 #[derive(Clone)]

@@ -1,0 +1,441 @@
+//! `GET /metrics`: the controller's own metrics and the latest value of every agent metric,
+//! in the Prometheus text exposition format (0.0.4).
+//!
+//! Agent metric `m` of agent `a` in pool `p` is `swarmpilot_agent_<m>{agent="a",pool="p"}`,
+//! a gauge, with `m` in Prometheus' naming conventions (see [`exported_name`]): abbreviated
+//! or non-base units become base units with the value converted (`response_time_ms` is
+//! `swarmpilot_agent_response_time_seconds`, `throughput_per_s` is
+//! `swarmpilot_agent_throughput_per_second`), so `promtool check metrics` finds no problem.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use actix_web::{HttpResponse, web};
+
+use super::ApiState;
+use super::error::ApiError;
+use super::routes::{read_store, unavailable};
+use crate::actors::alert::{AlertState, GetAlerts};
+use crate::actors::fleet::GetFleet;
+use crate::domain::{ActionState, AgentStatus};
+use crate::policy::AlertLevel;
+
+/// The content type of the text format.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Every status an agent can have, so a pool's series do not come and go.
+const STATUSES: [AgentStatus; 6] = [
+    AgentStatus::Starting,
+    AgentStatus::Active,
+    AgentStatus::Idle,
+    AgentStatus::Busy,
+    AgentStatus::Error,
+    AgentStatus::Offline,
+];
+
+/// Every alert level.
+const LEVELS: [AlertLevel; 4] = [
+    AlertLevel::Info,
+    AlertLevel::Warning,
+    AlertLevel::Critical,
+    AlertLevel::Emergency,
+];
+
+/// Answers the page; no token, like any Prometheus exporter (see ARCHITECTURE.md).
+pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let fleet = state.fleet.send(GetFleet).await.map_err(unavailable)?;
+    let alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
+    let actions = read_store(&state.store, |store| store.count_by_state()).await?;
+    let pools: Vec<String> = state
+        .policy
+        .current()
+        .policy
+        .pools
+        .keys()
+        .cloned()
+        .collect();
+    let mut page = Page::default();
+
+    page.family(
+        "swarmpilot_samples_ingested_total",
+        "counter",
+        "Samples handed to agents (and kept for the host) since the controller started.",
+    );
+    page.sample(
+        "swarmpilot_samples_ingested_total",
+        &[],
+        fleet.samples_routed as f64,
+    );
+
+    page.family("swarmpilot_agents", "gauge", "Agents by pool and status.");
+    for pool in &pools {
+        for status in STATUSES {
+            let count = fleet
+                .agents
+                .iter()
+                .filter(|a| &a.pool == pool && a.status == status)
+                .count();
+            page.sample(
+                "swarmpilot_agents",
+                &[("pool", pool), ("status", status_name(status))],
+                count as f64,
+            );
+        }
+    }
+
+    page.family(
+        "swarmpilot_alerts_firing",
+        "gauge",
+        "Alerts firing now, by level.",
+    );
+    for level in LEVELS {
+        let count = alerts
+            .iter()
+            .filter(|a| a.state == AlertState::Firing && a.level == level)
+            .count();
+        page.sample(
+            "swarmpilot_alerts_firing",
+            &[("level", level.as_str())],
+            count as f64,
+        );
+    }
+
+    page.family("swarmpilot_actions", "gauge", "Actions by current state.");
+    let counts: BTreeMap<String, u64> = actions.into_iter().collect();
+    for action_state in ActionState::ALL {
+        let name = action_state.as_str();
+        let count = counts.get(name).copied().unwrap_or(0);
+        page.sample("swarmpilot_actions", &[("state", name)], count as f64);
+    }
+
+    let channels = state.notifier.stats();
+    let notification_counts: [(&str, &str, fn(&crate::notify::ChannelStats) -> u64); 3] = [
+        (
+            "swarmpilot_notifications_sent_total",
+            "Notifications delivered, by channel.",
+            |c| c.sent,
+        ),
+        (
+            "swarmpilot_notifications_failed_total",
+            "Notifications given up on after every retry, by channel.",
+            |c| c.failed,
+        ),
+        (
+            "swarmpilot_notification_attempts_failed_total",
+            "Delivery attempts that failed, retried or not, by channel.",
+            |c| c.failed_attempts,
+        ),
+    ];
+    for (name, help, count) in notification_counts {
+        page.family(name, "counter", help);
+        for (channel, stats) in &channels {
+            page.sample(name, &[("channel", channel)], count(stats) as f64);
+        }
+    }
+
+    let targets = state.scrape.snapshot();
+    let scrape_families: [(
+        &str,
+        &str,
+        &str,
+        fn(&crate::ingest::scrape::TargetStats) -> f64,
+    ); 4] = [
+        (
+            "swarmpilot_scrape_up",
+            "gauge",
+            "1 when the last scrape of the agent's Prometheus target succeeded.",
+            |t| if t.up { 1.0 } else { 0.0 },
+        ),
+        (
+            "swarmpilot_scrapes_total",
+            "counter",
+            "Scrapes of the agent's Prometheus target.",
+            |t| t.scrapes as f64,
+        ),
+        (
+            "swarmpilot_scrape_failures_total",
+            "counter",
+            "Failed scrapes (timeout, refused, non-2xx, unparsable) of the agent's target.",
+            |t| t.failures as f64,
+        ),
+        (
+            "swarmpilot_scrape_consecutive_failures",
+            "gauge",
+            "Failed scrapes of the agent's target since its last success.",
+            |t| t.consecutive_failures as f64,
+        ),
+    ];
+    for (name, kind, help, value) in scrape_families {
+        page.family(name, kind, help);
+        for (agent, target) in &targets {
+            page.sample(
+                name,
+                &[("agent", agent), ("pool", &target.pool)],
+                value(target),
+            );
+        }
+    }
+
+    for (exported, (metric, factor)) in exported_names(fleet.host.keys()) {
+        let name = format!("swarmpilot_host_{exported}");
+        page.family(
+            &name,
+            "gauge",
+            &help_for("the controller's host", metric, factor),
+        );
+        page.sample(&name, &[], fleet.host[metric] * factor);
+    }
+    let agent_metrics = exported_names(fleet.agents.iter().flat_map(|a| a.metrics.keys()));
+    for (exported, (metric, factor)) in agent_metrics {
+        let name = format!("swarmpilot_agent_{exported}");
+        page.family(&name, "gauge", &help_for("each agent", metric, factor));
+        for agent in &fleet.agents {
+            if let Some(value) = agent.metrics.get(metric) {
+                page.sample(
+                    &name,
+                    &[("agent", &agent.id), ("pool", &agent.pool)],
+                    value * factor,
+                );
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(page.out))
+}
+
+fn status_name(status: AgentStatus) -> &'static str {
+    match status {
+        AgentStatus::Starting => "starting",
+        AgentStatus::Active => "active",
+        AgentStatus::Idle => "idle",
+        AgentStatus::Busy => "busy",
+        AgentStatus::Error => "error",
+        AgentStatus::Offline => "offline",
+    }
+}
+
+fn help_for(whose: &str, metric: &str, factor: f64) -> String {
+    if factor == 1.0 {
+        format!("Latest {metric} of {whose}.")
+    } else {
+        format!("Latest {metric} of {whose}, times {factor} for base units.")
+    }
+}
+
+/// The exported name of each metric, with the metric and its factor; when two metrics
+/// would export under one name, the first in name order keeps it.
+fn exported_names<'a>(
+    metrics: impl Iterator<Item = &'a String>,
+) -> BTreeMap<String, (&'a str, f64)> {
+    let mut metrics: Vec<&String> = metrics.collect();
+    metrics.sort();
+    metrics.dedup();
+    let mut names = BTreeMap::new();
+    for metric in metrics {
+        let (name, factor) = exported_name(metric);
+        names.entry(name).or_insert((metric.as_str(), factor));
+    }
+    names
+}
+
+/// A metric name in Prometheus' conventions, and the factor that converts its values:
+/// snake_case, `:` as `_`, abbreviated and prefixed units as base units (`ms` → `seconds`
+/// × 0.001, `kb` → `bytes` × 1000, `per_s` → `per_second`), the type words promlint refuses
+/// dropped, and `_value` after a suffix reserved for counters, histograms and summaries.
+pub fn exported_name(metric: &str) -> (String, f64) {
+    let mut snake = String::with_capacity(metric.len() + 4);
+    let mut previous: Option<char> = None;
+    for c in metric.chars() {
+        if c.is_ascii_uppercase()
+            && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
+        {
+            snake.push('_');
+        }
+        snake.push(if c == ':' {
+            '_'
+        } else {
+            c.to_ascii_lowercase()
+        });
+        previous = Some(c);
+    }
+    let tokens: Vec<&str> = snake.split('_').filter(|t| !t.is_empty()).collect();
+    let mut out: Vec<String> = Vec::with_capacity(tokens.len());
+    let mut factor = 1.0;
+    for (i, token) in tokens.iter().enumerate() {
+        if matches!(*token, "counter" | "gauge" | "histogram" | "summary") {
+            continue;
+        }
+        let per = i > 0 && tokens[i - 1] == "per";
+        match base_unit(token) {
+            Some((base, to_base)) => {
+                let singular = base.strip_suffix('s').filter(|_| per).unwrap_or(base);
+                out.push(singular.to_string());
+                // x per millisecond is 1000 x per second.
+                factor *= if per { 1.0 / to_base } else { to_base };
+            }
+            None => out.push(token.to_string()),
+        }
+    }
+    if out.is_empty() {
+        out.push("value".into());
+    }
+    let mut name = out.join("_");
+    if ["_total", "_count", "_sum", "_bucket"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+        || ["total", "count", "sum", "bucket"].contains(&name.as_str())
+    {
+        name.push_str("_value");
+    }
+    (name, factor)
+}
+
+/// The base unit a token names and the factor to it, for units promlint wants in base form.
+fn base_unit(token: &str) -> Option<(&'static str, f64)> {
+    let fixed = match token {
+        "s" | "sec" | "secs" => Some(("seconds", 1.0)),
+        "ms" => Some(("seconds", 1e-3)),
+        "us" => Some(("seconds", 1e-6)),
+        "ns" => Some(("seconds", 1e-9)),
+        "m" | "minutes" | "minute" => Some(("seconds", 60.0)),
+        "h" | "hours" | "hour" => Some(("seconds", 3600.0)),
+        "d" | "days" | "day" => Some(("seconds", 86_400.0)),
+        "weeks" | "week" => Some(("seconds", 604_800.0)),
+        "b" => Some(("bytes", 1.0)),
+        "kb" => Some(("bytes", 1e3)),
+        "mb" => Some(("bytes", 1e6)),
+        "gb" => Some(("bytes", 1e9)),
+        "tb" => Some(("bytes", 1e12)),
+        "pb" => Some(("bytes", 1e15)),
+        "bits" => Some(("bytes", 0.125)),
+        _ => None,
+    };
+    if fixed.is_some() {
+        return fixed;
+    }
+    const PREFIXES: [(&str, f64); 18] = [
+        ("pico", 1e-12),
+        ("nano", 1e-9),
+        ("micro", 1e-6),
+        ("milli", 1e-3),
+        ("centi", 1e-2),
+        ("deci", 1e-1),
+        ("deca", 1e1),
+        ("hecto", 1e2),
+        ("kilo", 1e3),
+        ("kibi", 1024.0),
+        ("mega", 1e6),
+        ("mibi", 1_048_576.0),
+        ("giga", 1e9),
+        ("gibi", 1_073_741_824.0),
+        ("tera", 1e12),
+        ("tebi", 1_099_511_627_776.0),
+        ("peta", 1e15),
+        ("pebi", 1_125_899_906_842_624.0),
+    ];
+    const BASES: [&str; 7] = [
+        "seconds", "bytes", "meters", "metres", "grams", "amperes", "joules",
+    ];
+    PREFIXES.iter().find_map(|(prefix, to_base)| {
+        let base = token.strip_prefix(prefix)?;
+        BASES.iter().find(|b| **b == base).map(|b| (*b, *to_base))
+    })
+}
+
+/// The page being written.
+#[derive(Default)]
+struct Page {
+    out: String,
+}
+
+impl Page {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (label, value)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{label}=\"{}\"", escape_label(value));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {}", number(value));
+    }
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// A value as the text format writes it.
+fn number(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value == f64::INFINITY {
+        "+Inf".into()
+    } else if value == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        value.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(metric: &str, expected: &str, factor: f64) {
+        let (name, got) = exported_name(metric);
+        assert_eq!((name.as_str(), got), (expected, factor), "{metric}");
+    }
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        check("cpu_percent", "cpu_percent", 1.0);
+        check("response_time_ms", "response_time_seconds", 1e-3);
+        check("throughput_per_s", "throughput_per_second", 1.0);
+        check(
+            "system_disk_read_bytes_per_s",
+            "system_disk_read_bytes_per_second",
+            1.0,
+        );
+        check("requests_per_ms", "requests_per_second", 1e3);
+        check("heap_kb", "heap_bytes", 1e3);
+        check("gc_pause_milliseconds", "gc_pause_seconds", 1e-3);
+        check("uptime_h", "uptime_seconds", 3600.0);
+        check("queueSize", "queue_size", 1.0);
+        check("node:load1", "node_load1", 1.0);
+        check("tasks_total", "tasks_total_value", 1.0);
+        check("batch_count", "batch_count_value", 1.0);
+        check("queue_gauge", "queue", 1.0);
+        check("gauge", "value", 1.0);
+        check("load1", "load1", 1.0);
+    }
+
+    #[test]
+    fn values_and_labels_are_written_as_the_format_says() {
+        let mut page = Page::default();
+        page.family("x", "gauge", "Line one\nback\\slash.");
+        page.sample("x", &[("agent", "a\"b\\c\nd"), ("pool", "p")], f64::NAN);
+        page.sample("x", &[], f64::INFINITY);
+        page.sample("x", &[], -2.5);
+        assert_eq!(
+            page.out,
+            "# HELP x Line one\\nback\\\\slash.\n# TYPE x gauge\n\
+             x{agent=\"a\\\"b\\\\c\\nd\",pool=\"p\"} NaN\nx +Inf\nx -2.5\n"
+        );
+        // What it writes, the scraper reads back.
+        let read = crate::ingest::scrape::text::parse(&page.out).unwrap();
+        assert_eq!(read.series[0].label("agent"), Some("a\"b\\c\nd"));
+    }
+}

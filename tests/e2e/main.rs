@@ -30,3 +30,5 @@ mod demo;
 mod actions_cli;
 // Samples pushed over the API: per-item errors, unknown agents joining pools, body limits.
 mod ingest;
+// Prometheus scrape of a real node exporter and the bundled workers; GET /metrics checked by promtool.
+mod scrape;

@@ -18,6 +18,8 @@ use super::routes::{read_store, unavailable};
 use crate::actors::alert::{AlertState, GetAlerts};
 use crate::actors::fleet::GetFleet;
 use crate::domain::{ActionState, AgentStatus};
+use crate::ingest::scrape::TargetStats;
+use crate::notify::ChannelStats;
 use crate::policy::AlertLevel;
 
 /// The content type of the text format.
@@ -40,6 +42,16 @@ const LEVELS: [AlertLevel; 4] = [
     AlertLevel::Critical,
     AlertLevel::Emergency,
 ];
+
+/// A family counted per notification channel: name, help, count.
+type ChannelFamily = (&'static str, &'static str, fn(&ChannelStats) -> u64);
+/// A family per scrape target: name, type, help, value.
+type TargetFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&TargetStats) -> f64,
+);
 
 /// Answers the page; no token, like any Prometheus exporter (see ARCHITECTURE.md).
 pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
@@ -109,7 +121,7 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
     }
 
     let channels = state.notifier.stats();
-    let notification_counts: [(&str, &str, fn(&crate::notify::ChannelStats) -> u64); 3] = [
+    let notification_counts: [ChannelFamily; 3] = [
         (
             "swarmpilot_notifications_sent_total",
             "Notifications delivered, by channel.",
@@ -134,12 +146,7 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
     }
 
     let targets = state.scrape.snapshot();
-    let scrape_families: [(
-        &str,
-        &str,
-        &str,
-        fn(&crate::ingest::scrape::TargetStats) -> f64,
-    ); 4] = [
+    let scrape_families: [TargetFamily; 4] = [
         (
             "swarmpilot_scrape_up",
             "gauge",

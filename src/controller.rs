@@ -189,9 +189,15 @@ impl Controller {
         };
         fleet_ctx.run(FleetSupervisor::new(handle.clone(), links));
         let scrape_stats = crate::ingest::scrape::ScrapeStats::default();
-        crate::ingest::scrape::Scraper::new(handle.clone(), fleet.clone(), scrape_stats.clone())
-            .map_err(ControllerError::Scraper)?
-            .start();
+        let pool_inputs = crate::ingest::scrape::promql::PoolInputs::default();
+        crate::ingest::scrape::Scraper::new(
+            handle.clone(),
+            fleet.clone(),
+            scrape_stats.clone(),
+            pool_inputs.clone(),
+        )
+        .map_err(ControllerError::Scraper)?
+        .start();
 
         let actuator = Actuator::new(
             store.clone(),
@@ -219,6 +225,7 @@ impl Controller {
             tokens: Default::default(),
             notifier,
             scrape: scrape_stats,
+            pool_inputs,
         };
         let server =
             api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;

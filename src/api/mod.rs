@@ -49,6 +49,8 @@ pub struct ApiState {
     pub notifier: crate::notify::Notifier,
     /// Each Prometheus scrape target's counts, for `GET /metrics`.
     pub scrape: crate::ingest::scrape::ScrapeStats,
+    /// Pool inputs read with PromQL, for `GET /api/v1/pools` and `GET /metrics`.
+    pub pool_inputs: crate::ingest::scrape::promql::PoolInputs,
 }
 
 /// Builds the API server on `listener`; the caller runs (awaits) it.

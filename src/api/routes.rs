@@ -113,6 +113,10 @@ struct PoolView {
     action_in_flight: Option<i64>,
     /// Each agent's load weight and its share of the pool's load.
     weights: BTreeMap<String, WeightView>,
+    /// Pool-level inputs read with PromQL (`[[ingest.promql]]`), latest values by name.
+    inputs: BTreeMap<String, f64>,
+    /// Why the last query of an input failed, for inputs whose last query did.
+    input_errors: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -129,6 +133,7 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
         .await
         .map_err(unavailable)?;
     let weights = state.actuator.send(GetWeights).await.map_err(unavailable)?;
+    let inputs = state.pool_inputs.snapshot();
     let current = state.policy.current();
     let views: Vec<PoolView> = current
         .policy
@@ -163,6 +168,18 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
                 mean_cpu_percent: crate::analytics::stats::mean(&cpu),
                 action_in_flight: activity.get(name).and_then(|a| a.in_flight),
                 weights,
+                inputs: inputs
+                    .iter()
+                    .filter(|((pool, _), _)| pool == name)
+                    .filter_map(|((_, input), read)| Some((input.clone(), read.value?)))
+                    .collect(),
+                input_errors: inputs
+                    .iter()
+                    .filter(|((pool, _), _)| pool == name)
+                    .filter_map(|((_, input), read)| {
+                        Some((input.clone(), read.last_error.clone()?))
+                    })
+                    .collect(),
             }
         })
         .collect();

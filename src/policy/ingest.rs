@@ -28,6 +28,9 @@ pub struct IngestPolicy {
     /// Pools whose agents (run by the pool's driver) are scraped at their endpoint, by pool.
     #[serde(default)]
     pub scrape_pools: std::collections::BTreeMap<String, super::scrape::ScrapePool>,
+    /// Pool-level inputs read with PromQL from a Prometheus-compatible server.
+    #[serde(default)]
+    pub promql: Vec<super::scrape::PromQuery>,
 }
 
 /// What samples of an agent the controller has not met do.
@@ -60,6 +63,7 @@ impl Default for IngestPolicy {
             max_future_secs: default_max_future_secs(),
             scrape: Vec::new(),
             scrape_pools: Default::default(),
+            promql: Vec::new(),
         }
     }
 }

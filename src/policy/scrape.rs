@@ -148,3 +148,22 @@ impl Default for ScrapePool {
         }
     }
 }
+
+/// A pool-level input read with an instant PromQL query from a Prometheus-compatible server
+/// (Prometheus, Thanos, Mimir), as KEDA's Prometheus scaler reads one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromQuery {
+    /// The server's base URL, e.g. `http://127.0.0.1:9090`; `/api/v1/query` is added.
+    pub server: String,
+    /// The pool the input is about.
+    pub pool: String,
+    /// The input's name, e.g. `requests_per_second`.
+    pub input: String,
+    /// The query; it must answer one series or a scalar, e.g. `sum(rate(requests_total[1m]))`.
+    pub query: String,
+    /// How long one query may take, milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    #[schemars(range(min = 1, max = 60000))]
+    pub timeout_ms: u64,
+}

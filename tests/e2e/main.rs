@@ -32,3 +32,5 @@ mod actions_cli;
 mod ingest;
 // Prometheus scrape of a real node exporter and the bundled workers; GET /metrics checked by promtool.
 mod scrape;
+// Pool inputs read with PromQL from a real Prometheus that scrapes the bundled workers.
+mod promql;

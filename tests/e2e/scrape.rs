@@ -64,7 +64,7 @@ impl Drop for NodeExporter {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
@@ -75,7 +75,7 @@ fn server_log(server: &Server) -> String {
 }
 
 /// `GET /metrics` without a token: the status, content type and page.
-async fn metrics_page(server: &Server) -> (u16, String, String) {
+pub(crate) async fn metrics_page(server: &Server) -> (u16, String, String) {
     let response = reqwest::get(format!("{}/metrics", server.url))
         .await
         .expect("GET /metrics");
@@ -89,7 +89,7 @@ async fn metrics_page(server: &Server) -> (u16, String, String) {
 }
 
 /// The value of the line of `page` that starts with `series ` exactly.
-fn value_of(page: &str, series: &str) -> Option<f64> {
+pub(crate) fn value_of(page: &str, series: &str) -> Option<f64> {
     page.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map(|v| v.parse().unwrap())
@@ -228,7 +228,7 @@ metrics = [
 }
 
 /// Two bundled workers whose `/metrics` the controller scrapes.
-const WORKERS: &str = r#"
+pub(crate) const WORKERS: &str = r#"
 [global]
 sampling_interval_secs = 1
 
@@ -241,7 +241,7 @@ timeout_ms = 800
 "#;
 
 /// Sends tasks to `endpoint` until dropped, one in five of them failing.
-fn keep_busy(endpoint: String) -> tokio::task::JoinHandle<()> {
+pub(crate) fn keep_busy(endpoint: String) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let client = reqwest::Client::new();
         for n in 0u64.. {
@@ -255,7 +255,7 @@ fn keep_busy(endpoint: String) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn two_workers(server: &Server) -> Vec<Value> {
+pub(crate) async fn two_workers(server: &Server) -> Vec<Value> {
     wait_for(
         "two workers with endpoints",
         Duration::from_secs(20),

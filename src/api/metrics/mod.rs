@@ -186,6 +186,34 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
         }
     }
 
+    let inputs = state.pool_inputs.snapshot();
+    page.family(
+        "swarmpilot_pool_input",
+        "gauge",
+        "Latest value of each pool input read with PromQL.",
+    );
+    for ((pool, input), read) in &inputs {
+        if let Some(value) = read.value {
+            page.sample(
+                "swarmpilot_pool_input",
+                &[("input", input), ("pool", pool)],
+                value,
+            );
+        }
+    }
+    page.family(
+        "swarmpilot_pool_input_failures_total",
+        "counter",
+        "PromQL queries of a pool input that gave no value.",
+    );
+    for ((pool, input), read) in &inputs {
+        page.sample(
+            "swarmpilot_pool_input_failures_total",
+            &[("input", input), ("pool", pool)],
+            read.failures as f64,
+        );
+    }
+
     for (exported, (metric, factor)) in exported_names(fleet.host.keys()) {
         let name = format!("swarmpilot_host_{exported}");
         page.family(

@@ -11,9 +11,10 @@
 //! [`UNHEALTHY_AFTER_FAILURES`] failures in a row, `active` again on the next good scrape.
 
 pub mod map;
+pub mod promql;
 pub mod text;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -100,6 +101,8 @@ pub struct Scraper {
     ticker: Option<(SpawnHandle, Duration)>,
     targets: HashMap<String, TargetState>,
     stats: ScrapeStats,
+    inputs: promql::PoolInputs,
+    queries_in_flight: HashSet<(String, String)>,
 }
 
 /// One scrape to make this round.
@@ -125,11 +128,13 @@ struct TargetState {
 }
 
 impl Scraper {
-    /// A scraper that sends what it reads to `fleet` and counts into `stats`.
+    /// A scraper that sends what it reads to `fleet`, counts into `stats`, and keeps the
+    /// policy's PromQL pool inputs in `inputs`.
     pub fn new(
         policy: PolicyHandle,
         fleet: Addr<FleetSupervisor>,
         stats: ScrapeStats,
+        inputs: promql::PoolInputs,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("swarmpilot/", env!("CARGO_PKG_VERSION")))
@@ -141,6 +146,8 @@ impl Scraper {
             ticker: None,
             targets: HashMap::new(),
             stats,
+            inputs,
+            queries_in_flight: HashSet::new(),
         })
     }
 
@@ -204,6 +211,38 @@ impl Scraper {
                     .into_actor(self)
                     .map(move |result, scraper, _ctx| scraper.finish(job, result)),
             );
+        }
+    }
+
+    /// Runs every PromQL query of the policy not still running from an earlier round.
+    fn run_queries(&mut self, ctx: &mut Context<Self>) {
+        let current = self.policy.current();
+        let queries = &current.policy.ingest.promql;
+        self.inputs
+            .retain(|(pool, input)| queries.iter().any(|q| &q.pool == pool && &q.input == input));
+        for query in queries {
+            let key = (query.pool.clone(), query.input.clone());
+            if !self.queries_in_flight.insert(key.clone()) {
+                continue;
+            }
+            let (client, query) = (self.client.clone(), query.clone());
+            let ask = async move {
+                promql::query(&client, &query.server, &query.query, query.timeout_ms).await
+            };
+            ctx.spawn(ask.into_actor(self).map(move |outcome, scraper, _ctx| {
+                scraper.queries_in_flight.remove(&key);
+                let failed_before = scraper
+                    .inputs
+                    .snapshot()
+                    .get(&key)
+                    .is_some_and(|s| s.last_error.is_some());
+                if let Err(error) = &outcome
+                    && !failed_before
+                {
+                    tracing::warn!(message = "Pool input query failed.", pool = %key.0, input = %key.1, %error);
+                }
+                scraper.inputs.record(key, clock::now_ms(), outcome);
+            }));
         }
     }
 
@@ -366,6 +405,7 @@ impl SamplingTick for Scraper {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        self.run_queries(ctx);
         let current = self.policy.current();
         if current.policy.ingest.scrape_pools.is_empty() {
             let jobs = self.jobs(None);

@@ -71,6 +71,35 @@ pub(super) fn check_scrape(policy: &Policy, problems: &mut Problems) {
         }
         check_mappings(&at, &pool.metrics, problems);
     }
+    let mut inputs = HashSet::new();
+    for (index, query) in ingest.promql.iter().enumerate() {
+        let item = format!("[{index}]");
+        let at = |field: &'static str| ["ingest", "promql", item.as_str(), field];
+        let server = &query.server;
+        if !(server.starts_with("http://") || server.starts_with("https://")) {
+            problems.error(
+                &at("server"),
+                format!("{server:?} is not an http:// or https:// URL"),
+            );
+        }
+        if !policy.pools.contains_key(&query.pool) {
+            problems.error(
+                &at("pool"),
+                not_found("pool", &query.pool, policy.pools.keys()),
+            );
+        }
+        if let Err(reason) = crate::ingest::check_metric(&query.input) {
+            problems.error(&at("input"), reason);
+        } else if !inputs.insert((query.pool.as_str(), query.input.as_str())) {
+            problems.error(
+                &at("input"),
+                format!("pool {:?} reads input {:?} twice", query.pool, query.input),
+            );
+        }
+        if query.query.trim().is_empty() {
+            problems.error(&at("query"), "the query is empty".into());
+        }
+    }
 }
 
 fn check_mappings(at: &[&str], mappings: &[MetricMapping], problems: &mut Problems) {
@@ -223,5 +252,43 @@ path = "metrics"
         let got = problems("[ingest.scrape_pools.external]\n");
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(got[0].contains("has no driver"), "{got:?}");
+    }
+
+    #[test]
+    fn bad_promql_inputs_are_named() {
+        let got = problems(
+            r#"
+[[ingest.promql]]
+server = "127.0.0.1:9090"
+pool = "wroker"
+input = "rps"
+query = " "
+
+[[ingest.promql]]
+server = "http://127.0.0.1:9090"
+pool = "worker"
+input = "rps"
+query = "sum(rate(x[1m]))"
+
+[[ingest.promql]]
+server = "http://127.0.0.1:9090"
+pool = "worker"
+input = "rps"
+query = "sum(rate(y[1m]))"
+"#,
+        );
+        let expected = [
+            "ingest.promql[0].server: \"127.0.0.1:9090\" is not an http:// or https:// URL",
+            "ingest.promql[0].pool: no pool named \"wroker\"",
+            "ingest.promql[0].query: the query is empty",
+            "ingest.promql[2].input: pool \"worker\" reads input \"rps\" twice",
+        ];
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+        for (line, words) in got.iter().zip(expected) {
+            assert!(
+                line.contains(words),
+                "{line:?} lacks {words:?}\nall: {got:#?}"
+            );
+        }
     }
 }

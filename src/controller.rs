@@ -165,11 +165,17 @@ impl Controller {
         let notifier = crate::notify::Notifier::new(handle.clone(), format!("http://{addr}"));
         let alert = Alert::new(store.clone())
             .with_routing(handle.clone(), notifier.clone())
+            .with_subscriber(optimizer.clone().recipient())
             .start();
         let health = Health::new(
             handle.clone(),
-            vec![fleet.clone().recipient(), optimizer.clone().recipient()],
+            vec![
+                fleet.clone().recipient(),
+                optimizer.clone().recipient(),
+                alert.clone().recipient(),
+            ],
         )
+        .with_late(alert.clone().recipient())
         .start();
         let collector = Collector::new(handle.clone(), fleet.clone().recipient())
             .map_err(|e| ControllerError::System(e.to_string()))?

@@ -1,12 +1,13 @@
 //! `Health`: tracks heartbeats and declares an agent offline when it has been silent for
-//! longer than the policy's timeout (and online again when it speaks).
+//! longer than the policy's timeout (and online again when it speaks). Before that, a report
+//! overdue by more than two sampling intervals (and half the timeout) is a missed heartbeat.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Context, Handler, Recipient};
 
-use super::messages::{AgentHealthChanged, ForgetAgent, Heartbeat, TrackAgent};
+use super::messages::{AgentHealthChanged, ForgetAgent, Heartbeat, HeartbeatLate, TrackAgent};
 use crate::clock;
 use crate::domain::AgentStatus;
 use crate::policy::PolicyHandle;
@@ -18,6 +19,8 @@ const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 pub struct Health {
     policy: PolicyHandle,
     subscribers: Vec<Recipient<AgentHealthChanged>>,
+    /// Told when a report is overdue and when it comes again.
+    late: Vec<Recipient<HeartbeatLate>>,
     agents: HashMap<String, Tracked>,
 }
 
@@ -26,6 +29,7 @@ struct Tracked {
     last_seen_ms: i64,
     grace_until_ms: i64,
     offline: bool,
+    late: bool,
 }
 
 impl Health {
@@ -34,7 +38,25 @@ impl Health {
         Health {
             policy,
             subscribers,
+            late: Vec::new(),
             agents: HashMap::new(),
+        }
+    }
+
+    /// Also tells `subscriber` when an agent's report is overdue, and when it comes again.
+    pub fn with_late(mut self, subscriber: Recipient<HeartbeatLate>) -> Self {
+        self.late.push(subscriber);
+        self
+    }
+
+    fn publish_late(&self, agent: &str, tracked: &Tracked, now_ms: i64) {
+        for subscriber in &self.late {
+            subscriber.do_send(HeartbeatLate {
+                agent: agent.to_string(),
+                pool: tracked.pool.clone(),
+                late: tracked.late,
+                silent_ms: now_ms - tracked.last_seen_ms,
+            });
         }
     }
 
@@ -50,7 +72,24 @@ impl Health {
     }
 
     fn check(&mut self, now_ms: i64) {
-        let timeout = self.policy.current().policy.global.heartbeat_timeout_secs as i64 * 1000;
+        let global = &self.policy.current().policy.global;
+        let timeout = global.heartbeat_timeout_secs as i64 * 1000;
+        let overdue = (global.sampling_interval_secs as i64 * 2000).max(timeout / 2);
+        let newly_late: Vec<String> = self
+            .agents
+            .iter_mut()
+            .filter(|(_, t)| !t.late && now_ms > t.grace_until_ms)
+            .filter(|(_, t)| now_ms - t.last_seen_ms > overdue)
+            .map(|(agent, t)| {
+                t.late = true;
+                agent.clone()
+            })
+            .collect();
+        for agent in newly_late {
+            if let Some(tracked) = self.agents.get(&agent) {
+                self.publish_late(&agent, tracked, now_ms);
+            }
+        }
         let newly_offline: Vec<String> = self
             .agents
             .iter_mut()
@@ -92,6 +131,7 @@ impl Handler<TrackAgent> for Health {
                 last_seen_ms: now,
                 grace_until_ms: msg.grace_until_ms,
                 offline: false,
+                late: false,
             },
         );
     }
@@ -105,6 +145,15 @@ impl Handler<Heartbeat> for Health {
             return;
         };
         tracked.last_seen_ms = tracked.last_seen_ms.max(msg.ts_ms);
+        if tracked.late {
+            tracked.late = false;
+            if let Some(tracked) = self.agents.get(&msg.agent) {
+                self.publish_late(&msg.agent, tracked, clock::now_ms());
+            }
+        }
+        let Some(tracked) = self.agents.get_mut(&msg.agent) else {
+            return;
+        };
         if tracked.offline {
             tracked.offline = false;
             tracing::info!(message = "Agent back online.", agent = %msg.agent);
@@ -139,11 +188,13 @@ mod tests {
                 last_seen_ms: 1_000,
                 grace_until_ms: 10_000,
                 offline: false,
+                late: false,
             },
         );
         health.check(9_000);
         assert!(!health.agents["w-1"].offline, "inside the start-up grace");
         health.check(10_500);
         assert!(health.agents["w-1"].offline, "silent 9.5 s > 6 s");
+        assert!(health.agents["w-1"].late, "late before offline");
     }
 }

@@ -156,6 +156,21 @@ pub struct AgentHealthChanged {
     pub last_seen_ms: i64,
 }
 
+/// An agent's report is overdue (more than two sampling intervals of silence, short of the
+/// offline timeout), or came again.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct HeartbeatLate {
+    /// Agent id.
+    pub agent: String,
+    /// Its pool.
+    pub pool: String,
+    /// True while overdue; false once it reported again.
+    pub late: bool,
+    /// How long it has been silent, milliseconds.
+    pub silent_ms: i64,
+}
+
 // === sent by the actuator ===
 
 /// A driver started (or restarted) an agent: the fleet supervises it from now on.

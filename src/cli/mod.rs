@@ -286,13 +286,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             policies,
         } => {
             let (policy, source) = load_policy(policies.as_deref())?;
+            // The first pool the controller runs: an observe-only one has no agents to load.
             let pool = policy
                 .policy
                 .pools
-                .keys()
-                .next()
-                .cloned()
-                .context("the policy defines no pool to demonstrate")?;
+                .iter()
+                .find(|(_, pool)| !pool.observe_only())
+                .map(|(name, _)| name.clone())
+                .context("the policy defines no pool with a driver to demonstrate")?;
             let data_dir = data_dir.unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("swarmpilot-demo-{}", crate::clock::now_ms()))
             });

@@ -125,6 +125,7 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
     let interactive = std::io::stdout().is_terminal();
     let mut drawn_lines = 0;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut alerts_seen = std::collections::HashMap::new();
     let interrupted = loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -140,6 +141,7 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
         let alerts = controller.alert.send(GetAlerts).await.unwrap_or_default();
         let share = elapsed.as_secs_f64() / config.duration.as_secs_f64();
         let mut events = scenario.step(share, &fleet).await;
+        events.extend(view::alert_events(&alerts, &mut alerts_seen));
         let recent = controller.store.actions(None, 20).unwrap_or_default();
         events.extend(scenario.tell(&recent, &controller.store));
         let actions = controller.store.actions(None, 3).unwrap_or_default();

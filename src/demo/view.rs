@@ -125,6 +125,34 @@ impl Frame<'_> {
     }
 }
 
+/// Threshold and availability alerts that fired or resolved since `seen` was last updated,
+/// as event lines (anomaly alerts stay in the frame's alert line: they are many and short).
+pub fn alert_events(
+    alerts: &[AlertView],
+    seen: &mut std::collections::HashMap<u64, AlertState>,
+) -> Vec<String> {
+    let mut events = Vec::new();
+    for alert in alerts.iter().rev() {
+        if alert.rule.starts_with("anomaly_") || alert.state == AlertState::Pending {
+            continue;
+        }
+        if seen.insert(alert.id, alert.state) == Some(alert.state) {
+            continue;
+        }
+        events.push(match alert.state {
+            AlertState::Firing => format!(
+                "alert {} {} on {} (value {:.1})",
+                alert.level.as_str(),
+                alert.rule,
+                alert.agent,
+                alert.value
+            ),
+            _ => format!("alert {} on {} resolved", alert.rule, alert.agent),
+        });
+    }
+    events
+}
+
 /// The closing summary: every action, then the scaling verdict.
 pub fn summary(actions: &[Action], started_ms: i64) -> String {
     let mut out = String::from("\nActions taken (oldest first):\n");

@@ -6,6 +6,7 @@
 mod automation;
 mod check;
 mod ingest;
+mod levels;
 mod load;
 mod model;
 mod overlay;
@@ -22,6 +23,7 @@ pub use automation::{
 };
 pub use check::Severity;
 pub use ingest::{IngestPolicy, UnknownAgents};
+pub use levels::AlertDefaults;
 pub use load::{
     DEFAULT_POLICY, LoadError, LoadedPolicy, PolicyError, REPLAY_POLICY, load_dir, load_sources,
     load_str, policy_files, read_sources, version_of,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::automation::Automation;
 use super::ingest::IngestPolicy;
+use super::levels::AlertDefaults;
 use super::rules::{AlertRule, AnomalyPolicy, Channel, Profile, Route};
 
 /// The effective policy: everything an operator can tune.
@@ -41,6 +42,9 @@ pub struct Policy {
     /// How samples come in from agents.
     #[serde(default)]
     pub ingest: IngestPolicy,
+    /// Thresholds and timing every pool is watched with unless its profile says otherwise.
+    #[serde(default)]
+    pub alert_defaults: AlertDefaults,
 }
 
 /// Settings that apply to the whole controller.
@@ -241,9 +245,6 @@ const fn default_drain_ms() -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DriverConfig {
-    /// No driver: the agents run elsewhere and report by themselves. The pool is monitored
-    /// and alerted on, never actuated.
-    None,
     /// Local OS processes on free loopback ports.
     Process {
         /// The command and its arguments; `{port}`, `{pool}` and `{agent}` are substituted.
@@ -293,6 +294,9 @@ pub enum DriverConfig {
         #[schemars(range(min = 1))]
         timeout_ms: u64,
     },
+    /// No driver: the agents run elsewhere and report by themselves. The pool is monitored
+    /// and alerted on, never actuated.
+    None,
 }
 
 /// Which kind of Kubernetes workload a pool is.
@@ -354,36 +358,5 @@ impl Policy {
             .and_then(|name| self.profiles.get(name))
             .and_then(|profile| profile.max_agents);
         profile_max.map_or(pool.max_agents, |max| max.min(pool.max_agents))
-    }
-
-    /// Every threshold rule that applies to agents of `pool`: the explicit rules, then the
-    /// rules implied by the pool's profile thresholds (named `<profile>_<metric>_<level>`).
-    pub fn rules_for_pool(&self, pool: &str) -> Vec<AlertRule> {
-        let mut rules: Vec<AlertRule> = self
-            .alerts
-            .iter()
-            .filter(|rule| rule.pool.as_deref().is_none_or(|p| p == pool))
-            .cloned()
-            .collect();
-        let profile = self
-            .pools
-            .get(pool)
-            .and_then(|p| p.profile.as_ref())
-            .and_then(|name| self.profiles.get(name).map(|profile| (name, profile)));
-        if let Some((name, profile)) = profile {
-            for (metric, levels) in &profile.thresholds {
-                for (level, above) in levels.levels() {
-                    rules.push(AlertRule {
-                        name: format!("{name}_{metric}_{}", level.as_str()),
-                        metric: metric.clone(),
-                        above,
-                        for_secs: profile.for_secs,
-                        level,
-                        pool: Some(pool.to_string()),
-                    });
-                }
-            }
-        }
-        rules
     }
 }

@@ -18,8 +18,8 @@ pub const OVERLAY_FILE: &str = "policy-overlay.json";
 pub struct OverlayEntry {
     /// The action that set it (its provenance).
     pub action_id: i64,
-    /// The rule whose threshold it sets: an `[[alerts]]` name, or a profile rule
-    /// `<profile>_<metric>_<level>`.
+    /// The rule whose threshold it sets: an `[[alerts]]` name, a profile rule
+    /// `<profile>_<metric>_<level>` or a default rule `<metric>_<level>`.
     pub rule: String,
     /// The threshold in force while the entry exists.
     pub above: f64,
@@ -90,10 +90,13 @@ pub fn threshold(policy: &Policy, rule: &str) -> Option<f64> {
     if let Some(alert) = policy.alerts.iter().find(|a| a.name == rule) {
         return Some(alert.above);
     }
-    profile_rules(policy)
+    level_rules(policy)
         .find(|(name, _, _, _)| name == rule)
         .and_then(|(_, profile, metric, level)| {
-            let levels = &policy.profiles.get(&profile)?.thresholds.get(&metric)?;
+            let levels = match &profile {
+                Some(profile) => policy.profiles.get(profile)?.thresholds.get(&metric)?,
+                None => policy.alert_defaults.thresholds.get(&metric)?,
+            };
             levels
                 .levels()
                 .into_iter()
@@ -110,13 +113,16 @@ pub fn apply_overlay(policy: &mut Policy, entries: &[OverlayEntry]) -> Vec<Strin
             alert.above = entry.above;
             continue;
         }
-        let target = profile_rules(policy).find(|(name, _, _, _)| *name == entry.rule);
+        let target = level_rules(policy).find(|(name, _, _, _)| *name == entry.rule);
         let slot = target.and_then(|(_, profile, metric, level)| {
-            let levels = policy
-                .profiles
-                .get_mut(&profile)?
-                .thresholds
-                .get_mut(&metric)?;
+            let levels = match &profile {
+                Some(profile) => policy
+                    .profiles
+                    .get_mut(profile)?
+                    .thresholds
+                    .get_mut(&metric)?,
+                None => policy.alert_defaults.thresholds.get_mut(&metric)?,
+            };
             Some(match level {
                 "info" => &mut levels.info,
                 "warning" => &mut levels.warning,
@@ -175,18 +181,30 @@ pub fn overlaid(
     Ok(loaded)
 }
 
-/// Every rule a profile implies: (rule name, profile, metric, level).
-fn profile_rules(
+/// Every level rule a profile or the defaults imply: (rule name, profile or `None` for the
+/// defaults, metric, level). A default rule is shared by every pool that uses it.
+fn level_rules(
     policy: &Policy,
-) -> impl Iterator<Item = (String, String, String, &'static str)> + '_ {
-    policy.profiles.iter().flat_map(|(profile, p)| {
+) -> impl Iterator<Item = (String, Option<String>, String, &'static str)> + '_ {
+    let profiles = policy.profiles.iter().flat_map(|(profile, p)| {
         p.thresholds.iter().flat_map(move |(metric, levels)| {
             levels.levels().into_iter().map(move |(level, _)| {
                 let name = format!("{profile}_{metric}_{}", level.as_str());
-                (name, profile.clone(), metric.clone(), level.as_str())
+                (name, Some(profile.clone()), metric.clone(), level.as_str())
             })
         })
-    })
+    });
+    let defaults = policy
+        .alert_defaults
+        .thresholds
+        .iter()
+        .flat_map(|(metric, levels)| {
+            levels.levels().into_iter().map(move |(level, _)| {
+                let name = format!("{metric}_{}", level.as_str());
+                (name, None, metric.clone(), level.as_str())
+            })
+        });
+    profiles.chain(defaults)
 }
 
 #[cfg(test)]

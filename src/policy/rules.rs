@@ -53,6 +53,18 @@ pub struct AlertRule {
     /// Only agents of this pool; all pools when absent.
     #[serde(default)]
     pub pool: Option<String>,
+    /// Seconds a firing alert keeps firing after the value falls back (Prometheus'
+    /// `keep_firing_for`).
+    #[serde(default)]
+    pub keep_firing_for_secs: u64,
+    /// Hysteresis: once breached, the rule clears only when the value falls to this or
+    /// below; default `above`.
+    #[serde(default)]
+    pub clear_below: Option<f64>,
+    /// Seconds after the alert resolves before it may fire again (a breach meanwhile waits
+    /// as pending).
+    #[serde(default)]
+    pub cooldown_secs: u64,
 }
 
 const fn default_level() -> AlertLevel {
@@ -102,9 +114,23 @@ pub struct Profile {
     /// Most agents of this type in a pool.
     #[serde(default)]
     pub max_agents: Option<usize>,
-    /// Seconds a threshold must be breached before its alert fires.
+    /// Seconds a threshold must be breached before its alert fires; default from
+    /// `[alert_defaults]`.
     #[serde(default)]
-    pub for_secs: u64,
+    pub for_secs: Option<u64>,
+    /// Seconds a firing alert keeps firing after the value falls back; default from
+    /// `[alert_defaults]`.
+    #[serde(default)]
+    pub keep_firing_for_secs: Option<u64>,
+    /// Percent below a threshold the value must fall to clear it; default from
+    /// `[alert_defaults]`.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 100))]
+    pub hysteresis_percent: Option<f64>,
+    /// Seconds after an alert resolves before it may fire again; default from
+    /// `[alert_defaults]`.
+    #[serde(default)]
+    pub cooldown_secs: Option<u64>,
     /// Per-metric thresholds, e.g. `cpu_percent`, `response_time_ms`, `error_rate`
     /// (percent), `communication_latency_ms`.
     #[serde(default)]

@@ -54,7 +54,7 @@ fn unknown_fields_suggest_the_nearest_name() {
     check(
         "[pools.w.driver]\ntype = \"proces\"\n",
         &[
-            "p.toml:2:8: error: pools.w.driver.type: unknown value `proces`, expected one of `process`, `http`, `kubernetes`; did you mean `process`?",
+            "p.toml:2:8: error: pools.w.driver.type: unknown value `proces`, expected one of `process`, `http`, `kubernetes`, `none`; did you mean `process`?",
         ],
     );
 }

@@ -46,5 +46,32 @@ fn the_demo_scales_gates_a_restart_rolls_back_a_mistake_and_leaves_nothing_behin
     assert!(count("rolled back:") >= 1, "{stdout}");
     assert!(stdout.contains("verification failed"), "{stdout}");
     assert!(stdout.contains("Actions taken"), "{stdout}");
+    // The load step fired a CPU alert, which resolved once a scale-out had applied.
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = |what: &dyn Fn(&str) -> bool| lines.iter().position(|l| what(l));
+    let fired = at(&|l| l.contains("alert warning agent_cpu_high on"))
+        .unwrap_or_else(|| panic!("no CPU alert fired:\n{stdout}"));
+    let resolved = lines[fired..]
+        .iter()
+        .position(|l| l.contains("alert agent_cpu_high on") && l.ends_with("resolved"))
+        .map(|i| i + fired)
+        .unwrap_or_else(|| panic!("the CPU alert never resolved:\n{stdout}"));
+    let grows = |line: &str| -> bool {
+        let Some(change) = line.split("scale worker ").nth(1) else {
+            return false;
+        };
+        let sizes: Vec<u32> = change
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .split('→')
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        sizes.len() == 2 && sizes[0] < sizes[1]
+    };
+    let scaled_out = lines[fired..resolved]
+        .iter()
+        .any(|l| grows(l) && (l.contains(" applied") || l.contains(" verifying")));
+    assert!(scaled_out, "resolved before any scale-out:\n{stdout}");
     assert!(processes_of(&data_dir).is_empty(), "workers left behind");
 }

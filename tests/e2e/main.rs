@@ -2,6 +2,9 @@
 //! server on a free loopback port.
 
 mod util;
+// Real notification receivers (aiosmtpd, prometheus-alertmanager), shared with the unit tests.
+#[path = "../../src/notify/receivers.rs"]
+mod receivers;
 
 // The API surface: auth, errors, the read endpoints.
 mod api;
@@ -30,6 +33,9 @@ mod demo;
 mod actions_cli;
 // Samples pushed over the API: per-item errors, unknown agents joining pools, body limits.
 mod ingest;
+// Alerts from pushed samples to every channel's real receiver; inhibition, silences, failing
+// and dead receivers.
+mod alert_paths;
 // Prometheus scrape of a real node exporter and the bundled workers; GET /metrics checked by promtool.
 mod scrape;
 // Pool inputs read with PromQL from a real Prometheus that scrapes the bundled workers.

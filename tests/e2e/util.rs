@@ -282,25 +282,37 @@ pub struct Receiver {
     /// Where to POST, e.g. `http://127.0.0.1:40125/hook`.
     pub url: String,
     bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    attempts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Receiver {
     /// Starts the receiver on its own thread and actix system.
     pub fn start() -> Receiver {
+        Receiver::failing_first(0)
+    }
+
+    /// A receiver that answers 500 to its first `failures` requests (keeping nothing), then
+    /// 200, as a receiver that is briefly down would.
+    pub fn failing_first(failures: usize) -> Receiver {
         use actix_web::{App, HttpResponse, HttpServer, web};
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = bodies.clone();
+        let attempts = std::sync::Arc::new(AtomicUsize::new(0));
+        let (kept, counted) = (bodies.clone(), attempts.clone());
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = HttpServer::new(move || {
-                    let kept = kept.clone();
+                    let (kept, counted) = (kept.clone(), counted.clone());
                     App::new().route(
                         "/hook",
                         web::post().to(move |body: web::Json<Value>| {
-                            let kept = kept.clone();
+                            let (kept, counted) = (kept.clone(), counted.clone());
                             async move {
+                                if counted.fetch_add(1, Ordering::SeqCst) < failures {
+                                    return HttpResponse::InternalServerError().finish();
+                                }
                                 kept.lock().unwrap().push(body.into_inner());
                                 HttpResponse::Ok().finish()
                             }
@@ -314,7 +326,16 @@ impl Receiver {
                 let _ = server.await;
             });
         });
-        Receiver { url, bodies }
+        Receiver {
+            url,
+            bodies,
+            attempts,
+        }
+    }
+
+    /// Requests received so far, failed ones included.
+    pub fn attempts(&self) -> usize {
+        self.attempts.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every body received so far.

@@ -18,6 +18,9 @@ use crate::policy::{AlertRule, PolicyHandle};
 use crate::store::models::ModelStore;
 use anomaly::AnomalyWatch;
 
+/// Rules on a watched metric's anomaly score name the metric with this suffix.
+pub const ANOMALY_SCORE_SUFFIX: &str = "_anomaly_score";
+
 /// Weight of each new CPU sample in the smoothed CPU.
 const CPU_EWMA_ALPHA: f64 = 0.5;
 
@@ -66,6 +69,8 @@ pub struct AgentActor {
     /// Metrics with a detector, and the score that is reported.
     watched: Vec<String>,
     report_above: f64,
+    /// Whether any rule watches an anomaly score.
+    score_rules: bool,
 }
 
 impl AgentActor {
@@ -82,6 +87,7 @@ impl AgentActor {
             models,
             watched: Vec::new(),
             report_above: 1.0,
+            score_rules: false,
             id,
             pool,
             policy,
@@ -96,9 +102,19 @@ impl AgentActor {
         }
     }
 
-    /// Scores `sample` when its metric is watched; reports an anomaly above the policy's level.
+    /// Scores `sample` when its metric is watched; reports an anomaly above the policy's
+    /// level, and checks rules on the score (metric `<metric>_anomaly_score`).
     fn detect(&mut self, sample: &Sample, report_above: f64) {
         let (score, channels) = self.anomaly.observe(&sample.metric, sample.value);
+        if self.score_rules {
+            let scored = Sample {
+                agent: String::new(),
+                metric: format!("{}{ANOMALY_SCORE_SUFFIX}", sample.metric),
+                ts_ms: sample.ts_ms,
+                value: score,
+            };
+            self.check_rules(&scored);
+        }
         if score < report_above {
             return;
         }
@@ -129,6 +145,10 @@ impl AgentActor {
         self.capacity = current.policy.global.ring_buffer_size.max(1);
         self.watched = current.policy.anomaly.metrics.clone();
         self.report_above = current.policy.anomaly.report_above;
+        self.score_rules = self
+            .rules
+            .iter()
+            .any(|r| r.metric.ends_with(ANOMALY_SCORE_SUFFIX));
         self.anomaly.retain(&self.watched);
         for rule in old_rules {
             if self.rules.iter().any(|r| r.name == rule.name) || !self.breached.remove(&rule.name) {
@@ -198,7 +218,12 @@ impl AgentActor {
 
     fn check_rules(&mut self, sample: &Sample) {
         for rule in self.rules.iter().filter(|r| r.metric == sample.metric) {
-            let breached = sample.value > rule.above;
+            // Hysteresis: once breached, the rule holds until the value falls to `clear_below`.
+            let breached = if self.breached.contains(&rule.name) {
+                sample.value > rule.clear_below.unwrap_or(rule.above).min(rule.above)
+            } else {
+                sample.value > rule.above
+            };
             // Only changes are sent: the alert actor owns timing and state.
             let changed = if breached {
                 self.breached.insert(rule.name.clone())
@@ -382,6 +407,34 @@ mod tests {
             .map(|c| (c.breached, c.value))
             .collect();
         assert_eq!(seen, vec![(true, 60.0), (false, 40.0)]);
+    }
+
+    #[actix::test]
+    async fn hysteresis_holds_a_breach_until_the_value_falls_below_clear_below() {
+        let sink = Sink::default();
+        let crossings = sink.crossings.clone();
+        let rule = "[[alerts]]\nname = \"hot\"\nmetric = \"cpu_percent\"\nabove = 50\n\
+                    clear_below = 40\n";
+        let agent = start(sink.start(), rule);
+        let values = [60.0, 45.0, 55.0, 41.0, 39.0, 45.0];
+        let samples = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| sample("cpu_percent", i as i64, v));
+        agent.send(RecordSamples(samples.collect())).await.unwrap();
+        agent
+            .send(GetSeries {
+                metric: String::new(),
+            })
+            .await
+            .unwrap();
+        let seen: Vec<(bool, f64)> = crossings
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| (c.breached, c.value))
+            .collect();
+        assert_eq!(seen, vec![(true, 60.0), (false, 39.0)]);
     }
 
     #[actix::test]

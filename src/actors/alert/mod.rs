@@ -6,10 +6,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult};
+use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult, Recipient};
 use serde::Serialize;
 
+mod availability;
 mod routing;
+
+pub use availability::{AGENT_OFFLINE, AGENT_UNHEALTHY, HEARTBEAT_MISSED};
 
 use super::messages::{AnomalyObserved, ForgetAgent, ThresholdCrossed};
 use crate::clock;
@@ -91,6 +94,16 @@ pub struct AckAlert {
 #[rtype(result = "()")]
 pub struct SilencesChanged;
 
+/// An alert started firing or resolved: what subscribers (the optimizer) are told.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct AlertChanged {
+    /// The alert after the change.
+    pub alert: AlertView,
+    /// The metric its rule watches.
+    pub metric: String,
+}
+
 /// Asks for current and recently resolved alerts.
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<AlertView>")]
@@ -108,6 +121,13 @@ pub struct Alert {
     silences: Vec<Silence>,
     /// The next alert id.
     next_id: u64,
+    /// Firing alerts whose value fell back, and since when (they resolve after the rule's
+    /// `keep_firing_for_secs`).
+    clearing: HashMap<(String, String), i64>,
+    /// Alerts in their cooldown after resolving, and until when.
+    cooldown_until: HashMap<(String, String), i64>,
+    /// Who is told when an alert fires or resolves.
+    subscribers: Vec<Recipient<AlertChanged>>,
 }
 
 impl Alert {
@@ -121,7 +141,16 @@ impl Alert {
             silences: Vec::new(),
             // Ids stay unique across restarts: they start from the clock.
             next_id: clock::now_ms().max(0) as u64 * 1000,
+            clearing: HashMap::new(),
+            cooldown_until: HashMap::new(),
+            subscribers: Vec::new(),
         }
+    }
+
+    /// Also tells `subscriber` every time an alert fires or resolves.
+    pub fn with_subscriber(mut self, subscriber: Recipient<AlertChanged>) -> Self {
+        self.subscribers.push(subscriber);
+        self
     }
 
     fn new_id(&mut self) -> u64 {
@@ -135,7 +164,11 @@ impl Alert {
         self
     }
 
-    fn transition(store: &Store, view: &mut AlertView, to: AlertState, now_ms: i64) {
+    /// Moves `view` to `to`, records it, and tells the subscribers of firing and resolving.
+    fn transition(&mut self, key: &(String, String), to: AlertState, now_ms: i64) {
+        let Some((rule, view)) = self.alerts.get_mut(key) else {
+            return;
+        };
         let from = view.state;
         view.state = to;
         match to {
@@ -146,19 +179,61 @@ impl Alert {
             }
             AlertState::Resolved => {
                 view.resolved_ms = Some(now_ms);
+                self.clearing.remove(key);
+                if rule.cooldown_secs > 0 {
+                    self.cooldown_until
+                        .insert(key.clone(), now_ms + rule.cooldown_secs as i64 * 1000);
+                }
                 tracing::info!(message = "Alert resolved.", rule = %view.rule, agent = %view.agent);
             }
             AlertState::Pending => {}
         }
-        record(store, view, from.as_str(), now_ms);
+        record(&self.store, view, from.as_str(), now_ms);
+        if to != AlertState::Pending {
+            let changed = AlertChanged {
+                alert: view.clone(),
+                metric: rule.metric.clone(),
+            };
+            for subscriber in &self.subscribers {
+                subscriber.do_send(changed.clone());
+            }
+        }
     }
 
     fn evaluate(&mut self, now_ms: i64) {
-        for (rule, view) in self.alerts.values_mut() {
-            if view.state == AlertState::Pending
-                && now_ms - view.since_ms >= rule.for_secs as i64 * 1000
+        self.cooldown_until.retain(|_, until| *until > now_ms);
+        let due: Vec<(String, String)> = self
+            .alerts
+            .iter()
+            .filter(|(key, (rule, view))| {
+                view.state == AlertState::Pending
+                    && now_ms - view.since_ms >= rule.for_secs as i64 * 1000
+                    && !self.cooldown_until.contains_key(*key)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in due {
+            self.transition(&key, AlertState::Firing, now_ms);
+        }
+        // `keep_firing_for`: a firing alert whose value fell back resolves only after it.
+        let kept_long_enough: Vec<(String, String)> = self
+            .clearing
+            .iter()
+            .filter(|(key, since)| {
+                self.alerts.get(*key).is_none_or(|(rule, _)| {
+                    now_ms - **since >= rule.keep_firing_for_secs as i64 * 1000
+                })
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in kept_long_enough {
+            self.clearing.remove(&key);
+            if self
+                .alerts
+                .get(&key)
+                .is_some_and(|(_, v)| v.state == AlertState::Firing)
             {
-                Self::transition(&self.store, view, AlertState::Firing, now_ms);
+                self.transition(&key, AlertState::Resolved, now_ms);
             }
         }
         let quiet: Vec<(String, String)> = self
@@ -169,10 +244,12 @@ impl Alert {
             .collect();
         for key in quiet {
             self.anomaly_seen.remove(&key);
-            if let Some((_, view)) = self.alerts.get_mut(&key)
-                && view.state == AlertState::Firing
+            if self
+                .alerts
+                .get(&key)
+                .is_some_and(|(_, v)| v.state == AlertState::Firing)
             {
-                Self::transition(&self.store, view, AlertState::Resolved, now_ms);
+                self.transition(&key, AlertState::Resolved, now_ms);
             }
         }
         self.route(now_ms);
@@ -228,6 +305,8 @@ impl Handler<ThresholdCrossed> for Alert {
         let key = (msg.rule.name.clone(), msg.agent.clone());
         let now = clock::now_ms();
         if msg.breached {
+            // Breached again while `keep_firing_for` ran: it never stopped firing.
+            self.clearing.remove(&key);
             let active = self
                 .alerts
                 .get(&key)
@@ -252,11 +331,15 @@ impl Handler<ThresholdCrossed> for Alert {
             record(&self.store, &view, "inactive", now);
             self.alerts.insert(key, (msg.rule, view));
             self.evaluate(now);
-        } else if let Some((_, view)) = self.alerts.get_mut(&key) {
+        } else if let Some((rule, view)) = self.alerts.get_mut(&key) {
             view.value = msg.value;
             match view.state {
+                AlertState::Firing if rule.keep_firing_for_secs > 0 => {
+                    self.clearing.entry(key).or_insert(now);
+                }
                 AlertState::Firing => {
-                    Self::transition(&self.store, view, AlertState::Resolved, now)
+                    self.transition(&key, AlertState::Resolved, now);
+                    self.evaluate(now);
                 }
                 // A breach shorter than `for` never fired: it just goes away.
                 AlertState::Pending => {
@@ -295,8 +378,11 @@ impl Handler<AnomalyObserved> for Alert {
             for_secs: 0,
             level: AlertLevel::Warning,
             pool: Some(msg.pool.clone()),
+            keep_firing_for_secs: 0,
+            clear_below: None,
+            cooldown_secs: 0,
         };
-        let mut view = AlertView {
+        let view = AlertView {
             id: self.new_id(),
             acked: None,
             silenced_by: Vec::new(),
@@ -311,8 +397,8 @@ impl Handler<AnomalyObserved> for Alert {
             resolved_ms: None,
         };
         record(&self.store, &view, "inactive", now);
-        Self::transition(&self.store, &mut view, AlertState::Firing, now);
-        self.alerts.insert(key, (rule, view));
+        self.alerts.insert(key.clone(), (rule, view));
+        self.transition(&key, AlertState::Firing, now);
     }
 }
 
@@ -321,10 +407,16 @@ impl Handler<ForgetAgent> for Alert {
 
     fn handle(&mut self, msg: ForgetAgent, _ctx: &mut Context<Self>) {
         let now = clock::now_ms();
-        for ((_, agent), (_, view)) in self.alerts.iter_mut() {
-            if *agent == msg.agent && view.state == AlertState::Firing {
-                Self::transition(&self.store, view, AlertState::Resolved, now);
-            }
+        let firing: Vec<(String, String)> = self
+            .alerts
+            .iter()
+            .filter(|((_, agent), (_, view))| {
+                *agent == msg.agent && view.state == AlertState::Firing
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in firing {
+            self.transition(&key, AlertState::Resolved, now);
         }
         self.alerts.retain(|(_, agent), (_, view)| {
             *agent != msg.agent || view.state != AlertState::Pending
@@ -367,31 +459,4 @@ impl Handler<GetAlerts> for Alert {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::analytics::anomaly::ChannelScores;
-
-    #[actix::test]
-    async fn an_anomaly_fires_at_once_and_is_kept_in_the_history() {
-        let dir = tempfile::tempdir().unwrap();
-        let alert = Alert::new(Store::open(dir.path()).unwrap()).start();
-        alert
-            .send(AnomalyObserved {
-                agent: "w-1".into(),
-                pool: "w".into(),
-                metric: "cpu_percent".into(),
-                value: 95.0,
-                score: 0.9,
-                channels: ChannelScores::default(),
-                ts_ms: clock::now_ms(),
-            })
-            .await
-            .unwrap();
-        let alerts = alert.send(GetAlerts).await.unwrap();
-        assert_eq!(alerts.len(), 1);
-        assert_eq!(
-            (alerts[0].rule.as_str(), alerts[0].state),
-            ("anomaly_cpu_percent", AlertState::Firing)
-        );
-    }
-}
+mod tests;

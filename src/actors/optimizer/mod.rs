@@ -11,6 +11,7 @@ use std::time::Duration;
 use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle, WrapFuture};
 
 mod agents;
+mod callbacks;
 mod pool;
 mod thresholds;
 

@@ -166,6 +166,9 @@ mod tests {
             metric: "memory_percent".into(),
             above,
             for_secs: 0,
+            keep_firing_for_secs: 0,
+            clear_below: None,
+            cooldown_secs: 0,
             level,
             pool: Some("p".into()),
         }

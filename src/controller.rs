@@ -74,6 +74,9 @@ pub enum ControllerError {
     /// sysinfo could not read the host.
     #[error("cannot read system information: {0}")]
     System(String),
+    /// The scraper's HTTP client could not be built.
+    #[error("cannot build the HTTP client that scrapes Prometheus targets")]
+    Scraper(#[source] reqwest::Error),
 }
 
 /// A running controller.
@@ -210,6 +213,16 @@ impl Controller {
             rollups: Some(rollup_sink),
         };
         fleet_ctx.run(FleetSupervisor::new(handle.clone(), links));
+        let scrape_stats = crate::ingest::scrape::ScrapeStats::default();
+        let pool_inputs = crate::ingest::scrape::promql::PoolInputs::default();
+        crate::ingest::scrape::Scraper::new(
+            handle.clone(),
+            fleet.clone(),
+            scrape_stats.clone(),
+            pool_inputs.clone(),
+        )
+        .map_err(ControllerError::Scraper)?
+        .start();
 
         let actuator = Actuator::new(
             store.clone(),
@@ -238,6 +251,8 @@ impl Controller {
             tokens: Default::default(),
             notifier,
             tasks,
+            scrape: scrape_stats,
+            pool_inputs,
         };
         let server =
             api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;

@@ -75,6 +75,8 @@ pub struct FleetSnapshot {
     pub agents: Vec<AgentView>,
     /// Latest host-wide metrics.
     pub host: BTreeMap<String, f64>,
+    /// Samples handed to agents (and kept for the host) since the controller started.
+    pub samples_routed: u64,
 }
 
 /// Asks for a snapshot of the fleet.
@@ -119,6 +121,7 @@ pub struct FleetSupervisor {
     links: FleetLinks,
     agents: HashMap<String, Entry>,
     host: BTreeMap<String, f64>,
+    samples_routed: u64,
 }
 
 struct Entry {
@@ -136,6 +139,7 @@ impl FleetSupervisor {
             links,
             agents: HashMap::new(),
             host: BTreeMap::new(),
+            samples_routed: 0,
         }
     }
 }
@@ -235,6 +239,7 @@ impl FleetSupervisor {
         let mut by_agent: HashMap<String, Vec<Sample>> = HashMap::new();
         for sample in samples {
             if sample.agent == HOST_AGENT {
+                self.samples_routed += 1;
                 self.host.insert(sample.metric, sample.value);
             } else {
                 by_agent
@@ -245,7 +250,10 @@ impl FleetSupervisor {
         }
         for (agent, samples) in by_agent {
             match self.agents.get(&agent) {
-                Some(entry) => entry.addr.do_send(RecordSamples(samples)),
+                Some(entry) => {
+                    self.samples_routed += samples.len() as u64;
+                    entry.addr.do_send(RecordSamples(samples));
+                }
                 None => tracing::debug!(message = "Samples for an unknown agent dropped.", %agent),
             }
         }
@@ -376,6 +384,7 @@ impl Handler<GetFleet> for FleetSupervisor {
         MessageResult(FleetSnapshot {
             agents,
             host: self.host.clone(),
+            samples_routed: self.samples_routed,
         })
     }
 }

@@ -8,6 +8,7 @@ mod chart;
 pub mod error;
 mod ingest;
 mod log;
+mod metrics;
 mod otlp;
 mod policies;
 mod routes;
@@ -52,6 +53,10 @@ pub struct ApiState {
     pub notifier: crate::notify::Notifier,
     /// The task tracker.
     pub tasks: Addr<crate::actors::tasks::TaskTracker>,
+    /// Each Prometheus scrape target's counts, for `GET /metrics`.
+    pub scrape: crate::ingest::scrape::ScrapeStats,
+    /// Pool inputs read with PromQL, for `GET /api/v1/pools` and `GET /metrics`.
+    pub pool_inputs: crate::ingest::scrape::promql::PoolInputs,
 }
 
 /// Builds the API server on `listener`; the caller runs (awaits) it.

@@ -16,6 +16,7 @@ use crate::domain::AgentStatus;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(healthz))
+        .route("/metrics", web::get().to(super::metrics::metrics))
         .service(
             web::scope("/api/v1")
                 .route("/agents", web::get().to(agents))
@@ -117,6 +118,10 @@ struct PoolView {
     /// Task figures of the agents that report tasks; absent when none does.
     #[serde(skip_serializing_if = "Option::is_none")]
     tasks: Option<super::tasks::PoolTasks>,
+    /// Pool-level inputs read with PromQL (`[[ingest.promql]]`), latest values by name.
+    inputs: BTreeMap<String, f64>,
+    /// Why the last query of an input failed, for inputs whose last query did.
+    input_errors: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -133,6 +138,7 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
         .await
         .map_err(unavailable)?;
     let weights = state.actuator.send(GetWeights).await.map_err(unavailable)?;
+    let inputs = state.pool_inputs.snapshot();
     let current = state.policy.current();
     let views: Vec<PoolView> = current
         .policy
@@ -168,6 +174,18 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
                 action_in_flight: activity.get(name).and_then(|a| a.in_flight),
                 tasks: super::tasks::pool_tasks(&members),
                 weights,
+                inputs: inputs
+                    .iter()
+                    .filter(|((pool, _), _)| pool == name)
+                    .filter_map(|((_, input), read)| Some((input.clone(), read.value?)))
+                    .collect(),
+                input_errors: inputs
+                    .iter()
+                    .filter(|((pool, _), _)| pool == name)
+                    .filter_map(|((_, input), read)| {
+                        Some((input.clone(), read.last_error.clone()?))
+                    })
+                    .collect(),
             }
         })
         .collect();

@@ -1,6 +1,6 @@
 //! Every way a sample comes in from outside the controller: the JSON batch API (`push.rs`),
-//! task tracking (`tasks.rs`, samples made from reported work) and, beside them, the other
-//! formats agents speak. Each path turns its input into
+//! task tracking (`tasks.rs`, samples made from reported work), Prometheus scrape
+//! (`scrape/`) and, beside them, the other formats agents speak. Each path turns its input into
 //! [`Sample`](crate::domain::Sample)s, checks each one here, and hands them to the fleet with
 //! `AdmitSamples`, which lets agents it has not met join a pool (or refuses them).
 //!
@@ -9,6 +9,7 @@
 
 pub mod otlp;
 pub mod push;
+pub mod scrape;
 pub mod tasks;
 pub mod ws_pull;
 

@@ -8,6 +8,7 @@ use super::model::{DriverConfig, Policy};
 
 mod channels;
 mod pull;
+mod scrape;
 
 /// How bad a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -200,6 +201,7 @@ fn check_pools(policy: &Policy, env: &dyn Fn(&str) -> bool, problems: &mut Probl
 }
 
 fn check_ingest(policy: &Policy, problems: &mut Problems) {
+    scrape::check_scrape(policy, problems);
     // The built-in `external` may be missing (pushed samples without a pool label are then
     // refused, and say why); a pool the operator named must exist.
     let ingest = &policy.ingest;

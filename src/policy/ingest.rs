@@ -33,6 +33,15 @@ pub struct IngestPolicy {
     #[serde(default = "default_max_open_tasks_per_agent")]
     #[schemars(range(min = 1))]
     pub max_open_tasks_per_agent: usize,
+    /// Prometheus endpoints scraped on the sampling interval, each the metrics of one agent.
+    #[serde(default)]
+    pub scrape: Vec<super::scrape::ScrapeTarget>,
+    /// Pools whose agents (run by the pool's driver) are scraped at their endpoint, by pool.
+    #[serde(default)]
+    pub scrape_pools: std::collections::BTreeMap<String, super::scrape::ScrapePool>,
+    /// Pool-level inputs read with PromQL from a Prometheus-compatible server.
+    #[serde(default)]
+    pub promql: Vec<super::scrape::PromQuery>,
     /// Agents the controller does not run whose metrics it pulls over WebSocket
     /// (`[[ingest.websocket]]`); a pool's own agents are pulled with its `pull` setting.
     #[serde(default)]
@@ -89,6 +98,9 @@ impl Default for IngestPolicy {
             task_timeout_secs: default_task_timeout_secs(),
             max_open_tasks_per_agent: default_max_open_tasks_per_agent(),
             websocket: Vec::new(),
+            scrape: Vec::new(),
+            scrape_pools: Default::default(),
+            promql: Vec::new(),
         }
     }
 }

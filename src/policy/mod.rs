@@ -12,6 +12,7 @@ mod model;
 mod overlay;
 mod rules;
 mod schema;
+mod scrape;
 
 use std::sync::Arc;
 
@@ -36,6 +37,9 @@ pub use overlay::{
 };
 pub use rules::{AlertLevel, AlertRule, AnomalyPolicy, Channel, LevelThresholds, Profile, Route};
 pub use schema::policy_schema;
+pub use scrape::{
+    MetricMapping, PromQuery, ReadAs, ScrapePool, ScrapeTarget, bundled_worker_metrics,
+};
 
 /// The policy in force, shared by every actor; swapped atomically on reload.
 #[derive(Clone)]

@@ -120,6 +120,16 @@ impl Store {
             .collect()
     }
 
+    /// How many actions are in each state now, by state name.
+    pub fn count_by_state(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM actions GROUP BY state")?;
+        let counts = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
+            .collect::<Result<_, _>>()?;
+        Ok(counts)
+    }
+
     /// How many actions of `pool` (of `kind`, when given) entered `state` since `since_ms`.
     pub fn count_entered(
         &self,

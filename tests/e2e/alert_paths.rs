@@ -21,7 +21,10 @@ struct Pusher {
 impl Pusher {
     fn start(server: &Server, agents: &[&str], value: f64) -> Pusher {
         let value = Arc::new(AtomicU64::new(value.to_bits()));
-        let (url, token) = (format!("{}/api/v1/samples", server.url), server.token.clone());
+        let (url, token) = (
+            format!("{}/api/v1/samples", server.url),
+            server.token.clone(),
+        );
         let agents: Vec<String> = agents.iter().map(|a| a.to_string()).collect();
         let shared = value.clone();
         let task = tokio::spawn(async move {
@@ -32,7 +35,12 @@ impl Pusher {
                     .iter()
                     .map(|a| json!({"agent": a, "metric": "queue_size", "value": v, "labels": {"pool": "edge"}}))
                     .collect();
-                let response = client.post(&url).bearer_auth(&token).json(&batch).send().await;
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&batch)
+                    .send()
+                    .await;
                 assert!(response.is_ok_and(|r| r.status().is_success()));
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
@@ -91,14 +99,20 @@ async fn a_sustained_breach_is_one_grouped_message_per_channel_a_repeat_then_one
     tokio::time::sleep(Duration::from_millis(800)).await;
     pusher.set(10.0);
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(hook.bodies().is_empty() && slack.bodies().is_empty(), "{:?}", hook.bodies());
+    assert!(
+        hook.bodies().is_empty() && slack.bodies().is_empty(),
+        "{:?}",
+        hook.bodies()
+    );
     assert!(smtp.messages().is_empty());
 
     // A sustained one: one grouped message per channel.
     pusher.set(150.0);
-    let first = wait_for("the grouped webhook message", Duration::from_secs(20), || async {
-        hook.bodies().into_iter().next()
-    })
+    let first = wait_for(
+        "the grouped webhook message",
+        Duration::from_secs(20),
+        || async { hook.bodies().into_iter().next() },
+    )
     .await;
     let fired_at = Instant::now();
     assert_eq!(first["title"], "[FIRING:3] edge queue_deep", "{first}");
@@ -107,7 +121,13 @@ async fn a_sustained_breach_is_one_grouped_message_per_channel_a_repeat_then_one
         slack.bodies().into_iter().next()
     })
     .await;
-    assert!(chat["text"].as_str().unwrap().contains("[FIRING:3] edge queue_deep"), "{chat}");
+    assert!(
+        chat["text"]
+            .as_str()
+            .unwrap()
+            .contains("[FIRING:3] edge queue_deep"),
+        "{chat}"
+    );
     let mail = smtp.wait_for_messages(1).await;
     assert_eq!(mail[0]["subject"], "[FIRING:3] edge queue_deep");
     let held = loop {
@@ -115,7 +135,10 @@ async fn a_sustained_breach_is_one_grouped_message_per_channel_a_repeat_then_one
         if !alerts.is_empty() {
             break alerts;
         }
-        assert!(fired_at.elapsed() < Duration::from_secs(10), "Alertmanager holds {alerts:?}");
+        assert!(
+            fired_at.elapsed() < Duration::from_secs(10),
+            "Alertmanager holds {alerts:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     // One Alertmanager alert per group, its description naming every agent.
@@ -123,7 +146,12 @@ async fn a_sustained_breach_is_one_grouped_message_per_channel_a_repeat_then_one
     assert_eq!(held[0]["labels"]["alertname"], "queue_deep");
     assert_eq!(held[0]["labels"]["pool"], "edge");
     let description = held[0]["annotations"]["description"].as_str().unwrap();
-    assert!(["e-1", "e-2", "e-3"].iter().all(|a| description.contains(a)), "{description}");
+    assert!(
+        ["e-1", "e-2", "e-3"]
+            .iter()
+            .all(|a| description.contains(a)),
+        "{description}"
+    );
 
     // Nothing more until repeat_interval (8 s), then one repeat.
     let repeat = wait_for("the repeat", Duration::from_secs(20), || async {
@@ -131,7 +159,11 @@ async fn a_sustained_breach_is_one_grouped_message_per_channel_a_repeat_then_one
         (bodies.len() >= 2).then(|| bodies[1].clone())
     })
     .await;
-    assert!(fired_at.elapsed() >= Duration::from_secs(7), "repeated after {:?}", fired_at.elapsed());
+    assert!(
+        fired_at.elapsed() >= Duration::from_secs(7),
+        "repeated after {:?}",
+        fired_at.elapsed()
+    );
     assert_eq!(repeat["title"], first["title"]);
     assert_eq!(slack.bodies().len(), 2);
 
@@ -142,12 +174,18 @@ async fn a_sustained_breach_is_one_grouped_message_per_channel_a_repeat_then_one
         (bodies.len() >= 3).then(|| bodies[2].clone())
     })
     .await;
-    assert_eq!(resolved["title"], "[RESOLVED] edge queue_deep", "{resolved}");
+    assert_eq!(
+        resolved["title"], "[RESOLVED] edge queue_deep",
+        "{resolved}"
+    );
     let mail = smtp.wait_for_messages(3).await;
     assert_eq!(mail[2]["subject"], "[RESOLVED] edge queue_deep");
     let resolving = Instant::now();
     while !alertmanager.alerts().await.is_empty() {
-        assert!(resolving.elapsed() < Duration::from_secs(10), "Alertmanager still holds them");
+        assert!(
+            resolving.elapsed() < Duration::from_secs(10),
+            "Alertmanager still holds them"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -176,20 +214,38 @@ async fn a_critical_alert_inhibits_the_pools_warnings_and_a_silence_mutes_its_ag
     assert_eq!(status, 201, "{created}");
     let _pusher = Pusher::start(&server, &["e-1", "e-9"], 250.0);
     let critical = wait_for("the critical message", Duration::from_secs(20), || async {
-        hook.bodies().into_iter().find(|b| b["title"].as_str().unwrap_or("").contains("queue_full"))
+        hook.bodies()
+            .into_iter()
+            .find(|b| b["title"].as_str().unwrap_or("").contains("queue_full"))
     })
     .await;
-    assert_eq!(critical["title"], "[FIRING:1] edge queue_full", "{critical}");
+    assert_eq!(
+        critical["title"], "[FIRING:1] edge queue_full",
+        "{critical}"
+    );
     assert_eq!(critical["details"]["alerts"][0]["labels"]["agent"], "e-1");
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let titles: Vec<String> = hook.bodies().iter().map(|b| b["title"].to_string()).collect();
-    assert_eq!(titles.len(), 1, "the warnings stay inhibited, e-9 silenced: {titles:?}");
+    let titles: Vec<String> = hook
+        .bodies()
+        .iter()
+        .map(|b| b["title"].to_string())
+        .collect();
+    assert_eq!(
+        titles.len(),
+        1,
+        "the warnings stay inhibited, e-9 silenced: {titles:?}"
+    );
     // Both alerts of both agents still fire; the API says what mutes e-9's.
     let (_, alerts) = server.get("/api/v1/alerts?state=firing&pool=edge").await;
     let alerts = alerts.as_array().unwrap();
     assert_eq!(alerts.len(), 4, "{alerts:?}");
     let muted = alerts.iter().filter(|a| a["agent"] == "e-9");
-    assert!(muted.clone().count() == 2 && muted.into_iter().all(|a| a["silenced_by"] == json!([created["id"]])));
+    assert!(
+        muted.clone().count() == 2
+            && muted
+                .into_iter()
+                .all(|a| a["silenced_by"] == json!([created["id"]]))
+    );
 }
 
 #[tokio::test]
@@ -225,18 +281,27 @@ async fn a_failing_receiver_gets_the_message_and_a_dead_one_does_not_slow_ingest
         assert_eq!(response.status(), 200);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let got = wait_for("the message after three failures", Duration::from_secs(20), || async {
-        flaky.bodies().into_iter().next()
-    })
+    let got = wait_for(
+        "the message after three failures",
+        Duration::from_secs(20),
+        || async { flaky.bodies().into_iter().next() },
+    )
     .await;
     assert_eq!(got["title"], "[FIRING:1] edge queue_deep", "{got}");
     assert_eq!(flaky.attempts(), 4, "three failures, then success");
-    assert!(slowest < Duration::from_millis(500), "a push took {slowest:?} while a receiver hung");
+    assert!(
+        slowest < Duration::from_millis(500),
+        "a push took {slowest:?} while a receiver hung"
+    );
     // The dead receiver's attempts time out and are counted, in their own tasks.
-    wait_for("the dead receiver's failures counted", Duration::from_secs(30), || async {
-        let (_, counts) = server.get("/api/v1/notifications").await;
-        (counts["dead"]["failed_attempts"].as_u64() >= Some(1)).then_some(())
-    })
+    wait_for(
+        "the dead receiver's failures counted",
+        Duration::from_secs(30),
+        || async {
+            let (_, counts) = server.get("/api/v1/notifications").await;
+            (counts["dead"]["failed_attempts"].as_u64() >= Some(1)).then_some(())
+        },
+    )
     .await;
     drop(dead);
 }

@@ -42,3 +42,7 @@ mod ws_pull;
 mod tasks;
 // OTLP/HTTP metrics: the real OpenTelemetry Python SDK pushing, OTLP JSON, gzip, errors.
 mod otlp;
+// Prometheus scrape of a real node exporter and the bundled workers; GET /metrics checked by promtool.
+mod scrape;
+// Pool inputs read with PromQL from a real Prometheus that scrapes the bundled workers.
+mod promql;

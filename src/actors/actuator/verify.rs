@@ -177,6 +177,7 @@ mod tests {
         FleetSnapshot {
             agents,
             host: BTreeMap::new(),
+            samples_routed: 0,
         }
     }
 

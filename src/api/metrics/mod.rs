@@ -1,0 +1,347 @@
+//! `GET /metrics`: the controller's own metrics and the latest value of every agent metric,
+//! in the Prometheus text exposition format (0.0.4).
+//!
+//! Agent metric `m` of agent `a` in pool `p` is `swarmpilot_agent_<m>{agent="a",pool="p"}`,
+//! a gauge, with `m` in Prometheus' naming conventions (see [`exported_name`]): abbreviated
+//! or non-base units become base units with the value converted (`response_time_ms` is
+//! `swarmpilot_agent_response_time_seconds`, `throughput_per_s` is
+//! `swarmpilot_agent_throughput_per_second`), so `promtool check metrics` finds no problem.
+
+mod names;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use actix_web::{HttpResponse, web};
+
+use self::names::exported_name;
+use super::ApiState;
+use super::error::ApiError;
+use super::routes::{read_store, unavailable};
+use crate::actors::alert::{AlertState, GetAlerts};
+use crate::actors::fleet::GetFleet;
+use crate::domain::{ActionState, AgentStatus};
+use crate::ingest::scrape::TargetStats;
+use crate::notify::ChannelStats;
+use crate::policy::AlertLevel;
+
+/// The content type of the text format.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Every status an agent can have, so a pool's series do not come and go.
+const STATUSES: [AgentStatus; 6] = [
+    AgentStatus::Starting,
+    AgentStatus::Active,
+    AgentStatus::Idle,
+    AgentStatus::Busy,
+    AgentStatus::Error,
+    AgentStatus::Offline,
+];
+
+/// Every alert level.
+const LEVELS: [AlertLevel; 4] = [
+    AlertLevel::Info,
+    AlertLevel::Warning,
+    AlertLevel::Critical,
+    AlertLevel::Emergency,
+];
+
+/// A family counted per notification channel: name, help, count.
+type ChannelFamily = (&'static str, &'static str, fn(&ChannelStats) -> u64);
+/// A family per scrape target: name, type, help, value.
+type TargetFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&TargetStats) -> f64,
+);
+
+/// Answers the page; no token, like any Prometheus exporter (see ARCHITECTURE.md).
+pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let fleet = state.fleet.send(GetFleet).await.map_err(unavailable)?;
+    let alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
+    let actions = read_store(&state.store, |store| store.count_by_state()).await?;
+    let pools: Vec<String> = state
+        .policy
+        .current()
+        .policy
+        .pools
+        .keys()
+        .cloned()
+        .collect();
+    let mut page = Page::default();
+
+    page.family(
+        "swarmpilot_samples_ingested_total",
+        "counter",
+        "Samples handed to agents (and kept for the host) since the controller started.",
+    );
+    page.sample(
+        "swarmpilot_samples_ingested_total",
+        &[],
+        fleet.samples_routed as f64,
+    );
+
+    page.family("swarmpilot_agents", "gauge", "Agents by pool and status.");
+    for pool in &pools {
+        for status in STATUSES {
+            let count = fleet
+                .agents
+                .iter()
+                .filter(|a| &a.pool == pool && a.status == status)
+                .count();
+            page.sample(
+                "swarmpilot_agents",
+                &[("pool", pool), ("status", status_name(status))],
+                count as f64,
+            );
+        }
+    }
+
+    page.family(
+        "swarmpilot_alerts_firing",
+        "gauge",
+        "Alerts firing now, by level.",
+    );
+    for level in LEVELS {
+        let count = alerts
+            .iter()
+            .filter(|a| a.state == AlertState::Firing && a.level == level)
+            .count();
+        page.sample(
+            "swarmpilot_alerts_firing",
+            &[("level", level.as_str())],
+            count as f64,
+        );
+    }
+
+    page.family("swarmpilot_actions", "gauge", "Actions by current state.");
+    let counts: BTreeMap<String, u64> = actions.into_iter().collect();
+    for action_state in ActionState::ALL {
+        let name = action_state.as_str();
+        let count = counts.get(name).copied().unwrap_or(0);
+        page.sample("swarmpilot_actions", &[("state", name)], count as f64);
+    }
+
+    let channels = state.notifier.stats();
+    let notification_counts: [ChannelFamily; 3] = [
+        (
+            "swarmpilot_notifications_sent_total",
+            "Notifications delivered, by channel.",
+            |c| c.sent,
+        ),
+        (
+            "swarmpilot_notifications_failed_total",
+            "Notifications given up on after every retry, by channel.",
+            |c| c.failed,
+        ),
+        (
+            "swarmpilot_notification_attempts_failed_total",
+            "Delivery attempts that failed, retried or not, by channel.",
+            |c| c.failed_attempts,
+        ),
+    ];
+    for (name, help, count) in notification_counts {
+        page.family(name, "counter", help);
+        for (channel, stats) in &channels {
+            page.sample(name, &[("channel", channel)], count(stats) as f64);
+        }
+    }
+
+    let targets = state.scrape.snapshot();
+    let scrape_families: [TargetFamily; 4] = [
+        (
+            "swarmpilot_scrape_up",
+            "gauge",
+            "1 when the last scrape of the agent's Prometheus target succeeded.",
+            |t| if t.up { 1.0 } else { 0.0 },
+        ),
+        (
+            "swarmpilot_scrapes_total",
+            "counter",
+            "Scrapes of the agent's Prometheus target.",
+            |t| t.scrapes as f64,
+        ),
+        (
+            "swarmpilot_scrape_failures_total",
+            "counter",
+            "Failed scrapes (timeout, refused, non-2xx, unparsable) of the agent's target.",
+            |t| t.failures as f64,
+        ),
+        (
+            "swarmpilot_scrape_consecutive_failures",
+            "gauge",
+            "Failed scrapes of the agent's target since its last success.",
+            |t| t.consecutive_failures as f64,
+        ),
+    ];
+    for (name, kind, help, value) in scrape_families {
+        page.family(name, kind, help);
+        for (agent, target) in &targets {
+            page.sample(
+                name,
+                &[("agent", agent), ("pool", &target.pool)],
+                value(target),
+            );
+        }
+    }
+
+    let inputs = state.pool_inputs.snapshot();
+    page.family(
+        "swarmpilot_pool_input",
+        "gauge",
+        "Latest value of each pool input read with PromQL.",
+    );
+    for ((pool, input), read) in &inputs {
+        if let Some(value) = read.value {
+            page.sample(
+                "swarmpilot_pool_input",
+                &[("input", input), ("pool", pool)],
+                value,
+            );
+        }
+    }
+    page.family(
+        "swarmpilot_pool_input_failures_total",
+        "counter",
+        "PromQL queries of a pool input that gave no value.",
+    );
+    for ((pool, input), read) in &inputs {
+        page.sample(
+            "swarmpilot_pool_input_failures_total",
+            &[("input", input), ("pool", pool)],
+            read.failures as f64,
+        );
+    }
+
+    for (exported, (metric, factor)) in exported_names(fleet.host.keys()) {
+        let name = format!("swarmpilot_host_{exported}");
+        page.family(
+            &name,
+            "gauge",
+            &help_for("the controller's host", metric, factor),
+        );
+        page.sample(&name, &[], fleet.host[metric] * factor);
+    }
+    let agent_metrics = exported_names(fleet.agents.iter().flat_map(|a| a.metrics.keys()));
+    for (exported, (metric, factor)) in agent_metrics {
+        let name = format!("swarmpilot_agent_{exported}");
+        page.family(&name, "gauge", &help_for("each agent", metric, factor));
+        for agent in &fleet.agents {
+            if let Some(value) = agent.metrics.get(metric) {
+                page.sample(
+                    &name,
+                    &[("agent", &agent.id), ("pool", &agent.pool)],
+                    value * factor,
+                );
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(page.out))
+}
+
+fn status_name(status: AgentStatus) -> &'static str {
+    match status {
+        AgentStatus::Starting => "starting",
+        AgentStatus::Active => "active",
+        AgentStatus::Idle => "idle",
+        AgentStatus::Busy => "busy",
+        AgentStatus::Error => "error",
+        AgentStatus::Offline => "offline",
+    }
+}
+
+fn help_for(whose: &str, metric: &str, factor: f64) -> String {
+    if factor == 1.0 {
+        format!("Latest {metric} of {whose}.")
+    } else {
+        format!("Latest {metric} of {whose}, times {factor} for base units.")
+    }
+}
+
+/// The exported name of each metric, with the metric and its factor; when two metrics
+/// would export under one name, the first in name order keeps it.
+fn exported_names<'a>(
+    metrics: impl Iterator<Item = &'a String>,
+) -> BTreeMap<String, (&'a str, f64)> {
+    let mut metrics: Vec<&String> = metrics.collect();
+    metrics.sort();
+    metrics.dedup();
+    let mut names = BTreeMap::new();
+    for metric in metrics {
+        let (name, factor) = exported_name(metric);
+        names.entry(name).or_insert((metric.as_str(), factor));
+    }
+    names
+}
+
+/// The page being written.
+#[derive(Default)]
+struct Page {
+    out: String,
+}
+
+impl Page {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (label, value)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{label}=\"{}\"", escape_label(value));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {}", number(value));
+    }
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// A value as the text format writes it.
+fn number(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value == f64::INFINITY {
+        "+Inf".into()
+    } else if value == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        value.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_labels_are_written_as_the_format_says() {
+        let mut page = Page::default();
+        page.family("x", "gauge", "Line one\nback\\slash.");
+        page.sample("x", &[("agent", "a\"b\\c\nd"), ("pool", "p")], f64::NAN);
+        page.sample("x", &[], f64::INFINITY);
+        page.sample("x", &[], -2.5);
+        assert_eq!(
+            page.out,
+            "# HELP x Line one\\nback\\\\slash.\n# TYPE x gauge\n\
+             x{agent=\"a\\\"b\\\\c\\nd\",pool=\"p\"} NaN\nx +Inf\nx -2.5\n"
+        );
+        // What it writes, the scraper reads back.
+        let read = crate::ingest::scrape::text::parse(&page.out).unwrap();
+        assert_eq!(read.series[0].label("agent"), Some("a\"b\\c\nd"));
+    }
+}

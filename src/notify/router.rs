@@ -39,6 +39,8 @@ pub struct Outgoing {
 struct Group {
     created_ms: i64,
     last_sent_ms: Option<i64>,
+    /// The group timer's last tick (every group_interval from the first notification).
+    tick_ms: Option<i64>,
     /// The firing alerts at the last notification.
     sent_firing: BTreeSet<String>,
     /// Everything seen in the group, latest first by key.
@@ -131,16 +133,21 @@ impl Router {
                 .map(|a| a.key.clone())
                 .collect();
             let secs = |s: u64| s as i64 * 1000;
+            // After its first notification a group's timer ticks every group_interval, as
+            // Alertmanager's does: changes that come between two ticks go out together at
+            // the next one.
+            let interval = secs(route.group_interval_secs).max(1);
+            let at_tick = group.tick_ms.is_some_and(|tick| now_ms - tick >= interval);
+            if let Some(tick) = group.tick_ms.filter(|_| at_tick) {
+                group.tick_ms = Some(tick + (now_ms - tick) / interval * interval);
+            }
             let due = match group.last_sent_ms {
                 None if firing.is_empty() => {
                     finished.push(key.clone());
                     false
                 }
                 None => now_ms - group.created_ms >= secs(route.group_wait_secs),
-                Some(last) if firing.is_empty() => now_ms - last >= secs(route.group_interval_secs),
-                Some(last) if firing != group.sent_firing => {
-                    now_ms - last >= secs(route.group_interval_secs)
-                }
+                Some(_) if firing.is_empty() || firing != group.sent_firing => at_tick,
                 Some(last) => now_ms - last >= secs(route.repeat_interval_secs),
             };
             if !due {
@@ -153,6 +160,7 @@ impl Router {
             if firing.is_empty() {
                 finished.push(key.clone());
             } else {
+                group.tick_ms.get_or_insert(now_ms);
                 group.last_sent_ms = Some(now_ms);
                 group.sent_firing = firing;
                 // Resolved members have been told; keep only what still fires.

@@ -141,3 +141,39 @@ fn a_breach_that_resolves_before_the_group_wait_sends_nothing_and_routes_match_l
         "every matching route, once each"
     );
 }
+
+#[test]
+fn changes_between_two_ticks_of_the_group_timer_go_out_together() {
+    let routes = [route(&["ops"])];
+    let mut router = Router::default();
+    let all = |firing: [bool; 3]| -> Vec<RoutedAlert> {
+        (0..3)
+            .map(|i| alert("cpu_high", &format!("w-{i}"), "warning", firing[i]))
+            .collect()
+    };
+    router.step(&routes, &all([true; 3]), &never, 0);
+    assert_eq!(
+        router.step(&routes, &all([true; 3]), &never, 5_000).len(),
+        1
+    );
+    // Ticks at 65 s, 125 s, ...: two agents resolve at 100 s and 110 s, told at 125 s.
+    assert!(
+        router
+            .step(&routes, &all([true; 3]), &never, 65_000)
+            .is_empty()
+    );
+    let one = all([false, true, true]);
+    assert!(
+        router.step(&routes, &one, &never, 100_000).is_empty(),
+        "before the tick"
+    );
+    let two = all([false, false, true]);
+    assert!(
+        router.step(&routes, &two, &never, 110_000).is_empty(),
+        "before the tick"
+    );
+    let told = router.step(&routes, &two, &never, 125_000);
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].notification.title, "[FIRING:1] web cpu_high");
+    assert_eq!(told[0].notification.text.matches("resolved").count(), 2);
+}

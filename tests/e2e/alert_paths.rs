@@ -305,3 +305,43 @@ async fn a_failing_receiver_gets_the_message_and_a_dead_one_does_not_slow_ingest
     .await;
     drop(dead);
 }
+
+#[tokio::test]
+async fn a_critical_cpu_alert_calls_the_optimizer_back_for_a_scale_out() {
+    // A long sampling interval keeps the planner's own tick out of the way: the scale-out
+    // must come from the alert.
+    let policy = "[global]\nsampling_interval_secs = 10\n\
+        [pools.worker]\nmin_agents = 1\nmax_agents = 3\ntarget_cpu_percent = 50\n\
+        [alert_defaults]\nfor_secs = 0\n";
+    let server = Server::start(policy);
+    wait_for("one worker", Duration::from_secs(20), || async {
+        let agents = server.agents().await;
+        (agents.len() == 1 && agents[0]["status"] != "starting").then_some(())
+    })
+    .await;
+    let breach = json!([{"agent": "worker-1", "metric": "cpu_percent", "value": 97.0}]);
+    let (status, reply) = server.post_json("/api/v1/samples", &breach).await;
+    assert_eq!(status, 200, "{reply}");
+    let action = wait_for("the alert's scale-out", Duration::from_secs(8), || async {
+        let (_, actions) = server.get("/api/v1/actions").await;
+        actions
+            .as_array()?
+            .iter()
+            .find(|a| {
+                a["reason"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("critical alert")
+            })
+            .cloned()
+    })
+    .await;
+    assert_eq!(action["change"]["from"], 1, "{action}");
+    assert!(action["change"]["to"].as_u64().unwrap() >= 2, "{action}");
+    // 97% breaches both the critical (85) and the emergency (95) default rules.
+    let rule = action["evidence"]["alert"]["rule"].as_str().unwrap();
+    assert!(
+        ["cpu_percent_critical", "cpu_percent_emergency"].contains(&rule),
+        "{action}"
+    );
+}

@@ -557,6 +557,33 @@ mod tests {
     }
 
     #[actix::test]
+    async fn a_rule_on_an_anomaly_score_crosses_like_any_metric() {
+        let sink = Sink::default();
+        let crossings = sink.crossings.clone();
+        let rule = "[[alerts]]\nname = \"odd\"\nmetric = \"cpu_percent_anomaly_score\"\n\
+                    above = 0.5\n";
+        let agent = start(sink.start(), rule);
+        let samples: Vec<Sample> = (0..300)
+            .map(|i| sample("cpu_percent", i, 20.0 + (i % 5) as f64))
+            .chain(std::iter::once(sample("cpu_percent", 300, 95.0)))
+            .collect();
+        agent.send(RecordSamples(samples)).await.unwrap();
+        agent
+            .send(GetSeries {
+                metric: String::new(),
+            })
+            .await
+            .unwrap();
+        let seen = crossings.lock().unwrap().clone();
+        // (The detector's first points, before it has a baseline, may cross too.)
+        let spike = seen
+            .iter()
+            .find(|c| c.rule.name == "odd" && c.ts_ms == 300)
+            .unwrap_or_else(|| panic!("the spike's score did not cross: {seen:?}"));
+        assert!(spike.breached && spike.value > 0.5, "{spike:?}");
+    }
+
+    #[actix::test]
     async fn a_panicking_actor_is_restarted_and_keeps_receiving_samples() {
         let sink = Sink::default();
         let observed = sink.observed.clone();

@@ -57,6 +57,16 @@ fn start_receiver() -> (String, Arrivals) {
     (url, arrivals)
 }
 
+/// The server under test, stopped when dropped (also when a round fails).
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
@@ -84,18 +94,20 @@ async fn main() {
         url_file.display()
     );
     std::fs::write(policies.join("bench.toml"), policy).expect("policy");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--policies"])
-        .arg(&policies)
-        .arg("--data-dir")
-        .arg(&data)
-        .env("SWARMPILOT_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start swarmpilot serve");
+    let mut child = Served(
+        Command::new(env!("CARGO_BIN_EXE_swarmpilot"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--policies"])
+            .arg(&policies)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("SWARMPILOT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start swarmpilot serve"),
+    );
     // The first line that says where it listens, e.g. `swarmpilot listening on http://...`.
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut lines = BufReader::new(child.0.stdout.take().expect("stdout")).lines();
     let base = loop {
         let line = lines.next().expect("the server's output").expect("a line");
         if let Some(url) = line.strip_prefix("swarmpilot listening on ") {
@@ -144,7 +156,7 @@ async fn main() {
             );
         }
     }
-    let _ = child.kill();
+    drop(child);
     latencies.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(

@@ -55,7 +55,7 @@ impl Server {
             data_dir,
             log_path,
             _dir: dir,
-            client: reqwest::Client::new(),
+            client: client(),
         }
     }
 
@@ -280,6 +280,15 @@ pub fn pids(agents: &[Value]) -> Vec<u32> {
         .iter()
         .filter_map(|a| a["pid"].as_u64().map(|p| p as u32))
         .collect()
+}
+
+/// An HTTP client that drops idle connections before the server's keep-alive (5 s) closes
+/// them, so a request never races the server's close (hyper's `IncompleteMessage`).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .expect("HTTP client")
 }
 
 /// A real HTTP receiver on loopback that keeps every JSON body POSTed to it.

@@ -1,6 +1,7 @@
 //! The alert actor's timing: `for`, `keep_firing_for`, cooldown, availability, callbacks.
 
 use super::*;
+use crate::actors::messages::{AnomalyObserved, ThresholdCrossed};
 use crate::analytics::anomaly::ChannelScores;
 
 #[actix::test]

@@ -72,13 +72,8 @@ impl Alert {
     /// Resolves availability alert `name` on `agent` if it fires.
     fn clear(&mut self, name: &str, agent: &str) {
         let key = (name.to_string(), agent.to_string());
-        if self
-            .alerts
-            .get(&key)
-            .is_some_and(|(_, v)| v.state == AlertState::Firing)
-        {
-            let now = clock::now_ms();
-            self.transition(&key, AlertState::Resolved, now);
+        let now = clock::now_ms();
+        if self.resolve_if_firing(&key, now) {
             self.evaluate(now);
         }
     }

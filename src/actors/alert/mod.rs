@@ -200,6 +200,18 @@ impl Alert {
         }
     }
 
+    /// Resolves the alert at `key` if it fires; true when it did.
+    fn resolve_if_firing(&mut self, key: &(String, String), now_ms: i64) -> bool {
+        let firing = self
+            .alerts
+            .get(key)
+            .is_some_and(|(_, v)| v.state == AlertState::Firing);
+        if firing {
+            self.transition(key, AlertState::Resolved, now_ms);
+        }
+        firing
+    }
+
     fn evaluate(&mut self, now_ms: i64) {
         self.cooldown_until.retain(|_, until| *until > now_ms);
         let due: Vec<(String, String)> = self
@@ -228,13 +240,7 @@ impl Alert {
             .collect();
         for key in kept_long_enough {
             self.clearing.remove(&key);
-            if self
-                .alerts
-                .get(&key)
-                .is_some_and(|(_, v)| v.state == AlertState::Firing)
-            {
-                self.transition(&key, AlertState::Resolved, now_ms);
-            }
+            self.resolve_if_firing(&key, now_ms);
         }
         let quiet: Vec<(String, String)> = self
             .anomaly_seen
@@ -244,13 +250,7 @@ impl Alert {
             .collect();
         for key in quiet {
             self.anomaly_seen.remove(&key);
-            if self
-                .alerts
-                .get(&key)
-                .is_some_and(|(_, v)| v.state == AlertState::Firing)
-            {
-                self.transition(&key, AlertState::Resolved, now_ms);
-            }
+            self.resolve_if_firing(&key, now_ms);
         }
         self.route(now_ms);
         self.mark_silenced(now_ms);

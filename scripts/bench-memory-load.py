@@ -13,9 +13,11 @@ import sys
 import time
 import urllib.parse
 
-METRICS = ["cpu_percent", "memory_percent", "response_time_ms", "error_rate", "queue_size",
-           "requests_per_sec", "disk_read_bytes", "disk_write_bytes", "net_rx_bytes",
-           "net_tx_bytes"]
+# Each metric's (level, swing): a healthy fleet, below every default alert threshold.
+METRICS = {"cpu_percent": (30, 10), "memory_percent": (50, 10), "response_time_ms": (200, 50),
+           "error_rate": (1, 0.5), "queue_size": (20, 10), "requests_per_sec": (100, 30),
+           "disk_read_bytes": (5e5, 2e5), "disk_write_bytes": (3e5, 1e5),
+           "net_rx_bytes": (1e6, 3e5), "net_tx_bytes": (8e5, 2e5)}
 INTERVAL = 2.0
 PER_BATCH = 2500
 
@@ -45,9 +47,9 @@ def main():
         ts = int(time.time() * 1000)
         for first in range(0, agents, PER_BATCH):
             batch = [{"agent": f"mem-{a}", "metric": m, "timestamp": ts,
-                      "value": round(50 + 20 * math.sin(rounds / 30 + a) + i, 3)}
+                      "value": round(level + swing * math.sin(rounds / 30 + a), 3)}
                      for a in range(first, min(first + PER_BATCH, agents))
-                     for i, m in enumerate(METRICS)]
+                     for m, (level, swing) in METRICS.items()]
             conn.request("POST", target.path, json.dumps(batch), headers)
             reply = conn.getresponse()
             body = reply.read()

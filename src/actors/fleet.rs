@@ -241,11 +241,11 @@ impl FleetSupervisor {
             if sample.agent == HOST_AGENT {
                 self.samples_routed += 1;
                 self.host.insert(sample.metric, sample.value);
+            } else if let Some(group) = by_agent.get_mut(&sample.agent) {
+                group.push(sample);
             } else {
-                by_agent
-                    .entry(sample.agent.clone())
-                    .or_default()
-                    .push(sample);
+                // The agent's id is cloned once per batch, not once per sample.
+                by_agent.insert(sample.agent.clone(), vec![sample]);
             }
         }
         for (agent, samples) in by_agent {

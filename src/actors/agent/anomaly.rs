@@ -40,7 +40,13 @@ impl AnomalyWatch {
             return (0.0, ChannelScores::default());
         };
         let score = detector.update(value);
-        self.scores.insert(metric.to_string(), score);
+        // The metric's name is allocated once, not once per value.
+        match self.scores.get_mut(metric) {
+            Some(latest) => *latest = score,
+            None => {
+                self.scores.insert(metric.to_string(), score);
+            }
+        }
         (score, detector.channels())
     }
 

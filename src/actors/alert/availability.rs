@@ -66,16 +66,12 @@ impl Alert {
         record(&self.store, &view, "inactive", now);
         self.alerts.insert(key.clone(), (rule, view));
         self.transition(&key, AlertState::Firing, now);
-        self.evaluate(now);
     }
 
     /// Resolves availability alert `name` on `agent` if it fires.
     fn clear(&mut self, name: &str, agent: &str) {
         let key = (name.to_string(), agent.to_string());
-        let now = clock::now_ms();
-        if self.resolve_if_firing(&key, now) {
-            self.evaluate(now);
-        }
+        self.resolve_if_firing(&key, clock::now_ms());
     }
 }
 
@@ -84,7 +80,7 @@ impl Alert {
 impl Handler<AgentHealthChanged> for Alert {
     type Result = ();
 
-    fn handle(&mut self, msg: AgentHealthChanged, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: AgentHealthChanged, ctx: &mut Context<Self>) {
         let silent_secs = (clock::now_ms() - msg.last_seen_ms).max(0) as f64 / 1000.0;
         match msg.status {
             AgentStatus::Offline => self.raise(
@@ -106,13 +102,14 @@ impl Handler<AgentHealthChanged> for Alert {
                 self.clear(AGENT_UNHEALTHY, &msg.agent);
             }
         }
+        self.evaluate_soon(ctx);
     }
 }
 
 impl Handler<HeartbeatLate> for Alert {
     type Result = ();
 
-    fn handle(&mut self, msg: HeartbeatLate, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: HeartbeatLate, ctx: &mut Context<Self>) {
         if msg.late {
             let silent_secs = msg.silent_ms as f64 / 1000.0;
             self.raise(
@@ -125,5 +122,6 @@ impl Handler<HeartbeatLate> for Alert {
         } else {
             self.clear(HEARTBEAT_MISSED, &msg.agent);
         }
+        self.evaluate_soon(ctx);
     }
 }

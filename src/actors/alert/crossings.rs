@@ -12,7 +12,7 @@ use crate::policy::{AlertLevel, AlertRule};
 impl Handler<ThresholdCrossed> for Alert {
     type Result = ();
 
-    fn handle(&mut self, msg: ThresholdCrossed, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: ThresholdCrossed, ctx: &mut Context<Self>) {
         let key = (msg.rule.name.clone(), msg.agent.clone());
         let now = clock::now_ms();
         if msg.breached {
@@ -41,7 +41,7 @@ impl Handler<ThresholdCrossed> for Alert {
             };
             record(&self.store, &view, "inactive", now);
             self.alerts.insert(key, (msg.rule, view));
-            self.evaluate(now);
+            self.evaluate_soon(ctx);
         } else if let Some((rule, view)) = self.alerts.get_mut(&key) {
             view.value = msg.value;
             match view.state {
@@ -50,7 +50,7 @@ impl Handler<ThresholdCrossed> for Alert {
                 }
                 AlertState::Firing => {
                     self.transition(&key, AlertState::Resolved, now);
-                    self.evaluate(now);
+                    self.evaluate_soon(ctx);
                 }
                 // A breach shorter than `for` never fired: it just goes away.
                 AlertState::Pending => {

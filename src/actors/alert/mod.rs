@@ -24,6 +24,10 @@ use crate::store::{AlertTransition, Store};
 const EVALUATE_INTERVAL: Duration = Duration::from_millis(250);
 /// How often silences are reread from the store (the API also says when they change).
 const SILENCE_RELOAD: Duration = Duration::from_secs(5);
+/// Message-driven evaluations (routing included) run at most this often; a storm of
+/// crossings costs one pass over the alerts per gap, not one per message, and a lone alert
+/// is still routed at once.
+const MIN_EVALUATE_GAP: Duration = Duration::from_millis(50);
 /// An anomaly alert resolves after this long without a new anomalous score.
 const ANOMALY_QUIET_MS: i64 = 60_000;
 
@@ -128,6 +132,10 @@ pub struct Alert {
     cooldown_until: HashMap<(String, String), i64>,
     /// Who is told when an alert fires or resolves.
     subscribers: Vec<Recipient<AlertChanged>>,
+    /// When a message last made the alerts be evaluated (the periodic tick does not count),
+    /// and whether such an evaluation is already scheduled.
+    evaluated_ms: i64,
+    evaluation_scheduled: bool,
 }
 
 impl Alert {
@@ -144,6 +152,8 @@ impl Alert {
             clearing: HashMap::new(),
             cooldown_until: HashMap::new(),
             subscribers: Vec::new(),
+            evaluated_ms: 0,
+            evaluation_scheduled: false,
         }
     }
 
@@ -210,6 +220,26 @@ impl Alert {
             self.transition(key, AlertState::Resolved, now_ms);
         }
         firing
+    }
+
+    /// Evaluates now, unless it did less than `MIN_EVALUATE_GAP` ago: then once when the gap
+    /// ends.
+    fn evaluate_soon(&mut self, ctx: &mut Context<Self>) {
+        let now = clock::now_ms();
+        let gap = MIN_EVALUATE_GAP.as_millis() as i64;
+        if now - self.evaluated_ms >= gap {
+            self.evaluated_ms = now;
+            self.evaluate(now);
+        } else if !self.evaluation_scheduled {
+            self.evaluation_scheduled = true;
+            let wait = Duration::from_millis((self.evaluated_ms + gap - now).max(1) as u64);
+            ctx.run_later(wait, |alert, _| {
+                let now = clock::now_ms();
+                alert.evaluation_scheduled = false;
+                alert.evaluated_ms = now;
+                alert.evaluate(now);
+            });
+        }
     }
 
     fn evaluate(&mut self, now_ms: i64) {

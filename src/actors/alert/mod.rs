@@ -24,10 +24,12 @@ use crate::store::{AlertTransition, Store};
 const EVALUATE_INTERVAL: Duration = Duration::from_millis(250);
 /// How often silences are reread from the store (the API also says when they change).
 const SILENCE_RELOAD: Duration = Duration::from_secs(5);
-/// Message-driven evaluations (routing included) run at most this often; a storm of
-/// crossings costs one pass over the alerts per gap, not one per message, and a lone alert
-/// is still routed at once.
-const MIN_EVALUATE_GAP: Duration = Duration::from_millis(50);
+/// Message-driven evaluations (routing included) are spaced by one millisecond per this many
+/// alerts held: a pass costs time in proportion to the alerts, so a storm of crossings costs
+/// a bounded share of the thread, while with few alerts each is routed at once.
+const ALERTS_PER_GAP_MS: usize = 200;
+/// The longest spacing of message-driven evaluations, milliseconds.
+const MAX_EVALUATE_GAP_MS: i64 = 50;
 /// An anomaly alert resolves after this long without a new anomalous score.
 const ANOMALY_QUIET_MS: i64 = 60_000;
 
@@ -222,11 +224,12 @@ impl Alert {
         firing
     }
 
-    /// Evaluates now, unless it did less than `MIN_EVALUATE_GAP` ago: then once when the gap
+    /// Evaluates now, unless a message made it evaluate less than the gap (one millisecond per
+    /// `ALERTS_PER_GAP_MS` alerts, at most `MAX_EVALUATE_GAP_MS`) ago: then once when the gap
     /// ends.
     fn evaluate_soon(&mut self, ctx: &mut Context<Self>) {
         let now = clock::now_ms();
-        let gap = MIN_EVALUATE_GAP.as_millis() as i64;
+        let gap = ((self.alerts.len() / ALERTS_PER_GAP_MS) as i64).min(MAX_EVALUATE_GAP_MS);
         if now - self.evaluated_ms >= gap {
             self.evaluated_ms = now;
             self.evaluate(now);

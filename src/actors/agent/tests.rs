@@ -70,6 +70,22 @@ fn start_with_rollups(
     Supervisor::start(move |_| AgentActor::new("w-1".into(), "w".into(), policy, links, None))
 }
 
+/// Records 300 calm CPU samples and a spike to 95% at `ts_ms` 300, and waits until the agent
+/// actor has handled them.
+async fn record_spike(agent: &Addr<AgentActor>) {
+    let samples: Vec<Sample> = (0..300)
+        .map(|i| sample("cpu_percent", i, 20.0 + (i % 5) as f64))
+        .chain(std::iter::once(sample("cpu_percent", 300, 95.0)))
+        .collect();
+    agent.send(RecordSamples(samples)).await.unwrap();
+    agent
+        .send(GetSeries {
+            metric: String::new(),
+        })
+        .await
+        .unwrap();
+}
+
 #[actix::test]
 async fn ring_buffers_are_bounded() {
     let sink = Sink::default().start();
@@ -167,17 +183,7 @@ async fn a_rule_on_an_anomaly_score_crosses_like_any_metric() {
     let rule = "[[alerts]]\nname = \"odd\"\nmetric = \"cpu_percent_anomaly_score\"\n\
                 above = 0.5\n";
     let agent = start(sink.start(), rule);
-    let samples: Vec<Sample> = (0..300)
-        .map(|i| sample("cpu_percent", i, 20.0 + (i % 5) as f64))
-        .chain(std::iter::once(sample("cpu_percent", 300, 95.0)))
-        .collect();
-    agent.send(RecordSamples(samples)).await.unwrap();
-    agent
-        .send(GetSeries {
-            metric: String::new(),
-        })
-        .await
-        .unwrap();
+    record_spike(&agent).await;
     let seen = crossings.lock().unwrap().clone();
     // (The detector's first points, before it has a baseline, may cross too.)
     let spike = seen
@@ -226,17 +232,7 @@ async fn an_anomalous_value_is_reported_with_its_evidence() {
     let anomalies = sink.anomalies.clone();
     let observed = sink.observed.clone();
     let agent = start(sink.start(), "");
-    let samples: Vec<Sample> = (0..300)
-        .map(|i| sample("cpu_percent", i, 20.0 + (i % 5) as f64))
-        .chain(std::iter::once(sample("cpu_percent", 300, 95.0)))
-        .collect();
-    agent.send(RecordSamples(samples)).await.unwrap();
-    agent
-        .send(GetSeries {
-            metric: String::new(),
-        })
-        .await
-        .unwrap();
+    record_spike(&agent).await;
     let reported = anomalies.lock().unwrap().clone();
     let spike = reported
         .iter()

@@ -67,7 +67,11 @@ async fn a_breach_on_every_agent_is_one_grouped_message_then_one_resolved() {
     }
     tokio::time::sleep(Duration::from_secs(4)).await;
     let all: Vec<Value> = receiver.bodies();
-    assert_eq!(all.len(), bodies.len(), "nothing after the resolved message: {all:?}");
+    assert_eq!(
+        all.len(),
+        bodies.len(),
+        "nothing after the resolved message: {all:?}"
+    );
     assert!(all.len() <= 4, "{all:?}");
 }
 

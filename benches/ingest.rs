@@ -18,6 +18,10 @@ use swarmpilot::actors::messages::{
 use swarmpilot::domain::{AgentHandle, Sample};
 use swarmpilot::policy::{DEFAULT_POLICY, PolicyHandle, load_str};
 
+/// The allocator the binary runs with (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const AGENTS: usize = 100;
 /// Batches sent between two checks that every agent has recorded them.
 const BATCHES_PER_CHUNK: u64 = 20;

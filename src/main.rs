@@ -5,6 +5,12 @@ use std::io::IsTerminal;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc's malloc: ingestion allocates and frees small strings at a high
+/// rate from several threads, where glibc spent 40% of the time and kept freed memory in
+/// per-thread arenas (BENCHMARKS.md, "Ingestion").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = swarmpilot::cli::Cli::parse();
     // The demo draws its own view on stdout; logs go to stderr and stay quiet by default.

@@ -3,15 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use actix::{
-    Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, Recipient, Supervisor,
-};
+use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Recipient, Supervisor};
 use serde::Serialize;
 
-use super::agent::{AgentActor, AgentLinks, GetSeries, RecordSamples};
+use super::agent::{AgentActor, AgentLinks, GetSeries, RecordSamples, SharedObserved};
 use super::messages::{
-    AdmitSamples, AgentHealthChanged, AgentObserved, AnomalyObserved, DeregisterAgent, ForgetAgent,
-    Heartbeat, IngestSamples, Refused, RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
+    AdmitSamples, AgentHealthChanged, AnomalyObserved, DeregisterAgent, ForgetAgent, Heartbeat,
+    IngestSamples, Refused, RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
 };
 use crate::clock;
 use crate::domain::{AgentHandle, AgentStatus, Sample};
@@ -128,7 +126,7 @@ struct Entry {
     handle: AgentHandle,
     addr: Addr<AgentActor>,
     status: AgentStatus,
-    observed: Option<AgentObserved>,
+    observed: SharedObserved,
 }
 
 impl FleetSupervisor {
@@ -153,14 +151,14 @@ impl Actor for FleetSupervisor {
 impl Handler<RegisterAgent> for FleetSupervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: RegisterAgent, ctx: &mut Context<Self>) {
-        self.register(msg.handle, msg.startup_grace_secs, ctx);
+    fn handle(&mut self, msg: RegisterAgent, _ctx: &mut Context<Self>) {
+        self.register(msg.handle, msg.startup_grace_secs);
     }
 }
 
 impl FleetSupervisor {
     /// Supervises `handle` from now on: a new actor, or the known one for a restarted agent.
-    fn register(&mut self, handle: AgentHandle, grace_secs: u64, ctx: &mut Context<Self>) {
+    fn register(&mut self, handle: AgentHandle, grace_secs: u64) {
         let id = handle.id.clone();
         if let Some(pid) = handle.pid {
             self.links.watch.do_send(WatchProcess {
@@ -179,8 +177,9 @@ impl FleetSupervisor {
             entry.status = AgentStatus::Starting;
             return;
         }
+        let observed = SharedObserved::default();
         let links = AgentLinks {
-            observed: ctx.address().recipient(),
+            observed: observed.clone(),
             heartbeat: self.links.heartbeat.clone(),
             crossings: self.links.crossings.clone(),
             anomalies: self.links.anomalies.clone(),
@@ -197,19 +196,14 @@ impl FleetSupervisor {
                 handle,
                 addr,
                 status: AgentStatus::Starting,
-                observed: None,
+                observed,
             },
         );
     }
 
     /// Decides whether an agent met for the first time through `AdmitSamples` joins, and
     /// which pool; registers it when it does.
-    fn admit(
-        &mut self,
-        agent: &str,
-        named_pool: Option<&String>,
-        ctx: &mut Context<Self>,
-    ) -> Result<(), String> {
+    fn admit(&mut self, agent: &str, named_pool: Option<&String>) -> Result<(), String> {
         let current = self.policy.current();
         let policy = &current.policy;
         if policy.ingest.unknown_agents == UnknownAgents::Reject {
@@ -230,7 +224,7 @@ impl FleetSupervisor {
             endpoint: None,
             started_ms: clock::now_ms(),
         };
-        self.register(handle, policy.global.heartbeat_timeout_secs, ctx);
+        self.register(handle, policy.global.heartbeat_timeout_secs);
         Ok(())
     }
 
@@ -249,8 +243,12 @@ impl FleetSupervisor {
             }
         }
         for (agent, samples) in by_agent {
-            match self.agents.get(&agent) {
+            match self.agents.get_mut(&agent) {
                 Some(entry) => {
+                    // An agent that reports is no longer starting.
+                    if entry.status == AgentStatus::Starting {
+                        entry.status = AgentStatus::Active;
+                    }
                     self.samples_routed += samples.len() as u64;
                     entry.addr.do_send(RecordSamples(samples));
                 }
@@ -287,7 +285,7 @@ impl Handler<IngestSamples> for FleetSupervisor {
 impl Handler<AdmitSamples> for FleetSupervisor {
     type Result = MessageResult<AdmitSamples>;
 
-    fn handle(&mut self, msg: AdmitSamples, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: AdmitSamples, _ctx: &mut Context<Self>) -> Self::Result {
         let mut refused: Vec<Refused> = Vec::new();
         let mut samples = msg.samples;
         // Agents refused in this batch, and where their refusal is.
@@ -304,7 +302,7 @@ impl Handler<AdmitSamples> for FleetSupervisor {
                 Some(&verdict) => verdict,
                 None => {
                     let verdict = self
-                        .admit(&sample.agent, msg.pools.get(&sample.agent), ctx)
+                        .admit(&sample.agent, msg.pools.get(&sample.agent))
                         .err()
                         .map(|reason| {
                             refused.push(Refused {
@@ -331,19 +329,6 @@ impl Handler<AdmitSamples> for FleetSupervisor {
     }
 }
 
-impl Handler<AgentObserved> for FleetSupervisor {
-    type Result = ();
-
-    fn handle(&mut self, msg: AgentObserved, _ctx: &mut Context<Self>) {
-        if let Some(entry) = self.agents.get_mut(&msg.agent) {
-            if entry.status == AgentStatus::Starting {
-                entry.status = AgentStatus::Active;
-            }
-            entry.observed = Some(msg);
-        }
-    }
-}
-
 impl Handler<AgentHealthChanged> for FleetSupervisor {
     type Result = ();
 
@@ -362,7 +347,7 @@ impl Handler<GetFleet> for FleetSupervisor {
             .agents
             .values()
             .map(|entry| {
-                let observed = entry.observed.as_ref();
+                let observed = entry.observed.read();
                 AgentView {
                     id: entry.handle.id.clone(),
                     pool: entry.handle.pool.clone(),
@@ -370,13 +355,11 @@ impl Handler<GetFleet> for FleetSupervisor {
                     pid: entry.handle.pid,
                     endpoint: entry.handle.endpoint.clone(),
                     started_ms: entry.handle.started_ms,
-                    last_sample_ms: observed.map_or(0, |o| o.last_sample_ms),
-                    metrics: observed.map(|o| o.latest.clone()).unwrap_or_default(),
-                    cpu_smoothed: observed.and_then(|o| o.cpu_smoothed),
-                    anomaly_scores: observed
-                        .map(|o| o.anomaly_scores.clone())
-                        .unwrap_or_default(),
-                    actor_restarts: observed.map_or(0, |o| o.restarts),
+                    last_sample_ms: observed.last_sample_ms,
+                    metrics: observed.latest,
+                    cpu_smoothed: observed.cpu_smoothed,
+                    anomaly_scores: observed.anomaly_scores,
+                    actor_restarts: observed.restarts,
                 }
             })
             .collect();

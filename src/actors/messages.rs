@@ -1,7 +1,7 @@
 //! Messages that several actors share, grouped by sender. Messages private to one actor live
 //! beside it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use actix::Message;
 use serde::Serialize;
@@ -124,24 +124,6 @@ pub struct ThresholdCrossed {
     pub ts_ms: i64,
     /// True when the value is now beyond the threshold.
     pub breached: bool,
-}
-
-/// The latest view of one agent, sent to the fleet after each batch.
-#[derive(Debug, Clone, Message, Serialize)]
-#[rtype(result = "()")]
-pub struct AgentObserved {
-    /// Agent id.
-    pub agent: String,
-    /// Latest value of each metric.
-    pub latest: BTreeMap<String, f64>,
-    /// Smoothed CPU (EWMA), percent of one core; `None` before the first CPU sample.
-    pub cpu_smoothed: Option<f64>,
-    /// Latest anomaly score of each watched metric, in [0, 1].
-    pub anomaly_scores: BTreeMap<String, f64>,
-    /// When the last sample was taken, epoch milliseconds.
-    pub last_sample_ms: i64,
-    /// How often the actor was restarted by its supervisor.
-    pub restarts: u32,
 }
 
 /// A watched metric of an agent scored as anomalous.

@@ -6,6 +6,7 @@
 pub mod anomaly;
 pub mod forecast;
 pub mod planner;
+pub mod ring;
 pub mod risk;
 pub mod rollup;
 pub mod scaling;

@@ -6,14 +6,16 @@
 //! A panic while handling a message is caught and turned into a stop, so the supervisor
 //! restarts the actor with the same address and mailbox; the in-memory series start afresh.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult, Recipient, Supervised};
 
 mod anomaly;
+mod observed;
 
-use super::messages::{AgentObserved, AnomalyObserved, Heartbeat, ThresholdCrossed};
+use super::messages::{AnomalyObserved, Heartbeat, ThresholdCrossed};
+use crate::analytics::ring::SeriesRing;
 use crate::analytics::rollup::MinuteAccumulator;
 use crate::analytics::stats::Ewma;
 use crate::domain::{Sample, metric};
@@ -21,6 +23,7 @@ use crate::policy::{AlertRule, PolicyHandle};
 use crate::store::models::ModelStore;
 use crate::store::{RollupRow, RollupSink};
 use anomaly::AnomalyWatch;
+pub use observed::{Observed, SharedObserved};
 
 /// Rules on a watched metric's anomaly score name the metric with this suffix.
 pub const ANOMALY_SCORE_SUFFIX: &str = "_anomaly_score";
@@ -35,8 +38,8 @@ const ROLLUP_GRACE_MS: i64 = 5_000;
 /// Where an agent actor sends what it observes.
 #[derive(Clone)]
 pub struct AgentLinks {
-    /// Summaries, for the fleet's registry.
-    pub observed: Recipient<AgentObserved>,
+    /// Its latest readings, which the fleet's registry reads.
+    pub observed: SharedObserved,
     /// Proof of life, for the health actor.
     pub heartbeat: Recipient<Heartbeat>,
     /// Threshold crossings, for the alert actor.
@@ -52,7 +55,9 @@ pub struct AgentLinks {
 struct Series {
     /// The metric's name (the map's key, kept here to name finished minutes).
     name: String,
-    ring: VecDeque<(i64, f64)>,
+    ring: SeriesRing,
+    /// The newest value as it came: the ring keeps it as an `f32`.
+    last: Option<f64>,
     minute: MinuteAccumulator,
 }
 
@@ -76,9 +81,11 @@ pub struct AgentActor {
     policy: PolicyHandle,
     /// The policy version `rules` and `capacity` were taken from.
     policy_version: String,
+    /// The pool's rules, sorted by metric so that a metric's rules are one range.
     rules: Vec<AlertRule>,
     capacity: usize,
     links: AgentLinks,
+    /// By metric name.
     series: HashMap<String, Series>,
     /// Finished minutes not yet handed to the rollup writer.
     finished: Vec<RollupRow>,
@@ -162,8 +169,10 @@ impl AgentActor {
             return;
         }
         self.policy_version = current.version.clone();
-        let old_rules =
-            std::mem::replace(&mut self.rules, current.policy.rules_for_pool(&self.pool));
+        let mut rules = current.policy.rules_for_pool(&self.pool);
+        // Stable, so rules of one metric keep the policy's order.
+        rules.sort_by(|a, b| a.metric.cmp(&b.metric));
+        let old_rules = std::mem::replace(&mut self.rules, rules);
         self.capacity = current.policy.global.ring_buffer_size.max(1);
         self.watched = current.policy.anomaly.metrics.clone();
         self.report_above = current.policy.anomaly.report_above;
@@ -204,24 +213,7 @@ impl AgentActor {
             if self.watched.contains(&sample.metric) {
                 self.detect(&sample, self.report_above);
             }
-            let series = self
-                .series
-                .entry(sample.metric)
-                .or_insert_with_key(|name| Series {
-                    name: name.clone(),
-                    ..Series::default()
-                });
-            while series.ring.len() >= self.capacity {
-                series.ring.pop_front();
-            }
-            series.ring.push_back((sample.ts_ms, sample.value));
-            if let Some(summary) = series.minute.observe(sample.ts_ms, sample.value) {
-                self.finished.push(RollupRow {
-                    agent: self.id.clone(),
-                    metric: series.name.clone(),
-                    summary,
-                });
-            }
+            self.store(sample);
         }
         self.hand_over_rollups();
         if last_ts == 0 {
@@ -231,19 +223,50 @@ impl AgentActor {
             agent: self.id.clone(),
             ts_ms: last_ts,
         });
-        let latest: BTreeMap<String, f64> = self
-            .series
-            .iter()
-            .filter_map(|(name, series)| series.ring.back().map(|&(_, v)| (name.clone(), v)))
-            .collect();
-        self.links.observed.do_send(AgentObserved {
-            agent: self.id.clone(),
-            latest,
-            cpu_smoothed: self.cpu.value(),
-            anomaly_scores: self.anomaly.scores().clone(),
-            last_sample_ms: last_ts,
-            restarts: self.restarts,
-        });
+        self.publish(last_ts);
+    }
+
+    /// Keeps `sample` in its series' ring and minute.
+    fn store(&mut self, sample: Sample) {
+        let series = match self.series.get_mut(&sample.metric) {
+            Some(series) => series,
+            // The sample's own name becomes the key: a new series allocates nothing more.
+            None => self
+                .series
+                .entry(sample.metric)
+                .or_insert_with_key(|name| Series {
+                    name: name.clone(),
+                    ..Series::default()
+                }),
+        };
+        series.ring.push(sample.ts_ms, sample.value, self.capacity);
+        series.last = Some(sample.value);
+        if let Some(summary) = series.minute.observe(sample.ts_ms, sample.value) {
+            self.finished.push(RollupRow {
+                agent: self.id.clone(),
+                metric: series.name.clone(),
+                summary,
+            });
+        }
+    }
+
+    /// Updates the readings the registry sees.
+    fn publish(&self, last_ts: i64) {
+        let mut observed = self.links.observed.lock();
+        for (name, series) in &self.series {
+            if let Some(value) = series.last {
+                observed::set(&mut observed.latest, name, value);
+            }
+        }
+        for (name, &score) in self.anomaly.scores() {
+            observed::set(&mut observed.anomaly_scores, name, score);
+        }
+        observed
+            .anomaly_scores
+            .retain(|name, _| self.anomaly.scores().contains_key(name));
+        observed.cpu_smoothed = self.cpu.value();
+        observed.last_sample_ms = observed.last_sample_ms.max(last_ts);
+        observed.restarts = self.restarts;
     }
 
     /// Finishes the minutes that ended before `now_ms` (all of them when `None`) and hands
@@ -282,7 +305,9 @@ impl AgentActor {
     }
 
     fn check_rules(&mut self, sample: &Sample) {
-        for rule in self.rules.iter().filter(|r| r.metric == sample.metric) {
+        let first = self.rules.partition_point(|r| r.metric < sample.metric);
+        let rules = self.rules[first..].iter();
+        for rule in rules.take_while(|r| r.metric == sample.metric) {
             // Hysteresis: once breached, the rule holds until the value falls to `clear_below`.
             let breached = if self.breached.contains(&rule.name) {
                 sample.value > rule.clear_below.unwrap_or(rule.above).min(rule.above)
@@ -341,6 +366,7 @@ impl Supervised for AgentActor {
         // The minutes being summed are lost too; what was finished is already written.
         self.series.clear();
         self.finished.clear();
+        self.links.observed.lock().latest.clear();
         // Detectors restart from their last saved models.
         self.anomaly = AnomalyWatch::new(&self.id, self.models.clone());
         self.policy_version.clear();
@@ -369,7 +395,7 @@ impl Handler<GetSeries> for AgentActor {
         MessageResult(
             self.series
                 .get(&msg.metric)
-                .map(|series| series.ring.iter().copied().collect())
+                .map(|series| series.ring.points())
                 .unwrap_or_default(),
         )
     }

@@ -9,7 +9,7 @@ const POISON: &str = "test_poison";
 
 #[derive(Default)]
 struct Sink {
-    observed: Arc<Mutex<Vec<AgentObserved>>>,
+    observed: SharedObserved,
     crossings: Arc<Mutex<Vec<ThresholdCrossed>>>,
     anomalies: Arc<Mutex<Vec<AnomalyObserved>>>,
 }
@@ -21,12 +21,6 @@ impl Handler<AnomalyObserved> for Sink {
 }
 impl Actor for Sink {
     type Context = Context<Self>;
-}
-impl Handler<AgentObserved> for Sink {
-    type Result = ();
-    fn handle(&mut self, msg: AgentObserved, _: &mut Context<Self>) {
-        self.observed.lock().unwrap().push(msg);
-    }
 }
 impl Handler<Heartbeat> for Sink {
     type Result = ();
@@ -49,17 +43,15 @@ fn sample(metric: &str, ts_ms: i64, value: f64) -> Sample {
 }
 
 /// An agent actor of pool `w` under a policy with `alerts` (TOML) and 3-sample buffers.
-fn start(sink: Addr<Sink>, alerts: &str) -> Addr<AgentActor> {
+fn start(sink: Sink, alerts: &str) -> Addr<AgentActor> {
     start_with_rollups(sink, alerts, None)
 }
 
-fn start_with_rollups(
-    sink: Addr<Sink>,
-    alerts: &str,
-    rollups: Option<RollupSink>,
-) -> Addr<AgentActor> {
+fn start_with_rollups(sink: Sink, alerts: &str, rollups: Option<RollupSink>) -> Addr<AgentActor> {
+    let observed = sink.observed.clone();
+    let sink = sink.start();
     let links = AgentLinks {
-        observed: sink.clone().recipient(),
+        observed,
         heartbeat: sink.clone().recipient(),
         crossings: sink.clone().recipient(),
         anomalies: vec![sink.recipient()],
@@ -88,8 +80,7 @@ async fn record_spike(agent: &Addr<AgentActor>) {
 
 #[actix::test]
 async fn ring_buffers_are_bounded() {
-    let sink = Sink::default().start();
-    let agent = start(sink, "");
+    let agent = start(Sink::default(), "");
     let samples = (0..5).map(|i| sample("cpu_percent", i, i as f64)).collect();
     agent.send(RecordSamples(samples)).await.unwrap();
     let series = agent
@@ -107,7 +98,7 @@ async fn a_sample_of_a_later_minute_sends_the_finished_one_to_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = crate::store::Store::open(dir.path()).unwrap();
     let (rollups, _writer) = crate::store::RollupWriter::start(store.clone(), || 7).unwrap();
-    let agent = start_with_rollups(Sink::default().start(), "", Some(rollups));
+    let agent = start_with_rollups(Sink::default(), "", Some(rollups));
     let t0 = 1_700_000_040_000;
     // More samples than the ring holds: rollups see every one.
     let samples = (0..6)
@@ -145,7 +136,7 @@ async fn a_sample_of_a_later_minute_sends_the_finished_one_to_the_store() {
 async fn crossings_of(alerts: &str, values: &[f64]) -> Vec<(bool, f64)> {
     let sink = Sink::default();
     let crossings = sink.crossings.clone();
-    let agent = start(sink.start(), alerts);
+    let agent = start(sink, alerts);
     let samples = values
         .iter()
         .enumerate()
@@ -182,7 +173,7 @@ async fn a_rule_on_an_anomaly_score_crosses_like_any_metric() {
     let crossings = sink.crossings.clone();
     let rule = "[[alerts]]\nname = \"odd\"\nmetric = \"cpu_percent_anomaly_score\"\n\
                 above = 0.5\n";
-    let agent = start(sink.start(), rule);
+    let agent = start(sink, rule);
     record_spike(&agent).await;
     let seen = crossings.lock().unwrap().clone();
     // (The detector's first points, before it has a baseline, may cross too.)
@@ -197,7 +188,7 @@ async fn a_rule_on_an_anomaly_score_crosses_like_any_metric() {
 async fn a_panicking_actor_is_restarted_and_keeps_receiving_samples() {
     let sink = Sink::default();
     let observed = sink.observed.clone();
-    let agent = start(sink.start(), "");
+    let agent = start(sink, "");
     agent
         .send(RecordSamples(vec![sample("cpu_percent", 1, 5.0)]))
         .await
@@ -222,7 +213,7 @@ async fn a_panicking_actor_is_restarted_and_keeps_receiving_samples() {
         vec![(3, 7.0)],
         "restarted with fresh series, same mailbox"
     );
-    let last = observed.lock().unwrap().last().cloned().unwrap();
+    let last = observed.read();
     assert_eq!((last.restarts, last.latest["cpu_percent"]), (1, 7.0));
 }
 
@@ -231,7 +222,7 @@ async fn an_anomalous_value_is_reported_with_its_evidence() {
     let sink = Sink::default();
     let anomalies = sink.anomalies.clone();
     let observed = sink.observed.clone();
-    let agent = start(sink.start(), "");
+    let agent = start(sink, "");
     record_spike(&agent).await;
     let reported = anomalies.lock().unwrap().clone();
     let spike = reported
@@ -246,6 +237,6 @@ async fn an_anomalous_value_is_reported_with_its_evidence() {
         spike.score >= 0.5 && spike.channels.spatial >= 0.5,
         "{spike:?}"
     );
-    let last = observed.lock().unwrap().last().cloned().unwrap();
+    let last = observed.read();
     assert!(last.anomaly_scores.contains_key("cpu_percent"));
 }

@@ -1,0 +1,51 @@
+//! What an agent actor last observed, shared with the fleet's registry.
+//!
+//! The actor updates it in place after each batch, so a batch costs a lock and a few map
+//! updates rather than a message holding a fresh copy of every latest value; the registry
+//! copies it only when a snapshot of the fleet is asked for.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// An agent's latest readings.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Observed {
+    /// Latest value of each metric.
+    pub latest: BTreeMap<String, f64>,
+    /// Smoothed CPU (EWMA), percent of one core; `None` before the first CPU sample.
+    pub cpu_smoothed: Option<f64>,
+    /// Latest anomaly score of each watched metric, in [0, 1].
+    pub anomaly_scores: BTreeMap<String, f64>,
+    /// When the last sample was taken, epoch milliseconds; 0 before the first.
+    pub last_sample_ms: i64,
+    /// How often the actor was restarted by its supervisor.
+    pub restarts: u32,
+}
+
+/// [`Observed`] behind a lock, written by the agent actor and read by the registry.
+#[derive(Debug, Default, Clone)]
+pub struct SharedObserved(Arc<Mutex<Observed>>);
+
+impl SharedObserved {
+    /// A copy of the latest readings.
+    pub fn read(&self) -> Observed {
+        self.lock().clone()
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, Observed> {
+        // A writer that panicked leaves readings that are still worth showing.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Sets `map[name]`, allocating the name only when the map does not hold it yet.
+pub(super) fn set(map: &mut BTreeMap<String, f64>, name: &str, value: f64) {
+    match map.get_mut(name) {
+        Some(slot) => *slot = value,
+        None => {
+            map.insert(name.to_string(), value);
+        }
+    }
+}

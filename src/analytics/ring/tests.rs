@@ -1,0 +1,115 @@
+use super::*;
+
+/// Pushes `points` into a ring of `capacity` and checks it answers the last ones, as `f32`.
+fn check(points: &[(i64, f64)], capacity: usize) {
+    let mut ring = SeriesRing::default();
+    for &(ts, value) in points {
+        ring.push(ts, value, capacity);
+    }
+    let kept = &points[points.len().saturating_sub(capacity)..];
+    let expected: Vec<(i64, f64)> = kept
+        .iter()
+        .map(|&(ts, v)| (ts, f64::from(v as f32)))
+        .collect();
+    assert_eq!(ring.points(), expected, "capacity {capacity}");
+    assert_eq!(ring.len(), kept.len());
+    assert_eq!(ring.last(), expected.last().copied());
+}
+
+/// Timestamps every `step` ms from `start`, with `jitter(i)` added, and a varied value.
+fn series(n: usize, start: i64, step: i64, jitter: impl Fn(usize) -> i64) -> Vec<(i64, f64)> {
+    (0..n)
+        .map(|i| {
+            let ts = start + i as i64 * step + jitter(i);
+            (ts, 30.0 + (i as f64 * 0.37).sin() * 12.345_678)
+        })
+        .collect()
+}
+
+#[test]
+fn answers_exactly_the_last_points_whatever_the_capacity() {
+    let regular = series(1_000, 1_700_000_000_000, 2_000, |_| 0);
+    for capacity in [1, 2, 5, 127, 128, 129, 300, 999, 1_000, 5_000] {
+        check(&regular, capacity);
+    }
+}
+
+#[test]
+fn every_class_of_irregular_timestamps_round_trips() {
+    let jitters: [(&str, fn(usize) -> i64); 5] = [
+        ("milliseconds of jitter", |i| (i as i64 * 7919) % 13 - 6),
+        ("a second late now and then", |i| {
+            if i % 9 == 0 { 1_100 } else { 0 }
+        }),
+        ("minutes of silence", |i| if i > 50 { 400_000 } else { 0 }),
+        (
+            "days of silence",
+            |i| if i > 70 { 5 * 86_400_000 } else { 0 },
+        ),
+        (
+            "time going backwards",
+            |i| if i % 5 == 0 { -3_000 } else { 0 },
+        ),
+    ];
+    for (name, jitter) in jitters {
+        let points = series(700, 1_700_000_000_000, 2_000, jitter);
+        let mut ring = SeriesRing::default();
+        for &(ts, value) in &points {
+            ring.push(ts, value, 1_000);
+        }
+        let got: Vec<i64> = ring.points().iter().map(|p| p.0).collect();
+        let want: Vec<i64> = points.iter().map(|p| p.0).collect();
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+#[test]
+fn values_keep_seven_significant_digits_and_the_special_ones() {
+    let values = [
+        0.0,
+        -0.0,
+        1e-30,
+        123_456.789,
+        -42.125,
+        3.0e38,
+        f64::MAX,
+        1e-50,
+    ];
+    let mut ring = SeriesRing::default();
+    for (i, &value) in values.iter().enumerate() {
+        ring.push(i as i64, value, 100);
+    }
+    for (&(_, got), &want) in ring.points().iter().zip(&values) {
+        assert_eq!(got, f64::from(want as f32), "{want}");
+        if want.abs() < 3.4e38 && want.abs() > 1e-37 {
+            assert!((got - want).abs() <= want.abs() * 1e-7, "{got} vs {want}");
+        }
+    }
+}
+
+#[test]
+fn a_smaller_capacity_from_a_new_policy_trims_at_the_next_point() {
+    let points = series(1_000, 0, 1_000, |_| 0);
+    let mut ring = SeriesRing::default();
+    for &(ts, value) in &points {
+        ring.push(ts, value, 1_000);
+    }
+    ring.push(1_000_000, 1.0, 10);
+    let kept = ring.points();
+    assert_eq!(kept.len(), 10);
+    assert_eq!(kept[0].0, points[991].0);
+    assert_eq!(kept[9], (1_000_000, 1.0));
+}
+
+#[test]
+fn a_full_ring_of_regular_points_costs_about_four_bytes_a_point() {
+    let mut ring = SeriesRing::default();
+    for (ts, value) in series(5_000, 1_700_000_000_000, 2_000, |i| (i as i64 * 31) % 7 - 3) {
+        ring.push(ts, value, 1_000);
+    }
+    // Jitter of a few ms costs nine bits a point; at most one chunk is held past the capacity.
+    let per_point = ring.heap_bytes() as f64 / ring.len() as f64;
+    assert!(per_point < 5.6, "{per_point} bytes a point");
+    let plain = std::mem::size_of::<(i64, f64)>() as f64;
+    assert!(per_point < plain / 2.5, "{per_point} against {plain}");
+}

@@ -86,6 +86,10 @@ pub struct Optimizer {
     thresholds: ThresholdWatcher,
     /// The alert actor, for rules that keep firing.
     alert: Option<Addr<crate::actors::alert::Alert>>,
+    /// Whether an evaluation is waiting for its snapshots, and whether another was asked for
+    /// meanwhile: many agents going offline at once make one more evaluation, not one each.
+    evaluating: bool,
+    again: bool,
 }
 
 impl Optimizer {
@@ -107,6 +111,8 @@ impl Optimizer {
             watcher: AgentWatcher::default(),
             thresholds: ThresholdWatcher::default(),
             alert: None,
+            evaluating: false,
+            again: false,
         }
     }
 
@@ -117,6 +123,11 @@ impl Optimizer {
     }
 
     fn evaluate(&mut self, ctx: &mut Context<Self>) {
+        if self.evaluating {
+            self.again = true;
+            return;
+        }
+        self.evaluating = true;
         let (fleet, actuator, alert) = (
             self.fleet.clone(),
             self.actuator.clone(),
@@ -137,7 +148,8 @@ impl Optimizer {
                 (snapshot, activity, weights, alerts)
             }
             .into_actor(self)
-            .map(|(snapshot, activity, weights, alerts), optimizer, _ctx| {
+            .map(|(snapshot, activity, weights, alerts), optimizer, ctx| {
+                optimizer.evaluating = false;
                 match (snapshot, activity, weights) {
                     (Ok(snapshot), Ok(activity), Ok(weights)) => {
                         let seen = Seen {
@@ -150,6 +162,10 @@ impl Optimizer {
                     (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
                         tracing::debug!(message = "Fleet or actuator unreachable.", %error)
                     }
+                }
+                if std::mem::take(&mut optimizer.again) {
+                    // Asked for while this one gathered its snapshots: once more, on fresh ones.
+                    optimizer.evaluate(ctx);
                 }
             }),
         );
@@ -366,8 +382,11 @@ impl Handler<AgentHealthChanged> for Optimizer {
     type Result = ();
 
     fn handle(&mut self, msg: AgentHealthChanged, ctx: &mut Context<Self>) {
-        // React at once to an agent going offline instead of waiting for the next tick.
-        if msg.status == AgentStatus::Offline {
+        // React at once to an agent going offline instead of waiting for the next tick, in
+        // pools the controller runs.
+        let runs_pool =
+            (self.policy.current().policy.pool(&msg.pool)).is_some_and(|p| !p.observe_only());
+        if msg.status == AgentStatus::Offline && runs_pool {
             self.evaluate(ctx);
         }
     }

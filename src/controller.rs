@@ -235,7 +235,8 @@ impl Controller {
         .start();
         optimizer_ctx.run(
             Optimizer::new(handle.clone(), fleet.clone(), actuator.clone())
-                .with_alerts(alert.clone()),
+                .with_alerts(alert.clone())
+                .with_inputs(pool_inputs.clone()),
         );
 
         let tasks = TaskTracker::new(handle.clone(), fleet.clone().recipient()).start();

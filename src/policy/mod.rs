@@ -38,7 +38,7 @@ pub use overlay::{
 pub use rules::{AlertLevel, AlertRule, AnomalyPolicy, Channel, LevelThresholds, Profile, Route};
 pub use schema::policy_schema;
 pub use scrape::{
-    MetricMapping, PromQuery, ReadAs, ScrapePool, ScrapeTarget, bundled_worker_metrics,
+    MetricMapping, PromQuery, ReadAs, ScaleOn, ScrapePool, ScrapeTarget, bundled_worker_metrics,
 };
 
 /// The policy in force, shared by every actor; swapped atomically on reload.

@@ -177,6 +177,10 @@ pub struct PoolPolicy {
     /// `ws://HOST:PORT/metrics`, as the bundled worker serves it).
     #[serde(default)]
     pub pull: PullProtocol,
+    /// Scale on a pool input read with PromQL (`[[ingest.promql]]`) instead of CPU: the pool
+    /// runs about input value / `target_per_agent` agents, as KEDA's Prometheus scaler does.
+    #[serde(default)]
+    pub scale_on: Option<super::scrape::ScaleOn>,
 }
 
 /// How metrics are pulled from agents.

@@ -167,3 +167,13 @@ pub struct PromQuery {
     #[schemars(range(min = 1, max = 60000))]
     pub timeout_ms: u64,
 }
+
+/// A pool input the pool scales on, instead of its agents' CPU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleOn {
+    /// The input, as an `[[ingest.promql]]` entry of the same pool names it.
+    pub input: String,
+    /// How much of the input one agent should carry (above 0), e.g. 50 requests per second.
+    pub target_per_agent: f64,
+}

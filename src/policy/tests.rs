@@ -374,6 +374,11 @@ fn shipped_examples_load_with_their_profiles() {
         matches!(driver, DriverConfig::Kubernetes { name, namespace: Some(ns), kind: WorkloadKind::Deployment, .. } if name == "workers" && ns == "agents"),
         "{driver:?}"
     );
+
+    let prometheus = load_dir(&root.join("prometheus")).unwrap();
+    assert!(prometheus.warnings.is_empty(), "{:?}", prometheus.warnings);
+    let scale_on = prometheus.policy.pools["worker"].scale_on.as_ref().unwrap();
+    assert_eq!(scale_on.input, prometheus.policy.ingest.promql[0].input);
 }
 
 #[test]

@@ -72,6 +72,11 @@ impl Actuator {
         };
         let current = self.policy.current();
         let pool = current.policy.pool(&action.pool)?;
+        if pool.scale_on.is_some() {
+            // The pool scales on an input, not CPU: its agents' CPU says nothing about
+            // whether the scale still fits, and the optimizer re-plans on the input anyway.
+            return None;
+        }
         let snapshot = self.last_fleet.as_ref()?;
         let cpu: Vec<f64> = snapshot
             .agents

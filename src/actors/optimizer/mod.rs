@@ -2,6 +2,8 @@
 //! offline agents, scales pools with the HPA rule from `analytics::scaling`, restarts agents
 //! that leak memory and moves load away from agents that stay hot (`agents.rs`).
 //!
+//! A pool whose policy says `scale_on` scales on that PromQL input (`load.rs`) instead of CPU.
+//!
 //! Like a Kubernetes reconciler it decides from observed state on every tick, never from
 //! memory of what it asked for; the actuator refuses a proposal while one is in flight.
 
@@ -12,6 +14,7 @@ use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHa
 
 mod agents;
 mod callbacks;
+mod load;
 mod pool;
 mod thresholds;
 
@@ -22,9 +25,11 @@ use super::{SamplingTick, schedule_sampling};
 use crate::analytics::planner::{PoolPlanner, lead_ticks};
 use crate::clock;
 use crate::domain::{AgentStatus, Change, Proposal};
+use crate::ingest::scrape::promql::PoolInputs;
 use crate::policy::{Policy, PolicyHandle};
 use agents::AgentWatcher;
-use pool::{pool_load, replace_offline, scaling_config, settled};
+use load::{Basis, PoolLoad};
+use pool::{plan_scale, replace_offline, scaling_config};
 use thresholds::ThresholdWatcher;
 
 /// A current recommendation: what the optimizer would do to a pool, and why.
@@ -72,8 +77,11 @@ pub struct Optimizer {
     ticker: Option<(SpawnHandle, Duration)>,
     fleet: Addr<FleetSupervisor>,
     actuator: Addr<Actuator>,
-    /// Each pool's planner: scaler and load forecaster (total agent CPU, percent of a core).
-    planners: HashMap<String, PoolPlanner>,
+    /// Each pool's planner (scaler and load forecaster) and what it is fed: total agent CPU
+    /// (percent of a core) or the pool's `scale_on` input.
+    planners: HashMap<String, (Basis, PoolPlanner)>,
+    /// The pool inputs read with PromQL, for pools that scale on one.
+    inputs: PoolInputs,
     /// Recent anomaly observations per pool, the evidence proposals carry.
     anomalies: HashMap<String, std::collections::VecDeque<AnomalyObserved>>,
     /// The latest recommendation per pool.
@@ -105,6 +113,7 @@ impl Optimizer {
             fleet,
             actuator,
             planners: HashMap::new(),
+            inputs: PoolInputs::default(),
             anomalies: HashMap::new(),
             recommendations: BTreeMap::new(),
             dry_run_sent: HashMap::new(),
@@ -119,6 +128,12 @@ impl Optimizer {
     /// Also tunes thresholds that keep firing, from the alerts of `alert`.
     pub fn with_alerts(mut self, alert: Addr<crate::actors::alert::Alert>) -> Self {
         self.alert = Some(alert);
+        self
+    }
+
+    /// Reads pool inputs from `inputs`, where the scraper records its PromQL queries.
+    pub fn with_inputs(mut self, inputs: PoolInputs) -> Self {
+        self.inputs = inputs;
         self
     }
 
@@ -181,16 +196,18 @@ impl Optimizer {
         let current = self.policy.current();
         let policy: &Policy = &current.policy;
         let interval_ms = self.policy.sampling_interval().as_millis() as i64;
+        let inputs = self.inputs.snapshot();
         for (name, pool) in policy.pools.iter().filter(|(_, p)| !p.observe_only()) {
             let agents: Vec<&AgentView> =
                 snapshot.agents.iter().filter(|a| &a.pool == name).collect();
             let activity = activity.get(name).copied().unwrap_or_default();
-            // The pool's total CPU feeds its planner's forecaster on every tick.
-            if let Some(load) = pool_load(&agents) {
-                self.planners
-                    .entry(name.clone())
-                    .or_insert_with(|| PoolPlanner::new(scaling_config(policy, pool)))
-                    .observe(load);
+            // The pool's load (total CPU, or its input) feeds its planner's forecaster on
+            // every tick.
+            let load = PoolLoad::of(policy, name, pool, &agents, &inputs, interval_ms, now_ms);
+            let config = scaling_config(policy, pool);
+            let planner = self.planner(name, load.basis(), config);
+            if let Some(total) = load.total() {
+                planner.observe(total);
             }
             let rules = &policy.automation.agent_rules;
             self.watcher.observe(&agents, rules, now_ms);
@@ -216,39 +233,43 @@ impl Optimizer {
             if activity.in_flight.is_some() {
                 // While an action applies and is verified the planner still plans, so its
                 // stabilization window counts those recommendations, as the HPA's does.
-                if settled(&agents, activity, interval_ms) {
-                    let _ = self.scale(policy, name, pool, &agents, now_ms, lead_ticks);
-                } else if let Some(planner) = self.planners.get_mut(name) {
+                let planner = self.planner(name, load.basis(), config);
+                if load.settled(&agents, activity, interval_ms) {
+                    let _ = plan_scale(
+                        planner, config, name, pool, &agents, &load, now_ms, lead_ticks,
+                    );
+                } else {
                     planner.hold(now_ms, agents.len());
                 }
                 continue;
             }
             let proposal = match agents.iter().find(|a| a.status == AgentStatus::Offline) {
                 Some(offline) => Some(replace_offline(name, offline, now_ms)),
-                None if settled(&agents, activity, interval_ms) => self
-                    .scale(policy, name, pool, &agents, now_ms, lead_ticks)
-                    .or_else(|| self.watcher.leak(name, &agents, rules))
-                    .or_else(|| {
-                        let seen = self.anomalies.get(name);
-                        let seen: Vec<&AnomalyObserved> =
-                            seen.map(|s| s.iter().collect()).unwrap_or_default();
-                        AgentWatcher::anomalous(name, &agents, &seen, rules, now_ms)
-                    })
-                    .or(hot)
-                    .or_else(|| {
-                        let seen = self.anomalies.get(name);
-                        let seen: Vec<&AnomalyObserved> =
-                            seen.map(|s| s.iter().collect()).unwrap_or_default();
-                        self.thresholds.noisy(
-                            name,
-                            &agents,
-                            &pool_rules,
-                            alerts,
-                            &seen,
-                            tuning,
-                            now_ms,
-                        )
-                    }),
+                None if load.settled(&agents, activity, interval_ms) => plan_scale(
+                    self.planner(name, load.basis(), config),
+                    config,
+                    name,
+                    pool,
+                    &agents,
+                    &load,
+                    now_ms,
+                    lead_ticks,
+                )
+                .or_else(|| self.watcher.leak(name, &agents, rules))
+                .or_else(|| {
+                    let seen = self.anomalies.get(name);
+                    let seen: Vec<&AnomalyObserved> =
+                        seen.map(|s| s.iter().collect()).unwrap_or_default();
+                    AgentWatcher::anomalous(name, &agents, &seen, rules, now_ms)
+                })
+                .or(hot)
+                .or_else(|| {
+                    let seen = self.anomalies.get(name);
+                    let seen: Vec<&AnomalyObserved> =
+                        seen.map(|s| s.iter().collect()).unwrap_or_default();
+                    self.thresholds
+                        .noisy(name, &agents, &pool_rules, alerts, &seen, tuning, now_ms)
+                }),
                 None => None,
             };
             if let Some(mut proposal) = proposal {

@@ -1,133 +1,149 @@
 //! The optimizer's pool-level decisions: scaling through the pool's planner, and replacing an
 //! offline agent.
 
-use super::{AgentView, Optimizer, PoolActivity};
+use super::load::{Basis, PoolLoad, cpu_reading};
+use super::{AgentView, Optimizer};
 use crate::analytics::planner::{Plan, PoolPlanner};
 use crate::analytics::scaling::{RateLimit, ScalingConfig};
-use crate::domain::{AgentStatus, Change, Proposal, metric};
+use crate::domain::{Change, Proposal};
 use crate::policy::{Policy, PoolPolicy};
 
 impl Optimizer {
-    pub(super) fn scale(
+    /// The planner of pool `name` fed on `basis`; a new one when the pool changed basis (a
+    /// reload), since loads in other units would mislead its forecaster and margins.
+    pub(super) fn planner(
         &mut self,
-        policy: &Policy,
         name: &str,
-        pool: &PoolPolicy,
-        agents: &[&AgentView],
-        now_ms: i64,
-        lead_ticks: usize,
-    ) -> Option<Proposal> {
-        let config = scaling_config(policy, pool);
-        let current = agents.len();
-        let planner = self
+        basis: Basis,
+        config: ScalingConfig,
+    ) -> &mut PoolPlanner {
+        let entry = self
             .planners
             .entry(name.to_string())
-            .or_insert_with(|| PoolPlanner::new(config));
-        let plan =
-            pool_load(agents).map(|load| planner.plan(config, now_ms, current, load, lead_ticks));
-        // Without any CPU reading only the pool's bounds decide.
-        let floor = config.min_agents;
-        let desired = plan.as_ref().map_or_else(
-            || current.clamp(floor, config.max_agents.max(floor)),
-            Plan::desired,
-        );
-        if desired == current {
-            return None;
+            .or_insert_with(|| (basis.clone(), PoolPlanner::new(config)));
+        if entry.0 != basis {
+            *entry = (basis, PoolPlanner::new(config));
         }
-        let target = pool.target_cpu_percent;
-        let reason = match &plan {
-            Some(plan) if plan.forecast_led => format!(
-                "forecast pool CPU {:.0}% of a core (with margin) within {} tick(s) (agent start-up time) needs {desired} agents at target {target:.0}%",
-                plan.planned, plan.lead_ticks
-            ),
-            _ if current < pool.min_agents => format!(
-                "pool has {current} agents, below min_agents {}",
-                pool.min_agents
-            ),
-            _ if current > config.max_agents => format!(
-                "pool has {current} agents, above max_agents {}",
-                config.max_agents
-            ),
-            Some(plan) => format!(
-                "mean agent CPU {:.1}% (planned, with margin) vs target {target:.0}% (ratio {:.2})",
-                plan.decision.observed, plan.decision.ratio
-            ),
-            None => format!("pool size {current} outside its bounds"),
-        };
-        let per_agent: serde_json::Map<String, serde_json::Value> = agents
-            .iter()
-            .map(|a| (a.id.clone(), serde_json::json!(cpu_reading(a))))
-            .collect();
-        let (model, season) = planner.model();
-        // The HPA rule on load seen is surer than a forecast; bounds alone are certain.
-        let confidence = match &plan {
-            Some(plan) if plan.forecast_led => 0.7,
-            Some(_) => 0.9,
-            None => 1.0,
-        };
-        Some(Proposal {
-            pool: name.to_string(),
-            change: Change::Scale {
-                from: current,
-                to: desired,
-            },
-            reason,
-            evidence: serde_json::json!({
-                "decision": plan.as_ref().map(|p| p.decision),
-                "plan": plan,
-                "target_cpu_percent": target,
-                "agent_cpu_percent": per_agent,
-                "forecast": {
-                    "pool_load_percent": planner.forecast(),
-                    "model": model,
-                    "season": season,
-                },
-            }),
-            confidence,
-            expected_effect: match &plan {
-                Some(plan) => format!(
-                    "{desired} agents: mean agent CPU from {:.0}% to about {:.0}% (target {target:.0}%)",
-                    plan.load / current.max(1) as f64,
-                    plan.load / desired.max(1) as f64
-                ),
-                None => format!("{desired} agents, within the pool's bounds"),
-            },
-        })
+        &mut entry.1
     }
 }
 
-/// The latest CPU reading of an agent that is not offline.
-fn cpu_reading(agent: &AgentView) -> Option<f64> {
-    if agent.status == AgentStatus::Offline {
+/// The scaling proposal for pool `name` of `agents` carrying `load`, if its size should
+/// change. Without a load (no CPU reading; a missing, failed or stale input) only the pool's
+/// bounds decide.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn plan_scale(
+    planner: &mut PoolPlanner,
+    config: ScalingConfig,
+    name: &str,
+    pool: &PoolPolicy,
+    agents: &[&AgentView],
+    load: &PoolLoad,
+    now_ms: i64,
+    lead_ticks: usize,
+) -> Option<Proposal> {
+    let current = agents.len();
+    let plan = load
+        .total()
+        .map(|total| planner.plan(config, now_ms, current, total, lead_ticks));
+    if let (None, PoolLoad::Input(reading)) = (&plan, load) {
+        // Holding counts in the scale-down window, so a scale-in waits out an input outage
+        // rather than acting on the first reading after it.
+        planner.hold(now_ms, current);
+        tracing::debug!(message = "Pool input unavailable; holding the pool's size.",
+            pool = %name, input = %reading.input, reason = reading.missing.as_deref().unwrap_or(""));
+    }
+    let floor = config.min_agents;
+    let desired = plan.as_ref().map_or_else(
+        || current.clamp(floor, config.max_agents.max(floor)),
+        Plan::desired,
+    );
+    if desired == current {
         return None;
     }
-    agent.metrics.get(metric::CPU_PERCENT).copied()
-}
-
-/// The pool's total CPU: the mean of the agents with a reading, counted for every agent that
-/// is not offline (one still starting is taken to be as busy as the others); `None` without
-/// any reading.
-pub(super) fn pool_load(agents: &[&AgentView]) -> Option<f64> {
-    let readings: Vec<f64> = agents.iter().filter_map(|a| cpu_reading(a)).collect();
-    if readings.is_empty() {
-        return None;
-    }
-    let mean = readings.iter().sum::<f64>() / readings.len() as f64;
-    let serving = agents
-        .iter()
-        .filter(|a| a.status != AgentStatus::Offline)
-        .count();
-    Some(mean * serving as f64)
-}
-
-/// True once every agent has a CPU reading that covers a whole interval after the pool's last
-/// change, so a decision never acts on load measured before the previous action took effect.
-pub(super) fn settled(agents: &[&AgentView], activity: PoolActivity, interval_ms: i64) -> bool {
-    let Some(changed_ms) = activity.last_finished_ms else {
-        return true;
+    let target = config.target;
+    let reason = match (&plan, load) {
+        (Some(plan), PoolLoad::Cpu(_)) if plan.forecast_led => format!(
+            "forecast pool CPU {:.0}% of a core (with margin) within {} tick(s) (agent start-up time) needs {desired} agents at target {target:.0}%",
+            plan.planned, plan.lead_ticks
+        ),
+        (Some(plan), PoolLoad::Input(reading)) if plan.forecast_led => format!(
+            "forecast pool input {} {:.1} (with margin) within {} tick(s) (agent start-up time) needs {desired} agents at {target} per agent",
+            reading.input, plan.planned, plan.lead_ticks
+        ),
+        _ if current < pool.min_agents => format!(
+            "pool has {current} agents, below min_agents {}",
+            pool.min_agents
+        ),
+        _ if current > config.max_agents => format!(
+            "pool has {current} agents, above max_agents {}",
+            config.max_agents
+        ),
+        (Some(plan), PoolLoad::Cpu(_)) => format!(
+            "mean agent CPU {:.1}% (planned, with margin) vs target {target:.0}% (ratio {:.2})",
+            plan.decision.observed, plan.decision.ratio
+        ),
+        (Some(plan), PoolLoad::Input(reading)) => format!(
+            "pool input {} {:.1}: {:.1} per agent (planned, with margin) vs target {target} per agent (ratio {:.2})",
+            reading.input, plan.load, plan.decision.observed, plan.decision.ratio
+        ),
+        (None, _) => format!("pool size {current} outside its bounds"),
     };
-    agents.iter().all(|agent| {
-        cpu_reading(agent).is_some() && agent.last_sample_ms >= changed_ms + interval_ms
+    let per_agent: serde_json::Map<String, serde_json::Value> = agents
+        .iter()
+        .map(|a| (a.id.clone(), serde_json::json!(cpu_reading(a))))
+        .collect();
+    let (model, season) = planner.model();
+    let forecast = serde_json::json!({
+        "model": model,
+        "season": season,
+    });
+    let mut evidence = serde_json::json!({
+        "decision": plan.as_ref().map(|p| p.decision),
+        "plan": plan,
+        "agent_cpu_percent": per_agent,
+        "forecast": forecast,
+    });
+    match load {
+        PoolLoad::Cpu(_) => {
+            evidence["target_cpu_percent"] = serde_json::json!(config.target);
+            evidence["forecast"]["pool_load_percent"] = serde_json::json!(planner.forecast());
+        }
+        PoolLoad::Input(reading) => {
+            evidence["scale_on"] = serde_json::json!(reading);
+            evidence["forecast"]["pool_load"] = serde_json::json!(planner.forecast());
+        }
+    }
+    // The HPA rule on load seen is surer than a forecast; bounds alone are certain.
+    let confidence = match &plan {
+        Some(plan) if plan.forecast_led => 0.7,
+        Some(_) => 0.9,
+        None => 1.0,
+    };
+    let expected_effect = match (&plan, load) {
+        (Some(plan), PoolLoad::Cpu(_)) => format!(
+            "{desired} agents: mean agent CPU from {:.0}% to about {:.0}% (target {target:.0}%)",
+            plan.load / current.max(1) as f64,
+            plan.load / desired.max(1) as f64
+        ),
+        (Some(plan), PoolLoad::Input(reading)) => format!(
+            "{desired} agents: {} per agent from {:.1} to about {:.1} (target {target})",
+            reading.input,
+            plan.load / current.max(1) as f64,
+            plan.load / desired.max(1) as f64
+        ),
+        (None, _) => format!("{desired} agents, within the pool's bounds"),
+    };
+    Some(Proposal {
+        pool: name.to_string(),
+        change: Change::Scale {
+            from: current,
+            to: desired,
+        },
+        reason,
+        evidence,
+        confidence,
+        expected_effect,
     })
 }
 
@@ -154,10 +170,194 @@ pub(super) fn scaling_config(policy: &Policy, pool: &PoolPolicy) -> ScalingConfi
     ScalingConfig {
         min_agents: pool.min_agents,
         max_agents: policy.max_agents(pool),
-        target: pool.target_cpu_percent,
+        // A pool that scales on an input aims for its share of the input per agent.
+        target: pool
+            .scale_on
+            .as_ref()
+            .map_or(pool.target_cpu_percent, |on| on.target_per_agent),
         tolerance: pool.tolerance,
         scale_down_window_ms: pool.scale_down_stabilization_secs as i64 * 1000,
         scale_up: RateLimit::of(&pool.scale_up),
         scale_down: RateLimit::of(&pool.scale_down),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::actors::actuator::PoolActivity;
+    use crate::ingest::scrape::promql::InputState;
+
+    const NOW_MS: i64 = 1_700_000_000_000;
+    const INTERVAL_MS: i64 = 1000;
+
+    /// A pool of 1-10 agents at target 30% CPU that scales on `rps`, 50 per agent.
+    fn policy() -> Policy {
+        let text = r#"
+[pools.worker]
+min_agents = 1
+max_agents = 10
+target_cpu_percent = 30
+tolerance = 0.1
+scale_on = { input = "rps", target_per_agent = 50.0 }
+
+[[ingest.promql]]
+server = "http://127.0.0.1:9090"
+pool = "worker"
+input = "rps"
+query = "sum(rate(requests_total[1m]))"
+"#;
+        crate::policy::load_str("p.toml", text).unwrap().policy
+    }
+
+    /// The proposal for `size` agents at `cpu` percent each when the input reads `input`
+    /// (`Err` for a failed query).
+    fn check(size: usize, cpu: f64, input: Result<f64, &str>, read_ms: i64) -> Option<Proposal> {
+        let policy = policy();
+        let pool = &policy.pools["worker"];
+        let agents: Vec<AgentView> = (0..size)
+            .map(|i| {
+                let mut agent = AgentView::blank(&format!("worker-{i}"), "worker");
+                agent.metrics.insert("cpu_percent".into(), cpu);
+                agent
+            })
+            .collect();
+        let agents: Vec<&AgentView> = agents.iter().collect();
+        let state = match input {
+            Ok(value) => InputState {
+                value: Some(value),
+                read_ms,
+                ..InputState::default()
+            },
+            Err(error) => InputState {
+                value: None,
+                read_ms,
+                failures: 1,
+                last_error: Some(error.into()),
+            },
+        };
+        let inputs = BTreeMap::from([(("worker".to_string(), "rps".to_string()), state)]);
+        let load = PoolLoad::of(
+            &policy,
+            "worker",
+            pool,
+            &agents,
+            &inputs,
+            INTERVAL_MS,
+            NOW_MS,
+        );
+        let config = scaling_config(&policy, pool);
+        let mut planner = PoolPlanner::new(config);
+        if let Some(total) = load.total() {
+            planner.observe(total);
+        }
+        plan_scale(
+            &mut planner,
+            config,
+            "worker",
+            pool,
+            &agents,
+            &load,
+            NOW_MS,
+            1,
+        )
+    }
+
+    fn target_size(proposal: &Proposal) -> usize {
+        match proposal.change {
+            Change::Scale { to, .. } => to,
+            ref other => panic!("not a scale: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_input_of_250_at_50_per_agent_needs_5_agents() {
+        // Idle agents: on CPU the pool would not grow; on its input it does.
+        let proposal = check(2, 1.0, Ok(250.0), NOW_MS).expect("a scale-out");
+        assert_eq!(target_size(&proposal), 5, "ceil(250 / 50)");
+        assert!(
+            proposal.reason.contains("pool input rps 250.0"),
+            "{}",
+            proposal.reason
+        );
+        let scale_on = &proposal.evidence["scale_on"];
+        assert_eq!(scale_on["input"], "rps");
+        assert_eq!(scale_on["value"], 250.0);
+        assert_eq!(scale_on["query"], "sum(rate(requests_total[1m]))");
+        assert_eq!(scale_on["target_per_agent"], 50.0);
+        assert!(proposal.evidence.get("target_cpu_percent").is_none());
+        assert!(
+            proposal
+                .expected_effect
+                .contains("rps per agent from 125.0 to about 50.0"),
+            "{}",
+            proposal.expected_effect
+        );
+        // Within the tolerance (0.1) of 50 per agent the size holds: 5 agents at 52 or 54
+        // each stay 5, though 5.4 agents' worth would round up to 6; at 60 each they do not.
+        assert!(check(5, 1.0, Ok(260.0), NOW_MS).is_none());
+        assert!(check(5, 1.0, Ok(270.0), NOW_MS).is_none());
+        assert_eq!(target_size(&check(5, 1.0, Ok(300.0), NOW_MS).unwrap()), 6);
+        // Busy agents do not grow a pool whose input is at its target.
+        assert!(check(2, 95.0, Ok(100.0), NOW_MS).is_none());
+    }
+
+    #[test]
+    fn without_a_fresh_input_value_the_pool_holds_whatever_its_cpu() {
+        // A failed query clears the value: no scaling, even with saturated agents.
+        assert!(check(2, 100.0, Err("no answer within 2000 ms"), NOW_MS - 500).is_none());
+        // A value older than two intervals plus the query's timeout (2 s) is stale.
+        assert!(check(2, 100.0, Ok(250.0), NOW_MS - 4001).is_none());
+        assert!(check(2, 100.0, Ok(250.0), NOW_MS - 3999).is_some());
+        // The bounds still hold without an input: below min_agents the pool grows.
+        let proposal = check(0, 0.0, Err("refused"), NOW_MS).expect("back to min_agents");
+        assert_eq!(target_size(&proposal), 1);
+        let scale_on = &proposal.evidence["scale_on"];
+        assert_eq!(scale_on["value"], serde_json::Value::Null);
+        assert!(
+            scale_on["missing"]
+                .as_str()
+                .unwrap()
+                .contains("the last query failed: refused"),
+            "{scale_on}"
+        );
+    }
+
+    #[test]
+    fn an_input_settles_once_read_an_interval_after_the_change() {
+        let policy = policy();
+        let pool = &policy.pools["worker"];
+        let inputs = |read_ms| {
+            let state = InputState {
+                value: Some(100.0),
+                read_ms,
+                ..InputState::default()
+            };
+            BTreeMap::from([(("worker".to_string(), "rps".to_string()), state)])
+        };
+        let changed = PoolActivity {
+            last_finished_ms: Some(NOW_MS - 2000),
+            ..PoolActivity::default()
+        };
+        // No agent reports CPU: a pool on an input does not wait for it.
+        let settled_at = |read_ms| {
+            PoolLoad::of(
+                &policy,
+                "worker",
+                pool,
+                &[],
+                &inputs(read_ms),
+                INTERVAL_MS,
+                NOW_MS,
+            )
+            .settled(&[], changed, INTERVAL_MS)
+        };
+        assert!(
+            !settled_at(NOW_MS - 1500),
+            "read before the change took effect"
+        );
+        assert!(settled_at(NOW_MS - 1000));
     }
 }

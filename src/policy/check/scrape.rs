@@ -1,5 +1,6 @@
 //! Checks of the Prometheus scrape settings: URLs that are http(s), agents that are unique
-//! and well formed, pools that exist, and mappings whose names and readings make sense.
+//! and well formed, pools that exist, mappings whose names and readings make sense, and
+//! pools that scale on a PromQL input that is declared.
 
 use std::collections::HashSet;
 
@@ -98,6 +99,46 @@ pub(super) fn check_scrape(policy: &Policy, problems: &mut Problems) {
         }
         if query.query.trim().is_empty() {
             problems.error(&at("query"), "the query is empty".into());
+        }
+    }
+    check_scale_on(policy, problems);
+}
+
+/// A pool that scales on an input reads it with PromQL, and one agent carries some of it.
+fn check_scale_on(policy: &Policy, problems: &mut Problems) {
+    for (name, pool) in &policy.pools {
+        let Some(scale_on) = &pool.scale_on else {
+            continue;
+        };
+        let at = |field: &'static str| ["pools", name.as_str(), "scale_on", field];
+        let declared: Vec<&String> = policy
+            .ingest
+            .promql
+            .iter()
+            .filter(|q| &q.pool == name)
+            .map(|q| &q.input)
+            .collect();
+        if !declared.contains(&&scale_on.input) {
+            problems.error(
+                &at("input"),
+                format!(
+                    "{}: declare it with an [[ingest.promql]] entry of pool {name:?}",
+                    not_found("input", &scale_on.input, declared.iter().copied())
+                ),
+            );
+        }
+        let target = scale_on.target_per_agent;
+        if !(target.is_finite() && target > 0.0) {
+            problems.error(
+                &at("target_per_agent"),
+                format!("{target} must be a finite number above 0"),
+            );
+        }
+        if pool.observe_only() {
+            problems.warning(
+                &["pools", name.as_str(), "scale_on"],
+                format!("pool {name:?} has no driver: it is never scaled"),
+            );
         }
     }
 }
@@ -252,6 +293,50 @@ path = "metrics"
         let got = problems("[ingest.scrape_pools.external]\n");
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(got[0].contains("has no driver"), "{got:?}");
+    }
+
+    #[test]
+    fn a_pool_scales_only_on_a_declared_input_with_a_positive_target() {
+        let input = r#"
+[[ingest.promql]]
+server = "http://127.0.0.1:9090"
+pool = "worker"
+input = "rps"
+query = "sum(rate(x[1m]))"
+"#;
+        let good =
+            format!("{POOLS}scale_on = {{ input = \"rps\", target_per_agent = 50.0 }}\n{input}");
+        let loaded = load_str("p.toml", &good).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let scale_on = loaded.policy.pools["worker"].scale_on.clone().unwrap();
+        assert_eq!(
+            (scale_on.input.as_str(), scale_on.target_per_agent),
+            ("rps", 50.0)
+        );
+
+        let bad = format!("{POOLS}scale_on = {{ input = \"rsp\", target_per_agent = 0 }}\n{input}");
+        let got = problems(&bad[POOLS.len()..]);
+        // Both on line 8 of the file, where `scale_on` is set.
+        let expected = [
+            "pools.worker.scale_on.input: no input named \"rsp\" (defined: rps); did you mean `rps`?: declare it",
+            "pools.worker.scale_on.target_per_agent: 0 must be a finite number above 0",
+        ];
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+        for (line, words) in got.iter().zip(expected) {
+            assert!(line.starts_with("p.toml:8:"), "{line:?}");
+            assert!(line.contains(words), "{line:?} lacks {words:?}");
+        }
+
+        let got = problems(
+            "[pools.external.scale_on]\ninput = \"queue\"\ntarget_per_agent = 5\n\
+             [[ingest.promql]]\nserver = \"http://p:9090\"\npool = \"external\"\n\
+             input = \"queue\"\nquery = \"q\"\n",
+        );
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].contains("has no driver: it is never scaled"),
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -219,9 +219,11 @@ impl AgentActor {
         if last_ts == 0 {
             return;
         }
+        // Proof of life is the samples' arrival, not their timestamps: an agent that sends a
+        // backlog, or whose clock is behind, is alive now.
         self.links.heartbeat.do_send(Heartbeat {
             agent: self.id.clone(),
-            ts_ms: last_ts,
+            ts_ms: crate::clock::now_ms(),
         });
         self.publish(last_ts);
     }

@@ -12,6 +12,7 @@ struct Sink {
     observed: SharedObserved,
     crossings: Arc<Mutex<Vec<ThresholdCrossed>>>,
     anomalies: Arc<Mutex<Vec<AnomalyObserved>>>,
+    heartbeats: Arc<Mutex<Vec<Heartbeat>>>,
 }
 impl Handler<AnomalyObserved> for Sink {
     type Result = ();
@@ -24,7 +25,9 @@ impl Actor for Sink {
 }
 impl Handler<Heartbeat> for Sink {
     type Result = ();
-    fn handle(&mut self, _: Heartbeat, _: &mut Context<Self>) {}
+    fn handle(&mut self, msg: Heartbeat, _: &mut Context<Self>) {
+        self.heartbeats.lock().unwrap().push(msg);
+    }
 }
 impl Handler<ThresholdCrossed> for Sink {
     type Result = ();
@@ -239,4 +242,22 @@ async fn an_anomalous_value_is_reported_with_its_evidence() {
     );
     let last = observed.read();
     assert!(last.anomaly_scores.contains_key("cpu_percent"));
+}
+
+#[actix::test]
+async fn a_backlog_of_old_samples_is_a_heartbeat_now() {
+    let sink = Sink::default();
+    let heartbeats = sink.heartbeats.clone();
+    let observed = sink.observed.clone();
+    let agent = start(sink, "");
+    let before = crate::clock::now_ms();
+    // Samples stamped an hour ago: the agent sends a backlog, or its clock is behind.
+    let old = before - 3_600_000;
+    agent
+        .send(RecordSamples(vec![sample("cpu_percent", old, 5.0)]))
+        .await
+        .unwrap();
+    let beat = heartbeats.lock().unwrap().pop().expect("a heartbeat");
+    assert!(beat.ts_ms >= before, "{} < {before}", beat.ts_ms);
+    assert_eq!(observed.read().last_sample_ms, old);
 }

@@ -59,7 +59,8 @@ pub struct Automation {
     /// When the optimizer restarts or unloads one agent.
     #[serde(default)]
     pub agent_rules: AgentRules,
-    /// When the optimizer proposes raising a threshold that fires without trouble.
+    /// When the optimizer proposes raising a threshold that fires without trouble, or lowering
+    /// one that misses a degradation.
     #[serde(default)]
     pub threshold_tuning: ThresholdTuning,
 }
@@ -350,7 +351,10 @@ impl Default for AgentRules {
 
 /// When a threshold rule is noise: it has fired this long while its pool showed no trouble
 /// (no agent down or in error, no anomaly). The proposal raises it to the pool's peak over
-/// that time times `headroom`.
+/// that time times `headroom`. And when a rule misses a degradation: its pool has been
+/// degraded (an agent in error, or an error rate above the verification's
+/// `max_error_rate`) for `missed_after_secs` while the rule stayed quiet; the proposal
+/// lowers it to the pool's healthy baseline times `margin`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdTuning {
@@ -361,6 +365,19 @@ pub struct ThresholdTuning {
     #[serde(default = "default_headroom")]
     #[schemars(range(min = 1, max = 10))]
     pub headroom: f64,
+    /// Seconds a degradation must last, unseen by a rule, before the rule is proposed lower
+    /// (0: never lower a rule).
+    #[serde(default = "default_missed_after_secs")]
+    pub missed_after_secs: u64,
+    /// Seconds of healthy readings before the degradation that make the baseline (its 95th
+    /// percentile).
+    #[serde(default = "default_baseline_secs")]
+    #[schemars(range(min = 10))]
+    pub baseline_secs: u64,
+    /// Multiple of the healthy baseline a lowered threshold sits at.
+    #[serde(default = "default_margin")]
+    #[schemars(range(min = 1, max = 10))]
+    pub margin: f64,
 }
 
 const fn default_noisy_after_secs() -> u64 {
@@ -369,12 +386,24 @@ const fn default_noisy_after_secs() -> u64 {
 const fn default_headroom() -> f64 {
     1.1
 }
+const fn default_missed_after_secs() -> u64 {
+    300
+}
+const fn default_baseline_secs() -> u64 {
+    1800
+}
+const fn default_margin() -> f64 {
+    1.2
+}
 
 impl Default for ThresholdTuning {
     fn default() -> Self {
         ThresholdTuning {
             noisy_after_secs: default_noisy_after_secs(),
             headroom: default_headroom(),
+            missed_after_secs: default_missed_after_secs(),
+            baseline_secs: default_baseline_secs(),
+            margin: default_margin(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `Optimizer`: per pool, turns the observed state of the fleet into proposals. It replaces
 //! offline agents, scales pools with the HPA rule from `analytics::scaling`, restarts agents
-//! that leak memory and moves load away from agents that stay hot (`agents.rs`).
+//! that leak memory and moves load away from agents that stay hot (`agents.rs`), and tunes
+//! alert thresholds that fire without trouble or miss a degradation (`thresholds/`).
 //!
 //! Like a Kubernetes reconciler it decides from observed state on every tick, never from
 //! memory of what it asked for; the actuator refuses a proposal while one is in flight.
@@ -190,8 +191,16 @@ impl Optimizer {
                 .into_iter()
                 .filter(|r| !r.name.starts_with("anomaly_"))
                 .collect();
-            self.thresholds
-                .observe(name, &agents, &pool_rules, tuning, now_ms);
+            let max_error_rate = policy.automation.verification.max_error_rate;
+            let degraded = thresholds::degradation(&agents, max_error_rate);
+            self.thresholds.observe(
+                name,
+                &agents,
+                &pool_rules,
+                tuning,
+                !degraded.is_empty(),
+                now_ms,
+            );
             // The start-up time observed, or the policy's bound until one is seen.
             let startup_ms = activity
                 .observed_startup_ms
@@ -232,6 +241,10 @@ impl Optimizer {
                             tuning,
                             now_ms,
                         )
+                    })
+                    .or_else(|| {
+                        self.thresholds
+                            .missed(name, &pool_rules, alerts, &degraded, tuning, now_ms)
                     }),
                 None => None,
             };

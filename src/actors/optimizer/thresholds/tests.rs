@@ -137,15 +137,14 @@ fn check_missed(case: &Missed) -> Option<Proposal> {
     let mut watcher = ThresholdWatcher::default();
     let mut at = 0;
     let mut signals = Vec::new();
-    let mut agents = (agent("a", 0.0), agent("b", 0.0));
     for tick in 0..=30 {
-        agents = (agent("a", 40.0 + (tick % 3) as f64), agent("b", 39.0));
+        let agents = (agent("a", 40.0 + (tick % 3) as f64), agent("b", 39.0));
         at = tick * 2000;
         watcher.observe("p", &[&agents.0, &agents.1], &rules, &tuning, false, at);
     }
     for _ in 0..case.degraded_secs / 2 {
         at += 2000;
-        agents = (agent("a", case.degraded_value), agent("b", 39.0));
+        let mut agents = (agent("a", case.degraded_value), agent("b", 39.0));
         agents
             .0
             .metrics

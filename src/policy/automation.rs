@@ -315,6 +315,14 @@ pub struct AgentRules {
     /// The window of `anomaly_count`, seconds.
     #[serde(default = "default_anomaly_window_secs")]
     pub anomaly_window_secs: u64,
+    /// An agent whose error rate stays above this, percent, for `error_burst_secs`, while
+    /// the other agents of its pool report rates at or below it, is restarted.
+    #[serde(default = "default_error_burst_percent")]
+    #[schemars(range(min = 0, max = 100))]
+    pub error_burst_percent: f64,
+    /// Seconds an error burst must last (0: never restart for errors).
+    #[serde(default = "default_error_burst_secs")]
+    pub error_burst_secs: u64,
 }
 
 const fn default_leak_mb_per_min() -> f64 {
@@ -335,6 +343,12 @@ const fn default_anomaly_count() -> usize {
 const fn default_anomaly_window_secs() -> u64 {
     600
 }
+const fn default_error_burst_percent() -> f64 {
+    10.0
+}
+const fn default_error_burst_secs() -> u64 {
+    30
+}
 
 impl Default for AgentRules {
     fn default() -> Self {
@@ -345,6 +359,8 @@ impl Default for AgentRules {
             hot_secs: default_hot_secs(),
             anomaly_count: default_anomaly_count(),
             anomaly_window_secs: default_anomaly_window_secs(),
+            error_burst_percent: default_error_burst_percent(),
+            error_burst_secs: default_error_burst_secs(),
         }
     }
 }

@@ -185,6 +185,7 @@ impl Optimizer {
             let hot = self
                 .watcher
                 .hot(name, &agents, pool_weights, target, rules, now_ms);
+            let burst = self.watcher.burst(name, &agents, rules, now_ms);
             let tuning = &policy.automation.threshold_tuning;
             let pool_rules: Vec<_> = policy
                 .rules_for_pool(name)
@@ -221,6 +222,7 @@ impl Optimizer {
                 None if settled(&agents, activity, interval_ms) => self
                     .scale(policy, name, pool, &agents, now_ms, lead_ticks)
                     .or_else(|| self.watcher.leak(name, &agents, rules))
+                    .or(burst)
                     .or_else(|| {
                         let seen = self.anomalies.get(name);
                         let seen: Vec<&AnomalyObserved> =

@@ -294,7 +294,13 @@ async fn a_scale_in_that_overloads_the_pool_is_rolled_back_by_its_verification()
     let log = server.log().await;
     assert_eq!(
         rows(&log, id),
-        ["proposed", "applying", "verifying", "rolled_back"],
+        [
+            "proposed",
+            "applying",
+            "verifying",
+            "rolling_back",
+            "rolled_back"
+        ],
         "{undone}"
     );
     let reason = log

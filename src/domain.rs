@@ -141,6 +141,8 @@ pub enum ActionState {
     Verifying,
     /// Done and kept.
     Applied,
+    /// Being undone: its inverse is being applied.
+    RollingBack,
     /// Refused by a human.
     Rejected,
     /// Never approved in time.
@@ -155,13 +157,14 @@ pub enum ActionState {
 
 impl ActionState {
     /// Every state, in lifecycle order.
-    pub const ALL: [ActionState; 11] = [
+    pub const ALL: [ActionState; 12] = [
         ActionState::Proposed,
         ActionState::PendingApproval,
         ActionState::Approved,
         ActionState::Applying,
         ActionState::Verifying,
         ActionState::Applied,
+        ActionState::RollingBack,
         ActionState::Rejected,
         ActionState::Expired,
         ActionState::Failed,
@@ -170,7 +173,7 @@ impl ActionState {
     ];
 
     /// The names of every state, as the API and the log spell them.
-    pub fn names() -> [&'static str; 11] {
+    pub fn names() -> [&'static str; 12] {
         Self::ALL.map(Self::as_str)
     }
 
@@ -183,6 +186,7 @@ impl ActionState {
             ActionState::Applying => "applying",
             ActionState::Verifying => "verifying",
             ActionState::Applied => "applied",
+            ActionState::RollingBack => "rolling_back",
             ActionState::Rejected => "rejected",
             ActionState::Expired => "expired",
             ActionState::Failed => "failed",

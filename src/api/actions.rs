@@ -9,11 +9,11 @@ use serde::Deserialize;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, one_of};
 use super::routes::{read_store, unavailable};
 use crate::actors::actuator::{ActuatorError, Decide, GetWeights, Propose, RollBack, SetPaused};
 use crate::actors::fleet::GetFleet;
-use crate::domain::{Change, Proposal};
+use crate::domain::{ActionState, Change, Proposal};
 use crate::policy::{Role, threshold};
 
 /// Most rows one list call returns.
@@ -332,6 +332,7 @@ async fn actions(
     _caller: Caller,
     query: web::Query<ActionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    one_of("status", &query.status, &ActionState::names())?;
     let limit = query.limit.unwrap_or(100).min(MAX_LIMIT);
     let status = query.status.clone();
     let actions = read_store(&state.store, move |store| {

@@ -1,16 +1,18 @@
 //! `GET /api/v1/log`: the applied-optimization and rollback log, newest first, a page at a
-//! time (`before` is the `seq` to continue from, also given in the `Link` header), as JSON
-//! or, with `format=csv`, as a CSV file.
+//! time (`before` is the `seq` to continue from, also given in the `Link` header). Each row
+//! carries its action's change and inverse. An export (`format=csv` or `format=json`)
+//! without `limit` is the whole selection, as a CSV file (change and inverse as JSON text
+//! columns) or a JSON array.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::actions::MAX_LIMIT;
 use super::auth::Caller;
 use super::error::{ApiError, one_of, time};
 use super::routes::read_store;
-use crate::domain::{ActionKind, ActionState};
+use crate::domain::{ActionKind, ActionState, Change};
 use crate::store::{LogEntry, LogFilter};
 
 /// Mounts the log route under `/api/v1`.
@@ -49,8 +51,9 @@ async fn log(
         .map(|t| time("since", t))
         .transpose()?;
     let csv = query.format.as_deref() == Some("csv");
-    // A CSV export is the whole selection; a JSON page is at most MAX_LIMIT rows.
-    let limit = match (csv, query.limit) {
+    // An export (a format named) is the whole selection; a page is at most MAX_LIMIT rows.
+    let export = query.format.is_some();
+    let limit = match (export, query.limit) {
         (true, None) => usize::MAX >> 1,
         (_, limit) => limit.unwrap_or(100).clamp(1, MAX_LIMIT),
     };
@@ -108,11 +111,54 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
+/// One CSV line: a log row with its change and inverse as JSON text, since CSV is flat.
+#[derive(Serialize)]
+struct CsvRow<'a> {
+    seq: i64,
+    ts_ms: i64,
+    time: &'a str,
+    action_id: i64,
+    kind: &'a str,
+    pool: &'a str,
+    agent: Option<&'a str>,
+    from_state: Option<&'a str>,
+    to_state: &'a str,
+    reason: &'a str,
+    actor: &'a str,
+    change: String,
+    inverse: String,
+}
+
 fn to_csv(rows: &[LogEntry]) -> Result<Vec<u8>, ApiError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let failed = |e: csv::Error| ApiError::internal(format!("cannot write CSV: {e}"));
+    let json = |change: &Change| {
+        serde_json::to_string(change)
+            .map_err(|e| ApiError::internal(format!("cannot write CSV: {e}")))
+    };
     for row in rows {
-        writer.serialize(row).map_err(failed)?;
+        let line = CsvRow {
+            seq: row.seq,
+            ts_ms: row.ts_ms,
+            time: &row.time,
+            action_id: row.action_id,
+            kind: &row.kind,
+            pool: &row.pool,
+            agent: row.agent.as_deref(),
+            from_state: row.from_state.as_deref(),
+            to_state: &row.to_state,
+            reason: &row.reason,
+            actor: &row.actor,
+            change: json(&row.change)?,
+            // A restart has no inverse: an empty cell.
+            inverse: row
+                .inverse
+                .as_ref()
+                .map(json)
+                .transpose()?
+                .unwrap_or_default(),
+        };
+        writer.serialize(line).map_err(failed)?;
     }
     writer
         .into_inner()

@@ -59,7 +59,8 @@ pub struct Automation {
     /// When the optimizer restarts or unloads one agent.
     #[serde(default)]
     pub agent_rules: AgentRules,
-    /// When the optimizer proposes raising a threshold that fires without trouble.
+    /// When the optimizer proposes raising a threshold that fires without trouble, or lowering
+    /// one that misses a degradation.
     #[serde(default)]
     pub threshold_tuning: ThresholdTuning,
 }
@@ -314,6 +315,14 @@ pub struct AgentRules {
     /// The window of `anomaly_count`, seconds.
     #[serde(default = "default_anomaly_window_secs")]
     pub anomaly_window_secs: u64,
+    /// An agent whose error rate stays above this, percent, for `error_burst_secs`, while
+    /// the other agents of its pool report rates at or below it, is restarted.
+    #[serde(default = "default_error_burst_percent")]
+    #[schemars(range(min = 0, max = 100))]
+    pub error_burst_percent: f64,
+    /// Seconds an error burst must last (0: never restart for errors).
+    #[serde(default = "default_error_burst_secs")]
+    pub error_burst_secs: u64,
 }
 
 const fn default_leak_mb_per_min() -> f64 {
@@ -334,6 +343,12 @@ const fn default_anomaly_count() -> usize {
 const fn default_anomaly_window_secs() -> u64 {
     600
 }
+const fn default_error_burst_percent() -> f64 {
+    10.0
+}
+const fn default_error_burst_secs() -> u64 {
+    30
+}
 
 impl Default for AgentRules {
     fn default() -> Self {
@@ -344,13 +359,18 @@ impl Default for AgentRules {
             hot_secs: default_hot_secs(),
             anomaly_count: default_anomaly_count(),
             anomaly_window_secs: default_anomaly_window_secs(),
+            error_burst_percent: default_error_burst_percent(),
+            error_burst_secs: default_error_burst_secs(),
         }
     }
 }
 
 /// When a threshold rule is noise: it has fired this long while its pool showed no trouble
 /// (no agent down or in error, no anomaly). The proposal raises it to the pool's peak over
-/// that time times `headroom`.
+/// that time times `headroom`. And when a rule misses a degradation: its pool has been
+/// degraded (an agent in error, or an error rate above the verification's
+/// `max_error_rate`) for `missed_after_secs` while the rule stayed quiet; the proposal
+/// lowers it to the pool's healthy baseline times `margin`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdTuning {
@@ -361,6 +381,19 @@ pub struct ThresholdTuning {
     #[serde(default = "default_headroom")]
     #[schemars(range(min = 1, max = 10))]
     pub headroom: f64,
+    /// Seconds a degradation must last, unseen by a rule, before the rule is proposed lower
+    /// (0: never lower a rule).
+    #[serde(default = "default_missed_after_secs")]
+    pub missed_after_secs: u64,
+    /// Seconds of healthy readings before the degradation that make the baseline (its 95th
+    /// percentile).
+    #[serde(default = "default_baseline_secs")]
+    #[schemars(range(min = 10))]
+    pub baseline_secs: u64,
+    /// Multiple of the healthy baseline a lowered threshold sits at.
+    #[serde(default = "default_margin")]
+    #[schemars(range(min = 1, max = 10))]
+    pub margin: f64,
 }
 
 const fn default_noisy_after_secs() -> u64 {
@@ -369,12 +402,24 @@ const fn default_noisy_after_secs() -> u64 {
 const fn default_headroom() -> f64 {
     1.1
 }
+const fn default_missed_after_secs() -> u64 {
+    300
+}
+const fn default_baseline_secs() -> u64 {
+    1800
+}
+const fn default_margin() -> f64 {
+    1.2
+}
 
 impl Default for ThresholdTuning {
     fn default() -> Self {
         ThresholdTuning {
             noisy_after_secs: default_noisy_after_secs(),
             headroom: default_headroom(),
+            missed_after_secs: default_missed_after_secs(),
+            baseline_secs: default_baseline_secs(),
+            margin: default_margin(),
         }
     }
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::{Store, StoreError};
 use crate::clock;
+use crate::domain::Change;
 
 /// One row of the action log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,6 +32,10 @@ pub struct LogEntry {
     pub reason: String,
     /// Who caused it: `auto` or a user.
     pub actor: String,
+    /// The action's change.
+    pub change: Change,
+    /// The exact change that undoes it; `None` for a restart.
+    pub inverse: Option<Change>,
 }
 
 /// Filters for reading the log, newest first.
@@ -55,12 +60,13 @@ impl Store {
     pub fn log(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT seq, ts_ms, action_id, kind, pool, agent, from_state, to_state, reason, actor
-             FROM action_log
-             WHERE (?1 IS NULL OR ts_ms >= ?1) AND (?2 IS NULL OR pool = ?2)
-               AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR to_state = ?4)
-               AND (?5 IS NULL OR seq < ?5)
-             ORDER BY seq DESC LIMIT ?6",
+            "SELECT l.seq, l.ts_ms, l.action_id, l.kind, l.pool, l.agent, l.from_state,
+                    l.to_state, l.reason, l.actor, a.change, a.inverse
+             FROM action_log l JOIN actions a ON a.id = l.action_id
+             WHERE (?1 IS NULL OR l.ts_ms >= ?1) AND (?2 IS NULL OR l.pool = ?2)
+               AND (?3 IS NULL OR l.kind = ?3) AND (?4 IS NULL OR l.to_state = ?4)
+               AND (?5 IS NULL OR l.seq < ?5)
+             ORDER BY l.seq DESC LIMIT ?6",
         )?;
         let rows = stmt.query_map(
             params![
@@ -85,9 +91,22 @@ impl Store {
                     to_state: row.get(7)?,
                     reason: row.get(8)?,
                     actor: row.get(9)?,
+                    change: json_column(row, 10)?,
+                    inverse: json_column(row, 11)?,
                 })
             },
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Column `index` of `row`, a JSON text, parsed.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error.into())
+    })
 }

@@ -385,7 +385,16 @@ mod tests {
             limit: 10,
             ..Default::default()
         };
-        assert_eq!(store.log(&by_pool("worker")).unwrap().len(), 1);
+        let rows = store.log(&by_pool("worker")).unwrap();
+        assert_eq!(rows.len(), 1);
+        // Each row carries its action's change and the inverse that undoes it.
+        assert_eq!(
+            (&rows[0].change, &rows[0].inverse),
+            (
+                &Change::Scale { from: 2, to: 4 },
+                &Some(Change::Scale { from: 4, to: 2 })
+            )
+        );
         assert_eq!(store.log(&by_pool("other")).unwrap().len(), 0);
         let restarts = LogFilter {
             kind: Some("restart".into()),

@@ -294,7 +294,13 @@ async fn a_scale_in_that_overloads_the_pool_is_rolled_back_by_its_verification()
     let log = server.log().await;
     assert_eq!(
         rows(&log, id),
-        ["proposed", "applying", "verifying", "rolled_back"],
+        [
+            "proposed",
+            "applying",
+            "verifying",
+            "rolling_back",
+            "rolled_back"
+        ],
         "{undone}"
     );
     let reason = log
@@ -475,5 +481,69 @@ async fn a_threshold_that_fires_on_a_quiet_pool_is_proposed_higher_for_approval(
         ),
         (Some("mem_noise"), Some(to), Some(id)),
         "{policies}"
+    );
+}
+
+/// Pushes `queue_size` and `error_rate` for every agent of the fleet, once.
+async fn push_readings(server: &Server, queue_size: f64, error_rate: f64) {
+    let agents = server.agents().await;
+    let batch: Vec<Value> = agents
+        .iter()
+        .flat_map(|a| {
+            [
+                json!({"agent": a["id"], "metric": "queue_size", "value": queue_size}),
+                json!({"agent": a["id"], "metric": "error_rate", "value": error_rate}),
+            ]
+        })
+        .collect();
+    let (status, reply) = server.post_json("/api/v1/samples", &json!(batch)).await;
+    assert!(status < 300, "{reply}");
+}
+
+#[tokio::test]
+async fn a_threshold_that_misses_a_degradation_is_proposed_lower_for_approval() {
+    let secrets = tempfile::tempdir().unwrap();
+    let quiet = "[[alerts]]\nname = \"queue_warn\"\nmetric = \"queue_size\"\nabove = 100\n\
+                 pool = \"web\"\n[automation.threshold_tuning]\nmissed_after_secs = 4\n\
+                 baseline_secs = 10\nmargin = 1.2\n";
+    let server = Server::start(&with_people(secrets.path(), quiet));
+    agents_up(&server, 2).await;
+    // A healthy baseline: queues of 10, no errors, for several optimizer ticks.
+    let healthy_until = std::time::Instant::now() + Duration::from_secs(7);
+    while std::time::Instant::now() < healthy_until {
+        push_readings(&server, 10.0, 0.0).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Then every agent fails a fifth of its requests with queues of 60: queue_warn at 100
+    // never sees it.
+    let proposal = wait_for("a lower threshold", Duration::from_secs(40), || async {
+        push_readings(&server, 60.0, 20.0).await;
+        let (_, actions) = server.get("/api/v1/actions").await;
+        actions
+            .as_array()?
+            .iter()
+            .find(|a| a["kind"] == "adjust_threshold")
+            .cloned()
+    })
+    .await;
+    assert_eq!(proposal["state"], "pending_approval", "{proposal}");
+    // The baseline's p95 of 10 times the margin of 1.2.
+    assert_eq!(
+        proposal["change"],
+        json!({"type": "adjust_threshold", "rule": "queue_warn", "from": 100.0, "to": 12.0}),
+        "{proposal}"
+    );
+    assert_eq!(
+        proposal["inverse"],
+        json!({"type": "adjust_threshold", "rule": "queue_warn", "from": 12.0, "to": 100.0})
+    );
+    assert_eq!(proposal["evidence"]["baseline_p95"], 10.0, "{proposal}");
+    assert_eq!(proposal["evidence"]["degraded_median"], 60.0, "{proposal}");
+    assert!(
+        proposal["reason"]
+            .as_str()
+            .unwrap()
+            .contains("stayed quiet through"),
+        "{proposal}"
     );
 }

@@ -1,4 +1,5 @@
-//! The applied-optimization and rollback log over REST (pages, filters, CSV) and the dry run.
+//! The applied-optimization and rollback log over REST (pages, filters, `since`, CSV and
+//! JSON exports with each row's change and inverse) and the dry run.
 
 use std::time::Duration;
 
@@ -84,9 +85,73 @@ async fn the_log_pages_filters_and_exports_csv() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "seq,ts_ms,time,action_id,kind,pool,agent,from_state,to_state,reason,actor"
+        "seq,ts_ms,time,action_id,kind,pool,agent,from_state,to_state,reason,actor,change,inverse"
+    );
+    // The request's rows end with its change and inverse, as JSON text in quoted cells.
+    let requested = format!(",{id},scale,web,");
+    let row = lines
+        .clone()
+        .find(|l| l.contains(&requested))
+        .expect("a row of the request");
+    assert!(
+        row.ends_with(
+            r#","{""type"":""scale"",""from"":1,""to"":2}","{""type"":""scale"",""from"":2,""to"":1}""#
+        ),
+        "{row}"
     );
     assert_eq!(lines.count(), all.len());
+
+    // In JSON, each row carries them as objects.
+    let log = server.log().await;
+    let mine = log.iter().find(|r| r["action_id"] == id).unwrap();
+    assert_eq!(mine["change"], json!({"type": "scale", "from": 1, "to": 2}));
+    assert_eq!(
+        mine["inverse"],
+        json!({"type": "scale", "from": 2, "to": 1})
+    );
+
+    // A JSON export without a limit is the whole selection, like the CSV one: no pages.
+    let export = get("/api/v1/log?format=json&pool=web".into())
+        .await
+        .unwrap();
+    assert!(export.headers().get("link").is_none());
+    let exported: Vec<Value> = export.json().await.unwrap();
+    assert_eq!(exported.len(), all.len());
+    let paged = get("/api/v1/log?format=json&limit=2".into()).await.unwrap();
+    assert!(paged.headers().get("link").is_some(), "a limit still pages");
+
+    // since= keeps the rows at or after that time, in RFC 3339 or epoch milliseconds.
+    let ms = |r: &Value| r["ts_ms"].as_i64().unwrap();
+    let oldest_ms = ms(log.last().unwrap());
+    let pivot = log.iter().rev().find(|r| ms(r) > oldest_ms).unwrap();
+    let pivot_ms = ms(pivot);
+    let expected: Vec<i64> = log
+        .iter()
+        .filter(|r| ms(r) >= pivot_ms)
+        .map(|r| r["seq"].as_i64().unwrap())
+        .collect();
+    assert!(
+        expected.len() < log.len(),
+        "the pivot leaves older rows out"
+    );
+    for since in [
+        pivot["time"].as_str().unwrap().to_string(),
+        pivot_ms.to_string(),
+    ] {
+        let rows: Vec<Value> = get(format!("/api/v1/log?since={since}&limit=1000"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let seqs: Vec<i64> = rows.iter().map(|r| r["seq"].as_i64().unwrap()).collect();
+        assert_eq!(seqs, expected, "since={since}");
+    }
+    let (status, body) = server.get("/api/v1/log?since=yesterday").await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("since"))
+    );
 
     let (status, body) = server.get("/api/v1/log?status=done").await;
     assert_eq!(

@@ -103,6 +103,7 @@ async fn a_threshold_overlay_survives_a_restart_and_disappears_on_rollback() {
         ("applying", "auto"),
         ("verifying", "auto"),
         ("applied", "auto"),
+        ("rolling_back", "admin"),
         ("rolled_back", "admin"),
     ]
     .iter()

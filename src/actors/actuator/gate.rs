@@ -41,6 +41,33 @@ fn alike(a: &Change, b: &Change) -> bool {
     }
 }
 
+/// Refuses an automatic action on `pool` while it cools down after the last one (finished
+/// at `last_finished_ms`) or when `applied_last_hour` reached the hourly cap.
+fn pace(
+    pool: &str,
+    last_finished_ms: Option<i64>,
+    applied_last_hour: usize,
+    automation: &Automation,
+    now: i64,
+) -> Result<(), ActuatorError> {
+    if let Some(last) = last_finished_ms {
+        let left = last + automation.cooldown_secs as i64 * 1000 - now;
+        if left > 0 {
+            return Err(ActuatorError::CoolingDown {
+                pool: pool.to_string(),
+                secs: (left + 999) / 1000,
+            });
+        }
+    }
+    if applied_last_hour >= automation.max_actions_per_hour as usize {
+        return Err(ActuatorError::RateLimited {
+            pool: pool.to_string(),
+            max: automation.max_actions_per_hour,
+        });
+    }
+    Ok(())
+}
+
 impl Actuator {
     /// Refuses an automatic proposal that policy holds back: paused, cooling down, over the
     /// hourly cap, a like one waiting for approval or recently refused by people.
@@ -55,23 +82,9 @@ impl Actuator {
             return Err(ActuatorError::Paused);
         }
         let last = self.activity.get(pool).and_then(|a| a.last_finished_ms);
-        if let Some(last) = last {
-            let left = last + automation.cooldown_secs as i64 * 1000 - now;
-            if left > 0 {
-                return Err(ActuatorError::CoolingDown {
-                    pool: pool.clone(),
-                    secs: (left + 999) / 1000,
-                });
-            }
-        }
         let hour_ago = now - 3_600_000;
         let applied = self.store.count_entered(pool, None, "applying", hour_ago)?;
-        if applied >= automation.max_actions_per_hour as usize {
-            return Err(ActuatorError::RateLimited {
-                pool: pool.clone(),
-                max: automation.max_actions_per_hour,
-            });
-        }
+        pace(pool, last, applied, automation, now)?;
         let hold_ms = automation.refusal_hold_secs as i64 * 1000;
         for other in self
             .store
@@ -282,5 +295,83 @@ mod tests {
             &Change::Scale { from: 2, to: 3 },
             &Change::Scale { from: 3, to: 2 }
         ));
+    }
+
+    #[test]
+    fn cooldown_and_the_hourly_cap_refuse_automatic_applies() {
+        let automation = Automation {
+            cooldown_secs: 30,
+            max_actions_per_hour: 2,
+            ..Automation::default()
+        };
+        let now = 10_000_000;
+        // (what, last finished, applied in the last hour, the refusal)
+        let table = [
+            ("never acted", None, 0, None),
+            ("cooled down", Some(now - 30_000), 1, None),
+            (
+                "cooling down",
+                Some(now - 18_500),
+                0,
+                Some("pool web is cooling down for 12 s more"),
+            ),
+            (
+                "at the cap",
+                Some(now - 60_000),
+                2,
+                Some("pool web had 2 actions in the last hour, the policy's cap"),
+            ),
+        ];
+        for (what, last, applied, refusal) in table {
+            let verdict = pace("web", last, applied, &automation, now);
+            assert_eq!(
+                verdict.as_ref().err().map(ToString::to_string).as_deref(),
+                refusal,
+                "{what}: {verdict:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_hourly_cap_counts_actions_that_entered_applying_in_the_last_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let automation = Automation {
+            max_actions_per_hour: 2,
+            ..Automation::default()
+        };
+        let proposal = Proposal {
+            pool: "web".into(),
+            change: Change::Scale { from: 2, to: 3 },
+            reason: "load".into(),
+            evidence: serde_json::Value::Null,
+            confidence: 1.0,
+            expected_effect: String::new(),
+        };
+        let count = || {
+            let hour_ago = clock::now_ms() - 3_600_000;
+            store
+                .count_entered("web", None, "applying", hour_ago)
+                .unwrap()
+        };
+        for n in 1..=2 {
+            let action = store.insert_action(&proposal, AUTO).unwrap();
+            assert!(pace("web", None, count(), &automation, clock::now_ms()).is_ok());
+            store
+                .transition(action.id, ActionState::Applying, "go", AUTO)
+                .unwrap();
+            assert_eq!(count(), n);
+        }
+        // A rejected one never entered applying and does not count.
+        let rejected = store.insert_action(&proposal, AUTO).unwrap();
+        store
+            .transition(rejected.id, ActionState::Rejected, "no", POLICY)
+            .unwrap();
+        let refused = pace("web", None, count(), &automation, clock::now_ms());
+        assert!(
+            matches!(refused, Err(ActuatorError::RateLimited { max: 2, .. })),
+            "{refused:?}"
+        );
+        assert!(pace("db", None, 0, &automation, clock::now_ms()).is_ok());
     }
 }

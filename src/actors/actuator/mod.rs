@@ -2,7 +2,7 @@
 //! what policy allows, holds the rest for approval, applies through the pool's driver (or the
 //! policy overlay), verifies, rolls back, and writes every transition to the log:
 //! `proposed → [pending_approval → approved →] applying → verifying → applied`, or
-//! `rejected | expired | superseded | failed | rolled_back`.
+//! `rejected | expired | superseded | failed`, or through `rolling_back` to `rolled_back`.
 //! At most one action is in flight (applying or verifying) per pool.
 
 mod apply;

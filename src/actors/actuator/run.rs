@@ -220,6 +220,15 @@ impl Actuator {
         let Ok(effectors) = self.effectors(pool) else {
             return self.end(id, pool, ActionState::Failed, &reason, AUTO);
         };
+        // On record before anything is undone: a crash from here on is recovered as an
+        // interrupted rollback, not as an applied change.
+        let undoing = format!("{reason}; rolling back");
+        if let Err(error) = self
+            .store
+            .transition(id, ActionState::RollingBack, &undoing, AUTO)
+        {
+            tracing::error!(message = "Log write failed.", action = id, %error);
+        }
         let pool = pool.to_string();
         ctx.spawn(
             async move { undo(&effectors, id, &action.change, AUTO).await }
@@ -290,8 +299,15 @@ impl Handler<RollBack> for Actuator {
         };
         // A verification in progress stops here: the person's decision wins.
         self.verifying.remove(&action.id);
-        self.begin(&action.pool, action.id);
         let (change, id, actor) = (action.change.clone(), action.id, msg.actor);
+        let undoing = format!("rollback requested by {actor}");
+        if let Err(error) = self
+            .store
+            .transition(id, ActionState::RollingBack, &undoing, &actor)
+        {
+            return Box::pin(actix::fut::ready(Err(error.into())));
+        }
+        self.begin(&action.pool, action.id);
         Box::pin(
             async move {
                 let result = undo(&effectors, id, &change, &actor).await;
@@ -312,6 +328,15 @@ impl Handler<RollBack> for Actuator {
                     }
                     Err(error) => {
                         tracing::error!(message = "Rollback failed.", action = id, %error);
+                        // Still (perhaps partly) in place: applied, so it may be tried again.
+                        let reason = format!("rollback by {actor} failed: {error}; still applied");
+                        if let Err(error) =
+                            actuator
+                                .store
+                                .transition(id, ActionState::Applied, &reason, &actor)
+                        {
+                            tracing::error!(message = "Log write failed.", action = id, %error);
+                        }
                         Err(ActuatorError::NotRollbackable {
                             id,
                             reason: error.to_string(),

@@ -222,4 +222,53 @@ mod tests {
         assert!(verdict.failed.iter().any(|f| f.contains("p95 latency")));
         assert!(verdict.failed.iter().any(|f| f.contains("offline")));
     }
+
+    #[test]
+    fn an_error_rate_above_the_limit_fails_and_one_at_or_below_passes() {
+        let conditions = Verification {
+            max_error_rate: 5.0,
+            ..Verification::default()
+        };
+        let with_errors = |rates: &[f64]| {
+            let agents = rates
+                .iter()
+                .enumerate()
+                .map(|(i, rate)| {
+                    let mut view = agent(&format!("a{i}"), AgentStatus::Active, 10.0, None);
+                    view.metrics.insert(ERROR_RATE.to_string(), *rate);
+                    view
+                })
+                .collect();
+            fleet(agents)
+        };
+        let before = Baseline::of(&with_errors(&[1.0, 1.0]), "p");
+        assert_eq!(before.error_rate, Some(1.0));
+        // The pool's mean is judged: 2 and 12 make 7%, above 5%.
+        let verdict = check(
+            &before,
+            &with_errors(&[2.0, 12.0]),
+            "p",
+            &conditions,
+            false,
+            false,
+        );
+        assert_eq!(
+            verdict.failed,
+            ["error rate 7.0% is above 5.0%"],
+            "{verdict:?}"
+        );
+        // One agent's errors within a healthy pool mean, or exactly the limit, pass.
+        for rates in [[0.0, 9.0], [5.0, 5.0]] {
+            let verdict = check(
+                &before,
+                &with_errors(&rates),
+                "p",
+                &conditions,
+                false,
+                false,
+            );
+            assert!(verdict.failed.is_empty(), "{rates:?}: {verdict:?}");
+            assert!(!verdict.inconclusive.iter().any(|i| i.contains("error")));
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `Optimizer`: per pool, turns the observed state of the fleet into proposals. It replaces
 //! offline agents, scales pools with the HPA rule from `analytics::scaling`, restarts agents
-//! that leak memory and moves load away from agents that stay hot (`agents.rs`).
+//! that leak memory and moves load away from agents that stay hot (`agents.rs`), and tunes
+//! alert thresholds that fire without trouble or miss a degradation (`thresholds/`).
 //!
 //! A pool whose policy says `scale_on` scales on that PromQL input (`load.rs`) instead of CPU.
 //!
@@ -217,14 +218,23 @@ impl Optimizer {
             let hot = self
                 .watcher
                 .hot(name, &agents, pool_weights, target, rules, now_ms);
+            let burst = self.watcher.burst(name, &agents, rules, now_ms);
             let tuning = &policy.automation.threshold_tuning;
             let pool_rules: Vec<_> = policy
                 .rules_for_pool(name)
                 .into_iter()
                 .filter(|r| !r.name.starts_with("anomaly_"))
                 .collect();
-            self.thresholds
-                .observe(name, &agents, &pool_rules, tuning, now_ms);
+            let max_error_rate = policy.automation.verification.max_error_rate;
+            let degraded = thresholds::degradation(&agents, max_error_rate);
+            self.thresholds.observe(
+                name,
+                &agents,
+                &pool_rules,
+                tuning,
+                !degraded.is_empty(),
+                now_ms,
+            );
             // The start-up time observed, or the policy's bound until one is seen.
             let startup_ms = activity
                 .observed_startup_ms
@@ -256,6 +266,7 @@ impl Optimizer {
                     lead_ticks,
                 )
                 .or_else(|| self.watcher.leak(name, &agents, rules))
+                .or(burst)
                 .or_else(|| {
                     let seen = self.anomalies.get(name);
                     let seen: Vec<&AnomalyObserved> =
@@ -269,6 +280,10 @@ impl Optimizer {
                         seen.map(|s| s.iter().collect()).unwrap_or_default();
                     self.thresholds
                         .noisy(name, &agents, &pool_rules, alerts, &seen, tuning, now_ms)
+                })
+                .or_else(|| {
+                    self.thresholds
+                        .missed(name, &pool_rules, alerts, &degraded, tuning, now_ms)
                 }),
                 None => None,
             };

@@ -1,5 +1,6 @@
-//! Rules about single agents: a memory leak gets the agent restarted; an agent that stays
-//! far hotter than its pool gets less of the load.
+//! Rules about single agents: a memory leak, an error burst of its own (`burst.rs`) or
+//! anomalies of its own get the agent restarted; an agent that stays far hotter than its
+//! pool gets less of the load.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -9,6 +10,8 @@ use crate::analytics::forecast::linear_trend;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::AgentRules;
 
+mod burst;
+
 /// What the rules remember about one agent.
 #[derive(Debug, Default)]
 struct Watch {
@@ -16,6 +19,9 @@ struct Watch {
     memory: VecDeque<(i64, f64)>,
     /// Since when the agent has been hot, epoch ms.
     hot_since: Option<i64>,
+    /// Since when its error rate has been above the burst threshold (epoch ms), and the
+    /// highest rate seen since.
+    burst: Option<(i64, f64)>,
 }
 
 /// The per-agent memory of the rules, for one controller.

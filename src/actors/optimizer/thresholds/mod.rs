@@ -1,6 +1,8 @@
-//! Threshold tuning: a rule that keeps firing while its pool shows no sign of trouble is
-//! noise. The optimizer proposes raising it just above the pool's observed peak over the
-//! time it fired, never to or past the rule of the next level for the same metric.
+//! Threshold tuning from the observed baselines. A rule that keeps firing while its pool
+//! shows no sign of trouble is noise: the optimizer proposes raising it just above the pool's
+//! observed peak over the time it fired, never to or past the rule of the next level for the
+//! same metric. A rule that stays quiet through a degradation misses it: `missed.rs`
+//! proposes lowering it to just above the pool's healthy baseline.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -10,11 +12,26 @@ use crate::actors::messages::AnomalyObserved;
 use crate::domain::{AgentStatus, Change, Proposal};
 use crate::policy::{AlertRule, ThresholdTuning};
 
-/// The recent peaks of the metrics that pools' threshold rules watch.
+mod missed;
+
+pub use missed::degradation;
+
+/// The recent readings of the metrics that pools' threshold rules watch.
 #[derive(Debug, Default)]
 pub struct ThresholdWatcher {
-    /// (pool, metric) → (epoch ms, highest value across the pool's agents), oldest first.
-    peaks: HashMap<(String, String), VecDeque<(i64, f64)>>,
+    /// (pool, metric) → one reading per tick, oldest first.
+    ticks: HashMap<(String, String), VecDeque<Reading>>,
+}
+
+/// A pool's reading of one metric on one tick.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    /// Epoch milliseconds.
+    at: i64,
+    /// The highest value across the pool's agents.
+    peak: f64,
+    /// Whether the pool was degraded on that tick (see `degradation`).
+    degraded: bool,
 }
 
 /// Rounds up to two significant digits, so thresholds read like a person set them.
@@ -27,16 +44,22 @@ fn round_up(value: f64) -> f64 {
 }
 
 impl ThresholdWatcher {
-    /// Folds in the pool's agents as seen on this tick, for every metric a rule watches.
+    /// Folds in the pool's agents as seen on this tick, for every metric a rule watches;
+    /// `degraded` says whether the pool is degraded now.
     pub fn observe(
         &mut self,
         pool: &str,
         agents: &[&AgentView],
         rules: &[AlertRule],
         tuning: &ThresholdTuning,
+        degraded: bool,
         now_ms: i64,
     ) {
-        let keep_ms = tuning.noisy_after_secs as i64 * 1000;
+        // Long enough for the noisy window, and for a degradation with its baseline before.
+        let keep_ms = tuning
+            .noisy_after_secs
+            .max(tuning.baseline_secs + tuning.missed_after_secs) as i64
+            * 1000;
         for rule in rules {
             let peak = agents
                 .iter()
@@ -44,15 +67,19 @@ impl ThresholdWatcher {
                 .filter(|v| v.is_finite())
                 .max_by(f64::total_cmp);
             let series = self
-                .peaks
+                .ticks
                 .entry((pool.to_string(), rule.metric.clone()))
                 .or_default();
             if let Some(peak) = peak
-                && series.back().is_none_or(|&(at, _)| at < now_ms)
+                && series.back().is_none_or(|r| r.at < now_ms)
             {
-                series.push_back((now_ms, peak));
+                series.push_back(Reading {
+                    at: now_ms,
+                    peak,
+                    degraded,
+                });
             }
-            while series.front().is_some_and(|&(at, _)| now_ms - at > keep_ms) {
+            while series.front().is_some_and(|r| now_ms - r.at > keep_ms) {
                 series.pop_front();
             }
         }
@@ -88,14 +115,22 @@ impl ThresholdWatcher {
             if firing.is_empty() {
                 continue;
             }
-            let series = self.peaks.get(&(pool.to_string(), rule.metric.clone()))?;
-            let covered = series
-                .front()
-                .is_some_and(|&(at, _)| now_ms - at >= window_ms * 4 / 5);
+            let Some(series) = self.ticks.get(&(pool.to_string(), rule.metric.clone())) else {
+                continue;
+            };
+            let window: Vec<&Reading> = series
+                .iter()
+                .filter(|r| now_ms - r.at <= window_ms)
+                .collect();
+            let covered = window
+                .first()
+                .is_some_and(|r| now_ms - r.at >= window_ms * 4 / 5);
             if !covered {
                 continue;
             }
-            let peak = series.iter().map(|&(_, v)| v).max_by(f64::total_cmp)?;
+            let Some(peak) = window.iter().map(|r| r.peak).max_by(f64::total_cmp) else {
+                continue;
+            };
             let mut to = round_up(peak * tuning.headroom);
             // Stay below the next level's rule on the same metric, if there is one.
             let next = rules
@@ -149,115 +184,4 @@ impl ThresholdWatcher {
 }
 
 #[cfg(test)]
-mod tests {
-
-    use super::*;
-    use crate::policy::AlertLevel;
-
-    fn agent(id: &str, memory: f64) -> AgentView {
-        let mut view = AgentView::blank(id, "p");
-        view.metrics.insert("memory_percent".into(), memory);
-        view
-    }
-
-    fn rule(name: &str, above: f64, level: AlertLevel) -> AlertRule {
-        AlertRule {
-            name: name.into(),
-            metric: "memory_percent".into(),
-            above,
-            for_secs: 0,
-            keep_firing_for_secs: 0,
-            clear_below: None,
-            cooldown_secs: 0,
-            level,
-            pool: Some("p".into()),
-        }
-    }
-
-    fn firing(rule: &str, fired_ms: i64) -> AlertView {
-        AlertView {
-            id: 1,
-            acked: None,
-            silenced_by: Vec::new(),
-            rule: rule.into(),
-            agent: "a".into(),
-            pool: "p".into(),
-            level: AlertLevel::Warning,
-            state: AlertState::Firing,
-            value: 1.3,
-            since_ms: fired_ms,
-            fired_ms: Some(fired_ms),
-            resolved_ms: None,
-        }
-    }
-
-    #[test]
-    fn a_rule_firing_on_a_quiet_pool_is_raised_above_its_peak_and_below_the_next_level() {
-        let tuning = ThresholdTuning {
-            noisy_after_secs: 60,
-            headroom: 1.1,
-        };
-        let rules = [
-            rule("mem_warn", 1.0, AlertLevel::Warning),
-            rule("mem_crit", 90.0, AlertLevel::Critical),
-        ];
-        let mut watcher = ThresholdWatcher::default();
-        for tick in 0..=30 {
-            let (a, b) = (agent("a", 1.2 + (tick % 3) as f64 * 0.1), agent("b", 1.1));
-            watcher.observe("p", &[&a, &b], &rules, &tuning, tick * 2000);
-        }
-        let (a, b) = (agent("a", 1.3), agent("b", 1.1));
-        let alerts = [firing("mem_warn", 0)];
-        let proposal = watcher
-            .noisy("p", &[&a, &b], &rules, &alerts, &[], &tuning, 60_000)
-            .unwrap();
-        // Peak 1.4 × 1.1 = 1.54, rounded up to two digits.
-        assert_eq!(
-            proposal.change,
-            Change::AdjustThreshold {
-                rule: "mem_warn".into(),
-                from: 1.0,
-                to: 1.6
-            }
-        );
-        // Not yet noisy for long enough, or an agent in trouble: nothing.
-        assert!(
-            watcher
-                .noisy(
-                    "p",
-                    &[&a, &b],
-                    &rules,
-                    &[firing("mem_warn", 30_000)],
-                    &[],
-                    &tuning,
-                    60_000
-                )
-                .is_none()
-        );
-        let mut down = agent("b", 1.1);
-        down.status = AgentStatus::Offline;
-        assert!(
-            watcher
-                .noisy("p", &[&a, &down], &rules, &alerts, &[], &tuning, 60_000)
-                .is_none()
-        );
-        // The next level caps it.
-        let close = [
-            rule("mem_warn", 1.0, AlertLevel::Warning),
-            rule("mem_crit", 1.2, AlertLevel::Critical),
-        ];
-        let capped = watcher
-            .noisy("p", &[&a, &b], &close, &alerts, &[], &tuning, 60_000)
-            .unwrap();
-        assert_eq!(
-            capped.change,
-            Change::AdjustThreshold {
-                rule: "mem_warn".into(),
-                from: 1.0,
-                to: 1.1
-            }
-        );
-        assert_eq!(round_up(37.3), 38.0);
-        assert!((round_up(0.0153) - 0.016).abs() < 1e-12);
-    }
-}
+mod tests;

@@ -1,12 +1,14 @@
 //! `SeriesRing`: the last N points of one series, held compactly in memory.
 //!
 //! 10,000 agents x 10 metrics x 1,000 points is 100 million points: at the 16 bytes of a plain
-//! `(i64, f64)` that is 1.6 GB. Here a point costs about 4.1 bytes: the value as an `f32`
-//! (seven significant digits, as Netdata's 32-bit storage numbers keep; the detectors, the
-//! alert rules and the minute rollups all see the full `f64` before it is stored) and the
-//! timestamp as a delta of deltas in a bit stream, as Gorilla (Facebook's in-memory time-series
-//! store, which Prometheus' chunks follow) encodes them: one bit for a point on the usual
-//! beat, nine for a few milliseconds of jitter.
+//! `(i64, f64)` that is 1.6 GB. Here points are encoded as Gorilla (Facebook's in-memory
+//! time-series store, which Prometheus' chunks follow) encodes them, on an `f32` value (seven
+//! significant digits, as Netdata's 32-bit storage numbers keep; the detectors, the alert rules,
+//! the latest readings and the minute rollups all see the full `f64` before it is stored):
+//! - the timestamp as a delta of deltas: one bit for a point on the usual beat, nine for a few
+//!   milliseconds of jitter;
+//! - the value XORed with the one before: one bit when it repeats, else only the bits that
+//!   changed, placed by a window of leading and trailing zero bits that is reused while it fits.
 //!
 //! Points go into an open chunk; a full chunk is sealed into one exact-size allocation. The
 //! oldest chunk is dropped once every point in it is beyond the capacity; until then a skip
@@ -31,11 +33,12 @@ pub struct SeriesRing {
     held: usize,
 }
 
-/// A full chunk: the first timestamp, then one allocation holding the values and the bits.
+/// A full chunk: the first timestamp, then one allocation holding the number of points and
+/// their bits.
 #[derive(Debug)]
 struct Sealed {
     first_ts: i64,
-    /// Number of points, then their values (`f32`, little endian), then the timestamp bits.
+    /// Number of points less one, then the encoded points.
     data: Box<[u8]>,
 }
 
@@ -45,7 +48,11 @@ struct Open {
     first_ts: i64,
     last_ts: i64,
     last_delta: i64,
-    values: Vec<f32>,
+    /// The newest value's bits.
+    last_value: u32,
+    /// Leading and trailing zero bits of the last XOR window written.
+    window: Option<(u32, u32)>,
+    points: usize,
     bits: BitWriter,
 }
 
@@ -54,7 +61,7 @@ struct Open {
 impl SeriesRing {
     /// Appends a point, then drops the oldest beyond `capacity` (at least one is kept).
     pub fn push(&mut self, ts_ms: i64, value: f64, capacity: usize) {
-        if self.open.values.len() == CHUNK_POINTS {
+        if self.open.points == CHUNK_POINTS {
             let full = std::mem::take(&mut self.open);
             self.sealed.push_back(full.seal());
         }
@@ -75,7 +82,10 @@ impl SeriesRing {
 
     /// The newest point.
     pub fn last(&self) -> Option<(i64, f64)> {
-        let value = *self.open.values.last()?;
+        if self.open.points == 0 {
+            return None;
+        }
+        let value = f32::from_bits(self.open.last_value);
         Some((self.open.last_ts, f64::from(value)))
     }
 
@@ -83,15 +93,10 @@ impl SeriesRing {
     pub fn points(&self) -> Vec<(i64, f64)> {
         let mut out = Vec::with_capacity(self.len());
         for chunk in &self.sealed {
-            let (values, bits) = chunk.parts();
-            decode(chunk.first_ts, values, bits, &mut out);
+            decode(chunk.first_ts, chunk.len(), &chunk.data[1..], &mut out);
         }
-        decode(
-            self.open.first_ts,
-            self.open.values.iter().copied(),
-            &self.open.bits.bytes,
-            &mut out,
-        );
+        let open = &self.open;
+        decode(open.first_ts, open.points, &open.bits.bytes, &mut out);
         out.drain(..self.skip);
         out
     }
@@ -101,7 +106,6 @@ impl SeriesRing {
         let sealed: usize = self.sealed.iter().map(|c| c.data.len()).sum();
         sealed
             + self.sealed.capacity() * std::mem::size_of::<Sealed>()
-            + self.open.values.capacity() * 4
             + self.open.bits.bytes.capacity()
     }
 
@@ -128,40 +132,32 @@ impl Sealed {
     fn len(&self) -> usize {
         usize::from(self.data[0]) + 1
     }
-
-    fn parts(&self) -> (impl Iterator<Item = f32> + '_, &[u8]) {
-        let n = self.len();
-        let values = self.data[1..1 + 4 * n]
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        (values, &self.data[1 + 4 * n..])
-    }
 }
 
 // === impl Open ===
 
 impl Open {
     fn push(&mut self, ts_ms: i64, value: f32) {
-        if self.values.is_empty() {
+        let value = value.to_bits();
+        if self.points == 0 {
             self.first_ts = ts_ms;
             self.last_delta = 0;
+            self.bits.put(u64::from(value), 32);
         } else {
             let delta = ts_ms.wrapping_sub(self.last_ts);
             self.bits.put_dod(delta.wrapping_sub(self.last_delta));
             self.last_delta = delta;
+            self.bits.put_xor(self.last_value ^ value, &mut self.window);
         }
         self.last_ts = ts_ms;
-        self.values.push(value);
+        self.last_value = value;
+        self.points += 1;
     }
 
     fn seal(self) -> Sealed {
-        let n = self.values.len();
-        let mut data = Vec::with_capacity(1 + 4 * n + self.bits.bytes.len());
-        // A chunk holds 1 to CHUNK_POINTS (128) points, so n - 1 fits a byte.
-        data.push((n - 1) as u8);
-        for value in &self.values {
-            data.extend_from_slice(&value.to_le_bytes());
-        }
+        let mut data = Vec::with_capacity(1 + self.bits.bytes.len());
+        // A chunk holds 1 to CHUNK_POINTS (128) points, so the count less one fits a byte.
+        data.push((self.points - 1) as u8);
         data.extend_from_slice(&self.bits.bytes);
         Sealed {
             first_ts: self.first_ts,
@@ -170,21 +166,21 @@ impl Open {
     }
 }
 
-/// Decodes a chunk's points into `out`.
-fn decode(
-    first_ts: i64,
-    values: impl Iterator<Item = f32>,
-    bits: &[u8],
-    out: &mut Vec<(i64, f64)>,
-) {
+/// Decodes a chunk of `n` points into `out`.
+fn decode(first_ts: i64, n: usize, bits: &[u8], out: &mut Vec<(i64, f64)>) {
+    if n == 0 {
+        return;
+    }
     let mut reader = BitReader { bytes: bits, at: 0 };
     let (mut ts, mut delta) = (first_ts, 0i64);
-    for (i, value) in values.enumerate() {
-        if i > 0 {
-            delta = delta.wrapping_add(reader.get_dod());
-            ts = ts.wrapping_add(delta);
-        }
-        out.push((ts, f64::from(value)));
+    let mut value = reader.get(32) as u32;
+    let mut window = None;
+    out.push((ts, f64::from(f32::from_bits(value))));
+    for _ in 1..n {
+        delta = delta.wrapping_add(reader.get_dod());
+        ts = ts.wrapping_add(delta);
+        value ^= reader.get_xor(&mut window);
+        out.push((ts, f64::from(f32::from_bits(value))));
     }
 }
 
@@ -214,16 +210,44 @@ struct BitWriter {
 }
 
 impl BitWriter {
+    /// Appends the low `width` bits of `value`.
     fn put(&mut self, value: u64, width: u32) {
-        for shift in (0..width).rev() {
+        let mut left = width;
+        while left > 0 {
             if self.used == 0 {
                 self.bytes.push(0);
             }
-            let bit = ((value >> shift) & 1) as u8;
+            let free = 8 - self.used;
+            let take = free.min(left);
+            let part = ((value >> (left - take)) & ((1 << take) - 1)) as u8;
             // A byte was pushed above whenever `used` was 0, so there is a last byte.
             let last = self.bytes.len() - 1;
-            self.bytes[last] |= bit << (7 - self.used);
-            self.used = (self.used + 1) % 8;
+            self.bytes[last] |= part << (free - take);
+            self.used = (self.used + take) % 8;
+            left -= take;
+        }
+    }
+
+    /// Appends a value's XOR with the one before, in the window of `window` when it fits.
+    fn put_xor(&mut self, xor: u32, window: &mut Option<(u32, u32)>) {
+        if xor == 0 {
+            return self.put(0, 1);
+        }
+        let (lead, trail) = (xor.leading_zeros(), xor.trailing_zeros());
+        match *window {
+            Some((w_lead, w_trail)) if lead >= w_lead && trail >= w_trail => {
+                self.put(0b10, 2);
+                self.put(u64::from(xor >> w_trail), 32 - w_lead - w_trail);
+            }
+            _ => {
+                // `xor` is not 0, so lead is at most 31 and the length at least 1.
+                let len = 32 - lead - trail;
+                self.put(0b11, 2);
+                self.put(u64::from(lead), 5);
+                self.put(u64::from(len - 1), 5);
+                self.put(u64::from(xor >> trail), len);
+                *window = Some((lead, trail));
+            }
         }
     }
 
@@ -249,13 +273,33 @@ struct BitReader<'a> {
 
 impl BitReader<'_> {
     fn get(&mut self, width: u32) -> u64 {
-        let mut value = 0;
-        for _ in 0..width {
+        let mut value = 0u64;
+        let mut left = width;
+        while left > 0 {
             let byte = self.bytes.get(self.at / 8).copied().unwrap_or(0);
-            value = (value << 1) | u64::from((byte >> (7 - self.at % 8)) & 1);
-            self.at += 1;
+            let free = 8 - (self.at % 8) as u32;
+            let take = free.min(left);
+            let part = (byte >> (free - take)) & ((1u16 << take) - 1) as u8;
+            value = (value << take) | u64::from(part);
+            self.at += take as usize;
+            left -= take;
         }
         value
+    }
+
+    fn get_xor(&mut self, window: &mut Option<(u32, u32)>) -> u32 {
+        if self.get(1) == 0 {
+            return 0;
+        }
+        if self.get(1) == 0 {
+            let (lead, trail) = window.unwrap_or((0, 0));
+            return (self.get(32 - lead - trail) as u32) << trail;
+        }
+        let lead = self.get(5) as u32;
+        let len = self.get(5) as u32 + 1;
+        let trail = 32 - lead - len;
+        *window = Some((lead, trail));
+        (self.get(len) as u32) << trail
     }
 
     fn get_dod(&mut self) -> i64 {

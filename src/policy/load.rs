@@ -89,6 +89,9 @@ pub struct LoadedPolicy {
     pub warnings: Vec<PolicyError>,
     /// Thresholds set by the controller's own actions, applied on top of the files.
     pub overlay: Vec<super::overlay::OverlayEntry>,
+    /// Each pool's rules, shared by its agent actors.
+    #[serde(skip)]
+    pub rules: super::rules_cache::RulesCache,
 }
 
 /// Loads every `*.toml` file of `path` (or the one file `path` names), merged in name order.
@@ -264,6 +267,7 @@ pub fn load_sources(sources: &[(String, String)]) -> Result<LoadedPolicy, LoadEr
         files,
         warnings,
         overlay: Vec::new(),
+        rules: Default::default(),
     })
 }
 

@@ -11,6 +11,7 @@ mod load;
 mod model;
 mod overlay;
 mod rules;
+mod rules_cache;
 mod schema;
 mod scrape;
 

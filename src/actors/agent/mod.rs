@@ -81,8 +81,9 @@ pub struct AgentActor {
     policy: PolicyHandle,
     /// The policy version `rules` and `capacity` were taken from.
     policy_version: String,
-    /// The pool's rules, sorted by metric so that a metric's rules are one range.
-    rules: Vec<AlertRule>,
+    /// The pool's rules, sorted by metric so that a metric's rules are one range; shared
+    /// with the pool's other agents.
+    rules: std::sync::Arc<[AlertRule]>,
     capacity: usize,
     links: AgentLinks,
     /// By metric name.
@@ -120,7 +121,7 @@ impl AgentActor {
             pool,
             policy,
             policy_version: String::new(),
-            rules: Vec::new(),
+            rules: Vec::new().into(),
             capacity: 1,
             links,
             series: HashMap::new(),
@@ -169,9 +170,7 @@ impl AgentActor {
             return;
         }
         self.policy_version = current.version.clone();
-        let mut rules = current.policy.rules_for_pool(&self.pool);
-        // Stable, so rules of one metric keep the policy's order.
-        rules.sort_by(|a, b| a.metric.cmp(&b.metric));
+        let rules = current.rules.get(&current.policy, &self.pool);
         let old_rules = std::mem::replace(&mut self.rules, rules);
         self.capacity = current.policy.global.ring_buffer_size.max(1);
         self.watched = current.policy.anomaly.metrics.clone();
@@ -181,14 +180,14 @@ impl AgentActor {
             .iter()
             .any(|r| r.metric.ends_with(ANOMALY_SCORE_SUFFIX));
         self.anomaly.retain(&self.watched);
-        for rule in old_rules {
+        for rule in old_rules.iter() {
             if self.rules.iter().any(|r| r.name == rule.name) || !self.breached.remove(&rule.name) {
                 continue;
             }
             self.links.crossings.do_send(ThresholdCrossed {
                 value: f64::NAN,
                 ts_ms: crate::clock::now_ms(),
-                rule,
+                rule: rule.clone(),
                 agent: self.id.clone(),
                 pool: self.pool.clone(),
                 breached: false,

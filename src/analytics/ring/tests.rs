@@ -34,9 +34,12 @@ fn answers_exactly_the_last_points_whatever_the_capacity() {
     }
 }
 
+/// A timestamp's offset from the beat, by point.
+type Jitter = fn(usize) -> i64;
+
 #[test]
 fn every_class_of_irregular_timestamps_round_trips() {
-    let jitters: [(&str, fn(usize) -> i64); 5] = [
+    let jitters: [(&str, Jitter); 5] = [
         ("milliseconds of jitter", |i| (i as i64 * 7919) % 13 - 6),
         ("a second late now and then", |i| {
             if i % 9 == 0 { 1_100 } else { 0 }
@@ -102,14 +105,34 @@ fn a_smaller_capacity_from_a_new_policy_trims_at_the_next_point() {
 }
 
 #[test]
-fn a_full_ring_of_regular_points_costs_about_four_bytes_a_point() {
+fn a_full_ring_of_noisy_values_costs_under_six_bytes_a_point() {
     let mut ring = SeriesRing::default();
     for (ts, value) in series(5_000, 1_700_000_000_000, 2_000, |i| (i as i64 * 31) % 7 - 3) {
         ring.push(ts, value, 1_000);
     }
-    // Jitter of a few ms costs nine bits a point; at most one chunk is held past the capacity.
+    // Values that jump every point cost most of their 32 bits, jitter of a few ms nine more;
+    // at most one chunk is held past the capacity.
     let per_point = ring.heap_bytes() as f64 / ring.len() as f64;
     assert!(per_point < 5.6, "{per_point} bytes a point");
     let plain = std::mem::size_of::<(i64, f64)>() as f64;
     assert!(per_point < plain / 2.5, "{per_point} against {plain}");
+}
+
+#[test]
+fn steady_and_slowly_moving_gauges_cost_less() {
+    let cost = |value: &dyn Fn(usize) -> f64| {
+        let mut ring = SeriesRing::default();
+        for i in 0..5_000 {
+            ring.push(1_700_000_000_000 + i as i64 * 2_000, value(i), 1_000);
+        }
+        let points = ring.points();
+        assert_eq!(points.last().unwrap().1, f64::from(value(4_999) as f32));
+        ring.heap_bytes() as f64 / ring.len() as f64
+    };
+    // An idle agent's queue, on the beat: a bit for the timestamp, a bit for the value.
+    let idle = cost(&|_| 0.0);
+    // A gauge read to two decimals, drifting slowly (CPU percent, memory percent).
+    let drifting = cost(&|i| (5_000.0 + 500.0 * (i as f64 / 30.0).sin()).round() / 100.0);
+    assert!(idle < 0.75, "idle: {idle} bytes a point");
+    assert!(drifting < 3.5, "drifting: {drifting} bytes a point");
 }

@@ -75,6 +75,10 @@ pub struct FleetSnapshot {
     pub host: BTreeMap<String, f64>,
     /// Samples handed to agents (and kept for the host) since the controller started.
     pub samples_routed: u64,
+    /// Points held in every agent's ring buffers.
+    pub ring_points: usize,
+    /// Heap bytes of every agent's ring buffers.
+    pub ring_bytes: usize,
 }
 
 /// Asks for a snapshot of the fleet.
@@ -343,11 +347,14 @@ impl Handler<GetFleet> for FleetSupervisor {
     type Result = MessageResult<GetFleet>;
 
     fn handle(&mut self, _msg: GetFleet, _ctx: &mut Context<Self>) -> Self::Result {
+        let (mut ring_points, mut ring_bytes) = (0, 0);
         let mut agents: Vec<AgentView> = self
             .agents
             .values()
             .map(|entry| {
                 let observed = entry.observed.read();
+                ring_points += observed.ring_points;
+                ring_bytes += observed.ring_bytes;
                 AgentView {
                     id: entry.handle.id.clone(),
                     pool: entry.handle.pool.clone(),
@@ -368,6 +375,8 @@ impl Handler<GetFleet> for FleetSupervisor {
             agents,
             host: self.host.clone(),
             samples_routed: self.samples_routed,
+            ring_points,
+            ring_bytes,
         })
     }
 }

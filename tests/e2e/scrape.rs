@@ -409,6 +409,13 @@ metrics = [{{ from = "up", to = "up" }}]
         "250 ms: {latency:?}"
     );
     assert!(value_of(&page, "swarmpilot_samples_ingested_total").unwrap() >= 5.0);
+    // The ring buffers account for what they hold.
+    let points = value_of(&page, "swarmpilot_ring_buffer_points").unwrap();
+    let bytes = value_of(&page, "swarmpilot_ring_buffer_bytes").unwrap();
+    assert!(
+        points >= 5.0 && bytes > 0.0,
+        "{points} points, {bytes} bytes"
+    );
     assert!(
         page.contains("# TYPE swarmpilot_host_system_cpu_percent gauge"),
         "{page}"

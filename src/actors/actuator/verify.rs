@@ -158,7 +158,6 @@ pub fn check(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
 
@@ -176,8 +175,7 @@ mod tests {
     fn fleet(agents: Vec<AgentView>) -> FleetSnapshot {
         FleetSnapshot {
             agents,
-            host: BTreeMap::new(),
-            samples_routed: 0,
+            ..FleetSnapshot::default()
         }
     }
 

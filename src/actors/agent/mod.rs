@@ -254,11 +254,16 @@ impl AgentActor {
     /// Updates the readings the registry sees.
     fn publish(&self, last_ts: i64) {
         let mut observed = self.links.observed.lock();
+        let (mut ring_points, mut ring_bytes) = (0, 0);
         for (name, series) in &self.series {
             if let Some(value) = series.last {
                 observed::set(&mut observed.latest, name, value);
             }
+            ring_points += series.ring.len();
+            ring_bytes += series.ring.heap_bytes();
         }
+        observed.ring_points = ring_points;
+        observed.ring_bytes = ring_bytes;
         for (name, &score) in self.anomaly.scores() {
             observed::set(&mut observed.anomaly_scores, name, score);
         }

@@ -20,6 +20,10 @@ pub struct Observed {
     pub last_sample_ms: i64,
     /// How often the actor was restarted by its supervisor.
     pub restarts: u32,
+    /// Points held in its ring buffers.
+    pub ring_points: usize,
+    /// Heap bytes of its ring buffers.
+    pub ring_bytes: usize,
 }
 
 /// [`Observed`] behind a lock, written by the agent actor and read by the registry.

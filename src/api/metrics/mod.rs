@@ -82,6 +82,23 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
         fleet.samples_routed as f64,
     );
 
+    page.family(
+        "swarmpilot_ring_buffer_points",
+        "gauge",
+        "Points held in memory in the agents' ring buffers.",
+    );
+    page.sample(
+        "swarmpilot_ring_buffer_points",
+        &[],
+        fleet.ring_points as f64,
+    );
+    page.family(
+        "swarmpilot_ring_buffer_bytes",
+        "gauge",
+        "Heap bytes of the agents' ring buffers (encoded points and chunk bookkeeping).",
+    );
+    page.sample("swarmpilot_ring_buffer_bytes", &[], fleet.ring_bytes as f64);
+
     page.family("swarmpilot_agents", "gauge", "Agents by pool and status.");
     for pool in &pools {
         for status in STATUSES {

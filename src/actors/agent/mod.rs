@@ -50,11 +50,10 @@ pub struct AgentLinks {
     pub rollups: Option<RollupSink>,
 }
 
-/// One metric of the agent: recent samples and the minute being summed up.
+/// One metric of the agent: recent samples and the minute being summed up. Boxed in the
+/// agent's map, whose spare slots then cost a pointer rather than a whole series.
 #[derive(Default)]
 struct Series {
-    /// The metric's name (the map's key, kept here to name finished minutes).
-    name: String,
     ring: SeriesRing,
     /// The newest value as it came: the ring keeps it as an `f32`.
     last: Option<f64>,
@@ -87,7 +86,7 @@ pub struct AgentActor {
     capacity: usize,
     links: AgentLinks,
     /// By metric name.
-    series: HashMap<String, Series>,
+    series: HashMap<String, Box<Series>>,
     /// Finished minutes not yet handed to the rollup writer.
     finished: Vec<RollupRow>,
     cpu: Ewma,
@@ -231,21 +230,14 @@ impl AgentActor {
     fn store(&mut self, sample: Sample) {
         let series = match self.series.get_mut(&sample.metric) {
             Some(series) => series,
-            // The sample's own name becomes the key: a new series allocates nothing more.
-            None => self
-                .series
-                .entry(sample.metric)
-                .or_insert_with_key(|name| Series {
-                    name: name.clone(),
-                    ..Series::default()
-                }),
+            None => self.series.entry(sample.metric.clone()).or_default(),
         };
         series.ring.push(sample.ts_ms, sample.value, self.capacity);
         series.last = Some(sample.value);
         if let Some(summary) = series.minute.observe(sample.ts_ms, sample.value) {
             self.finished.push(RollupRow {
                 agent: self.id.clone(),
-                metric: series.name.clone(),
+                metric: sample.metric,
                 summary,
             });
         }
@@ -278,7 +270,7 @@ impl AgentActor {
     /// Finishes the minutes that ended before `now_ms` (all of them when `None`) and hands
     /// them, with those finished by samples, to the rollup writer.
     fn finish_minutes(&mut self, now_ms: Option<i64>) {
-        for series in self.series.values_mut() {
+        for (name, series) in self.series.iter_mut() {
             let summary = match now_ms {
                 Some(now_ms) => series.minute.finish_before(now_ms - ROLLUP_GRACE_MS),
                 None => series.minute.take(),
@@ -286,7 +278,7 @@ impl AgentActor {
             if let Some(summary) = summary {
                 self.finished.push(RollupRow {
                     agent: self.id.clone(),
-                    metric: series.name.clone(),
+                    metric: name.clone(),
                     summary,
                 });
             }

@@ -3,12 +3,14 @@
 //!
 //! - `size` reads the workload's `autoscaling/v1` Scale subresource,
 //!   `GET /apis/apps/v1/namespaces/{ns}/{deployments|statefulsets}/{name}/scale`, and
-//!   answers `status.replicas` (the pods that exist now).
+//!   answers `spec.replicas`, the size asked for, as the HPA takes its current replicas: while
+//!   a rollout is under way `status.replicas` lags it, and a size read from the status would
+//!   make the controller plan (and judge its own scale) against pods that are still coming.
 //! - `scale_to` sends `{"spec":{"replicas":N}}` to the same subresource as a JSON merge
 //!   patch (`application/merge-patch+json`), as `kubectl scale` does, and answers the
 //!   `spec.replicas` the API server accepted (pods follow as the workload's controller acts).
 //!   The patch carries no `resourceVersion`; a 409 Conflict is still retried, up to
-//!   [`CONFLICT_ATTEMPTS`] tries in all.
+//!   [`CONFLICT_ATTEMPTS`] tries in all, [`CONFLICT_BACKOFF`] times the attempt apart.
 //! - `restart` is `kubectl rollout restart`: a strategic merge patch of the workload that sets
 //!   the pod template annotation `kubectl.kubernetes.io/restartedAt` to now, so the whole
 //!   workload rolls. Kubernetes cannot restart one pod of a workload in place: the agent
@@ -41,6 +43,8 @@ pub use credentials::{Auth, Credentials, CredentialsError, Sources};
 
 /// How many times a request answered with 409 Conflict is tried in all.
 pub const CONFLICT_ATTEMPTS: u32 = 3;
+/// The pause before the second try after a 409; the third waits twice as long.
+pub const CONFLICT_BACKOFF: Duration = Duration::from_millis(100);
 /// The pod template annotation `kubectl rollout restart` sets.
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 /// The workload annotation that carries the load weights.
@@ -171,6 +175,7 @@ impl KubernetesDriver {
                     %url,
                     attempt
                 );
+                tokio::time::sleep(CONFLICT_BACKOFF * (attempt - 1)).await;
                 continue;
             }
             return Err(DriverError::Refused {
@@ -325,6 +330,10 @@ impl Driver for KubernetesDriver {
         true
     }
 
+    fn restarts_whole_pool(&self) -> bool {
+        true
+    }
+
     fn size(&self) -> DriverFuture<'_, usize> {
         Box::pin(async move {
             let resource = format!("{}/scale", self.kind.plural());
@@ -332,7 +341,7 @@ impl Driver for KubernetesDriver {
             let scale = self
                 .request(Method::GET, &path, None, ("get", &resource))
                 .await?;
-            self.read_scale(scale, "status")
+            self.read_scale(scale, "spec")
         })
     }
 

@@ -135,6 +135,12 @@ pub trait Driver: Send + Sync {
         false
     }
 
+    /// Whether `restart` replaces every agent of the pool, not just the one named (a
+    /// Kubernetes rollout restart): the risk gate then counts the whole pool as disrupted.
+    fn restarts_whole_pool(&self) -> bool {
+        false
+    }
+
     /// The number of agents the driver reports for the pool now.
     fn size(&self) -> DriverFuture<'_, usize> {
         let size = self.list().iter().filter(|agent| agent.running).count();

@@ -122,6 +122,8 @@ impl Actuator {
         let pool_size = effectors.pool.known_size().unwrap_or(members.len());
         let disrupted = match &proposal.change {
             Change::Scale { from, to } => from.saturating_sub(*to),
+            // A rollout restart replaces every pod of the workload.
+            Change::Restart { .. } if effectors.pool.driver.restarts_whole_pool() => pool_size,
             // An agent that is already down loses nothing by a restart.
             Change::Restart { agent } => {
                 let offline = proposal.evidence["status"]

@@ -38,10 +38,18 @@ async fn scale_patches_the_scale_subresource_and_size_reads_it_back() {
     let server = serve(&cluster);
     let driver = driver(&server, "web");
     assert!(driver.remote());
+    assert!(
+        driver.restarts_whole_pool(),
+        "a rollout restart rolls every pod"
+    );
     assert_eq!(driver.size().await.unwrap(), 2);
     assert_eq!(driver.scale_to(5).await.unwrap(), 5);
+    // Mid-rollout: two pods exist, five are asked for; the size is what was asked.
+    assert_eq!(cluster.lock().unwrap().pods, 2);
     assert_eq!(driver.size().await.unwrap(), 5);
     assert_eq!(cluster.lock().unwrap().replicas, 5);
+    cluster.lock().unwrap().rolled_out();
+    assert_eq!(driver.size().await.unwrap(), 5);
 
     let requests = server.requests();
     let scale = "/apis/apps/v1/namespaces/prod/deployments/web/scale";
@@ -49,7 +57,15 @@ async fn scale_patches_the_scale_subresource_and_size_reads_it_back() {
         .iter()
         .map(|r| (r.method.as_str(), r.path.as_str()))
         .collect();
-    assert_eq!(calls, [("GET", scale), ("PATCH", scale), ("GET", scale)]);
+    assert_eq!(
+        calls,
+        [
+            ("GET", scale),
+            ("PATCH", scale),
+            ("GET", scale),
+            ("GET", scale)
+        ]
+    );
     assert_eq!(
         requests[1].content_type.as_deref(),
         Some("application/merge-patch+json")
@@ -131,6 +147,19 @@ async fn forbidden_names_the_rbac_verb_and_is_not_retried() {
         "{text}"
     );
     assert_eq!(server.requests().len(), 1);
+    // Each request names its own verb and resource.
+    let driver = driver(&server, "web");
+    let reading = driver.size().await.unwrap_err().to_string();
+    assert!(
+        reading.contains("cannot get deployments/scale in namespace prod"),
+        "{reading}"
+    );
+    let restart = driver.restart("web-1").await.unwrap_err().to_string();
+    assert!(
+        restart.contains("cannot patch deployments in namespace prod"),
+        "{restart}"
+    );
+    assert_eq!(server.requests().len(), 3, "no 403 is retried");
     server.stop().await;
 }
 

@@ -10,8 +10,11 @@ use crate::drivers::fake::{FakeServer, Recorded, Reply};
 
 /// What the fake cluster holds and how it misbehaves.
 pub struct Cluster {
-    /// The Deployment's replicas (spec and status alike: pods follow at once).
+    /// The Deployment's `spec.replicas`, the size asked for.
     pub replicas: u64,
+    /// Its `status.replicas`, the pods that exist: they follow the spec only when the test
+    /// says so (`rolled_out`), as a rollout takes time.
+    pub pods: u64,
     /// Bumped by every write.
     pub resource_version: u64,
     /// The next this many writes answer 409.
@@ -46,7 +49,7 @@ fn scale_object(cluster: &Cluster) -> Value {
             "creationTimestamp": "2025-01-01T00:00:00Z",
         },
         "spec": {"replicas": cluster.replicas},
-        "status": {"replicas": cluster.replicas, "selector": "app=web"},
+        "status": {"replicas": cluster.pods, "selector": "app=web"},
     })
 }
 
@@ -113,6 +116,13 @@ pub fn answer(cluster: &mut Cluster, request: &Recorded) -> Reply {
     }
 }
 
+impl Cluster {
+    /// The pods have caught up with the spec.
+    pub fn rolled_out(&mut self) {
+        self.pods = self.replicas;
+    }
+}
+
 fn merge(into: &mut Value, patch: &Value) {
     if let (Some(into), Some(patch)) = (into.as_object_mut(), patch.as_object()) {
         for (key, value) in patch {
@@ -125,6 +135,7 @@ fn merge(into: &mut Value, patch: &Value) {
 pub fn cluster(replicas: u64) -> Arc<Mutex<Cluster>> {
     Arc::new(Mutex::new(Cluster {
         replicas,
+        pods: replicas,
         resource_version: 1000,
         conflicts: 0,
         forbidden: false,

@@ -21,6 +21,9 @@ mod overlay;
 // The risk gate: approvals with roles and expiry, verification and automatic rollback,
 // pause, and recovery after a kill -9.
 mod gate;
+// What the gate refuses: a busy pool, a stale approved action, a forbidden class, late or
+// unauthorised rollbacks.
+mod refusals;
 // Alerts routed to a real webhook: grouping, repeat interval, the resolved message.
 mod alerts;
 // The action log's pages, filters and CSV export, and the dry run.

@@ -1,0 +1,201 @@
+//! What the gate refuses: a busy pool, an approved action the pool outgrew while it waited,
+//! a forbidden class, rollbacks by the wrong role or after the rollback window.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::gate::{agents_up, state_of, wait_state, with_people};
+use crate::util::{Server, wait_for};
+
+/// The states action `id` went through, oldest first.
+fn states(log: &[Value], id: i64) -> Vec<String> {
+    log.iter()
+        .rev()
+        .filter(|row| row["action_id"] == id)
+        .map(|row| row["to_state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Approves the scale from 0 that fills the pool at start, which these policies hold for an
+/// approver too, and waits for the agents.
+async fn fill_by_approval(server: &Server) -> Vec<Value> {
+    let id = wait_for("the fill waiting", Duration::from_secs(15), || async {
+        let (_, pending) = server.get("/api/v1/actions?status=pending_approval").await;
+        pending.as_array()?.first()?["id"].as_i64()
+    })
+    .await;
+    let (status, body) = server
+        .post_json_as(
+            &format!("/api/v1/actions/{id}/approve"),
+            &json!(null),
+            "ann-secret",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_state(server, id, "applied", 30).await;
+    agents_up(server, 2).await
+}
+
+fn scale_to(n: usize) -> Value {
+    json!({"pool": "web", "change": {"type": "scale", "to": n}})
+}
+
+#[tokio::test]
+async fn an_approved_scale_the_pool_outgrew_is_superseded_and_a_busy_pool_refuses() {
+    let secrets = tempfile::tempdir().unwrap();
+    // Every class waits for an approver, so two scales can wait side by side.
+    let extra = "[automation.risk_classes]\nlow = \"approval\"\nmedium = \"approval\"\n";
+    let server = Server::start(&with_people(secrets.path(), extra));
+    fill_by_approval(&server).await;
+    let (_, before) = server.get("/api/v1/actions").await;
+    let before = before.as_array().unwrap().len();
+
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, action) = server
+            .post_json_as("/api/v1/actions", &scale_to(3), "otto-secret")
+            .await;
+        assert_eq!(status, 202, "{action}");
+        assert_eq!(action["state"], "pending_approval", "{action}");
+        assert_eq!(
+            action["change"],
+            json!({"type": "scale", "from": 2, "to": 3})
+        );
+        ids.push(action["id"].as_i64().unwrap());
+    }
+    let (first, second) = (ids[0], ids[1]);
+
+    let (status, body) = server
+        .post_json_as(
+            &format!("/api/v1/actions/{first}/approve"),
+            &json!(null),
+            "ann-secret",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // While the first is applied and verified, the pool takes no other action.
+    let agent = server.agents().await[0]["id"].as_str().unwrap().to_string();
+    let restart = json!({"pool": "web", "change": {"type": "restart", "agent": agent}});
+    let (status, body) = server
+        .post_json_as("/api/v1/actions", &restart, "otto-secret")
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "conflict");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert_eq!(message, format!("pool web is busy with action {first}"));
+    let (_, actions) = server.get("/api/v1/actions").await;
+    assert_eq!(
+        actions.as_array().unwrap().len(),
+        before + 2,
+        "nothing recorded"
+    );
+
+    wait_state(&server, first, "applied", 30).await;
+    assert_eq!(agents_up(&server, 3).await.len(), 3);
+
+    // The second assumed two agents; the pool has three now, so it is not applied.
+    let (status, body) = server
+        .post_json_as(
+            &format!("/api/v1/actions/{second}/approve"),
+            &json!({"comment": "go"}),
+            "abe-secret",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let superseded = wait_state(&server, second, "superseded", 10).await;
+    assert_eq!(superseded["approvals"][0]["by"], "abe");
+    let log = server.log().await;
+    assert_eq!(
+        states(&log, second),
+        ["proposed", "pending_approval", "approved", "superseded"]
+    );
+    let row = log
+        .iter()
+        .find(|r| r["action_id"] == second && r["to_state"] == "superseded")
+        .unwrap();
+    let reason = row["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("re-checked before applying") && reason.contains("it has 3 agents, not 2"),
+        "{reason}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(server.agents().await.len(), 3, "no fourth agent");
+}
+
+#[tokio::test]
+async fn forbidden_classes_are_rejected_and_rollbacks_need_an_approver_within_the_window() {
+    let secrets = tempfile::tempdir().unwrap();
+    // Nothing applies by itself (so no automatic scale-in undoes the scale-out below), but an
+    // approver's own request counts as her approval.
+    let extra = "[automation]\nrollback_window_secs = 6\nauto_apply = []\n\
+                 [automation.risk_classes]\nmedium = \"forbidden\"\n";
+    let server = Server::start(&with_people(secrets.path(), extra));
+    let agents = fill_by_approval(&server).await;
+
+    // A restart is classed medium, which this policy forbids: rejected by policy at once.
+    let agent = agents[0]["id"].as_str().unwrap();
+    let restart = json!({"pool": "web", "change": {"type": "restart", "agent": agent}});
+    let (status, action) = server
+        .post_json_as("/api/v1/actions", &restart, "ann-secret")
+        .await;
+    assert_eq!(status, 202, "{action}");
+    assert_eq!(action["state"], "rejected", "{action}");
+    assert_eq!(action["risk"]["mode"], "forbidden");
+    let id = action["id"].as_i64().unwrap();
+    let log = server.log().await;
+    assert_eq!(states(&log, id), ["proposed", "rejected"]);
+    let reason = log[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("policy forbids class medium"), "{reason}");
+    assert_eq!(log[0]["actor"], "policy");
+    let (status, body) = server
+        .post_json_as(
+            &format!("/api/v1/actions/{id}/approve"),
+            &json!(null),
+            "abe-secret",
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
+    assert_eq!(agents_up(&server, 2).await[0]["pid"], agents[0]["pid"]);
+
+    // A scale applies; only an approver may roll it back, and only for a while.
+    let (status, action) = server
+        .post_json_as("/api/v1/actions", &scale_to(3), "ann-secret")
+        .await;
+    assert_eq!(status, 202, "{action}");
+    let id = action["id"].as_i64().unwrap();
+    wait_state(&server, id, "applied", 30).await;
+    let rollback = format!("/api/v1/actions/{id}/rollback");
+    for (token, who) in [("vera-secret", "viewer"), ("otto-secret", "operator")] {
+        let (status, body) = server.post_json_as(&rollback, &json!(null), token).await;
+        assert_eq!(status, 403, "a {who} may not roll back: {body}");
+        assert_eq!(body["error"]["code"], "forbidden");
+    }
+    for (path, who) in [
+        ("pause", "viewer"),
+        ("resume", "viewer"),
+        ("resume", "approver"),
+    ] {
+        let token = if who == "viewer" {
+            "vera-secret"
+        } else {
+            "ann-secret"
+        };
+        let (status, _) = server
+            .post_json_as(&format!("/api/v1/automation/{path}"), &json!(null), token)
+            .await;
+        assert_eq!(status, 403, "a {who} may not {path}");
+    }
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let (status, body) = server
+        .post_json_as(&rollback, &json!(null), "ann-secret")
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("applied more than 6 s ago"), "{message}");
+    assert_eq!(state_of(&server, id).await["state"], "applied");
+    assert_eq!(server.agents().await.len(), 3, "still scaled out");
+}

@@ -38,9 +38,11 @@ pub struct MinuteAccumulator {
     max: f64,
     sum: f64,
     count: u64,
-    /// The minute's values (a reservoir sample past `MAX_MINUTE_VALUES`), for the p95. The
-    /// vector is cleared, not dropped, between minutes, so its allocation is reused.
-    values: Vec<f64>,
+    /// The minute's values (a reservoir sample past `MAX_MINUTE_VALUES`), for the p95, as
+    /// `f32`s (seven significant digits, as the ring buffers keep; half the memory for 100,000
+    /// series). The vector is cleared, not dropped, between minutes, so its allocation is
+    /// reused.
+    values: Vec<f32>,
     /// xorshift64 state for the reservoir.
     rng: u64,
 }
@@ -109,7 +111,7 @@ impl MinuteAccumulator {
             // Nearest rank, as `stats::quantile`, without copying the values.
             let rank = (0.95 * self.values.len() as f64).ceil() as usize;
             let at = rank.saturating_sub(1).min(self.values.len() - 1);
-            *self.values.select_nth_unstable_by(at, f64::total_cmp).1
+            f64::from(*self.values.select_nth_unstable_by(at, f32::total_cmp).1)
         });
         let summary = MinuteSummary {
             minute_ms,
@@ -133,7 +135,7 @@ impl MinuteAccumulator {
         self.sum += value;
         self.count += 1;
         if self.values.len() < MAX_MINUTE_VALUES {
-            self.values.push(value);
+            self.values.push(value as f32);
             return;
         }
         // Algorithm R: the n-th value replaces a kept one with probability MAX / n, so the
@@ -143,7 +145,7 @@ impl MinuteAccumulator {
         self.rng ^= self.rng << 17;
         let slot = (self.rng % self.count) as usize;
         if slot < MAX_MINUTE_VALUES {
-            self.values[slot] = value;
+            self.values[slot] = value as f32;
         }
     }
 }

@@ -1,16 +1,24 @@
+use super::codec::decimal;
 use super::*;
 
-/// Pushes `points` into a ring of `capacity` and checks it answers the last ones, as `f32`.
+/// What a ring gives back for `value`: itself when it has at most six decimal places, else
+/// the nearest `f32`.
+fn stored(value: f64) -> f64 {
+    if decimal(value).is_some() {
+        value
+    } else {
+        f64::from(value as f32)
+    }
+}
+
+/// Pushes `points` into a ring of `capacity` and checks it answers the last ones as stored.
 fn check(points: &[(i64, f64)], capacity: usize) {
     let mut ring = SeriesRing::default();
     for &(ts, value) in points {
         ring.push(ts, value, capacity);
     }
     let kept = &points[points.len().saturating_sub(capacity)..];
-    let expected: Vec<(i64, f64)> = kept
-        .iter()
-        .map(|&(ts, v)| (ts, f64::from(v as f32)))
-        .collect();
+    let expected: Vec<(i64, f64)> = kept.iter().map(|&(ts, v)| (ts, stored(v))).collect();
     assert_eq!(ring.points(), expected, "capacity {capacity}");
     assert_eq!(ring.len(), kept.len());
     assert_eq!(ring.last(), expected.last().copied());
@@ -67,7 +75,7 @@ fn every_class_of_irregular_timestamps_round_trips() {
 }
 
 #[test]
-fn values_keep_seven_significant_digits_and_the_special_ones() {
+fn decimals_are_exact_and_other_values_keep_seven_significant_digits() {
     let values = [
         0.0,
         -0.0,
@@ -82,8 +90,14 @@ fn values_keep_seven_significant_digits_and_the_special_ones() {
     for (i, &value) in values.iter().enumerate() {
         ring.push(i as i64, value, 100);
     }
+    assert_eq!(stored(123_456.789), 123_456.789, "three places: exact");
+    assert_eq!(
+        stored(1e-30),
+        f64::from(1e-30_f32),
+        "beyond six places: an f32"
+    );
     for (&(_, got), &want) in ring.points().iter().zip(&values) {
-        assert_eq!(got, f64::from(want as f32), "{want}");
+        assert_eq!(got.to_bits(), stored(want).to_bits(), "{want}");
         if want.abs() < 3.4e38 && want.abs() > 1e-37 {
             assert!((got - want).abs() <= want.abs() * 1e-7, "{got} vs {want}");
         }
@@ -126,13 +140,63 @@ fn steady_and_slowly_moving_gauges_cost_less() {
             ring.push(1_700_000_000_000 + i as i64 * 2_000, value(i), 1_000);
         }
         let points = ring.points();
-        assert_eq!(points.last().unwrap().1, f64::from(value(4_999) as f32));
+        assert_eq!(points.last().unwrap().1, stored(value(4_999)));
         ring.heap_bytes() as f64 / ring.len() as f64
     };
     // An idle agent's queue, on the beat: a bit for the timestamp, a bit for the value.
     let idle = cost(&|_| 0.0);
     // A gauge read to two decimals, drifting slowly (CPU percent, memory percent).
     let drifting = cost(&|i| (5_000.0 + 500.0 * (i as f64 / 30.0).sin()).round() / 100.0);
+    // Three places, moving every point (response time in ms, a rate).
+    let moving = cost(&|i| (200_000.0 + 50_000.0 * (i as f64 / 30.0).sin()).round() / 1000.0);
     assert!(idle < 0.75, "idle: {idle} bytes a point");
-    assert!(drifting < 3.5, "drifting: {drifting} bytes a point");
+    assert!(drifting < 1.8, "drifting: {drifting} bytes a point");
+    assert!(moving < 2.6, "moving: {moving} bytes a point");
+}
+
+#[test]
+fn values_that_change_kind_scale_and_sign_round_trip() {
+    let values = [
+        5.0,
+        5.25,
+        5.5,
+        -5.125,
+        0.1 + 0.2,
+        0.3,
+        0.3,
+        1e15,
+        1e15 + 1.0,
+        -1e15,
+        9_007_199_254_740_993.0,
+        std::f64::consts::PI,
+        std::f64::consts::PI,
+        3.0,
+        -0.0,
+        0.0,
+        0.000_001,
+        123.456_789,
+        f64::MIN_POSITIVE,
+        42.0,
+        41.0,
+        1e300,
+        7.0,
+    ];
+    let points: Vec<(i64, f64)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as i64 * 2_000, v))
+        .collect();
+    for capacity in [1, 3, values.len()] {
+        check(&points, capacity);
+    }
+    let mut ring = SeriesRing::default();
+    for &(ts, value) in &points {
+        ring.push(ts, value, 100);
+    }
+    let got: Vec<f64> = ring.points().iter().map(|p| p.1).collect();
+    assert_eq!(got[3], -5.125);
+    assert_eq!(got[5], 0.3, "exact, not the f32 0.30000001");
+    assert_eq!(got[8], 1e15 + 1.0);
+    assert_eq!(got[14].to_bits(), (-0.0f64).to_bits());
+    assert_eq!(got[16], 0.000_001);
 }

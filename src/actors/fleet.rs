@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Recipient, Supervisor};
 use serde::Serialize;
 
-use super::agent::{AgentActor, AgentLinks, GetSeries, RecordSamples, SharedObserved};
+use super::agent::{AgentActor, AgentLinks, GetSeries, Readings, RecordSamples, SharedObserved};
 use super::messages::{
     AdmitSamples, AgentHealthChanged, AnomalyObserved, DeregisterAgent, ForgetAgent, Heartbeat,
     IngestSamples, Refused, RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
@@ -37,11 +37,11 @@ pub struct AgentView {
     /// When it last reported, epoch milliseconds; 0 if never.
     pub last_sample_ms: i64,
     /// Latest value of each metric.
-    pub metrics: BTreeMap<String, f64>,
+    pub metrics: Readings,
     /// Smoothed CPU, percent of one core; `None` before the first CPU sample.
     pub cpu_smoothed: Option<f64>,
     /// Latest anomaly score of each watched metric, in [0, 1].
-    pub anomaly_scores: BTreeMap<String, f64>,
+    pub anomaly_scores: Readings,
     /// Times its actor was restarted after a crash.
     pub actor_restarts: u32,
 }
@@ -58,9 +58,9 @@ impl AgentView {
             endpoint: None,
             started_ms: 0,
             last_sample_ms: 0,
-            metrics: BTreeMap::new(),
+            metrics: Readings::default(),
             cpu_smoothed: None,
-            anomaly_scores: BTreeMap::new(),
+            anomaly_scores: Readings::default(),
             actor_restarts: 0,
         }
     }

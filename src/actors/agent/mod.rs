@@ -23,7 +23,7 @@ use crate::policy::{AlertRule, PolicyHandle};
 use crate::store::models::ModelStore;
 use crate::store::{RollupRow, RollupSink};
 use anomaly::AnomalyWatch;
-pub use observed::{Observed, SharedObserved};
+pub use observed::{Observed, Readings, SharedObserved};
 
 /// Rules on a watched metric's anomaly score name the metric with this suffix.
 pub const ANOMALY_SCORE_SUFFIX: &str = "_anomaly_score";
@@ -249,7 +249,7 @@ impl AgentActor {
         let (mut ring_points, mut ring_bytes) = (0, 0);
         for (name, series) in &self.series {
             if let Some(value) = series.last {
-                observed::set(&mut observed.latest, name, value);
+                observed.latest.set(name, value);
             }
             ring_points += series.ring.len();
             ring_bytes += series.ring.heap_bytes();
@@ -257,11 +257,11 @@ impl AgentActor {
         observed.ring_points = ring_points;
         observed.ring_bytes = ring_bytes;
         for (name, &score) in self.anomaly.scores() {
-            observed::set(&mut observed.anomaly_scores, name, score);
+            observed.anomaly_scores.set(name, score);
         }
         observed
             .anomaly_scores
-            .retain(|name, _| self.anomaly.scores().contains_key(name));
+            .retain(|name| self.anomaly.scores().contains_key(name));
         observed.cpu_smoothed = self.cpu.value();
         observed.last_sample_ms = observed.last_sample_ms.max(last_ts);
         observed.restarts = self.restarts;

@@ -45,45 +45,85 @@ pub enum BodyError {
     NotArray,
 }
 
-/// Reads `body` as a batch, checking each item against the clock `now_ms`.
-pub fn parse(body: &[u8], now_ms: i64, max_future_secs: u64) -> Result<Batch, BodyError> {
-    let items: Value = serde_json::from_slice(body).map_err(|e| BodyError::Malformed {
+fn malformed(e: serde_json::Error) -> BodyError {
+    BodyError::Malformed {
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
-    })?;
-    let Value::Array(items) = items else {
+    }
+}
+
+/// Reads `body` as a batch, checking each item against the clock `now_ms`. Items are read
+/// one at a time from the array, so a batch of 25,000 never exists as a JSON tree: only the
+/// samples taken from it are held.
+pub fn parse(body: &[u8], now_ms: i64, max_future_secs: u64) -> Result<Batch, BodyError> {
+    let first = body.iter().find(|b| !b" \t\r\n".contains(b));
+    if first != Some(&b'[') {
+        // Malformed JSON is located even when it is not an array.
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(malformed)?;
         return Err(BodyError::NotArray);
-    };
+    }
     let mut batch = Batch {
-        samples: Vec::with_capacity(items.len()),
-        indices: Vec::with_capacity(items.len()),
+        // A sample in the usual shape takes 64 bytes or more; the vectors grow if not.
+        samples: Vec::with_capacity(body.len() / 64),
+        indices: Vec::with_capacity(body.len() / 64),
         ..Batch::default()
     };
-    for (index, item) in items.into_iter().enumerate() {
-        let refuse = |field: &str, reason: String| Rejection {
-            index,
-            field: field.to_string(),
-            reason,
-        };
-        let Value::Object(mut item) = item else {
-            batch
-                .rejected
-                .push(refuse("", "a sample must be a JSON object".into()));
-            continue;
-        };
-        match read_item(&mut item, now_ms, max_future_secs) {
-            Ok((sample, pool)) => {
-                if let Some(pool) = pool {
-                    batch.pools.entry(sample.agent.clone()).or_insert(pool);
-                }
-                batch.samples.push(sample);
-                batch.indices.push(index);
-            }
-            Err((field, reason)) => batch.rejected.push(refuse(field, reason)),
-        }
-    }
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let items = Items {
+        batch: &mut batch,
+        now_ms,
+        max_future_secs,
+    };
+    serde::Deserializer::deserialize_seq(&mut reader, items).map_err(malformed)?;
+    reader.end().map_err(malformed)?;
     Ok(batch)
+}
+
+/// Reads the items of the batch's array into `batch` as they come.
+struct Items<'a> {
+    batch: &'a mut Batch,
+    now_ms: i64,
+    max_future_secs: u64,
+}
+
+impl<'de> serde::de::Visitor<'de> for Items<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of samples")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let batch = self.batch;
+        let mut index = 0;
+        while let Some(item) = seq.next_element::<Value>()? {
+            let refuse = |field: &str, reason: String| Rejection {
+                index,
+                field: field.to_string(),
+                reason,
+            };
+            match item {
+                Value::Object(mut item) => {
+                    match read_item(&mut item, self.now_ms, self.max_future_secs) {
+                        Ok((sample, pool)) => {
+                            if let Some(pool) = pool {
+                                batch.pools.entry(sample.agent.clone()).or_insert(pool);
+                            }
+                            batch.samples.push(sample);
+                            batch.indices.push(index);
+                        }
+                        Err((field, reason)) => batch.rejected.push(refuse(field, reason)),
+                    }
+                }
+                _ => batch
+                    .rejected
+                    .push(refuse("", "a sample must be a JSON object".into())),
+            }
+            index += 1;
+        }
+        Ok(())
+    }
 }
 
 /// A sample and the pool its labels name, or the first field at fault.

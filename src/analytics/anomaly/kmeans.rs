@@ -11,6 +11,18 @@ use serde::{Deserialize, Serialize};
 
 use super::parts::Window;
 
+thread_local! {
+    /// A rayon pool whose one thread is this one. linfa's k-means runs each assignment step
+    /// with rayon; from a thread outside any pool, every step is handed to the global pool's
+    /// threads and waited for, which cost more than the steps themselves on 1,000 points and
+    /// woke the other core on every retraining. Inside this pool the steps run here, inline.
+    static INLINE: Option<rayon::ThreadPool> = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .use_current_thread()
+        .build()
+        .ok();
+}
+
 /// The knobs of the k-means model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct KMeansConfig {
@@ -156,11 +168,19 @@ impl KMeansDetector {
             .unwrap_or(KMeansInit::KMeansPlusPlus),
             None => KMeansInit::KMeansPlusPlus,
         };
-        let fitted = KMeans::params(2)
-            .n_runs(1)
-            .init_method(init)
-            .max_n_iterations(self.config.iterations)
-            .fit(&DatasetBase::from(observations));
+        let dataset = DatasetBase::from(observations);
+        let fit = || {
+            KMeans::params(2)
+                .n_runs(1)
+                .init_method(init)
+                .max_n_iterations(self.config.iterations)
+                .fit(&dataset)
+        };
+        // Run where this thread is the pool's, or (already in another pool) as rayon would.
+        let fitted = INLINE.with(|pool| match pool {
+            Some(pool) => pool.install(fit),
+            None => fit(),
+        });
         let Ok(fitted) = fitted else {
             // Degenerate data (e.g. a flat line) keeps the previous model, if any.
             return;

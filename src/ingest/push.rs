@@ -95,34 +95,39 @@ impl<'de> serde::de::Visitor<'de> for Items<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let batch = self.batch;
         let mut index = 0;
         while let Some(item) = seq.next_element::<Value>()? {
-            let refuse = |field: &str, reason: String| Rejection {
-                index,
-                field: field.to_string(),
-                reason,
-            };
-            match item {
-                Value::Object(mut item) => {
-                    match read_item(&mut item, self.now_ms, self.max_future_secs) {
-                        Ok((sample, pool)) => {
-                            if let Some(pool) = pool {
-                                batch.pools.entry(sample.agent.clone()).or_insert(pool);
-                            }
-                            batch.samples.push(sample);
-                            batch.indices.push(index);
-                        }
-                        Err((field, reason)) => batch.rejected.push(refuse(field, reason)),
-                    }
-                }
-                _ => batch
-                    .rejected
-                    .push(refuse("", "a sample must be a JSON object".into())),
-            }
+            self.batch
+                .take(index, item, self.now_ms, self.max_future_secs);
             index += 1;
         }
         Ok(())
+    }
+}
+
+impl Batch {
+    /// Keeps item `index` as a sample, or records why it is refused.
+    fn take(&mut self, index: usize, item: Value, now_ms: i64, max_future_secs: u64) {
+        let refuse = |field: &str, reason: String| Rejection {
+            index,
+            field: field.to_string(),
+            reason,
+        };
+        let Value::Object(mut item) = item else {
+            self.rejected
+                .push(refuse("", "a sample must be a JSON object".into()));
+            return;
+        };
+        match read_item(&mut item, now_ms, max_future_secs) {
+            Ok((sample, pool)) => {
+                if let Some(pool) = pool {
+                    self.pools.entry(sample.agent.clone()).or_insert(pool);
+                }
+                self.samples.push(sample);
+                self.indices.push(index);
+            }
+            Err((field, reason)) => self.rejected.push(refuse(field, reason)),
+        }
     }
 }
 

@@ -54,7 +54,8 @@ pub(crate) async fn wait_state(server: &Server, id: i64, state: &str, secs: u64)
     .await
 }
 
-fn rows(log: &[Value], id: i64) -> Vec<String> {
+/// The states action `id` went through, oldest first.
+pub(crate) fn rows(log: &[Value], id: i64) -> Vec<String> {
     log.iter()
         .rev()
         .filter(|row| row["action_id"] == id)

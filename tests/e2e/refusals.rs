@@ -5,16 +5,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::gate::{agents_up, state_of, wait_state, with_people};
+use crate::gate::{agents_up, rows, state_of, wait_state, with_people};
 use crate::util::{Server, wait_for};
 
-/// The states action `id` went through, oldest first.
-fn states(log: &[Value], id: i64) -> Vec<String> {
-    log.iter()
-        .rev()
-        .filter(|row| row["action_id"] == id)
-        .map(|row| row["to_state"].as_str().unwrap().to_string())
-        .collect()
+/// Approves action `id` as the holder of `token`, with `body` (a comment or null).
+async fn approve(server: &Server, id: i64, body: Value, token: &str) -> (u16, Value) {
+    server
+        .post_json_as(&format!("/api/v1/actions/{id}/approve"), &body, token)
+        .await
 }
 
 /// Approves the scale from 0 that fills the pool at start, which these policies hold for an
@@ -25,13 +23,7 @@ async fn fill_by_approval(server: &Server) -> Vec<Value> {
         pending.as_array()?.first()?["id"].as_i64()
     })
     .await;
-    let (status, body) = server
-        .post_json_as(
-            &format!("/api/v1/actions/{id}/approve"),
-            &json!(null),
-            "ann-secret",
-        )
-        .await;
+    let (status, body) = approve(server, id, json!(null), "ann-secret").await;
     assert_eq!(status, 200, "{body}");
     wait_state(server, id, "applied", 30).await;
     agents_up(server, 2).await
@@ -66,13 +58,7 @@ async fn an_approved_scale_the_pool_outgrew_is_superseded_and_a_busy_pool_refuse
     }
     let (first, second) = (ids[0], ids[1]);
 
-    let (status, body) = server
-        .post_json_as(
-            &format!("/api/v1/actions/{first}/approve"),
-            &json!(null),
-            "ann-secret",
-        )
-        .await;
+    let (status, body) = approve(&server, first, json!(null), "ann-secret").await;
     assert_eq!(status, 200, "{body}");
     // While the first is applied and verified, the pool takes no other action.
     let agent = server.agents().await[0]["id"].as_str().unwrap().to_string();
@@ -95,19 +81,13 @@ async fn an_approved_scale_the_pool_outgrew_is_superseded_and_a_busy_pool_refuse
     assert_eq!(agents_up(&server, 3).await.len(), 3);
 
     // The second assumed two agents; the pool has three now, so it is not applied.
-    let (status, body) = server
-        .post_json_as(
-            &format!("/api/v1/actions/{second}/approve"),
-            &json!({"comment": "go"}),
-            "abe-secret",
-        )
-        .await;
+    let (status, body) = approve(&server, second, json!({"comment": "go"}), "abe-secret").await;
     assert_eq!(status, 200, "{body}");
     let superseded = wait_state(&server, second, "superseded", 10).await;
     assert_eq!(superseded["approvals"][0]["by"], "abe");
     let log = server.log().await;
     assert_eq!(
-        states(&log, second),
+        rows(&log, second),
         ["proposed", "pending_approval", "approved", "superseded"]
     );
     let row = log
@@ -144,17 +124,11 @@ async fn forbidden_classes_are_rejected_and_rollbacks_need_an_approver_within_th
     assert_eq!(action["risk"]["mode"], "forbidden");
     let id = action["id"].as_i64().unwrap();
     let log = server.log().await;
-    assert_eq!(states(&log, id), ["proposed", "rejected"]);
+    assert_eq!(rows(&log, id), ["proposed", "rejected"]);
     let reason = log[0]["reason"].as_str().unwrap();
     assert!(reason.contains("policy forbids class medium"), "{reason}");
     assert_eq!(log[0]["actor"], "policy");
-    let (status, body) = server
-        .post_json_as(
-            &format!("/api/v1/actions/{id}/approve"),
-            &json!(null),
-            "abe-secret",
-        )
-        .await;
+    let (status, body) = approve(&server, id, json!(null), "abe-secret").await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (409, Some("conflict"))

@@ -45,13 +45,18 @@ pub(super) fn decimal(value: f64) -> Option<(usize, i64)> {
     if !value.is_finite() {
         return None;
     }
-    // Most values that are not decimals fail at the largest scale that fits already: one try
-    // for them.
-    let widest = (0..=MAX_SCALE)
+    // One try, at the most places whose integer an f64 holds; then the fewest places are
+    // the integer's trailing zeros taken off (n / 10^s and (n / 10) / 10^(s - 1) are the same
+    // real number, and division rounds it the same way).
+    let mut scale = (0..=MAX_SCALE)
         .rev()
         .find(|&scale| (value * POW10[scale]).abs() < MAX_DECIMAL)?;
-    at_scale(value, widest)?;
-    (0..=MAX_SCALE).find_map(|scale| at_scale(value, scale).map(|n| (scale, n)))
+    let mut n = at_scale(value, scale)?;
+    while scale > 0 && n % 10 == 0 {
+        n /= 10;
+        scale -= 1;
+    }
+    Some((scale, n))
 }
 
 /// What encoder and decoder both know of the value before.

@@ -91,6 +91,12 @@ fn decimals_are_exact_and_other_values_keep_seven_significant_digits() {
         ring.push(i as i64, value, 100);
     }
     assert_eq!(stored(123_456.789), 123_456.789, "three places: exact");
+    // The fewest places, so that values of one series share a scale.
+    assert_eq!(decimal(5.25), Some((2, 525)));
+    assert_eq!(decimal(0.3), Some((1, 3)));
+    assert_eq!(decimal(1e15), Some((0, 1_000_000_000_000_000)));
+    assert_eq!(decimal(-42.0), Some((0, -42)));
+    assert_eq!(decimal(0.1 + 0.2), None);
     assert_eq!(
         stored(1e-30),
         f64::from(1e-30_f32),

@@ -234,19 +234,32 @@ impl FleetSupervisor {
 
     /// Hands each agent its samples; host-wide ones are kept here.
     fn route(&mut self, samples: Vec<Sample>) {
-        let mut by_agent: HashMap<String, Vec<Sample>> = HashMap::new();
+        // Batches come mostly grouped by agent: a sample for the same agent as the one before
+        // joins its group without a lookup.
+        let mut groups: Vec<(String, Vec<Sample>)> = Vec::new();
+        let mut index: HashMap<String, usize, foldhash::fast::RandomState> = HashMap::default();
         for sample in samples {
             if sample.agent == HOST_AGENT {
                 self.samples_routed += 1;
                 self.host.insert(sample.metric, sample.value);
-            } else if let Some(group) = by_agent.get_mut(&sample.agent) {
+                continue;
+            }
+            if let Some((agent, group)) = groups.last_mut()
+                && *agent == sample.agent
+            {
                 group.push(sample);
-            } else {
-                // The agent's id is cloned once per batch, not once per sample.
-                by_agent.insert(sample.agent.clone(), vec![sample]);
+                continue;
+            }
+            match index.get(&sample.agent) {
+                Some(&at) => groups[at].1.push(sample),
+                None => {
+                    // The agent's id is cloned once per batch, not once per sample.
+                    index.insert(sample.agent.clone(), groups.len());
+                    groups.push((sample.agent.clone(), vec![sample]));
+                }
             }
         }
-        for (agent, samples) in by_agent {
+        for (agent, samples) in groups {
             match self.agents.get_mut(&agent) {
                 Some(entry) => {
                     // An agent that reports is no longer starting.

@@ -14,7 +14,7 @@ pub struct AnomalyWatch {
     agent: String,
     config: DetectorConfig,
     models: Option<ModelStore>,
-    detectors: HashMap<String, Detector>,
+    detectors: HashMap<String, Detector, super::FastHash>,
     scores: BTreeMap<String, f64>,
 }
 
@@ -25,19 +25,19 @@ impl AnomalyWatch {
             agent: agent.to_string(),
             config: DetectorConfig::default(),
             models,
-            detectors: HashMap::new(),
+            detectors: HashMap::default(),
             scores: BTreeMap::new(),
         }
     }
 
     /// Scores one value of `metric`; returns the score and what each channel said.
     pub fn observe(&mut self, metric: &str, value: f64) -> (f64, ChannelScores) {
-        if !self.detectors.contains_key(metric) {
-            let detector = self.restored(metric);
-            self.detectors.insert(metric.to_string(), detector);
-        }
-        let Some(detector) = self.detectors.get_mut(metric) else {
-            return (0.0, ChannelScores::default());
+        let detector = match self.detectors.get_mut(metric) {
+            Some(detector) => detector,
+            None => {
+                let detector = self.restored(metric);
+                self.detectors.entry(metric.to_string()).or_insert(detector)
+            }
         };
         let score = detector.update(value);
         // The metric's name is allocated once, not once per value.

@@ -6,24 +6,31 @@
 //! A panic while handling a message is caught and turned into a stop, so the supervisor
 //! restarts the actor with the same address and mailbox; the in-memory series start afresh.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult, Recipient, Supervised};
 
 mod anomaly;
 mod observed;
+mod rules;
 
 use super::messages::{AnomalyObserved, Heartbeat, ThresholdCrossed};
 use crate::analytics::ring::SeriesRing;
 use crate::analytics::rollup::MinuteAccumulator;
 use crate::analytics::stats::Ewma;
 use crate::domain::{Sample, metric};
-use crate::policy::{AlertRule, PolicyHandle};
+use crate::policy::PolicyHandle;
 use crate::store::models::ModelStore;
 use crate::store::{RollupRow, RollupSink};
 use anomaly::AnomalyWatch;
 pub use observed::{Observed, Readings, SharedObserved};
+use rules::RuleBook;
+
+/// The hasher of the per-sample maps: keyed with a random seed per process, and much
+/// cheaper than SipHash on short names.
+type FastHash = foldhash::fast::RandomState;
 
 /// Rules on a watched metric's anomaly score name the metric with this suffix.
 pub const ANOMALY_SCORE_SUFFIX: &str = "_anomaly_score";
@@ -50,14 +57,27 @@ pub struct AgentLinks {
     pub rollups: Option<RollupSink>,
 }
 
-/// One metric of the agent: recent samples and the minute being summed up. Boxed in the
-/// agent's map, whose spare slots then cost a pointer rather than a whole series.
-#[derive(Default)]
+/// One metric of the agent: recent samples, the minute being summed up, and what the policy
+/// does with it. Boxed in the agent's map, whose spare slots then cost a pointer rather than
+/// a whole series.
 struct Series {
     ring: SeriesRing,
     /// The newest value as it came: the ring keeps it as an `f32`.
     last: Option<f64>,
     minute: MinuteAccumulator,
+    plan: Plan,
+}
+
+/// What the policy in force does with one metric's samples, worked out once per policy
+/// version rather than once per sample.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Plan {
+    /// The rules on the metric, in the rule book.
+    rules: Range<usize>,
+    /// Whether a detector scores it.
+    watched: bool,
+    /// The rules on its anomaly score (`<metric>_anomaly_score`).
+    score_rules: Range<usize>,
 }
 
 /// Samples for this agent.
@@ -78,27 +98,23 @@ pub struct AgentActor {
     id: String,
     pool: String,
     policy: PolicyHandle,
-    /// The policy version `rules` and `capacity` were taken from.
+    /// The policy version the rules, `capacity` and the plans were taken from.
     policy_version: String,
-    /// The pool's rules, sorted by metric so that a metric's rules are one range; shared
-    /// with the pool's other agents.
-    rules: std::sync::Arc<[AlertRule]>,
+    /// The pool's rules and which are breached.
+    book: RuleBook,
     capacity: usize,
     links: AgentLinks,
     /// By metric name.
-    series: HashMap<String, Box<Series>>,
+    series: HashMap<String, Box<Series>, FastHash>,
     /// Finished minutes not yet handed to the rollup writer.
     finished: Vec<RollupRow>,
     cpu: Ewma,
-    breached: HashSet<String>,
     restarts: u32,
     models: Option<ModelStore>,
     anomaly: AnomalyWatch,
     /// Metrics with a detector, and the score that is reported.
     watched: Vec<String>,
     report_above: f64,
-    /// Whether any rule watches an anomaly score.
-    score_rules: bool,
 }
 
 impl AgentActor {
@@ -115,36 +131,26 @@ impl AgentActor {
             models,
             watched: Vec::new(),
             report_above: 1.0,
-            score_rules: false,
             id,
             pool,
             policy,
             policy_version: String::new(),
-            rules: Vec::new().into(),
+            book: RuleBook::default(),
             capacity: 1,
             links,
-            series: HashMap::new(),
+            series: HashMap::default(),
             finished: Vec::new(),
             cpu: Ewma::new(CPU_EWMA_ALPHA),
-            breached: HashSet::new(),
             restarts: 0,
         }
     }
 
-    /// Scores `sample` when its metric is watched; reports an anomaly above the policy's
-    /// level, and checks rules on the score (metric `<metric>_anomaly_score`).
-    fn detect(&mut self, sample: &Sample, report_above: f64) {
+    /// Scores `sample`, whose metric is watched; reports an anomaly above the policy's
+    /// level, and checks the rules on the score in `score_rules`.
+    fn detect(&mut self, sample: &Sample, score_rules: Range<usize>) {
         let (score, channels) = self.anomaly.observe(&sample.metric, sample.value);
-        if self.score_rules {
-            let scored = Sample {
-                agent: String::new(),
-                metric: format!("{}{ANOMALY_SCORE_SUFFIX}", sample.metric),
-                ts_ms: sample.ts_ms,
-                value: score,
-            };
-            self.check_rules(&scored);
-        }
-        if score < report_above {
+        self.check_rules(score_rules, score, sample.ts_ms);
+        if score < self.report_above {
             return;
         }
         let observation = AnomalyObserved {
@@ -169,24 +175,21 @@ impl AgentActor {
             return;
         }
         self.policy_version = current.version.clone();
-        let rules = current.rules.get(&current.policy, &self.pool);
-        let old_rules = std::mem::replace(&mut self.rules, rules);
+        let gone = self
+            .book
+            .replace(current.rules.get(&current.policy, &self.pool));
         self.capacity = current.policy.global.ring_buffer_size.max(1);
         self.watched = current.policy.anomaly.metrics.clone();
         self.report_above = current.policy.anomaly.report_above;
-        self.score_rules = self
-            .rules
-            .iter()
-            .any(|r| r.metric.ends_with(ANOMALY_SCORE_SUFFIX));
         self.anomaly.retain(&self.watched);
-        for rule in old_rules.iter() {
-            if self.rules.iter().any(|r| r.name == rule.name) || !self.breached.remove(&rule.name) {
-                continue;
-            }
+        for (name, series) in self.series.iter_mut() {
+            series.plan = plan(&self.book, &self.watched, name);
+        }
+        for rule in gone {
             self.links.crossings.do_send(ThresholdCrossed {
                 value: f64::NAN,
                 ts_ms: crate::clock::now_ms(),
-                rule: rule.clone(),
+                rule,
                 agent: self.id.clone(),
                 pool: self.pool.clone(),
                 breached: false,
@@ -207,11 +210,15 @@ impl AgentActor {
             if sample.metric == metric::CPU_PERCENT {
                 self.cpu.update(sample.value);
             }
-            self.check_rules(&sample);
-            if self.watched.contains(&sample.metric) {
-                self.detect(&sample, self.report_above);
+            let Plan {
+                rules,
+                watched,
+                score_rules,
+            } = self.store(&sample);
+            self.check_rules(rules, sample.value, sample.ts_ms);
+            if watched {
+                self.detect(&sample, score_rules);
             }
-            self.store(sample);
         }
         self.hand_over_rollups();
         if last_ts == 0 {
@@ -226,21 +233,29 @@ impl AgentActor {
         self.publish(last_ts);
     }
 
-    /// Keeps `sample` in its series' ring and minute.
-    fn store(&mut self, sample: Sample) {
+    /// Keeps `sample` in its series' ring and minute; answers the series' plan.
+    fn store(&mut self, sample: &Sample) -> Plan {
         let series = match self.series.get_mut(&sample.metric) {
             Some(series) => series,
-            None => self.series.entry(sample.metric.clone()).or_default(),
+            None => self.series.entry(sample.metric.clone()).or_insert_with(|| {
+                Box::new(Series {
+                    ring: SeriesRing::default(),
+                    last: None,
+                    minute: MinuteAccumulator::default(),
+                    plan: plan(&self.book, &self.watched, &sample.metric),
+                })
+            }),
         };
         series.ring.push(sample.ts_ms, sample.value, self.capacity);
         series.last = Some(sample.value);
         if let Some(summary) = series.minute.observe(sample.ts_ms, sample.value) {
             self.finished.push(RollupRow {
                 agent: self.id.clone(),
-                metric: sample.metric,
+                metric: sample.metric.clone(),
                 summary,
             });
         }
+        series.plan.clone()
     }
 
     /// Updates the readings the registry sees.
@@ -302,33 +317,40 @@ impl AgentActor {
         assert!(sample.metric != "test_poison", "poisoned sample");
     }
 
-    fn check_rules(&mut self, sample: &Sample) {
-        let first = self.rules.partition_point(|r| r.metric < sample.metric);
-        let rules = self.rules[first..].iter();
-        for rule in rules.take_while(|r| r.metric == sample.metric) {
-            // Hysteresis: once breached, the rule holds until the value falls to `clear_below`.
-            let breached = if self.breached.contains(&rule.name) {
-                sample.value > rule.clear_below.unwrap_or(rule.above).min(rule.above)
-            } else {
-                sample.value > rule.above
-            };
-            // Only changes are sent: the alert actor owns timing and state.
-            let changed = if breached {
-                self.breached.insert(rule.name.clone())
-            } else {
-                self.breached.remove(&rule.name)
-            };
-            if changed {
-                self.links.crossings.do_send(ThresholdCrossed {
-                    rule: rule.clone(),
-                    agent: self.id.clone(),
-                    pool: self.pool.clone(),
-                    value: sample.value,
-                    ts_ms: sample.ts_ms,
-                    breached,
-                });
-            }
-        }
+    /// Checks `value` against the rules in `span` and tells the alert actor of changes.
+    fn check_rules(&mut self, span: Range<usize>, value: f64, ts_ms: i64) {
+        let AgentActor {
+            book,
+            links,
+            id,
+            pool,
+            ..
+        } = self;
+        book.check(span, value, |rule, breached| {
+            links.crossings.do_send(ThresholdCrossed {
+                rule: rule.clone(),
+                agent: id.clone(),
+                pool: pool.clone(),
+                value,
+                ts_ms,
+                breached,
+            });
+        });
+    }
+}
+
+/// What the policy does with `metric`: its rules in `book`, whether it is in `watched`, and
+/// the rules on its anomaly score.
+fn plan(book: &RuleBook, watched: &[String], metric: &str) -> Plan {
+    let watched = watched.iter().any(|m| m == metric);
+    Plan {
+        rules: book.span(metric),
+        watched,
+        score_rules: if watched {
+            book.span(&format!("{metric}{ANOMALY_SCORE_SUFFIX}"))
+        } else {
+            0..0
+        },
     }
 }
 

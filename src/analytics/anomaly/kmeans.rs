@@ -6,7 +6,7 @@
 use linfa::DatasetBase;
 use linfa::traits::Fit;
 use linfa_clustering::{KMeans, KMeansInit};
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::parts::Window;
@@ -76,8 +76,11 @@ pub struct KMeansDetector {
     config: KMeansConfig,
     raw: Window,
     diffs: Window,
+    /// The newest `lags + 1` smoothed differences, oldest first: the current feature.
     smoothed: Vec<f64>,
-    training: Vec<Vec<f64>>,
+    /// Feature vectors kept for training, `lags + 1` values each, one flat buffer in slot
+    /// order: no allocation per point, and one contiguous matrix to train on.
+    training: Vec<f64>,
     next_slot: usize,
     since_training: usize,
     model: Option<TrainedKMeans>,
@@ -91,7 +94,7 @@ impl KMeansDetector {
             raw: Window::new(config.diff + 1),
             diffs: Window::new(config.smooth.max(1)),
             smoothed: Vec::with_capacity(config.lags + 2),
-            training: Vec::with_capacity(config.train_window),
+            training: Vec::with_capacity(config.train_window * (config.lags + 1)),
             next_slot: 0,
             since_training: 0,
             model: None,
@@ -112,49 +115,59 @@ impl KMeansDetector {
     /// Folds in `x`; returns the raw score (distance over the training percentile) once a
     /// model exists and a feature vector is complete.
     pub fn update(&mut self, x: f64) -> Option<f64> {
-        let feature = self.feature(x)?;
+        if !self.feature(x) {
+            return None;
+        }
+        let feature = &self.smoothed;
         let score = self
             .model
             .as_ref()
-            .map(|model| nearest_distance(&model.centroids, &feature) / model.scale);
-        if self.training.len() < self.config.train_window {
-            self.training.push(feature);
+            .map(|model| nearest_distance(&model.centroids, feature) / model.scale);
+        let width = feature.len();
+        let window = self.config.train_window.max(1);
+        if self.training.len() < window * width {
+            self.training.extend_from_slice(feature);
         } else {
-            self.training[self.next_slot] = feature;
+            let at = self.next_slot * width;
+            self.training[at..at + width].copy_from_slice(feature);
         }
-        self.next_slot = (self.next_slot + 1) % self.config.train_window.max(1);
+        self.next_slot += 1;
+        if self.next_slot == window {
+            self.next_slot = 0;
+        }
         self.since_training += 1;
         let due = self.model.is_none() || self.since_training >= self.config.retrain_every;
-        if self.training.len() >= self.config.min_train && due {
+        if self.training.len() >= self.config.min_train * width && due {
             self.train();
         }
         score
     }
 
-    /// The feature vector ending at `x`: lagged, smoothed differences.
-    fn feature(&mut self, x: f64) -> Option<Vec<f64>> {
+    /// Takes `x` into the feature vector (`smoothed`): lagged, smoothed differences; true
+    /// once it is complete.
+    fn feature(&mut self, x: f64) -> bool {
         self.raw.push(x);
         if !self.raw.is_full() {
-            return None;
+            return false;
         }
         let oldest = self.raw.oldest();
         let change = if self.config.diff == 0 { x } else { x - oldest };
         self.diffs.push(change);
         if !self.diffs.is_full() {
-            return None;
+            return false;
         }
         if self.smoothed.len() == self.config.lags + 1 {
             self.smoothed.remove(0);
         }
         self.smoothed.push(self.diffs.mean());
-        (self.smoothed.len() == self.config.lags + 1).then(|| self.smoothed.clone())
+        self.smoothed.len() == self.config.lags + 1
     }
 
     fn train(&mut self) {
         self.since_training = 0;
         let width = self.config.lags + 1;
-        let flat: Vec<f64> = self.training.iter().flatten().copied().collect();
-        let Ok(observations) = Array2::from_shape_vec((self.training.len(), width), flat) else {
+        let rows = self.training.len() / width;
+        let Ok(observations) = ArrayView2::from_shape((rows, width), &self.training) else {
             return;
         };
         // Later trainings start from the current centroids: they converge in a few steps
@@ -192,14 +205,14 @@ impl KMeansDetector {
             .collect();
         let mut distances: Vec<f64> = self
             .training
-            .iter()
+            .chunks_exact(width)
             .map(|feature| nearest_distance(&centroids, feature))
             .collect();
         let scale = percentile(&mut distances, self.config.percentile).max(1e-12);
         self.model = Some(TrainedKMeans {
             centroids,
             scale,
-            trained_on: self.training.len(),
+            trained_on: rows,
         });
     }
 }
@@ -217,15 +230,21 @@ fn nearest_distance(centroids: &[Vec<f64>], feature: &[f64]) -> f64 {
         .sqrt()
 }
 
-/// The `p`-th percentile (0..=100) with linear interpolation between ranks.
+/// The `p`-th percentile (0..=100) with linear interpolation between ranks; reorders
+/// `values`, selecting the two ranks rather than sorting.
 fn percentile(values: &mut [f64], p: f64) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
-    values.sort_by(f64::total_cmp);
     let position = (values.len() - 1) as f64 * (p / 100.0).clamp(0.0, 1.0);
     let (below, above) = (position.floor() as usize, position.ceil() as usize);
-    values[below] + (values[above] - values[below]) * (position - below as f64)
+    let (_, &mut low, higher) = values.select_nth_unstable_by(below, f64::total_cmp);
+    let high = if above == below {
+        low
+    } else {
+        higher.iter().copied().fold(f64::INFINITY, f64::min)
+    };
+    low + (high - low) * (position - below as f64)
 }
 
 #[cfg(test)]
@@ -237,6 +256,10 @@ mod tests {
         let mut values = vec![4.0, 1.0, 3.0, 2.0];
         assert_eq!(percentile(&mut values, 50.0), 2.5);
         assert_eq!(percentile(&mut values, 100.0), 4.0);
+        assert_eq!(percentile(&mut values, 0.0), 1.0);
+        let mut many: Vec<f64> = (0..1000).rev().map(f64::from).collect();
+        // numpy.percentile(range(1000), 99) == 989.01
+        assert!((percentile(&mut many, 99.0) - 989.01).abs() < 1e-9);
     }
 
     #[test]

@@ -42,7 +42,11 @@ impl Window {
             self.sum_squares -= old * old;
             Some(old)
         };
-        self.next = (self.next + 1) % self.capacity;
+        // A compare, not a `%`: this runs for every window of every watched point.
+        self.next += 1;
+        if self.next == self.capacity {
+            self.next = 0;
+        }
         self.sum += value;
         self.sum_squares += value * value;
         self.pushes += 1;

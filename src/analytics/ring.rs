@@ -7,8 +7,10 @@
 //!   milliseconds of jitter;
 //! - a value with at most six decimal places (what most reported metrics are: counts,
 //!   milliseconds, percents to two places) as its integer at that scale, sent as the
-//!   difference from the last one: exact, and 9 to 15 bits for a gauge that moves a little
-//!   every point, where the XOR of the floats' bits costs 25 or more;
+//!   difference from the last one in a width that is kept while it fits: exact, and the
+//!   difference's own bits and three more for a gauge that moves a little every point (13
+//!   for a percent to three places moving by a few tenths), where the XOR of the floats'
+//!   bits costs 25 or more;
 //! - any other value as an `f32` (seven significant digits, as Netdata's 32-bit storage
 //!   numbers keep) XORed with the one before: only the bits that changed, placed by a window
 //!   of leading and trailing zero bits that is reused while it fits;
@@ -38,9 +40,9 @@ pub struct SeriesRing {
     /// The chunk being filled.
     open: Open,
     /// Points of the oldest chunk already beyond the capacity.
-    skip: usize,
+    skip: u32,
     /// Points held, skipped ones included.
-    held: usize,
+    held: u32,
 }
 
 /// A full chunk: the first timestamp, then one allocation holding the number of points and
@@ -60,7 +62,7 @@ struct Open {
     last_delta: i64,
     /// The newest value, and what the next one is coded against.
     value: ValueState,
-    points: usize,
+    points: u32,
     bits: BitWriter,
 }
 
@@ -69,7 +71,7 @@ struct Open {
 impl SeriesRing {
     /// Appends a point, then drops the oldest beyond `capacity` (at least one is kept).
     pub fn push(&mut self, ts_ms: i64, value: f64, capacity: usize) {
-        if self.open.points == CHUNK_POINTS {
+        if self.open.points as usize == CHUNK_POINTS {
             if self.sealed.capacity() == 0 {
                 // Room for the chunks a full ring holds, and no more: a doubling deque would
                 // give 16 slots where 9 are needed at the default 1,000 points.
@@ -86,7 +88,7 @@ impl SeriesRing {
 
     /// Number of points answered.
     pub fn len(&self) -> usize {
-        self.held - self.skip
+        (self.held - self.skip) as usize
     }
 
     /// Whether no point is held.
@@ -109,8 +111,13 @@ impl SeriesRing {
             decode(chunk.first_ts, chunk.len(), &chunk.data[1..], &mut out);
         }
         let open = &self.open;
-        decode(open.first_ts, open.points, &open.bits.bytes, &mut out);
-        out.drain(..self.skip);
+        decode(
+            open.first_ts,
+            open.points as usize,
+            &open.bits.bytes,
+            &mut out,
+        );
+        out.drain(..self.skip as usize);
         out
     }
 
@@ -123,14 +130,14 @@ impl SeriesRing {
     }
 
     fn trim(&mut self, capacity: usize) {
-        while self.held - self.skip > capacity {
+        while self.len() > capacity {
             self.skip += 1;
             let Some(oldest) = self.sealed.front() else {
                 continue;
             };
             // While nothing is sealed the skip counts in the open chunk, which has more
             // points than are skipped; it applies to that chunk once it is sealed.
-            if self.skip == oldest.len() {
+            if self.skip as usize == oldest.len() {
                 self.sealed.pop_front();
                 self.held -= self.skip;
                 self.skip = 0;

@@ -62,8 +62,8 @@ pub struct AgentLinks {
 /// a whole series.
 struct Series {
     ring: SeriesRing,
-    /// The newest value as it came: the ring keeps it as an `f32`.
-    last: Option<f64>,
+    /// The newest value as it came (the ring may keep it as an `f32`).
+    last: f64,
     minute: MinuteAccumulator,
     plan: Plan,
 }
@@ -73,11 +73,11 @@ struct Series {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Plan {
     /// The rules on the metric, in the rule book.
-    rules: Range<usize>,
+    rules: Range<u32>,
     /// Whether a detector scores it.
     watched: bool,
     /// The rules on its anomaly score (`<metric>_anomaly_score`).
-    score_rules: Range<usize>,
+    score_rules: Range<u32>,
 }
 
 /// Samples for this agent.
@@ -147,7 +147,7 @@ impl AgentActor {
 
     /// Scores `sample`, whose metric is watched; reports an anomaly above the policy's
     /// level, and checks the rules on the score in `score_rules`.
-    fn detect(&mut self, sample: &Sample, score_rules: Range<usize>) {
+    fn detect(&mut self, sample: &Sample, score_rules: Range<u32>) {
         let (score, channels) = self.anomaly.observe(&sample.metric, sample.value);
         self.check_rules(score_rules, score, sample.ts_ms);
         if score < self.report_above {
@@ -240,14 +240,14 @@ impl AgentActor {
             None => self.series.entry(sample.metric.clone()).or_insert_with(|| {
                 Box::new(Series {
                     ring: SeriesRing::default(),
-                    last: None,
+                    last: sample.value,
                     minute: MinuteAccumulator::default(),
                     plan: plan(&self.book, &self.watched, &sample.metric),
                 })
             }),
         };
         series.ring.push(sample.ts_ms, sample.value, self.capacity);
-        series.last = Some(sample.value);
+        series.last = sample.value;
         if let Some(summary) = series.minute.observe(sample.ts_ms, sample.value) {
             self.finished.push(RollupRow {
                 agent: self.id.clone(),
@@ -263,9 +263,7 @@ impl AgentActor {
         let mut observed = self.links.observed.lock();
         let (mut ring_points, mut ring_bytes) = (0, 0);
         for (name, series) in &self.series {
-            if let Some(value) = series.last {
-                observed.latest.set(name, value);
-            }
+            observed.latest.set(name, series.last);
             ring_points += series.ring.len();
             ring_bytes += series.ring.heap_bytes();
         }
@@ -318,7 +316,7 @@ impl AgentActor {
     }
 
     /// Checks `value` against the rules in `span` and tells the alert actor of changes.
-    fn check_rules(&mut self, span: Range<usize>, value: f64, ts_ms: i64) {
+    fn check_rules(&mut self, span: Range<u32>, value: f64, ts_ms: i64) {
         let AgentActor {
             book,
             links,

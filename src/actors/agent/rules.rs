@@ -29,25 +29,25 @@ impl Default for RuleBook {
 }
 
 impl RuleBook {
-    /// The indexes of the rules on `metric`.
-    pub(super) fn span(&self, metric: &str) -> Range<usize> {
+    /// The indexes of the rules on `metric` (`u32`s: every series keeps two spans).
+    pub(super) fn span(&self, metric: &str) -> Range<u32> {
         let start = self.rules.partition_point(|r| r.metric.as_str() < metric);
         let count = self.rules[start..]
             .iter()
             .take_while(|r| r.metric == metric)
             .count();
-        start..start + count
+        start as u32..(start + count) as u32
     }
 
     /// Checks `value` against the rules in `span`; `changed` hears of each rule whose breach
     /// begins (`true`) or ends (`false`).
     pub(super) fn check(
         &mut self,
-        span: Range<usize>,
+        span: Range<u32>,
         value: f64,
         mut changed: impl FnMut(&AlertRule, bool),
     ) {
-        for i in span {
+        for i in span.start as usize..span.end as usize {
             let (rule, was) = (&self.rules[i], self.breached[i]);
             // Hysteresis: once breached, the rule holds until the value falls to `clear_below`.
             let breached = if was {

@@ -261,3 +261,10 @@ async fn a_backlog_of_old_samples_is_a_heartbeat_now() {
     assert!(beat.ts_ms >= before, "{} < {before}", beat.ts_ms);
     assert_eq!(observed.read().last_sample_ms, old);
 }
+
+#[test]
+fn a_series_stays_small_since_a_full_fleet_holds_100_000() {
+    // 10,000 agents x 10 metrics: each byte here is 100 kB of the controller's memory.
+    let size = std::mem::size_of::<super::Series>();
+    assert!(size <= 248, "Series is {size} bytes (was 304)");
+}

@@ -70,7 +70,7 @@ struct Series {
 
 /// What the policy in force does with one metric's samples, worked out once per policy
 /// version rather than once per sample.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone)]
 struct Plan {
     /// The rules on the metric, in the rule book.
     rules: Range<u32>,

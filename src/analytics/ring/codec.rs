@@ -108,7 +108,7 @@ impl ValueState {
     }
 
     /// The last value's scale and integer, when it was stored as a decimal.
-    fn decimal(&self) -> Option<(usize, i64)> {
+    fn last_decimal(&self) -> Option<(usize, i64)> {
         (self.scale != NOT_DECIMAL).then_some((usize::from(self.scale), self.integer))
     }
 }
@@ -166,7 +166,7 @@ impl BitWriter {
 
     /// Appends `value` after the one `state` remembers, and remembers it as stored.
     pub fn put_value(&mut self, value: f64, state: &mut ValueState) {
-        let same = match state.decimal() {
+        let same = match state.last_decimal() {
             Some(_) => value.to_bits() == state.last.to_bits(),
             // A decimal is kept exact even where its f32 is the last one's.
             None => (value as f32).to_bits() == state.bits && decimal(value).is_none(),
@@ -175,7 +175,7 @@ impl BitWriter {
             return self.put(0, 1);
         }
         // The last scale first: a value with fewer places is a decimal at it too.
-        if let Some((scale, last)) = state.decimal()
+        if let Some((scale, last)) = state.last_decimal()
             && let Some(n) = at_scale(value, scale)
         {
             // Both integers are below 2^53: the difference cannot overflow.
@@ -291,7 +291,7 @@ impl BitReader<'_> {
                     state.width = self.get(WIDTH_BITS) as u8 + 1;
                 }
                 let z = self.get(u32::from(state.width));
-                let (scale, last) = state.decimal().unwrap_or_default();
+                let (scale, last) = state.last_decimal().unwrap_or_default();
                 let n = last.wrapping_add(unzigzag(z));
                 state.remember(n as f64 / POW10[scale], Some((scale, n)));
             }

@@ -385,7 +385,7 @@ fn build_driver(
 /// The operator's policy with the controller's overlay on top; an overlay that cannot be
 /// read or no longer fits is logged and left on disk, and the files' policy is used.
 fn with_overlay(files: LoadedPolicy, data_dir: &std::path::Path) -> LoadedPolicy {
-    let result = crate::policy::read_overlay(data_dir)
+    let result = crate::store::overlay::read_overlay(data_dir)
         .map_err(crate::actors::policy::overlay_error)
         .and_then(|entries| crate::policy::overlaid(files.clone(), entries));
     match result {

@@ -8,16 +8,16 @@
 
 pub mod actors;
 pub mod agent;
-pub mod analytics;
 pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod controller;
 pub mod demo;
-pub mod domain;
 pub mod drivers;
 pub mod ingest;
 pub mod notify;
 pub mod policy;
 pub mod replay;
 pub mod store;
+
+pub use swarmpilot_core::{analytics, domain};

@@ -17,7 +17,7 @@ use crate::policy::{PolicyHandle, UnknownAgents};
 use crate::store::models::ModelStore;
 
 /// The agent id under which host-wide samples arrive.
-pub const HOST_AGENT: &str = "host";
+pub use crate::domain::names::HOST_AGENT;
 
 /// One agent as the API and the optimizer see it.
 #[derive(Debug, Clone, Serialize)]

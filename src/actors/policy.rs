@@ -121,7 +121,7 @@ impl PolicyKeeper {
     }
 
     fn load(&self) -> Result<LoadedPolicy, LoadError> {
-        let overlay = policy::read_overlay(&self.data_dir).map_err(overlay_error)?;
+        let overlay = crate::store::overlay::read_overlay(&self.data_dir).map_err(overlay_error)?;
         self.load_with(overlay)
     }
 
@@ -220,7 +220,7 @@ impl PolicyKeeper {
 }
 
 /// A corrupt or unreadable overlay, as a load error naming the file.
-pub fn overlay_error(error: policy::OverlayError) -> LoadError {
+pub fn overlay_error(error: crate::store::overlay::OverlayError) -> LoadError {
     let message = match std::error::Error::source(&error) {
         Some(cause) => format!("{error}: {cause}"),
         None => error.to_string(),
@@ -298,7 +298,8 @@ impl Handler<ChangeOverlay> for PolicyKeeper {
     type Result = Result<ReloadOutcome, LoadError>;
 
     fn handle(&mut self, msg: ChangeOverlay, _ctx: &mut Context<Self>) -> Self::Result {
-        let mut entries = policy::read_overlay(&self.data_dir).map_err(overlay_error)?;
+        let mut entries =
+            crate::store::overlay::read_overlay(&self.data_dir).map_err(overlay_error)?;
         if let Some(action) = msg.remove_action {
             entries.retain(|e| e.action_id != action);
         }
@@ -308,7 +309,7 @@ impl Handler<ChangeOverlay> for PolicyKeeper {
         }
         // Check before writing: a refused change leaves the overlay file as it was.
         let loaded = self.load_with(entries.clone())?;
-        policy::write_overlay(&self.data_dir, &entries).map_err(overlay_error)?;
+        crate::store::overlay::write_overlay(&self.data_dir, &entries).map_err(overlay_error)?;
         self.put_in_force(Ok(loaded), &msg.actor)
     }
 }

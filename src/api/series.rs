@@ -61,7 +61,8 @@ async fn series(
     params: web::Query<SeriesParams>,
 ) -> Result<HttpResponse, ApiError> {
     let (agent, metric) = path.into_inner();
-    crate::ingest::check_metric(&metric).map_err(|r| ApiError::bad_request(Some("metric"), r))?;
+    crate::ingest::check_metric(&metric)
+        .map_err(|r| ApiError::bad_request(Some("metric"), r.to_string()))?;
     one_of("format", &params.format, &["json", "png"])?;
     let now = crate::clock::now_ms();
     let query = read_params(&params, now, agent.clone(), metric.clone())?;

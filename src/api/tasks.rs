@@ -197,7 +197,8 @@ fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 fn agent(body: &mut Map<String, Value>) -> Result<String, ApiError> {
     match body.remove("agent") {
         Some(Value::String(agent)) => {
-            check_agent(&agent).map_err(|reason| ApiError::bad_request(Some("agent"), reason))?;
+            check_agent(&agent)
+                .map_err(|reason| ApiError::bad_request(Some("agent"), reason.to_string()))?;
             Ok(agent)
         }
         None | Some(Value::Null) => Err(ApiError::bad_request(Some("agent"), "missing agent")),

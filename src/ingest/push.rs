@@ -136,9 +136,9 @@ type Item = Result<(Sample, Option<String>), (&'static str, String)>;
 
 fn read_item(item: &mut Map<String, Value>, now_ms: i64, max_future_secs: u64) -> Item {
     let agent = string(item, "agent")?;
-    check_agent(&agent).map_err(|r| ("agent", r))?;
+    check_agent(&agent).map_err(|r| ("agent", r.to_string()))?;
     let metric = string(item, "metric")?;
-    check_metric(&metric).map_err(|r| ("metric", r))?;
+    check_metric(&metric).map_err(|r| ("metric", r.to_string()))?;
     let value = match item.get("value") {
         None | Some(Value::Null) => return Err(("value", "missing value".into())),
         Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
@@ -148,7 +148,7 @@ fn read_item(item: &mut Map<String, Value>, now_ms: i64, max_future_secs: u64) -
             .map_err(|_| ("value", format!("{s:?} is not a number")))?,
         Some(other) => return Err(("value", format!("must be a number, not {}", kind(other)))),
     };
-    check_value(value).map_err(|r| ("value", r))?;
+    check_value(value).map_err(|r| ("value", r.to_string()))?;
     let ts_ms = match item.get("timestamp") {
         None | Some(Value::Null) => now_ms,
         Some(Value::Number(n)) => match n.as_i64() {
@@ -172,7 +172,7 @@ fn read_item(item: &mut Map<String, Value>, now_ms: i64, max_future_secs: u64) -
             ));
         }
     };
-    check_timestamp(ts_ms, now_ms, max_future_secs).map_err(|r| ("timestamp", r))?;
+    check_timestamp(ts_ms, now_ms, max_future_secs).map_err(|r| ("timestamp", r.to_string()))?;
     let pool = match item.get("labels") {
         None | Some(Value::Null) => None,
         Some(Value::Object(labels)) => {

@@ -1,46 +1,87 @@
-//! Declarative policy: the documented model, loading and checking, and the handle through
-//! which every actor sees the version in force.
+//! The policy as the controller uses it: the pure model and checks of `swarmpilot-core`,
+//! plus reading the operator's files, answering the checks from this machine's environment,
+//! and the handle through which every actor sees the version in force.
 //!
-//! Policy is pure: loading reads files, but nothing here talks to actors or the network.
+//! Reads policy files; never writes one (the overlay is the store's, `store::overlay`).
 
-mod automation;
-mod check;
-mod ingest;
-mod levels;
-mod load;
-mod model;
-mod overlay;
-mod rules;
-mod rules_cache;
-mod schema;
-mod scrape;
-
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use automation::{
-    AgentRules, Automation, KindRisk, RiskMode, RiskPolicy, ThresholdTuning, Verification,
-};
-pub use check::Severity;
-pub use ingest::{IngestPolicy, UnknownAgents, WebSocketTarget};
-pub use levels::AlertDefaults;
-pub use load::{
-    DEFAULT_POLICY, LoadError, LoadedPolicy, PolicyError, REPLAY_POLICY, load_dir, load_sources,
-    load_str, policy_files, read_sources, version_of,
-};
-pub use model::{
-    DriverConfig, Global, Policy, PoolPolicy, PullProtocol, Role, ScaleRate, TokenRef, WorkloadKind,
-};
-pub use overlay::{
-    OVERLAY_FILE, OverlayEntry, OverlayError, apply_overlay, overlaid, read_overlay, threshold,
-    write_overlay,
-};
-pub use rules::{AlertLevel, AlertRule, AnomalyPolicy, Channel, LevelThresholds, Profile, Route};
-pub use schema::policy_schema;
-pub use scrape::{
-    MetricMapping, PromQuery, ReadAs, ScaleOn, ScrapePool, ScrapeTarget, bundled_worker_metrics,
-};
+pub use swarmpilot_core::policy::*;
+
+/// The machine the controller runs on, as the policy checks see it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsEnvironment;
+
+impl Environment for OsEnvironment {
+    fn var_is_set(&self, name: &str) -> bool {
+        std::env::var_os(name).is_some()
+    }
+
+    fn file_exists(&self, path: &str) -> bool {
+        Path::new(path).is_file()
+    }
+}
+
+/// Loads every `*.toml` file of `path` (or the one file `path` names), merged in name order.
+pub fn load_dir(path: &Path) -> Result<LoadedPolicy, LoadError> {
+    let sources = read_sources(path)?;
+    load_sources(&sources)
+}
+
+/// Reads the policy files of `path` as `(name, text)` pairs, in name order.
+pub fn read_sources(path: &Path) -> Result<Vec<(String, String)>, LoadError> {
+    let files = policy_files(path)?;
+    let mut sources = Vec::with_capacity(files.len());
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => sources.push((file.display().to_string(), text)),
+            Err(error) => return Err(unreadable(file.display().to_string(), error.to_string())),
+        }
+    }
+    Ok(sources)
+}
+
+/// The `*.toml` files directly in `dir`, sorted; or `dir` itself when it is a file.
+pub fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    if dir.is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(dir)
+        .map_err(|error| unreadable(dir.display().to_string(), error.to_string()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(unreadable(
+            dir.display().to_string(),
+            "no *.toml policy files in this directory".to_string(),
+        ));
+    }
+    Ok(files)
+}
+
+/// Loads `(name, text)` documents merged in the given order, checked on this machine.
+pub fn load_sources(sources: &[(String, String)]) -> Result<LoadedPolicy, LoadError> {
+    swarmpilot_core::policy::load_sources(sources, &OsEnvironment)
+}
+
+/// Loads one policy document, checked on this machine; `name` is used in messages.
+pub fn load_str(name: &str, text: &str) -> Result<LoadedPolicy, LoadError> {
+    swarmpilot_core::policy::load_str(name, text, &OsEnvironment)
+}
+
+/// `loaded` with the overlay `entries` applied, checked on this machine.
+pub fn overlaid(
+    loaded: LoadedPolicy,
+    entries: Vec<OverlayEntry>,
+) -> Result<LoadedPolicy, LoadError> {
+    swarmpilot_core::policy::overlaid(loaded, entries, &OsEnvironment)
+}
 
 /// The policy in force, shared by every actor; swapped atomically on reload.
 #[derive(Clone)]

@@ -16,6 +16,7 @@ mod gate;
 mod history;
 mod log;
 pub mod models;
+pub mod overlay;
 mod rollup_writer;
 mod rollups;
 mod silences;

@@ -49,3 +49,5 @@ mod otlp;
 mod scrape;
 // Pool inputs read with PromQL from a real Prometheus that scrapes the bundled workers.
 mod promql;
+// The layers the compiler holds: swarmpilot-core depends on no runtime, HTTP, database or OS crate.
+mod layers;

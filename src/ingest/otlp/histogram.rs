@@ -139,7 +139,7 @@ impl Buckets {
             ));
         }
         if let Some(sum) = self.sum {
-            crate::ingest::check_value(sum).map_err(|r| ("sum", r))?;
+            crate::ingest::check_value(sum).map_err(|r| ("sum", r.to_string()))?;
         }
         Ok(())
     }

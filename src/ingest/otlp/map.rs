@@ -176,7 +176,7 @@ impl Mapper {
         let value = match point.value {
             Some(number_data_point::Value::AsDouble(v)) => check_value(v)
                 .map(|()| v)
-                .map_err(|r| (format!("{path}.asDouble"), r)),
+                .map_err(|r| (format!("{path}.asDouble"), r.to_string())),
             Some(number_data_point::Value::AsInt(v)) => Ok(v as f64),
             None => Err((
                 path.to_string(),
@@ -285,7 +285,7 @@ impl Mapper {
                 ns => (ns / 1_000_000) as i64,
             };
             check_timestamp(ts_ms, self.clock.now_ms, self.clock.max_future_secs)
-                .map_err(|r| (format!("{path}.timeUnixNano"), r))?;
+                .map_err(|r| (format!("{path}.timeUnixNano"), r.to_string()))?;
             Ok((*agent, *field, name.clone(), ts_ms, value))
         })();
         match outcome {

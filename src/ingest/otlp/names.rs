@@ -29,7 +29,7 @@ pub fn agent_of(
             None => continue,
             Some(Err(reason)) => return Err((field, reason)),
             Some(Ok(agent)) => {
-                check_agent(&agent).map_err(|reason| (field.clone(), reason))?;
+                check_agent(&agent).map_err(|reason| (field.clone(), reason.to_string()))?;
                 return Ok((agent, field));
             }
         }
@@ -63,7 +63,7 @@ fn string_attribute(attributes: &[KeyValue], key: &str) -> Option<Result<String,
 /// The sample name of an OTLP metric name, checked.
 pub fn metric_name(otlp_name: &str) -> Result<String, String> {
     let name = prometheus_name(otlp_name);
-    check_metric(&name)?;
+    check_metric(&name).map_err(|error| error.to_string())?;
     if name.len() + SUFFIX_ROOM > MAX_METRIC_LEN {
         return Err(format!(
             "metric name is longer than {} bytes (room is kept for suffixes such as _count)",

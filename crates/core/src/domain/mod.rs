@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod names;
+
 /// Well-known metric names produced by the collector and the task tracker.
 pub mod metric {
     /// Process CPU use of an agent, percent of one core.

@@ -146,7 +146,9 @@ mod tests {
     use crate::policy::load_str;
 
     fn rules(text: &str, pool: &str) -> Vec<(String, f64, u64, Option<f64>)> {
-        let policy = load_str("t.toml", text).unwrap().policy;
+        let policy = load_str("t.toml", text, &crate::policy::ListedEnvironment::default())
+            .unwrap()
+            .policy;
         policy
             .rules_for_pool(pool)
             .into_iter()

@@ -4,20 +4,20 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::check::{Severity, check};
+use super::environment::Environment;
 use super::model::Policy;
 use super::schema::{check_document, display_path, policy_schema};
 
 /// The shipped default policy, embedded so `demo` runs without any file.
-pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.toml");
+pub const DEFAULT_POLICY: &str = include_str!("../../../../policies/default.toml");
 /// The policy `swarmpilot replay` uses when given none.
-pub const REPLAY_POLICY: &str = include_str!("../../policies/replay/policy.toml");
+pub const REPLAY_POLICY: &str = include_str!("../../../../policies/replay/policy.toml");
 
 /// One problem found in a policy, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -94,49 +94,14 @@ pub struct LoadedPolicy {
     pub rules: super::rules_cache::RulesCache,
 }
 
-/// Loads every `*.toml` file of `path` (or the one file `path` names), merged in name order.
-pub fn load_dir(path: &Path) -> Result<LoadedPolicy, LoadError> {
-    let sources = read_sources(path)?;
-    load_sources(&sources)
-}
-
-/// Reads the policy files of `path` as `(name, text)` pairs, in name order.
-pub fn read_sources(path: &Path) -> Result<Vec<(String, String)>, LoadError> {
-    let files = policy_files(path)?;
-    let mut sources = Vec::with_capacity(files.len());
-    for file in files {
-        match std::fs::read_to_string(&file) {
-            Ok(text) => sources.push((file.display().to_string(), text)),
-            Err(error) => return Err(single(file.display().to_string(), error.to_string())),
-        }
-    }
-    Ok(sources)
-}
-
 /// Loads one policy document; `name` is used in messages.
-pub fn load_str(name: &str, text: &str) -> Result<LoadedPolicy, LoadError> {
-    load_sources(&[(name.to_string(), text.to_string())])
+pub fn load_str(name: &str, text: &str, env: &dyn Environment) -> Result<LoadedPolicy, LoadError> {
+    load_sources(&[(name.to_string(), text.to_string())], env)
 }
 
-/// The `*.toml` files directly in `dir`, sorted; or `dir` itself when it is a file.
-pub fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    if dir.is_file() {
-        return Ok(vec![dir.to_path_buf()]);
-    }
-    let entries = std::fs::read_dir(dir)
-        .map_err(|error| single(dir.display().to_string(), error.to_string()))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "toml"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(single(
-            dir.display().to_string(),
-            "no *.toml policy files in this directory".to_string(),
-        ));
-    }
-    Ok(files)
+/// The error of a policy that could not be read at all: `message` about `file`.
+pub fn unreadable(file: String, message: String) -> LoadError {
+    single(file, message)
 }
 
 fn single(file: String, message: String) -> LoadError {
@@ -160,7 +125,10 @@ struct Source<'a> {
 }
 
 /// Loads `(name, text)` documents merged in the given order.
-pub fn load_sources(sources: &[(String, String)]) -> Result<LoadedPolicy, LoadError> {
+pub fn load_sources(
+    sources: &[(String, String)],
+    env: &dyn Environment,
+) -> Result<LoadedPolicy, LoadError> {
     let schema = policy_schema();
     let mut errors = Vec::new();
     let mut parsed = Vec::new();
@@ -223,9 +191,8 @@ pub fn load_sources(sources: &[(String, String)]) -> Result<LoadedPolicy, LoadEr
         }
     };
 
-    let env_is_set = |name: &str| std::env::var_os(name).is_some();
     let mut warnings = Vec::new();
-    for problem in check(&policy, &env_is_set) {
+    for problem in check(&policy, env) {
         // Items removed from an array shift the indices after them: skip what they would
         // mislocate.
         if pruned_arrays

@@ -2,11 +2,10 @@
 //! actions. They never touch the operator's files; they are kept in the data directory,
 //! applied on top of the files at every load, and removed when their action is rolled back.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use super::check::{Severity, check};
+use super::environment::Environment;
 use super::load::{LoadError, LoadedPolicy, PolicyError, version_of};
 use super::model::Policy;
 
@@ -27,62 +26,6 @@ pub struct OverlayEntry {
     pub previous: f64,
     /// When it was set, epoch milliseconds.
     pub created_ms: i64,
-}
-
-/// Errors reading or writing the overlay.
-#[derive(Debug, thiserror::Error)]
-pub enum OverlayError {
-    /// The file could not be read or written.
-    #[error("cannot access the policy overlay {path}")]
-    Io {
-        /// The overlay file.
-        path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not a valid overlay.
-    #[error("the policy overlay {path} is corrupt")]
-    Corrupt {
-        /// The overlay file.
-        path: String,
-        /// Why.
-        #[source]
-        source: serde_json::Error,
-    },
-}
-
-/// Reads the overlay of `data_dir`; no file means no entries.
-pub fn read_overlay(data_dir: &Path) -> Result<Vec<OverlayEntry>, OverlayError> {
-    let path = data_dir.join(OVERLAY_FILE);
-    let display = path.display().to_string();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|source| OverlayError::Corrupt {
-            path: display,
-            source,
-        }),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(source) => Err(OverlayError::Io {
-            path: display,
-            source,
-        }),
-    }
-}
-
-/// Writes the overlay of `data_dir` atomically (a temporary file renamed over it).
-pub fn write_overlay(data_dir: &Path, entries: &[OverlayEntry]) -> Result<(), OverlayError> {
-    let path = data_dir.join(OVERLAY_FILE);
-    let io = |source| OverlayError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let text = serde_json::to_string_pretty(entries).map_err(|source| OverlayError::Corrupt {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let temporary = data_dir.join(format!("{OVERLAY_FILE}.tmp"));
-    std::fs::write(&temporary, text).map_err(io)?;
-    std::fs::rename(&temporary, &path).map_err(io)
 }
 
 /// The threshold `rule` has in `policy`, if the rule exists.
@@ -143,6 +86,7 @@ pub fn apply_overlay(policy: &mut Policy, entries: &[OverlayEntry]) -> Vec<Strin
 pub fn overlaid(
     mut loaded: LoadedPolicy,
     entries: Vec<OverlayEntry>,
+    env: &dyn Environment,
 ) -> Result<LoadedPolicy, LoadError> {
     if entries.is_empty() {
         return Ok(loaded);
@@ -159,8 +103,7 @@ pub fn overlaid(
         let message = format!("rule {rule:?} no longer exists; its overlay entry is ignored");
         loaded.warnings.push(diagnostic(Severity::Warning, message));
     }
-    let env_is_set = |name: &str| std::env::var_os(name).is_some();
-    let errors: Vec<PolicyError> = check(&loaded.policy, &env_is_set)
+    let errors: Vec<PolicyError> = check(&loaded.policy, env)
         .into_iter()
         .filter(|p| p.severity == Severity::Error)
         .map(|p| {
@@ -226,7 +169,13 @@ mod tests {
 
     #[test]
     fn overlay_sets_alert_and_profile_thresholds() {
-        let mut policy = super::super::load_str("p.toml", POLICY).unwrap().policy;
+        let mut policy = super::super::load_str(
+            "p.toml",
+            POLICY,
+            &super::super::ListedEnvironment::default(),
+        )
+        .unwrap()
+        .policy;
         assert_eq!(threshold(&policy, "po_cpu_percent_warning"), Some(60.0));
         let missing = apply_overlay(
             &mut policy,
@@ -239,18 +188,5 @@ mod tests {
         assert_eq!(missing, ["gone"]);
         assert_eq!(threshold(&policy, "hot"), Some(75.0));
         assert_eq!(threshold(&policy, "po_cpu_percent_warning"), Some(65.0));
-    }
-
-    #[test]
-    fn overlay_file_round_trips_and_reports_corruption() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(read_overlay(dir.path()).unwrap().is_empty());
-        write_overlay(dir.path(), &[entry("hot", 75.0)]).unwrap();
-        assert_eq!(read_overlay(dir.path()).unwrap(), [entry("hot", 75.0)]);
-        std::fs::write(dir.path().join(OVERLAY_FILE), "{not json").unwrap();
-        assert!(matches!(
-            read_overlay(dir.path()),
-            Err(OverlayError::Corrupt { .. })
-        ));
     }
 }

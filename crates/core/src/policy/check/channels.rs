@@ -2,6 +2,7 @@
 //! addresses that parse, URLs that are http(s), channels that are defined.
 
 use super::{Problems, not_found, secret};
+use crate::policy::environment::Environment;
 use crate::policy::model::Policy;
 use crate::policy::rules::Channel;
 
@@ -10,7 +11,7 @@ const ALERTMANAGER_ALERTS_PATH: &str = "/api/v2/alerts";
 
 pub(super) fn check_routes_and_channels(
     policy: &Policy,
-    env: &dyn Fn(&str) -> bool,
+    env: &dyn Environment,
     problems: &mut Problems,
 ) {
     for (name, channel) in &policy.channels {
@@ -69,12 +70,7 @@ pub(super) fn check_routes_and_channels(
 }
 
 /// An email channel: a host, addresses that parse, and a password wherever a user is named.
-fn check_email(
-    path: &[&str],
-    channel: &Channel,
-    env: &dyn Fn(&str) -> bool,
-    problems: &mut Problems,
-) {
+fn check_email(path: &[&str], channel: &Channel, env: &dyn Environment, problems: &mut Problems) {
     let Channel::Email {
         smtp_host,
         smtp_port,

@@ -21,8 +21,8 @@ pub(super) fn check_scrape(policy: &Policy, problems: &mut Problems) {
                 format!("{url:?} is not an http:// or https:// URL"),
             );
         }
-        if let Err(reason) = crate::ingest::check_agent(&target.agent) {
-            problems.error(&at("agent"), reason);
+        if let Err(reason) = crate::domain::names::check_agent(&target.agent) {
+            problems.error(&at("agent"), reason.to_string());
         } else if !agents.insert(target.agent.as_str()) {
             problems.error(
                 &at("agent"),
@@ -89,8 +89,8 @@ pub(super) fn check_scrape(policy: &Policy, problems: &mut Problems) {
                 not_found("pool", &query.pool, policy.pools.keys()),
             );
         }
-        if let Err(reason) = crate::ingest::check_metric(&query.input) {
-            problems.error(&at("input"), reason);
+        if let Err(reason) = crate::domain::names::check_metric(&query.input) {
+            problems.error(&at("input"), reason.to_string());
         } else if !inputs.insert((query.pool.as_str(), query.input.as_str())) {
             problems.error(
                 &at("input"),
@@ -149,15 +149,15 @@ fn check_mappings(at: &[&str], mappings: &[MetricMapping], problems: &mut Proble
         let item = format!("[{index}]");
         let path = |field: &'static str| [at, &["metrics", item.as_str(), field]].concat();
         for name in std::iter::once(&mapping.from).chain(&mapping.over) {
-            if crate::ingest::check_metric(name).is_err() {
+            if crate::domain::names::check_metric(name).is_err() {
                 problems.error(
                     &path("from"),
                     format!("{name:?} is not a Prometheus metric name"),
                 );
             }
         }
-        if let Err(reason) = crate::ingest::check_metric(&mapping.to) {
-            problems.error(&path("to"), reason);
+        if let Err(reason) = crate::domain::names::check_metric(&mapping.to) {
+            problems.error(&path("to"), reason.to_string());
         } else if !targets.insert(mapping.to.as_str()) {
             problems.error(
                 &path("to"),
@@ -201,7 +201,11 @@ min_agents = 1
     /// Loads the pools above plus `text`; the error (or warning) lines it gets.
     fn problems(text: &str) -> Vec<String> {
         let text = format!("{POOLS}{text}");
-        match load_str("p.toml", &text) {
+        match load_str(
+            "p.toml",
+            &text,
+            &crate::policy::ListedEnvironment::default(),
+        ) {
             Ok(loaded) => loaded.warnings.iter().map(ToString::to_string).collect(),
             Err(error) => error.errors.iter().map(ToString::to_string).collect(),
         }
@@ -220,7 +224,12 @@ metrics = [{ from = "node_load1", to = "load1" }]
 [ingest.scrape_pools.worker]
 "#
         );
-        let loaded = load_str("p.toml", &text).unwrap();
+        let loaded = load_str(
+            "p.toml",
+            &text,
+            &crate::policy::ListedEnvironment::default(),
+        )
+        .unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let ingest = &loaded.policy.ingest;
         assert_eq!(ingest.scrape[0].timeout_ms, 2000);
@@ -306,7 +315,12 @@ query = "sum(rate(x[1m]))"
 "#;
         let good =
             format!("{POOLS}scale_on = {{ input = \"rps\", target_per_agent = 50.0 }}\n{input}");
-        let loaded = load_str("p.toml", &good).unwrap();
+        let loaded = load_str(
+            "p.toml",
+            &good,
+            &crate::policy::ListedEnvironment::default(),
+        )
+        .unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let scale_on = loaded.policy.pools["worker"].scale_on.clone().unwrap();
         assert_eq!(

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::environment::Environment;
 use super::model::{DriverConfig, Policy};
 
 mod channels;
@@ -54,7 +55,7 @@ impl Problems {
 /// Every semantic problem of a merged policy. `env` answers whether an environment variable
 /// is set, so references to secrets can be checked (and tests need not touch the process
 /// environment).
-pub fn check(policy: &Policy, env: &dyn Fn(&str) -> bool) -> Vec<Problem> {
+pub fn check(policy: &Policy, env: &dyn Environment) -> Vec<Problem> {
     let mut problems = Problems(Vec::new());
     check_global(policy, env, &mut problems);
     check_pools(policy, env, &mut problems);
@@ -67,7 +68,7 @@ pub fn check(policy: &Policy, env: &dyn Fn(&str) -> bool) -> Vec<Problem> {
     problems.0
 }
 
-fn check_global(policy: &Policy, env: &dyn Fn(&str) -> bool, problems: &mut Problems) {
+fn check_global(policy: &Policy, env: &dyn Environment, problems: &mut Problems) {
     let global = &policy.global;
     let interval = global.sampling_interval_secs;
     if !(1..=10).contains(&interval) {
@@ -123,7 +124,7 @@ fn secret(
     what: &str,
     env_name: Option<&str>,
     file: Option<&str>,
-    env: &dyn Fn(&str) -> bool,
+    env: &dyn Environment,
 ) {
     let env_field = format!("{what}_env");
     let file_field = format!("{what}_file");
@@ -136,11 +137,11 @@ fn secret(
             &[path, &[file_field.as_str()]].concat(),
             format!("set only one of `{env_field}` and `{file_field}`"),
         ),
-        (Some(var), None) if !env(var) => problems.error(
+        (Some(var), None) if !env.var_is_set(var) => problems.error(
             &[path, &[env_field.as_str()]].concat(),
             format!("environment variable {var} is not set"),
         ),
-        (None, Some(file)) if !std::path::Path::new(file).is_file() => problems.error(
+        (None, Some(file)) if !env.file_exists(file) => problems.error(
             &[path, &[file_field.as_str()]].concat(),
             format!("secret file {file} does not exist"),
         ),
@@ -148,7 +149,7 @@ fn secret(
     }
 }
 
-fn check_pools(policy: &Policy, env: &dyn Fn(&str) -> bool, problems: &mut Problems) {
+fn check_pools(policy: &Policy, env: &dyn Environment, problems: &mut Problems) {
     for (name, pool) in &policy.pools {
         let at = |field: &'static str| ["pools", name.as_str(), field];
         check_driver(name, &pool.driver, env, problems);
@@ -219,12 +220,7 @@ fn check_ingest(policy: &Policy, problems: &mut Problems) {
     }
 }
 
-fn check_driver(
-    pool: &str,
-    driver: &DriverConfig,
-    env: &dyn Fn(&str) -> bool,
-    problems: &mut Problems,
-) {
+fn check_driver(pool: &str, driver: &DriverConfig, env: &dyn Environment, problems: &mut Problems) {
     let at = |field: &'static str| ["pools", pool, "driver", field];
     let url = |problems: &mut Problems, field: &'static str, url: &str| {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -243,7 +239,7 @@ fn check_driver(
         } => {
             url(problems, "url", target);
             if let Some(var) = token_env
-                && !env(var)
+                && !env.var_is_set(var)
             {
                 problems.error(
                     &at("token_env"),
@@ -276,7 +272,7 @@ fn check_driver(
                 url(problems, "api_server", server);
             }
             if let Some(file) = kubeconfig
-                && !std::path::Path::new(file).is_file()
+                && !env.file_exists(file)
             {
                 // A warning: the policy may be checked on a machine other than the controller's.
                 problems.warning(

@@ -96,7 +96,11 @@ mod tests {
     /// The problems (errors, else warnings) of `POOLS` plus `text`, without file positions.
     fn problems(text: &str) -> Vec<String> {
         let text = format!("{POOLS}{text}");
-        let lines: Vec<String> = match load_str("p.toml", &text) {
+        let lines: Vec<String> = match load_str(
+            "p.toml",
+            &text,
+            &crate::policy::ListedEnvironment::default(),
+        ) {
             Ok(loaded) => loaded.warnings.iter().map(ToString::to_string).collect(),
             Err(error) => error.errors.iter().map(ToString::to_string).collect(),
         };

@@ -94,11 +94,33 @@ async fn a_sustained_breach_is_one_grouped_message_per_channel_a_repeat_then_one
     let agents = ["e-1", "e-2", "e-3"];
     let pusher = Pusher::start(&server, &agents, 10.0);
 
-    // A breach shorter than `for` (2 s) sends nothing.
+    // A breach shorter than `for` (2 s) sends nothing: every agent's alert is pending, then
+    // goes away when the value falls back.
+    let breached = Instant::now();
     pusher.set(150.0);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    wait_for("three pending alerts", Duration::from_secs(10), || async {
+        let (_, alerts) = server.get("/api/v1/alerts?state=pending&pool=edge").await;
+        (alerts.as_array()?.len() == 3).then_some(())
+    })
+    .await;
+    let pending_after = breached.elapsed();
     pusher.set(10.0);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The breach lasts at most this plus one push interval (250 ms): shorter than `for`.
+    assert!(
+        pending_after < Duration::from_millis(1500),
+        "pending only after {pending_after:?}, too close to `for` (2 s) to test it"
+    );
+    // Pending alerts are removed when the value falls back; fired ones would stay listed (as
+    // firing or resolved), so an empty list means none fired.
+    wait_for(
+        "the pending alerts gone",
+        Duration::from_secs(10),
+        || async {
+            let (_, alerts) = server.get("/api/v1/alerts?pool=edge").await;
+            alerts.as_array()?.is_empty().then_some(())
+        },
+    )
+    .await;
     assert!(
         hook.bodies().is_empty() && slack.bodies().is_empty(),
         "{:?}",

@@ -192,12 +192,6 @@ async fn two_person_actions_need_two_different_approvers_and_expired_ones_never_
         )
         .await;
     assert_eq!(status, 409, "{body}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        rows(&server.log().await, first_id),
-        ["proposed", "pending_approval", "expired"],
-        "never applied"
-    );
 
     // Two people: the same approver twice is refused; a second one applies it.
     let (_, second) = server
@@ -234,6 +228,13 @@ async fn two_person_actions_need_two_different_approvers_and_expired_ones_never_
         .map(|a| a["by"].as_str().unwrap())
         .collect();
     assert_eq!(by, ["ann", "abe"]);
+    // The late approval was refused at once (409) and expired is final; the actuator has
+    // since applied the second action, so had the first been applied its rows would show.
+    assert_eq!(
+        rows(&server.log().await, first_id),
+        ["proposed", "pending_approval", "expired"],
+        "never applied"
+    );
 
     // A rejection is final.
     let (_, third) = server
@@ -284,7 +285,13 @@ async fn a_scale_in_that_overloads_the_pool_is_rolled_back_by_its_verification()
         cpu_ms: 20.0,
     });
     load.set_rate("high", 40.0);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Idle agents sit near 0%; the smoothed CPU passes 15% after two samples of the load.
+    wait_for("the load on the pool", Duration::from_secs(30), || async {
+        let (_, pools) = server.get("/api/v1/pools").await;
+        let web = pools.as_array()?.iter().find(|p| p["name"] == "web")?;
+        (web["mean_cpu_percent"].as_f64()? > 15.0).then_some(())
+    })
+    .await;
     let shrink =
         json!({"pool": "web", "change": {"type": "scale", "to": 1}, "reason": "save money"});
     let (status, action) = server.post_json("/api/v1/actions", &shrink).await;
@@ -348,17 +355,31 @@ async fn pause_stops_automatic_applies_until_resumed() {
     let victim = agents[0]["pid"].as_u64().unwrap() as i32;
     // SAFETY: killing a worker process this test's server started.
     unsafe { libc::kill(victim, libc::SIGKILL) };
-    wait_for(
+    let recommended_ms = wait_for(
         "the restart recommended",
         Duration::from_secs(20),
         || async {
             let (_, list) = server.get("/api/v1/recommendations").await;
             let first = list.as_array()?.first()?.clone();
-            (first["kind"] == "restart").then_some(())
+            if first["kind"] != "restart" {
+                return None;
+            }
+            first["at_ms"].as_i64()
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Each optimizer tick rewrites at_ms: two more ticks recommended it and were refused.
+    wait_for(
+        "two more ticks recommending the restart",
+        Duration::from_secs(15),
+        || async {
+            let (_, list) = server.get("/api/v1/recommendations").await;
+            let first = list.as_array()?.first()?.clone();
+            let later = first["at_ms"].as_i64()? >= recommended_ms + 2000;
+            (first["kind"] == "restart" && later).then_some(())
+        },
+    )
+    .await;
     let (_, actions) = server.get("/api/v1/actions").await;
     assert!(
         actions
@@ -397,7 +418,15 @@ async fn a_controller_killed_mid_apply_recovers_without_applying_twice() {
     assert_eq!(status, 202, "{action}");
     let id = action["id"].as_i64().unwrap();
     wait_state(&server, id, "applying", 10).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The driver starts the three workers one after the other, each taking two seconds, and
+    // the fleet lists one once it accepts connections: with two or three agents listed, at
+    // least one more start is under way.
+    wait_for(
+        "a new worker listed, more to come",
+        Duration::from_secs(20),
+        || async { (2..=3).contains(&server.agents().await.len()).then_some(()) },
+    )
+    .await;
     assert_eq!(
         state_of(&server, id).await["state"],
         "applying",

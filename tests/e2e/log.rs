@@ -183,7 +183,21 @@ async fn a_dry_run_logs_what_it_would_do_and_applies_nothing() {
         log[0]["reason"].as_str().unwrap().starts_with("dry run"),
         "{log:?}"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Each optimizer tick rewrites the recommendation's at_ms: wait for two more ticks that
+    // made the same recommendation and only logged it.
+    let logged_ms = logged["created_ms"].as_i64().unwrap();
+    wait_for(
+        "two more dry-run ticks",
+        Duration::from_secs(15),
+        || async {
+            let (_, list) = server.get("/api/v1/recommendations").await;
+            let first = list.as_array()?.first()?.clone();
+            let later = first["at_ms"].as_i64()? >= logged_ms + 2000;
+            let logged_only = first["status"].as_str()?.starts_with("logged only");
+            (later && logged_only).then_some(())
+        },
+    )
+    .await;
     assert!(server.agents().await.is_empty(), "nothing applied");
     let (_, actions) = server.get("/api/v1/actions").await;
     assert_eq!(

@@ -99,7 +99,13 @@ async fn an_approved_scale_the_pool_outgrew_is_superseded_and_a_busy_pool_refuse
         reason.contains("re-checked before applying") && reason.contains("it has 3 agents, not 2"),
         "{reason}"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // No action is applying in the pool: nothing is starting a fourth agent.
+    wait_for("the pool idle", Duration::from_secs(10), || async {
+        let (_, pools) = server.get("/api/v1/pools").await;
+        let web = pools.as_array()?.iter().find(|p| p["name"] == "web")?;
+        web.get("action_in_flight")?.is_null().then_some(())
+    })
+    .await;
     assert_eq!(server.agents().await.len(), 3, "no fourth agent");
 }
 
@@ -141,7 +147,8 @@ async fn forbidden_classes_are_rejected_and_rollbacks_need_an_approver_within_th
         .await;
     assert_eq!(status, 202, "{action}");
     let id = action["id"].as_i64().unwrap();
-    wait_state(&server, id, "applied", 30).await;
+    let applied = wait_state(&server, id, "applied", 30).await;
+    let applied_ms = applied["updated_ms"].as_i64().unwrap();
     let rollback = format!("/api/v1/actions/{id}/rollback");
     for (token, who) in [("vera-secret", "viewer"), ("otto-secret", "operator")] {
         let (status, body) = server.post_json_as(&rollback, &json!(null), token).await;
@@ -163,7 +170,13 @@ async fn forbidden_classes_are_rejected_and_rollbacks_need_an_approver_within_th
             .await;
         assert_eq!(status, 403, "a {who} may not {path}");
     }
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    // The server refuses once its clock (this host's) is more than the window past the apply.
+    wait_for(
+        "the rollback window over",
+        Duration::from_secs(15),
+        || async { (swarmpilot::clock::now_ms() - applied_ms > 6_000).then_some(()) },
+    )
+    .await;
     let (status, body) = server
         .post_json_as(&rollback, &json!(null), "ann-secret")
         .await;

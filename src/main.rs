@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 
 use clap::Parser;
+use swarmpilot::cli::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of glibc's malloc: ingestion allocates and frees small strings at a high
@@ -19,14 +20,21 @@ fn main() {
         swarmpilot::cli::Command::Demo { .. } => "error",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("SWARMPILOT_LOG")
-                .unwrap_or_else(|_| EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    // SWARMPILOT_LOG wins; RUST_LOG is honoured when it is unset, as most Rust programs do.
+    let filter = EnvFilter::try_from_env("SWARMPILOT_LOG")
+        .or_else(|_| EnvFilter::try_from_env("RUST_LOG"))
+        .unwrap_or_else(|_| EnvFilter::new(default_level));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Pretty => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
     let code = match swarmpilot::cli::run(cli) {
         Ok(code) => code,
         Err(error) => {

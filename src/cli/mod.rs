@@ -28,6 +28,19 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How logs are written to stderr: `pretty` lines for people, or `json`, one object a
+    /// line, for a log collector. Levels come from SWARMPILOT_LOG, else RUST_LOG.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+/// The format of the log lines on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines, coloured on a terminal.
+    Pretty,
+    /// One JSON object a line, with the span (actor, pool, agent) and fields of each event.
+    Json,
 }
 
 /// The subcommands.

@@ -51,3 +51,5 @@ mod scrape;
 mod promql;
 // The layers the compiler holds: swarmpilot-core depends on no runtime, HTTP, database or OS crate.
 mod layers;
+// Log lines as JSON, levels from RUST_LOG.
+mod logging;

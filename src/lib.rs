@@ -1,8 +1,10 @@
 //! swarmpilot: an autonomous controller for fleets of software agents.
 //!
-//! The crate is layered as `ARCHITECTURE.md` at the repository root describes: `policy` and `analytics` are pure,
-//! `actors` wire them to messages and time, and `drivers`, `store`, `api` and `agent` are the
-//! edges that touch processes, disks and the network.
+//! The pure part (domain types, the policy model and checks, analytics) is the
+//! `swarmpilot-core` crate, re-exported here as `domain`, `analytics` and, with the reading
+//! of policy files, `policy`. `actors` wire it to messages and time; `drivers`, `ingest`,
+//! `notify`, `store`, `api` and `agent` are the edges that touch processes, disks and the
+//! network. `ARCHITECTURE.md` at the repository root is the map.
 
 #![warn(missing_docs)]
 

@@ -146,6 +146,21 @@ pub struct AnomalyObserved {
     pub ts_ms: i64,
 }
 
+impl AnomalyObserved {
+    /// The observation as evidence of a proposal.
+    pub fn note(&self) -> crate::domain::evidence::AnomalyNote {
+        crate::domain::evidence::AnomalyNote {
+            agent: self.agent.clone(),
+            pool: self.pool.clone(),
+            metric: self.metric.clone(),
+            value: self.value,
+            score: self.score,
+            channels: self.channels,
+            ts_ms: self.ts_ms,
+        }
+    }
+}
+
 // === sent by the health actor ===
 
 /// The health actor's verdict changed.

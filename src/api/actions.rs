@@ -13,6 +13,7 @@ use super::error::{ApiError, one_of};
 use super::routes::{read_store, unavailable};
 use crate::actors::actuator::{ActuatorError, Decide, GetWeights, Propose, RollBack, SetPaused};
 use crate::actors::fleet::GetFleet;
+use crate::domain::evidence::{Evidence, RequestedEvidence};
 use crate::domain::{ActionState, Change, Proposal};
 use crate::policy::{Role, threshold};
 
@@ -147,7 +148,9 @@ async fn request(
         reason: request
             .reason
             .unwrap_or_else(|| format!("requested by {}", caller.name)),
-        evidence: serde_json::json!({ "requested_by": caller.name }),
+        evidence: Evidence::Requested(RequestedEvidence {
+            requested_by: caller.name.clone(),
+        }),
         confidence: 1.0,
         expected_effect: match &change {
             Change::Scale { from, to } => format!("pool {pool} from {from} to {to} agents"),

@@ -131,10 +131,11 @@ impl Scenario {
                          swarmpilot actions approve {} --url {} --data-dir {}",
                         action.id,
                         describe(action),
-                        action.risk["class"].as_str().unwrap_or("?"),
-                        action.risk["score"]
-                            .as_f64()
-                            .map_or(String::new(), |s| format!("{s:.2}")),
+                        action.risk.as_ref().map_or("?", |r| r.class.as_str()),
+                        action
+                            .risk
+                            .as_ref()
+                            .map_or(String::new(), |r| format!("{:.2}", r.score)),
                         action.id,
                         self.api,
                         self.data_dir.display()

@@ -5,7 +5,7 @@
 //! `AdmitSamples`, which lets agents it has not met join a pool (or refuses them).
 //!
 //! The HTTP handlers of the push paths live in `api`; those formats know no transport. The
-//! pull paths (`ws_pull.rs`) are clients: they open the sockets themselves.
+//! pull paths (`ws_pull/`) are clients: they open the sockets themselves.
 
 pub mod otlp;
 pub mod push;

@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, read_action};
+use crate::analytics::risk::RiskAssessment;
 use crate::clock;
 use crate::domain::{Action, Approval};
 
@@ -56,12 +57,13 @@ impl Store {
     pub fn set_risk(
         &self,
         id: i64,
-        risk: &serde_json::Value,
+        risk: &RiskAssessment,
         expires_ms: Option<i64>,
     ) -> Result<(), StoreError> {
+        let risk = serde_json::to_string(risk)?;
         self.lock().execute(
             "UPDATE actions SET risk = ?1, expires_ms = ?2 WHERE id = ?3",
-            params![risk.to_string(), expires_ms, id],
+            params![risk, expires_ms, id],
         )?;
         Ok(())
     }
@@ -191,13 +193,22 @@ mod tests {
             pool: "p".into(),
             change: Change::Restart { agent: "a".into() },
             reason: "r".into(),
-            evidence: serde_json::json!({}),
+            evidence: crate::domain::evidence::Evidence::empty(),
             confidence: 1.0,
             expected_effect: String::new(),
         };
         let action = store.insert_action(&proposal, "auto").unwrap();
         store
-            .set_risk(action.id, &serde_json::json!({"score": 0.5}), Some(42))
+            .set_risk(
+                action.id,
+                &RiskAssessment {
+                    score: 0.5,
+                    class: "medium".into(),
+                    mode: crate::policy::RiskMode::Approval,
+                    factors: Vec::new(),
+                },
+                Some(42),
+            )
             .unwrap();
         assert!(store.add_approval(action.id, "ann").unwrap());
         assert!(
@@ -215,7 +226,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let read = store.action(action.id).unwrap().unwrap();
         assert_eq!(read.expires_ms, Some(42));
-        assert_eq!(read.risk["score"], 0.5);
+        assert_eq!(read.risk.as_ref().map(|r| r.score), Some(0.5));
         assert_eq!(read.approvals.len(), 1);
         assert_eq!(read.approvals[0].by, "ann");
         assert_eq!(store.actions_in(&["pending_approval"]).unwrap().len(), 1);

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::clock;
+use crate::domain::evidence::Evidence;
 use crate::domain::{Action, ActionKind, ActionState, Change, Proposal};
 
 mod gate;
@@ -111,7 +112,7 @@ impl Store {
                 serde_json::to_string(&proposal.change)?,
                 serde_json::to_string(&inverse)?,
                 proposal.reason,
-                proposal.evidence.to_string(),
+                serde_json::to_string(&proposal.evidence)?,
                 now,
             ],
         )?;
@@ -146,7 +147,7 @@ impl Store {
             expected_effect: proposal.expected_effect.clone(),
             created_ms: now,
             updated_ms: now,
-            risk: serde_json::Value::Null,
+            risk: None,
             expires_ms: None,
             approvals: Vec::new(),
         })
@@ -303,8 +304,14 @@ pub(super) fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, 
     };
     let risk = match risk {
         Some(text) => serde_json::from_str(&text)?,
-        None => serde_json::Value::Null,
+        None => None,
     };
+    // A row whose evidence has a shape this version does not know (a newer version wrote it)
+    // still reads; its text stays in the database as it was.
+    let evidence = serde_json::from_str(&evidence).unwrap_or_else(|error| {
+        tracing::warn!(message = "Evidence of unknown shape.", action = id, %error);
+        Evidence::empty()
+    });
     Ok(Some(Action {
         id,
         kind: serde_json::from_value::<ActionKind>(serde_json::Value::String(kind))?,
@@ -314,7 +321,7 @@ pub(super) fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, 
         change: serde_json::from_str(&change)?,
         inverse: serde_json::from_str(&inverse)?,
         reason,
-        evidence: serde_json::from_str(&evidence)?,
+        evidence,
         expected_effect: expected_effect.unwrap_or_default(),
         created_ms: created,
         updated_ms: updated,
@@ -327,13 +334,16 @@ pub(super) fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::evidence::RequestedEvidence;
 
     fn proposal() -> Proposal {
         Proposal {
             pool: "worker".into(),
             change: Change::Scale { from: 2, to: 4 },
             reason: "cpu 60% above target 30%".into(),
-            evidence: serde_json::json!({"observed": 60.0}),
+            evidence: Evidence::Requested(RequestedEvidence {
+                requested_by: "test".into(),
+            }),
             confidence: 1.0,
             expected_effect: "twice the capacity".into(),
         }

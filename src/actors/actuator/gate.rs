@@ -23,7 +23,10 @@ pub(super) fn needed(mode: RiskMode) -> usize {
 
 /// The mode recorded in an action's risk assessment.
 pub(super) fn recorded_mode(action: &Action) -> RiskMode {
-    serde_json::from_value(action.risk["mode"].clone()).unwrap_or(RiskMode::Approval)
+    action
+        .risk
+        .as_ref()
+        .map_or(RiskMode::Approval, |risk| risk.mode)
 }
 
 /// Whether two changes of a pool are alike: same kind and target, same direction.
@@ -126,8 +129,7 @@ impl Actuator {
             Change::Restart { .. } if effectors.pool.driver.restarts_whole_pool() => pool_size,
             // An agent that is already down loses nothing by a restart.
             Change::Restart { agent } => {
-                let offline = proposal.evidence["status"]
-                    == serde_json::json!(AgentStatus::Offline)
+                let offline = proposal.evidence.agent_status() == Some(AgentStatus::Offline)
                     || members.iter().any(|m| &m.handle.id == agent && !m.running);
                 usize::from(!offline)
             }
@@ -168,10 +170,11 @@ impl Actuator {
         let text = format!(
             "{}\nrisk {} {}; expires {}\napprove: swarmpilot actions approve {} --url {}\nreject: swarmpilot actions reject {} --url {}",
             action.reason,
-            action.risk["score"]
-                .as_f64()
-                .map_or(String::new(), |s| format!("{s:.2}")),
-            action.risk["class"].as_str().unwrap_or("?"),
+            action
+                .risk
+                .as_ref()
+                .map_or(String::new(), |r| format!("{:.2}", r.score)),
+            action.risk.as_ref().map_or("?", |r| r.class.as_str()),
             action
                 .expires_ms
                 .map_or_else(|| "never".to_string(), clock::rfc3339),
@@ -186,7 +189,7 @@ impl Actuator {
             action = action.id,
             pool = %action.pool,
             kind = action.kind.as_str(),
-            risk = %action.risk,
+            risk = ?action.risk,
             approve_with = %format!("swarmpilot actions approve {}", action.id),
         );
     }
@@ -223,8 +226,7 @@ impl Handler<Propose> for Actuator {
         let mode = assessment.mode;
         let expires = matches!(mode, RiskMode::Approval | RiskMode::TwoPerson)
             .then(|| now + automation.approval_expiry_secs as i64 * 1000);
-        let risk = serde_json::to_value(&assessment).unwrap_or_default();
-        self.store.set_risk(action.id, &risk, expires)?;
+        self.store.set_risk(action.id, &assessment, expires)?;
         let summary = format!("risk {:.2} ({})", assessment.score, assessment.class);
         let id = action.id;
         if automatic && automation.dry_run {
@@ -346,7 +348,7 @@ mod tests {
             pool: "web".into(),
             change: Change::Scale { from: 2, to: 3 },
             reason: "load".into(),
-            evidence: serde_json::Value::Null,
+            evidence: crate::domain::evidence::Evidence::empty(),
             confidence: 1.0,
             expected_effect: String::new(),
         };

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult, Recipient};
-use serde::Serialize;
 
 mod availability;
 mod crossings;
@@ -17,7 +16,7 @@ pub use availability::{AGENT_OFFLINE, AGENT_UNHEALTHY, HEARTBEAT_MISSED};
 
 use crate::clock;
 use crate::notify::{Notifier, Router, Silence};
-use crate::policy::{AlertLevel, AlertRule, PolicyHandle};
+use crate::policy::{AlertRule, PolicyHandle};
 use crate::store::{AlertTransition, Store};
 
 /// How often pending alerts are checked against their `for` duration.
@@ -33,57 +32,7 @@ const MAX_EVALUATE_GAP_MS: i64 = 50;
 /// An anomaly alert resolves after this long without a new anomalous score.
 const ANOMALY_QUIET_MS: i64 = 60_000;
 
-/// The state of one alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertState {
-    /// Breached, waiting for its `for` duration.
-    Pending,
-    /// Breached for long enough.
-    Firing,
-    /// Was firing, no longer breached.
-    Resolved,
-}
-
-impl AlertState {
-    /// The snake_case name used in the API and the history.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
-            AlertState::Resolved => "resolved",
-        }
-    }
-}
-
-/// One alert as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct AlertView {
-    /// Unique while the controller runs.
-    pub id: u64,
-    /// Rule name.
-    pub rule: String,
-    /// Agent it is about.
-    pub agent: String,
-    /// Agent's pool.
-    pub pool: String,
-    /// Severity.
-    pub level: AlertLevel,
-    /// Current state.
-    pub state: AlertState,
-    /// Value that last changed the state.
-    pub value: f64,
-    /// When the breach began, epoch milliseconds.
-    pub since_ms: i64,
-    /// When it started firing, if it did.
-    pub fired_ms: Option<i64>,
-    /// When it resolved, if it did.
-    pub resolved_ms: Option<i64>,
-    /// Who acknowledged it, and when (epoch milliseconds).
-    pub acked: Option<(String, i64)>,
-    /// The silences that mute it now.
-    pub silenced_by: Vec<i64>,
-}
+pub use crate::domain::alert::{AlertState, AlertView};
 
 /// Acknowledges alert `id` on behalf of `by`; answered with the alert.
 #[derive(Debug, Message)]

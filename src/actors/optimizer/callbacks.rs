@@ -9,6 +9,7 @@ use super::Optimizer;
 use crate::actors::alert::{AlertChanged, AlertState};
 use crate::actors::fleet::GetFleet;
 use crate::analytics::scaling::RateLimit;
+use crate::domain::evidence::{AlertScaleOutEvidence, Evidence};
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::AlertLevel;
 
@@ -72,10 +73,10 @@ impl Handler<AlertChanged> for Optimizer {
                         alert.agent,
                         alert.value
                     ),
-                    evidence: serde_json::json!({
-                        "alert": alert,
-                        "agent_cpu_percent": cpu,
-                        "target_cpu_percent": target,
+                    evidence: Evidence::AlertScaleOut(AlertScaleOutEvidence {
+                        alert: alert.clone(),
+                        agent_cpu_percent: cpu.clone(),
+                        target_cpu_percent: target,
                     }),
                     confidence: ALERT_CONFIDENCE,
                     expected_effect: format!(

@@ -5,8 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use super::{AgentView, PoolActivity};
 use crate::domain::{AgentStatus, metric};
 use crate::ingest::scrape::promql::InputState;
@@ -34,23 +32,7 @@ pub(super) enum PoolLoad {
     Input(InputReading),
 }
 
-/// A pool input as the optimizer saw it: the evidence of a decision made on it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub(super) struct InputReading {
-    /// The input's name.
-    pub input: String,
-    /// Its value, when fresh.
-    pub value: Option<f64>,
-    /// The PromQL query that reads it.
-    pub query: Option<String>,
-    /// How much of it one agent should carry.
-    pub target_per_agent: f64,
-    /// When it was last read, epoch milliseconds.
-    pub read_ms: Option<i64>,
-    /// Why there is no value, when there is none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub missing: Option<String>,
-}
+pub(super) use crate::domain::evidence::InputReading;
 
 impl PoolLoad {
     /// The load of pool `name` now: its `scale_on` input, else its agents' CPU.

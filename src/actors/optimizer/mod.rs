@@ -25,6 +25,7 @@ use super::messages::{AgentHealthChanged, AnomalyObserved};
 use super::{SamplingTick, schedule_sampling};
 use crate::analytics::planner::{PoolPlanner, lead_ticks};
 use crate::clock;
+use crate::domain::evidence::Evidence;
 use crate::domain::{AgentStatus, Change, Proposal};
 use crate::ingest::scrape::promql::PoolInputs;
 use crate::policy::{Policy, PolicyHandle};
@@ -45,7 +46,7 @@ pub struct Recommendation {
     /// Why, in a sentence.
     pub reason: String,
     /// The numbers behind it (metrics, scaling decision, anomalies).
-    pub evidence: serde_json::Value,
+    pub evidence: Evidence,
     /// Whether policy lets it apply without a human.
     pub auto_apply: bool,
     /// What happens to it: sent to the actuator, or why not.
@@ -297,9 +298,9 @@ impl Optimizer {
                             .collect()
                     })
                     .unwrap_or_default();
-                if let Some(evidence) = proposal.evidence.as_object_mut() {
-                    evidence.insert("anomalies".into(), serde_json::json!(recent));
-                }
+                proposal
+                    .evidence
+                    .attach_anomalies(recent.iter().map(|a| a.note()).collect());
                 let kind = proposal.change.kind().as_str();
                 let automation = &policy.automation;
                 let allowed = automation.auto_apply.iter().any(|k| k == kind);

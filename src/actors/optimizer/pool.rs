@@ -5,6 +5,9 @@ use super::load::{Basis, PoolLoad, cpu_reading};
 use super::{AgentView, Optimizer};
 use crate::analytics::planner::{Plan, PoolPlanner};
 use crate::analytics::scaling::{RateLimit, ScalingConfig};
+use crate::domain::evidence::{
+    Evidence, ForecastLoad, ForecastNote, OfflineEvidence, ScaleEvidence,
+};
 use crate::domain::{Change, Proposal};
 use crate::policy::{Policy, PoolPolicy};
 
@@ -89,31 +92,33 @@ pub(super) fn plan_scale(
         ),
         (None, _) => format!("pool size {current} outside its bounds"),
     };
-    let per_agent: serde_json::Map<String, serde_json::Value> = agents
+    let agent_cpu_percent = agents
         .iter()
-        .map(|a| (a.id.clone(), serde_json::json!(cpu_reading(a))))
+        .map(|a| (a.id.clone(), cpu_reading(a)))
         .collect();
     let (model, season) = planner.model();
-    let forecast = serde_json::json!({
-        "model": model,
-        "season": season,
+    let forecast = planner.forecast().map(<[f64]>::to_vec);
+    let (load_forecast, target_cpu_percent, scale_on) = match load {
+        PoolLoad::Cpu(_) => (
+            ForecastLoad::CpuPercent(forecast),
+            Some(config.target),
+            None,
+        ),
+        PoolLoad::Input(reading) => (ForecastLoad::Input(forecast), None, Some(reading.clone())),
+    };
+    let evidence = Evidence::Scale(ScaleEvidence {
+        decision: plan.as_ref().map(|p| p.decision),
+        plan: plan.clone(),
+        agent_cpu_percent,
+        forecast: ForecastNote {
+            model,
+            season,
+            load: load_forecast,
+        },
+        target_cpu_percent,
+        scale_on,
+        anomalies: None,
     });
-    let mut evidence = serde_json::json!({
-        "decision": plan.as_ref().map(|p| p.decision),
-        "plan": plan,
-        "agent_cpu_percent": per_agent,
-        "forecast": forecast,
-    });
-    match load {
-        PoolLoad::Cpu(_) => {
-            evidence["target_cpu_percent"] = serde_json::json!(config.target);
-            evidence["forecast"]["pool_load_percent"] = serde_json::json!(planner.forecast());
-        }
-        PoolLoad::Input(reading) => {
-            evidence["scale_on"] = serde_json::json!(reading);
-            evidence["forecast"]["pool_load"] = serde_json::json!(planner.forecast());
-        }
-    }
     // The HPA rule on load seen is surer than a forecast; bounds alone are certain.
     let confidence = match &plan {
         Some(plan) if plan.forecast_led => 0.7,
@@ -155,11 +160,12 @@ pub(super) fn replace_offline(pool: &str, agent: &AgentView, now_ms: i64) -> Pro
             agent: agent.id.clone(),
         },
         reason: format!("agent {} offline: silent for {silent_secs:.0} s", agent.id),
-        evidence: serde_json::json!({
-            "agent": agent.id,
-            "pid": agent.pid,
-            "last_sample_ms": agent.last_sample_ms,
-            "status": agent.status,
+        evidence: Evidence::Offline(OfflineEvidence {
+            agent: agent.id.clone(),
+            pid: agent.pid,
+            last_sample_ms: agent.last_sample_ms,
+            status: agent.status,
+            anomalies: None,
         }),
         confidence: 1.0,
         expected_effect: format!("agent {} serving again", agent.id),
@@ -282,12 +288,13 @@ query = "sum(rate(requests_total[1m]))"
             "{}",
             proposal.reason
         );
-        let scale_on = &proposal.evidence["scale_on"];
+        let evidence = serde_json::to_value(&proposal.evidence).unwrap();
+        let scale_on = &evidence["scale_on"];
         assert_eq!(scale_on["input"], "rps");
         assert_eq!(scale_on["value"], 250.0);
         assert_eq!(scale_on["query"], "sum(rate(requests_total[1m]))");
         assert_eq!(scale_on["target_per_agent"], 50.0);
-        assert!(proposal.evidence.get("target_cpu_percent").is_none());
+        assert!(evidence.get("target_cpu_percent").is_none());
         assert!(
             proposal
                 .expected_effect
@@ -314,7 +321,8 @@ query = "sum(rate(requests_total[1m]))"
         // The bounds still hold without an input: below min_agents the pool grows.
         let proposal = check(0, 0.0, Err("refused"), NOW_MS).expect("back to min_agents");
         assert_eq!(target_size(&proposal), 1);
-        let scale_on = &proposal.evidence["scale_on"];
+        let evidence = serde_json::to_value(&proposal.evidence).unwrap();
+        let scale_on = &evidence["scale_on"];
         assert_eq!(scale_on["value"], serde_json::Value::Null);
         assert!(
             scale_on["missing"]

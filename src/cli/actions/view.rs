@@ -2,10 +2,12 @@
 //! detail, and the one-line outcome of a decision. Plain functions from actions to text.
 
 use serde::Deserialize;
-use serde_json::Value;
 
+use crate::analytics::risk::RiskAssessment;
 use crate::clock;
+use crate::domain::evidence::Evidence;
 use crate::domain::{Action, ActionState, Change};
+use crate::policy::RiskMode;
 
 /// Width of the labels in the detail view.
 const LABEL: usize = 10;
@@ -83,19 +85,19 @@ pub fn detail(action: &Action, log: &[LogRow], now_ms: i64) -> String {
             None => "none: this change cannot be undone".to_string(),
         },
     );
-    let gate = match action.risk["mode"].as_str() {
-        Some(mode) => format!(": {}", mode_text(mode)),
+    let gate = match &action.risk {
+        Some(assessment) => format!(": {}", mode_text(assessment.mode)),
         None => String::new(),
     };
     line("risk", format!("{}{gate}", risk(&action.risk)));
     let hanging = " ".repeat(LABEL + 1);
-    if let Some(factors) = action.risk["factors"].as_array() {
+    if let Some(assessment) = &action.risk {
         let mut rows = vec![vec!["factor".into(), "value".into(), "adds".into()]];
-        for factor in factors {
+        for factor in &assessment.factors {
             rows.push(vec![
-                factor["name"].as_str().unwrap_or("?").to_string(),
-                number(&factor["value"]),
-                format!("+{}", number(&factor["contribution"])),
+                factor.name.clone(),
+                format!("{:.2}", factor.value),
+                format!("+{:.2}", factor.contribution),
             ]);
         }
         out.push_str(&align(&rows, &hanging));
@@ -202,28 +204,27 @@ pub fn change(change: &Change) -> String {
 }
 
 /// Score and class, e.g. `0.59 medium`; `-` before the gate has scored the action.
-fn risk(risk: &Value) -> String {
-    match (risk["score"].as_f64(), risk["class"].as_str()) {
-        (Some(score), Some(class)) => format!("{score:.2} {class}"),
-        _ => "-".to_string(),
+fn risk(risk: &Option<RiskAssessment>) -> String {
+    match risk {
+        Some(assessment) => format!("{:.2} {}", assessment.score, assessment.class),
+        None => "-".to_string(),
     }
 }
 
 /// What the gate's mode means for the action.
-fn mode_text(mode: &str) -> String {
+fn mode_text(mode: RiskMode) -> &'static str {
     match mode {
-        "auto" => "policy applies it by itself".to_string(),
-        "approval" => "needs 1 approval".to_string(),
-        "two_person" => "needs 2 approvals from different people".to_string(),
-        "forbidden" => "policy forbids it".to_string(),
-        other => other.to_string(),
+        RiskMode::Auto => "policy applies it by itself",
+        RiskMode::Approval => "needs 1 approval",
+        RiskMode::TwoPerson => "needs 2 approvals from different people",
+        RiskMode::Forbidden => "policy forbids it",
     }
 }
 
 /// Approvals the action's recorded mode needs: two for `two_person`, else one (as the
 /// actuator counts them).
 fn approvals_needed(action: &Action) -> usize {
-    if action.risk["mode"] == "two_person" {
+    if action.risk.as_ref().map(|r| r.mode) == Some(RiskMode::TwoPerson) {
         2
     } else {
         1
@@ -261,15 +262,8 @@ fn span(ms: i64) -> String {
     }
 }
 
-fn number(value: &Value) -> String {
-    value
-        .as_f64()
-        .map(|v| format!("{v:.2}"))
-        .unwrap_or_else(|| "?".to_string())
-}
-
-fn pretty(value: &Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+fn pretty(evidence: &Evidence) -> String {
+    serde_json::to_string_pretty(evidence).unwrap_or_else(|error| format!("({error})"))
 }
 
 fn indent(text: &str, prefix: &str) -> String {
@@ -309,9 +303,9 @@ fn align(rows: &[Vec<String>], prefix: &str) -> String {
 mod tests {
     use std::collections::BTreeMap;
 
-    use serde_json::json;
-
     use super::*;
+    use crate::analytics::risk::RiskFactor;
+    use crate::domain::evidence::RequestedEvidence;
     use crate::domain::{ActionKind, Approval};
 
     const NOW: i64 = 1_700_000_000_000;
@@ -326,12 +320,22 @@ mod tests {
             inverse: change_.inverse(),
             change: change_,
             reason: "requested by olga".into(),
-            evidence: json!({"requested_by": "olga"}),
+            evidence: Evidence::Requested(RequestedEvidence {
+                requested_by: "olga".into(),
+            }),
             expected_effect: "agent web-1 starts again".into(),
             created_ms: NOW - 90_000,
             updated_ms: NOW - 30_000,
-            risk: json!({"score": 0.5, "class": "medium", "mode": "approval",
-                         "factors": [{"name": "kind", "value": 1.0, "contribution": 0.35}]}),
+            risk: Some(RiskAssessment {
+                score: 0.5,
+                class: "medium".into(),
+                mode: RiskMode::Approval,
+                factors: vec![RiskFactor {
+                    name: "kind".into(),
+                    value: 1.0,
+                    contribution: 0.35,
+                }],
+            }),
             expires_ms: Some(NOW + 12 * 60_000 + 5_000),
             approvals: vec![],
         }
@@ -409,7 +413,9 @@ mod tests {
             approved(&done),
             "action 7: approved by ann (1 of 1) → applying"
         );
-        done.risk["mode"] = json!("two_person");
+        if let Some(risk) = done.risk.as_mut() {
+            risk.mode = RiskMode::TwoPerson;
+        }
         done.state = ActionState::PendingApproval;
         assert_eq!(
             approved(&done),

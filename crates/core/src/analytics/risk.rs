@@ -1,7 +1,7 @@
 //! Risk scoring: how dangerous an action is, from the policy's factors, and the class that
 //! decides whether it applies by itself, waits for approval, or is refused.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{ActionKind, Change};
 use crate::policy::{Automation, RiskMode, RiskPolicy};
@@ -23,10 +23,10 @@ pub struct RiskInput<'a> {
 }
 
 /// One factor's share of the score.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RiskFactor {
     /// The factor's name.
-    pub name: &'static str,
+    pub name: String,
     /// Its value before weighting, 0..1.
     pub value: f64,
     /// What it adds to the score.
@@ -34,7 +34,7 @@ pub struct RiskFactor {
 }
 
 /// A scored action: the score, its class, what the class allows, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RiskAssessment {
     /// 0 (harmless) to 1.
     pub score: f64,
@@ -80,7 +80,7 @@ pub fn assess(input: &RiskInput<'_>, automation: &Automation) -> RiskAssessment 
     let factors: Vec<RiskFactor> = parts
         .into_iter()
         .map(|(name, value, weight)| RiskFactor {
-            name,
+            name: name.to_string(),
             value,
             contribution: value * weight,
         })

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod alert;
+pub mod evidence;
 pub mod names;
 
 /// Well-known metric names produced by the collector and the task tracker.
@@ -275,7 +277,7 @@ pub struct Proposal {
     /// One sentence a person can read.
     pub reason: String,
     /// The numbers behind the decision.
-    pub evidence: serde_json::Value,
+    pub evidence: evidence::Evidence,
     /// How sure the evidence is, 0..1 (1 for a person's request); part of the risk score.
     #[serde(default = "full_confidence")]
     pub confidence: f64,
@@ -308,7 +310,7 @@ pub struct Action {
     /// Why it was proposed.
     pub reason: String,
     /// The numbers behind the decision.
-    pub evidence: serde_json::Value,
+    pub evidence: evidence::Evidence,
     /// What the change should do.
     #[serde(default)]
     pub expected_effect: String,
@@ -318,7 +320,7 @@ pub struct Action {
     pub updated_ms: i64,
     /// The risk assessment of the gate (score, class, mode, factors), once gated.
     #[serde(default)]
-    pub risk: serde_json::Value,
+    pub risk: Option<crate::analytics::risk::RiskAssessment>,
     /// When a pending approval expires, epoch milliseconds.
     #[serde(default)]
     pub expires_ms: Option<i64>,

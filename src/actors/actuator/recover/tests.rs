@@ -14,11 +14,11 @@ fn action(state: ActionState, change: Change) -> Action {
         inverse: change.inverse(),
         change,
         reason: String::new(),
-        evidence: serde_json::Value::Null,
+        evidence: crate::domain::evidence::Evidence::empty(),
         expected_effect: String::new(),
         created_ms: 1_000,
         updated_ms: 2_000,
-        risk: serde_json::Value::Null,
+        risk: None,
         expires_ms: None,
         approvals: Vec::new(),
     }
@@ -233,7 +233,7 @@ fn proposals_a_crash_left_ungated_are_superseded() {
         pool: "web".into(),
         change: Change::Scale { from: 2, to },
         reason: "load".into(),
-        evidence: serde_json::Value::Null,
+        evidence: crate::domain::evidence::Evidence::empty(),
         confidence: 1.0,
         expected_effect: String::new(),
     };

@@ -4,6 +4,7 @@
 
 use super::AgentWatcher;
 use crate::actors::fleet::AgentView;
+use crate::domain::evidence::{ErrorBurstEvidence, ErrorBurstRule, Evidence};
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::AgentRules;
 
@@ -68,18 +69,18 @@ impl AgentWatcher {
                  (now {rate:.1}%, peak {peak:.1}%) while the rest of its pool stayed below",
                 agent.id
             ),
-            evidence: serde_json::json!({
-                "agent": agent.id,
-                "status": agent.status,
-                "error_rate": rate,
-                "peak_error_rate": peak,
-                "burst_secs": lasted_secs,
-                "pool_error_rates": others
-                    .iter()
-                    .map(|&(id, r)| (id.to_string(), r))
-                    .collect::<std::collections::BTreeMap<_, _>>(),
-                "rule": {"error_burst_percent": limit,
-                         "error_burst_secs": rules.error_burst_secs},
+            evidence: Evidence::ErrorBurst(ErrorBurstEvidence {
+                agent: agent.id.clone(),
+                status: agent.status,
+                error_rate: rate,
+                peak_error_rate: peak,
+                burst_secs: lasted_secs,
+                pool_error_rates: others.iter().map(|&(id, r)| (id.to_string(), r)).collect(),
+                rule: ErrorBurstRule {
+                    error_burst_percent: limit,
+                    error_burst_secs: rules.error_burst_secs,
+                },
+                anomalies: None,
             }),
             // Errors of one agent alone point at the agent; a restart may still not cure it.
             confidence: 0.7,
@@ -128,8 +129,11 @@ mod tests {
         let burst = [[30.0, 1.0, 0.0]; 6];
         let proposal = check(&burst).unwrap();
         assert_eq!(proposal.change, Change::Restart { agent: "a".into() });
-        assert_eq!(proposal.evidence["burst_secs"], 10);
-        assert_eq!(proposal.evidence["pool_error_rates"]["b"], 1.0);
+        let Evidence::ErrorBurst(evidence) = &proposal.evidence else {
+            panic!("not an error burst: {:?}", proposal.evidence);
+        };
+        assert_eq!(evidence.burst_secs, 10);
+        assert_eq!(evidence.pool_error_rates["b"], 1.0);
         assert!(proposal.reason.contains("for 10 s"), "{}", proposal.reason);
 
         // (what, error rates per tick)

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use crate::actors::fleet::AgentView;
 use crate::actors::messages::AnomalyObserved;
 use crate::analytics::forecast::linear_trend;
+use crate::domain::evidence::{AnomalousEvidence, Evidence, HotEvidence, LeakEvidence, LeakRule};
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::AgentRules;
 
@@ -30,16 +31,7 @@ pub struct AgentWatcher {
     watches: HashMap<String, Watch>,
 }
 
-/// A steady rise: megabytes a minute and how well a line fits (R², 0..1).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Growth {
-    /// Megabytes a minute.
-    pub mb_per_min: f64,
-    /// Goodness of the straight-line fit.
-    pub r2: f64,
-    /// Seconds of samples behind it.
-    pub secs: f64,
-}
+pub use crate::domain::evidence::Growth;
 
 impl AgentWatcher {
     /// Folds in the pool's agents as seen on this tick; forgets agents that are gone.
@@ -126,13 +118,16 @@ impl AgentWatcher {
                 "agent {} leaks memory: +{:.0} MB/min steadily for {:.0} s (R² {:.2})",
                 agent.id, growth.mb_per_min, growth.secs, growth.r2
             ),
-            evidence: serde_json::json!({
-                "agent": agent.id,
-                "status": agent.status,
-                "memory_bytes": agent.metrics.get(metric::MEMORY_BYTES),
-                "growth": growth,
-                "rule": {"leak_mb_per_min": rules.leak_mb_per_min,
-                         "leak_window_secs": rules.leak_window_secs},
+            evidence: Evidence::Leak(LeakEvidence {
+                agent: agent.id.clone(),
+                status: agent.status,
+                memory_bytes: agent.metrics.get(metric::MEMORY_BYTES).copied(),
+                growth,
+                rule: LeakRule {
+                    leak_mb_per_min: rules.leak_mb_per_min,
+                    leak_window_secs: rules.leak_window_secs,
+                },
+                anomalies: None,
             }),
             // A straight line that fits well is good evidence, never certainty.
             confidence: (growth.r2 * 0.8).clamp(0.0, 1.0),
@@ -188,10 +183,10 @@ impl AgentWatcher {
                 rules.anomaly_window_secs,
                 metrics.join(", ")
             ),
-            evidence: serde_json::json!({
-                "agent": agent,
-                "status": view.status,
-                "anomalies": observations,
+            evidence: Evidence::Anomalous(AnomalousEvidence {
+                agent: agent.to_string(),
+                status: view.status,
+                anomalies: observations.iter().map(|a| a.note()).collect(),
             }),
             // Anomalies say something is odd, not what: a restart is a guess.
             confidence: 0.6,
@@ -258,11 +253,12 @@ impl AgentWatcher {
                 load / mean.max(0.1),
                 (now_ms - since) / 1000
             ),
-            evidence: serde_json::json!({
-                "agent": agent.id,
-                "cpu_percent": load,
-                "pool_mean_cpu_percent": mean,
-                "weight_cut_to": cut,
+            evidence: Evidence::Hot(HotEvidence {
+                agent: agent.id.clone(),
+                cpu_percent: load,
+                pool_mean_cpu_percent: mean,
+                weight_cut_to: cut,
+                anomalies: None,
             }),
             confidence: 0.8,
             expected_effect: format!(

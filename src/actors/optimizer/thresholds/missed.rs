@@ -9,6 +9,7 @@ use super::{Reading, ThresholdWatcher, round_up};
 use crate::actors::alert::{AlertState, AlertView};
 use crate::actors::fleet::AgentView;
 use crate::analytics::stats::quantile;
+use crate::domain::evidence::{Evidence, MissedDegradationEvidence};
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::{AlertRule, ThresholdTuning};
 
@@ -120,20 +121,21 @@ impl ThresholdWatcher {
                     signals.join("; "),
                     rule.metric
                 ),
-                evidence: serde_json::json!({
-                    "rule": rule.name,
-                    "metric": rule.metric,
-                    "level": rule.level,
-                    "degradation": signals,
-                    "degraded_secs": degraded_secs,
-                    "baseline_p95": baseline,
-                    "baseline_readings": healthy.len(),
-                    "baseline_secs": tuning.baseline_secs,
-                    "margin": tuning.margin,
-                    "degraded_median": typical,
-                    "degraded_max": highest,
-                    "degraded_readings": values.len(),
-                    "lower_level_above": lower,
+                evidence: Evidence::MissedDegradation(MissedDegradationEvidence {
+                    rule: rule.name.clone(),
+                    metric: rule.metric.clone(),
+                    level: rule.level,
+                    degradation: signals.to_vec(),
+                    degraded_secs,
+                    baseline_p95: baseline,
+                    baseline_readings: healthy.len(),
+                    baseline_secs: tuning.baseline_secs,
+                    margin: tuning.margin,
+                    degraded_median: typical,
+                    degraded_max: highest,
+                    degraded_readings: values.len(),
+                    lower_level_above: lower,
+                    anomalies: None,
                 }),
                 // The rule's metric moved with the trouble, but need not have caused it.
                 confidence: 0.6,

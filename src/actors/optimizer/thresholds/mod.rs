@@ -9,6 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use crate::actors::alert::{AlertState, AlertView};
 use crate::actors::fleet::AgentView;
 use crate::actors::messages::AnomalyObserved;
+use crate::domain::evidence::{Evidence, NoisyRuleEvidence};
 use crate::domain::{AgentStatus, Change, Proposal};
 use crate::policy::{AlertRule, ThresholdTuning};
 
@@ -161,15 +162,16 @@ impl ThresholdWatcher {
                     firing.len(),
                     rule.metric
                 ),
-                evidence: serde_json::json!({
-                    "rule": rule.name,
-                    "metric": rule.metric,
-                    "level": rule.level,
-                    "firing_agents": firing.iter().map(|a| &a.agent).collect::<Vec<_>>(),
-                    "fired_secs": fired_secs,
-                    "observed_peak": peak,
-                    "window_secs": tuning.noisy_after_secs,
-                    "headroom": tuning.headroom,
+                evidence: Evidence::NoisyRule(NoisyRuleEvidence {
+                    rule: rule.name.clone(),
+                    metric: rule.metric.clone(),
+                    level: rule.level,
+                    firing_agents: firing.iter().map(|a| a.agent.clone()).collect(),
+                    fired_secs,
+                    observed_peak: peak,
+                    window_secs: tuning.noisy_after_secs,
+                    headroom: tuning.headroom,
+                    anomalies: None,
                 }),
                 // A quiet pool is good evidence of noise; a person still decides by default.
                 confidence: 0.7,

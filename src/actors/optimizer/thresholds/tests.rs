@@ -263,7 +263,7 @@ fn a_lowered_threshold_carries_its_baseline_the_degradation_and_its_inverse() {
         firing: false,
     })
     .unwrap();
-    let evidence = &proposal.evidence;
+    let evidence = &serde_json::to_value(&proposal.evidence).unwrap();
     assert_eq!(evidence["baseline_p95"], 42.0);
     assert_eq!(evidence["degraded_median"], 70.0);
     assert_eq!(evidence["degraded_readings"], 15);

@@ -10,7 +10,7 @@ mod season;
 
 use std::collections::VecDeque;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use models::{Params, Smoother, fit};
 pub use season::{detect_season, linear_trend};
@@ -43,7 +43,7 @@ impl Default for ForecastConfig {
 }
 
 /// The candidate models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Model {
     /// Holt's damped trend.

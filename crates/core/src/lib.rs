@@ -1,9 +1,9 @@
 //! swarmpilot-core: the part of swarmpilot that does no I/O.
 //!
-//! Domain types, the policy model and its checks (text in, errors out), analytics (anomaly
-//! detection, forecasts, scaling math, risk) and the pure decisions the actors act on. It
-//! depends on no async runtime, actor system, HTTP client or server, database or OS crate;
-//! the `swarmpilot` package wires it to messages, time, processes and the network.
+//! Domain types, the policy model and its checks (text in, errors out), and analytics
+//! (anomaly detection, forecasts, scaling math, risk). It depends on no async runtime, actor
+//! system, HTTP client or server, database or OS crate; the `swarmpilot` package wires it to
+//! messages, time, processes and the network.
 
 #![warn(missing_docs)]
 

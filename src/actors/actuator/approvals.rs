@@ -3,7 +3,7 @@
 
 use actix::{Context, Handler};
 
-use super::gate::{POLICY, needed, recorded_mode};
+use super::gate::POLICY;
 use super::{AUTO, Actuator, ActuatorError, Decide};
 use crate::clock;
 use crate::domain::{Action, ActionState, Change};
@@ -41,7 +41,7 @@ impl Actuator {
                     "not approved by {} ({} approval(s) of {} needed)",
                     clock::rfc3339(action.expires_ms.unwrap_or(now)),
                     action.approvals.len(),
-                    needed(recorded_mode(&action)),
+                    action.approvals_needed(),
                 );
                 match self
                     .store
@@ -166,7 +166,7 @@ impl Handler<Decide> for Actuator {
         if !self.store.add_approval(id, &by)? {
             return Err(ActuatorError::AlreadyApproved { id, by });
         }
-        let needed = needed(recorded_mode(&action));
+        let needed = action.approvals_needed();
         let count = action.approvals.len() + 1;
         if count < needed {
             let reason = format!("approved by {by} ({count} of {needed}){comment}");

@@ -13,22 +13,6 @@ use crate::policy::{Automation, RiskMode};
 /// Who the log names for what policy decides.
 pub(super) const POLICY: &str = "policy";
 
-/// Approvals a mode needs.
-pub(super) fn needed(mode: RiskMode) -> usize {
-    match mode {
-        RiskMode::TwoPerson => 2,
-        _ => 1,
-    }
-}
-
-/// The mode recorded in an action's risk assessment.
-pub(super) fn recorded_mode(action: &Action) -> RiskMode {
-    action
-        .risk
-        .as_ref()
-        .map_or(RiskMode::Approval, |risk| risk.mode)
-}
-
 /// Whether two changes of a pool are alike: same kind and target, same direction.
 fn alike(a: &Change, b: &Change) -> bool {
     match (a, b) {
@@ -168,13 +152,13 @@ impl Actuator {
             action.pool
         );
         let text = format!(
-            "{}\nrisk {} {}; expires {}\napprove: swarmpilot actions approve {} --url {}\nreject: swarmpilot actions reject {} --url {}",
+            "{}\nrisk {}; expires {}\napprove: swarmpilot actions approve {} --url {}\nreject: swarmpilot actions reject {} --url {}",
             action.reason,
+            // Announced once gated, so the assessment is there.
             action
                 .risk
                 .as_ref()
-                .map_or(String::new(), |r| format!("{:.2}", r.score)),
-            action.risk.as_ref().map_or("?", |r| r.class.as_str()),
+                .map_or_else(|| "-".to_string(), ToString::to_string),
             action
                 .expires_ms
                 .map_or_else(|| "never".to_string(), clock::rfc3339),
@@ -189,7 +173,7 @@ impl Actuator {
             action = action.id,
             pool = %action.pool,
             kind = action.kind.as_str(),
-            risk = ?action.risk,
+            risk = %action.risk.as_ref().map_or_else(|| "-".to_string(), ToString::to_string),
             approve_with = %format!("swarmpilot actions approve {}", action.id),
         );
     }
@@ -254,7 +238,7 @@ impl Handler<Propose> for Actuator {
                 if approver && !automatic {
                     self.store.add_approval(id, &actor)?;
                 }
-                let needed = needed(mode);
+                let needed = mode.approvals();
                 let action = self
                     .store
                     .action(id)?

@@ -105,7 +105,7 @@ pub fn detail(action: &Action, log: &[LogRow], now_ms: i64) -> String {
     let mut line = |label: &str, text: String| {
         out.push_str(&format!("{label:<LABEL$} {text}\n"));
     };
-    let needed = approvals_needed(action);
+    let needed = action.approvals_needed();
     match action.approvals.as_slice() {
         [] => line("approvals", "none".to_string()),
         approvals => {
@@ -152,7 +152,7 @@ pub fn approved(action: &Action) -> String {
             " by {} ({} of {})",
             last.by,
             action.approvals.len(),
-            approvals_needed(action)
+            action.approvals_needed()
         ),
         None => String::new(),
     };
@@ -205,10 +205,8 @@ pub fn change(change: &Change) -> String {
 
 /// Score and class, e.g. `0.59 medium`; `-` before the gate has scored the action.
 fn risk(risk: &Option<RiskAssessment>) -> String {
-    match risk {
-        Some(assessment) => format!("{:.2} {}", assessment.score, assessment.class),
-        None => "-".to_string(),
-    }
+    risk.as_ref()
+        .map_or_else(|| "-".to_string(), ToString::to_string)
 }
 
 /// What the gate's mode means for the action.
@@ -218,16 +216,6 @@ fn mode_text(mode: RiskMode) -> &'static str {
         RiskMode::Approval => "needs 1 approval",
         RiskMode::TwoPerson => "needs 2 approvals from different people",
         RiskMode::Forbidden => "policy forbids it",
-    }
-}
-
-/// Approvals the action's recorded mode needs: two for `two_person`, else one (as the
-/// actuator counts them).
-fn approvals_needed(action: &Action) -> usize {
-    if action.risk.as_ref().map(|r| r.mode) == Some(RiskMode::TwoPerson) {
-        2
-    } else {
-        1
     }
 }
 

@@ -46,6 +46,13 @@ pub struct RiskAssessment {
     pub factors: Vec<RiskFactor>,
 }
 
+impl std::fmt::Display for RiskAssessment {
+    /// Score and class, e.g. `0.59 medium`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2} {}", self.score, self.class)
+    }
+}
+
 /// Scores an action with the policy's weights and maps the score to a class and the mode
 /// the policy gives it (a class the policy does not map waits for approval).
 pub fn assess(input: &RiskInput<'_>, automation: &Automation) -> RiskAssessment {

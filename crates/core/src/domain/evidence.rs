@@ -369,12 +369,6 @@ impl Evidence {
     }
 }
 
-impl Default for Evidence {
-    fn default() -> Self {
-        Evidence::empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -329,6 +329,16 @@ pub struct Action {
     pub approvals: Vec<Approval>,
 }
 
+impl Action {
+    /// Approvals the mode its risk assessment recorded needs (one when it has none yet).
+    pub fn approvals_needed(&self) -> usize {
+        self.risk
+            .as_ref()
+            .map_or(crate::policy::RiskMode::Approval, |risk| risk.mode)
+            .approvals()
+    }
+}
+
 /// One person's approval of an action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Approval {

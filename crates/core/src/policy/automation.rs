@@ -20,6 +20,16 @@ pub enum RiskMode {
     Forbidden,
 }
 
+impl RiskMode {
+    /// How many distinct approvers the mode needs before an action applies.
+    pub fn approvals(self) -> usize {
+        match self {
+            RiskMode::TwoPerson => 2,
+            _ => 1,
+        }
+    }
+}
+
 /// What the controller may do by itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

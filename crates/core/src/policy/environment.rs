@@ -18,18 +18,6 @@ pub struct ListedEnvironment {
     pub files: Vec<String>,
 }
 
-// === impl ListedEnvironment ===
-
-impl ListedEnvironment {
-    /// An environment in which only `vars` are set and no file exists.
-    pub fn with_vars(vars: &[&str]) -> Self {
-        ListedEnvironment {
-            vars: vars.iter().map(|v| (*v).to_string()).collect(),
-            files: Vec::new(),
-        }
-    }
-}
-
 impl Environment for ListedEnvironment {
     fn var_is_set(&self, name: &str) -> bool {
         self.vars.iter().any(|v| v == name)

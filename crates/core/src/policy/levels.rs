@@ -143,12 +143,10 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
-    use crate::policy::load_str;
+    use crate::policy::load::load_bare;
 
     fn rules(text: &str, pool: &str) -> Vec<(String, f64, u64, Option<f64>)> {
-        let policy = load_str("t.toml", text, &crate::policy::ListedEnvironment::default())
-            .unwrap()
-            .policy;
+        let policy = load_bare("t.toml", text).unwrap().policy;
         policy
             .rules_for_pool(pool)
             .into_iter()

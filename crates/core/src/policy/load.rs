@@ -99,12 +99,14 @@ pub fn load_str(name: &str, text: &str, env: &dyn Environment) -> Result<LoadedP
     load_sources(&[(name.to_string(), text.to_string())], env)
 }
 
-/// The error of a policy that could not be read at all: `message` about `file`.
-pub fn unreadable(file: String, message: String) -> LoadError {
-    single(file, message)
+/// `load_str` where no environment variable is set and no file exists: the core's tests.
+#[cfg(test)]
+pub(crate) fn load_bare(name: &str, text: &str) -> Result<LoadedPolicy, LoadError> {
+    load_str(name, text, &super::ListedEnvironment::default())
 }
 
-fn single(file: String, message: String) -> LoadError {
+/// The error of a policy that could not be read at all: `message` about `file`.
+pub fn unreadable(file: String, message: String) -> LoadError {
     LoadError {
         errors: vec![PolicyError {
             severity: Severity::Error,
@@ -187,7 +189,10 @@ pub fn load_sources(
         }
         Err(error) => {
             let error: toml::de::Error = error;
-            return Err(single(files.join(", "), error.message().trim().to_string()));
+            return Err(unreadable(
+                files.join(", "),
+                error.message().trim().to_string(),
+            ));
         }
     };
 

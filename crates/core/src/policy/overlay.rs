@@ -169,13 +169,9 @@ mod tests {
 
     #[test]
     fn overlay_sets_alert_and_profile_thresholds() {
-        let mut policy = super::super::load_str(
-            "p.toml",
-            POLICY,
-            &super::super::ListedEnvironment::default(),
-        )
-        .unwrap()
-        .policy;
+        let mut policy = crate::policy::load::load_bare("p.toml", POLICY)
+            .unwrap()
+            .policy;
         assert_eq!(threshold(&policy, "po_cpu_percent_warning"), Some(60.0));
         let missing = apply_overlay(
             &mut policy,

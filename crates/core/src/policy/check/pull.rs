@@ -89,18 +89,14 @@ fn check_ws_url(url: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::check_ws_url;
-    use crate::policy::load_str;
+    use crate::policy::load::load_bare;
 
     const POOLS: &str = "[pools.external]\nmin_agents = 0\ndriver = { type = \"none\" }\n";
 
     /// The problems (errors, else warnings) of `POOLS` plus `text`, without file positions.
     fn problems(text: &str) -> Vec<String> {
         let text = format!("{POOLS}{text}");
-        let lines: Vec<String> = match load_str(
-            "p.toml",
-            &text,
-            &crate::policy::ListedEnvironment::default(),
-        ) {
+        let lines: Vec<String> = match load_bare("p.toml", &text) {
             Ok(loaded) => loaded.warnings.iter().map(ToString::to_string).collect(),
             Err(error) => error.errors.iter().map(ToString::to_string).collect(),
         };

@@ -187,7 +187,7 @@ fn check_mappings(at: &[&str], mappings: &[MetricMapping], problems: &mut Proble
 
 #[cfg(test)]
 mod tests {
-    use crate::policy::load_str;
+    use crate::policy::load::load_bare;
 
     const POOLS: &str = r#"
 [pools.external]
@@ -201,11 +201,7 @@ min_agents = 1
     /// Loads the pools above plus `text`; the error (or warning) lines it gets.
     fn problems(text: &str) -> Vec<String> {
         let text = format!("{POOLS}{text}");
-        match load_str(
-            "p.toml",
-            &text,
-            &crate::policy::ListedEnvironment::default(),
-        ) {
+        match load_bare("p.toml", &text) {
             Ok(loaded) => loaded.warnings.iter().map(ToString::to_string).collect(),
             Err(error) => error.errors.iter().map(ToString::to_string).collect(),
         }
@@ -224,12 +220,7 @@ metrics = [{ from = "node_load1", to = "load1" }]
 [ingest.scrape_pools.worker]
 "#
         );
-        let loaded = load_str(
-            "p.toml",
-            &text,
-            &crate::policy::ListedEnvironment::default(),
-        )
-        .unwrap();
+        let loaded = load_bare("p.toml", &text).unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let ingest = &loaded.policy.ingest;
         assert_eq!(ingest.scrape[0].timeout_ms, 2000);
@@ -315,12 +306,7 @@ query = "sum(rate(x[1m]))"
 "#;
         let good =
             format!("{POOLS}scale_on = {{ input = \"rps\", target_per_agent = 50.0 }}\n{input}");
-        let loaded = load_str(
-            "p.toml",
-            &good,
-            &crate::policy::ListedEnvironment::default(),
-        )
-        .unwrap();
+        let loaded = load_bare("p.toml", &good).unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let scale_on = loaded.policy.pools["worker"].scale_on.clone().unwrap();
         assert_eq!(

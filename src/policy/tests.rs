@@ -383,7 +383,7 @@ fn shipped_examples_load_with_their_profiles() {
 
 #[test]
 fn the_schema_documents_every_field() {
-    let schema = policy_schema();
+    let schema = policy_schema().to_value();
     let global = &schema["$defs"]["Global"]["properties"]["sampling_interval_secs"];
     assert!(global["description"].as_str().unwrap().contains("samples"));
     assert_eq!(schema["title"], "swarmpilot policy");

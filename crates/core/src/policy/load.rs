@@ -12,7 +12,7 @@ use toml::de::{DeTable, DeValue};
 use super::check::{Severity, check};
 use super::environment::Environment;
 use super::model::Policy;
-use super::schema::{check_document, display_path, policy_schema};
+use super::schema::{Structure, check_document, display_path};
 
 /// The shipped default policy, embedded so `demo` runs without any file.
 pub const DEFAULT_POLICY: &str = include_str!("../../../../policies/default.toml");
@@ -131,7 +131,7 @@ pub fn load_sources(
     sources: &[(String, String)],
     env: &dyn Environment,
 ) -> Result<LoadedPolicy, LoadError> {
-    let schema = policy_schema();
+    let schema = Structure::of_policy();
     let mut errors = Vec::new();
     let mut parsed = Vec::new();
     // Structural problems are pruned from the merged document, so the checks across fields

@@ -2,24 +2,138 @@
 //! parsed TOML document against it that reports every problem at once, each with its span.
 //!
 //! One source of truth: the Rust structs make the schema, the schema drives the check, and
-//! editors get the same schema from `swarmpilot policy schema`.
+//! editors get the same schema from `swarmpilot policy schema`. The check reads the schema
+//! through [`Node`], the typed subset of JSON Schema that schemars emits for the model.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::model::Policy;
 
 /// The JSON Schema of a policy file.
-pub fn policy_schema() -> Value {
-    let mut schema = schemars::schema_for!(Policy).to_value();
-    if let Some(object) = schema.as_object_mut() {
-        object.insert("title".into(), Value::String("swarmpilot policy".into()));
-    }
+pub fn policy_schema() -> schemars::Schema {
+    let mut schema = schemars::schema_for!(Policy);
+    schema.insert("title".into(), "swarmpilot policy".into());
     schema
 }
+
+/// The policy's schema as typed nodes, ready to check documents against.
+#[derive(Debug, Clone)]
+pub struct Structure {
+    root: Node,
+}
+
+impl Structure {
+    /// The structure of a policy file.
+    pub fn of_policy() -> Self {
+        // The schema is generated from our own types, so it always has the shape `Node` reads;
+        // a node it cannot read would only constrain nothing.
+        let root = Node::deserialize(policy_schema().as_value()).unwrap_or_default();
+        Self { root }
+    }
+}
+
+/// A schema node: `true`/`false`, or an object with the keywords the check understands.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum SchemaOrBool {
+    Bool(bool),
+    Node(Box<Node>),
+}
+
+/// A literal in `enum` or `const`: the check compares strings only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Literal {
+    Text(String),
+    Other(IgnoredAny),
+}
+
+impl Literal {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Literal::Text(text) => Some(text),
+            Literal::Other(_) => None,
+        }
+    }
+}
+
+/// `type`: one name, or several (`["integer", "null"]` for an `Option`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Types {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The keywords of JSON Schema the structural check reads; the rest are documentation.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Node {
+    #[serde(rename = "$ref")]
+    reference: Option<String>,
+    #[serde(rename = "$defs")]
+    defs: Option<BTreeMap<String, Node>>,
+    #[serde(rename = "anyOf")]
+    any_of: Option<Vec<Node>>,
+    #[serde(rename = "oneOf")]
+    one_of: Option<Vec<Node>>,
+    #[serde(rename = "enum")]
+    allowed: Option<Vec<Literal>>,
+    #[serde(rename = "const")]
+    constant: Option<Literal>,
+    #[serde(rename = "type")]
+    types: Option<Types>,
+    items: Option<SchemaOrBool>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    properties: Option<BTreeMap<String, Node>>,
+    #[serde(rename = "additionalProperties")]
+    additional: Option<SchemaOrBool>,
+    required: Option<Vec<String>>,
+}
+
+impl Node {
+    /// The one type this node asks for, `null` aside.
+    fn expected_type(&self) -> Option<&str> {
+        match self.types.as_ref()? {
+            Types::One(name) => Some(name),
+            Types::Many(names) => names.iter().map(String::as_str).find(|t| *t != "null"),
+        }
+    }
+
+    /// The string this node admits alone: `const: "a"` or `enum: ["a"]`.
+    fn single_literal(&self) -> Option<&str> {
+        self.constant
+            .as_ref()
+            .or_else(|| self.allowed.as_ref().and_then(|a| a.first()))
+            .and_then(Literal::as_str)
+    }
+
+    fn is_null(&self) -> bool {
+        matches!(&self.types, Some(Types::One(t)) if t == "null")
+    }
+}
+
+static ANYTHING: Node = Node {
+    reference: None,
+    defs: None,
+    any_of: None,
+    one_of: None,
+    allowed: None,
+    constant: None,
+    types: None,
+    items: None,
+    minimum: None,
+    maximum: None,
+    properties: None,
+    additional: None,
+    required: None,
+};
 
 /// One structural problem: where, which field, what.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,30 +148,35 @@ pub struct Finding {
     pub message: String,
 }
 
-/// Checks a parsed document against the schema; returns every finding.
-pub fn check_document(schema: &Value, document: &Spanned<DeTable<'_>>) -> Vec<Finding> {
+/// Checks a parsed document against the structure; returns every finding.
+pub fn check_document(structure: &Structure, document: &Spanned<DeTable<'_>>) -> Vec<Finding> {
     let mut walker = Walker {
-        root: schema,
+        root: &structure.root,
         findings: Vec::new(),
     };
     let mut path = Vec::new();
-    walker.table(schema, document.get_ref(), document.span(), &mut path);
+    walker.table(
+        &structure.root,
+        document.get_ref(),
+        document.span(),
+        &mut path,
+    );
     walker.findings
 }
 
 struct Walker<'s> {
-    root: &'s Value,
+    root: &'s Node,
     findings: Vec<Finding>,
 }
 
 impl<'s> Walker<'s> {
-    fn resolve(&self, mut schema: &'s Value) -> &'s Value {
+    fn resolve(&self, mut schema: &'s Node) -> &'s Node {
         // Follow `$ref: "#/$defs/Name"` (possibly chained).
-        while let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        while let Some(reference) = schema.reference.as_deref() {
             let Some(name) = reference.strip_prefix("#/$defs/") else {
                 break;
             };
-            match self.root.get("$defs").and_then(|defs| defs.get(name)) {
+            match self.root.defs.as_ref().and_then(|defs| defs.get(name)) {
                 Some(target) => schema = target,
                 None => break,
             }
@@ -74,33 +193,33 @@ impl<'s> Walker<'s> {
         });
     }
 
-    fn value(&mut self, schema: &'s Value, value: &Spanned<DeValue<'_>>, path: &mut Vec<String>) {
+    fn value(&mut self, schema: &'s Node, value: &Spanned<DeValue<'_>>, path: &mut Vec<String>) {
         let schema = self.resolve(schema);
         // Option<T> is `anyOf: [T, null]` or `type: [T, "null"]`: a present value must be T.
-        if let Some(variants) = schema.get("anyOf").and_then(Value::as_array) {
-            let non_null: Vec<&Value> = variants
-                .iter()
-                .filter(|v| v.get("type").and_then(Value::as_str) != Some("null"))
-                .collect();
+        if let Some(variants) = &schema.any_of {
+            let non_null: Vec<&Node> = variants.iter().filter(|v| !v.is_null()).collect();
             if let [only] = non_null.as_slice() {
                 return self.value(only, value, path);
             }
         }
-        if let Some(variants) = schema.get("oneOf").and_then(Value::as_array) {
+        if let Some(variants) = &schema.one_of {
             return self.one_of(variants, value, path);
         }
-        if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-            let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+        if let Some(allowed) = &schema.allowed {
+            let names: Vec<&str> = allowed.iter().filter_map(Literal::as_str).collect();
             return self.choice(&names, value, path);
         }
-        let Some(expected) = expected_type(schema) else {
+        let Some(expected) = schema.expected_type() else {
             return; // no constraint
         };
         let span = value.span();
         match (expected, value.get_ref()) {
             ("object", DeValue::Table(table)) => self.table(schema, table, span, path),
             ("array", DeValue::Array(items)) => {
-                let item_schema = schema.get("items").unwrap_or(&Value::Bool(true));
+                let item_schema = match &schema.items {
+                    Some(SchemaOrBool::Node(node)) => node,
+                    _ => &ANYTHING,
+                };
                 for (index, item) in items.iter().enumerate() {
                     path.push(format!("[{index}]"));
                     self.value(item_schema, item, path);
@@ -143,8 +262,8 @@ impl<'s> Walker<'s> {
         }
     }
 
-    fn range(&mut self, schema: &Value, number: f64, span: Range<usize>, path: &[String]) {
-        if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+    fn range(&mut self, schema: &Node, number: f64, span: Range<usize>, path: &[String]) {
+        if let Some(min) = schema.minimum
             && number < min
         {
             self.report(
@@ -153,7 +272,7 @@ impl<'s> Walker<'s> {
                 format!("{number} is below the minimum {min}"),
             );
         }
-        if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
+        if let Some(max) = schema.maximum
             && number > max
         {
             self.report(span, path, format!("{number} is above the maximum {max}"));
@@ -188,7 +307,7 @@ impl<'s> Walker<'s> {
 
     fn one_of(
         &mut self,
-        variants: &'s [Value],
+        variants: &'s [Node],
         value: &Spanned<DeValue<'_>>,
         path: &mut Vec<String>,
     ) {
@@ -196,11 +315,7 @@ impl<'s> Walker<'s> {
         let consts: Vec<&str> = variants
             .iter()
             .map(|v| self.resolve(v))
-            .filter_map(|v| {
-                v.get("const")
-                    .or_else(|| v.get("enum").and_then(|e| e.get(0)))
-            })
-            .filter_map(Value::as_str)
+            .filter_map(Node::single_literal)
             .collect();
         if consts.len() == variants.len() {
             return self.choice(&consts, value, path);
@@ -213,14 +328,12 @@ impl<'s> Walker<'s> {
                 format!("expected a table, found {}", describe(value.get_ref())),
             );
         };
-        let tags: Vec<(&str, &'s Value)> = variants
+        let tags: Vec<(&str, &'s Node)> = variants
             .iter()
             .map(|v| self.resolve(v))
             .filter_map(|v| {
-                let tag = v
-                    .pointer("/properties/type/const")
-                    .or_else(|| v.pointer("/properties/type/enum/0"))?;
-                Some((tag.as_str()?, v))
+                let tag = v.properties.as_ref()?.get("type")?.single_literal()?;
+                Some((tag, v))
             })
             .collect();
         let names: Vec<&str> = tags.iter().map(|(t, _)| *t).collect();
@@ -246,21 +359,20 @@ impl<'s> Walker<'s> {
 
     fn table(
         &mut self,
-        schema: &'s Value,
+        schema: &'s Node,
         table: &DeTable<'_>,
         span: Range<usize>,
         path: &mut Vec<String>,
     ) {
         let schema = self.resolve(schema);
-        let properties = schema.get("properties").and_then(Value::as_object);
-        let additional = schema.get("additionalProperties");
+        let properties = schema.properties.as_ref();
         for (key, value) in table.iter() {
             let name = key.get_ref().as_ref();
             path.push(name.to_string());
             match properties.and_then(|p| p.get(name)) {
                 Some(property) => self.value(property, value, path),
-                None => match additional {
-                    Some(Value::Bool(false)) => {
+                None => match &schema.additional {
+                    Some(SchemaOrBool::Bool(false)) => {
                         let known = properties
                             .into_iter()
                             .flat_map(|p| p.keys().map(String::as_str));
@@ -269,34 +381,17 @@ impl<'s> Walker<'s> {
                             .unwrap_or_default();
                         self.report(key.span(), path, format!("unknown field `{name}`{hint}"));
                     }
-                    Some(Value::Object(_)) => {
-                        if let Some(item) = additional {
-                            self.value(item, value, path);
-                        }
-                    }
+                    Some(SchemaOrBool::Node(item)) => self.value(item, value, path),
                     _ => {}
                 },
             }
             path.pop();
         }
-        if let Some(required) = schema.get("required").and_then(Value::as_array) {
-            for field in required.iter().filter_map(Value::as_str) {
-                if !table.iter().any(|(k, _)| k.get_ref().as_ref() == field) {
-                    self.report(span.clone(), path, format!("missing field `{field}`"));
-                }
+        for field in schema.required.iter().flatten() {
+            if !table.iter().any(|(k, _)| k.get_ref().as_ref() == field) {
+                self.report(span.clone(), path, format!("missing field `{field}`"));
             }
         }
-    }
-}
-
-fn expected_type(schema: &Value) -> Option<&str> {
-    match schema.get("type")? {
-        Value::String(t) => Some(t.as_str()),
-        Value::Array(types) => types
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null"),
-        _ => None,
     }
 }
 
@@ -333,4 +428,31 @@ pub fn suggest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&
         })
         .min_by_key(|&(distance, _)| distance)
         .map(|(_, candidate)| candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generated_schema_reads_as_typed_nodes() {
+        let root = Node::deserialize(policy_schema().as_value()).unwrap();
+        let defs = root.defs.as_ref().unwrap();
+        assert!(defs.contains_key("Global"), "{:?}", defs.keys());
+        let pools = root.properties.as_ref().unwrap().get("pools").unwrap();
+        assert!(matches!(pools.additional, Some(SchemaOrBool::Node(_))));
+    }
+
+    #[test]
+    fn a_misspelt_field_and_a_bad_range_are_both_found() {
+        let text = "[global]\nsampling_intervl_secs = 2\n[pools.worker]\nmin_agents = -1\n";
+        let document = DeTable::parse(text).unwrap();
+        let findings = check_document(&Structure::of_policy(), &document);
+        let fields: Vec<&str> = findings.iter().map(|f| f.field.as_str()).collect();
+        assert!(
+            fields.contains(&"global.sampling_intervl_secs"),
+            "{findings:?}"
+        );
+        assert!(fields.contains(&"pools.worker.min_agents"), "{findings:?}");
+    }
 }

@@ -20,6 +20,7 @@ use crate::actors::optimizer::Optimizer;
 use crate::actors::policy::{PolicyKeeper, PolicySource};
 use crate::actors::tasks::TaskTracker;
 use crate::api::{self, ApiState};
+use crate::clock::Clock;
 use crate::drivers::http::{self, HttpConfig, HttpDriver};
 use crate::drivers::kubernetes::{self, Credentials, KubernetesConfig, KubernetesDriver, Sources};
 use crate::drivers::process::{ProcessConfig, ProcessDriver};
@@ -42,6 +43,8 @@ pub struct ControllerConfig {
     pub listen: SocketAddr,
     /// The `swarmpilot` executable that runs the bundled worker.
     pub agent_exe: PathBuf,
+    /// Where every actor reads the time.
+    pub clock: Clock,
 }
 
 /// Errors that keep the controller from starting.
@@ -114,7 +117,8 @@ impl Controller {
         let addr = listener
             .local_addr()
             .map_err(io("cannot read the listen address".into()))?;
-        let store = Store::open(&config.data_dir)?;
+        let clock = config.clock.clone();
+        let store = Store::open(&config.data_dir)?.with_clock(clock.clone());
         let (token_path, token) =
             api::auth::ensure_admin_token(&config.data_dir).map_err(io(format!(
                 "cannot write the admin token in {}",
@@ -156,6 +160,7 @@ impl Controller {
             config.data_dir.clone(),
             store.clone(),
         )
+        .with_clock(clock.clone())
         .start();
 
         // Fleet and collector/health refer to each other: create the contexts first.
@@ -166,6 +171,7 @@ impl Controller {
 
         let notifier = crate::notify::Notifier::new(handle.clone(), format!("http://{addr}"));
         let alert = Alert::new(store.clone())
+            .with_clock(clock.clone())
             .with_routing(handle.clone(), notifier.clone())
             .with_subscriber(optimizer.clone().recipient())
             .start();
@@ -178,15 +184,18 @@ impl Controller {
             ],
         )
         .with_late(alert.clone().recipient())
+        .with_clock(clock.clone())
         .start();
         let collector = Collector::new(handle.clone(), fleet.clone().recipient())
             .map_err(|e| ControllerError::System(e.to_string()))?
+            .with_clock(clock.clone())
             .start();
         let retention = handle.clone();
         let (rollup_sink, _rollup_writer) = RollupWriter::start(store.clone(), move || {
             retention.current().policy.global.retention_days
         })
         .map_err(io("cannot start the rollup writer".into()))?;
+        let pull_failures = crate::ingest::ws_pull::PullFailures::default();
         let ws_pull = WsPull::new(
             handle.clone(),
             fleet.clone().recipient(),
@@ -194,8 +203,10 @@ impl Controller {
                 ingest: fleet.clone().recipient(),
                 admit: fleet.clone().recipient(),
                 health: health.clone().recipient(),
+                failures: pull_failures.clone(),
             },
         )
+        .with_clock(clock.clone())
         .start();
         let links = FleetLinks {
             watch: collector.clone().recipient(),
@@ -212,7 +223,7 @@ impl Controller {
             models: Some(ModelStore::new(&config.data_dir.join("models"))),
             rollups: Some(rollup_sink),
         };
-        fleet_ctx.run(FleetSupervisor::new(handle.clone(), links));
+        fleet_ctx.run(FleetSupervisor::new(handle.clone(), links).with_clock(clock.clone()));
         let scrape_stats = crate::ingest::scrape::ScrapeStats::default();
         let pool_inputs = crate::ingest::scrape::promql::PoolInputs::default();
         crate::ingest::scrape::Scraper::new(
@@ -222,6 +233,7 @@ impl Controller {
             pool_inputs.clone(),
         )
         .map_err(ControllerError::Scraper)?
+        .with_clock(clock.clone())
         .start();
 
         let actuator = Actuator::new(
@@ -232,14 +244,18 @@ impl Controller {
             pools,
         )
         .with_notifier(notifier.clone())
+        .with_clock(clock.clone())
         .start();
         optimizer_ctx.run(
             Optimizer::new(handle.clone(), fleet.clone(), actuator.clone())
                 .with_alerts(alert.clone())
-                .with_inputs(pool_inputs.clone()),
+                .with_inputs(pool_inputs.clone())
+                .with_clock(clock.clone()),
         );
 
-        let tasks = TaskTracker::new(handle.clone(), fleet.clone().recipient()).start();
+        let tasks = TaskTracker::new(handle.clone(), fleet.clone().recipient())
+            .with_clock(clock.clone())
+            .start();
         let state = ApiState {
             fleet: fleet.clone(),
             alert: alert.clone(),
@@ -253,7 +269,9 @@ impl Controller {
             notifier,
             tasks,
             scrape: scrape_stats,
+            pull_failures,
             pool_inputs,
+            clock,
         };
         let server =
             api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;

@@ -10,12 +10,13 @@ use sysinfo::{Disks, Networks, Pid, ProcessRefreshKind, ProcessStatus, Processes
 use super::fleet::HOST_AGENT;
 use super::messages::{ForgetAgent, IngestSamples, WatchProcess};
 use super::{SamplingTick, schedule_sampling};
-use crate::clock;
+use crate::clock::Clock;
 use crate::domain::{Sample, metric};
 use crate::policy::PolicyHandle;
 
 /// The collector actor.
 pub struct Collector {
+    clock: Clock,
     policy: PolicyHandle,
     ticker: Option<(SpawnHandle, Duration)>,
     sink: Recipient<IngestSamples>,
@@ -34,6 +35,13 @@ struct Watched {
 }
 
 impl Collector {
+    /// Reads the time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.last_tick_ms = clock.now_ms();
+        self.clock = clock;
+        self
+    }
+
     /// A collector that samples on the policy's interval and sends to `sink`.
     pub fn new(
         policy: PolicyHandle,
@@ -41,6 +49,7 @@ impl Collector {
     ) -> Result<Self, sysinfo::Error> {
         let system = System::new()?;
         Ok(Collector {
+            clock: Clock::system(),
             policy,
             ticker: None,
             sink,
@@ -49,13 +58,13 @@ impl Collector {
             disks: Disks::new_with_refreshed_list().ok(),
             networks: Networks::new_with_refreshed_list().ok(),
             watched: HashMap::new(),
-            last_tick_ms: clock::now_ms(),
+            last_tick_ms: crate::clock::now_ms(),
         })
     }
 
     /// Takes one round of samples: host-wide first, then every watched process.
     fn collect(&mut self) -> Vec<Sample> {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let elapsed_secs = ((now - self.last_tick_ms) as f64 / 1000.0).max(0.001);
         self.last_tick_ms = now;
         let mut samples = Vec::with_capacity(8 + 3 * self.watched.len());

@@ -11,7 +11,7 @@ use super::messages::{
     AdmitSamples, AgentHealthChanged, AnomalyObserved, DeregisterAgent, ForgetAgent, Heartbeat,
     IngestSamples, Refused, RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
 };
-use crate::clock;
+use crate::clock::{self, Clock};
 use crate::domain::{AgentHandle, AgentStatus, Sample};
 use crate::policy::{PolicyHandle, UnknownAgents};
 use crate::store::models::ModelStore;
@@ -119,6 +119,7 @@ pub struct FleetLinks {
 
 /// The registry of agents.
 pub struct FleetSupervisor {
+    clock: Clock,
     policy: PolicyHandle,
     links: FleetLinks,
     agents: HashMap<String, Entry>,
@@ -134,9 +135,16 @@ struct Entry {
 }
 
 impl FleetSupervisor {
+    /// Reads the time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// A registry with no agents.
     pub fn new(policy: PolicyHandle, links: FleetLinks) -> Self {
         FleetSupervisor {
+            clock: Clock::system(),
             policy,
             links,
             agents: HashMap::new(),
@@ -191,8 +199,12 @@ impl FleetSupervisor {
         };
         let models = self.links.models.clone();
         let (actor_id, pool, policy) = (id.clone(), handle.pool.clone(), self.policy.clone());
-        let addr =
-            Supervisor::start(move |_| AgentActor::new(actor_id, pool, policy, links, models));
+        let addr = {
+            let clock = self.clock.clone();
+            Supervisor::start(move |_| {
+                AgentActor::new(actor_id, pool, policy, links, models).with_clock(clock)
+            })
+        };
         tracing::info!(message = "Agent registered.", agent = %id, pool = %handle.pool);
         self.agents.insert(
             id,

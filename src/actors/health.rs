@@ -15,7 +15,7 @@ use super::messages::{
     AgentHealthChanged, ForgetAgent, Heartbeat, HeartbeatLate, PullObserved, PullOutcome,
     TrackAgent,
 };
-use crate::clock;
+use crate::clock::Clock;
 use crate::domain::AgentStatus;
 use crate::policy::PolicyHandle;
 
@@ -24,6 +24,7 @@ const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The health actor.
 pub struct Health {
+    clock: Clock,
     policy: PolicyHandle,
     subscribers: Vec<Recipient<AgentHealthChanged>>,
     /// Told when a report is overdue and when it comes again.
@@ -78,9 +79,16 @@ impl Tracked {
 // === impl Health ===
 
 impl Health {
+    /// Reads the time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// A health actor that tells `subscribers` about every verdict change.
     pub fn new(policy: PolicyHandle, subscribers: Vec<Recipient<AgentHealthChanged>>) -> Self {
         Health {
+            clock: Clock::system(),
             policy,
             subscribers,
             late: Vec::new(),
@@ -164,7 +172,9 @@ impl Actor for Health {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(CHECK_INTERVAL, |health, _| health.check(clock::now_ms()));
+        ctx.run_interval(CHECK_INTERVAL, |health, _| {
+            health.check(health.clock.now_ms())
+        });
     }
 }
 
@@ -174,7 +184,7 @@ impl Handler<TrackAgent> for Health {
     type Result = ();
 
     fn handle(&mut self, msg: TrackAgent, _ctx: &mut Context<Self>) {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         self.agents
             .insert(msg.agent, Tracked::new(msg.pool, now, msg.grace_until_ms));
     }
@@ -191,7 +201,7 @@ impl Handler<Heartbeat> for Health {
         if tracked.late {
             tracked.late = false;
             if let Some(tracked) = self.agents.get(&msg.agent) {
-                self.publish_late(&msg.agent, tracked, clock::now_ms());
+                self.publish_late(&msg.agent, tracked, self.clock.now_ms());
             }
         }
         let Some(tracked) = self.agents.get_mut(&msg.agent) else {
@@ -201,7 +211,7 @@ impl Handler<Heartbeat> for Health {
             tracked.silent = false;
             tracing::info!(message = "Agent back online.", agent = %msg.agent);
         }
-        self.settle(&msg.agent, clock::now_ms());
+        self.settle(&msg.agent, self.clock.now_ms());
     }
 }
 
@@ -212,7 +222,7 @@ impl Handler<PullObserved> for Health {
         let Some(tracked) = self.agents.get_mut(&msg.agent) else {
             return;
         };
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         if msg.outcome != PullOutcome::Unreachable {
             // It answered, so it is up: losing it from now on counts at once.
             tracked.grace_until_ms = tracked.grace_until_ms.min(now);

@@ -10,7 +10,7 @@ use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult, Spawn
 use notify::Watcher;
 use serde::Serialize;
 
-use crate::clock;
+use crate::clock::{self, Clock};
 use crate::policy::{self, LoadError, LoadedPolicy, OverlayEntry, PolicyError, PolicyHandle};
 use crate::store::Store;
 
@@ -91,6 +91,7 @@ struct FilesChanged;
 
 /// The policy keeper actor.
 pub struct PolicyKeeper {
+    clock: Clock,
     handle: PolicyHandle,
     source: PolicySource,
     data_dir: PathBuf,
@@ -101,6 +102,12 @@ pub struct PolicyKeeper {
 }
 
 impl PolicyKeeper {
+    /// Reads the time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// A keeper of `handle`, whose policy was loaded from `source`, with the overlay of
     /// `data_dir`.
     pub fn new(
@@ -110,6 +117,7 @@ impl PolicyKeeper {
         store: Store,
     ) -> Self {
         PolicyKeeper {
+            clock: Clock::system(),
             handle,
             source,
             data_dir,
@@ -178,7 +186,7 @@ impl PolicyKeeper {
                 for problem in &error.errors {
                     tracing::error!(message = "Policy reload refused; the running policy stays.", %problem);
                 }
-                let now = clock::now_ms();
+                let now = self.clock.now_ms();
                 self.last_error = Some(ReloadFailure {
                     at_ms: now,
                     time: clock::rfc3339(now),

@@ -16,7 +16,7 @@ use actix::{
 
 use super::messages::AdmitSamples;
 use super::{SamplingTick, schedule_sampling};
-use crate::clock;
+use crate::clock::Clock;
 use crate::domain::{Sample, metric};
 use crate::ingest::tasks::{Started, TaskBook, TaskError, TaskLimits};
 use crate::policy::PolicyHandle;
@@ -63,6 +63,7 @@ pub struct EndTask {
 
 /// The task tracker.
 pub struct TaskTracker {
+    clock: Clock,
     book: TaskBook,
     policy: PolicyHandle,
     fleet: Recipient<AdmitSamples>,
@@ -71,13 +72,21 @@ pub struct TaskTracker {
 }
 
 impl TaskTracker {
+    /// Reads the time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.last_tick_ms = clock.now_ms();
+        self.clock = clock;
+        self
+    }
+
     /// A tracker with no tasks that reports to `fleet`.
     pub fn new(policy: PolicyHandle, fleet: Recipient<AdmitSamples>) -> Self {
         TaskTracker {
+            clock: Clock::system(),
             book: TaskBook::default(),
             policy,
             fleet,
-            last_tick_ms: clock::now_ms(),
+            last_tick_ms: crate::clock::now_ms(),
             ticker: None,
         }
     }
@@ -110,7 +119,7 @@ impl SamplingTick for TaskTracker {
 
     /// Times out overdue tasks and sends every agent's samples of the interval to the fleet.
     fn tick(&mut self, ctx: &mut Context<Self>) {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let elapsed = now - self.last_tick_ms;
         self.last_tick_ms = now;
         let reports = self.book.tick(now, elapsed, self.limits().timeout_secs);
@@ -156,7 +165,7 @@ impl Handler<StartTask> for TaskTracker {
     /// other message handled meanwhile, so the answer says whether it was.
     fn handle(&mut self, msg: StartTask, _ctx: &mut Context<Self>) -> Self::Result {
         let first = !self.book.knows(&msg.agent);
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let limits = self.limits();
         let started = match self.book.start(
             &msg.task,
@@ -212,7 +221,7 @@ impl Handler<EndTask> for TaskTracker {
 
     fn handle(&mut self, msg: EndTask, _ctx: &mut Context<Self>) -> Self::Result {
         let timeout_secs = self.limits().timeout_secs;
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         Ok(self
             .book
             .end(&msg.task, &msg.agent, msg.success, now, timeout_secs)?)

@@ -108,7 +108,7 @@ fn view(silence: Silence, now_ms: i64) -> SilenceView {
 
 async fn silences(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
     let all = read_store(&state.store, |store| store.silences()).await?;
-    let now = clock::now_ms();
+    let now = state.clock.now_ms();
     let views: Vec<SilenceView> = all.into_iter().map(|s| view(s, now)).collect();
     Ok(HttpResponse::Ok().json(views))
 }
@@ -137,7 +137,7 @@ async fn create_silence(
             "say why the alerts are silenced",
         ));
     }
-    let now = clock::now_ms();
+    let now = state.clock.now_ms();
     let starts_ms = match &request.starts_at {
         Some(text) => time("starts_at", text)?,
         None => now,
@@ -172,7 +172,7 @@ async fn delete_silence(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request(Some("id"), format!("{id:?} is not a silence id")))?;
-    let now = clock::now_ms();
+    let now = state.clock.now_ms();
     let found = read_store(&state.store, move |store| store.expire_silence(id, now)).await?;
     if !found {
         return Err(ApiError::not_found(format!("no silence {id}")));

@@ -105,7 +105,7 @@ async fn samples(
     caller.require(Role::Operator)?;
     let body = read_body(&state, &request, payload).await?;
     let max_future = state.policy.current().policy.ingest.max_future_secs;
-    let now = crate::clock::now_ms();
+    let now = state.clock.now_ms();
     // Parsing a large batch takes milliseconds: off the HTTP worker's event loop.
     let batch = web::block(move || push::parse(&body, now, max_future))
         .await

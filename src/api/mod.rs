@@ -55,8 +55,12 @@ pub struct ApiState {
     pub tasks: Addr<crate::actors::tasks::TaskTracker>,
     /// Each Prometheus scrape target's counts, for `GET /metrics`.
     pub scrape: crate::ingest::scrape::ScrapeStats,
+    /// Failed WebSocket pulls per agent, for `GET /metrics`.
+    pub pull_failures: crate::ingest::ws_pull::PullFailures,
     /// Pool inputs read with PromQL, for `GET /api/v1/pools` and `GET /metrics`.
     pub pool_inputs: crate::ingest::scrape::promql::PoolInputs,
+    /// The controller's clock.
+    pub clock: crate::clock::Clock,
 }
 
 /// Builds the API server on `listener`; the caller runs (awaits) it.

@@ -40,7 +40,7 @@ async fn metrics(
     let encoding = encoding_of(&request)?;
     let body = read_body(&state, &request, payload).await?;
     let clock = Clock {
-        now_ms: crate::clock::now_ms(),
+        now_ms: state.clock.now_ms(),
         max_future_secs: state.policy.current().policy.ingest.max_future_secs,
     };
     // Decoding a large request takes milliseconds: off the HTTP worker's event loop.

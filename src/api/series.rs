@@ -64,7 +64,7 @@ async fn series(
     crate::ingest::check_metric(&metric)
         .map_err(|r| ApiError::bad_request(Some("metric"), r.to_string()))?;
     one_of("format", &params.format, &["json", "png"])?;
-    let now = crate::clock::now_ms();
+    let now = state.clock.now_ms();
     let query = read_params(&params, now, agent.clone(), metric.clone())?;
     let recent = state
         .fleet

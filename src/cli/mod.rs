@@ -288,6 +288,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 data_dir,
                 listen,
                 agent_exe: agent_exe()?,
+                clock: crate::clock::Clock::system(),
             };
             actix::System::new().block_on(serve(config))?;
             Ok(0)

@@ -89,6 +89,7 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
         data_dir: config.data_dir.clone(),
         listen: config.listen,
         agent_exe: config.agent_exe,
+        clock: crate::clock::Clock::system(),
     })
     .await?;
     println!(

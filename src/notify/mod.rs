@@ -13,6 +13,7 @@ mod silence;
 mod webhook;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -63,6 +64,8 @@ pub struct Notifier {
     pub api_url: String,
     client: reqwest::Client,
     stats: Arc<Mutex<BTreeMap<String, ChannelStats>>>,
+    /// Messages handed to a channel and not yet delivered or given up on.
+    in_flight: Arc<AtomicU64>,
     delivery: Delivery,
 }
 
@@ -74,6 +77,7 @@ impl Notifier {
             api_url,
             client: reqwest::Client::new(),
             stats: Arc::default(),
+            in_flight: Arc::default(),
             delivery: Delivery::default(),
         }
     }
@@ -81,6 +85,11 @@ impl Notifier {
     /// Each channel's counts.
     pub fn stats(&self) -> BTreeMap<String, ChannelStats> {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Messages on their way to a channel now (retries included).
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     /// Sends `notification` to every channel a matching route names (the console when no
@@ -91,6 +100,7 @@ impl Notifier {
             let channel = current.policy.channels.get(&name).cloned();
             let this = self.clone();
             let notification = notification.clone();
+            this.in_flight.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move { this.send_to(&name, channel, &notification).await });
         }
     }
@@ -102,11 +112,15 @@ impl Notifier {
             let channel = current.policy.channels.get(name).cloned();
             let (this, name) = (self.clone(), name.clone());
             let notification = notification.clone();
+            this.in_flight.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move { this.send_to(&name, channel, &notification).await });
         }
     }
 
     async fn send_to(&self, name: &str, channel: Option<Channel>, notification: &Notification) {
+        // Dropped last, so a message is counted delivered (or failed) before it leaves the
+        // in-flight count: a reader never sees it in neither.
+        let _done = InFlight(&self.in_flight);
         let outcome = match channel {
             None | Some(Channel::Console) => {
                 tracing::warn!(message = %notification.title, text = %notification.text,
@@ -158,6 +172,15 @@ impl Notifier {
                 entry.last_error = Some(error);
             }
         }
+    }
+}
+
+/// Takes one message off the in-flight count when dropped, whatever the outcome.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

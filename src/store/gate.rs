@@ -5,7 +5,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, read_action};
 use crate::analytics::risk::RiskAssessment;
-use crate::clock;
 use crate::domain::{Action, Approval};
 
 const GATE_SCHEMA: &str = "
@@ -72,7 +71,7 @@ impl Store {
     pub fn add_approval(&self, id: i64, by: &str) -> Result<bool, StoreError> {
         let added = self.lock().execute(
             "INSERT OR IGNORE INTO approvals (action_id, by_name, at_ms) VALUES (?1, ?2, ?3)",
-            params![id, by, clock::now_ms()],
+            params![id, by, self.clock.now_ms()],
         )?;
         Ok(added == 1)
     }

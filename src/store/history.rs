@@ -74,7 +74,7 @@ impl Store {
             "INSERT INTO policy_versions (ts_ms, version, files, diff, actor)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
-                clock::now_ms(),
+                self.clock.now_ms(),
                 version,
                 serde_json::to_string(files)?,
                 diff,

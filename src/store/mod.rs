@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::clock;
+use crate::clock::Clock;
 use crate::domain::evidence::Evidence;
 use crate::domain::{Action, ActionKind, ActionState, Change, Proposal};
 
@@ -57,9 +57,16 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    clock: Clock,
 }
 
 impl Store {
+    /// Stamps rows with `clock`'s time instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Opens (creating if needed) the database in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Dir {
@@ -76,6 +83,7 @@ impl Store {
         conn.execute_batch(rollups::ROLLUP_SCHEMA)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            clock: Clock::system(),
         })
     }
 
@@ -89,7 +97,7 @@ impl Store {
 
     /// Records a new action in state `proposed`, with its first log row.
     pub fn insert_action(&self, proposal: &Proposal, actor: &str) -> Result<Action, StoreError> {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let kind = proposal.change.kind();
         let agent = match &proposal.change {
             Change::Restart { agent } => Some(agent.clone()),
@@ -161,7 +169,7 @@ impl Store {
         reason: &str,
         actor: &str,
     ) -> Result<Action, StoreError> {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let mut action = read_action(&tx, id)?.ok_or(StoreError::NoSuchAction(id))?;

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::receivers::{Alertmanager, SmtpServer};
 use crate::util::{Receiver, Server, wait_for};
+use swarmpilot::clock::now_ms;
 
 /// Pushes `queue_size` for `agents` every 250 ms, at the value the test sets, while it lives.
 struct Pusher {
@@ -225,7 +226,7 @@ async fn a_sustained_breach_is_one_grouped_message_per_channel_a_repeat_then_one
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.alerts_looked_at(now_ms() + 3_000).await;
     assert_eq!(hook.bodies().len(), sent, "{:?}", hook.bodies());
     assert_eq!(slack.bodies().len(), sent);
     let (_, alerts) = server.get("/api/v1/alerts?state=resolved&pool=edge").await;
@@ -261,7 +262,7 @@ async fn a_critical_alert_inhibits_the_pools_warnings_and_a_silence_mutes_its_ag
         "{critical}"
     );
     assert_eq!(critical["details"]["alerts"][0]["labels"]["agent"], "e-1");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    server.alerts_looked_at(now_ms() + 4_000).await;
     let titles: Vec<String> = hook
         .bodies()
         .iter()

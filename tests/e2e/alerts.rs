@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::gate::{agents_up, wait_state};
 use crate::util::{Receiver, Server, wait_for};
+use swarmpilot::clock::now_ms;
 
 #[tokio::test]
 async fn a_breach_on_every_agent_is_one_grouped_message_then_one_resolved() {
@@ -32,7 +33,8 @@ async fn a_breach_on_every_agent_is_one_grouped_message_then_one_resolved() {
     .await;
     assert_eq!(first["title"], "[FIRING:3] web mem_tiny", "{first}");
     assert_eq!(first["details"]["alerts"].as_array().unwrap().len(), 3);
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Two group intervals and more pass with the controller looking, and nothing is repeated.
+    server.alerts_looked_at(now_ms() + 5_000).await;
     assert_eq!(
         receiver.bodies().len(),
         1,
@@ -65,7 +67,7 @@ async fn a_breach_on_every_agent_is_one_grouped_message_then_one_resolved() {
             "{bodies:?}"
         );
     }
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    server.alerts_looked_at(now_ms() + 4_000).await;
     let all: Vec<Value> = receiver.bodies();
     assert_eq!(
         all.len(),
@@ -135,7 +137,8 @@ async fn a_silence_holds_the_message_until_it_is_deleted_and_alerts_can_be_ackno
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Past the group wait with the controller looking: a message would have been sent.
+    server.alerts_looked_at(now_ms() + 5_000).await;
     assert!(
         receiver.bodies().is_empty(),
         "silenced: {:?}",

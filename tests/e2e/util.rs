@@ -95,6 +95,39 @@ impl Server {
         (status, body)
     }
 
+    /// One unlabelled sample of `GET /metrics`, when the page has it.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let page = self
+            .client
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        page.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    /// Waits until the alert actor has evaluated every alert at `ms` or later (epoch
+    /// milliseconds on the host clock) and no notification is on its way: whatever that
+    /// evaluation decided to send has arrived. The marker an absence check waits for.
+    pub async fn alerts_looked_at(&self, ms: i64) {
+        wait_for(
+            "an alert evaluation with nothing in flight",
+            Duration::from_secs(30),
+            || async {
+                let last = self
+                    .metric("swarmpilot_alert_last_evaluation_timestamp_seconds")
+                    .await?;
+                let in_flight = self.metric("swarmpilot_notifications_in_flight").await?;
+                (last * 1000.0 >= ms as f64 && in_flight == 0.0).then_some(())
+            },
+        )
+        .await
+    }
+
     /// What the server has logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

@@ -178,6 +178,8 @@ url = "ws://127.0.0.1:{err_port}/metrics"
     })
     .await;
 
+    let failures = r#"swarmpilot_pull_failures_total{agent="py-1"}"#;
+    let failed_before = server.metric(failures).await.unwrap_or(0.0);
     agent.kill();
     let killed_at = std::time::Instant::now();
     agent_where(&server, "py-1", "py-1 offline after its agent died", |a| {
@@ -188,8 +190,12 @@ url = "ws://127.0.0.1:{err_port}/metrics"
         killed_at.elapsed() < Duration::from_secs(10),
         "the pull, not the 60 s heartbeat timeout, noticed"
     );
-    // Let a few reconnects (0.5 s, 1 s, 2 s...) fail: one warning for the whole outage.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A few reconnects (0.5 s, 1 s, 2 s...) fail: one warning for the whole outage.
+    wait_for("three failed pulls", Duration::from_secs(20), || async {
+        let failed = server.metric(failures).await?;
+        (failed >= failed_before + 3.0).then_some(())
+    })
+    .await;
 
     let back = json!({"cpu": 55, "memory": 12.25, "status": "active"});
     let _agent = PythonAgent::start(dir.path(), port, &back.to_string());

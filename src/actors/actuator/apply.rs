@@ -7,7 +7,6 @@ use super::PoolDriver;
 use crate::actors::fleet::FleetSupervisor;
 use crate::actors::messages::{DeregisterAgent, RegisterAgent};
 use crate::actors::policy::{ChangeOverlay, PolicyKeeper};
-use crate::clock;
 use crate::domain::Change;
 use crate::drivers::DriverError;
 use crate::policy::OverlayEntry;
@@ -21,6 +20,8 @@ pub struct Effectors {
     pub fleet: Addr<FleetSupervisor>,
     /// The policy keeper, which owns the overlay.
     pub keeper: Addr<PolicyKeeper>,
+    /// The controller's clock.
+    pub clock: crate::clock::Clock,
 }
 
 /// Why a change could not be carried out.
@@ -121,7 +122,7 @@ pub async fn apply(
                 rule: rule.clone(),
                 above: *to,
                 previous: *from,
-                created_ms: clock::now_ms(),
+                created_ms: effectors.clock.now_ms(),
             };
             change_overlay(effectors, Some(entry), None, actor).await?;
             Ok(format!(

@@ -27,7 +27,7 @@ fn load_moved(from: usize, to: usize, mean: f64, target: f64, tolerance: f64) ->
 impl Actuator {
     /// Moves every pending action whose approval ran out to `expired`.
     pub(super) fn expire_pending(&mut self) {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let pending = match self.store.actions_in(&["pending_approval"]) {
             Ok(pending) => pending,
             Err(error) => {
@@ -152,7 +152,10 @@ impl Handler<Decide> for Actuator {
                 state: action.state.as_str().to_string(),
             });
         }
-        if action.expires_ms.is_some_and(|at| at <= clock::now_ms()) {
+        if action
+            .expires_ms
+            .is_some_and(|at| at <= self.clock.now_ms())
+        {
             self.expire_pending();
             return Err(ActuatorError::Expired(id));
         }

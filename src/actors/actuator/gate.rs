@@ -191,7 +191,7 @@ impl Handler<Propose> for Actuator {
         let effectors = self.effectors(&proposal.pool)?;
         let current = self.policy.current();
         let automation = &current.policy.automation;
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let automatic = actor == AUTO;
         if automatic {
             self.check_automatic(&proposal, automation, now)?;

@@ -25,7 +25,7 @@ use actix::{
 
 use super::fleet::FleetSupervisor;
 use super::policy::PolicyKeeper;
-use crate::clock;
+use crate::clock::{self, Clock};
 use crate::domain::{Action, Change};
 use crate::drivers::Driver;
 use crate::policy::{PolicyHandle, threshold};
@@ -74,6 +74,7 @@ impl PoolDriver {
 
 /// The actuator actor.
 pub struct Actuator {
+    clock: Clock,
     store: Store,
     fleet: Addr<FleetSupervisor>,
     keeper: Addr<PolicyKeeper>,
@@ -90,6 +91,12 @@ pub struct Actuator {
 }
 
 impl Actuator {
+    /// Reads the time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// An actuator over the given pools' drivers and the policy overlay.
     pub fn new(
         store: Store,
@@ -99,6 +106,7 @@ impl Actuator {
         pools: HashMap<String, PoolDriver>,
     ) -> Self {
         Actuator {
+            clock: Clock::system(),
             store,
             fleet,
             keeper,
@@ -166,6 +174,7 @@ impl Actuator {
             pool: driver,
             fleet: self.fleet.clone(),
             keeper: self.keeper.clone(),
+            clock: self.clock.clone(),
         })
     }
 
@@ -238,7 +247,7 @@ impl Actuator {
     fn finish(&mut self, pool: &str) {
         let activity = self.activity.entry(pool.to_string()).or_default();
         activity.in_flight = None;
-        activity.last_finished_ms = Some(clock::now_ms());
+        activity.last_finished_ms = Some(self.clock.now_ms());
     }
 }
 
@@ -358,7 +367,7 @@ impl Handler<SetPaused> for Actuator {
             let state = serde_json::json!({
                 "paused": true,
                 "by": msg.by,
-                "since": clock::rfc3339(clock::now_ms()),
+                "since": clock::rfc3339(self.clock.now_ms()),
             });
             self.store.set_paused(Some(&state))?;
             tracing::warn!(message = "Automation paused.", by = %msg.by);

@@ -7,7 +7,6 @@ use super::apply::{Effectors, apply, undo};
 use super::verify::{Baseline, Verifier, check};
 use super::{AUTO, Actuator, ActuatorError, RollBack};
 use crate::actors::fleet::GetFleet;
-use crate::clock;
 use crate::domain::{Action, ActionState, Change};
 
 impl Actuator {
@@ -99,7 +98,7 @@ impl Actuator {
         {
             tracing::error!(message = "Log write failed.", action = id, %error);
         }
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let grace_ms = self
             .pools
             .get(pool)
@@ -123,7 +122,7 @@ impl Actuator {
 
     /// Runs the checks that are due; keeps or rolls back actions whose window decided.
     pub(super) fn check_verifications(&mut self, ctx: &mut Context<Self>) {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let due: Vec<i64> = self
             .verifying
             .iter()
@@ -157,7 +156,7 @@ impl Actuator {
         snapshot: &crate::actors::fleet::FleetSnapshot,
         ctx: &mut Context<Self>,
     ) {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let current = self.policy.current();
         let conditions = &current.policy.automation.verification;
         let interval_ms = self.policy.sampling_interval().as_millis() as i64;
@@ -273,7 +272,7 @@ impl Actuator {
             }
         };
         let window_ms = self.policy.current().policy.automation.rollback_window_secs as i64 * 1000;
-        if clock::now_ms() - action.updated_ms > window_ms {
+        if self.clock.now_ms() - action.updated_ms > window_ms {
             return Err(refuse(format!(
                 "it was applied more than {} s ago",
                 window_ms / 1000

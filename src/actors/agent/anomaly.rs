@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 use crate::analytics::anomaly::{
     ChannelScores, Detector, DetectorConfig, MODEL_FORMAT_VERSION, ModelFile,
 };
-use crate::clock;
 use crate::store::models::ModelStore;
 
 /// The detectors of one agent.
@@ -96,7 +95,7 @@ impl AnomalyWatch {
                 metric: metric.clone(),
                 parameters: self.config.kmeans,
                 model: model.clone(),
-                created_ms: clock::now_ms(),
+                created_ms: crate::clock::now_ms(),
             };
             if let Err(error) = models.save(&file) {
                 tracing::warn!(message = "Cannot save an anomaly model.", agent = %self.agent, %error);

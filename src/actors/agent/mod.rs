@@ -20,6 +20,7 @@ use super::messages::{AnomalyObserved, Heartbeat, ThresholdCrossed};
 use crate::analytics::ring::SeriesRing;
 use crate::analytics::rollup::MinuteAccumulator;
 use crate::analytics::stats::Ewma;
+use crate::clock::Clock;
 use crate::domain::{Sample, metric};
 use crate::policy::PolicyHandle;
 use crate::store::models::ModelStore;
@@ -95,6 +96,7 @@ pub struct GetSeries {
 
 /// One agent's actor.
 pub struct AgentActor {
+    clock: Clock,
     id: String,
     pool: String,
     policy: PolicyHandle,
@@ -118,6 +120,12 @@ pub struct AgentActor {
 }
 
 impl AgentActor {
+    /// Reads the time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// A new actor for agent `id` of `pool`, under the policy in `policy`.
     pub fn new(
         id: String,
@@ -127,6 +135,7 @@ impl AgentActor {
         models: Option<ModelStore>,
     ) -> Self {
         AgentActor {
+            clock: Clock::system(),
             anomaly: AnomalyWatch::new(&id, models.clone()),
             models,
             watched: Vec::new(),
@@ -188,7 +197,7 @@ impl AgentActor {
         for rule in gone {
             self.links.crossings.do_send(ThresholdCrossed {
                 value: f64::NAN,
-                ts_ms: crate::clock::now_ms(),
+                ts_ms: self.clock.now_ms(),
                 rule,
                 agent: self.id.clone(),
                 pool: self.pool.clone(),

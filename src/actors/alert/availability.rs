@@ -9,7 +9,6 @@ use actix::{Context, Handler};
 
 use super::{Alert, AlertState, AlertView, record};
 use crate::actors::messages::{AgentHealthChanged, HeartbeatLate};
-use crate::clock;
 use crate::domain::AgentStatus;
 use crate::policy::{AlertLevel, AlertRule};
 
@@ -37,7 +36,7 @@ impl Alert {
         if active || !self.availability_on() {
             return;
         }
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let rule = AlertRule {
             name: name.to_string(),
             metric: "availability".into(),
@@ -71,7 +70,7 @@ impl Alert {
     /// Resolves availability alert `name` on `agent` if it fires.
     fn clear(&mut self, name: &str, agent: &str) {
         let key = (name.to_string(), agent.to_string());
-        self.resolve_if_firing(&key, clock::now_ms());
+        self.resolve_if_firing(&key, self.clock.now_ms());
     }
 }
 
@@ -81,7 +80,7 @@ impl Handler<AgentHealthChanged> for Alert {
     type Result = ();
 
     fn handle(&mut self, msg: AgentHealthChanged, ctx: &mut Context<Self>) {
-        let silent_secs = (clock::now_ms() - msg.last_seen_ms).max(0) as f64 / 1000.0;
+        let silent_secs = (self.clock.now_ms() - msg.last_seen_ms).max(0) as f64 / 1000.0;
         match msg.status {
             AgentStatus::Offline => self.raise(
                 AGENT_OFFLINE,

@@ -6,7 +6,6 @@ use actix::{Context, Handler};
 
 use super::{Alert, AlertState, AlertView, record};
 use crate::actors::messages::{AnomalyObserved, ForgetAgent, ThresholdCrossed};
-use crate::clock;
 use crate::policy::{AlertLevel, AlertRule};
 
 impl Handler<ThresholdCrossed> for Alert {
@@ -14,7 +13,7 @@ impl Handler<ThresholdCrossed> for Alert {
 
     fn handle(&mut self, msg: ThresholdCrossed, ctx: &mut Context<Self>) {
         let key = (msg.rule.name.clone(), msg.agent.clone());
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         if msg.breached {
             // Breached again while `keep_firing_for` ran: it never stopped firing.
             self.clearing.remove(&key);
@@ -70,7 +69,7 @@ impl Handler<AnomalyObserved> for Alert {
     fn handle(&mut self, msg: AnomalyObserved, _ctx: &mut Context<Self>) {
         let name = format!("anomaly_{}", msg.metric);
         let key = (name.clone(), msg.agent.clone());
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         self.anomaly_seen.insert(key.clone(), now);
         let active = self
             .alerts
@@ -117,7 +116,7 @@ impl Handler<ForgetAgent> for Alert {
     type Result = ();
 
     fn handle(&mut self, msg: ForgetAgent, _ctx: &mut Context<Self>) {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let firing: Vec<(String, String)> = self
             .alerts
             .iter()

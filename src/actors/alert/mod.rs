@@ -14,7 +14,7 @@ mod routing;
 
 pub use availability::{AGENT_OFFLINE, AGENT_UNHEALTHY, HEARTBEAT_MISSED};
 
-use crate::clock;
+use crate::clock::Clock;
 use crate::notify::{Notifier, Router, Silence};
 use crate::policy::{AlertRule, PolicyHandle};
 use crate::store::{AlertTransition, Store};
@@ -64,8 +64,24 @@ pub struct AlertChanged {
 #[rtype(result = "Vec<AlertView>")]
 pub struct GetAlerts;
 
+/// Asks how often the alerts have been evaluated, and when last.
+#[derive(Debug, Message)]
+#[rtype(result = "AlertStats")]
+pub struct GetAlertStats;
+
+/// The alert actor's evaluation counts: proof that it looked, for tests and `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct AlertStats {
+    /// Evaluations of every alert (pending to firing, routing, silences) so far.
+    pub evaluations: u64,
+    /// When the last one ran, epoch milliseconds on the controller's clock.
+    pub last_evaluation_ms: i64,
+}
+
 /// The alert actor.
 pub struct Alert {
+    stats: AlertStats,
+    clock: Clock,
     store: Store,
     /// Routes and channels, when notifications are wanted.
     routing: Option<(PolicyHandle, Notifier, Router)>,
@@ -90,16 +106,24 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// Reads the time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// An alert actor that records history in `store`.
     pub fn new(store: Store) -> Self {
         Alert {
+            stats: AlertStats::default(),
+            clock: Clock::system(),
             store,
             routing: None,
             alerts: HashMap::new(),
             anomaly_seen: HashMap::new(),
             silences: Vec::new(),
             // Ids stay unique across restarts: they start from the clock.
-            next_id: clock::now_ms().max(0) as u64 * 1000,
+            next_id: crate::clock::now_ms().max(0) as u64 * 1000,
             clearing: HashMap::new(),
             cooldown_until: HashMap::new(),
             subscribers: Vec::new(),
@@ -177,7 +201,7 @@ impl Alert {
     /// `ALERTS_PER_GAP_MS` alerts, at most `MAX_EVALUATE_GAP_MS`) ago: then once when the gap
     /// ends.
     fn evaluate_soon(&mut self, ctx: &mut Context<Self>) {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let gap = ((self.alerts.len() / ALERTS_PER_GAP_MS) as i64).min(MAX_EVALUATE_GAP_MS);
         if now - self.evaluated_ms >= gap {
             self.evaluated_ms = now;
@@ -186,7 +210,7 @@ impl Alert {
             self.evaluation_scheduled = true;
             let wait = Duration::from_millis((self.evaluated_ms + gap - now).max(1) as u64);
             ctx.run_later(wait, |alert, _| {
-                let now = clock::now_ms();
+                let now = alert.clock.now_ms();
                 alert.evaluation_scheduled = false;
                 alert.evaluated_ms = now;
                 alert.evaluate(now);
@@ -236,6 +260,8 @@ impl Alert {
         }
         self.route(now_ms);
         self.mark_silenced(now_ms);
+        self.stats.evaluations += 1;
+        self.stats.last_evaluation_ms = now_ms;
         // Keep resolved alerts visible for a while, then forget them.
         self.alerts.retain(|_, (_, view)| {
             view.resolved_ms
@@ -272,7 +298,7 @@ impl Actor for Alert {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.reload_silences();
         ctx.run_interval(EVALUATE_INTERVAL, |alert, _| {
-            alert.evaluate(clock::now_ms())
+            alert.evaluate(alert.clock.now_ms())
         });
         ctx.run_interval(SILENCE_RELOAD, |alert, _| alert.reload_silences());
     }
@@ -284,7 +310,7 @@ impl Handler<AckAlert> for Alert {
     type Result = Option<AlertView>;
 
     fn handle(&mut self, msg: AckAlert, _ctx: &mut Context<Self>) -> Self::Result {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let (_, view) = self.alerts.values_mut().find(|(_, v)| v.id == msg.id)?;
         view.acked = Some((msg.by.clone(), now));
         tracing::info!(message = "Alert acknowledged.", rule = %view.rule, agent = %view.agent,
@@ -300,7 +326,7 @@ impl Handler<SilencesChanged> for Alert {
 
     fn handle(&mut self, _msg: SilencesChanged, _ctx: &mut Context<Self>) {
         self.reload_silences();
-        self.mark_silenced(clock::now_ms());
+        self.mark_silenced(self.clock.now_ms());
     }
 }
 
@@ -311,6 +337,14 @@ impl Handler<GetAlerts> for Alert {
         let mut alerts: Vec<AlertView> = self.alerts.values().map(|(_, v)| v.clone()).collect();
         alerts.sort_by_key(|a| std::cmp::Reverse(a.since_ms));
         MessageResult(alerts)
+    }
+}
+
+impl Handler<GetAlertStats> for Alert {
+    type Result = MessageResult<GetAlertStats>;
+
+    fn handle(&mut self, _msg: GetAlertStats, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.stats)
     }
 }
 

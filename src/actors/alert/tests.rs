@@ -17,7 +17,7 @@ async fn an_anomaly_fires_at_once_and_is_kept_in_the_history() {
             value: 95.0,
             score: 0.9,
             channels: ChannelScores::default(),
-            ts_ms: clock::now_ms(),
+            ts_ms: crate::clock::now_ms(),
         })
         .await
         .unwrap();
@@ -64,7 +64,7 @@ fn crossing(rule: &AlertRule, breached: bool) -> ThresholdCrossed {
         agent: "w-1".into(),
         pool: "w".into(),
         value: if breached { 60.0 } else { 40.0 },
-        ts_ms: clock::now_ms(),
+        ts_ms: crate::clock::now_ms(),
         breached,
     }
 }
@@ -139,7 +139,7 @@ async fn an_offline_agent_is_a_critical_alert_until_it_reports() {
         agent: "w-1".into(),
         pool: "w".into(),
         status,
-        last_seen_ms: clock::now_ms() - 7_000,
+        last_seen_ms: crate::clock::now_ms() - 7_000,
     };
     alert
         .send(health(crate::domain::AgentStatus::Offline))
@@ -164,3 +164,5 @@ async fn an_offline_agent_is_a_critical_alert_until_it_reports() {
         Some(AlertState::Resolved)
     );
 }
+
+mod driven;

@@ -24,7 +24,7 @@ use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
 use super::messages::{AgentHealthChanged, AnomalyObserved};
 use super::{SamplingTick, schedule_sampling};
 use crate::analytics::planner::{PoolPlanner, lead_ticks};
-use crate::clock;
+use crate::clock::Clock;
 use crate::domain::evidence::Evidence;
 use crate::domain::{AgentStatus, Change, Proposal};
 use crate::ingest::scrape::promql::PoolInputs;
@@ -75,6 +75,7 @@ const ANOMALY_EVIDENCE_KEPT: usize = 20;
 
 /// The optimizer actor.
 pub struct Optimizer {
+    clock: Clock,
     policy: PolicyHandle,
     ticker: Option<(SpawnHandle, Duration)>,
     fleet: Addr<FleetSupervisor>,
@@ -103,6 +104,12 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
+    /// Reads the time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// An optimizer that evaluates on every sampling interval of the policy in force.
     pub fn new(
         policy: PolicyHandle,
@@ -110,6 +117,7 @@ impl Optimizer {
         actuator: Addr<Actuator>,
     ) -> Self {
         Optimizer {
+            clock: Clock::system(),
             policy,
             ticker: None,
             fleet,
@@ -174,7 +182,7 @@ impl Optimizer {
                             weights: &weights,
                             alerts: &alerts,
                         };
-                        optimizer.decide(&snapshot, &seen, clock::now_ms())
+                        optimizer.decide(&snapshot, &seen, optimizer.clock.now_ms())
                     }
                     (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
                         tracing::debug!(message = "Fleet or actuator unreachable.", %error)

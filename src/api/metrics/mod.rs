@@ -18,7 +18,7 @@ use self::names::exported_name;
 use super::ApiState;
 use super::error::ApiError;
 use super::routes::{read_store, unavailable};
-use crate::actors::alert::{AlertState, GetAlerts};
+use crate::actors::alert::{AlertState, GetAlertStats, GetAlerts};
 use crate::actors::fleet::GetFleet;
 use crate::domain::{ActionState, AgentStatus};
 use crate::ingest::scrape::TargetStats;
@@ -60,6 +60,7 @@ type TargetFamily = (
 pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let fleet = state.fleet.send(GetFleet).await.map_err(unavailable)?;
     let alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
+    let evaluation = state.alert.send(GetAlertStats).await.map_err(unavailable)?;
     let actions = read_store(&state.store, |store| store.count_by_state()).await?;
     let pools: Vec<String> = state
         .policy
@@ -132,6 +133,27 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
         );
     }
 
+    page.family(
+        "swarmpilot_alert_evaluations_total",
+        "counter",
+        "Evaluations of every alert (firing, resolving, routing, silences).",
+    );
+    page.sample(
+        "swarmpilot_alert_evaluations_total",
+        &[],
+        evaluation.evaluations as f64,
+    );
+    page.family(
+        "swarmpilot_alert_last_evaluation_timestamp_seconds",
+        "gauge",
+        "When the alerts were last evaluated, on the controller's clock.",
+    );
+    page.sample(
+        "swarmpilot_alert_last_evaluation_timestamp_seconds",
+        &[],
+        evaluation.last_evaluation_ms as f64 / 1000.0,
+    );
+
     page.family("swarmpilot_actions", "gauge", "Actions by current state.");
     let counts: BTreeMap<String, u64> = actions.into_iter().collect();
     for action_state in ActionState::ALL {
@@ -164,6 +186,17 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
             page.sample(name, &[("channel", channel)], count(stats) as f64);
         }
     }
+
+    page.family(
+        "swarmpilot_notifications_in_flight",
+        "gauge",
+        "Notifications handed to a channel and not yet delivered or given up on.",
+    );
+    page.sample(
+        "swarmpilot_notifications_in_flight",
+        &[],
+        state.notifier.in_flight() as f64,
+    );
 
     let targets = state.scrape.snapshot();
     let scrape_families: [TargetFamily; 4] = [
@@ -201,6 +234,19 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
                 value(target),
             );
         }
+    }
+
+    page.family(
+        "swarmpilot_pull_failures_total",
+        "counter",
+        "Failed WebSocket pulls (unreachable, closed, malformed) of the agent.",
+    );
+    for (agent, failures) in state.pull_failures.snapshot() {
+        page.sample(
+            "swarmpilot_pull_failures_total",
+            &[("agent", &agent)],
+            failures as f64,
+        );
     }
 
     let inputs = state.pool_inputs.snapshot();

@@ -23,7 +23,7 @@ use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, SpawnHandle, Wra
 use crate::actors::fleet::{FleetSnapshot, FleetSupervisor, GetFleet};
 use crate::actors::messages::{AdmitSamples, AgentHealthChanged, IngestSamples};
 use crate::actors::{SamplingTick, schedule_sampling};
-use crate::clock;
+use crate::clock::Clock;
 use crate::domain::{AgentStatus, Sample};
 use crate::policy::{MetricMapping, PolicyHandle};
 
@@ -95,6 +95,7 @@ pub enum ScrapeError {
 
 /// The scrape actor.
 pub struct Scraper {
+    clock: Clock,
     policy: PolicyHandle,
     fleet: Addr<FleetSupervisor>,
     client: reqwest::Client,
@@ -128,6 +129,12 @@ struct TargetState {
 }
 
 impl Scraper {
+    /// Reads the time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// A scraper that sends what it reads to `fleet`, counts into `stats`, and keeps the
     /// policy's PromQL pool inputs in `inputs`.
     pub fn new(
@@ -140,6 +147,7 @@ impl Scraper {
             .user_agent(concat!("swarmpilot/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Scraper {
+            clock: Clock::system(),
             policy,
             fleet,
             client,
@@ -241,14 +249,14 @@ impl Scraper {
                 {
                     tracing::warn!(message = "Pool input query failed.", pool = %key.0, input = %key.1, %error);
                 }
-                scraper.inputs.record(key, clock::now_ms(), outcome);
+                scraper.inputs.record(key, scraper.clock.now_ms(), outcome);
             }));
         }
     }
 
     /// Turns one scrape's result into samples, or counts its failure.
     fn finish(&mut self, job: Job, result: Result<text::Exposition, ScrapeError>) {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let Some(state) = self.targets.get_mut(&job.agent) else {
             // The target left the policy while it was being read.
             return;

@@ -3,6 +3,8 @@
 //! agent silent for two intervals, report it unreachable and reconnect with exponential
 //! backoff.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::Recipient;
@@ -14,7 +16,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use super::protocol::{self, METRICS_REQUEST, Message, Reading};
 use super::{Target, TargetKind};
 use crate::actors::messages::{AdmitSamples, IngestSamples, PullObserved, PullOutcome};
-use crate::clock;
+use crate::clock::Clock;
 use crate::domain::metric;
 use crate::policy::PolicyHandle;
 
@@ -34,6 +36,26 @@ pub struct PullLinks {
     pub admit: Recipient<AdmitSamples>,
     /// The health actor.
     pub health: Recipient<PullObserved>,
+    /// Failed pulls per agent, for `GET /metrics`.
+    pub failures: PullFailures,
+}
+
+/// Failed pulls (unreachable, closed, malformed) per agent since the controller started.
+#[derive(Debug, Clone, Default)]
+pub struct PullFailures(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl PullFailures {
+    /// Counts one failed pull of `agent`.
+    fn count(&self, agent: &str) {
+        if let Ok(mut counts) = self.0.lock() {
+            *counts.entry(agent.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Every agent's count.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0.lock().map(|c| c.clone()).unwrap_or_default()
+    }
 }
 
 /// Exponential backoff: `BACKOFF_INITIAL`, doubling up to `BACKOFF_MAX`, reset after a good
@@ -83,8 +105,9 @@ impl Backoff {
 }
 
 /// Pulls `target` until the task is aborted.
-pub async fn run(target: Target, links: PullLinks, policy: PolicyHandle) {
+pub async fn run(target: Target, links: PullLinks, policy: PolicyHandle, clock: Clock) {
     let mut puller = Puller {
+        clock,
         target,
         links,
         policy,
@@ -104,6 +127,7 @@ pub async fn run(target: Target, links: PullLinks, policy: PolicyHandle) {
 }
 
 struct Puller {
+    clock: Clock,
     target: Target,
     links: PullLinks,
     policy: PolicyHandle,
@@ -150,7 +174,7 @@ impl Puller {
     /// Hands a good reading to the fleet and its status to the health actor.
     async fn deliver(&mut self, reading: Reading) {
         let agent = &self.target.agent;
-        let mut samples = reading.samples(agent, clock::now_ms());
+        let mut samples = reading.samples(agent, self.clock.now_ms());
         if self.target.process_sampled {
             samples
                 .retain(|s| s.metric != metric::CPU_PERCENT && s.metric != metric::MEMORY_PERCENT);
@@ -183,13 +207,14 @@ impl Puller {
                 message = "Agent metrics pulled again.",
                 %agent,
                 url = %self.target.url,
-                outage_ms = clock::now_ms() - since
+                outage_ms = self.clock.now_ms() - since
             );
         }
     }
 
     fn malformed(&mut self, error: &protocol::ProtocolError) {
         self.report(PullOutcome::Malformed);
+        self.links.failures.count(&self.target.agent);
         if self.begin_outage() {
             tracing::warn!(message = "Agent answered with no metrics.", agent = %self.target.agent, url = %self.target.url, %error);
         }
@@ -203,6 +228,7 @@ impl Puller {
 
     fn unreachable(&mut self, error: &PullError) {
         self.report(PullOutcome::Unreachable);
+        self.links.failures.count(&self.target.agent);
         if self.begin_outage() {
             tracing::warn!(message = "Agent metrics cannot be pulled.", agent = %self.target.agent, url = %self.target.url, %error);
         } else {
@@ -215,7 +241,7 @@ impl Puller {
         if self.outage.is_some() {
             return false;
         }
-        self.outage = Some(clock::now_ms());
+        self.outage = Some(self.clock.now_ms());
         true
     }
 

@@ -25,10 +25,11 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, WrapFuture};
 
-pub use client::{BACKOFF_INITIAL, BACKOFF_MAX, Backoff, PullLinks};
+pub use client::{BACKOFF_INITIAL, BACKOFF_MAX, Backoff, PullFailures, PullLinks};
 
 use crate::actors::fleet::{FleetSnapshot, GetFleet};
 use crate::actors::messages::ForgetAgent;
+use crate::clock::Clock;
 use crate::policy::{Policy, PolicyHandle, PullProtocol};
 
 /// How often the set of pulled agents is brought in line with the fleet and the policy.
@@ -62,6 +63,7 @@ pub enum TargetKind {
 
 /// The actor that keeps one pull task per target.
 pub struct WsPull {
+    clock: Clock,
     policy: PolicyHandle,
     fleet: Recipient<GetFleet>,
     links: PullLinks,
@@ -130,9 +132,16 @@ pub fn targets(policy: &Policy, fleet: &FleetSnapshot) -> HashMap<String, Target
 // === impl WsPull ===
 
 impl WsPull {
+    /// Reads the time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// A puller that reads the fleet through `fleet` and reports through `links`.
     pub fn new(policy: PolicyHandle, fleet: Recipient<GetFleet>, links: PullLinks) -> Self {
         WsPull {
+            clock: Clock::system(),
             policy,
             fleet,
             links,
@@ -175,6 +184,7 @@ impl WsPull {
                 target.clone(),
                 self.links.clone(),
                 self.policy.clone(),
+                self.clock.clone(),
             ));
             self.pulling.insert(agent, Pulling { target, task });
         }

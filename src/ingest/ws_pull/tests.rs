@@ -131,6 +131,7 @@ async fn forgotten_agents_stop_being_pulled_and_new_ones_start() {
         ingest: fake.clone().recipient(),
         admit: fake.clone().recipient(),
         health: fake.clone().recipient(),
+        failures: Default::default(),
     };
     let pull = WsPull::new(policy, fake.recipient(), links).start();
     wait_pulled(&pull, &["w-1"]).await;

@@ -13,11 +13,12 @@ use actix::{Actor, Addr, AsyncContext, Context};
 
 use crate::actors::actuator::{Actuator, PoolDriver, Shutdown};
 use crate::actors::alert::Alert;
-use crate::actors::collector::Collector;
 use crate::actors::fleet::{FleetLinks, FleetSupervisor};
 use crate::actors::health::Health;
 use crate::actors::optimizer::Optimizer;
 use crate::actors::policy::{PolicyKeeper, PolicySource};
+use crate::actors::sources::collector::Collector;
+use crate::actors::sources::ws_pull::{PullLinks, WsPull};
 use crate::actors::tasks::TaskTracker;
 use crate::api::{self, ApiState};
 use crate::clock::Clock;
@@ -25,7 +26,6 @@ use crate::drivers::http::{self, HttpConfig, HttpDriver};
 use crate::drivers::kubernetes::{self, Credentials, KubernetesConfig, KubernetesDriver, Sources};
 use crate::drivers::process::{ProcessConfig, ProcessDriver};
 use crate::drivers::{Driver, DriverError, Secret};
-use crate::ingest::ws_pull::{PullLinks, WsPull};
 use crate::policy::{DriverConfig, LoadedPolicy, PolicyHandle, PoolPolicy, WorkloadKind};
 use crate::store::models::ModelStore;
 use crate::store::{RollupWriter, Store, StoreError};
@@ -195,7 +195,7 @@ impl Controller {
             retention.current().policy.global.retention_days
         })
         .map_err(io("cannot start the rollup writer".into()))?;
-        let pull_failures = crate::ingest::ws_pull::PullFailures::default();
+        let pull_failures = crate::actors::sources::ws_pull::PullFailures::default();
         let ws_pull = WsPull::new(
             handle.clone(),
             fleet.clone().recipient(),
@@ -217,18 +217,19 @@ impl Controller {
                 ws_pull.recipient(),
             ],
             track: health.clone().recipient(),
-            heartbeat: health.recipient(),
+            heartbeat: health.clone().recipient(),
             crossings: alert.clone().recipient(),
             anomalies: vec![alert.clone().recipient(), optimizer.clone().recipient()],
             models: Some(ModelStore::new(&config.data_dir.join("models"))),
             rollups: Some(rollup_sink),
         };
         fleet_ctx.run(FleetSupervisor::new(handle.clone(), links).with_clock(clock.clone()));
-        let scrape_stats = crate::ingest::scrape::ScrapeStats::default();
+        let scrape_stats = crate::actors::sources::scrape::ScrapeStats::default();
         let pool_inputs = crate::ingest::scrape::promql::PoolInputs::default();
-        crate::ingest::scrape::Scraper::new(
+        crate::actors::sources::scrape::Scraper::new(
             handle.clone(),
             fleet.clone(),
+            health.recipient(),
             scrape_stats.clone(),
             pool_inputs.clone(),
         )

@@ -13,11 +13,14 @@ use actix::{Actor, AsyncContext, Context, Handler, Recipient};
 
 use super::messages::{
     AgentHealthChanged, ForgetAgent, Heartbeat, HeartbeatLate, PullObserved, PullOutcome,
-    TrackAgent,
+    ScrapeObserved, TrackAgent,
 };
 use crate::clock::Clock;
 use crate::domain::AgentStatus;
 use crate::policy::PolicyHandle;
+
+/// Failed scrapes in a row after which a scraped agent is `error`.
+pub const SCRAPE_FAILURES_UNHEALTHY: u32 = 2;
 
 /// How often silence is checked.
 const CHECK_INTERVAL: Duration = Duration::from_millis(500);
@@ -42,6 +45,8 @@ struct Tracked {
     late: bool,
     /// The latest pull outcome, for pulled agents.
     pulled: Option<PullOutcome>,
+    /// Failed scrapes since the last good one, for scraped agents.
+    scrape_failures: u32,
     /// The status last published (`active` until told otherwise).
     published: AgentStatus,
 }
@@ -57,11 +62,13 @@ impl Tracked {
             silent: false,
             late: false,
             pulled: None,
+            scrape_failures: 0,
             published: AgentStatus::Active,
         }
     }
 
-    /// The status the agent has now: silence first, then what its pull found.
+    /// The status the agent has now: silence first, then what its pull found, then whether
+    /// its endpoint can be scraped (a starting agent may not listen yet: only after its grace).
     fn verdict(&self, now_ms: i64) -> AgentStatus {
         if self.silent {
             return AgentStatus::Offline;
@@ -71,6 +78,11 @@ impl Tracked {
             Some(PullOutcome::Malformed) => AgentStatus::Error,
             // A starting agent may not listen yet: unreachable counts only after its grace.
             Some(PullOutcome::Unreachable) if now_ms > self.grace_until_ms => AgentStatus::Offline,
+            _ if self.scrape_failures >= SCRAPE_FAILURES_UNHEALTHY
+                && now_ms > self.grace_until_ms =>
+            {
+                AgentStatus::Error
+            }
             _ => AgentStatus::Active,
         }
     }
@@ -232,6 +244,25 @@ impl Handler<PullObserved> for Health {
     }
 }
 
+impl Handler<ScrapeObserved> for Health {
+    type Result = ();
+
+    fn handle(&mut self, msg: ScrapeObserved, _ctx: &mut Context<Self>) {
+        let Some(tracked) = self.agents.get_mut(&msg.agent) else {
+            return;
+        };
+        let now = self.clock.now_ms();
+        if msg.reachable {
+            tracked.scrape_failures = 0;
+            // It answered, so it is up: losing it from now on counts at once.
+            tracked.grace_until_ms = tracked.grace_until_ms.min(now);
+        } else {
+            tracked.scrape_failures = tracked.scrape_failures.saturating_add(1);
+        }
+        self.settle(&msg.agent, now);
+    }
+}
+
 impl Handler<ForgetAgent> for Health {
     type Result = ();
 
@@ -261,6 +292,30 @@ mod tests {
         assert!(health.agents["w-1"].silent, "silent 9.5 s > 6 s");
         assert_eq!(health.agents["w-1"].published, AgentStatus::Offline);
         assert!(health.agents["w-1"].late, "late before offline");
+    }
+
+    #[test]
+    fn failed_scrapes_in_a_row_after_the_grace_mean_error_and_one_good_scrape_clears_it() {
+        let mut tracked = Tracked::new("w".into(), 1_000, 10_000);
+        tracked.scrape_failures = SCRAPE_FAILURES_UNHEALTHY;
+        assert_eq!(
+            tracked.verdict(5_000),
+            AgentStatus::Active,
+            "still starting"
+        );
+        assert_eq!(tracked.verdict(10_500), AgentStatus::Error);
+        tracked.scrape_failures = SCRAPE_FAILURES_UNHEALTHY - 1;
+        assert_eq!(
+            tracked.verdict(10_500),
+            AgentStatus::Active,
+            "one failure is not a verdict"
+        );
+        tracked.silent = true;
+        assert_eq!(
+            tracked.verdict(10_500),
+            AgentStatus::Offline,
+            "silence comes first"
+        );
     }
 
     #[test]

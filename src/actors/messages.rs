@@ -40,6 +40,19 @@ pub struct Refused {
     pub positions: Vec<usize>,
 }
 
+// === sent by the scraper (Prometheus text) ===
+
+/// Whether scraping an agent's Prometheus endpoint worked this time; the health actor folds it
+/// into the agent's status.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ScrapeObserved {
+    /// The agent scraped.
+    pub agent: String,
+    /// The endpoint answered with a page that parsed.
+    pub reachable: bool,
+}
+
 // === sent by the pull clients (WebSocket) ===
 
 /// What pulling an agent's metrics found this time; the health actor folds it into the

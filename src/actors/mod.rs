@@ -7,12 +7,12 @@
 pub mod actuator;
 pub mod agent;
 pub mod alert;
-pub mod collector;
 pub mod fleet;
 pub mod health;
 pub mod messages;
 pub mod optimizer;
 pub mod policy;
+pub mod sources;
 pub mod tasks;
 
 use std::time::Duration;

@@ -36,7 +36,7 @@ pub struct SeriesChart<'a> {
 
 /// Draws `chart` and encodes it as PNG.
 pub fn series_png(chart: &SeriesChart<'_>) -> Result<Vec<u8>, ChartError> {
-    crate::replay::plot::register_font();
+    crate::font::register_font();
     let (width, height) = SIZE;
     let mut rgb = vec![0u8; (width * height * 3) as usize];
     draw(chart, &mut rgb).map_err(|e| ChartError::Draw(e.to_string()))?;

@@ -5,7 +5,7 @@ mod actions;
 mod alerts;
 pub mod auth;
 mod chart;
-pub mod error;
+pub use crate::http_error as error;
 mod ingest;
 mod log;
 mod metrics;
@@ -54,9 +54,9 @@ pub struct ApiState {
     /// The task tracker.
     pub tasks: Addr<crate::actors::tasks::TaskTracker>,
     /// Each Prometheus scrape target's counts, for `GET /metrics`.
-    pub scrape: crate::ingest::scrape::ScrapeStats,
+    pub scrape: crate::actors::sources::scrape::ScrapeStats,
     /// Failed WebSocket pulls per agent, for `GET /metrics`.
-    pub pull_failures: crate::ingest::ws_pull::PullFailures,
+    pub pull_failures: crate::actors::sources::ws_pull::PullFailures,
     /// Pool inputs read with PromQL, for `GET /api/v1/pools` and `GET /metrics`.
     pub pool_inputs: crate::ingest::scrape::promql::PoolInputs,
     /// The controller's clock.

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use super::series::{SeriesReader, write_rows};
 use crate::analytics::anomaly::{Detector, DetectorConfig};
+use crate::series_csv::{SeriesReader, write_rows};
 
 /// Scores `input` into `output` (`timestamp,value,anomaly_score`); the output appears only
 /// when every row was good.

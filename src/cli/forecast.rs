@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use super::series::{SeriesReader, write_rows};
 use crate::analytics::forecast::{ForecastConfig, Forecaster};
+use crate::series_csv::{SeriesReader, write_rows};
 
 /// Writes, for every row t, the forecasts made from rows 0..t for t+1..t+H as columns
 /// `f1..fH` (empty while warming up); the output appears only when every row was good.

@@ -5,7 +5,6 @@ pub mod client;
 mod detect;
 mod forecast;
 pub mod replay;
-pub mod series;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -261,7 +260,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Agent { listen, pool, id } => {
             let id = id.unwrap_or_else(|| format!("{pool}-{}", listen.port()));
             actix::System::new()
-                .block_on(crate::agent::run(crate::agent::WorkerConfig {
+                .block_on(crate::worker::run(crate::worker::WorkerConfig {
                     listen,
                     pool,
                     id,

@@ -2,14 +2,11 @@
 //! for, over time; one strategy or several on one chart. PNG, text in an embedded font.
 
 use std::path::Path;
-use std::sync::Once;
 
 use plotters::prelude::*;
 
 use super::{SLO_UTILIZATION, TickRecord};
 
-/// DejaVu Sans (see assets/fonts/LICENSE-DejaVu.txt), so charts need no system fonts.
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 /// Horizontal resolution of the chart: ticks are summarised into this many columns at most.
 const COLUMNS: usize = 1400;
 /// Strategy colours, in order.
@@ -66,19 +63,9 @@ fn columns(ticks: &[TickRecord], origin_ms: i64) -> Vec<Column> {
     out.into_iter().flatten().collect()
 }
 
-/// Registers the embedded font as `sans-serif` for plotters, once per process.
-pub(crate) fn register_font() {
-    static REGISTER: Once = Once::new();
-    REGISTER.call_once(|| {
-        if plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_err() {
-            tracing::warn!(message = "The embedded chart font did not load.");
-        }
-    });
-}
-
 /// Draws `runs` over one trace into a PNG at `path`, time counted from `origin_ms`.
 pub fn draw(path: &Path, title: &str, runs: &[Run<'_>], origin_ms: i64) -> anyhow::Result<()> {
-    register_font();
+    crate::font::register_font();
     let summaries: Vec<Vec<Column>> = runs
         .iter()
         .map(|run| columns(run.ticks, origin_ms))

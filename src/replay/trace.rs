@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::cli::series::{SeriesError, SeriesReader};
+use crate::series_csv::{SeriesError, SeriesReader};
 
 /// A load trace, sorted by time.
 #[derive(Debug, Clone, PartialEq)]

@@ -20,8 +20,8 @@ use super::error::ApiError;
 use super::routes::{read_store, unavailable};
 use crate::actors::alert::{AlertState, GetAlertStats, GetAlerts};
 use crate::actors::fleet::GetFleet;
+use crate::actors::sources::scrape::TargetStats;
 use crate::domain::{ActionState, AgentStatus};
-use crate::ingest::scrape::TargetStats;
 use crate::notify::ChannelStats;
 use crate::policy::AlertLevel;
 

@@ -289,7 +289,7 @@ mod tests {
     #[test]
     fn the_bundled_workers_page_maps_to_throughput_errors_and_latency() {
         let mappings = crate::policy::bundled_worker_metrics();
-        let worker = crate::agent::metrics::WorkerMetrics::default();
+        let worker = crate::worker::metrics::WorkerMetrics::default();
         let first = worker.render("w", "w-1");
         for (latency, ok) in [(0.004, true), (0.02, true), (0.02, true), (0.3, false)] {
             worker.begin();
@@ -315,7 +315,7 @@ mod tests {
     #[test]
     fn nothing_observed_between_scrapes_gives_no_mean_or_ratio() {
         let mappings = crate::policy::bundled_worker_metrics();
-        let page = crate::agent::metrics::WorkerMetrics::default().render("w", "w-1");
+        let page = crate::worker::metrics::WorkerMetrics::default().render("w", "w-1");
         let got = check(&mappings, &[&page, &page]);
         let names: Vec<&str> = got[1].iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["throughput_per_s", "active_tasks"]);

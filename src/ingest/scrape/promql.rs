@@ -35,12 +35,7 @@ impl PoolInputs {
     }
 
     /// Records one query's outcome.
-    pub(super) fn record(
-        &self,
-        key: (String, String),
-        now_ms: i64,
-        outcome: Result<f64, QueryError>,
-    ) {
+    pub fn record(&self, key: (String, String), now_ms: i64, outcome: Result<f64, QueryError>) {
         let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let state = all.entry(key).or_default();
         match outcome {
@@ -58,7 +53,7 @@ impl PoolInputs {
     }
 
     /// Forgets inputs no longer in the policy.
-    pub(super) fn retain(&self, keep: impl Fn(&(String, String)) -> bool) {
+    pub fn retain(&self, keep: impl Fn(&(String, String)) -> bool) {
         let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
         all.retain(|key, _| keep(key));
     }

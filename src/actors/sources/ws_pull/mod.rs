@@ -18,7 +18,7 @@
 //! are made.
 
 mod client;
-pub mod protocol;
+pub use crate::ingest::ws_pull as protocol;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

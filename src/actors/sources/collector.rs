@@ -7,9 +7,9 @@ use std::time::Duration;
 use actix::{Actor, Context, Handler, Recipient, SpawnHandle};
 use sysinfo::{Disks, Networks, Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
 
-use super::fleet::HOST_AGENT;
-use super::messages::{ForgetAgent, IngestSamples, WatchProcess};
-use super::{SamplingTick, schedule_sampling};
+use crate::actors::fleet::HOST_AGENT;
+use crate::actors::messages::{ForgetAgent, IngestSamples, WatchProcess};
+use crate::actors::{SamplingTick, schedule_sampling};
 use crate::clock::Clock;
 use crate::domain::{Sample, metric};
 use crate::policy::PolicyHandle;
@@ -253,7 +253,7 @@ mod tests {
             !first.iter().any(|s| s.metric == metric::CPU_PERCENT),
             "not primed yet"
         );
-        crate::agent::burn_cpu(Duration::from_millis(300));
+        crate::worker::burn_cpu(Duration::from_millis(300));
         let second = collector.collect();
         let cpu = second
             .iter()

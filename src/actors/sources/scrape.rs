@@ -1,34 +1,31 @@
 //! Prometheus scrape as a source: `Scraper` reads every target's `/metrics` page on the
 //! policy's sampling interval, each with its own timeout and in its own future so a slow
 //! or dead target never holds the others back, and turns the series its mappings name into
-//! samples (`map.rs`; the text format is read by `text.rs`).
+//! samples (`ingest::scrape::map`; the text format is read by `ingest::scrape::text`).
 //!
 //! Targets are the policy's static `[[ingest.scrape]]` list, whose agents join their pool
 //! through `AdmitSamples` like pushed ones, and the agents of each pool in
 //! `[ingest.scrape_pools]`, read at their driver-reported endpoint and sent with
 //! `IngestSamples`. A failing target is logged once per outage, counted in [`ScrapeStats`]
-//! (shown by `GET /metrics`), and its agent is marked `error` after
-//! [`UNHEALTHY_AFTER_FAILURES`] failures in a row, `active` again on the next good scrape.
-
-pub mod map;
-pub mod promql;
-pub mod text;
+//! (shown by `GET /metrics`), and reported unreachable to the health actor, which marks the
+//! agent `error` after a few failures in a row and `active` again on the next good scrape.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, SpawnHandle, WrapFuture};
+use actix::{
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Recipient, SpawnHandle, WrapFuture,
+};
 
 use crate::actors::fleet::{FleetSnapshot, FleetSupervisor, GetFleet};
-use crate::actors::messages::{AdmitSamples, AgentHealthChanged, IngestSamples};
+use crate::actors::messages::{AdmitSamples, IngestSamples, ScrapeObserved};
 use crate::actors::{SamplingTick, schedule_sampling};
 use crate::clock::Clock;
-use crate::domain::{AgentStatus, Sample};
+use crate::domain::Sample;
+use crate::ingest::scrape::{map, promql, text};
 use crate::policy::{MetricMapping, PolicyHandle};
 
-/// Consecutive failed scrapes after which the agent's status becomes `error`.
-pub const UNHEALTHY_AFTER_FAILURES: u64 = 2;
 /// Largest page read from a target, bytes.
 pub const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
 /// What the scraper asks for: the classic text format.
@@ -98,6 +95,7 @@ pub struct Scraper {
     clock: Clock,
     policy: PolicyHandle,
     fleet: Addr<FleetSupervisor>,
+    health: Recipient<ScrapeObserved>,
     client: reqwest::Client,
     ticker: Option<(SpawnHandle, Duration)>,
     targets: HashMap<String, TargetState>,
@@ -117,15 +115,12 @@ struct Job {
     /// True for agents the controller runs (`IngestSamples`), false for static targets
     /// (`AdmitSamples`, which may register them).
     managed: bool,
-    /// A starting agent whose endpoint does not answer yet is not marked unhealthy.
-    starting: bool,
 }
 
 #[derive(Debug, Default)]
 struct TargetState {
     memory: map::Memory,
     in_flight: bool,
-    unhealthy: bool,
 }
 
 impl Scraper {
@@ -140,6 +135,7 @@ impl Scraper {
     pub fn new(
         policy: PolicyHandle,
         fleet: Addr<FleetSupervisor>,
+        health: Recipient<ScrapeObserved>,
         stats: ScrapeStats,
         inputs: promql::PoolInputs,
     ) -> Result<Self, reqwest::Error> {
@@ -150,6 +146,7 @@ impl Scraper {
             clock: Clock::system(),
             policy,
             fleet,
+            health,
             client,
             ticker: None,
             targets: HashMap::new(),
@@ -173,7 +170,6 @@ impl Scraper {
                 timeout_ms: target.timeout_ms,
                 mappings: target.metrics.clone(),
                 managed: false,
-                starting: false,
             })
             .collect();
         for agent in snapshot.map_or(&[][..], |s| &s.agents) {
@@ -193,7 +189,6 @@ impl Scraper {
                 timeout_ms: pool.timeout_ms,
                 mappings: pool.metrics.clone(),
                 managed: true,
-                starting: agent.status == AgentStatus::Starting,
             });
         }
         jobs
@@ -278,10 +273,10 @@ impl Scraper {
                 if failures == 1 {
                     tracing::warn!(message = "Scrape failed.", agent = %job.agent, url = %job.url, %error);
                 }
-                if failures >= UNHEALTHY_AFTER_FAILURES && !state.unhealthy && !job.starting {
-                    state.unhealthy = true;
-                    self.fleet.do_send(health(&job, AgentStatus::Error, now));
-                }
+                self.health.do_send(ScrapeObserved {
+                    agent: job.agent.clone(),
+                    reachable: false,
+                });
                 return;
             }
         };
@@ -296,9 +291,10 @@ impl Scraper {
         if was_down {
             tracing::info!(message = "Scrape target back.", agent = %job.agent);
         }
-        if std::mem::take(&mut state.unhealthy) {
-            self.fleet.do_send(health(&job, AgentStatus::Active, now));
-        }
+        self.health.do_send(ScrapeObserved {
+            agent: job.agent.clone(),
+            reachable: true,
+        });
         let samples: Vec<Sample> = map::apply(&job.mappings, &exposition, now, &mut state.memory)
             .into_iter()
             .map(|(metric, value)| Sample {
@@ -332,15 +328,6 @@ impl Scraper {
                 }
             }
         });
-    }
-}
-
-fn health(job: &Job, status: AgentStatus, now_ms: i64) -> AgentHealthChanged {
-    AgentHealthChanged {
-        agent: job.agent.clone(),
-        pool: job.pool.clone(),
-        status,
-        last_seen_ms: now_ms,
     }
 }
 

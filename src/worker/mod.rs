@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use actix_web::{App, HttpResponse, HttpServer, guard, web};
 use serde::{Deserialize, Serialize};
 
-use crate::api::error::{ApiError, json_error};
+use crate::http_error::{ApiError, json_error};
 use metrics::WorkerMetrics;
 
 /// The most CPU time one task may ask for, milliseconds.

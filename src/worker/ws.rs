@@ -1,6 +1,6 @@
 //! The worker's side of the WebSocket metrics protocol: a `GET /metrics` carrying
 //! `Upgrade: websocket` becomes a socket on which every `{"type": "metrics_request"}` is
-//! answered with a `metrics_response` (see `crate::ingest::ws_pull::protocol` for the units):
+//! answered with a `metrics_response` (see the controller's `ingest::ws_pull` for the units):
 //! the process's CPU (percent of one core, since the previous request on this socket) and
 //! resident memory (percent of the host's), the mean latency and failure percent of the
 //! `/work` tasks of the last minute (`null` without any), tasks in flight as

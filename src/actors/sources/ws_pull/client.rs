@@ -13,11 +13,11 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::protocol::{self, METRICS_REQUEST, Message, Reading};
 use super::{Target, TargetKind};
 use crate::actors::messages::{AdmitSamples, IngestSamples, PullObserved, PullOutcome};
 use crate::clock::Clock;
 use crate::domain::metric;
+use crate::ingest::ws_pull::{self as protocol, METRICS_REQUEST, Message, Reading};
 use crate::policy::PolicyHandle;
 
 /// First wait before a reconnect.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 /// Milliseconds since the Unix epoch, now, on the system clock.
 pub fn now_ms() -> i64 {
@@ -57,12 +57,7 @@ impl Clock {
     }
 }
 
-/// Formats epoch milliseconds as RFC 3339 UTC with millisecond precision.
-pub fn rfc3339(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+pub use crate::domain::time::rfc3339;
 
 /// Parses an RFC 3339 timestamp or a plain integer of epoch milliseconds.
 pub fn parse_time(text: &str) -> Option<i64> {

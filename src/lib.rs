@@ -25,4 +25,4 @@ pub mod series_csv;
 pub mod store;
 pub mod worker;
 
-pub use swarmpilot_core::{analytics, domain};
+pub use swarmpilot_core::{analytics, decide, domain};

@@ -4,9 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Recipient, Supervisor};
-use serde::Serialize;
 
-use super::agent::{AgentActor, AgentLinks, GetSeries, Readings, RecordSamples, SharedObserved};
+use super::agent::{AgentActor, AgentLinks, GetSeries, RecordSamples, SharedObserved};
 use super::messages::{
     AdmitSamples, AgentHealthChanged, AnomalyObserved, DeregisterAgent, ForgetAgent, Heartbeat,
     IngestSamples, Refused, RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
@@ -17,69 +16,8 @@ use crate::policy::{PolicyHandle, UnknownAgents};
 use crate::store::models::ModelStore;
 
 /// The agent id under which host-wide samples arrive.
+pub use crate::domain::fleet::{AgentView, FleetSnapshot};
 pub use crate::domain::names::HOST_AGENT;
-
-/// One agent as the API and the optimizer see it.
-#[derive(Debug, Clone, Serialize)]
-pub struct AgentView {
-    /// Agent id.
-    pub id: String,
-    /// Pool.
-    pub pool: String,
-    /// Current status.
-    pub status: AgentStatus,
-    /// OS process id, for local agents.
-    pub pid: Option<u32>,
-    /// Base URL the agent serves.
-    pub endpoint: Option<String>,
-    /// When this incarnation started, epoch milliseconds.
-    pub started_ms: i64,
-    /// When it last reported, epoch milliseconds; 0 if never.
-    pub last_sample_ms: i64,
-    /// Latest value of each metric.
-    pub metrics: Readings,
-    /// Smoothed CPU, percent of one core; `None` before the first CPU sample.
-    pub cpu_smoothed: Option<f64>,
-    /// Latest anomaly score of each watched metric, in [0, 1].
-    pub anomaly_scores: Readings,
-    /// Times its actor was restarted after a crash.
-    pub actor_restarts: u32,
-}
-
-#[cfg(test)]
-impl AgentView {
-    /// An active agent of `pool` with no readings, for tests to fill in.
-    pub(crate) fn blank(id: &str, pool: &str) -> AgentView {
-        AgentView {
-            id: id.into(),
-            pool: pool.into(),
-            status: AgentStatus::Active,
-            pid: None,
-            endpoint: None,
-            started_ms: 0,
-            last_sample_ms: 0,
-            metrics: Readings::default(),
-            cpu_smoothed: None,
-            anomaly_scores: Readings::default(),
-            actor_restarts: 0,
-        }
-    }
-}
-
-/// A point-in-time copy of the whole fleet.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct FleetSnapshot {
-    /// Every registered agent, by id.
-    pub agents: Vec<AgentView>,
-    /// Latest host-wide metrics.
-    pub host: BTreeMap<String, f64>,
-    /// Samples handed to agents (and kept for the host) since the controller started.
-    pub samples_routed: u64,
-    /// Points held in every agent's ring buffers.
-    pub ring_points: usize,
-    /// Heap bytes of every agent's ring buffers.
-    pub ring_bytes: usize,
-}
 
 /// Asks for a snapshot of the fleet.
 #[derive(Debug, Message)]

@@ -16,11 +16,8 @@ use super::messages::{
     ScrapeObserved, TrackAgent,
 };
 use crate::clock::Clock;
-use crate::domain::AgentStatus;
+use crate::decide::health::Tracked;
 use crate::policy::PolicyHandle;
-
-/// Failed scrapes in a row after which a scraped agent is `error`.
-pub const SCRAPE_FAILURES_UNHEALTHY: u32 = 2;
 
 /// How often silence is checked.
 const CHECK_INTERVAL: Duration = Duration::from_millis(500);
@@ -33,59 +30,6 @@ pub struct Health {
     /// Told when a report is overdue and when it comes again.
     late: Vec<Recipient<HeartbeatLate>>,
     agents: HashMap<String, Tracked>,
-}
-
-struct Tracked {
-    pool: String,
-    last_seen_ms: i64,
-    grace_until_ms: i64,
-    /// Silent beyond the heartbeat timeout.
-    silent: bool,
-    /// A report is overdue.
-    late: bool,
-    /// The latest pull outcome, for pulled agents.
-    pulled: Option<PullOutcome>,
-    /// Failed scrapes since the last good one, for scraped agents.
-    scrape_failures: u32,
-    /// The status last published (`active` until told otherwise).
-    published: AgentStatus,
-}
-
-// === impl Tracked ===
-
-impl Tracked {
-    fn new(pool: String, now_ms: i64, grace_until_ms: i64) -> Tracked {
-        Tracked {
-            pool,
-            last_seen_ms: now_ms,
-            grace_until_ms,
-            silent: false,
-            late: false,
-            pulled: None,
-            scrape_failures: 0,
-            published: AgentStatus::Active,
-        }
-    }
-
-    /// The status the agent has now: silence first, then what its pull found, then whether
-    /// its endpoint can be scraped (a starting agent may not listen yet: only after its grace).
-    fn verdict(&self, now_ms: i64) -> AgentStatus {
-        if self.silent {
-            return AgentStatus::Offline;
-        }
-        match self.pulled {
-            Some(PullOutcome::Reported(status)) => status,
-            Some(PullOutcome::Malformed) => AgentStatus::Error,
-            // A starting agent may not listen yet: unreachable counts only after its grace.
-            Some(PullOutcome::Unreachable) if now_ms > self.grace_until_ms => AgentStatus::Offline,
-            _ if self.scrape_failures >= SCRAPE_FAILURES_UNHEALTHY
-                && now_ms > self.grace_until_ms =>
-            {
-                AgentStatus::Error
-            }
-            _ => AgentStatus::Active,
-        }
-    }
 }
 
 // === impl Health ===
@@ -274,6 +218,8 @@ impl Handler<ForgetAgent> for Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::health::SCRAPE_FAILURES_UNHEALTHY;
+    use crate::domain::AgentStatus;
 
     fn health(text: &str) -> Health {
         let policy = PolicyHandle::new(crate::policy::load_str("t.toml", text).unwrap());

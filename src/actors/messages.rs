@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use actix::Message;
 use serde::Serialize;
 
+use crate::domain::evidence::AnomalyNote;
+
 use crate::domain::{AgentHandle, AgentStatus, Sample};
 use crate::policy::AlertRule;
 
@@ -66,16 +68,7 @@ pub struct PullObserved {
     pub outcome: PullOutcome,
 }
 
-/// The outcome of one pull.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PullOutcome {
-    /// The agent answered and reported this status of its own.
-    Reported(AgentStatus),
-    /// The agent answered with something that is not a metrics response.
-    Malformed,
-    /// The agent could not be reached, closed the socket, or stayed silent too long.
-    Unreachable,
-}
+pub use crate::domain::fleet::PullOutcome;
 
 // === sent by the fleet supervisor ===
 
@@ -142,35 +135,21 @@ pub struct ThresholdCrossed {
 /// A watched metric of an agent scored as anomalous.
 #[derive(Debug, Clone, Message, Serialize)]
 #[rtype(result = "()")]
-pub struct AnomalyObserved {
-    /// Agent id.
-    pub agent: String,
-    /// Its pool.
-    pub pool: String,
-    /// The metric.
-    pub metric: String,
-    /// The value that scored.
-    pub value: f64,
-    /// The anomaly score, in [0, 1].
-    pub score: f64,
-    /// What each detector channel said: the evidence.
-    pub channels: crate::analytics::anomaly::ChannelScores,
-    /// When, epoch milliseconds.
-    pub ts_ms: i64,
+#[serde(transparent)]
+pub struct AnomalyObserved(pub AnomalyNote);
+
+impl std::ops::Deref for AnomalyObserved {
+    type Target = AnomalyNote;
+
+    fn deref(&self) -> &AnomalyNote {
+        &self.0
+    }
 }
 
 impl AnomalyObserved {
     /// The observation as evidence of a proposal.
-    pub fn note(&self) -> crate::domain::evidence::AnomalyNote {
-        crate::domain::evidence::AnomalyNote {
-            agent: self.agent.clone(),
-            pool: self.pool.clone(),
-            metric: self.metric.clone(),
-            value: self.value,
-            score: self.score,
-            channels: self.channels,
-            ts_ms: self.ts_ms,
-        }
+    pub fn note(&self) -> AnomalyNote {
+        self.0.clone()
     }
 }
 

@@ -78,14 +78,7 @@ pub enum DriverError {
     },
 }
 
-/// An agent as the driver sees it right now.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DriverAgent {
-    /// What the agent is.
-    pub handle: AgentHandle,
-    /// Whether its process (or instance) is still running.
-    pub running: bool,
-}
+pub use crate::domain::DriverAgent;
 
 /// Runs the agents of one pool.
 pub trait Driver: Send + Sync {

@@ -119,3 +119,19 @@ pub enum ActuatorError {
     #[error("cannot write the action log")]
     Store(#[from] StoreError),
 }
+
+impl From<crate::decide::gate::Hold> for ActuatorError {
+    fn from(hold: crate::decide::gate::Hold) -> Self {
+        use crate::decide::gate::Hold;
+        match hold {
+            Hold::CoolingDown { pool, secs } => ActuatorError::CoolingDown { pool, secs },
+            Hold::RateLimited { pool, max } => ActuatorError::RateLimited { pool, max },
+            Hold::AwaitingApproval { pool, id } => ActuatorError::AwaitingApproval { pool, id },
+            Hold::RecentlyRefused { id, state, secs } => ActuatorError::RecentlyRefused {
+                id,
+                state: state.as_str().to_string(),
+                secs,
+            },
+        }
+    }
+}

@@ -7,53 +7,12 @@ use super::apply::Effectors;
 use super::{AUTO, Actuator, ActuatorError, Propose};
 use crate::analytics::risk::{RiskAssessment, RiskInput, assess};
 use crate::clock;
+use crate::decide::gate::{disrupted, held_for_people, pace, under_policy};
 use crate::domain::{Action, ActionState, AgentStatus, Change, Proposal};
 use crate::policy::{Automation, RiskMode};
 
 /// Who the log names for what policy decides.
 pub(super) const POLICY: &str = "policy";
-
-/// Whether two changes of a pool are alike: same kind and target, same direction.
-fn alike(a: &Change, b: &Change) -> bool {
-    match (a, b) {
-        (Change::Scale { from: f1, to: t1 }, Change::Scale { from: f2, to: t2 }) => {
-            (t1 > f1) == (t2 > f2)
-        }
-        (Change::Restart { agent: a1 }, Change::Restart { agent: a2 }) => a1 == a2,
-        (Change::AdjustThreshold { rule: r1, .. }, Change::AdjustThreshold { rule: r2, .. }) => {
-            r1 == r2
-        }
-        (Change::Redistribute { .. }, Change::Redistribute { .. }) => true,
-        _ => false,
-    }
-}
-
-/// Refuses an automatic action on `pool` while it cools down after the last one (finished
-/// at `last_finished_ms`) or when `applied_last_hour` reached the hourly cap.
-fn pace(
-    pool: &str,
-    last_finished_ms: Option<i64>,
-    applied_last_hour: usize,
-    automation: &Automation,
-    now: i64,
-) -> Result<(), ActuatorError> {
-    if let Some(last) = last_finished_ms {
-        let left = last + automation.cooldown_secs as i64 * 1000 - now;
-        if left > 0 {
-            return Err(ActuatorError::CoolingDown {
-                pool: pool.to_string(),
-                secs: (left + 999) / 1000,
-            });
-        }
-    }
-    if applied_last_hour >= automation.max_actions_per_hour as usize {
-        return Err(ActuatorError::RateLimited {
-            pool: pool.to_string(),
-            max: automation.max_actions_per_hour,
-        });
-    }
-    Ok(())
-}
 
 impl Actuator {
     /// Refuses an automatic proposal that policy holds back: paused, cooling down, over the
@@ -72,28 +31,10 @@ impl Actuator {
         let hour_ago = now - 3_600_000;
         let applied = self.store.count_entered(pool, None, "applying", hour_ago)?;
         pace(pool, last, applied, automation, now)?;
-        let hold_ms = automation.refusal_hold_secs as i64 * 1000;
-        for other in self
+        let others = self
             .store
-            .actions_in(&["pending_approval", "rejected", "expired"])?
-        {
-            if other.pool != *pool || !alike(&other.change, &proposal.change) {
-                continue;
-            }
-            if other.state == ActionState::PendingApproval {
-                return Err(ActuatorError::AwaitingApproval {
-                    pool: pool.clone(),
-                    id: other.id,
-                });
-            }
-            if now - other.updated_ms < hold_ms {
-                return Err(ActuatorError::RecentlyRefused {
-                    id: other.id,
-                    state: other.state.as_str().to_string(),
-                    secs: automation.refusal_hold_secs,
-                });
-            }
-        }
+            .actions_in(&["pending_approval", "rejected", "expired"])?;
+        held_for_people(pool, &proposal.change, &others, automation, now)?;
         Ok(())
     }
 
@@ -107,22 +48,17 @@ impl Actuator {
     ) -> Result<RiskAssessment, ActuatorError> {
         let members = effectors.pool.driver.list();
         let pool_size = effectors.pool.known_size().unwrap_or(members.len());
-        let disrupted = match &proposal.change {
-            Change::Scale { from, to } => from.saturating_sub(*to),
-            // A rollout restart replaces every pod of the workload.
-            Change::Restart { .. } if effectors.pool.driver.restarts_whole_pool() => pool_size,
-            // An agent that is already down loses nothing by a restart.
+        // An agent that is already down loses nothing by a restart.
+        let down = match &proposal.change {
             Change::Restart { agent } => {
-                let offline = proposal.evidence.agent_status() == Some(AgentStatus::Offline)
-                    || members.iter().any(|m| &m.handle.id == agent && !m.running);
-                usize::from(!offline)
+                proposal.evidence.agent_status() == Some(AgentStatus::Offline)
+                    || members.iter().any(|m| &m.handle.id == agent && !m.running)
             }
-            Change::Redistribute { from, to } => to
-                .iter()
-                .filter(|(agent, w)| (from.get(*agent).copied().unwrap_or(1.0) - **w).abs() > 1e-9)
-                .count(),
-            Change::AdjustThreshold { .. } => 0,
+            _ => false,
         };
+        // A rollout restart replaces every pod of the workload.
+        let whole_pool = effectors.pool.driver.restarts_whole_pool();
+        let disrupted = disrupted(&proposal.change, pool_size, whole_pool, down);
         let since = now - automation.risk.history_secs as i64 * 1000;
         let kind = proposal.change.kind().as_str();
         let recent_rollbacks =
@@ -135,11 +71,7 @@ impl Actuator {
             confidence: proposal.confidence.clamp(0.0, 1.0),
             recent_rollbacks,
         };
-        let mut assessment = assess(&input, automation);
-        if assessment.mode == RiskMode::Auto && !automation.auto_apply.iter().any(|k| k == kind) {
-            assessment.mode = RiskMode::Approval;
-        }
-        Ok(assessment)
+        Ok(under_policy(assess(&input, automation), automation, kind))
     }
 
     /// Tells people an action waits for them, through the channels routes give
@@ -272,53 +204,7 @@ impl Handler<Propose> for Actuator {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn like_changes_share_kind_target_and_direction() {
-        assert!(alike(
-            &Change::Scale { from: 2, to: 3 },
-            &Change::Scale { from: 2, to: 5 }
-        ));
-        assert!(!alike(
-            &Change::Scale { from: 2, to: 3 },
-            &Change::Scale { from: 3, to: 2 }
-        ));
-    }
-
-    #[test]
-    fn cooldown_and_the_hourly_cap_refuse_automatic_applies() {
-        let automation = Automation {
-            cooldown_secs: 30,
-            max_actions_per_hour: 2,
-            ..Automation::default()
-        };
-        let now = 10_000_000;
-        // (what, last finished, applied in the last hour, the refusal)
-        let table = [
-            ("never acted", None, 0, None),
-            ("cooled down", Some(now - 30_000), 1, None),
-            (
-                "cooling down",
-                Some(now - 18_500),
-                0,
-                Some("pool web is cooling down for 12 s more"),
-            ),
-            (
-                "at the cap",
-                Some(now - 60_000),
-                2,
-                Some("pool web had 2 actions in the last hour, the policy's cap"),
-            ),
-        ];
-        for (what, last, applied, refusal) in table {
-            let verdict = pace("web", last, applied, &automation, now);
-            assert_eq!(
-                verdict.as_ref().err().map(ToString::to_string).as_deref(),
-                refusal,
-                "{what}: {verdict:?}"
-            );
-        }
-    }
+    use crate::decide::gate::Hold;
 
     #[test]
     fn the_hourly_cap_counts_actions_that_entered_applying_in_the_last_hour() {
@@ -357,7 +243,7 @@ mod tests {
             .unwrap();
         let refused = pace("web", None, count(), &automation, clock::now_ms());
         assert!(
-            matches!(refused, Err(ActuatorError::RateLimited { max: 2, .. })),
+            matches!(refused, Err(Hold::RateLimited { max: 2, .. })),
             "{refused:?}"
         );
         assert!(pace("db", None, 0, &automation, clock::now_ms()).is_ok());

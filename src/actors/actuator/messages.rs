@@ -53,16 +53,7 @@ pub struct SetPaused {
     pub by: String,
 }
 
-/// What the actuator is doing, or last did, to one pool.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct PoolActivity {
-    /// The action being applied or verified now.
-    pub in_flight: Option<i64>,
-    /// When the last action on the pool finished, epoch milliseconds.
-    pub last_finished_ms: Option<i64>,
-    /// How long a new agent of the pool has been taking to become ready, milliseconds.
-    pub observed_startup_ms: Option<i64>,
-}
+pub use crate::domain::pool::PoolActivity;
 
 /// Asks for every pool's activity.
 #[derive(Debug, Message)]

@@ -12,7 +12,7 @@ mod gate;
 mod messages;
 mod recover;
 mod run;
-mod verify;
+use crate::decide::verify;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -21,6 +21,7 @@ use crate::analytics::ring::SeriesRing;
 use crate::analytics::rollup::MinuteAccumulator;
 use crate::analytics::stats::Ewma;
 use crate::clock::Clock;
+use crate::domain::evidence::AnomalyNote;
 use crate::domain::{Sample, metric};
 use crate::policy::PolicyHandle;
 use crate::store::models::ModelStore;
@@ -162,7 +163,7 @@ impl AgentActor {
         if score < self.report_above {
             return;
         }
-        let observation = AnomalyObserved {
+        let observation = AnomalyObserved(AnomalyNote {
             agent: self.id.clone(),
             pool: self.pool.clone(),
             metric: sample.metric.clone(),
@@ -170,7 +171,7 @@ impl AgentActor {
             score,
             channels,
             ts_ms: sample.ts_ms,
-        };
+        });
         for recipient in &self.links.anomalies {
             recipient.do_send(observation.clone());
         }

@@ -66,7 +66,7 @@ impl Handler<AnomalyObserved> for Alert {
 
     /// An anomalous score fires `anomaly_<metric>` on the agent at once; it resolves after a
     /// quiet minute.
-    fn handle(&mut self, msg: AnomalyObserved, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, AnomalyObserved(msg): AnomalyObserved, _ctx: &mut Context<Self>) {
         let name = format!("anomaly_{}", msg.metric);
         let key = (name.clone(), msg.agent.clone());
         let now = self.clock.now_ms();

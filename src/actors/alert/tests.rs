@@ -10,7 +10,7 @@ async fn an_anomaly_fires_at_once_and_is_kept_in_the_history() {
     let dir = tempfile::tempdir().unwrap();
     let alert = Alert::new(Store::open(dir.path()).unwrap()).start();
     alert
-        .send(AnomalyObserved {
+        .send(AnomalyObserved(crate::domain::evidence::AnomalyNote {
             agent: "w-1".into(),
             pool: "w".into(),
             metric: "cpu_percent".into(),
@@ -18,7 +18,7 @@ async fn an_anomaly_fires_at_once_and_is_kept_in_the_history() {
             score: 0.9,
             channels: ChannelScores::default(),
             ts_ms: crate::clock::now_ms(),
-        })
+        }))
         .await
         .unwrap();
     let alerts = alert.send(GetAlerts).await.unwrap();

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle, WrapFuture};
 
-mod agents;
+use crate::decide::agents;
 mod callbacks;
-mod load;
+use crate::decide::load;
 mod pool;
-mod thresholds;
+use crate::decide::thresholds;
 
 use super::actuator::{Actuator, ActuatorError, GetActivity, GetWeights, PoolActivity, Propose};
 use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
@@ -25,13 +25,13 @@ use super::messages::{AgentHealthChanged, AnomalyObserved};
 use super::{SamplingTick, schedule_sampling};
 use crate::analytics::planner::{PoolPlanner, lead_ticks};
 use crate::clock::Clock;
-use crate::domain::evidence::Evidence;
+use crate::decide::scale::{plan_scale, replace_offline, scaling_config};
+use crate::domain::evidence::{AnomalyNote, Evidence};
 use crate::domain::{AgentStatus, Change, Proposal};
 use crate::ingest::scrape::promql::PoolInputs;
 use crate::policy::{Policy, PolicyHandle};
 use agents::AgentWatcher;
 use load::{Basis, PoolLoad};
-use pool::{plan_scale, replace_offline, scaling_config};
 use thresholds::ThresholdWatcher;
 
 /// A current recommendation: what the optimizer would do to a pool, and why.
@@ -278,15 +278,17 @@ impl Optimizer {
                 .or(burst)
                 .or_else(|| {
                     let seen = self.anomalies.get(name);
-                    let seen: Vec<&AnomalyObserved> =
-                        seen.map(|s| s.iter().collect()).unwrap_or_default();
+                    let seen: Vec<&AnomalyNote> = seen
+                        .map(|s| s.iter().map(|o| &o.0).collect())
+                        .unwrap_or_default();
                     AgentWatcher::anomalous(name, &agents, &seen, rules, now_ms)
                 })
                 .or(hot)
                 .or_else(|| {
                     let seen = self.anomalies.get(name);
-                    let seen: Vec<&AnomalyObserved> =
-                        seen.map(|s| s.iter().collect()).unwrap_or_default();
+                    let seen: Vec<&AnomalyNote> = seen
+                        .map(|s| s.iter().map(|o| &o.0).collect())
+                        .unwrap_or_default();
                     self.thresholds
                         .noisy(name, &agents, &pool_rules, alerts, &seen, tuning, now_ms)
                 })

@@ -9,23 +9,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use crate::domain::pool::InputState;
+
 /// The latest value of every pool input, by `(pool, input)`; cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct PoolInputs(Arc<Mutex<BTreeMap<(String, String), InputState>>>);
-
-/// One input as last read.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct InputState {
-    /// The value read, when the last query gave one (a failed query clears it: a stale
-    /// input is no input).
-    pub value: Option<f64>,
-    /// When it was read, epoch milliseconds.
-    pub read_ms: i64,
-    /// Queries that failed.
-    pub failures: u64,
-    /// Why the last query failed, if it did.
-    pub last_error: Option<String>,
-}
 
 impl PoolInputs {
     /// A copy of every input.

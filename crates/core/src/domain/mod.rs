@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 pub mod alert;
 pub mod evidence;
+pub mod fleet;
 pub mod names;
+pub mod pool;
+pub mod time;
 
 /// Well-known metric names produced by the collector and the task tracker.
 pub mod metric {
@@ -95,6 +98,15 @@ pub struct AgentHandle {
     pub started_ms: i64,
 }
 
+/// An agent as the driver sees it right now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriverAgent {
+    /// What the agent is.
+    pub handle: AgentHandle,
+    /// Whether its process (or instance) is still running.
+    pub running: bool,
+}
+
 /// The kinds of optimization the controller can apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -157,6 +169,12 @@ pub enum ActionState {
     RolledBack,
     /// Made stale by what happened before it could apply.
     Superseded,
+}
+
+impl std::fmt::Display for ActionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl ActionState {

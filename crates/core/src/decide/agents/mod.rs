@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use crate::actors::fleet::AgentView;
-use crate::actors::messages::AnomalyObserved;
 use crate::analytics::forecast::linear_trend;
-use crate::domain::evidence::{AnomalousEvidence, Evidence, HotEvidence, LeakEvidence, LeakRule};
+use crate::domain::evidence::{
+    AnomalousEvidence, AnomalyNote, Evidence, HotEvidence, LeakEvidence, LeakRule,
+};
+use crate::domain::fleet::AgentView;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::AgentRules;
 
@@ -143,7 +144,7 @@ impl AgentWatcher {
     pub fn anomalous(
         pool: &str,
         agents: &[&AgentView],
-        seen: &[&AnomalyObserved],
+        seen: &[&AnomalyNote],
         rules: &AgentRules,
         now_ms: i64,
     ) -> Option<Proposal> {
@@ -151,7 +152,7 @@ impl AgentWatcher {
             return None;
         }
         let since = now_ms - rules.anomaly_window_secs as i64 * 1000;
-        let mut counts: BTreeMap<&str, Vec<&AnomalyObserved>> = BTreeMap::new();
+        let mut counts: BTreeMap<&str, Vec<&AnomalyNote>> = BTreeMap::new();
         for observed in seen.iter().filter(|o| o.ts_ms >= since) {
             // Only what this incarnation did counts.
             let current = agents
@@ -186,7 +187,7 @@ impl AgentWatcher {
             evidence: Evidence::Anomalous(AnomalousEvidence {
                 agent: agent.to_string(),
                 status: view.status,
-                anomalies: observations.iter().map(|a| a.note()).collect(),
+                anomalies: observations.iter().map(|a| (*a).clone()).collect(),
             }),
             // Anomalies say something is odd, not what: a restart is a guess.
             confidence: 0.6,
@@ -343,7 +344,7 @@ mod tests {
     #[test]
     fn anomalies_of_one_agent_alone_restart_it_and_a_pool_wide_change_does_not() {
         let rules = AgentRules::default();
-        let observed = |agent: &str, at: i64| AnomalyObserved {
+        let observed = |agent: &str, at: i64| AnomalyNote {
             agent: agent.into(),
             pool: "p".into(),
             metric: "cpu_percent".into(),
@@ -359,7 +360,7 @@ mod tests {
             observed("a", 2_000),
             observed("a", 3_000),
         ];
-        let refs: Vec<&AnomalyObserved> = lone.iter().collect();
+        let refs: Vec<&AnomalyNote> = lone.iter().collect();
         let proposal = AgentWatcher::anomalous("p", &agents, &refs, &rules, 4_000).unwrap();
         assert_eq!(proposal.change, Change::Restart { agent: "a".into() });
         assert_eq!(proposal.confidence, 0.6);
@@ -371,11 +372,11 @@ mod tests {
             observed("a", 3_000),
             observed("b", 3_500),
         ];
-        let refs: Vec<&AnomalyObserved> = shared.iter().collect();
+        let refs: Vec<&AnomalyNote> = shared.iter().collect();
         assert!(AgentWatcher::anomalous("p", &agents, &refs, &rules, 4_000).is_none());
         // Old news, or from before a restart, does not count.
         let late = 4_000 + rules.anomaly_window_secs as i64 * 1000;
-        let refs: Vec<&AnomalyObserved> = lone.iter().collect();
+        let refs: Vec<&AnomalyNote> = lone.iter().collect();
         assert!(AgentWatcher::anomalous("p", &agents, &refs, &rules, late).is_none());
     }
 }

@@ -6,10 +6,10 @@
 //! only when the new threshold would have caught most of the degradation.
 
 use super::{Reading, ThresholdWatcher, round_up};
-use crate::actors::alert::{AlertState, AlertView};
-use crate::actors::fleet::AgentView;
 use crate::analytics::stats::quantile;
+use crate::domain::alert::{AlertState, AlertView};
 use crate::domain::evidence::{Evidence, MissedDegradationEvidence};
+use crate::domain::fleet::AgentView;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::{AlertRule, ThresholdTuning};
 

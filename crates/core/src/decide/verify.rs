@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::actors::fleet::{AgentView, FleetSnapshot};
 use crate::analytics::stats;
 use crate::domain::AgentStatus;
+use crate::domain::fleet::{AgentView, FleetSnapshot};
 use crate::policy::Verification;
 
 /// Latency metric compared before and after, milliseconds.

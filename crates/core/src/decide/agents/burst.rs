@@ -3,8 +3,8 @@
 //! rates at or below it. The agent, not the load, is what fails: it is restarted.
 
 use super::AgentWatcher;
-use crate::actors::fleet::AgentView;
 use crate::domain::evidence::{ErrorBurstEvidence, ErrorBurstRule, Evidence};
+use crate::domain::fleet::AgentView;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::AgentRules;
 

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{AgentView, PoolActivity};
+use crate::domain::fleet::AgentView;
+use crate::domain::pool::InputState;
+use crate::domain::pool::PoolActivity;
 use crate::domain::{AgentStatus, metric};
-use crate::ingest::scrape::promql::InputState;
 use crate::policy::{Policy, PoolPolicy};
 
 /// An input read longer ago than this many sampling intervals (plus its query's timeout) is
@@ -16,7 +17,7 @@ const STALE_INTERVALS: i64 = 2;
 
 /// What a pool scales on; a planner fed one basis is not fed another.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Basis {
+pub enum Basis {
     /// The summed CPU of its agents, percent of one core.
     Cpu,
     /// The named pool input.
@@ -25,18 +26,18 @@ pub(super) enum Basis {
 
 /// The pool's load on this tick.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum PoolLoad {
+pub enum PoolLoad {
     /// The summed CPU of its agents; `None` without any reading.
     Cpu(Option<f64>),
     /// A pool input read with PromQL.
     Input(InputReading),
 }
 
-pub(super) use crate::domain::evidence::InputReading;
+pub use crate::domain::evidence::InputReading;
 
 impl PoolLoad {
     /// The load of pool `name` now: its `scale_on` input, else its agents' CPU.
-    pub(super) fn of(
+    pub fn of(
         policy: &Policy,
         name: &str,
         pool: &PoolPolicy,
@@ -82,7 +83,7 @@ impl PoolLoad {
     }
 
     /// The total load to plan for, in the units of the target per agent.
-    pub(super) fn total(&self) -> Option<f64> {
+    pub fn total(&self) -> Option<f64> {
         match self {
             PoolLoad::Cpu(total) => *total,
             PoolLoad::Input(reading) => reading.value,
@@ -90,7 +91,7 @@ impl PoolLoad {
     }
 
     /// What the load is measured in.
-    pub(super) fn basis(&self) -> Basis {
+    pub fn basis(&self) -> Basis {
         match self {
             PoolLoad::Cpu(_) => Basis::Cpu,
             PoolLoad::Input(reading) => Basis::Input(reading.input.clone()),
@@ -101,12 +102,7 @@ impl PoolLoad {
     /// decision never acts on load measured before the previous action took effect. On CPU
     /// that needs a reading from every agent; an input is one reading for the whole pool
     /// (its agents may report nothing themselves, as pods whose metrics live in Prometheus).
-    pub(super) fn settled(
-        &self,
-        agents: &[&AgentView],
-        activity: PoolActivity,
-        interval_ms: i64,
-    ) -> bool {
+    pub fn settled(&self, agents: &[&AgentView], activity: PoolActivity, interval_ms: i64) -> bool {
         let Some(changed_ms) = activity.last_finished_ms else {
             return true;
         };
@@ -122,7 +118,7 @@ impl PoolLoad {
 }
 
 /// The latest CPU reading of an agent that is not offline.
-pub(super) fn cpu_reading(agent: &AgentView) -> Option<f64> {
+pub fn cpu_reading(agent: &AgentView) -> Option<f64> {
     if agent.status == AgentStatus::Offline {
         return None;
     }

@@ -6,10 +6,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::actors::alert::{AlertState, AlertView};
-use crate::actors::fleet::AgentView;
-use crate::actors::messages::AnomalyObserved;
-use crate::domain::evidence::{Evidence, NoisyRuleEvidence};
+use crate::domain::alert::{AlertState, AlertView};
+use crate::domain::evidence::{AnomalyNote, Evidence, NoisyRuleEvidence};
+use crate::domain::fleet::AgentView;
 use crate::domain::{AgentStatus, Change, Proposal};
 use crate::policy::{AlertRule, ThresholdTuning};
 
@@ -95,7 +94,7 @@ impl ThresholdWatcher {
         agents: &[&AgentView],
         rules: &[AlertRule],
         alerts: &[AlertView],
-        anomalies: &[&AnomalyObserved],
+        anomalies: &[&AnomalyNote],
         tuning: &ThresholdTuning,
         now_ms: i64,
     ) -> Option<Proposal> {

@@ -1,0 +1,147 @@
+//! The fleet as the decisions see it: each agent's latest readings and status, and a
+//! point-in-time snapshot of every agent.
+
+use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
+
+use super::AgentStatus;
+
+/// Latest value of each metric, by name, shared copy-on-write.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Readings(Arc<BTreeMap<String, f64>>);
+
+impl Readings {
+    /// Sets `name` to `value`; answers the value it replaces.
+    pub fn insert(&mut self, name: String, value: f64) -> Option<f64> {
+        Arc::make_mut(&mut self.0).insert(name, value)
+    }
+
+    /// Sets `name` to `value`, copying the map only if it changes and is shared, and
+    /// allocating the name only when the map does not hold it yet.
+    pub fn set(&mut self, name: &str, value: f64) {
+        if self
+            .0
+            .get(name)
+            .is_some_and(|old| old.to_bits() == value.to_bits())
+        {
+            return;
+        }
+        let map = Arc::make_mut(&mut self.0);
+        match map.get_mut(name) {
+            Some(slot) => *slot = value,
+            None => {
+                map.insert(name.to_string(), value);
+            }
+        }
+    }
+
+    /// Keeps only the names `keep` answers true for.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        if self.0.keys().all(|name| keep(name)) {
+            return;
+        }
+        Arc::make_mut(&mut self.0).retain(|name, _| keep(name));
+    }
+
+    /// Forgets every reading.
+    pub fn clear(&mut self) {
+        if !self.0.is_empty() {
+            self.0 = Arc::default();
+        }
+    }
+}
+
+impl Deref for Readings {
+    type Target = BTreeMap<String, f64>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl FromIterator<(String, f64)> for Readings {
+    fn from_iter<I: IntoIterator<Item = (String, f64)>>(iter: I) -> Self {
+        Readings(Arc::new(iter.into_iter().collect()))
+    }
+}
+
+impl Serialize for Readings {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.as_ref().serialize(serializer)
+    }
+}
+
+/// One agent as the API and the optimizer see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentView {
+    /// Agent id.
+    pub id: String,
+    /// Pool.
+    pub pool: String,
+    /// Current status.
+    pub status: AgentStatus,
+    /// OS process id, for local agents.
+    pub pid: Option<u32>,
+    /// Base URL the agent serves.
+    pub endpoint: Option<String>,
+    /// When this incarnation started, epoch milliseconds.
+    pub started_ms: i64,
+    /// When it last reported, epoch milliseconds; 0 if never.
+    pub last_sample_ms: i64,
+    /// Latest value of each metric.
+    pub metrics: Readings,
+    /// Smoothed CPU, percent of one core; `None` before the first CPU sample.
+    pub cpu_smoothed: Option<f64>,
+    /// Latest anomaly score of each watched metric, in [0, 1].
+    pub anomaly_scores: Readings,
+    /// Times its actor was restarted after a crash.
+    pub actor_restarts: u32,
+}
+
+impl AgentView {
+    /// An active agent of `pool` with no readings, for tests to fill in.
+    pub fn blank(id: &str, pool: &str) -> AgentView {
+        AgentView {
+            id: id.into(),
+            pool: pool.into(),
+            status: AgentStatus::Active,
+            pid: None,
+            endpoint: None,
+            started_ms: 0,
+            last_sample_ms: 0,
+            metrics: Readings::default(),
+            cpu_smoothed: None,
+            anomaly_scores: Readings::default(),
+            actor_restarts: 0,
+        }
+    }
+}
+
+/// A point-in-time copy of the whole fleet.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FleetSnapshot {
+    /// Every registered agent, by id.
+    pub agents: Vec<AgentView>,
+    /// Latest host-wide metrics.
+    pub host: BTreeMap<String, f64>,
+    /// Samples handed to agents (and kept for the host) since the controller started.
+    pub samples_routed: u64,
+    /// Points held in every agent's ring buffers.
+    pub ring_points: usize,
+    /// Heap bytes of every agent's ring buffers.
+    pub ring_bytes: usize,
+}
+
+/// The outcome of one pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullOutcome {
+    /// The agent answered and reported this status of its own.
+    Reported(AgentStatus),
+    /// The agent answered with something that is not a metrics response.
+    Malformed,
+    /// The agent could not be reached, closed the socket, or stayed silent too long.
+    Unreachable,
+}

@@ -55,3 +55,5 @@ mod layers;
 mod logging;
 // The main package's modules: no cycle, no edge ARCHITECTURE.md rules out.
 mod modules;
+// Each GET route's JSON shape, compared with the one recorded before the wire types existed.
+mod responses;

@@ -11,6 +11,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, one_of};
 use super::routes::{read_store, unavailable};
+use super::wire::{self, ActionOut, AutomationOut};
 use crate::actors::actuator::{ActuatorError, Decide, GetWeights, Propose, RollBack, SetPaused};
 use crate::actors::fleet::GetFleet;
 use crate::domain::evidence::{Evidence, RequestedEvidence};
@@ -173,7 +174,7 @@ async fn request(
         .await
         .map_err(unavailable)?
         .map_err(actuator_error)?;
-    Ok(HttpResponse::Accepted().json(action))
+    Ok(HttpResponse::Accepted().json(ActionOut::from(&action)))
 }
 
 async fn rollback(
@@ -192,7 +193,7 @@ async fn rollback(
         .await
         .map_err(unavailable)?
         .map_err(actuator_error)?;
-    Ok(HttpResponse::Ok().json(action))
+    Ok(HttpResponse::Ok().json(ActionOut::from(&action)))
 }
 
 /// The change of weights asked for: every agent named must be in the pool; agents left
@@ -258,7 +259,7 @@ async fn decide(
         .await
         .map_err(unavailable)?
         .map_err(actuator_error)?;
-    Ok(HttpResponse::Ok().json(action))
+    Ok(HttpResponse::Ok().json(ActionOut::from(&action)))
 }
 
 async fn approve(
@@ -282,14 +283,7 @@ async fn reject(
 async fn automation(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
     let paused = read_store(&state.store, |store| store.paused()).await?;
     let dry_run = state.policy.current().policy.automation.dry_run;
-    let body = match paused {
-        Some(mut pause) => {
-            pause["dry_run"] = dry_run.into();
-            pause
-        }
-        None => serde_json::json!({ "paused": false, "dry_run": dry_run }),
-    };
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(AutomationOut::new(paused.as_ref(), Some(dry_run))))
 }
 
 async fn set_paused(
@@ -298,7 +292,8 @@ async fn set_paused(
     paused: bool,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
-    let body = state
+    let by = caller.name.clone();
+    let pause = state
         .actuator
         .send(SetPaused {
             paused,
@@ -307,6 +302,10 @@ async fn set_paused(
         .await
         .map_err(unavailable)?
         .map_err(actuator_error)?;
+    let body = match &pause {
+        Some(pause) => AutomationOut::new(Some(pause), None),
+        None => AutomationOut::resumed(&by),
+    };
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -337,12 +336,14 @@ async fn actions(
 ) -> Result<HttpResponse, ApiError> {
     one_of("status", &query.status, &ActionState::names())?;
     let limit = query.limit.unwrap_or(100).min(MAX_LIMIT);
-    let status = query.status.clone();
-    let actions = read_store(&state.store, move |store| {
-        store.actions(status.as_deref(), limit)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(actions))
+    let status = query
+        .status
+        .as_deref()
+        .map(str::parse::<ActionState>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(Some("status"), e.to_string()))?;
+    let actions = read_store(&state.store, move |store| store.actions(status, limit)).await?;
+    Ok(HttpResponse::Ok().json(wire::all::<_, ActionOut>(&actions)))
 }
 
 async fn action(
@@ -354,5 +355,5 @@ async fn action(
     let action = read_store(&state.store, move |store| store.action(id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no action {id}")))?;
-    Ok(HttpResponse::Ok().json(action))
+    Ok(HttpResponse::Ok().json(ActionOut::from(&action)))
 }

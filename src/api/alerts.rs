@@ -8,6 +8,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, one_of, time};
 use super::routes::{read_store, unavailable};
+use super::wire::{self, AlertOut};
 use crate::actors::alert::{AckAlert, GetAlerts, SilencesChanged};
 use crate::clock;
 use crate::notify::{Matcher, Silence};
@@ -52,7 +53,7 @@ async fn alerts(
         .filter(|a| keep(&query.pool, &a.pool))
         .filter(|a| keep(&query.level, a.level.as_str()))
         .collect();
-    Ok(HttpResponse::Ok().json(alerts))
+    Ok(HttpResponse::Ok().json(wire::all::<_, AlertOut>(&alerts)))
 }
 
 async fn ack(
@@ -73,7 +74,7 @@ async fn ack(
         .await
         .map_err(unavailable)?
         .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;
-    Ok(HttpResponse::Ok().json(alert))
+    Ok(HttpResponse::Ok().json(AlertOut::from(&alert)))
 }
 
 /// A silence as people post it.

@@ -12,6 +12,7 @@ use super::actions::MAX_LIMIT;
 use super::auth::Caller;
 use super::error::{ApiError, one_of, time};
 use super::routes::read_store;
+use super::wire::{self, LogEntryOut};
 use crate::domain::{ActionKind, ActionState, Change};
 use crate::store::{LogEntry, LogFilter};
 
@@ -60,8 +61,9 @@ async fn log(
     let filter = LogFilter {
         since_ms,
         pool: query.pool.clone(),
-        kind: query.kind.clone(),
-        status: query.status.clone(),
+        // Checked by one_of above.
+        kind: query.kind.as_deref().and_then(|k| k.parse().ok()),
+        status: query.status.as_deref().and_then(|s| s.parse().ok()),
         before_seq: query.before,
         limit,
     };
@@ -95,7 +97,7 @@ async fn log(
             format!("</api/v1/log?{}>; rel=\"next\"", next.join("&")),
         ));
     }
-    Ok(response.json(rows))
+    Ok(response.json(wire::all::<_, LogEntryOut>(&rows)))
 }
 
 /// Percent-encodes a query value.
@@ -142,11 +144,11 @@ fn to_csv(rows: &[LogEntry]) -> Result<Vec<u8>, ApiError> {
             ts_ms: row.ts_ms,
             time: &row.time,
             action_id: row.action_id,
-            kind: &row.kind,
+            kind: row.kind.as_str(),
             pool: &row.pool,
             agent: row.agent.as_deref(),
-            from_state: row.from_state.as_deref(),
-            to_state: &row.to_state,
+            from_state: row.from_state.map(ActionState::as_str),
+            to_state: row.to_state.as_str(),
             reason: &row.reason,
             actor: &row.actor,
             change: json(&row.change)?,

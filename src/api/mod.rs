@@ -14,6 +14,7 @@ mod policies;
 mod routes;
 mod series;
 mod tasks;
+pub mod wire;
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::wire::{self, AgentOut, RecommendationOut};
 use crate::actors::actuator::{GetActivity, GetWeights};
 use crate::actors::fleet::{AgentView, GetAgentSeries, GetFleet};
 use crate::domain::AgentStatus;
@@ -64,13 +65,13 @@ pub(super) async fn read_store<T: Send + 'static>(
 
 async fn agents(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
     let snapshot = state.fleet.send(GetFleet).await.map_err(unavailable)?;
-    Ok(HttpResponse::Ok().json(snapshot.agents))
+    Ok(HttpResponse::Ok().json(wire::all::<_, AgentOut>(&snapshot.agents)))
 }
 
 #[derive(Serialize)]
-struct AgentDetail {
+struct AgentDetail<'a> {
     #[serde(flatten)]
-    agent: AgentView,
+    agent: AgentOut<'a>,
     /// Recent CPU values, oldest first: `[epoch ms, value]`.
     cpu_series: Vec<(i64, f64)>,
 }
@@ -97,7 +98,7 @@ async fn agent(
         .map_err(unavailable)?
         .unwrap_or_default();
     Ok(HttpResponse::Ok().json(AgentDetail {
-        agent,
+        agent: AgentOut::from(&agent),
         cpu_series: series,
     }))
 }
@@ -208,5 +209,5 @@ async fn recommendations(
         .send(crate::actors::optimizer::GetRecommendations)
         .await
         .map_err(unavailable)?;
-    Ok(HttpResponse::Ok().json(recommendations))
+    Ok(HttpResponse::Ok().json(wire::all::<_, RecommendationOut>(&recommendations)))
 }

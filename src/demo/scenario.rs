@@ -148,7 +148,7 @@ impl Scenario {
                 ),
                 ActionState::RolledBack => {
                     let filter = LogFilter {
-                        status: Some("rolled_back".into()),
+                        status: Some(crate::domain::ActionState::RolledBack),
                         limit: 50,
                         ..Default::default()
                     };

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, read_action};
 use crate::analytics::risk::RiskAssessment;
-use crate::domain::{Action, Approval};
+use crate::domain::{Action, ActionKind, ActionState, Approval, Pause};
 
 const GATE_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS approvals (
@@ -106,7 +106,7 @@ impl Store {
     }
 
     /// Every action now in one of `states`, oldest first.
-    pub fn actions_in(&self, states: &[&str]) -> Result<Vec<Action>, StoreError> {
+    pub fn actions_in(&self, states: &[ActionState]) -> Result<Vec<Action>, StoreError> {
         let conn = self.lock();
         // The index on `state` answers this; the actuator asks every second.
         let marks = vec!["?"; states.len()].join(", ");
@@ -114,42 +114,48 @@ impl Store {
             "SELECT id FROM actions WHERE state IN ({marks}) ORDER BY id"
         ))?;
         let ids: Vec<i64> = stmt
-            .query_map(rusqlite::params_from_iter(states), |row| row.get(0))?
+            .query_map(
+                rusqlite::params_from_iter(states.iter().map(|s| s.as_str())),
+                |row| row.get(0),
+            )?
             .collect::<Result<_, _>>()?;
         ids.into_iter()
             .filter_map(|id| read_action(&conn, id).transpose())
             .collect()
     }
 
-    /// How many actions are in each state now, by state name.
-    pub fn count_by_state(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    /// How many actions are in each state now.
+    pub fn count_by_state(&self) -> Result<Vec<(ActionState, u64)>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM actions GROUP BY state")?;
-        let counts = stmt
+        let counts: Vec<(String, u64)> = stmt
             .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
             .collect::<Result<_, _>>()?;
-        Ok(counts)
+        counts
+            .into_iter()
+            .map(|(state, count)| Ok((state.parse()?, count)))
+            .collect()
     }
 
     /// How many actions of `pool` (of `kind`, when given) entered `state` since `since_ms`.
     pub fn count_entered(
         &self,
         pool: &str,
-        kind: Option<&str>,
-        state: &str,
+        kind: Option<ActionKind>,
+        state: ActionState,
         since_ms: i64,
     ) -> Result<usize, StoreError> {
         let count: i64 = self.lock().query_row(
             "SELECT COUNT(DISTINCT action_id) FROM action_log
              WHERE pool = ?1 AND (?2 IS NULL OR kind = ?2) AND to_state = ?3 AND ts_ms >= ?4",
-            params![pool, kind, state, since_ms],
+            params![pool, kind.map(ActionKind::as_str), state.as_str(), since_ms],
             |row| row.get(0),
         )?;
         Ok(count as usize)
     }
 
     /// Whether automation is paused, and by whom and when.
-    pub fn paused(&self) -> Result<Option<serde_json::Value>, StoreError> {
+    pub fn paused(&self) -> Result<Option<Pause>, StoreError> {
         let text: Option<String> = self
             .lock()
             .query_row(
@@ -165,13 +171,13 @@ impl Store {
     }
 
     /// Pauses automation (`Some`, who and when) or resumes it (`None`); survives restarts.
-    pub fn set_paused(&self, paused: Option<&serde_json::Value>) -> Result<(), StoreError> {
+    pub fn set_paused(&self, paused: Option<&Pause>) -> Result<(), StoreError> {
         let conn = self.lock();
         match paused {
             Some(value) => conn.execute(
                 "INSERT INTO settings (key, value) VALUES ('paused', ?1)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![value.to_string()],
+                params![serde_json::to_string(value)?],
             )?,
             None => conn.execute("DELETE FROM settings WHERE key = 'paused'", [])?,
         };
@@ -218,7 +224,11 @@ mod tests {
             .transition(action.id, ActionState::PendingApproval, "gate", "auto")
             .unwrap();
         store
-            .set_paused(Some(&serde_json::json!({"by": "root"})))
+            .set_paused(Some(&Pause {
+                paused: true,
+                by: "root".into(),
+                since: "2026-01-01T00:00:00.000Z".into(),
+            }))
             .unwrap();
         drop(store);
 
@@ -228,20 +238,31 @@ mod tests {
         assert_eq!(read.risk.as_ref().map(|r| r.score), Some(0.5));
         assert_eq!(read.approvals.len(), 1);
         assert_eq!(read.approvals[0].by, "ann");
-        assert_eq!(store.actions_in(&["pending_approval"]).unwrap().len(), 1);
         assert_eq!(
             store
-                .count_entered("p", None, "pending_approval", 0)
+                .actions_in(&[ActionState::PendingApproval])
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store
+                .count_entered("p", None, ActionState::PendingApproval, 0)
                 .unwrap(),
             1
         );
         assert_eq!(
             store
-                .count_entered("p", Some("scale"), "pending_approval", 0)
+                .count_entered(
+                    "p",
+                    Some(ActionKind::Scale),
+                    ActionState::PendingApproval,
+                    0
+                )
                 .unwrap(),
             0
         );
-        assert!(store.paused().unwrap().is_some());
+        assert_eq!(store.paused().unwrap().map(|p| p.by), Some("root".into()));
         store.set_paused(None).unwrap();
         assert!(store.paused().unwrap().is_none());
     }

@@ -1,14 +1,13 @@
 //! Reading the action log: filtered, newest first, a page at a time.
 
 use rusqlite::params;
-use serde::Serialize;
 
 use super::{Store, StoreError};
 use crate::clock;
-use crate::domain::Change;
+use crate::domain::{ActionKind, ActionState, Change};
 
 /// One row of the action log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogEntry {
     /// Row number, increasing.
     pub seq: i64,
@@ -19,15 +18,15 @@ pub struct LogEntry {
     /// The action.
     pub action_id: i64,
     /// Its kind.
-    pub kind: String,
+    pub kind: ActionKind,
     /// Its pool.
     pub pool: String,
     /// Its agent, when it targets one.
     pub agent: Option<String>,
     /// State before; `None` for the first row.
-    pub from_state: Option<String>,
+    pub from_state: Option<ActionState>,
     /// State after.
-    pub to_state: String,
+    pub to_state: ActionState,
     /// Why the transition happened.
     pub reason: String,
     /// Who caused it: `auto` or a user.
@@ -46,9 +45,9 @@ pub struct LogFilter {
     /// Only this pool.
     pub pool: Option<String>,
     /// Only this action kind.
-    pub kind: Option<String>,
+    pub kind: Option<ActionKind>,
     /// Only rows entering this state.
-    pub status: Option<String>,
+    pub status: Option<ActionState>,
     /// Only rows older than this row number (the next page).
     pub before_seq: Option<i64>,
     /// At most this many rows.
@@ -72,8 +71,8 @@ impl Store {
             params![
                 filter.since_ms,
                 filter.pool,
-                filter.kind,
-                filter.status,
+                filter.kind.map(ActionKind::as_str),
+                filter.status.map(ActionState::as_str),
                 filter.before_seq,
                 filter.limit as i64
             ],
@@ -84,11 +83,14 @@ impl Store {
                     ts_ms,
                     time: clock::rfc3339(ts_ms),
                     action_id: row.get(2)?,
-                    kind: row.get(3)?,
+                    kind: name_column(row, 3)?,
                     pool: row.get(4)?,
                     agent: row.get(5)?,
-                    from_state: row.get(6)?,
-                    to_state: row.get(7)?,
+                    from_state: row
+                        .get::<_, Option<String>>(6)?
+                        .map(|name| parse_name(6, &name))
+                        .transpose()?,
+                    to_state: name_column(row, 7)?,
                     reason: row.get(8)?,
                     actor: row.get(9)?,
                     change: json_column(row, 10)?,
@@ -98,6 +100,23 @@ impl Store {
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Column `index` of `row`, a snake_case name, read as the enum it names.
+fn name_column<T: std::str::FromStr<Err = crate::domain::UnknownName>>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<T> {
+    parse_name(index, &row.get::<_, String>(index)?)
+}
+
+fn parse_name<T: std::str::FromStr<Err = crate::domain::UnknownName>>(
+    index: usize,
+    name: &str,
+) -> rusqlite::Result<T> {
+    name.parse().map_err(|error: crate::domain::UnknownName| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error.into())
+    })
 }
 
 /// Column `index` of `row`, a JSON text, parsed.

@@ -39,6 +39,9 @@ pub enum StoreError {
     /// A stored JSON column did not parse.
     #[error("corrupt stored value")]
     Json(#[from] serde_json::Error),
+    /// A row names a state or kind this version does not know.
+    #[error("the database names an unknown value: {0}")]
+    UnknownName(#[from] crate::domain::UnknownName),
     /// The data directory could not be created.
     #[error("cannot create data directory {path}")]
     Dir {
@@ -201,13 +204,20 @@ impl Store {
     }
 
     /// Actions, newest first, optionally only those in `state`.
-    pub fn actions(&self, state: Option<&str>, limit: usize) -> Result<Vec<Action>, StoreError> {
+    pub fn actions(
+        &self,
+        state: Option<ActionState>,
+        limit: usize,
+    ) -> Result<Vec<Action>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
             "SELECT id FROM actions WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
         )?;
         let ids: Vec<i64> = stmt
-            .query_map(params![state, limit as i64], |row| row.get(0))?
+            .query_map(
+                params![state.map(ActionState::as_str), limit as i64],
+                |row| row.get(0),
+            )?
             .collect::<Result<_, _>>()?;
         ids.into_iter()
             .filter_map(|id| read_action(&conn, id).transpose())
@@ -322,10 +332,10 @@ pub(super) fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, 
     });
     Ok(Some(Action {
         id,
-        kind: serde_json::from_value::<ActionKind>(serde_json::Value::String(kind))?,
+        kind: kind.parse::<ActionKind>()?,
         pool,
         agent,
-        state: serde_json::from_value::<ActionState>(serde_json::Value::String(state))?,
+        state: state.parse::<ActionState>()?,
         change: serde_json::from_str(&change)?,
         inverse: serde_json::from_str(&inverse)?,
         reason,
@@ -382,7 +392,7 @@ mod tests {
             .unwrap();
         let states: Vec<(Option<&str>, &str)> = log
             .iter()
-            .map(|e| (e.from_state.as_deref(), e.to_state.as_str()))
+            .map(|e| (e.from_state.map(ActionState::as_str), e.to_state.as_str()))
             .collect();
         assert_eq!(
             states,
@@ -416,7 +426,7 @@ mod tests {
         );
         assert_eq!(store.log(&by_pool("other")).unwrap().len(), 0);
         let restarts = LogFilter {
-            kind: Some("restart".into()),
+            kind: Some(ActionKind::Restart),
             limit: 10,
             ..Default::default()
         };

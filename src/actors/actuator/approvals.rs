@@ -28,7 +28,7 @@ impl Actuator {
     /// Moves every pending action whose approval ran out to `expired`.
     pub(super) fn expire_pending(&mut self) {
         let now = self.clock.now_ms();
-        let pending = match self.store.actions_in(&["pending_approval"]) {
+        let pending = match self.store.actions_in(&[ActionState::PendingApproval]) {
             Ok(pending) => pending,
             Err(error) => {
                 tracing::error!(message = "Cannot read pending actions.", %error);
@@ -90,7 +90,7 @@ impl Actuator {
 
     /// Applies approved actions whose pool is idle; a stale one is superseded instead.
     pub(super) fn start_approved(&mut self, ctx: &mut Context<Self>) {
-        let Ok(approved) = self.store.actions_in(&["approved"]) else {
+        let Ok(approved) = self.store.actions_in(&[ActionState::Approved]) else {
             return;
         };
         for action in approved {

@@ -29,11 +29,15 @@ impl Actuator {
         }
         let last = self.activity.get(pool).and_then(|a| a.last_finished_ms);
         let hour_ago = now - 3_600_000;
-        let applied = self.store.count_entered(pool, None, "applying", hour_ago)?;
-        pace(pool, last, applied, automation, now)?;
-        let others = self
+        let applied = self
             .store
-            .actions_in(&["pending_approval", "rejected", "expired"])?;
+            .count_entered(pool, None, ActionState::Applying, hour_ago)?;
+        pace(pool, last, applied, automation, now)?;
+        let others = self.store.actions_in(&[
+            ActionState::PendingApproval,
+            ActionState::Rejected,
+            ActionState::Expired,
+        ])?;
         held_for_people(pool, &proposal.change, &others, automation, now)?;
         Ok(())
     }
@@ -61,9 +65,12 @@ impl Actuator {
         let disrupted = disrupted(&proposal.change, pool_size, whole_pool, down);
         let since = now - automation.risk.history_secs as i64 * 1000;
         let kind = proposal.change.kind().as_str();
-        let recent_rollbacks =
-            self.store
-                .count_entered(&proposal.pool, Some(kind), "rolled_back", since)?;
+        let recent_rollbacks = self.store.count_entered(
+            &proposal.pool,
+            Some(proposal.change.kind()),
+            ActionState::RolledBack,
+            since,
+        )?;
         let input = RiskInput {
             change: &proposal.change,
             pool_size: pool_size.max(disrupted),
@@ -225,7 +232,7 @@ mod tests {
         let count = || {
             let hour_ago = clock::now_ms() - 3_600_000;
             store
-                .count_entered("web", None, "applying", hour_ago)
+                .count_entered("web", None, ActionState::Applying, hour_ago)
                 .unwrap()
         };
         for n in 1..=2 {

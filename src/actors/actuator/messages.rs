@@ -45,7 +45,7 @@ pub struct RollBack {
 
 /// Pauses (`paused: true`) or resumes automatic applies; answered with the pause state.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<serde_json::Value, ActuatorError>")]
+#[rtype(result = "Result<Option<crate::domain::Pause>, ActuatorError>")]
 pub struct SetPaused {
     /// Pause or resume.
     pub paused: bool,

@@ -26,7 +26,7 @@ use actix::{
 use super::fleet::FleetSupervisor;
 use super::policy::PolicyKeeper;
 use crate::clock::{self, Clock};
-use crate::domain::{Action, Change};
+use crate::domain::{Action, ActionState, Change};
 use crate::drivers::Driver;
 use crate::policy::{PolicyHandle, threshold};
 use crate::store::Store;
@@ -284,7 +284,7 @@ impl Handler<Tick> for Actuator {
         // re-check before an approved action applies compares with it.
         let waiting = self
             .store
-            .actions_in(&["pending_approval", "approved"])
+            .actions_in(&[ActionState::PendingApproval, ActionState::Approved])
             .map(|actions| !actions.is_empty())
             .unwrap_or(false);
         if waiting {
@@ -360,22 +360,23 @@ impl Handler<GetWeights> for Actuator {
 }
 
 impl Handler<SetPaused> for Actuator {
-    type Result = Result<serde_json::Value, ActuatorError>;
+    type Result = Result<Option<crate::domain::Pause>, ActuatorError>;
 
+    /// Answers the pause now in force: `Some` when paused, `None` when resumed.
     fn handle(&mut self, msg: SetPaused, _ctx: &mut Context<Self>) -> Self::Result {
         if msg.paused {
-            let state = serde_json::json!({
-                "paused": true,
-                "by": msg.by,
-                "since": clock::rfc3339(self.clock.now_ms()),
-            });
-            self.store.set_paused(Some(&state))?;
+            let pause = crate::domain::Pause {
+                paused: true,
+                by: msg.by.clone(),
+                since: clock::rfc3339(self.clock.now_ms()),
+            };
+            self.store.set_paused(Some(&pause))?;
             tracing::warn!(message = "Automation paused.", by = %msg.by);
-            Ok(state)
+            Ok(Some(pause))
         } else {
             self.store.set_paused(None)?;
             tracing::warn!(message = "Automation resumed.", by = %msg.by);
-            Ok(serde_json::json!({ "paused": false, "by": msg.by }))
+            Ok(None)
         }
     }
 }

@@ -19,7 +19,7 @@ const RECOVERY: &str = "recovery";
 /// Moves actions left `proposed` (recorded, never gated) to `superseded`: the optimizer
 /// decides again from what it sees now. Returns how many.
 fn supersede_proposed(store: &Store) -> Result<usize, StoreError> {
-    let proposed = store.actions_in(&["proposed"])?;
+    let proposed = store.actions_in(&[ActionState::Proposed])?;
     for action in &proposed {
         store.transition(
             action.id,
@@ -41,10 +41,11 @@ impl Actuator {
             Ok(n) => tracing::warn!(message = "Superseded proposals left by a crash.", n),
             Err(error) => tracing::error!(message = "Cannot supersede proposals.", %error),
         }
-        let interrupted = match self
-            .store
-            .actions_in(&["applying", "verifying", "rolling_back"])
-        {
+        let interrupted = match self.store.actions_in(&[
+            ActionState::Applying,
+            ActionState::Verifying,
+            ActionState::RollingBack,
+        ]) {
             Ok(actions) => actions,
             Err(error) => {
                 tracing::error!(message = "Cannot read interrupted actions.", %error);

@@ -35,7 +35,7 @@ use load::{Basis, PoolLoad};
 use thresholds::ThresholdWatcher;
 
 /// A current recommendation: what the optimizer would do to a pool, and why.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Recommendation {
     /// The pool.
     pub pool: String,

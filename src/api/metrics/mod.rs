@@ -155,10 +155,12 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
     );
 
     page.family("swarmpilot_actions", "gauge", "Actions by current state.");
-    let counts: BTreeMap<String, u64> = actions.into_iter().collect();
     for action_state in ActionState::ALL {
         let name = action_state.as_str();
-        let count = counts.get(name).copied().unwrap_or(0);
+        let count = actions
+            .iter()
+            .find(|(state, _)| *state == action_state)
+            .map_or(0, |(_, count)| *count);
         page.sample("swarmpilot_actions", &[("state", name)], count as f64);
     }
 

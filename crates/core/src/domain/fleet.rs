@@ -74,8 +74,8 @@ impl Serialize for Readings {
     }
 }
 
-/// One agent as the API and the optimizer see it.
-#[derive(Debug, Clone, Serialize)]
+/// One agent as the optimizer sees it (the API answers `api::wire::AgentOut`).
+#[derive(Debug, Clone)]
 pub struct AgentView {
     /// Agent id.
     pub id: String,
@@ -121,7 +121,7 @@ impl AgentView {
 }
 
 /// A point-in-time copy of the whole fleet.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct FleetSnapshot {
     /// Every registered agent, by id.
     pub agents: Vec<AgentView>,

@@ -107,6 +107,18 @@ pub struct DriverAgent {
     pub running: bool,
 }
 
+/// Automation paused by a person: who, and since when (RFC 3339). Stored as
+/// `{"paused": true, "by", "since"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pause {
+    /// Always true: a stored pause is one in force.
+    pub paused: bool,
+    /// Who paused it.
+    pub by: String,
+    /// When, RFC 3339.
+    pub since: String,
+}
+
 /// The kinds of optimization the controller can apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -169,6 +181,50 @@ pub enum ActionState {
     RolledBack,
     /// Made stale by what happened before it could apply.
     Superseded,
+}
+
+/// A name that is not one of an enum's snake_case names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{name}`")]
+pub struct UnknownName {
+    /// What was being named: `action state`, `action kind`.
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+}
+
+impl std::str::FromStr for ActionState {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == name)
+            .ok_or_else(|| UnknownName {
+                what: "action state",
+                name: name.to_string(),
+            })
+    }
+}
+
+impl std::str::FromStr for ActionKind {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| UnknownName {
+                what: "action kind",
+                name: name.to_string(),
+            })
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl std::fmt::Display for ActionState {
@@ -369,6 +425,18 @@ pub struct Approval {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn states_and_kinds_read_back_their_names_and_refuse_others() {
+        for state in ActionState::ALL {
+            assert_eq!(state.as_str().parse::<ActionState>(), Ok(state));
+        }
+        for kind in ActionKind::ALL {
+            assert_eq!(kind.to_string().parse::<ActionKind>(), Ok(kind));
+        }
+        let unknown = "done".parse::<ActionState>().unwrap_err();
+        assert_eq!(unknown.to_string(), "unknown action state `done`");
+    }
 
     #[test]
     fn scale_inverse_swaps_counts() {

@@ -39,7 +39,7 @@ fn proposals_a_crash_left_ungated_are_superseded() {
     let row = log.iter().find(|r| r.action_id == left.id).unwrap();
     assert_eq!(
         (
-            row.from_state.as_deref(),
+            row.from_state.map(ActionState::as_str),
             row.to_state.as_str(),
             row.actor.as_str()
         ),

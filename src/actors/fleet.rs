@@ -106,6 +106,25 @@ impl Handler<RegisterAgent> for FleetSupervisor {
     }
 }
 
+/// Why the fleet refuses an agent met for the first time through `AdmitSamples`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitRefusal {
+    /// The policy takes only the agents the controller runs.
+    #[error("unknown agent {agent:?}: the policy refuses agents the controller does not run")]
+    UnknownAgent {
+        /// Agent id.
+        agent: String,
+    },
+    /// The pool the agent named, or the default pool, is not in the policy.
+    #[error("no pool {pool:?} in the policy for agent {agent:?}")]
+    NoPool {
+        /// The pool.
+        pool: String,
+        /// Agent id.
+        agent: String,
+    },
+}
+
 impl FleetSupervisor {
     /// Supervises `handle` from now on: a new actor, or the known one for a restarted agent.
     fn register(&mut self, handle: AgentHandle, grace_secs: u64) {
@@ -157,19 +176,20 @@ impl FleetSupervisor {
 
     /// Decides whether an agent met for the first time through `AdmitSamples` joins, and
     /// which pool; registers it when it does.
-    fn admit(&mut self, agent: &str, named_pool: Option<&String>) -> Result<(), String> {
+    fn admit(&mut self, agent: &str, named_pool: Option<&String>) -> Result<(), AdmitRefusal> {
         let current = self.policy.current();
         let policy = &current.policy;
         if policy.ingest.unknown_agents == UnknownAgents::Reject {
-            return Err(format!(
-                "unknown agent {agent:?}: the policy refuses agents the controller does not run"
-            ));
+            return Err(AdmitRefusal::UnknownAgent {
+                agent: agent.to_string(),
+            });
         }
         let pool = named_pool.unwrap_or(&policy.ingest.default_pool);
         if !policy.pools.contains_key(pool) {
-            return Err(format!(
-                "no pool {pool:?} in the policy for agent {agent:?}"
-            ));
+            return Err(AdmitRefusal::NoPool {
+                pool: pool.clone(),
+                agent: agent.to_string(),
+            });
         }
         let handle = AgentHandle {
             id: agent.to_string(),
@@ -271,10 +291,10 @@ impl Handler<AdmitSamples> for FleetSupervisor {
                     let verdict = self
                         .admit(&sample.agent, msg.pools.get(&sample.agent))
                         .err()
-                        .map(|reason| {
+                        .map(|refusal| {
                             refused.push(Refused {
                                 agent: sample.agent.clone(),
-                                reason,
+                                reason: refusal.to_string(),
                                 positions: Vec::new(),
                             });
                             refused.len() - 1

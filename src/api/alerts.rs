@@ -128,8 +128,8 @@ async fn create_silence(
         ));
     }
     for (index, matcher) in request.matchers.iter().enumerate() {
-        matcher.validate().map_err(|message| {
-            ApiError::bad_request(Some(&format!("matchers[{index}]")), message)
+        matcher.validate().map_err(|error| {
+            ApiError::bad_request(Some(&format!("matchers[{index}]")), error.to_string())
         })?;
     }
     if request.comment.trim().is_empty() {

@@ -172,7 +172,8 @@ async fn end(
 }
 
 fn task_id(task: String) -> Result<String, ApiError> {
-    check_task_id(&task).map_err(|reason| ApiError::bad_request(Some("task_id"), reason))?;
+    check_task_id(&task)
+        .map_err(|error| ApiError::bad_request(Some("task_id"), error.to_string()))?;
     Ok(task)
 }
 

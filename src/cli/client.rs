@@ -174,15 +174,25 @@ fn read_token_file(path: &Path) -> Result<Token, ClientError> {
         .map_err(|_| ClientError::EmptyToken(path.to_path_buf()))
 }
 
+/// Why `--url` is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// The text is not a URL at all: what the URL parser said (its error type is not
+    /// exported by reqwest, and the `url` crate is not a direct dependency).
+    #[error("{0}")]
+    Parse(String),
+    /// The URL is not `http` or `https`, or has no host.
+    #[error("must start with http:// or https://, e.g. {DEFAULT_URL}")]
+    Scheme,
+}
+
 /// Parses `--url`: an absolute `http` or `https` URL (a bare `host:port` is refused here
 /// rather than read as a URL whose scheme is the host name).
-fn parse_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("{e}"))?;
+fn parse_url(text: &str) -> Result<Url, UrlError> {
+    let url = Url::parse(text).map_err(|error| UrlError::Parse(error.to_string()))?;
     match url.scheme() {
         "http" | "https" if url.has_host() => Ok(url),
-        _ => Err(format!(
-            "must start with http:// or https://, e.g. {DEFAULT_URL}"
-        )),
+        _ => Err(UrlError::Scheme),
     }
 }
 
@@ -324,7 +334,7 @@ mod tests {
     fn url_must_be_http_with_a_host() {
         assert!(parse_url("http://127.0.0.1:8080").is_ok());
         assert!(parse_url("https://swarm.example/").is_ok());
-        let error = parse_url("localhost:8080").unwrap_err();
+        let error = parse_url("localhost:8080").unwrap_err().to_string();
         assert!(error.contains("http://"), "{error}");
         assert!(parse_url("not a url").is_err());
     }

@@ -63,21 +63,40 @@ pub struct ReplayArgs {
     pub max_agents: usize,
 }
 
+/// Why `--plot-span` is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpanError {
+    /// There is no `:` between the two ends.
+    #[error("`{0}` is not FROM:TO (hours, e.g. 24:48)")]
+    Shape(String),
+    /// One end is not a finite, non-negative number.
+    #[error("`{0}` is not a number of hours")]
+    Hours(String),
+    /// The span ends at or before its start.
+    #[error("the span {from}:{to} ends before it starts")]
+    Backwards {
+        /// Where it starts, hours.
+        from: f64,
+        /// Where it ends, hours.
+        to: f64,
+    },
+}
+
 /// Parses `FROM:TO` hours.
-fn parse_span(text: &str) -> Result<(f64, f64), String> {
+fn parse_span(text: &str) -> Result<(f64, f64), SpanError> {
     let (from, to) = text
         .split_once(':')
-        .ok_or_else(|| format!("`{text}` is not FROM:TO (hours, e.g. 24:48)"))?;
+        .ok_or_else(|| SpanError::Shape(text.to_string()))?;
     let hours = |part: &str| {
         part.trim()
             .parse::<f64>()
             .ok()
             .filter(|h| h.is_finite() && *h >= 0.0)
-            .ok_or_else(|| format!("`{part}` is not a number of hours"))
+            .ok_or_else(|| SpanError::Hours(part.to_string()))
     };
     let (from, to) = (hours(from)?, hours(to)?);
     if from >= to {
-        return Err(format!("the span {from}:{to} ends before it starts"));
+        return Err(SpanError::Backwards { from, to });
     }
     Ok((from, to))
 }

@@ -114,9 +114,9 @@ impl KubernetesDriver {
     pub fn new(config: KubernetesConfig, credentials: Credentials) -> Result<Self, DriverError> {
         let client = credentials
             .client(config.timeout)
-            .map_err(|message| DriverError::Setup {
+            .map_err(|error| DriverError::Setup {
                 driver: "kubernetes",
-                message,
+                message: error.to_string(),
             })?;
         let namespace = config
             .namespace

@@ -123,16 +123,30 @@ struct AgentTasks {
     idle: bool,
 }
 
+/// Why a task id is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TaskIdError {
+    /// The id is empty.
+    #[error("task id is empty")]
+    Empty,
+    /// The id is longer than [`MAX_TASK_ID_LEN`].
+    #[error("task id is longer than {MAX_TASK_ID_LEN} bytes")]
+    TooLong,
+    /// The id holds whitespace or control characters.
+    #[error("task id contains whitespace or control characters")]
+    Characters,
+}
+
 /// Why a task id is refused, if it is.
-pub fn check_task_id(task: &str) -> Result<(), String> {
+pub fn check_task_id(task: &str) -> Result<(), TaskIdError> {
     if task.is_empty() {
-        return Err("task id is empty".into());
+        return Err(TaskIdError::Empty);
     }
     if task.len() > MAX_TASK_ID_LEN {
-        return Err(format!("task id is longer than {MAX_TASK_ID_LEN} bytes"));
+        return Err(TaskIdError::TooLong);
     }
     if task.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("task id contains whitespace or control characters".into());
+        return Err(TaskIdError::Characters);
     }
     Ok(())
 }

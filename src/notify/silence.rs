@@ -37,15 +37,27 @@ pub struct Silence {
     pub created_ms: i64,
 }
 
+/// Why a matcher cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MatcherError {
+    /// The label name is empty or blank.
+    #[error("a matcher needs a label name")]
+    NoName,
+    /// The value is marked as a regular expression and does not compile.
+    // The regex error is in the message, so it is not a `source` too: a chain would print it
+    // twice.
+    #[error("not a regular expression: {0}")]
+    Regex(regex::Error),
+}
+
 impl Matcher {
     /// Checks the matcher can be used: a name, and a regular expression that compiles.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), MatcherError> {
         if self.name.trim().is_empty() {
-            return Err("a matcher needs a label name".into());
+            return Err(MatcherError::NoName);
         }
         if self.is_regex {
-            regex::Regex::new(&format!("^(?:{})$", self.value))
-                .map_err(|e| format!("not a regular expression: {e}"))?;
+            regex::Regex::new(&format!("^(?:{})$", self.value)).map_err(MatcherError::Regex)?;
         }
         Ok(())
     }

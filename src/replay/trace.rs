@@ -20,6 +20,20 @@ pub struct Trace {
     pub warnings: Vec<String>,
 }
 
+/// Why points make no trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TraceError {
+    /// Fewer than two points (or not one value per time).
+    #[error("the trace ends with fewer than two rows; it needs at least two")]
+    TooShort,
+    /// Every point has the same time.
+    #[error("the trace spans no time: every row has the same timestamp")]
+    NoTime,
+    /// No value is above zero.
+    #[error("the trace ends and every value was 0: there is no load to scale")]
+    NoLoad,
+}
+
 impl Trace {
     /// Reads a CSV trace with `timestamp` and `value` columns.
     pub fn read(path: &Path) -> Result<Trace, SeriesError> {
@@ -66,23 +80,23 @@ impl Trace {
                 )
             })
             .collect();
-        let mut trace =
-            Trace::new(name.clone(), times, values).map_err(|message| error(last_line, message))?;
+        let mut trace = Trace::new(name.clone(), times, values)
+            .map_err(|problem| error(last_line, problem.to_string()))?;
         trace.warnings = warnings;
         Ok(trace)
     }
 
     /// A trace from points sorted by time; at least two, with a positive maximum.
-    pub fn new(name: String, times: Vec<i64>, values: Vec<f64>) -> Result<Trace, String> {
+    pub fn new(name: String, times: Vec<i64>, values: Vec<f64>) -> Result<Trace, TraceError> {
         if times.len() < 2 || times.len() != values.len() {
-            return Err("the trace ends with fewer than two rows; it needs at least two".into());
+            return Err(TraceError::TooShort);
         }
         if times.first() == times.last() {
-            return Err("the trace spans no time: every row has the same timestamp".into());
+            return Err(TraceError::NoTime);
         }
         let max = values.iter().copied().fold(0.0, f64::max);
         if max <= 0.0 {
-            return Err("the trace ends and every value was 0: there is no load to scale".into());
+            return Err(TraceError::NoLoad);
         }
         Ok(Trace {
             name,

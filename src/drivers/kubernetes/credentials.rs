@@ -56,6 +56,37 @@ pub enum CredentialsError {
     NotFound,
 }
 
+/// Why no HTTP client can be built from the credentials. The reqwest error each cause
+/// carries is in the message, so it is not a `source` too: a chain would print it twice.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpClientError {
+    /// The cluster's CA is not PEM.
+    #[error("the cluster CA of {origin} is not PEM: {error}")]
+    CaNotPem {
+        /// Where the credentials came from.
+        origin: String,
+        /// What reqwest said.
+        error: reqwest::Error,
+    },
+    /// The cluster's CA is PEM without a certificate in it.
+    #[error("the cluster CA of {origin} holds no certificate")]
+    NoCaCertificate {
+        /// Where the credentials came from.
+        origin: String,
+    },
+    /// The client certificate and key cannot be used.
+    #[error("the client certificate of {origin} is not usable: {error}")]
+    Identity {
+        /// Where the credentials came from.
+        origin: String,
+        /// What reqwest said.
+        error: reqwest::Error,
+    },
+    /// reqwest could not build the client.
+    #[error("cannot build an HTTP client: {0}")]
+    Build(reqwest::Error),
+}
+
 /// How requests prove who sends them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Auth {
@@ -362,36 +393,36 @@ impl Credentials {
     }
 
     /// An HTTP client that trusts the cluster's CA and presents the client certificate.
-    pub fn client(&self, timeout: Duration) -> Result<reqwest::Client, String> {
+    pub fn client(&self, timeout: Duration) -> Result<reqwest::Client, HttpClientError> {
         let mut builder = reqwest::Client::builder().timeout(timeout);
         if let Some(pem) = &self.ca_pem {
             let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|error| {
-                format!("the cluster CA of {} is not PEM: {error}", self.origin)
+                HttpClientError::CaNotPem {
+                    origin: self.origin.clone(),
+                    error,
+                }
             })?;
             if certificates.is_empty() {
-                return Err(format!(
-                    "the cluster CA of {} holds no certificate",
-                    self.origin
-                ));
+                return Err(HttpClientError::NoCaCertificate {
+                    origin: self.origin.clone(),
+                });
             }
             builder = builder.tls_certs_only(certificates);
         }
         if let Some(pem) = &self.identity_pem {
             let identity =
                 reqwest::Identity::from_pem(pem.expose().as_bytes()).map_err(|error| {
-                    format!(
-                        "the client certificate of {} is not usable: {error}",
-                        self.origin
-                    )
+                    HttpClientError::Identity {
+                        origin: self.origin.clone(),
+                        error,
+                    }
                 })?;
             builder = builder.identity(identity);
         }
         if self.insecure_skip_tls_verify {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
-        builder
-            .build()
-            .map_err(|error| format!("cannot build an HTTP client: {error}"))
+        builder.build().map_err(HttpClientError::Build)
     }
 }
 

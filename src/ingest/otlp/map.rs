@@ -64,8 +64,8 @@ pub fn map(
         for (s, scope) in resource_metrics.scope_metrics.iter().enumerate() {
             for (m, metric) in scope.metrics.iter().enumerate() {
                 let path = format!("resourceMetrics[{r}].scopeMetrics[{s}].metrics[{m}]");
-                let name =
-                    metric_name(&metric.name).map_err(|reason| (format!("{path}.name"), reason));
+                let name = metric_name(&metric.name)
+                    .map_err(|error| (format!("{path}.name"), error.to_string()));
                 let target = match (&agent, name) {
                     (Err(fault), _) => Err(fault.clone()),
                     (_, Err(fault)) => Err(fault),

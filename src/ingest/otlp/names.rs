@@ -4,6 +4,7 @@
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
+use crate::domain::names::SampleError;
 use crate::ingest::{MAX_METRIC_LEN, check_agent, check_metric};
 
 /// Resource attributes naming the agent, in order of preference.
@@ -27,7 +28,7 @@ pub fn agent_of(
         let field = format!("resourceMetrics[{r}].resource.attributes[{key}]");
         match string_attribute(attributes, key) {
             None => continue,
-            Some(Err(reason)) => return Err((field, reason)),
+            Some(Err(error)) => return Err((field, error.to_string())),
             Some(Ok(agent)) => {
                 check_agent(&agent).map_err(|reason| (field.clone(), reason.to_string()))?;
                 return Ok((agent, field));
@@ -49,26 +50,52 @@ pub fn pool_of(resource: Option<&Resource>) -> Option<String> {
     string_attribute(attributes, POOL_ATTRIBUTE)?.ok()
 }
 
+/// Why a resource attribute that is set has no string value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttributeError {
+    /// The value is of another type.
+    #[error("attribute {key} must be a string")]
+    NotAString {
+        /// The attribute's key.
+        key: String,
+    },
+}
+
 /// The string value of attribute `key`: `None` when absent or empty, an error when it is
 /// not a string.
-fn string_attribute(attributes: &[KeyValue], key: &str) -> Option<Result<String, String>> {
+fn string_attribute(attributes: &[KeyValue], key: &str) -> Option<Result<String, AttributeError>> {
     let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
     match value.value.as_ref()? {
         any_value::Value::StringValue(s) if s.is_empty() => None,
         any_value::Value::StringValue(s) => Some(Ok(s.clone())),
-        _ => Some(Err(format!("attribute {key} must be a string"))),
+        _ => Some(Err(AttributeError::NotAString {
+            key: key.to_string(),
+        })),
     }
 }
 
+/// Why an OTLP metric name has no sample name.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MetricNameError {
+    /// The Prometheus-shaped name is refused as a sample's metric name.
+    #[error(transparent)]
+    Sample(#[from] SampleError),
+    /// The name leaves no room for the suffixes of derived series.
+    #[error("metric name is longer than {limit} bytes (room is kept for suffixes such as _count)")]
+    TooLong {
+        /// The longest name accepted, bytes.
+        limit: usize,
+    },
+}
+
 /// The sample name of an OTLP metric name, checked.
-pub fn metric_name(otlp_name: &str) -> Result<String, String> {
+pub fn metric_name(otlp_name: &str) -> Result<String, MetricNameError> {
     let name = prometheus_name(otlp_name);
-    check_metric(&name).map_err(|error| error.to_string())?;
+    check_metric(&name)?;
     if name.len() + SUFFIX_ROOM > MAX_METRIC_LEN {
-        return Err(format!(
-            "metric name is longer than {} bytes (room is kept for suffixes such as _count)",
-            MAX_METRIC_LEN - SUFFIX_ROOM
-        ));
+        return Err(MetricNameError::TooLong {
+            limit: MAX_METRIC_LEN - SUFFIX_ROOM,
+        });
     }
     Ok(name)
 }

@@ -64,21 +64,141 @@ impl Exposition {
 
 /// Why a body is not the text format; `line` is 1-based.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("line {line}: {message}")]
+#[error("line {line}: {problem}")]
 pub struct ParseError {
     /// Where.
     pub line: usize,
     /// What is wrong.
-    pub message: String,
+    // The problem is in the message, so it is not a `source` too: a chain would print it
+    // twice.
+    pub problem: LineProblem,
+}
+
+/// What is wrong with one line; names and words quoted from the line are kept as written
+/// (clipped to 40 characters where the rest of the line is quoted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineProblem {
+    /// `# TYPE` with nothing after it.
+    #[error("TYPE line without a metric name")]
+    TypeWithoutName,
+    /// `# TYPE` names something that is not a metric name.
+    #[error("invalid metric name {name:?} in TYPE line")]
+    TypeMetricName {
+        /// The name written.
+        name: String,
+    },
+    /// `# TYPE` declares a type the format does not have.
+    #[error("unknown metric type {kind:?} for {name}")]
+    UnknownType {
+        /// The type written.
+        kind: String,
+        /// The family.
+        name: String,
+    },
+    /// `# TYPE` names a family but no type.
+    #[error("TYPE line for {name} without a type")]
+    TypeWithoutType {
+        /// The family.
+        name: String,
+    },
+    /// A family has a `# TYPE` line already.
+    #[error("second TYPE line for {name}")]
+    SecondType {
+        /// The family.
+        name: String,
+    },
+    /// A sample line does not start with a metric name.
+    #[error("invalid metric name at {at:?}")]
+    MetricName {
+        /// The start of the line.
+        at: String,
+    },
+    /// A sample has a name but no value.
+    #[error("sample {name} has no value")]
+    NoValue {
+        /// The series' metric name.
+        name: String,
+    },
+    /// A sample's value is not a number.
+    #[error("{value:?} is not a number ({name})")]
+    NotANumber {
+        /// The value written.
+        value: String,
+        /// The series' metric name.
+        name: String,
+    },
+    /// A sample's timestamp is not whole milliseconds.
+    #[error("{timestamp:?} is not a timestamp in milliseconds ({name})")]
+    NotATimestamp {
+        /// The timestamp written.
+        timestamp: String,
+        /// The series' metric name.
+        name: String,
+    },
+    /// Something follows a sample's timestamp.
+    #[error("unexpected {extra:?} after the sample of {name}")]
+    Unexpected {
+        /// The first word too many.
+        extra: String,
+        /// The series' metric name.
+        name: String,
+    },
+    /// A label set has no closing brace.
+    #[error("label set is not closed")]
+    LabelsNotClosed,
+    /// A label set holds something that is not a label name.
+    #[error("invalid label name at {at:?}")]
+    LabelName {
+        /// The rest of the line from there.
+        at: String,
+    },
+    /// A label name is not followed by `=`.
+    #[error("expected '=' after label {label}")]
+    NoEquals {
+        /// The label.
+        label: String,
+    },
+    /// A label's value does not start with `"`.
+    #[error("the value of label {label} must be quoted")]
+    Unquoted {
+        /// The label.
+        label: String,
+    },
+    /// A label's value has no closing `"`.
+    #[error("the value of label {label} is not closed")]
+    ValueNotClosed {
+        /// The label.
+        label: String,
+    },
+    /// A label's value holds an escape other than `\\`, `\"` and `\n`.
+    #[error("unknown escape \\{escape} in label {label}")]
+    UnknownEscape {
+        /// The character after the backslash.
+        escape: char,
+        /// The label.
+        label: String,
+    },
+    /// A label appears twice in one label set.
+    #[error("label {label} appears twice")]
+    DuplicateLabel {
+        /// The label.
+        label: String,
+    },
+    /// A label's value is followed by neither `,` nor `}`.
+    #[error("expected ',' or '}}' after label {label}")]
+    NoSeparator {
+        /// The label.
+        label: String,
+    },
 }
 
 /// Reads a whole body.
 pub fn parse(text: &str) -> Result<Exposition, ParseError> {
     let mut exposition = Exposition::default();
     for (index, line) in text.lines().enumerate() {
-        let fail = |message: String| ParseError {
+        let fail = |problem: LineProblem| ParseError {
             line: index + 1,
-            message,
+            problem,
         };
         let line = line.trim_matches([' ', '\t', '\r']);
         if line.is_empty() {
@@ -95,14 +215,14 @@ pub fn parse(text: &str) -> Result<Exposition, ParseError> {
 }
 
 /// `# TYPE name type` is kept; `# HELP` and other comments are skipped.
-fn read_comment(comment: &str, exposition: &mut Exposition) -> Result<(), String> {
+fn read_comment(comment: &str, exposition: &mut Exposition) -> Result<(), LineProblem> {
     let mut words = comment.split([' ', '\t']).filter(|w| !w.is_empty());
     if words.next() != Some("TYPE") {
         return Ok(());
     }
-    let name = words.next().ok_or("TYPE line without a metric name")?;
+    let name = words.next().ok_or(LineProblem::TypeWithoutName)?;
     if !metric_name(name) {
-        return Err(format!("invalid metric name {name:?} in TYPE line"));
+        return Err(LineProblem::TypeMetricName { name: name.into() });
     }
     let kind = match words.next() {
         Some("counter") => MetricType::Counter,
@@ -110,23 +230,30 @@ fn read_comment(comment: &str, exposition: &mut Exposition) -> Result<(), String
         Some("histogram") => MetricType::Histogram,
         Some("summary") => MetricType::Summary,
         Some("untyped") => MetricType::Untyped,
-        Some(other) => return Err(format!("unknown metric type {other:?} for {name}")),
-        None => return Err(format!("TYPE line for {name} without a type")),
+        Some(other) => {
+            return Err(LineProblem::UnknownType {
+                kind: other.into(),
+                name: name.into(),
+            });
+        }
+        None => return Err(LineProblem::TypeWithoutType { name: name.into() }),
     };
     if exposition.types.insert(name.to_string(), kind).is_some() {
-        return Err(format!("second TYPE line for {name}"));
+        return Err(LineProblem::SecondType { name: name.into() });
     }
     Ok(())
 }
 
 /// `name{label="value",...} value [timestamp]`.
-fn read_sample(line: &str) -> Result<Series, String> {
+fn read_sample(line: &str) -> Result<Series, LineProblem> {
     let name_end = line
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
         .unwrap_or(line.len());
     let name = &line[..name_end];
     if !metric_name(name) {
-        return Err(format!("invalid metric name at {:?}", clip(line)));
+        return Err(LineProblem::MetricName {
+            at: clip(line).into(),
+        });
     }
     let mut rest = line[name_end..].trim_start_matches([' ', '\t']);
     let mut labels = Vec::new();
@@ -136,17 +263,23 @@ fn read_sample(line: &str) -> Result<Series, String> {
     let mut words = rest.split([' ', '\t']).filter(|w| !w.is_empty());
     let value = words
         .next()
-        .ok_or_else(|| format!("sample {name} has no value"))?;
-    let value = read_value(value).ok_or_else(|| format!("{value:?} is not a number ({name})"))?;
+        .ok_or_else(|| LineProblem::NoValue { name: name.into() })?;
+    let value = read_value(value).ok_or_else(|| LineProblem::NotANumber {
+        value: value.into(),
+        name: name.into(),
+    })?;
     let timestamp_ms = match words.next() {
         None => None,
-        Some(ts) => Some(
-            ts.parse::<i64>()
-                .map_err(|_| format!("{ts:?} is not a timestamp in milliseconds ({name})"))?,
-        ),
+        Some(ts) => Some(ts.parse::<i64>().map_err(|_| LineProblem::NotATimestamp {
+            timestamp: ts.into(),
+            name: name.into(),
+        })?),
     };
     if let Some(extra) = words.next() {
-        return Err(format!("unexpected {extra:?} after the sample of {name}"));
+        return Err(LineProblem::Unexpected {
+            extra: extra.into(),
+            name: name.into(),
+        });
     }
     Ok(Series {
         name: name.to_string(),
@@ -160,7 +293,7 @@ fn read_sample(line: &str) -> Result<Series, String> {
 fn read_labels<'a>(
     mut rest: &'a str,
     labels: &mut Vec<(String, String)>,
-) -> Result<&'a str, String> {
+) -> Result<&'a str, LineProblem> {
     loop {
         rest = rest.trim_start_matches([' ', '\t']);
         if let Some(after) = rest.strip_prefix('}') {
@@ -168,46 +301,51 @@ fn read_labels<'a>(
         }
         let name_end = rest
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .ok_or("label set is not closed")?;
+            .ok_or(LineProblem::LabelsNotClosed)?;
         let name = &rest[..name_end];
         if !label_name(name) {
-            return Err(format!("invalid label name at {:?}", clip(rest)));
+            return Err(LineProblem::LabelName {
+                at: clip(rest).into(),
+            });
         }
         rest = rest[name_end..].trim_start_matches([' ', '\t']);
         rest = rest
             .strip_prefix('=')
-            .ok_or_else(|| format!("expected '=' after label {name}"))?
+            .ok_or_else(|| LineProblem::NoEquals { label: name.into() })?
             .trim_start_matches([' ', '\t']);
         rest = rest
             .strip_prefix('"')
-            .ok_or_else(|| format!("the value of label {name} must be quoted"))?;
+            .ok_or_else(|| LineProblem::Unquoted { label: name.into() })?;
         let mut value = String::new();
         let mut chars = rest.char_indices();
         let end = loop {
             match chars.next() {
-                None => return Err(format!("the value of label {name} is not closed")),
+                None => return Err(LineProblem::ValueNotClosed { label: name.into() }),
                 Some((at, '"')) => break at,
                 Some((_, '\\')) => match chars.next() {
                     Some((_, '\\')) => value.push('\\'),
                     Some((_, '"')) => value.push('"'),
                     Some((_, 'n')) => value.push('\n'),
                     Some((_, other)) => {
-                        return Err(format!("unknown escape \\{other} in label {name}"));
+                        return Err(LineProblem::UnknownEscape {
+                            escape: other,
+                            label: name.into(),
+                        });
                     }
-                    None => return Err(format!("the value of label {name} is not closed")),
+                    None => return Err(LineProblem::ValueNotClosed { label: name.into() }),
                 },
                 Some((_, c)) => value.push(c),
             }
         };
         if labels.iter().any(|(n, _)| n == name) {
-            return Err(format!("label {name} appears twice"));
+            return Err(LineProblem::DuplicateLabel { label: name.into() });
         }
         labels.push((name.to_string(), value));
         rest = rest[end + 1..].trim_start_matches([' ', '\t']);
         if let Some(after) = rest.strip_prefix(',') {
             rest = after;
         } else if !rest.starts_with('}') {
-            return Err(format!("expected ',' or '}}' after label {name}"));
+            return Err(LineProblem::NoSeparator { label: name.into() });
         }
     }
 }
@@ -330,7 +468,7 @@ mod tests {
         let check = |text: &str, line: usize, words: &str| {
             let error = parse(text).unwrap_err();
             assert_eq!(error.line, line, "{error}");
-            assert!(error.message.contains(words), "{error}");
+            assert!(error.problem.to_string().contains(words), "{error}");
         };
         check("ok 1\n9bad 1\n", 2, "invalid metric name");
         check("a{b=\"c\" 1\n", 1, "expected ','");

@@ -77,14 +77,35 @@ struct Pulling {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Why an agent's endpoint has no WebSocket URL to pull.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetricsUrlError {
+    /// The endpoint is not `http://`.
+    #[error("endpoint {endpoint:?} is not http:// (wss is not supported)")]
+    NotHttp {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// The endpoint has nothing between `http://` and its path.
+    #[error("endpoint {endpoint:?} names no host")]
+    NoHost {
+        /// The endpoint.
+        endpoint: String,
+    },
+}
+
 /// The WebSocket URL of an agent's endpoint: `http://H:P` → `ws://H:P/metrics`.
-pub fn metrics_url(endpoint: &str) -> Result<String, String> {
+pub fn metrics_url(endpoint: &str) -> Result<String, MetricsUrlError> {
     let rest = endpoint
         .strip_prefix("http://")
-        .ok_or_else(|| format!("endpoint {endpoint:?} is not http:// (wss is not supported)"))?;
+        .ok_or_else(|| MetricsUrlError::NotHttp {
+            endpoint: endpoint.to_string(),
+        })?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.is_empty() {
-        return Err(format!("endpoint {endpoint:?} names no host"));
+        return Err(MetricsUrlError::NoHost {
+            endpoint: endpoint.to_string(),
+        });
     }
     Ok(format!("ws://{authority}/metrics"))
 }

@@ -217,7 +217,10 @@ fn a_ca_that_is_not_pem_is_refused() {
         ca_pem: Some(b"not a certificate".to_vec()),
         ..Credentials::resolve(&Sources::default(), Some("https://k8s.example")).unwrap()
     };
-    let error = credentials.client(Duration::from_secs(1)).unwrap_err();
+    let error = credentials
+        .client(Duration::from_secs(1))
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("holds no certificate") || error.contains("not PEM"),
         "{error}"

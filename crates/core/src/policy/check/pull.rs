@@ -44,8 +44,8 @@ pub(super) fn check_pull(policy: &Policy, problems: &mut Problems) {
             ),
             Some(_) => {}
         }
-        if let Err(reason) = check_ws_url(&target.url) {
-            problems.error(&at("url"), reason);
+        if let Err(error) = check_ws_url(&target.url) {
+            problems.error(&at("url"), error.to_string());
         }
     }
     if !policy.ingest.websocket.is_empty() && policy.ingest.unknown_agents == UnknownAgents::Reject
@@ -69,19 +69,40 @@ pub(super) fn check_pull(policy: &Policy, problems: &mut Problems) {
     }
 }
 
+/// Why a static target's URL is not one the pull client can reach.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum WsUrlError {
+    /// A TLS WebSocket URL, which the pull client cannot open.
+    #[error("{url:?}: wss:// is not supported (the pull client speaks plain ws://)")]
+    Tls {
+        /// The URL.
+        url: String,
+    },
+    /// Not a WebSocket URL at all.
+    #[error("{url:?} is not a ws:// URL")]
+    NotWs {
+        /// The URL.
+        url: String,
+    },
+    /// Nothing between `ws://` and the path.
+    #[error("{url:?} names no host")]
+    NoHost {
+        /// The URL.
+        url: String,
+    },
+}
+
 /// Why `url` is not a WebSocket URL the pull client can reach, if it is not.
-fn check_ws_url(url: &str) -> Result<(), String> {
+fn check_ws_url(url: &str) -> Result<(), WsUrlError> {
     if url.starts_with("wss://") {
-        return Err(format!(
-            "{url:?}: wss:// is not supported (the pull client speaks plain ws://)"
-        ));
+        return Err(WsUrlError::Tls { url: url.into() });
     }
     let Some(rest) = url.strip_prefix("ws://") else {
-        return Err(format!("{url:?} is not a ws:// URL"));
+        return Err(WsUrlError::NotWs { url: url.into() });
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.is_empty() {
-        return Err(format!("{url:?} names no host"));
+        return Err(WsUrlError::NoHost { url: url.into() });
     }
     Ok(())
 }

@@ -57,6 +57,8 @@ pub struct FleetLinks {
 
 /// The registry of agents.
 pub struct FleetSupervisor {
+    /// The span every handler of this actor runs in.
+    span: tracing::Span,
     clock: Clock,
     policy: PolicyHandle,
     links: FleetLinks,
@@ -82,6 +84,7 @@ impl FleetSupervisor {
     /// A registry with no agents.
     pub fn new(policy: PolicyHandle, links: FleetLinks) -> Self {
         FleetSupervisor {
+            span: tracing::info_span!("actor", actor = "fleet"),
             clock: Clock::system(),
             policy,
             links,
@@ -102,6 +105,7 @@ impl Handler<RegisterAgent> for FleetSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: RegisterAgent, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.register(msg.handle, msg.startup_grace_secs);
     }
 }
@@ -249,6 +253,7 @@ impl Handler<DeregisterAgent> for FleetSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: DeregisterAgent, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         // Dropping the last address stops the actor; its supervisor does not restart it.
         if self.agents.remove(&msg.agent).is_some() {
             tracing::info!(message = "Agent deregistered.", agent = %msg.agent);
@@ -265,6 +270,7 @@ impl Handler<IngestSamples> for FleetSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: IngestSamples, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.route(msg.0);
     }
 }
@@ -273,6 +279,7 @@ impl Handler<AdmitSamples> for FleetSupervisor {
     type Result = MessageResult<AdmitSamples>;
 
     fn handle(&mut self, msg: AdmitSamples, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let mut refused: Vec<Refused> = Vec::new();
         let mut samples = msg.samples;
         // Agents refused in this batch, and where their refusal is.
@@ -320,6 +327,7 @@ impl Handler<AgentHealthChanged> for FleetSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: AgentHealthChanged, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         if let Some(entry) = self.agents.get_mut(&msg.agent) {
             entry.status = msg.status;
         }
@@ -330,6 +338,7 @@ impl Handler<GetFleet> for FleetSupervisor {
     type Result = MessageResult<GetFleet>;
 
     fn handle(&mut self, _msg: GetFleet, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let (mut ring_points, mut ring_bytes) = (0, 0);
         let mut agents: Vec<AgentView> = self
             .agents
@@ -368,6 +377,7 @@ impl Handler<GetAgentSeries> for FleetSupervisor {
     type Result = actix::ResponseFuture<Option<Vec<(i64, f64)>>>;
 
     fn handle(&mut self, msg: GetAgentSeries, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let addr = self.agents.get(&msg.agent).map(|e| e.addr.clone());
         Box::pin(async move {
             let addr = addr?;

@@ -24,6 +24,8 @@ const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The health actor.
 pub struct Health {
+    /// The span every handler of this actor runs in.
+    span: tracing::Span,
     clock: Clock,
     policy: PolicyHandle,
     subscribers: Vec<Recipient<AgentHealthChanged>>,
@@ -44,6 +46,7 @@ impl Health {
     /// A health actor that tells `subscribers` about every verdict change.
     pub fn new(policy: PolicyHandle, subscribers: Vec<Recipient<AgentHealthChanged>>) -> Self {
         Health {
+            span: tracing::info_span!("actor", actor = "health"),
             clock: Clock::system(),
             policy,
             subscribers,
@@ -128,7 +131,9 @@ impl Actor for Health {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         ctx.run_interval(CHECK_INTERVAL, |health, _| {
+            let _span = health.span.clone().entered();
             health.check(health.clock.now_ms())
         });
     }
@@ -140,6 +145,7 @@ impl Handler<TrackAgent> for Health {
     type Result = ();
 
     fn handle(&mut self, msg: TrackAgent, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let now = self.clock.now_ms();
         self.agents
             .insert(msg.agent, Tracked::new(msg.pool, now, msg.grace_until_ms));
@@ -150,6 +156,7 @@ impl Handler<Heartbeat> for Health {
     type Result = ();
 
     fn handle(&mut self, msg: Heartbeat, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let Some(tracked) = self.agents.get_mut(&msg.agent) else {
             return;
         };
@@ -175,6 +182,7 @@ impl Handler<PullObserved> for Health {
     type Result = ();
 
     fn handle(&mut self, msg: PullObserved, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let Some(tracked) = self.agents.get_mut(&msg.agent) else {
             return;
         };
@@ -192,6 +200,7 @@ impl Handler<ScrapeObserved> for Health {
     type Result = ();
 
     fn handle(&mut self, msg: ScrapeObserved, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let Some(tracked) = self.agents.get_mut(&msg.agent) else {
             return;
         };
@@ -211,6 +220,7 @@ impl Handler<ForgetAgent> for Health {
     type Result = ();
 
     fn handle(&mut self, msg: ForgetAgent, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.agents.remove(&msg.agent);
     }
 }

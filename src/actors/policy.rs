@@ -91,6 +91,8 @@ struct FilesChanged;
 
 /// The policy keeper actor.
 pub struct PolicyKeeper {
+    /// The span every handler of this actor runs in.
+    span: tracing::Span,
     clock: Clock,
     handle: PolicyHandle,
     source: PolicySource,
@@ -117,6 +119,7 @@ impl PolicyKeeper {
         store: Store,
     ) -> Self {
         PolicyKeeper {
+            span: tracing::info_span!("actor", actor = "policy"),
             clock: Clock::system(),
             handle,
             source,
@@ -261,6 +264,7 @@ impl Actor for PolicyKeeper {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let current = self.handle.current();
         let latest = self
             .store
@@ -283,10 +287,12 @@ impl Handler<FilesChanged> for PolicyKeeper {
     type Result = ();
 
     fn handle(&mut self, _msg: FilesChanged, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         if let Some(pending) = self.pending.take() {
             ctx.cancel_future(pending);
         }
         self.pending = Some(ctx.run_later(DEBOUNCE, |keeper, _| {
+            let _span = keeper.span.clone().entered();
             keeper.pending = None;
             // Errors are logged and kept for the API by `reload`.
             let _ = keeper.reload("watcher");
@@ -298,6 +304,7 @@ impl Handler<ReloadPolicy> for PolicyKeeper {
     type Result = Result<ReloadOutcome, LoadError>;
 
     fn handle(&mut self, msg: ReloadPolicy, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         self.reload(&msg.actor)
     }
 }
@@ -306,6 +313,7 @@ impl Handler<ChangeOverlay> for PolicyKeeper {
     type Result = Result<ReloadOutcome, LoadError>;
 
     fn handle(&mut self, msg: ChangeOverlay, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let mut entries =
             crate::store::overlay::read_overlay(&self.data_dir).map_err(overlay_error)?;
         if let Some(action) = msg.remove_action {
@@ -326,6 +334,7 @@ impl Handler<GetPolicyStatus> for PolicyKeeper {
     type Result = MessageResult<GetPolicyStatus>;
 
     fn handle(&mut self, _msg: GetPolicyStatus, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         MessageResult(PolicyStatus {
             source: self.source.clone(),
             loaded: (*self.handle.current()).clone(),

@@ -63,6 +63,8 @@ pub struct EndTask {
 
 /// The task tracker.
 pub struct TaskTracker {
+    /// The span every handler of this actor runs in.
+    span: tracing::Span,
     clock: Clock,
     book: TaskBook,
     policy: PolicyHandle,
@@ -82,6 +84,7 @@ impl TaskTracker {
     /// A tracker with no tasks that reports to `fleet`.
     pub fn new(policy: PolicyHandle, fleet: Recipient<AdmitSamples>) -> Self {
         TaskTracker {
+            span: tracing::info_span!("actor", actor = "tasks"),
             clock: Clock::system(),
             book: TaskBook::default(),
             policy,
@@ -104,6 +107,7 @@ impl Actor for TaskTracker {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         schedule_sampling(self, ctx);
     }
 }
@@ -119,6 +123,7 @@ impl SamplingTick for TaskTracker {
 
     /// Times out overdue tasks and sends every agent's samples of the interval to the fleet.
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let now = self.clock.now_ms();
         let elapsed = now - self.last_tick_ms;
         self.last_tick_ms = now;
@@ -164,6 +169,7 @@ impl Handler<StartTask> for TaskTracker {
     /// Records the start; an agent new to the book is admitted by the fleet first, with no
     /// other message handled meanwhile, so the answer says whether it was.
     fn handle(&mut self, msg: StartTask, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let first = !self.book.knows(&msg.agent);
         let now = self.clock.now_ms();
         let limits = self.limits();
@@ -220,6 +226,7 @@ impl Handler<EndTask> for TaskTracker {
     type Result = Result<i64, TrackError>;
 
     fn handle(&mut self, msg: EndTask, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let timeout_secs = self.limits().timeout_secs;
         let now = self.clock.now_ms();
         Ok(self

@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use serde::Serialize;
 
 use crate::clock;
@@ -101,7 +103,10 @@ impl Notifier {
             let this = self.clone();
             let notification = notification.clone();
             this.in_flight.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move { this.send_to(&name, channel, &notification).await });
+            let span = tracing::info_span!("task", task = "notify", channel = %name);
+            tokio::spawn(
+                async move { this.send_to(&name, channel, &notification).await }.instrument(span),
+            );
         }
     }
 
@@ -113,7 +118,10 @@ impl Notifier {
             let (this, name) = (self.clone(), name.clone());
             let notification = notification.clone();
             this.in_flight.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move { this.send_to(&name, channel, &notification).await });
+            let span = tracing::info_span!("task", task = "notify", channel = %name);
+            tokio::spawn(
+                async move { this.send_to(&name, channel, &notification).await }.instrument(span),
+            );
         }
     }
 

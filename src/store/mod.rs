@@ -145,6 +145,15 @@ impl Store {
             actor,
         )?;
         tx.commit()?;
+        tracing::info!(
+            message = "Action proposed.",
+            action = id,
+            pool = %proposal.pool,
+            agent = agent.as_deref().unwrap_or("-"),
+            kind = kind.as_str(),
+            %actor,
+            reason = %proposal.reason,
+        );
         Ok(Action {
             id,
             kind,
@@ -193,6 +202,18 @@ impl Store {
             actor,
         )?;
         tx.commit()?;
+        // Every transition of every action passes here, once it is durable.
+        tracing::info!(
+            message = "Action transition.",
+            action = id,
+            pool = %action.pool,
+            agent = action.agent.as_deref().unwrap_or("-"),
+            kind = action.kind.as_str(),
+            from = action.state.as_str(),
+            to = to.as_str(),
+            %actor,
+            %reason,
+        );
         action.state = to;
         action.updated_ms = now;
         Ok(action)

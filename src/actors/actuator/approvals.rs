@@ -136,6 +136,7 @@ impl Handler<Decide> for Actuator {
     type Result = Result<Action, ActuatorError>;
 
     fn handle(&mut self, msg: Decide, ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let Decide {
             id,
             by,

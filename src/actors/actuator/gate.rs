@@ -122,6 +122,7 @@ impl Handler<Propose> for Actuator {
     type Result = Result<Action, ActuatorError>;
 
     fn handle(&mut self, msg: Propose, ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let Propose {
             proposal,
             actor,

@@ -74,6 +74,8 @@ impl PoolDriver {
 
 /// The actuator actor.
 pub struct Actuator {
+    /// The span every handler of this actor runs in.
+    span: tracing::Span,
     clock: Clock,
     store: Store,
     fleet: Addr<FleetSupervisor>,
@@ -106,6 +108,7 @@ impl Actuator {
         pools: HashMap<String, PoolDriver>,
     ) -> Self {
         Actuator {
+            span: tracing::info_span!("actor", actor = "actuator"),
             clock: Clock::system(),
             store,
             fleet,
@@ -260,11 +263,13 @@ impl Actor for Actuator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.recover(ctx);
         ctx.run_interval(Duration::from_secs(1), |_actuator, ctx| {
             ctx.notify(Tick);
         });
         ctx.run_interval(REMOTE_POLL, |actuator, _ctx| {
+            let _span = actuator.span.clone().entered();
             if !actuator.shutting_down {
                 actuator.poll_remote_sizes();
             }
@@ -276,6 +281,7 @@ impl Handler<Tick> for Actuator {
     type Result = ();
 
     fn handle(&mut self, _msg: Tick, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         if self.shutting_down {
             return;
         }
@@ -329,6 +335,7 @@ impl Handler<GetActivity> for Actuator {
     type Result = MessageResult<GetActivity>;
 
     fn handle(&mut self, _msg: GetActivity, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let mut activity = self.activity.clone();
         for (name, pool) in &self.pools {
             let startup = pool.startup_ms.load(std::sync::atomic::Ordering::Relaxed);
@@ -347,6 +354,7 @@ impl Handler<GetWeights> for Actuator {
     type Result = MessageResult<GetWeights>;
 
     fn handle(&mut self, _msg: GetWeights, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let weights = self
             .pools
             .iter()
@@ -364,6 +372,7 @@ impl Handler<SetPaused> for Actuator {
 
     /// Answers the pause now in force: `Some` when paused, `None` when resumed.
     fn handle(&mut self, msg: SetPaused, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         if msg.paused {
             let pause = crate::domain::Pause {
                 paused: true,
@@ -385,6 +394,7 @@ impl Handler<Shutdown> for Actuator {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _msg: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         self.shutting_down = true;
         let drivers: Vec<Arc<dyn Driver>> = self.pools.values().map(|p| p.driver.clone()).collect();
         Box::pin(async move {

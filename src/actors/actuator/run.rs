@@ -292,6 +292,7 @@ impl Handler<RollBack> for Actuator {
     type Result = ResponseActFuture<Self, Result<Action, ActuatorError>>;
 
     fn handle(&mut self, msg: RollBack, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let (action, effectors) = match self.prepare_rollback(msg.id) {
             Ok(ready) => ready,
             Err(error) => return Box::pin(actix::fut::ready(Err(error))),

@@ -97,6 +97,8 @@ pub struct GetSeries {
 
 /// One agent's actor.
 pub struct AgentActor {
+    /// The span every handler of this actor runs in.
+    span: tracing::Span,
     clock: Clock,
     id: String,
     pool: String,
@@ -135,7 +137,9 @@ impl AgentActor {
         links: AgentLinks,
         models: Option<ModelStore>,
     ) -> Self {
+        let span = tracing::info_span!("actor", actor = "agent", agent = %id, pool = %pool);
         AgentActor {
+            span,
             clock: Clock::system(),
             anomaly: AnomalyWatch::new(&id, models.clone()),
             models,
@@ -366,6 +370,7 @@ impl Actor for AgentActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let every = self
             .policy
             .current()
@@ -374,14 +379,17 @@ impl Actor for AgentActor {
             .save_models_every_secs
             .max(1);
         ctx.run_interval(std::time::Duration::from_secs(every), |agent, _| {
+            let _span = agent.span.clone().entered();
             agent.anomaly.save()
         });
         ctx.run_interval(ROLLUP_FLUSH_EVERY, |agent, _| {
-            agent.finish_minutes(Some(crate::clock::now_ms()));
+            let _span = agent.span.clone().entered();
+            agent.finish_minutes(Some(agent.clock.now_ms()));
         });
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.anomaly.save();
         self.finish_minutes(None);
     }
@@ -409,6 +417,7 @@ impl Handler<RecordSamples> for AgentActor {
     type Result = ();
 
     fn handle(&mut self, msg: RecordSamples, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         if catch_unwind(AssertUnwindSafe(|| self.record(msg.0))).is_err() {
             tracing::error!(message = "Agent actor panicked; restarting.", agent = %self.id);
             actix::ActorContext::stop(ctx);
@@ -420,6 +429,7 @@ impl Handler<GetSeries> for AgentActor {
     type Result = MessageResult<GetSeries>;
 
     fn handle(&mut self, msg: GetSeries, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         MessageResult(
             self.series
                 .get(&msg.metric)

@@ -80,6 +80,7 @@ impl Handler<AgentHealthChanged> for Alert {
     type Result = ();
 
     fn handle(&mut self, msg: AgentHealthChanged, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let silent_secs = (self.clock.now_ms() - msg.last_seen_ms).max(0) as f64 / 1000.0;
         match msg.status {
             AgentStatus::Offline => self.raise(
@@ -109,6 +110,7 @@ impl Handler<HeartbeatLate> for Alert {
     type Result = ();
 
     fn handle(&mut self, msg: HeartbeatLate, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         if msg.late {
             let silent_secs = msg.silent_ms as f64 / 1000.0;
             self.raise(

@@ -12,6 +12,7 @@ impl Handler<ThresholdCrossed> for Alert {
     type Result = ();
 
     fn handle(&mut self, msg: ThresholdCrossed, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let key = (msg.rule.name.clone(), msg.agent.clone());
         let now = self.clock.now_ms();
         if msg.breached {
@@ -67,6 +68,7 @@ impl Handler<AnomalyObserved> for Alert {
     /// An anomalous score fires `anomaly_<metric>` on the agent at once; it resolves after a
     /// quiet minute.
     fn handle(&mut self, AnomalyObserved(msg): AnomalyObserved, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let name = format!("anomaly_{}", msg.metric);
         let key = (name.clone(), msg.agent.clone());
         let now = self.clock.now_ms();
@@ -116,6 +118,7 @@ impl Handler<ForgetAgent> for Alert {
     type Result = ();
 
     fn handle(&mut self, msg: ForgetAgent, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let now = self.clock.now_ms();
         let firing: Vec<(String, String)> = self
             .alerts

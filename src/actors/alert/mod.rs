@@ -80,6 +80,8 @@ pub struct AlertStats {
 
 /// The alert actor.
 pub struct Alert {
+    /// The span every handler of this actor runs in.
+    span: tracing::Span,
     stats: AlertStats,
     clock: Clock,
     store: Store,
@@ -115,6 +117,7 @@ impl Alert {
     /// An alert actor that records history in `store`.
     pub fn new(store: Store) -> Self {
         Alert {
+            span: tracing::info_span!("actor", actor = "alert"),
             stats: AlertStats::default(),
             clock: Clock::system(),
             store,
@@ -210,6 +213,7 @@ impl Alert {
             self.evaluation_scheduled = true;
             let wait = Duration::from_millis((self.evaluated_ms + gap - now).max(1) as u64);
             ctx.run_later(wait, |alert, _| {
+                let _span = alert.span.clone().entered();
                 let now = alert.clock.now_ms();
                 alert.evaluation_scheduled = false;
                 alert.evaluated_ms = now;
@@ -296,11 +300,16 @@ impl Actor for Alert {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.reload_silences();
         ctx.run_interval(EVALUATE_INTERVAL, |alert, _| {
+            let _span = alert.span.clone().entered();
             alert.evaluate(alert.clock.now_ms())
         });
-        ctx.run_interval(SILENCE_RELOAD, |alert, _| alert.reload_silences());
+        ctx.run_interval(SILENCE_RELOAD, |alert, _| {
+            let _span = alert.span.clone().entered();
+            alert.reload_silences()
+        });
     }
 }
 
@@ -310,6 +319,7 @@ impl Handler<AckAlert> for Alert {
     type Result = Option<AlertView>;
 
     fn handle(&mut self, msg: AckAlert, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let now = self.clock.now_ms();
         let (_, view) = self.alerts.values_mut().find(|(_, v)| v.id == msg.id)?;
         view.acked = Some((msg.by.clone(), now));
@@ -325,6 +335,7 @@ impl Handler<SilencesChanged> for Alert {
     type Result = ();
 
     fn handle(&mut self, _msg: SilencesChanged, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.reload_silences();
         self.mark_silenced(self.clock.now_ms());
     }
@@ -334,6 +345,7 @@ impl Handler<GetAlerts> for Alert {
     type Result = MessageResult<GetAlerts>;
 
     fn handle(&mut self, _msg: GetAlerts, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         let mut alerts: Vec<AlertView> = self.alerts.values().map(|(_, v)| v.clone()).collect();
         alerts.sort_by_key(|a| std::cmp::Reverse(a.since_ms));
         MessageResult(alerts)
@@ -344,6 +356,7 @@ impl Handler<GetAlertStats> for Alert {
     type Result = MessageResult<GetAlertStats>;
 
     fn handle(&mut self, _msg: GetAlertStats, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         MessageResult(self.stats)
     }
 }

@@ -20,6 +20,7 @@ impl Handler<AlertChanged> for Optimizer {
     type Result = ();
 
     fn handle(&mut self, msg: AlertChanged, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let alert = msg.alert;
         if alert.state != AlertState::Firing
             || alert.level < AlertLevel::Critical

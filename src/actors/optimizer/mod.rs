@@ -75,6 +75,8 @@ const ANOMALY_EVIDENCE_KEPT: usize = 20;
 
 /// The optimizer actor.
 pub struct Optimizer {
+    /// The span every handler of this actor runs in.
+    span: tracing::Span,
     clock: Clock,
     policy: PolicyHandle,
     ticker: Option<(SpawnHandle, Duration)>,
@@ -117,6 +119,7 @@ impl Optimizer {
         actuator: Addr<Actuator>,
     ) -> Self {
         Optimizer {
+            span: tracing::info_span!("actor", actor = "optimizer"),
             clock: Clock::system(),
             policy,
             ticker: None,
@@ -390,6 +393,7 @@ impl SamplingTick for Optimizer {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.evaluate(ctx);
     }
 }
@@ -398,6 +402,7 @@ impl Actor for Optimizer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.evaluate(ctx);
         schedule_sampling(self, ctx);
     }
@@ -409,6 +414,7 @@ impl Handler<GetRecommendations> for Optimizer {
     type Result = actix::MessageResult<GetRecommendations>;
 
     fn handle(&mut self, _msg: GetRecommendations, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         actix::MessageResult(self.recommendations.values().cloned().collect())
     }
 }
@@ -417,6 +423,7 @@ impl Handler<AnomalyObserved> for Optimizer {
     type Result = ();
 
     fn handle(&mut self, msg: AnomalyObserved, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let seen = self.anomalies.entry(msg.pool.clone()).or_default();
         if seen.len() == ANOMALY_EVIDENCE_KEPT {
             seen.pop_front();
@@ -429,6 +436,7 @@ impl Handler<AgentHealthChanged> for Optimizer {
     type Result = ();
 
     fn handle(&mut self, msg: AgentHealthChanged, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         // React at once to an agent going offline instead of waiting for the next tick, in
         // pools the controller runs.
         let runs_pool =

@@ -16,6 +16,8 @@ use crate::policy::PolicyHandle;
 
 /// The collector actor.
 pub struct Collector {
+    /// The span every handler of this actor runs in.
+    span: tracing::Span,
     clock: Clock,
     policy: PolicyHandle,
     ticker: Option<(SpawnHandle, Duration)>,
@@ -49,6 +51,7 @@ impl Collector {
     ) -> Result<Self, sysinfo::Error> {
         let system = System::new()?;
         Ok(Collector {
+            span: tracing::info_span!("actor", actor = "collector"),
             clock: Clock::system(),
             policy,
             ticker: None,
@@ -173,6 +176,7 @@ impl Actor for Collector {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         schedule_sampling(self, ctx);
     }
 }
@@ -187,6 +191,7 @@ impl SamplingTick for Collector {
     }
 
     fn tick(&mut self, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let samples = self.collect();
         self.sink.do_send(IngestSamples(samples));
     }
@@ -198,6 +203,7 @@ impl Handler<WatchProcess> for Collector {
     type Result = ();
 
     fn handle(&mut self, msg: WatchProcess, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.watched.insert(
             msg.agent,
             Watched {
@@ -212,6 +218,7 @@ impl Handler<ForgetAgent> for Collector {
     type Result = ();
 
     fn handle(&mut self, msg: ForgetAgent, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.watched.remove(&msg.agent);
     }
 }

@@ -92,6 +92,8 @@ pub enum ScrapeError {
 
 /// The scrape actor.
 pub struct Scraper {
+    /// The span every handler of this actor runs in.
+    span: tracing::Span,
     clock: Clock,
     policy: PolicyHandle,
     fleet: Addr<FleetSupervisor>,
@@ -143,6 +145,7 @@ impl Scraper {
             .user_agent(concat!("swarmpilot/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Scraper {
+            span: tracing::info_span!("actor", actor = "scraper"),
             clock: Clock::system(),
             policy,
             fleet,
@@ -386,6 +389,7 @@ impl Actor for Scraper {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         schedule_sampling(self, ctx);
     }
 }
@@ -400,6 +404,7 @@ impl SamplingTick for Scraper {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.run_queries(ctx);
         let current = self.policy.current();
         if current.policy.ingest.scrape_pools.is_empty() {

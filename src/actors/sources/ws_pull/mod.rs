@@ -27,6 +27,8 @@ use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, Recipient, Wr
 
 pub use client::{BACKOFF_INITIAL, BACKOFF_MAX, Backoff, PullFailures, PullLinks};
 
+use tracing::Instrument;
+
 use crate::actors::fleet::{FleetSnapshot, GetFleet};
 use crate::actors::messages::ForgetAgent;
 use crate::clock::Clock;
@@ -63,6 +65,8 @@ pub enum TargetKind {
 
 /// The actor that keeps one pull task per target.
 pub struct WsPull {
+    /// The span every handler of this actor runs in.
+    span: tracing::Span,
     clock: Clock,
     policy: PolicyHandle,
     fleet: Recipient<GetFleet>,
@@ -162,6 +166,7 @@ impl WsPull {
     /// A puller that reads the fleet through `fleet` and reports through `links`.
     pub fn new(policy: PolicyHandle, fleet: Recipient<GetFleet>, links: PullLinks) -> Self {
         WsPull {
+            span: tracing::info_span!("actor", actor = "ws_pull"),
             clock: Clock::system(),
             policy,
             fleet,
@@ -201,12 +206,16 @@ impl WsPull {
         });
         for (agent, target) in wanted {
             tracing::info!(message = "Pulling agent metrics.", %agent, url = %target.url);
-            let task = actix::spawn(client::run(
-                target.clone(),
-                self.links.clone(),
-                self.policy.clone(),
-                self.clock.clone(),
-            ));
+            let span = tracing::info_span!("task", task = "ws_pull", %agent);
+            let task = actix::spawn(
+                client::run(
+                    target.clone(),
+                    self.links.clone(),
+                    self.policy.clone(),
+                    self.clock.clone(),
+                )
+                .instrument(span),
+            );
             self.pulling.insert(agent, Pulling { target, task });
         }
     }
@@ -216,8 +225,12 @@ impl Actor for WsPull {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.reconcile(ctx);
-        ctx.run_interval(RECONCILE_INTERVAL, |pull, ctx| pull.reconcile(ctx));
+        ctx.run_interval(RECONCILE_INTERVAL, |pull, ctx| {
+            let _span = pull.span.clone().entered();
+            pull.reconcile(ctx)
+        });
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -235,6 +248,7 @@ impl Handler<ForgetAgent> for WsPull {
     /// An agent deregistered is no longer pulled (a static target comes back at the next
     /// reconcile while the policy lists it).
     fn handle(&mut self, msg: ForgetAgent, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         self.forgot_at = Some(Instant::now());
         if let Some(pulling) = self.pulling.remove(&msg.agent) {
             tracing::info!(message = "Agent no longer pulled.", agent = %msg.agent);

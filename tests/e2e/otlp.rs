@@ -93,9 +93,20 @@ async fn the_opentelemetry_sdk_pushes_gauges_counters_and_histograms() {
     // The gauge's callback value and the counter's total after the second export.
     assert_eq!(metrics["queue_depth"], 43.5, "{metrics}");
     assert_eq!(metrics["tasks_done"], 8.0, "{metrics}");
-    // 3 more in the second or more between the exports (the script sleeps one).
+    // 3 more between the two points, over exactly the time between them on the SDK's clock
+    // (the script prints both; the controller reads them in milliseconds).
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let times: Vec<i64> = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("tasks.done times: "))
+        .unwrap_or_else(|| panic!("no point times in the script's output:\n{stdout}"))
+        .split_whitespace()
+        .map(|t| (t.parse::<u64>().unwrap() / 1_000_000) as i64)
+        .collect();
+    assert_eq!(times.len(), 2, "{stdout}");
+    let expected = 3.0 / ((times[1] - times[0]) as f64 / 1000.0);
     let rate = metrics["tasks_done_per_s"].as_f64().unwrap();
-    assert!((0.2..=3.0).contains(&rate), "{metrics}");
+    assert!((rate - expected).abs() < 1e-9, "{rate} != {expected}: {metrics}");
     // The histogram over the second export's window only: 30 and 40, both in the SDK's
     // default (25, 50] bucket, so the p95 is 25 + 25 × 0.95.
     assert_eq!(metrics["task_duration_count"], 2.0, "{metrics}");

@@ -19,12 +19,20 @@ from opentelemetry.sdk.metrics.export import MetricExportResult, PeriodicExporti
 from opentelemetry.sdk.resources import Resource
 
 results = []
+# When each export's tasks.done point was taken, nanoseconds: the rate the controller derives
+# is the counter's increase over exactly this time.
+counter_times = []
 
 
 class RecordingExporter(OTLPMetricExporter):
     """The SDK's exporter, remembering what each export returned."""
 
     def export(self, metrics_data, timeout_millis=10_000, **kwargs):
+        for resource_metrics in metrics_data.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.name == "tasks.done":
+                        counter_times.extend(p.time_unix_nano for p in metric.data.data_points)
         result = super().export(metrics_data, timeout_millis=timeout_millis, **kwargs)
         results.append(result)
         return result
@@ -68,5 +76,6 @@ if not provider.force_flush(timeout_millis=15_000):
     sys.exit("second force_flush timed out")
 
 print("export results:", [r.name for r in results])
+print("tasks.done times:", " ".join(str(t) for t in counter_times))
 if len(results) < 2 or any(r != MetricExportResult.SUCCESS for r in results):
     sys.exit(f"an export failed: {results}")

@@ -1,10 +1,11 @@
 //! swarmpilot: an autonomous controller for fleets of software agents.
 //!
-//! The pure part (domain types, the policy model and checks, analytics) is the
-//! `swarmpilot-core` crate, re-exported here as `domain`, `analytics` and, with the reading
-//! of policy files, `policy`. `actors` wire it to messages and time; `drivers`, `ingest`,
-//! `notify`, `store`, `api` and `worker` (the bundled worker) are the edges that touch processes, disks and the
-//! network. `ARCHITECTURE.md` at the repository root is the map.
+//! The pure part (domain types, the policy model and checks, analytics, the decisions) is
+//! the `swarmpilot-core` crate, re-exported here as `domain`, `analytics`, `decide` and, with
+//! the reading of policy files, `policy`. `actors` wire it to messages and time; `drivers`,
+//! `ingest`, `notify`, `store`, `api` and `worker` (the bundled worker) are the edges that
+//! touch processes, disks and the network. `ARCHITECTURE.md` at the repository root is the
+//! map.
 
 #![warn(missing_docs)]
 

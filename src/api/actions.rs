@@ -64,11 +64,8 @@ fn actuator_error(error: ActuatorError) -> ApiError {
         | ActuatorError::StaleWeights { .. }
         | ActuatorError::NotRollbackable { .. }
         | ActuatorError::NotPending { .. }
-        | ActuatorError::AwaitingApproval { .. }
-        | ActuatorError::RecentlyRefused { .. }
-        | ActuatorError::Paused
-        | ActuatorError::CoolingDown { .. }
-        | ActuatorError::RateLimited { .. } => (StatusCode::CONFLICT, "conflict", None),
+        | ActuatorError::Held(_)
+        | ActuatorError::Paused => (StatusCode::CONFLICT, "conflict", None),
         ActuatorError::Expired(_) => (StatusCode::CONFLICT, "expired", None),
         ActuatorError::AlreadyApproved { .. } => (
             StatusCode::CONFLICT,

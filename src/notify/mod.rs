@@ -8,7 +8,6 @@ mod alertmanager;
 mod email;
 #[cfg(test)]
 mod receivers;
-mod router;
 mod silence;
 mod webhook;
 
@@ -22,8 +21,8 @@ use tracing::Instrument;
 use serde::Serialize;
 
 use crate::clock;
+pub use crate::decide::route::{GroupMessage, Outgoing, RoutedAlert, Router};
 use crate::policy::{Channel, Policy, PolicyHandle};
-pub use router::{Outgoing, RoutedAlert, Router};
 pub use silence::{Matcher, Silence};
 pub use webhook::{Delivery, deliver};
 
@@ -41,6 +40,27 @@ pub struct Notification {
     /// The condition is over (Alertmanager gets `endsAt`); left out of webhooks when false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub resolved: bool,
+}
+
+impl From<GroupMessage> for Notification {
+    /// A group's message as channels send it: its alerts become `details.alerts`.
+    fn from(message: GroupMessage) -> Self {
+        let alerts: Vec<serde_json::Value> = message
+            .alerts
+            .iter()
+            .map(|a| {
+                serde_json::json!({"labels": a.labels, "firing": a.firing, "value": a.value,
+                                   "starts_ms": a.starts_ms})
+            })
+            .collect();
+        Notification {
+            labels: message.labels,
+            title: message.title,
+            text: message.text,
+            details: serde_json::json!({ "alerts": alerts }),
+            resolved: message.resolved,
+        }
+    }
 }
 
 /// What one channel has done so far.

@@ -106,7 +106,10 @@ async fn the_opentelemetry_sdk_pushes_gauges_counters_and_histograms() {
     assert_eq!(times.len(), 2, "{stdout}");
     let expected = 3.0 / ((times[1] - times[0]) as f64 / 1000.0);
     let rate = metrics["tasks_done_per_s"].as_f64().unwrap();
-    assert!((rate - expected).abs() < 1e-9, "{rate} != {expected}: {metrics}");
+    assert!(
+        (rate - expected).abs() < 1e-9,
+        "{rate} != {expected}: {metrics}"
+    );
     // The histogram over the second export's window only: 30 and 40, both in the SDK's
     // default (25, 50] bucket, so the p95 is 25 + 25 × 0.95.
     assert_eq!(metrics["task_duration_count"], 2.0, "{metrics}");

@@ -48,40 +48,10 @@ pub enum ActuatorError {
     /// Automation is paused: nothing applies by itself.
     #[error("automation is paused")]
     Paused,
-    /// The pool's cooldown after its last action has not run out.
-    #[error("pool {pool} is cooling down for {secs} s more")]
-    CoolingDown {
-        /// The pool.
-        pool: String,
-        /// Seconds left.
-        secs: i64,
-    },
-    /// The pool had its policy's most actions this hour.
-    #[error("pool {pool} had {max} actions in the last hour, the policy's cap")]
-    RateLimited {
-        /// The pool.
-        pool: String,
-        /// The cap.
-        max: u32,
-    },
-    /// A similar action already waits for approval.
-    #[error("action {id} of the same kind on pool {pool} is waiting for approval")]
-    AwaitingApproval {
-        /// The pool.
-        pool: String,
-        /// The waiting action.
-        id: i64,
-    },
-    /// People refused (or let expire) the same change recently.
-    #[error("the same change was {state} as action {id} less than {secs} s ago")]
-    RecentlyRefused {
-        /// The refused action.
-        id: i64,
-        /// `rejected` or `expired`.
-        state: String,
-        /// How long such a refusal holds.
-        secs: u64,
-    },
+    /// Policy holds an automatic proposal back (cooldown, hourly cap, a like action waiting
+    /// for people or refused by them).
+    #[error(transparent)]
+    Held(#[from] crate::decide::gate::Hold),
     /// The action is not waiting for approval.
     #[error("action {id} is {state}, not pending_approval")]
     NotPending {
@@ -118,20 +88,4 @@ pub enum ActuatorError {
     /// The log could not be written, so nothing was applied.
     #[error("cannot write the action log")]
     Store(#[from] StoreError),
-}
-
-impl From<crate::decide::gate::Hold> for ActuatorError {
-    fn from(hold: crate::decide::gate::Hold) -> Self {
-        use crate::decide::gate::Hold;
-        match hold {
-            Hold::CoolingDown { pool, secs } => ActuatorError::CoolingDown { pool, secs },
-            Hold::RateLimited { pool, max } => ActuatorError::RateLimited { pool, max },
-            Hold::AwaitingApproval { pool, id } => ActuatorError::AwaitingApproval { pool, id },
-            Hold::RecentlyRefused { id, state, secs } => ActuatorError::RecentlyRefused {
-                id,
-                state: state.as_str().to_string(),
-                secs,
-            },
-        }
-    }
 }

@@ -7,10 +7,10 @@
 
 use actix::{Context, Handler};
 
-use super::{Alert, AlertState, AlertView, record};
+use super::Alert;
 use crate::actors::messages::{AgentHealthChanged, HeartbeatLate};
 use crate::domain::AgentStatus;
-use crate::policy::{AlertLevel, AlertRule};
+use crate::policy::AlertLevel;
 
 /// Silent beyond the heartbeat timeout.
 pub const AGENT_OFFLINE: &str = "agent_offline";
@@ -26,51 +26,21 @@ impl Alert {
             .is_none_or(|(policy, _, _)| policy.current().policy.alert_defaults.availability)
     }
 
-    /// Fires availability alert `name` on `agent` unless it is already active.
+    /// Fires availability alert `name` on `agent` unless it is already active or off.
     fn raise(&mut self, name: &str, level: AlertLevel, agent: &str, pool: &str, value: f64) {
-        let key = (name.to_string(), agent.to_string());
-        let active = self
-            .alerts
-            .get(&key)
-            .is_some_and(|(_, v)| v.state != AlertState::Resolved);
-        if active || !self.availability_on() {
+        if !self.availability_on() {
             return;
         }
         let now = self.clock.now_ms();
-        let rule = AlertRule {
-            name: name.to_string(),
-            metric: "availability".into(),
-            above: 0.0,
-            for_secs: 0,
-            level,
-            pool: Some(pool.to_string()),
-            keep_firing_for_secs: 0,
-            clear_below: None,
-            cooldown_secs: 0,
-        };
-        let view = AlertView {
-            id: self.new_id(),
-            rule: name.to_string(),
-            agent: agent.to_string(),
-            pool: pool.to_string(),
-            level,
-            state: AlertState::Pending,
-            value,
-            since_ms: now,
-            fired_ms: None,
-            resolved_ms: None,
-            acked: None,
-            silenced_by: Vec::new(),
-        };
-        record(&self.store, &view, "inactive", now);
-        self.alerts.insert(key.clone(), (rule, view));
-        self.transition(&key, AlertState::Firing, now);
+        let changes = self.book.raise(name, level, agent, pool, value, now);
+        self.apply(changes, now);
     }
 
     /// Resolves availability alert `name` on `agent` if it fires.
     fn clear(&mut self, name: &str, agent: &str) {
-        let key = (name.to_string(), agent.to_string());
-        self.resolve_if_firing(&key, self.clock.now_ms());
+        let now = self.clock.now_ms();
+        let changes = self.book.clear(name, agent, now);
+        self.apply(changes, now);
     }
 }
 

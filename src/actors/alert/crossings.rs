@@ -1,63 +1,32 @@
-//! Alerts from what agent actors see: threshold crossings (`pending`, then `firing` after the
-//! rule's `for`, `keep_firing_for` on the way out), anomaly observations, and agents that are
-//! gone.
+//! Alerts from what agent actors see: threshold crossings, anomaly observations, and agents
+//! that are gone; `decide::alerts` moves the states, this actor records and tells.
 
 use actix::{Context, Handler};
 
-use super::{Alert, AlertState, AlertView, record};
+use super::Alert;
 use crate::actors::messages::{AnomalyObserved, ForgetAgent, ThresholdCrossed};
-use crate::policy::{AlertLevel, AlertRule};
+use crate::decide::alerts::Crossing;
 
 impl Handler<ThresholdCrossed> for Alert {
     type Result = ();
 
     fn handle(&mut self, msg: ThresholdCrossed, ctx: &mut Context<Self>) {
         let _span = self.span.clone().entered();
-        let key = (msg.rule.name.clone(), msg.agent.clone());
         let now = self.clock.now_ms();
-        if msg.breached {
-            // Breached again while `keep_firing_for` ran: it never stopped firing.
-            self.clearing.remove(&key);
-            let active = self
-                .alerts
-                .get(&key)
-                .is_some_and(|(_, v)| v.state != AlertState::Resolved);
-            if active {
-                return;
-            }
-            let view = AlertView {
-                id: self.new_id(),
-                acked: None,
-                silenced_by: Vec::new(),
-                rule: msg.rule.name.clone(),
-                agent: msg.agent,
-                pool: msg.pool,
-                level: msg.rule.level,
-                state: AlertState::Pending,
-                value: msg.value,
-                since_ms: msg.ts_ms,
-                fired_ms: None,
-                resolved_ms: None,
-            };
-            record(&self.store, &view, "inactive", now);
-            self.alerts.insert(key, (msg.rule, view));
+        let crossing = Crossing {
+            rule: msg.rule,
+            agent: &msg.agent,
+            pool: &msg.pool,
+            value: msg.value,
+            ts_ms: msg.ts_ms,
+            breached: msg.breached,
+        };
+        let changes = self.book.crossed(crossing, now);
+        // A new alert may be due at once, a resolved one is routed at once.
+        let changed = !changes.is_empty();
+        self.apply(changes, now);
+        if changed {
             self.evaluate_soon(ctx);
-        } else if let Some((rule, view)) = self.alerts.get_mut(&key) {
-            view.value = msg.value;
-            match view.state {
-                AlertState::Firing if rule.keep_firing_for_secs > 0 => {
-                    self.clearing.entry(key).or_insert(now);
-                }
-                AlertState::Firing => {
-                    self.transition(&key, AlertState::Resolved, now);
-                    self.evaluate_soon(ctx);
-                }
-                // A breach shorter than `for` never fired: it just goes away.
-                AlertState::Pending => {
-                    self.alerts.remove(&key);
-                }
-                AlertState::Resolved => {}
-            }
         }
     }
 }
@@ -67,50 +36,11 @@ impl Handler<AnomalyObserved> for Alert {
 
     /// An anomalous score fires `anomaly_<metric>` on the agent at once; it resolves after a
     /// quiet minute.
-    fn handle(&mut self, AnomalyObserved(msg): AnomalyObserved, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, AnomalyObserved(note): AnomalyObserved, _ctx: &mut Context<Self>) {
         let _span = self.span.clone().entered();
-        let name = format!("anomaly_{}", msg.metric);
-        let key = (name.clone(), msg.agent.clone());
         let now = self.clock.now_ms();
-        self.anomaly_seen.insert(key.clone(), now);
-        let active = self
-            .alerts
-            .get(&key)
-            .is_some_and(|(_, v)| v.state != AlertState::Resolved);
-        if active {
-            if let Some((_, view)) = self.alerts.get_mut(&key) {
-                view.value = msg.score;
-            }
-            return;
-        }
-        let rule = AlertRule {
-            name: name.clone(),
-            metric: msg.metric,
-            above: msg.score,
-            for_secs: 0,
-            level: AlertLevel::Warning,
-            pool: Some(msg.pool.clone()),
-            keep_firing_for_secs: 0,
-            clear_below: None,
-            cooldown_secs: 0,
-        };
-        let view = AlertView {
-            id: self.new_id(),
-            acked: None,
-            silenced_by: Vec::new(),
-            rule: name,
-            agent: msg.agent,
-            pool: msg.pool,
-            level: AlertLevel::Warning,
-            state: AlertState::Pending,
-            value: msg.score,
-            since_ms: msg.ts_ms,
-            fired_ms: None,
-            resolved_ms: None,
-        };
-        record(&self.store, &view, "inactive", now);
-        self.alerts.insert(key.clone(), (rule, view));
-        self.transition(&key, AlertState::Firing, now);
+        let changes = self.book.anomalous(&note, now);
+        self.apply(changes, now);
     }
 }
 
@@ -120,19 +50,7 @@ impl Handler<ForgetAgent> for Alert {
     fn handle(&mut self, msg: ForgetAgent, _ctx: &mut Context<Self>) {
         let _span = self.span.clone().entered();
         let now = self.clock.now_ms();
-        let firing: Vec<(String, String)> = self
-            .alerts
-            .iter()
-            .filter(|((_, agent), (_, view))| {
-                *agent == msg.agent && view.state == AlertState::Firing
-            })
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in firing {
-            self.transition(&key, AlertState::Resolved, now);
-        }
-        self.alerts.retain(|(_, agent), (_, view)| {
-            *agent != msg.agent || view.state != AlertState::Pending
-        });
+        let changes = self.book.forget(&msg.agent, now);
+        self.apply(changes, now);
     }
 }

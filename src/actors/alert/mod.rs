@@ -3,7 +3,6 @@
 //! Firing and resolved alerts go through the policy's routes (`notify::Router`: grouping,
 //! repeat, resolved messages, inhibition) to the notification channels.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult, Recipient};
@@ -15,8 +14,9 @@ mod routing;
 pub use availability::{AGENT_OFFLINE, AGENT_UNHEALTHY, HEARTBEAT_MISSED};
 
 use crate::clock::Clock;
+use crate::decide::alerts::{AlertBook, Transition};
 use crate::notify::{Notifier, Router, Silence};
-use crate::policy::{AlertRule, PolicyHandle};
+use crate::policy::PolicyHandle;
 use crate::store::{AlertTransition, Store};
 
 /// How often pending alerts are checked against their `for` duration.
@@ -29,8 +29,6 @@ const SILENCE_RELOAD: Duration = Duration::from_secs(5);
 const ALERTS_PER_GAP_MS: usize = 200;
 /// The longest spacing of message-driven evaluations, milliseconds.
 const MAX_EVALUATE_GAP_MS: i64 = 50;
-/// An anomaly alert resolves after this long without a new anomalous score.
-const ANOMALY_QUIET_MS: i64 = 60_000;
 
 pub use crate::domain::alert::{AlertState, AlertView};
 
@@ -87,18 +85,10 @@ pub struct Alert {
     store: Store,
     /// Routes and channels, when notifications are wanted.
     routing: Option<(PolicyHandle, Notifier, Router)>,
-    alerts: HashMap<(String, String), (AlertRule, AlertView)>,
-    /// When each anomaly alert last saw an anomalous score.
-    anomaly_seen: HashMap<(String, String), i64>,
+    /// Every alert and its state machine (`decide::alerts`).
+    book: AlertBook,
     /// The silences, as last read from the store.
     silences: Vec<Silence>,
-    /// The next alert id.
-    next_id: u64,
-    /// Firing alerts whose value fell back, and since when (they resolve after the rule's
-    /// `keep_firing_for_secs`).
-    clearing: HashMap<(String, String), i64>,
-    /// Alerts in their cooldown after resolving, and until when.
-    cooldown_until: HashMap<(String, String), i64>,
     /// Who is told when an alert fires or resolves.
     subscribers: Vec<Recipient<AlertChanged>>,
     /// When a message last made the alerts be evaluated (the periodic tick does not count),
@@ -122,13 +112,9 @@ impl Alert {
             clock: Clock::system(),
             store,
             routing: None,
-            alerts: HashMap::new(),
-            anomaly_seen: HashMap::new(),
-            silences: Vec::new(),
             // Ids stay unique across restarts: they start from the clock.
-            next_id: crate::clock::now_ms().max(0) as u64 * 1000,
-            clearing: HashMap::new(),
-            cooldown_until: HashMap::new(),
+            book: AlertBook::new(crate::clock::now_ms().max(0) as u64 * 1000),
+            silences: Vec::new(),
             subscribers: Vec::new(),
             evaluated_ms: 0,
             evaluation_scheduled: false,
@@ -141,46 +127,32 @@ impl Alert {
         self
     }
 
-    fn new_id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
-    }
-
     /// Notifies through the routes of `policy` with `notifier`.
     pub fn with_routing(mut self, policy: PolicyHandle, notifier: Notifier) -> Self {
         self.routing = Some((policy, notifier, Router::default()));
         self
     }
 
-    /// Moves `view` to `to`, records it, and tells the subscribers of firing and resolving.
-    fn transition(&mut self, key: &(String, String), to: AlertState, now_ms: i64) {
-        let Some((rule, view)) = self.alerts.get_mut(key) else {
-            return;
-        };
-        let from = view.state;
-        view.state = to;
-        match to {
-            AlertState::Firing => {
-                view.fired_ms = Some(now_ms);
-                tracing::warn!(message = "Alert firing.", rule = %view.rule, agent = %view.agent,
-                    value = view.value, level = ?view.level);
-            }
-            AlertState::Resolved => {
-                view.resolved_ms = Some(now_ms);
-                self.clearing.remove(key);
-                if rule.cooldown_secs > 0 {
-                    self.cooldown_until
-                        .insert(key.clone(), now_ms + rule.cooldown_secs as i64 * 1000);
+    /// Records what the book changed, logs firing and resolving, and tells the subscribers.
+    fn apply(&mut self, changes: Vec<Transition>, now_ms: i64) {
+        for change in changes {
+            let view = &change.alert;
+            record(&self.store, view, change.from_name(), now_ms);
+            match view.state {
+                AlertState::Firing => {
+                    tracing::warn!(message = "Alert firing.", rule = %view.rule,
+                        agent = %view.agent, pool = %view.pool, value = view.value,
+                        level = ?view.level);
                 }
-                tracing::info!(message = "Alert resolved.", rule = %view.rule, agent = %view.agent);
+                AlertState::Resolved => {
+                    tracing::info!(message = "Alert resolved.", rule = %view.rule,
+                        agent = %view.agent, pool = %view.pool);
+                }
+                AlertState::Pending => continue,
             }
-            AlertState::Pending => {}
-        }
-        record(&self.store, view, from.as_str(), now_ms);
-        if to != AlertState::Pending {
             let changed = AlertChanged {
-                alert: view.clone(),
-                metric: rule.metric.clone(),
+                alert: change.alert,
+                metric: change.metric,
             };
             for subscriber in &self.subscribers {
                 subscriber.do_send(changed.clone());
@@ -188,24 +160,12 @@ impl Alert {
         }
     }
 
-    /// Resolves the alert at `key` if it fires; true when it did.
-    fn resolve_if_firing(&mut self, key: &(String, String), now_ms: i64) -> bool {
-        let firing = self
-            .alerts
-            .get(key)
-            .is_some_and(|(_, v)| v.state == AlertState::Firing);
-        if firing {
-            self.transition(key, AlertState::Resolved, now_ms);
-        }
-        firing
-    }
-
     /// Evaluates now, unless a message made it evaluate less than the gap (one millisecond per
     /// `ALERTS_PER_GAP_MS` alerts, at most `MAX_EVALUATE_GAP_MS`) ago: then once when the gap
     /// ends.
     fn evaluate_soon(&mut self, ctx: &mut Context<Self>) {
         let now = self.clock.now_ms();
-        let gap = ((self.alerts.len() / ALERTS_PER_GAP_MS) as i64).min(MAX_EVALUATE_GAP_MS);
+        let gap = ((self.book.len() / ALERTS_PER_GAP_MS) as i64).min(MAX_EVALUATE_GAP_MS);
         if now - self.evaluated_ms >= gap {
             self.evaluated_ms = now;
             self.evaluate(now);
@@ -223,54 +183,14 @@ impl Alert {
     }
 
     fn evaluate(&mut self, now_ms: i64) {
-        self.cooldown_until.retain(|_, until| *until > now_ms);
-        let due: Vec<(String, String)> = self
-            .alerts
-            .iter()
-            .filter(|(key, (rule, view))| {
-                view.state == AlertState::Pending
-                    && now_ms - view.since_ms >= rule.for_secs as i64 * 1000
-                    && !self.cooldown_until.contains_key(*key)
-            })
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in due {
-            self.transition(&key, AlertState::Firing, now_ms);
-        }
-        // `keep_firing_for`: a firing alert whose value fell back resolves only after it.
-        let kept_long_enough: Vec<(String, String)> = self
-            .clearing
-            .iter()
-            .filter(|(key, since)| {
-                self.alerts.get(*key).is_none_or(|(rule, _)| {
-                    now_ms - **since >= rule.keep_firing_for_secs as i64 * 1000
-                })
-            })
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in kept_long_enough {
-            self.clearing.remove(&key);
-            self.resolve_if_firing(&key, now_ms);
-        }
-        let quiet: Vec<(String, String)> = self
-            .anomaly_seen
-            .iter()
-            .filter(|(_, seen)| now_ms - **seen > ANOMALY_QUIET_MS)
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in quiet {
-            self.anomaly_seen.remove(&key);
-            self.resolve_if_firing(&key, now_ms);
-        }
+        let changes = self.book.evaluate(now_ms);
+        self.apply(changes, now_ms);
         self.route(now_ms);
         self.mark_silenced(now_ms);
         self.stats.evaluations += 1;
         self.stats.last_evaluation_ms = now_ms;
         // Keep resolved alerts visible for a while, then forget them.
-        self.alerts.retain(|_, (_, view)| {
-            view.resolved_ms
-                .is_none_or(|at| now_ms - at < 10 * 60 * 1000)
-        });
+        self.book.forget_resolved(now_ms);
     }
 }
 
@@ -321,13 +241,12 @@ impl Handler<AckAlert> for Alert {
     fn handle(&mut self, msg: AckAlert, _ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.clone().entered();
         let now = self.clock.now_ms();
-        let (_, view) = self.alerts.values_mut().find(|(_, v)| v.id == msg.id)?;
-        view.acked = Some((msg.by.clone(), now));
+        let view = self.book.ack(msg.id, &msg.by, now)?;
         tracing::info!(message = "Alert acknowledged.", rule = %view.rule, agent = %view.agent,
             by = %msg.by);
         // The history keeps the acknowledgement as a row of its own.
-        record_as(&self.store, view, view.state.as_str(), "acknowledged", now);
-        Some(view.clone())
+        record_as(&self.store, &view, view.state.as_str(), "acknowledged", now);
+        Some(view)
     }
 }
 
@@ -346,7 +265,7 @@ impl Handler<GetAlerts> for Alert {
 
     fn handle(&mut self, _msg: GetAlerts, _ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.clone().entered();
-        let mut alerts: Vec<AlertView> = self.alerts.values().map(|(_, v)| v.clone()).collect();
+        let mut alerts: Vec<AlertView> = self.book.entries().map(|(_, v)| v.clone()).collect();
         alerts.sort_by_key(|a| std::cmp::Reverse(a.since_ms));
         MessageResult(alerts)
     }

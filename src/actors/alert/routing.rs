@@ -19,8 +19,8 @@ impl Alert {
             return;
         };
         let alerts: Vec<RoutedAlert> = self
-            .alerts
-            .values()
+            .book
+            .entries()
             .filter(|(_, view)| view.state != AlertState::Pending)
             .map(|(rule, view)| RoutedAlert {
                 key: format!("{}/{}", view.rule, view.agent),
@@ -36,13 +36,13 @@ impl Alert {
             silences.iter().any(|s| s.silences(labels, now_ms))
         };
         for out in router.step(&current.policy.routes, &alerts, &silenced, now_ms) {
-            notifier.send_via(&out.channels, out.notification);
+            notifier.send_via(&out.channels, out.notification.into());
         }
     }
 
     /// Records on each alert which silences mute it now.
     pub(super) fn mark_silenced(&mut self, now_ms: i64) {
-        for (rule, view) in self.alerts.values_mut() {
+        for (rule, view) in self.book.entries_mut() {
             let labels = labels_of(rule, view);
             view.silenced_by = self
                 .silences

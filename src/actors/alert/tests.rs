@@ -3,7 +3,7 @@
 use super::*;
 use crate::actors::messages::{AnomalyObserved, ThresholdCrossed};
 use crate::analytics::anomaly::ChannelScores;
-use crate::policy::AlertLevel;
+use crate::policy::{AlertLevel, AlertRule};
 
 #[actix::test]
 async fn an_anomaly_fires_at_once_and_is_kept_in_the_history() {

@@ -25,6 +25,7 @@ use super::messages::{AgentHealthChanged, AnomalyObserved};
 use super::{SamplingTick, schedule_sampling};
 use crate::analytics::planner::{PoolPlanner, lead_ticks};
 use crate::clock::Clock;
+use crate::decide::gate::Hold;
 use crate::decide::scale::{plan_scale, replace_offline, scaling_config};
 use crate::domain::evidence::{AnomalyNote, Evidence};
 use crate::domain::{AgentStatus, Change, Proposal};
@@ -371,9 +372,11 @@ impl Optimizer {
                 Ok(Err(
                     ActuatorError::Busy { .. }
                     | ActuatorError::Stale { .. }
-                    | ActuatorError::AwaitingApproval { .. }
-                    | ActuatorError::RecentlyRefused { .. }
-                    | ActuatorError::CoolingDown { .. }
+                    | ActuatorError::Held(
+                        Hold::AwaitingApproval { .. }
+                        | Hold::RecentlyRefused { .. }
+                        | Hold::CoolingDown { .. },
+                    )
                     | ActuatorError::Paused,
                 )) => {}
                 Ok(Err(error)) => tracing::warn!(message = "Proposal refused.", %error),

@@ -1,16 +1,18 @@
-//! The decisions the controller's actors take, as functions of what they know: an agent's
-//! health verdict (`health`), the
-//! optimizer's per-agent rules (`agents`: leaks, error bursts, anomalies, hot agents), its
-//! threshold tuning (`thresholds`), what a pool's planner is fed (`load`) and what it proposes (`scale`), the risk
-//! gate's holds and modes (`gate`), the actuator's verification of an applied change (`verify`)
-//! and what a restart recovers (`recover`). Time comes in as an argument;
-//! nothing here sends, sleeps or reads a clock.
+//! The decisions the controller's actors take, as functions of what they know and the time
+//! passed in: an agent's health verdict (`health`); alert states (`alerts`) and their routing
+//! to channels (`route`); the optimizer's per-agent rules (`agents`: leaks, error bursts,
+//! anomalies, hot agents), threshold tuning (`thresholds`), what a pool's planner is fed
+//! (`load`) and proposes (`scale`); the risk gate's holds and modes (`gate`), verification
+//! of an applied change (`verify`) and what a restart recovers (`recover`). Nothing here
+//! sends, sleeps or reads a clock.
 
 pub mod agents;
+pub mod alerts;
 pub mod gate;
 pub mod health;
 pub mod load;
 pub mod recover;
+pub mod route;
 pub mod scale;
 pub mod thresholds;
 pub mod verify;

@@ -193,17 +193,27 @@ pub struct UnknownName {
     pub name: String,
 }
 
+/// The one of `all` whose name is `name`.
+fn named<T: Copy>(
+    all: &[T],
+    as_str: fn(T) -> &'static str,
+    what: &'static str,
+    name: &str,
+) -> Result<T, UnknownName> {
+    all.iter()
+        .copied()
+        .find(|item| as_str(*item) == name)
+        .ok_or_else(|| UnknownName {
+            what,
+            name: name.to_string(),
+        })
+}
+
 impl std::str::FromStr for ActionState {
     type Err = UnknownName;
 
     fn from_str(name: &str) -> Result<Self, UnknownName> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str() == name)
-            .ok_or_else(|| UnknownName {
-                what: "action state",
-                name: name.to_string(),
-            })
+        named(&Self::ALL, Self::as_str, "action state", name)
     }
 }
 
@@ -211,13 +221,7 @@ impl std::str::FromStr for ActionKind {
     type Err = UnknownName;
 
     fn from_str(name: &str) -> Result<Self, UnknownName> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
-            .ok_or_else(|| UnknownName {
-                what: "action kind",
-                name: name.to_string(),
-            })
+        named(&Self::ALL, Self::as_str, "action kind", name)
     }
 }
 

@@ -3,11 +3,10 @@
 //! again when its alerts change (at most every `group_interval`), again after
 //! `repeat_interval` while nothing changes, and once more when all of it has resolved.
 //! Silenced alerts are left out, and a critical alert firing on a pool inhibits the pool's
-//! warnings (and infos). Pure: the caller gives the time and sends what comes back.
+//! warnings (and infos). Pure: the caller gives the time and sends what comes back (`notify` words it per channel).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::Notification;
 use crate::policy::Route;
 
 /// An alert as the router sees it.
@@ -31,7 +30,22 @@ pub struct Outgoing {
     /// Channel names.
     pub channels: Vec<String>,
     /// The message.
-    pub notification: Notification,
+    pub notification: GroupMessage,
+}
+
+/// What a group's notification says; the notifier turns it into each channel's format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupMessage {
+    /// The group's labels and `status` (`firing` or `resolved`), which routes match on.
+    pub labels: BTreeMap<String, String>,
+    /// One line: `[FIRING:n] ...` or `[RESOLVED] ...`.
+    pub title: String,
+    /// One line per alert of the group.
+    pub text: String,
+    /// The group's alerts, firing and resolved.
+    pub alerts: Vec<RoutedAlert>,
+    /// Every alert of the group has resolved.
+    pub resolved: bool,
 }
 
 /// One group's state.
@@ -180,7 +194,7 @@ fn describe(
     values: &[String],
     group: &Group,
     firing: &BTreeSet<String>,
-) -> Notification {
+) -> GroupMessage {
     let mut labels: BTreeMap<String, String> = route
         .group_by
         .iter()
@@ -213,19 +227,11 @@ fn describe(
             )
         })
         .collect();
-    let alerts: Vec<serde_json::Value> = group
-        .members
-        .values()
-        .map(|a| {
-            serde_json::json!({"labels": a.labels, "firing": a.firing, "value": a.value,
-                                    "starts_ms": a.starts_ms})
-        })
-        .collect();
-    Notification {
+    GroupMessage {
         labels,
         title,
         text: lines.join("\n"),
-        details: serde_json::json!({ "alerts": alerts }),
+        alerts: group.members.values().cloned().collect(),
         resolved,
     }
 }

@@ -1,0 +1,355 @@
+//! The alert state machine: per (rule, agent), `inactive → pending → firing → resolved`, with
+//! the rule's `for`, `keep_firing_for` and cooldown; anomaly alerts that fire at once and
+//! resolve after a quiet minute; availability alerts raised and cleared by health verdicts.
+//! Every call takes the time and answers the transitions it made, which the alert actor
+//! records, logs, routes and tells its subscribers.
+
+use std::collections::HashMap;
+
+use crate::domain::alert::{AlertState, AlertView};
+use crate::domain::evidence::AnomalyNote;
+use crate::policy::{AlertLevel, AlertRule};
+
+/// An anomaly alert resolves after this long without a new anomalous score, milliseconds.
+pub const ANOMALY_QUIET_MS: i64 = 60_000;
+/// A resolved alert stays listed this long, milliseconds.
+pub const RESOLVED_KEPT_MS: i64 = 10 * 60 * 1000;
+
+/// An alert's identity: its rule and its agent.
+pub type AlertKey = (String, String);
+
+/// One change of an alert's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The state it left; `None` for a new alert (`inactive`).
+    pub from: Option<AlertState>,
+    /// The alert after the change.
+    pub alert: AlertView,
+    /// The metric its rule watches.
+    pub metric: String,
+}
+
+impl Transition {
+    /// The state it left, as the history names it.
+    pub fn from_name(&self) -> &'static str {
+        self.from.map_or("inactive", AlertState::as_str)
+    }
+}
+
+/// An agent's value crossing a threshold rule, up or down.
+#[derive(Debug, Clone)]
+pub struct Crossing<'a> {
+    /// The rule.
+    pub rule: AlertRule,
+    /// The agent.
+    pub agent: &'a str,
+    /// Its pool.
+    pub pool: &'a str,
+    /// The value that crossed.
+    pub value: f64,
+    /// When it was sampled, epoch milliseconds.
+    pub ts_ms: i64,
+    /// Above the threshold (true) or back below it.
+    pub breached: bool,
+}
+
+/// Every alert the controller holds, and what their rules need remembered.
+#[derive(Debug, Default)]
+pub struct AlertBook {
+    alerts: HashMap<AlertKey, (AlertRule, AlertView)>,
+    /// When each anomaly alert last saw an anomalous score.
+    anomaly_seen: HashMap<AlertKey, i64>,
+    /// Firing alerts whose value fell back, and since when.
+    clearing: HashMap<AlertKey, i64>,
+    /// Alerts in their cooldown after resolving, and until when.
+    cooldown_until: HashMap<AlertKey, i64>,
+    next_id: u64,
+}
+
+impl AlertBook {
+    /// An empty book whose alert ids start after `first_id`.
+    pub fn new(first_id: u64) -> Self {
+        AlertBook {
+            next_id: first_id,
+            ..AlertBook::default()
+        }
+    }
+
+    /// How many alerts it holds.
+    pub fn len(&self) -> usize {
+        self.alerts.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty()
+    }
+
+    /// Every alert with its rule.
+    pub fn entries(&self) -> impl Iterator<Item = &(AlertRule, AlertView)> {
+        self.alerts.values()
+    }
+
+    /// Every alert with its rule, to mark (silences).
+    pub fn entries_mut(&mut self) -> impl Iterator<Item = &mut (AlertRule, AlertView)> {
+        self.alerts.values_mut()
+    }
+
+    fn active(&self, key: &AlertKey) -> bool {
+        self.alerts
+            .get(key)
+            .is_some_and(|(_, v)| v.state != AlertState::Resolved)
+    }
+
+    /// Opens a pending alert of `rule` on `agent`.
+    fn open(
+        &mut self,
+        rule: AlertRule,
+        agent: &str,
+        pool: &str,
+        value: f64,
+        since_ms: i64,
+    ) -> Transition {
+        self.next_id += 1;
+        let view = AlertView {
+            id: self.next_id,
+            rule: rule.name.clone(),
+            agent: agent.to_string(),
+            pool: pool.to_string(),
+            level: rule.level,
+            state: AlertState::Pending,
+            value,
+            since_ms,
+            fired_ms: None,
+            resolved_ms: None,
+            acked: None,
+            silenced_by: Vec::new(),
+        };
+        let opened = Transition {
+            from: None,
+            alert: view.clone(),
+            metric: rule.metric.clone(),
+        };
+        self.alerts
+            .insert((rule.name.clone(), agent.to_string()), (rule, view));
+        opened
+    }
+
+    /// Moves the alert at `key` to `to` at `now_ms`.
+    fn transition(&mut self, key: &AlertKey, to: AlertState, now_ms: i64) -> Option<Transition> {
+        let (rule, view) = self.alerts.get_mut(key)?;
+        let from = view.state;
+        view.state = to;
+        match to {
+            AlertState::Firing => view.fired_ms = Some(now_ms),
+            AlertState::Resolved => {
+                view.resolved_ms = Some(now_ms);
+                self.clearing.remove(key);
+                if rule.cooldown_secs > 0 {
+                    self.cooldown_until
+                        .insert(key.clone(), now_ms + rule.cooldown_secs as i64 * 1000);
+                }
+            }
+            AlertState::Pending => {}
+        }
+        Some(Transition {
+            from: Some(from),
+            alert: view.clone(),
+            metric: rule.metric.clone(),
+        })
+    }
+
+    fn resolve_if_firing(&mut self, key: &AlertKey, now_ms: i64) -> Option<Transition> {
+        let firing = self
+            .alerts
+            .get(key)
+            .is_some_and(|(_, v)| v.state == AlertState::Firing);
+        firing
+            .then(|| self.transition(key, AlertState::Resolved, now_ms))
+            .flatten()
+    }
+
+    /// An agent's value crossed a rule's threshold, up when `crossing.breached`.
+    pub fn crossed(&mut self, crossing: Crossing<'_>, now_ms: i64) -> Vec<Transition> {
+        let Crossing {
+            rule,
+            agent,
+            pool,
+            value,
+            ts_ms,
+            breached,
+        } = crossing;
+        let key = (rule.name.clone(), agent.to_string());
+        if breached {
+            // Breached again while `keep_firing_for` ran: it never stopped firing.
+            self.clearing.remove(&key);
+            if self.active(&key) {
+                return Vec::new();
+            }
+            return vec![self.open(rule, agent, pool, value, ts_ms)];
+        }
+        let Some((rule, view)) = self.alerts.get_mut(&key) else {
+            return Vec::new();
+        };
+        view.value = value;
+        match view.state {
+            AlertState::Firing if rule.keep_firing_for_secs > 0 => {
+                self.clearing.entry(key).or_insert(now_ms);
+                Vec::new()
+            }
+            AlertState::Firing => self
+                .transition(&key, AlertState::Resolved, now_ms)
+                .into_iter()
+                .collect(),
+            // A breach shorter than `for` never fired: it just goes away.
+            AlertState::Pending => {
+                self.alerts.remove(&key);
+                Vec::new()
+            }
+            AlertState::Resolved => Vec::new(),
+        }
+    }
+
+    /// An anomalous score fires `anomaly_<metric>` on the agent at once (or updates it).
+    pub fn anomalous(&mut self, note: &AnomalyNote, now_ms: i64) -> Vec<Transition> {
+        let name = format!("anomaly_{}", note.metric);
+        let key = (name.clone(), note.agent.clone());
+        self.anomaly_seen.insert(key.clone(), now_ms);
+        if self.active(&key) {
+            if let Some((_, view)) = self.alerts.get_mut(&key) {
+                view.value = note.score;
+            }
+            return Vec::new();
+        }
+        let rule = AlertRule {
+            name,
+            metric: note.metric.clone(),
+            above: note.score,
+            for_secs: 0,
+            level: AlertLevel::Warning,
+            pool: Some(note.pool.clone()),
+            keep_firing_for_secs: 0,
+            clear_below: None,
+            cooldown_secs: 0,
+        };
+        let opened = self.open(rule, &note.agent, &note.pool, note.score, note.ts_ms);
+        let fired = self.transition(&key, AlertState::Firing, now_ms);
+        std::iter::once(opened).chain(fired).collect()
+    }
+
+    /// Fires availability alert `name` on `agent` at once, unless it is already active.
+    pub fn raise(
+        &mut self,
+        name: &str,
+        level: AlertLevel,
+        agent: &str,
+        pool: &str,
+        value: f64,
+        now_ms: i64,
+    ) -> Vec<Transition> {
+        let key = (name.to_string(), agent.to_string());
+        if self.active(&key) {
+            return Vec::new();
+        }
+        let rule = AlertRule {
+            name: name.to_string(),
+            metric: "availability".into(),
+            above: 0.0,
+            for_secs: 0,
+            level,
+            pool: Some(pool.to_string()),
+            keep_firing_for_secs: 0,
+            clear_below: None,
+            cooldown_secs: 0,
+        };
+        let opened = self.open(rule, agent, pool, value, now_ms);
+        let fired = self.transition(&key, AlertState::Firing, now_ms);
+        std::iter::once(opened).chain(fired).collect()
+    }
+
+    /// Resolves alert `name` on `agent` if it fires.
+    pub fn clear(&mut self, name: &str, agent: &str, now_ms: i64) -> Vec<Transition> {
+        let key = (name.to_string(), agent.to_string());
+        self.resolve_if_firing(&key, now_ms).into_iter().collect()
+    }
+
+    /// `agent` left the fleet: its firing alerts resolve, its pending ones go.
+    pub fn forget(&mut self, agent: &str, now_ms: i64) -> Vec<Transition> {
+        let firing: Vec<AlertKey> = self
+            .alerts
+            .iter()
+            .filter(|((_, a), (_, view))| a == agent && view.state == AlertState::Firing)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let resolved = firing
+            .iter()
+            .filter_map(|key| self.transition(key, AlertState::Resolved, now_ms))
+            .collect();
+        self.alerts
+            .retain(|(_, a), (_, view)| a != agent || view.state != AlertState::Pending);
+        resolved
+    }
+
+    /// Pending alerts past their `for` fire (unless cooling down), clearing ones past their
+    /// `keep_firing_for` and anomaly alerts quiet for a minute resolve.
+    pub fn evaluate(&mut self, now_ms: i64) -> Vec<Transition> {
+        self.cooldown_until.retain(|_, until| *until > now_ms);
+        let due: Vec<AlertKey> = self
+            .alerts
+            .iter()
+            .filter(|(key, (rule, view))| {
+                view.state == AlertState::Pending
+                    && now_ms - view.since_ms >= rule.for_secs as i64 * 1000
+                    && !self.cooldown_until.contains_key(*key)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut changes: Vec<Transition> = due
+            .iter()
+            .filter_map(|key| self.transition(key, AlertState::Firing, now_ms))
+            .collect();
+        let kept_long_enough: Vec<AlertKey> = self
+            .clearing
+            .iter()
+            .filter(|(key, since)| {
+                self.alerts.get(*key).is_none_or(|(rule, _)| {
+                    now_ms - **since >= rule.keep_firing_for_secs as i64 * 1000
+                })
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in kept_long_enough {
+            self.clearing.remove(&key);
+            changes.extend(self.resolve_if_firing(&key, now_ms));
+        }
+        let quiet: Vec<AlertKey> = self
+            .anomaly_seen
+            .iter()
+            .filter(|(_, seen)| now_ms - **seen > ANOMALY_QUIET_MS)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in quiet {
+            self.anomaly_seen.remove(&key);
+            changes.extend(self.resolve_if_firing(&key, now_ms));
+        }
+        changes
+    }
+
+    /// Forgets alerts resolved longer than [`RESOLVED_KEPT_MS`] ago.
+    pub fn forget_resolved(&mut self, now_ms: i64) {
+        self.alerts.retain(|_, (_, view)| {
+            view.resolved_ms
+                .is_none_or(|at| now_ms - at < RESOLVED_KEPT_MS)
+        });
+    }
+
+    /// Records `by`'s acknowledgement of alert `id` at `now_ms`; the alert, if it exists.
+    pub fn ack(&mut self, id: u64, by: &str, now_ms: i64) -> Option<AlertView> {
+        let (_, view) = self.alerts.values_mut().find(|(_, v)| v.id == id)?;
+        view.acked = Some((by.to_string(), now_ms));
+        Some(view.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests;

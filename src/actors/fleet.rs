@@ -10,7 +10,7 @@ use super::messages::{
     AdmitSamples, AgentHealthChanged, AnomalyObserved, DeregisterAgent, ForgetAgent, Heartbeat,
     IngestSamples, Refused, RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
 };
-use crate::clock::{self, Clock};
+use crate::clock::Clock;
 use crate::domain::{AgentHandle, AgentStatus, Sample};
 use crate::policy::{PolicyHandle, UnknownAgents};
 use crate::store::models::ModelStore;
@@ -142,7 +142,7 @@ impl FleetSupervisor {
         self.links.track.do_send(TrackAgent {
             agent: id.clone(),
             pool: handle.pool.clone(),
-            grace_until_ms: clock::now_ms() + grace_secs as i64 * 1000,
+            grace_until_ms: self.clock.now_ms() + grace_secs as i64 * 1000,
         });
         if let Some(entry) = self.agents.get_mut(&id) {
             // A restarted agent keeps its actor and its history; only the process is new.
@@ -200,7 +200,7 @@ impl FleetSupervisor {
             pool: pool.clone(),
             pid: None,
             endpoint: None,
-            started_ms: clock::now_ms(),
+            started_ms: self.clock.now_ms(),
         };
         self.register(handle, policy.global.heartbeat_timeout_secs);
         Ok(())

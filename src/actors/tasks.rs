@@ -142,20 +142,25 @@ impl SamplingTick for TaskTracker {
         let admit = self.fleet.send(AdmitSamples { samples, pools });
         actix::AsyncContext::spawn(
             ctx,
-            admit.into_actor(self).map(|reply, tracker, _| match reply {
-                Ok(refused) => {
-                    // The policy changed under the agent (pool gone, unknown agents
-                    // rejected): its tasks are dropped with it.
-                    for refusal in refused {
-                        tracing::warn!(
-                            message = "Task samples refused; the agent's tasks are dropped.",
-                            agent = %refusal.agent,
-                            reason = %refusal.reason
-                        );
-                        tracker.book.forget(&refusal.agent);
+            admit.into_actor(self).map(|reply, tracker, _| {
+                let _span = tracker.span.clone().entered();
+                match reply {
+                    Ok(refused) => {
+                        // The policy changed under the agent (pool gone, unknown agents
+                        // rejected): its tasks are dropped with it.
+                        for refusal in refused {
+                            tracing::warn!(
+                                message = "Task samples refused; the agent's tasks are dropped.",
+                                agent = %refusal.agent,
+                                reason = %refusal.reason
+                            );
+                            tracker.book.forget(&refusal.agent);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::debug!(message = "Fleet gone; task samples lost.", %error)
                     }
                 }
-                Err(error) => tracing::debug!(message = "Fleet gone; task samples lost.", %error),
             }),
         );
     }
@@ -208,6 +213,7 @@ impl Handler<StartTask> for TaskTracker {
         let admit = self.fleet.send(AdmitSamples { samples, pools });
         AtomicResponse::new(Box::pin(admit.into_actor(self).map(
             move |reply, tracker, _| {
+                let _span = tracker.span.clone().entered();
                 let refusal = match reply {
                     Ok(refused) => match refused.into_iter().next() {
                         None => return Ok(started),

@@ -299,6 +299,7 @@ impl Handler<Tick> for Actuator {
                 async move { fleet.send(crate::actors::fleet::GetFleet).await }
                     .into_actor(self)
                     .map(|snapshot, actuator, ctx| {
+                        let _span = actuator.span.clone().entered();
                         if let Ok(snapshot) = snapshot {
                             actuator.last_fleet = Some(snapshot);
                         }

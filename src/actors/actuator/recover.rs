@@ -92,6 +92,7 @@ impl Actuator {
                 }
                 .into_actor(self)
                 .map(move |(action, found), actuator, ctx| {
+                    let _span = actuator.span.clone().entered();
                     let recovery = plan(&action, &found);
                     actuator.carry_out(action, recovery, effectors, ctx);
                 }),
@@ -133,6 +134,7 @@ impl Actuator {
             }
             .into_actor(self)
             .map(move |result, actuator, _ctx| {
+                let _span = actuator.span.clone().entered();
                 actuator.finish(&pool);
                 let (state, reason) = match result {
                     Ok(done) => (ActionState::RolledBack, format!("{why}; restored: {done}")),

@@ -33,6 +33,7 @@ impl Actuator {
             }
             .into_actor(self)
             .map(move |(before, result), actuator, _ctx| {
+                let _span = actuator.span.clone().entered();
                 let before = before.map(|s| Baseline::of(&s, &pool)).unwrap_or_default();
                 match result {
                     Ok(summary) => actuator.begin_verification(id, &pool, before, &summary),
@@ -140,6 +141,7 @@ impl Actuator {
                     .send(GetFleet)
                     .into_actor(self)
                     .map(move |snapshot, actuator, ctx| {
+                        let _span = actuator.span.clone().entered();
                         if let Ok(snapshot) = snapshot {
                             actuator.judge(id, &snapshot, ctx);
                         } else if let Some(v) = actuator.verifying.get_mut(&id) {
@@ -232,21 +234,24 @@ impl Actuator {
         ctx.spawn(
             async move { undo(&effectors, id, &action.change, AUTO).await }
                 .into_actor(self)
-                .map(move |result, actuator, _ctx| match result {
-                    Ok(summary) => {
-                        let reason = format!("{reason}; rolled back: {summary}");
-                        actuator.end(id, &pool, ActionState::RolledBack, &reason, AUTO);
-                        if let Ok(Some(action)) = actuator.store.action(id) {
-                            let title = format!(
-                                "swarmpilot: action {id} ({} on pool {pool}) rolled back",
-                                action.kind.as_str()
-                            );
-                            actuator.notify(&action, "rolled_back", title, reason);
+                .map(move |result, actuator, _ctx| {
+                    let _span = actuator.span.clone().entered();
+                    match result {
+                        Ok(summary) => {
+                            let reason = format!("{reason}; rolled back: {summary}");
+                            actuator.end(id, &pool, ActionState::RolledBack, &reason, AUTO);
+                            if let Ok(Some(action)) = actuator.store.action(id) {
+                                let title = format!(
+                                    "swarmpilot: action {id} ({} on pool {pool}) rolled back",
+                                    action.kind.as_str()
+                                );
+                                actuator.notify(&action, "rolled_back", title, reason);
+                            }
                         }
-                    }
-                    Err(error) => {
-                        let reason = format!("{reason}; rollback failed: {error}");
-                        actuator.end(id, &pool, ActionState::Failed, &reason, AUTO);
+                        Err(error) => {
+                            let reason = format!("{reason}; rollback failed: {error}");
+                            actuator.end(id, &pool, ActionState::Failed, &reason, AUTO);
+                        }
                     }
                 }),
         );
@@ -315,6 +320,7 @@ impl Handler<RollBack> for Actuator {
             }
             .into_actor(self)
             .map(move |(result, actor), actuator, _ctx| {
+                let _span = actuator.span.clone().entered();
                 actuator.finish(&action.pool);
                 match result {
                     Ok(summary) => {

@@ -242,7 +242,7 @@ impl AgentActor {
         // backlog, or whose clock is behind, is alive now.
         self.links.heartbeat.do_send(Heartbeat {
             agent: self.id.clone(),
-            ts_ms: crate::clock::now_ms(),
+            ts_ms: self.clock.now_ms(),
         });
         self.publish(last_ts);
     }

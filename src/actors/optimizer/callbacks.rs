@@ -38,6 +38,7 @@ impl Handler<AlertChanged> for Optimizer {
         let fleet = self.fleet.clone();
         ctx.spawn(fleet.send(GetFleet).into_actor(self).map(
             move |snapshot, optimizer, _ctx| {
+let _span = optimizer.span.clone().entered();
                 let Ok(snapshot) = snapshot else { return };
                 let policy = optimizer.policy.current();
                 let Some(pool) = policy.policy.pool(&alert.pool) else {

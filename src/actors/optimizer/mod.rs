@@ -178,6 +178,7 @@ impl Optimizer {
             }
             .into_actor(self)
             .map(|(snapshot, activity, weights, alerts), optimizer, ctx| {
+                let _span = optimizer.span.clone().entered();
                 optimizer.evaluating = false;
                 match (snapshot, activity, weights) {
                     (Ok(snapshot), Ok(activity), Ok(weights)) => {

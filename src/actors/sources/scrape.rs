@@ -212,11 +212,10 @@ impl Scraper {
             }
             state.in_flight = true;
             let fetch = fetch(self.client.clone(), job.url.clone(), job.timeout_ms);
-            ctx.spawn(
-                fetch
-                    .into_actor(self)
-                    .map(move |result, scraper, _ctx| scraper.finish(job, result)),
-            );
+            ctx.spawn(fetch.into_actor(self).map(move |result, scraper, _ctx| {
+                let _span = scraper.span.clone().entered();
+                scraper.finish(job, result)
+            }));
         }
     }
 
@@ -236,6 +235,7 @@ impl Scraper {
                 promql::query(&client, &query.server, &query.query, query.timeout_ms).await
             };
             ctx.spawn(ask.into_actor(self).map(move |outcome, scraper, _ctx| {
+let _span = scraper.span.clone().entered();
                 scraper.queries_in_flight.remove(&key);
                 let failed_before = scraper
                     .inputs
@@ -414,15 +414,19 @@ impl SamplingTick for Scraper {
         }
         // The pools' agents come from the fleet: ask, then scrape.
         ctx.spawn(
-            self.fleet.send(GetFleet).into_actor(self).map(
-                |snapshot, scraper, ctx| match snapshot {
-                    Ok(snapshot) => {
-                        let jobs = scraper.jobs(Some(&snapshot));
-                        scraper.start_round(jobs, ctx);
+            self.fleet
+                .send(GetFleet)
+                .into_actor(self)
+                .map(|snapshot, scraper, ctx| {
+                    let _span = scraper.span.clone().entered();
+                    match snapshot {
+                        Ok(snapshot) => {
+                            let jobs = scraper.jobs(Some(&snapshot));
+                            scraper.start_round(jobs, ctx);
+                        }
+                        Err(error) => tracing::debug!(message = "Fleet gone; no scrape.", %error),
                     }
-                    Err(error) => tracing::debug!(message = "Fleet gone; no scrape.", %error),
-                },
-            ),
+                }),
         );
     }
 }

@@ -52,6 +52,13 @@ impl PullFailures {
         }
     }
 
+    /// Drops `agent`'s count: it left the fleet.
+    pub fn forget(&self, agent: &str) {
+        if let Ok(mut counts) = self.0.lock() {
+            counts.remove(agent);
+        }
+    }
+
     /// Every agent's count.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.0.lock().map(|c| c.clone()).unwrap_or_default()

@@ -180,6 +180,7 @@ impl WsPull {
         let asked = Instant::now();
         let fleet = self.fleet.send(GetFleet);
         ctx.spawn(fleet.into_actor(self).map(move |snapshot, pull, _| {
+            let _span = pull.span.clone().entered();
             let Ok(snapshot) = snapshot else {
                 tracing::debug!(message = "Fleet gone; nothing to pull.");
                 return;
@@ -254,6 +255,7 @@ impl Handler<ForgetAgent> for WsPull {
             tracing::info!(message = "Agent no longer pulled.", agent = %msg.agent);
             pulling.task.abort();
         }
+        self.links.failures.forget(&msg.agent);
     }
 }
 

@@ -106,7 +106,6 @@ async fn a_load_step_scales_out_and_a_drop_scales_back_in_after_the_window() {
 
     // Load falls to 4 tasks/s (8% of a core).
     load.set_rate("low", 4.0);
-    let dropped_ms = swarmpilot::clock::now_ms();
     let scale_in = wait_for("a scale-in", Duration::from_secs(60), || async {
         let (_, actions) = server.get("/api/v1/actions").await;
         applied_scales(actions.as_array().unwrap(), false)
@@ -115,14 +114,18 @@ async fn a_load_step_scales_out_and_a_drop_scales_back_in_after_the_window() {
     })
     .await;
     load.stop();
-    let waited_ms = scale_in["created_ms"].as_i64().unwrap() - dropped_ms;
-    // The window counts from the last high recommendation, which reads CPU from before the
-    // drop. Slack of three sampling intervals: where in its interval the drop fell, and under
-    // CI's load the generator (in this process) can fall behind its rate just before it.
-    // Without the window the scale-in would follow the drop within one or two intervals.
+    // The window counts from the last recommendation above the new size, which the decision
+    // names on the controller's own clock: the scale-in comes a full window after it, exactly.
+    let decision = &scale_in["evidence"]["decision"];
+    let last_higher_ms = decision["last_higher_ms"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("a scale-down names its last higher recommendation: {scale_in}"));
+    let created_ms = scale_in["created_ms"].as_i64().unwrap();
     assert!(
-        waited_ms >= (STABILIZATION_SECS as i64 - 3) * 1000,
-        "scaled in {waited_ms} ms after the drop, inside the {STABILIZATION_SECS} s window"
+        created_ms - last_higher_ms > STABILIZATION_SECS as i64 * 1000,
+        "scaled in {} ms after the last higher recommendation, inside the {STABILIZATION_SECS} s \
+         window: {scale_in}",
+        created_ms - last_higher_ms
     );
     let log = server.log().await;
     let rows: Vec<(&str, &str)> = log

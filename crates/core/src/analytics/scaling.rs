@@ -94,6 +94,10 @@ pub struct ScalingDecision {
     pub stabilized: usize,
     /// After rate limits and the min/max clamp: what to scale to.
     pub desired: usize,
+    /// For a scale-down: when the latest recommendation above `desired` was made, epoch
+    /// milliseconds; the stabilization window counts from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_higher_ms: Option<i64>,
 }
 
 /// The raw HPA recommendation: no change within tolerance, else `ceil(current × ratio)`.
@@ -118,6 +122,9 @@ pub fn scale_up_limit(current: usize) -> usize {
 pub struct Scaler {
     config: ScalingConfig,
     history: VecDeque<(i64, usize)>,
+    /// Recommendations that left the window less than a window ago, to say when the last
+    /// higher one was made.
+    forgotten: VecDeque<(i64, usize)>,
     /// The pool's size at each decision, for the rate limits' periods.
     sizes: VecDeque<(i64, usize)>,
 }
@@ -128,6 +135,7 @@ impl Scaler {
         Scaler {
             config,
             history: VecDeque::new(),
+            forgotten: VecDeque::new(),
             sizes: VecDeque::new(),
         }
     }
@@ -158,12 +166,20 @@ impl Scaler {
         let config = self.config;
         let raw = raw_desired(current, observed, config.target, config.tolerance);
         self.history.push_back((now_ms, raw));
-        while let Some(&(at, _)) = self.history.front() {
+        while let Some(&(at, size)) = self.history.front() {
             if now_ms - at > config.scale_down_window_ms {
                 self.history.pop_front();
+                self.forgotten.push_back((at, size));
             } else {
                 break;
             }
+        }
+        while self
+            .forgotten
+            .front()
+            .is_some_and(|&(at, _)| now_ms - at > 2 * config.scale_down_window_ms)
+        {
+            self.forgotten.pop_front();
         }
         let stabilized = if raw < current {
             // Scale down only as far as the highest recommendation in the window allows.
@@ -194,6 +210,16 @@ impl Scaler {
             .min(config.scale_up.highest(up_base).max(current))
             .max(config.scale_down.lowest(down_base).min(current));
         let desired = limited.clamp(config.min_agents, config.max_agents.max(config.min_agents));
+        let last_higher_ms = (desired < current)
+            .then(|| {
+                self.forgotten
+                    .iter()
+                    .chain(&self.history)
+                    .filter(|&&(_, size)| size > desired)
+                    .map(|&(at, _)| at)
+                    .max()
+            })
+            .flatten();
         ScalingDecision {
             current,
             observed,
@@ -205,6 +231,7 @@ impl Scaler {
             raw_desired: raw,
             stabilized,
             desired,
+            last_higher_ms,
         }
     }
 }
@@ -263,10 +290,12 @@ mod tests {
         // Load falls: the recommendation drops, but the window still remembers 4.
         assert_eq!(scaler.decide(5_000, 4, 10.0).desired, 4);
         assert_eq!(scaler.decide(14_000, 4, 10.0).desired, 4);
-        // 16 s after the last recommendation of 4, the window has forgotten it.
+        // 16 s after the last recommendation of 4, the window has forgotten it, and the
+        // decision says when that recommendation was made.
         let later = scaler.decide(16_000, 4, 10.0);
         assert_eq!(later.raw_desired, 2);
         assert_eq!(later.desired, 2);
+        assert_eq!(later.last_higher_ms, Some(0));
     }
 
     #[test]

@@ -122,3 +122,24 @@ fn forbidden_names_match_families_not_lookalikes() {
     assert!(!forbidden("mime"));
     assert!(!forbidden("nalgebra"));
 }
+
+#[test]
+fn core_holds_no_untyped_json() {
+    let core = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/core/src");
+    let mut files = Vec::new();
+    crate::util::rust_files(&core, &mut files);
+    assert!(
+        files.len() > 20,
+        "the walk found the core's files: {files:?}"
+    );
+    let untyped: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .contains("serde_json::Value")
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(untyped.is_empty(), "serde_json::Value in {untyped:?}");
+}

@@ -4,7 +4,7 @@
 //! Edges are the `crate::<module>` paths in non-test code.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Edges that must not exist: (from, to).
 const FORBIDDEN: &[(&str, &str)] = &[
@@ -20,17 +20,6 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("notify", "actors"),
 ];
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// The code of `text` before its first `#[cfg(test)]`, or none for a test file.
 fn non_test(path: &Path, text: &str) -> String {
     let test_file = path.file_name().is_some_and(|n| n == "tests.rs")
@@ -44,7 +33,7 @@ fn non_test(path: &Path, text: &str) -> String {
 /// Top-level module → the top-level modules its code names as `crate::<name>`.
 fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut files = Vec::new();
-    rust_files(src, &mut files);
+    crate::util::rust_files(src, &mut files);
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in files {
         let relative = file.strip_prefix(src).unwrap();

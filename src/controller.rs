@@ -325,7 +325,7 @@ fn build_driver(
                 verb: "run agents (the pool is observe-only)",
             }));
         }
-        DriverConfig::Process { command } => {
+        DriverConfig::Process { command, env } => {
             let command = if command.is_empty() {
                 ProcessConfig::bundled_worker(agent_exe)
             } else {
@@ -337,6 +337,7 @@ fn build_driver(
                 log_dir: log_dir.to_path_buf(),
                 startup_timeout: Duration::from_secs(pool.startup_secs.max(1) * 2),
                 controller: data_dir.display().to_string(),
+                env: env.clone(),
             }))
         }
         DriverConfig::Http {

@@ -37,7 +37,22 @@ pub struct ProcessConfig {
     /// Names the controller in each child's environment as `SWARMPILOT_CONTROLLER`, so an
     /// operator (or a test) can find every process a controller started.
     pub controller: String,
+    /// Variables passed from the controller's environment by name, beside [`BASE_ENV`].
+    pub env: Vec<String>,
 }
+
+/// What every agent gets from the controller's environment, whatever the policy lists: what a
+/// process needs to run and log, nothing that could be a secret.
+pub const BASE_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "TMPDIR",
+    "SWARMPILOT_LOG",
+    "RUST_LOG",
+];
 
 impl ProcessConfig {
     /// The command that runs the bundled worker, `EXE agent ...`.
@@ -109,11 +124,10 @@ impl ProcessDriver {
             .collect();
         let uses_port = self.config.command.iter().any(|a| a.contains("{port}"));
         let log_path = self.config.log_dir.join(format!("{agent}.log"));
-        let child =
-            spawn(&args, &log_path, &self.config.controller).map_err(|source| DriverError::Io {
-                context: format!("cannot start {:?} for agent {agent}", args.first()),
-                source,
-            })?;
+        let child = spawn(&args, &log_path, &self.config).map_err(|source| DriverError::Io {
+            context: format!("cannot start {:?} for agent {agent}", args.first()),
+            source,
+        })?;
         let pid = child.id();
         let handle = AgentHandle {
             id: agent.to_string(),
@@ -245,7 +259,9 @@ fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn spawn(args: &[String], log_path: &Path, controller: &str) -> std::io::Result<Child> {
+/// Starts `args` with its output to `log_path` and a scrubbed environment: [`BASE_ENV`], the
+/// pool's `env` names, and `SWARMPILOT_CONTROLLER`.
+fn spawn(args: &[String], log_path: &Path, config: &ProcessConfig) -> std::io::Result<Child> {
     let (program, rest) = args
         .split_first()
         .ok_or_else(|| std::io::Error::other("empty command"))?;
@@ -254,9 +270,19 @@ fn spawn(args: &[String], log_path: &Path, controller: &str) -> std::io::Result<
         .append(true)
         .open(log_path)?;
     let mut command = Command::new(program);
+    command.env_clear();
+    let passed = BASE_ENV
+        .iter()
+        .copied()
+        .chain(config.env.iter().map(String::as_str));
+    for name in passed {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
     command
         .args(rest)
-        .env("SWARMPILOT_CONTROLLER", controller)
+        .env("SWARMPILOT_CONTROLLER", &config.controller)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -325,6 +351,7 @@ mod tests {
             log_dir: dir.to_path_buf(),
             startup_timeout: Duration::from_secs(5),
             controller: dir.display().to_string(),
+            env: Vec::new(),
         })
     }
 

@@ -57,3 +57,5 @@ mod logging;
 mod modules;
 // Each GET route's JSON shape, compared with the one recorded before the wire types existed.
 mod responses;
+// Workers start with a scrubbed environment.
+mod worker_env;

@@ -35,6 +35,15 @@ impl Server {
 
     /// Starts `swarmpilot serve` on a policy directory holding `files` (name, text).
     pub fn start_dir(files: &[(&str, &str)]) -> Server {
+        Server::start_dir_with_env(files, &[])
+    }
+
+    /// Starts `swarmpilot serve` with `policy`, and `env` (name, value) in its environment.
+    pub fn start_with_env(policy: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_dir_with_env(&[("test.toml", policy)], env)
+    }
+
+    fn start_dir_with_env(files: &[(&str, &str)], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let policies = dir.path().join("policies");
         std::fs::create_dir_all(&policies).unwrap();
@@ -43,7 +52,7 @@ impl Server {
         }
         let data_dir = dir.path().join("data");
         let log_path = dir.path().join("server.log");
-        let (child, url) = spawn(&policies, &data_dir, &log_path);
+        let (child, url) = spawn(&policies, &data_dir, &log_path, env);
         let token = std::fs::read_to_string(data_dir.join("admin.token"))
             .expect("admin token")
             .trim()
@@ -73,7 +82,7 @@ impl Server {
     }
 
     fn start_again(&mut self) {
-        let (child, url) = spawn(&self.policies_dir(), &self.data_dir, &self.log_path);
+        let (child, url) = spawn(&self.policies_dir(), &self.data_dir, &self.log_path, &[]);
         self.child = Some(child);
         self.url = url;
     }
@@ -220,7 +229,12 @@ impl Drop for Server {
 }
 
 /// Starts `swarmpilot serve` and waits for the line that gives its address.
-fn spawn(policies: &Path, data_dir: &Path, log_path: &Path) -> (Child, String) {
+fn spawn(
+    policies: &Path,
+    data_dir: &Path,
+    log_path: &Path,
+    env: &[(&str, &str)],
+) -> (Child, String) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -232,6 +246,7 @@ fn spawn(policies: &Path, data_dir: &Path, log_path: &Path) -> (Child, String) {
         .arg("--data-dir")
         .arg(data_dir)
         .env("SWARMPILOT_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()

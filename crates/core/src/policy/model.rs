@@ -272,6 +272,12 @@ pub enum DriverConfig {
         /// Empty means the bundled worker, `swarmpilot agent`.
         #[serde(default)]
         command: Vec<String>,
+        /// Environment variables passed from the controller to each agent, by name. Agents
+        /// start with a scrubbed environment: these, the base a process needs (`PATH`,
+        /// `HOME`, `LANG`, `LC_ALL`, `TZ`, `TMPDIR`, the log filters `SWARMPILOT_LOG` and
+        /// `RUST_LOG`) and `SWARMPILOT_CONTROLLER`; never the controller's secrets.
+        #[serde(default)]
+        env: Vec<String>,
     },
     /// An orchestrator behind one HTTP endpoint: each action is POSTed to `url` as JSON,
     /// `{"pool", "action": "scale"|"restart"|"set_weights"|"state", "to"?, "agent"?,
@@ -354,6 +360,7 @@ impl Default for DriverConfig {
     fn default() -> Self {
         DriverConfig::Process {
             command: Vec::new(),
+            env: Vec::new(),
         }
     }
 }

@@ -50,11 +50,6 @@ impl Clock {
             None => now_ms(),
         }
     }
-
-    /// Whether this clock is driven by hand.
-    pub fn is_manual(&self) -> bool {
-        self.manual.is_some()
-    }
 }
 
 pub use crate::domain::time::rfc3339;
@@ -89,6 +84,5 @@ mod tests {
         assert_eq!(clock.now_ms(), 1_000);
         assert_eq!(shared.advance(Duration::from_millis(2_500)), 3_500);
         assert_eq!(clock.now_ms(), 3_500);
-        assert!(clock.is_manual() && !Clock::system().is_manual());
     }
 }

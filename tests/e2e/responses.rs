@@ -187,18 +187,26 @@ async fn every_get_route_answers_the_json_shape_recorded_before() {
         assert_eq!(status, 200, "{path}: {body}");
         let got = shape(&body, "");
         let file = recorded(name);
+        let want: Option<Value> = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        let fitting = want.as_ref().is_some_and(|want| fits(&got, want));
         if record {
-            std::fs::write(&file, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+            // A shape the answer still fits is kept: an empty list now (no rollup yet) must not
+            // replace the item shape recorded before.
+            if !fitting {
+                let text = serde_json::to_string_pretty(&got).unwrap() + "\n";
+                std::fs::write(&file, text).unwrap();
+            }
             continue;
         }
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+        let Some(want) = want else {
             panic!(
-                "{}: {e}; record with SWARMPILOT_RECORD_RESPONSES=1",
+                "{}: no recorded shape; record with SWARMPILOT_RECORD_RESPONSES=1",
                 file.display()
-            )
-        });
-        let want: Value = serde_json::from_str(&text).unwrap();
-        if !fits(&got, &want) {
+            );
+        };
+        if !fitting {
             changed.push(format!(
                 "{path}:\nrecorded {}\nanswered {}",
                 serde_json::to_string_pretty(&want).unwrap(),

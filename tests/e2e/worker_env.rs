@@ -1,6 +1,8 @@
 //! Workers start with a scrubbed environment: what a process needs, what the pool's policy
 //! lists, and the controller's name; never the controller's secrets.
 
+use swarmpilot::drivers::process::BASE_ENV;
+
 use crate::gate::agents_up;
 use crate::util::Server;
 
@@ -39,20 +41,12 @@ async fn a_worker_gets_what_its_pool_lists_and_none_of_the_controllers_secrets()
     );
     // The data directory's admin token path is not in it either, nor any other variable the
     // policy did not list.
-    let allowed = [
-        "PATH",
-        "HOME",
-        "LANG",
-        "LC_ALL",
-        "TZ",
-        "TMPDIR",
-        "SWARMPILOT_LOG",
-        "RUST_LOG",
-        "SWARMPILOT_CONTROLLER",
-        "WORKER_REGION",
-    ];
+    let listed = ["SWARMPILOT_CONTROLLER", "WORKER_REGION"];
     for var in &vars {
         let name = var.split('=').next().unwrap_or_default();
-        assert!(allowed.contains(&name), "{name} was passed: {vars:?}");
+        assert!(
+            BASE_ENV.contains(&name) || listed.contains(&name),
+            "{name} was passed: {vars:?}"
+        );
     }
 }

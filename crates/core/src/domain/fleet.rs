@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use serde::{Serialize, Serializer};
-
 use super::AgentStatus;
 
 /// Latest value of each metric, by name, shared copy-on-write.
@@ -65,12 +63,6 @@ impl Deref for Readings {
 impl FromIterator<(String, f64)> for Readings {
     fn from_iter<I: IntoIterator<Item = (String, f64)>>(iter: I) -> Self {
         Readings(Arc::new(iter.into_iter().collect()))
-    }
-}
-
-impl Serialize for Readings {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.as_ref().serialize(serializer)
     }
 }
 

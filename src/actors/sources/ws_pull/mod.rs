@@ -18,7 +18,6 @@
 //! are made.
 
 mod client;
-pub use crate::ingest::ws_pull as protocol;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

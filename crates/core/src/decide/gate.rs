@@ -119,6 +119,17 @@ pub fn held_for_people(
     Ok(())
 }
 
+/// Whether `change` replaces capacity the pool lacks below its `min_agents`: a scale up
+/// from fewer than the minimum, or a restart of an agent that is `down` while fewer than the
+/// minimum run. Such a change is never held by the cooldown or the hourly cap.
+pub fn restores_minimum(change: &Change, running: usize, min_agents: usize, down: bool) -> bool {
+    match change {
+        Change::Scale { from, to } => to > from && *from < min_agents,
+        Change::Restart { .. } => down && running < min_agents,
+        Change::AdjustThreshold { .. } | Change::Redistribute { .. } => false,
+    }
+}
+
 /// How many of a pool's `pool_size` agents `change` takes out of service: scaled in, restarted
 /// (the whole pool when the driver restarts by rollout; none when the agent is already
 /// `down`), or given a different load weight.
@@ -220,5 +231,26 @@ mod tests {
             disrupted(&Change::Scale { from: 3, to: 5 }, 3, false, false),
             0
         );
+    }
+
+    #[test]
+    fn only_changes_that_restore_the_minimum_skip_the_pacing() {
+        let restart = Change::Restart {
+            agent: "w-1".into(),
+        };
+        for (change, running, min, down, expected) in [
+            (Change::Scale { from: 1, to: 2 }, 1, 2, false, true),
+            (Change::Scale { from: 2, to: 3 }, 2, 2, false, false),
+            (Change::Scale { from: 1, to: 0 }, 1, 2, false, false),
+            (restart.clone(), 1, 2, true, true),
+            (restart.clone(), 1, 2, false, false),
+            (restart, 2, 2, true, false),
+        ] {
+            assert_eq!(
+                restores_minimum(&change, running, min, down),
+                expected,
+                "{change:?} running {running} min {min} down {down}"
+            );
+        }
     }
 }

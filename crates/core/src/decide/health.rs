@@ -27,6 +27,8 @@ pub struct Tracked {
     pub scrape_failures: u32,
     /// The status last published (`active` until told otherwise).
     pub published: AgentStatus,
+    /// Its process has exited (until a new incarnation is tracked).
+    pub exited: bool,
 }
 
 impl Tracked {
@@ -41,13 +43,14 @@ impl Tracked {
             pulled: None,
             scrape_failures: 0,
             published: AgentStatus::Active,
+            exited: false,
         }
     }
 
-    /// The status the agent has now: silence first, then what its pull found, then whether
+    /// The status the agent has now: an exited process or silence first, then what its pull found, then whether
     /// its endpoint can be scraped (a starting agent may not listen yet: only after its grace).
     pub fn verdict(&self, now_ms: i64) -> AgentStatus {
-        if self.silent {
+        if self.silent || self.exited {
             return AgentStatus::Offline;
         }
         match self.pulled {

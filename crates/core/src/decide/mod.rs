@@ -2,8 +2,10 @@
 //! passed in: an agent's health verdict (`health`); alert states (`alerts`) and their routing
 //! to channels (`route`); the optimizer's per-agent rules (`agents`: leaks, error bursts,
 //! anomalies, hot agents), threshold tuning (`thresholds`), what a pool's planner is fed
-//! (`load`) and proposes (`scale`); the risk gate's holds and modes (`gate`), verification
-//! of an applied change (`verify`) and what a restart recovers (`recover`). Nothing here
+//! (`load`) and proposes (`scale`); which pool an agent met through its samples joins
+//! (`membership`); the risk gate's holds and modes (`gate`), verification
+//! of an applied change (`verify`), what a restart recovers (`recover`) and how failed actions
+//! are retried (`retry`). Nothing here
 //! sends, sleeps or reads a clock.
 
 pub mod agents;
@@ -11,7 +13,9 @@ pub mod alerts;
 pub mod gate;
 pub mod health;
 pub mod load;
+pub mod membership;
 pub mod recover;
+pub mod retry;
 pub mod route;
 pub mod scale;
 pub mod thresholds;

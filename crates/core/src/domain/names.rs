@@ -109,6 +109,26 @@ pub fn check_timestamp(ts_ms: i64, now_ms: i64, max_future_secs: u64) -> Result<
     Ok(())
 }
 
+/// Whether `text` matches `pattern`, in which `*` stands for any run of characters.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +169,22 @@ mod tests {
             "timestamp is 300 s in the future (at most 300 s allowed)"
         );
         assert!(check_timestamp(-1, 1_000, 300).is_err());
+    }
+
+    #[test]
+    fn globs_match_any_run_of_characters_where_a_star_stands() {
+        for (pattern, text, expected) in [
+            ("workers-*", "workers-7f9c", true),
+            ("workers-*", "worker-1", false),
+            ("*", "", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("a*a", "a", false),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            ("*-1", "fake-1", true),
+        ] {
+            assert_eq!(glob(pattern, text), expected, "{pattern} ~ {text}");
+        }
     }
 }

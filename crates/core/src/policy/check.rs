@@ -153,6 +153,13 @@ fn check_pools(policy: &Policy, env: &dyn Environment, problems: &mut Problems) 
     for (name, pool) in &policy.pools {
         let at = |field: &'static str| ["pools", name.as_str(), field];
         check_driver(name, &pool.driver, env, problems);
+        if pool.observe_only() && !pool.allow_agents.is_empty() {
+            problems.warning(
+                &["pools", name, "allow_agents"],
+                "the pool has no driver: every agent may join it, so the list has no effect"
+                    .to_string(),
+            );
+        }
         if pool.min_agents > pool.max_agents {
             problems.error(
                 &at("min_agents"),

@@ -13,6 +13,12 @@ pub struct IngestPolicy {
     /// pool its `pool` label names, else `default_pool`) or `reject` (the samples are refused).
     #[serde(default)]
     pub unknown_agents: UnknownAgents,
+    /// What an agent does that names a pool run by a driver which did not start it and whose
+    /// `allow_agents` does not list it: `observe` (it joins `default_pool` when that pool is
+    /// observe-only, else it is refused) or `reject` (it is refused). Either way it never
+    /// counts in the driver's pool nor becomes a restart target.
+    #[serde(default)]
+    pub foreign_agents: ForeignAgents,
     /// The pool an unknown agent joins when its samples name none.
     #[serde(default = "default_pool")]
     pub default_pool: String,
@@ -72,6 +78,17 @@ pub enum UnknownAgents {
     Reject,
 }
 
+/// What an agent does that names a driver-run pool which neither started nor allows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ForeignAgents {
+    /// It joins `ingest.default_pool` if that pool is observe-only, and is watched there.
+    #[default]
+    Observe,
+    /// Its samples are refused, each with its index and reason.
+    Reject,
+}
+
 fn default_pool() -> String {
     "external".into()
 }
@@ -92,6 +109,7 @@ impl Default for IngestPolicy {
     fn default() -> Self {
         IngestPolicy {
             unknown_agents: UnknownAgents::default(),
+            foreign_agents: ForeignAgents::default(),
             default_pool: default_pool(),
             max_body_bytes: default_max_body_bytes(),
             max_future_secs: default_max_future_secs(),

@@ -20,7 +20,7 @@ pub use automation::{
 };
 pub use check::Severity;
 pub use environment::{Environment, ListedEnvironment};
-pub use ingest::{IngestPolicy, UnknownAgents, WebSocketTarget};
+pub use ingest::{ForeignAgents, IngestPolicy, UnknownAgents, WebSocketTarget};
 pub use levels::AlertDefaults;
 pub use load::{
     DEFAULT_POLICY, LoadError, LoadedPolicy, PolicyError, REPLAY_POLICY, load_sources, load_str,

@@ -71,6 +71,11 @@ pub struct Global {
     /// API tokens, by reference to where the secret is kept (never inline).
     #[serde(default)]
     pub tokens: Vec<TokenRef>,
+    /// On SIGTERM, how long an action in flight may take to reach a logged state before the
+    /// controller stops its drivers and exits, seconds (a second SIGTERM exits at once).
+    #[serde(default = "default_shutdown_grace_secs")]
+    #[schemars(range(min = 1, max = 600))]
+    pub shutdown_grace_secs: u64,
 }
 
 const fn default_sampling_interval_secs() -> u64 {
@@ -85,6 +90,9 @@ const fn default_ring_buffer_size() -> usize {
 const fn default_retention_days() -> u64 {
     7
 }
+const fn default_shutdown_grace_secs() -> u64 {
+    10
+}
 
 impl Default for Global {
     fn default() -> Self {
@@ -95,6 +103,7 @@ impl Default for Global {
             retention_days: default_retention_days(),
             listen: None,
             tokens: Vec::new(),
+            shutdown_grace_secs: default_shutdown_grace_secs(),
         }
     }
 }
@@ -181,6 +190,12 @@ pub struct PoolPolicy {
     /// runs about input value / `target_per_agent` agents, as KEDA's Prometheus scaler does.
     #[serde(default)]
     pub scale_on: Option<super::scrape::ScaleOn>,
+    /// Agents the driver did not start that may still join this pool when they report with
+    /// its name (`*` matches any run of characters, e.g. `workers-*`); scrape and WebSocket
+    /// targets the policy assigns to the pool are allowed too. Others are foreign: see
+    /// `ingest.foreign_agents`. Never restart targets either way.
+    #[serde(default)]
+    pub allow_agents: Vec<String>,
 }
 
 /// How metrics are pulled from agents.
@@ -369,6 +384,13 @@ impl PoolPolicy {
     /// True when no driver runs the pool's agents: monitored, never actuated.
     pub fn observe_only(&self) -> bool {
         self.driver == DriverConfig::None
+    }
+
+    /// True when `agent`, which the driver did not start, is on the pool's allow-list.
+    pub fn allows(&self, agent: &str) -> bool {
+        self.allow_agents
+            .iter()
+            .any(|pattern| crate::domain::names::glob(pattern, agent))
     }
 }
 

@@ -1,0 +1,179 @@
+//! Which pool an agent met for the first time through its samples joins: the pool it names
+//! when that pool is observe-only, allows it, or is its policy-declared target; a foreign
+//! agent naming a driver-run pool joins the default observe-only pool or is refused.
+
+use crate::policy::{ForeignAgents, Policy, UnknownAgents};
+
+/// Why an agent met for the first time through its samples is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitRefusal {
+    /// The policy takes only the agents the controller runs.
+    #[error("unknown agent {agent:?}: the policy refuses agents the controller does not run")]
+    UnknownAgent {
+        /// Agent id.
+        agent: String,
+    },
+    /// The pool the agent named, or the default pool, is not in the policy.
+    #[error("no pool {pool:?} in the policy for agent {agent:?}")]
+    NoPool {
+        /// The pool.
+        pool: String,
+        /// Agent id.
+        agent: String,
+    },
+    /// The pool is run by a driver that did not start the agent, and does not allow it.
+    #[error(
+        "agent {agent:?} may not join pool {pool:?}: its driver did not start it and \
+         pools.{pool}.allow_agents does not list it"
+    )]
+    Foreign {
+        /// The pool.
+        pool: String,
+        /// Agent id.
+        agent: String,
+    },
+}
+
+/// Where an admitted agent goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// It joins the pool it named (or the default pool when it named none).
+    Join(String),
+    /// It named a driver-run pool that does not take it; it is watched in this observe-only
+    /// pool instead.
+    Observed {
+        /// The pool it named.
+        named: String,
+        /// The pool it joins.
+        pool: String,
+    },
+}
+
+/// Decides where `agent`, whose samples named `named_pool`, joins under `policy`.
+pub fn admit(
+    policy: &Policy,
+    agent: &str,
+    named_pool: Option<&str>,
+) -> Result<Admission, AdmitRefusal> {
+    let ingest = &policy.ingest;
+    if ingest.unknown_agents == UnknownAgents::Reject {
+        return Err(AdmitRefusal::UnknownAgent {
+            agent: agent.to_string(),
+        });
+    }
+    let name = named_pool.unwrap_or(&ingest.default_pool);
+    let Some(pool) = policy.pools.get(name) else {
+        return Err(AdmitRefusal::NoPool {
+            pool: name.to_string(),
+            agent: agent.to_string(),
+        });
+    };
+    if pool.observe_only() || pool.allows(agent) || declared(policy, name, agent) {
+        return Ok(Admission::Join(name.to_string()));
+    }
+    let foreign = || AdmitRefusal::Foreign {
+        pool: name.to_string(),
+        agent: agent.to_string(),
+    };
+    if ingest.foreign_agents == ForeignAgents::Reject {
+        return Err(foreign());
+    }
+    match policy.pools.get(&ingest.default_pool) {
+        Some(default) if default.observe_only() => Ok(Admission::Observed {
+            named: name.to_string(),
+            pool: ingest.default_pool.clone(),
+        }),
+        _ => Err(foreign()),
+    }
+}
+
+/// True when the policy itself assigns `agent` to `pool` as a scrape or WebSocket target.
+fn declared(policy: &Policy, pool: &str, agent: &str) -> bool {
+    let ingest = &policy.ingest;
+    let scraped = ingest
+        .scrape
+        .iter()
+        .any(|t| t.agent == agent && t.pool.as_deref().unwrap_or(&ingest.default_pool) == pool);
+    let pulled = ingest
+        .websocket
+        .iter()
+        .any(|t| t.agent == agent && t.pool == pool);
+    scraped || pulled
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{DriverConfig, PoolPolicy};
+
+    fn policy(foreign: ForeignAgents, with_external: bool) -> Policy {
+        let text = format!(
+            "[pools.worker]\nallow_agents = [\"edge-*\"]\n\
+             [ingest]\nforeign_agents = \"{}\"\n{}",
+            match foreign {
+                ForeignAgents::Observe => "observe",
+                ForeignAgents::Reject => "reject",
+            },
+            if with_external {
+                "[pools.external]\ndriver = { type = \"none\" }\n"
+            } else {
+                ""
+            }
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn only_allowed_or_declared_agents_join_a_driver_run_pool() {
+        let observe = policy(ForeignAgents::Observe, true);
+        let reject = policy(ForeignAgents::Reject, true);
+        let no_default = policy(ForeignAgents::Observe, false);
+        let join = |pool: &str| Ok(Admission::Join(pool.to_string()));
+        let observed = Ok(Admission::Observed {
+            named: "worker".into(),
+            pool: "external".into(),
+        });
+        let foreign = Err(AdmitRefusal::Foreign {
+            pool: "worker".into(),
+            agent: "fake-1".into(),
+        });
+        for (policy, agent, named, expected) in [
+            (&observe, "fake-1", Some("worker"), observed.clone()),
+            (&observe, "edge-3", Some("worker"), join("worker")),
+            (&observe, "fake-1", None, join("external")),
+            (&observe, "fake-1", Some("external"), join("external")),
+            (&reject, "fake-1", Some("worker"), foreign.clone()),
+            (&reject, "edge-3", Some("worker"), join("worker")),
+            (&no_default, "fake-1", Some("worker"), foreign),
+        ] {
+            assert_eq!(admit(policy, agent, named), expected, "{agent} {named:?}");
+        }
+        assert!(matches!(
+            admit(&observe, "x", Some("nope")),
+            Err(AdmitRefusal::NoPool { .. })
+        ));
+    }
+
+    #[test]
+    fn a_scrape_target_the_policy_assigns_to_a_driver_run_pool_joins_it() {
+        let mut policy = policy(ForeignAgents::Reject, false);
+        policy.ingest.scrape = vec![
+            toml::from_str(
+                "url = \"http://127.0.0.1:1/metrics\"\nagent = \"db-1\"\npool = \"worker\"\n\
+                 metrics = []",
+            )
+            .unwrap(),
+        ];
+        assert_eq!(
+            admit(&policy, "db-1", Some("worker")),
+            Ok(Admission::Join("worker".into()))
+        );
+        assert!(admit(&policy, "db-2", Some("worker")).is_err());
+        let observe_only = PoolPolicy {
+            driver: DriverConfig::None,
+            ..policy.pools["worker"].clone()
+        };
+        policy.pools.insert("worker".into(), observe_only);
+        assert!(admit(&policy, "db-2", Some("worker")).is_ok());
+    }
+}

@@ -12,8 +12,8 @@ use std::time::Duration;
 use actix::{Actor, AsyncContext, Context, Handler, Recipient};
 
 use super::messages::{
-    AgentHealthChanged, ForgetAgent, Heartbeat, HeartbeatLate, PullObserved, PullOutcome,
-    ScrapeObserved, TrackAgent,
+    AgentHealthChanged, ForgetAgent, Heartbeat, HeartbeatLate, ProcessExited, PullObserved,
+    PullOutcome, ScrapeObserved, TrackAgent,
 };
 use crate::clock::Clock;
 use crate::decide::health::Tracked;
@@ -213,6 +213,22 @@ impl Handler<ScrapeObserved> for Health {
             tracked.scrape_failures = tracked.scrape_failures.saturating_add(1);
         }
         self.settle(&msg.agent, now);
+    }
+}
+
+impl Handler<ProcessExited> for Health {
+    type Result = ();
+
+    fn handle(&mut self, msg: ProcessExited, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
+        let Some(tracked) = self.agents.get_mut(&msg.agent) else {
+            return;
+        };
+        if !tracked.exited {
+            tracked.exited = true;
+            tracing::warn!(message = "Agent process exited.", agent = %msg.agent);
+        }
+        self.settle(&msg.agent, self.clock.now_ms());
     }
 }
 

@@ -204,3 +204,11 @@ pub struct DeregisterAgent {
     /// Agent id.
     pub agent: String,
 }
+
+/// A watched agent process has exited: it is offline now, not after the heartbeat timeout.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ProcessExited {
+    /// Agent id.
+    pub agent: String,
+}

@@ -107,6 +107,18 @@ pub trait Driver: Send + Sync {
         })
     }
 
+    /// Starts an agent under a given id (the second step of a restart, after `stop`), and
+    /// returns once it is ready to serve.
+    fn start_as<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, AgentHandle> {
+        let _ = agent;
+        Box::pin(async move {
+            Err(DriverError::Unsupported {
+                driver: self.kind(),
+                verb: "start an agent under a given id",
+            })
+        })
+    }
+
     /// Restarts an agent in place: same id, new incarnation.
     fn restart<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, AgentHandle>;
 

@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
+use tokio::sync::{oneshot, watch};
 
 use super::{Driver, DriverAgent, DriverError, DriverFuture};
 use crate::clock;
@@ -82,11 +83,49 @@ pub struct ProcessDriver {
 struct State {
     next_index: u64,
     agents: BTreeMap<String, Managed>,
+    /// Shut down: no agent starts any more.
+    closed: bool,
 }
 
+/// One child process. A task of its own waits for it, so it is reaped the moment it exits
+/// (tokio wakes on SIGCHLD), and kills it if the driver drops it.
 struct Managed {
     handle: AgentHandle,
-    child: Child,
+    /// Its exit status once it has exited (and been reaped).
+    exited: watch::Receiver<Option<std::process::ExitStatus>>,
+    /// Dropping this kills the child.
+    _kill: oneshot::Sender<()>,
+}
+
+impl Managed {
+    /// Takes `child` into a waiting task.
+    fn watch(handle: AgentHandle, mut child: Child) -> Managed {
+        let (status_tx, exited) = watch::channel(None);
+        let (kill, killed) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let status = tokio::select! {
+                status = child.wait() => status,
+                _ = killed => {
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            };
+            // Reaped: the status, or a failure to wait, which means it is gone too.
+            let _ =
+                status_tx.send(Some(status.unwrap_or_else(|_| {
+                    std::os::unix::process::ExitStatusExt::from_raw(-1)
+                })));
+        });
+        Managed {
+            handle,
+            exited,
+            _kill: kill,
+        }
+    }
+
+    fn exit_status(&self) -> Option<std::process::ExitStatus> {
+        *self.exited.borrow()
+    }
 }
 
 impl ProcessDriver {
@@ -97,6 +136,7 @@ impl ProcessDriver {
             state: Mutex::new(State {
                 next_index: 0,
                 agents: BTreeMap::new(),
+                closed: false,
             }),
         }
     }
@@ -124,25 +164,10 @@ impl ProcessDriver {
             .collect();
         let uses_port = self.config.command.iter().any(|a| a.contains("{port}"));
         let log_path = self.config.log_dir.join(format!("{agent}.log"));
-        let child = spawn(&args, &log_path, &self.config).map_err(|source| DriverError::Io {
-            context: format!("cannot start {:?} for agent {agent}", args.first()),
-            source,
-        })?;
-        let pid = child.id();
-        let handle = AgentHandle {
-            id: agent.to_string(),
-            pool: self.config.pool.clone(),
-            pid,
-            endpoint: uses_port.then(|| format!("http://127.0.0.1:{port}")),
-            started_ms: clock::now_ms(),
-        };
-        self.lock().agents.insert(
-            agent.to_string(),
-            Managed {
-                handle: handle.clone(),
-                child,
-            },
-        );
+        // Only this incarnation's output explains a failed start.
+        let offset = std::fs::metadata(&log_path).map_or(0, |m| m.len());
+        let handle = self.launch(agent, &args, &log_path, port, uses_port)?;
+        let pid = handle.pid;
         tracing::info!(message = "Agent process started.", agent, ?pid, port);
 
         let deadline = tokio::time::Instant::now() + self.config.startup_timeout;
@@ -151,7 +176,7 @@ impl ProcessDriver {
                 self.lock().agents.remove(agent);
                 return Err(DriverError::StartFailed {
                     agent: agent.to_string(),
-                    reason: format!("exited with {status}; output: {}", tail(&log_path)),
+                    reason: format!("exited with {status}; output: {}", tail(&log_path, offset)),
                 });
             }
             let ready = if uses_port {
@@ -174,7 +199,7 @@ impl ProcessDriver {
                     reason: format!(
                         "not accepting connections on port {port} after {:?}; output: {}",
                         self.config.startup_timeout,
-                        tail(&log_path)
+                        tail(&log_path, offset)
                     ),
                 });
             }
@@ -182,10 +207,42 @@ impl ProcessDriver {
         }
     }
 
-    fn exit_status(&self, agent: &str) -> Option<std::process::ExitStatus> {
+    /// Spawns `agent` and takes it into the driver's map, under one lock so that a shutdown
+    /// never misses a child (and, once shut down, nothing starts).
+    fn launch(
+        &self,
+        agent: &str,
+        args: &[String],
+        log_path: &Path,
+        port: u16,
+        uses_port: bool,
+    ) -> Result<AgentHandle, DriverError> {
         let mut state = self.lock();
-        let managed = state.agents.get_mut(agent)?;
-        managed.child.try_wait().ok().flatten()
+        if state.closed {
+            return Err(DriverError::StartFailed {
+                agent: agent.to_string(),
+                reason: "the controller is shutting down".into(),
+            });
+        }
+        let child = spawn(args, log_path, &self.config).map_err(|source| DriverError::Io {
+            context: format!("cannot start {:?} for agent {agent}", args.first()),
+            source,
+        })?;
+        let handle = AgentHandle {
+            id: agent.to_string(),
+            pool: self.config.pool.clone(),
+            pid: child.id(),
+            endpoint: uses_port.then(|| format!("http://127.0.0.1:{port}")),
+            started_ms: clock::now_ms(),
+        };
+        state
+            .agents
+            .insert(agent.to_string(), Managed::watch(handle.clone(), child));
+        Ok(handle)
+    }
+
+    fn exit_status(&self, agent: &str) -> Option<std::process::ExitStatus> {
+        self.lock().agents.get(agent)?.exit_status()
     }
 }
 
@@ -214,24 +271,33 @@ impl Driver for ProcessDriver {
         })
     }
 
-    fn restart<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, AgentHandle> {
+    fn start_as<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, AgentHandle> {
         Box::pin(async move {
-            let managed = self.lock().agents.remove(agent);
-            let managed = managed.ok_or_else(|| DriverError::NoSuchAgent(agent.to_string()))?;
-            terminate(managed).await;
+            if self.lock().agents.contains_key(agent) {
+                return Err(DriverError::StartFailed {
+                    agent: agent.to_string(),
+                    reason: "it is already running".into(),
+                });
+            }
             self.spawn_ready(agent).await
         })
     }
 
+    fn restart<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, AgentHandle> {
+        Box::pin(async move {
+            self.stop(agent).await?;
+            self.start_as(agent).await
+        })
+    }
+
     fn list(&self) -> Vec<DriverAgent> {
-        let mut state = self.lock();
+        let state = self.lock();
         let mut agents: Vec<DriverAgent> = state
             .agents
-            .values_mut()
+            .values()
             .map(|managed| DriverAgent {
                 handle: managed.handle.clone(),
-                // try_wait also reaps a child that has exited, so no zombie stays behind.
-                running: matches!(managed.child.try_wait(), Ok(None)),
+                running: managed.exit_status().is_none(),
             })
             .collect();
         agents.sort_by_key(|a| a.handle.started_ms);
@@ -240,9 +306,11 @@ impl Driver for ProcessDriver {
 
     fn shutdown(&self) -> DriverFuture<'_, ()> {
         Box::pin(async move {
-            let all: Vec<Managed> = std::mem::take(&mut self.lock().agents)
-                .into_values()
-                .collect();
+            let all: Vec<Managed> = {
+                let mut state = self.lock();
+                state.closed = true;
+                std::mem::take(&mut state.agents).into_values().collect()
+            };
             for managed in &all {
                 signal(managed, libc::SIGTERM);
             }
@@ -308,7 +376,11 @@ fn spawn(args: &[String], log_path: &Path, config: &ProcessConfig) -> std::io::R
 }
 
 fn signal(managed: &Managed, signal: libc::c_int) {
-    if let Some(pid) = managed.child.id() {
+    // Its waiting task holds the status once reaped; until then the pid is still ours.
+    if managed.exit_status().is_some() {
+        return;
+    }
+    if let Some(pid) = managed.handle.pid {
         // SAFETY: kill(2) with a pid we spawned and have not reaped yet.
         unsafe {
             libc::kill(pid as libc::pid_t, signal);
@@ -316,21 +388,30 @@ fn signal(managed: &Managed, signal: libc::c_int) {
     }
 }
 
-/// SIGTERM, wait up to the grace period, then SIGKILL; always reaps.
-async fn terminate(mut managed: Managed) {
+/// SIGTERM, wait up to the grace period, then SIGKILL; always reaped by its waiting task.
+async fn terminate(managed: Managed) {
     signal(&managed, libc::SIGTERM);
-    match tokio::time::timeout(STOP_GRACE, managed.child.wait()).await {
-        Ok(_) => {}
-        Err(_) => {
-            tracing::warn!(message = "Agent ignored SIGTERM; killing.", agent = %managed.handle.id);
-            let _ = managed.child.kill().await;
-        }
+    let mut exited = managed.exited.clone();
+    let in_time = tokio::time::timeout(STOP_GRACE, exited.wait_for(Option::is_some))
+        .await
+        .is_ok();
+    if !in_time {
+        tracing::warn!(message = "Agent ignored SIGTERM; killing.", agent = %managed.handle.id);
+        let id = managed.handle.id.clone();
+        // Dropping it tells its task to kill and reap it.
+        drop(managed);
+        let _ = exited.wait_for(Option::is_some).await;
+        tracing::info!(message = "Agent process stopped.", agent = %id);
+        return;
     }
     tracing::info!(message = "Agent process stopped.", agent = %managed.handle.id);
 }
 
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+/// The last lines written to `path` after byte `offset`.
+fn tail(path: &Path, offset: u64) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let start = usize::try_from(offset).unwrap_or(0).min(bytes.len());
+    let text = String::from_utf8_lossy(&bytes[start..]);
     let lines: Vec<&str> = text.lines().rev().take(5).collect();
     let joined: Vec<&str> = lines.into_iter().rev().collect();
     if joined.is_empty() {

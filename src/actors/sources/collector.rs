@@ -8,7 +8,7 @@ use actix::{Actor, Context, Handler, Recipient, SpawnHandle};
 use sysinfo::{Disks, Networks, Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
 
 use crate::actors::fleet::HOST_AGENT;
-use crate::actors::messages::{ForgetAgent, IngestSamples, WatchProcess};
+use crate::actors::messages::{ForgetAgent, IngestSamples, ProcessExited, WatchProcess};
 use crate::actors::{SamplingTick, schedule_sampling};
 use crate::clock::Clock;
 use crate::domain::{Sample, metric};
@@ -27,6 +27,8 @@ pub struct Collector {
     networks: Option<Networks>,
     watched: HashMap<String, Watched>,
     last_tick_ms: i64,
+    /// Told when a watched process has exited.
+    exits: Option<Recipient<ProcessExited>>,
 }
 
 struct Watched {
@@ -62,7 +64,14 @@ impl Collector {
             networks: Networks::new_with_refreshed_list().ok(),
             watched: HashMap::new(),
             last_tick_ms: crate::clock::now_ms(),
+            exits: None,
         })
+    }
+
+    /// Tells `exits` (the health actor) when a watched process has exited.
+    pub fn with_exits(mut self, exits: Recipient<ProcessExited>) -> Self {
+        self.exits = Some(exits);
+        self
     }
 
     /// Takes one round of samples: host-wide first, then every watched process.
@@ -139,17 +148,21 @@ impl Collector {
                 ProcessRefreshKind::nothing().with_cpu().with_memory(),
             );
         }
+        let mut exited = Vec::new();
         for (agent, watched) in &mut self.watched {
+            let gone = self.system.process(watched.pid).is_none_or(|process| {
+                matches!(
+                    process.status(),
+                    ProcessStatus::Zombie | ProcessStatus::Dead
+                )
+            });
+            if gone {
+                exited.push(agent.clone());
+                continue;
+            }
             let Some(process) = self.system.process(watched.pid) else {
                 continue;
             };
-            if matches!(
-                process.status(),
-                ProcessStatus::Zombie | ProcessStatus::Dead
-            ) {
-                // A dead process sends nothing, so the health actor notices the silence.
-                continue;
-            }
             let cpu_ms = process.accumulated_cpu_time();
             if let Some((last_ms, last_at)) = watched.last_cpu
                 && now > last_at
@@ -166,6 +179,13 @@ impl Collector {
             push(agent, metric::MEMORY_BYTES, memory);
             if total_memory > 0.0 {
                 push(agent, metric::MEMORY_PERCENT, memory / total_memory * 100.0);
+            }
+        }
+        // An exited process is offline at once; its next incarnation is watched anew.
+        for agent in exited {
+            self.watched.remove(&agent);
+            if let Some(exits) = &self.exits {
+                exits.do_send(ProcessExited { agent });
             }
         }
         samples

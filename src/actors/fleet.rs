@@ -11,8 +11,9 @@ use super::messages::{
     IngestSamples, Refused, RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
 };
 use crate::clock::Clock;
+use crate::decide::membership::{Admission, admit};
 use crate::domain::{AgentHandle, AgentStatus, Sample};
-use crate::policy::{PolicyHandle, UnknownAgents};
+use crate::policy::PolicyHandle;
 use crate::store::models::ModelStore;
 
 /// The agent id under which host-wide samples arrive.
@@ -110,24 +111,7 @@ impl Handler<RegisterAgent> for FleetSupervisor {
     }
 }
 
-/// Why the fleet refuses an agent met for the first time through `AdmitSamples`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AdmitRefusal {
-    /// The policy takes only the agents the controller runs.
-    #[error("unknown agent {agent:?}: the policy refuses agents the controller does not run")]
-    UnknownAgent {
-        /// Agent id.
-        agent: String,
-    },
-    /// The pool the agent named, or the default pool, is not in the policy.
-    #[error("no pool {pool:?} in the policy for agent {agent:?}")]
-    NoPool {
-        /// The pool.
-        pool: String,
-        /// Agent id.
-        agent: String,
-    },
-}
+pub use crate::decide::membership::AdmitRefusal;
 
 impl FleetSupervisor {
     /// Supervises `handle` from now on: a new actor, or the known one for a restarted agent.
@@ -179,25 +163,25 @@ impl FleetSupervisor {
     }
 
     /// Decides whether an agent met for the first time through `AdmitSamples` joins, and
-    /// which pool; registers it when it does.
+    /// which pool (`decide::membership`); registers it when it does.
     fn admit(&mut self, agent: &str, named_pool: Option<&String>) -> Result<(), AdmitRefusal> {
         let current = self.policy.current();
         let policy = &current.policy;
-        if policy.ingest.unknown_agents == UnknownAgents::Reject {
-            return Err(AdmitRefusal::UnknownAgent {
-                agent: agent.to_string(),
-            });
-        }
-        let pool = named_pool.unwrap_or(&policy.ingest.default_pool);
-        if !policy.pools.contains_key(pool) {
-            return Err(AdmitRefusal::NoPool {
-                pool: pool.clone(),
-                agent: agent.to_string(),
-            });
-        }
+        let pool = match admit(policy, agent, named_pool.map(String::as_str))? {
+            Admission::Join(pool) => pool,
+            Admission::Observed { named, pool } => {
+                tracing::warn!(
+                    message = "Foreign agent kept out of a driver-run pool.",
+                    %agent,
+                    named = %named,
+                    joins = %pool,
+                );
+                pool
+            }
+        };
         let handle = AgentHandle {
             id: agent.to_string(),
-            pool: pool.clone(),
+            pool,
             pid: None,
             endpoint: None,
             started_ms: self.clock.now_ms(),

@@ -154,6 +154,24 @@ impl Store {
         Ok(count as usize)
     }
 
+    /// How many actions of `pool` entered `applying` since `since_ms` and did not fail: the
+    /// changes the hourly cap counts (failures back off on their own instead).
+    pub fn count_changes(&self, pool: &str, since_ms: i64) -> Result<usize, StoreError> {
+        let count: i64 = self.lock().query_row(
+            "SELECT COUNT(DISTINCT l.action_id) FROM action_log l
+             JOIN actions a ON a.id = l.action_id
+             WHERE l.pool = ?1 AND l.to_state = ?2 AND l.ts_ms >= ?3 AND a.state <> ?4",
+            params![
+                pool,
+                ActionState::Applying.as_str(),
+                since_ms,
+                ActionState::Failed.as_str()
+            ],
+            |row| row.get(0),
+        )?;
+        Ok(count as usize)
+    }
+
     /// Whether automation is paused, and by whom and when.
     pub fn paused(&self) -> Result<Option<Pause>, StoreError> {
         let text: Option<String> = self

@@ -30,6 +30,10 @@ pub use rollups::{RollupRow, SeriesPoint, SeriesQuery};
 /// The file name of the database inside the data directory.
 pub const DB_FILE: &str = "swarmpilot.db";
 
+/// Test-only: while the file this variable names exists, every write to the store fails
+/// (each commit is turned into a rollback), as on a full disk.
+pub const FAULT_ENV: &str = "SWARMPILOT_TEST_FAIL_WRITES_WHILE";
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -84,10 +88,24 @@ impl Store {
         gate::migrate(&conn)?;
         conn.execute_batch(silences::SILENCE_SCHEMA)?;
         conn.execute_batch(rollups::ROLLUP_SCHEMA)?;
+        if let Some(path) = std::env::var_os(FAULT_ENV).map(PathBuf::from) {
+            tracing::warn!(message = "Store writes fail while a file exists (test setting).",
+                path = %path.display());
+            conn.commit_hook(Some(move || path.exists()))?;
+        }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             clock: Clock::system(),
         })
+    }
+
+    /// Writes one row, to learn whether the store takes writes now.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT OR REPLACE INTO store_probe (id, ts_ms) VALUES (1, ?1)",
+            params![self.clock.now_ms()],
+        )?;
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -247,6 +265,7 @@ impl Store {
 }
 
 const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS store_probe (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL, pool TEXT NOT NULL, agent TEXT, state TEXT NOT NULL,

@@ -18,6 +18,31 @@ pub const AGENT_OFFLINE: &str = "agent_offline";
 pub const HEARTBEAT_MISSED: &str = "heartbeat_missed";
 /// Its metrics source fails, or it reports an error state.
 pub const AGENT_UNHEALTHY: &str = "agent_unhealthy";
+/// The store refuses writes: actuation stopped until they work again.
+pub const STORE_WRITE_FAILED: &str = "store_write_failed";
+/// An agent in a driver-run pool that its driver does not know was deregistered.
+pub const AGENT_NOT_MANAGED: &str = "agent_not_managed";
+/// A restart stopped an agent and could not start it again.
+pub const RESTART_ESCALATED: &str = "restart_escalated";
+
+/// A condition the controller itself found: fires (and resolves by itself after
+/// `resolve_after_ms` when given) or resolves. Not subject to `alert_defaults.availability`.
+#[derive(Debug, Clone, actix::Message)]
+#[rtype(result = "()")]
+pub struct ControllerAlert {
+    /// The alert's name (its rule).
+    pub name: &'static str,
+    /// How bad.
+    pub level: AlertLevel,
+    /// The agent it is about (`controller` for the controller itself).
+    pub agent: String,
+    /// The pool it is about (`-` for none).
+    pub pool: String,
+    /// Fires when true, resolves when false.
+    pub firing: bool,
+    /// Resolves by itself this long after firing (an event rather than a condition).
+    pub resolve_after_ms: Option<i64>,
+}
 
 impl Alert {
     fn availability_on(&self) -> bool {
@@ -45,6 +70,41 @@ impl Alert {
 }
 
 // === impl Handler ===
+
+impl Handler<ControllerAlert> for Alert {
+    type Result = ();
+
+    fn handle(&mut self, msg: ControllerAlert, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
+        let now = self.clock.now_ms();
+        let changes = if msg.firing {
+            if let Some(after) = msg.resolve_after_ms {
+                self.expiring
+                    .push((msg.name, msg.agent.clone(), now + after));
+            }
+            self.book
+                .raise(msg.name, msg.level, &msg.agent, &msg.pool, 1.0, now)
+        } else {
+            self.book.clear(msg.name, &msg.agent, now)
+        };
+        self.apply(changes, now);
+        self.evaluate_soon(ctx);
+    }
+}
+
+impl Alert {
+    /// Resolves the controller's event alerts whose time is up.
+    pub(super) fn resolve_expired(&mut self, now_ms: i64) {
+        let (due, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.expiring)
+            .into_iter()
+            .partition(|(_, _, at)| *at <= now_ms);
+        self.expiring = kept;
+        for (name, agent, _) in due {
+            let changes = self.book.clear(name, &agent, now_ms);
+            self.apply(changes, now_ms);
+        }
+    }
+}
 
 impl Handler<AgentHealthChanged> for Alert {
     type Result = ();

@@ -11,7 +11,10 @@ mod availability;
 mod crossings;
 mod routing;
 
-pub use availability::{AGENT_OFFLINE, AGENT_UNHEALTHY, HEARTBEAT_MISSED};
+pub use availability::{
+    AGENT_NOT_MANAGED, AGENT_OFFLINE, AGENT_UNHEALTHY, ControllerAlert, HEARTBEAT_MISSED,
+    RESTART_ESCALATED, STORE_WRITE_FAILED,
+};
 
 use crate::clock::Clock;
 use crate::decide::alerts::{AlertBook, Transition};
@@ -95,6 +98,8 @@ pub struct Alert {
     /// and whether such an evaluation is already scheduled.
     evaluated_ms: i64,
     evaluation_scheduled: bool,
+    /// The controller's event alerts (name, agent) and when each resolves by itself.
+    expiring: Vec<(&'static str, String, i64)>,
 }
 
 impl Alert {
@@ -118,6 +123,7 @@ impl Alert {
             subscribers: Vec::new(),
             evaluated_ms: 0,
             evaluation_scheduled: false,
+            expiring: Vec::new(),
         }
     }
 
@@ -183,6 +189,7 @@ impl Alert {
     }
 
     fn evaluate(&mut self, now_ms: i64) {
+        self.resolve_expired(now_ms);
         let changes = self.book.evaluate(now_ms);
         self.apply(changes, now_ms);
         self.route(now_ms);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, AsyncContext, Context};
 
-use crate::actors::actuator::{Actuator, PoolDriver, Shutdown};
+use crate::actors::actuator::{Actuator, PoolDriver, Quiesce, Shutdown};
 use crate::actors::alert::Alert;
 use crate::actors::fleet::{FleetLinks, FleetSupervisor};
 use crate::actors::health::Health;
@@ -29,6 +29,10 @@ use crate::drivers::{Driver, DriverError, Secret};
 use crate::policy::{DriverConfig, LoadedPolicy, PolicyHandle, PoolPolicy, WorkloadKind};
 use crate::store::models::ModelStore;
 use crate::store::{RollupWriter, Store, StoreError};
+
+/// How long stopping the agents may take at shutdown before the controller exits anyway
+/// (its children die with it: they asked the kernel for that).
+pub const STOP_AGENTS_WITHIN: Duration = Duration::from_secs(5);
 
 /// How the controller is run.
 #[derive(Debug, Clone)]
@@ -188,6 +192,7 @@ impl Controller {
         .start();
         let collector = Collector::new(handle.clone(), fleet.clone().recipient())
             .map_err(|e| ControllerError::System(e.to_string()))?
+            .with_exits(health.clone().recipient())
             .with_clock(clock.clone())
             .start();
         let retention = handle.clone();
@@ -245,8 +250,10 @@ impl Controller {
             pools,
         )
         .with_notifier(notifier.clone())
-        .with_clock(clock.clone())
-        .start();
+        .with_alerts(alert.clone().recipient())
+        .with_clock(clock.clone());
+        let halt = actuator.halt();
+        let actuator = actuator.start();
         optimizer_ctx.run(
             Optimizer::new(handle.clone(), fleet.clone(), actuator.clone())
                 .with_alerts(alert.clone())
@@ -273,6 +280,7 @@ impl Controller {
             pull_failures,
             pool_inputs,
             clock,
+            halt,
         };
         let server =
             api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;
@@ -297,11 +305,42 @@ impl Controller {
         })
     }
 
-    /// Stops the API and every agent process, in that order.
-    pub async fn shutdown(&self) {
+    /// Stops intake (the API), lets driver calls in flight finish and their actions reach
+    /// the log for up to `grace`, then stops every agent process (a remote driver's agents
+    /// stay with their orchestrator).
+    pub async fn shutdown(&self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
         self.server.stop(true).await;
-        if let Err(error) = self.actuator.send(Shutdown).await {
-            tracing::warn!(message = "Actuator gone before shutdown.", %error);
+        loop {
+            match tokio::time::timeout_at(deadline, self.actuator.send(Quiesce)).await {
+                Ok(Ok(0)) => break,
+                Ok(Ok(calls)) if tokio::time::Instant::now() < deadline => {
+                    tracing::info!(message = "Waiting for driver calls in flight.", calls);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(Ok(calls)) => {
+                    tracing::warn!(
+                        message = "Shutdown grace over; actions in flight are left to recovery.",
+                        calls
+                    );
+                    break;
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(message = "Actuator gone before shutdown.", %error);
+                    break;
+                }
+                Err(_) => {
+                    tracing::warn!(message = "Actuator did not answer within the shutdown grace.");
+                    break;
+                }
+            }
+        }
+        // Stopping agents takes at most the driver's stop grace per agent, in parallel.
+        let stopped = tokio::time::timeout(STOP_AGENTS_WITHIN, self.actuator.send(Shutdown)).await;
+        if !matches!(stopped, Ok(Ok(()))) {
+            tracing::warn!(
+                message = "Agents not all stopped in time; they die with the controller."
+            );
         }
     }
 }

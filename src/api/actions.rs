@@ -65,7 +65,10 @@ fn actuator_error(error: ActuatorError) -> ApiError {
         | ActuatorError::NotRollbackable { .. }
         | ActuatorError::NotPending { .. }
         | ActuatorError::Held(_)
+        | ActuatorError::Retry(_)
         | ActuatorError::Paused => (StatusCode::CONFLICT, "conflict", None),
+        ActuatorError::NotManaged { .. } => (StatusCode::CONFLICT, "not_managed", Some("agent")),
+        ActuatorError::Halted(_) => (StatusCode::SERVICE_UNAVAILABLE, "halted", None),
         ActuatorError::Expired(_) => (StatusCode::CONFLICT, "expired", None),
         ActuatorError::AlreadyApproved { .. } => (
             StatusCode::CONFLICT,
@@ -280,7 +283,9 @@ async fn reject(
 async fn automation(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
     let paused = read_store(&state.store, |store| store.paused()).await?;
     let dry_run = state.policy.current().policy.automation.dry_run;
-    Ok(HttpResponse::Ok().json(AutomationOut::new(paused.as_ref(), Some(dry_run))))
+    let halted = state.halt.get();
+    Ok(HttpResponse::Ok()
+        .json(AutomationOut::new(paused.as_ref(), Some(dry_run)).with_halt(halted.as_ref())))
 }
 
 async fn set_paused(

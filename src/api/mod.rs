@@ -62,6 +62,8 @@ pub struct ApiState {
     pub pool_inputs: crate::ingest::scrape::promql::PoolInputs,
     /// The controller's clock.
     pub clock: crate::clock::Clock,
+    /// Whether actuation stopped because the store refused a write.
+    pub halt: crate::actors::actuator::Halt,
 }
 
 /// Builds the API server on `listener`; the caller runs (awaits) it.

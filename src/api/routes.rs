@@ -16,7 +16,7 @@ use crate::domain::AgentStatus;
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(super::metrics::metrics))
         .service(
             web::scope("/api/v1")
@@ -44,6 +44,18 @@ async fn healthz() -> HttpResponse {
 
 pub(super) fn unavailable(error: actix::MailboxError) -> ApiError {
     ApiError::internal(format!("controller unavailable: {error}"))
+}
+
+/// Ready unless actuation stopped because the store refused a write (503, with why).
+async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
+    match state.halt.get() {
+        None => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
+        Some(halted) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "status": "not_ready",
+            "reason": halted.reason,
+            "since": crate::clock::rfc3339(halted.since_ms),
+        })),
+    }
 }
 
 fn store_error(error: crate::store::StoreError) -> ApiError {

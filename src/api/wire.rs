@@ -223,6 +223,26 @@ pub struct AutomationOut<'a> {
     since: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dry_run: Option<bool>,
+    /// Present while actuation is stopped because the store refused a write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    halted: Option<HaltedOut>,
+}
+
+/// Why actuation stopped: what the store refused, and since when (RFC 3339).
+#[derive(Debug, Serialize)]
+pub struct HaltedOut {
+    reason: String,
+    since: String,
+}
+
+impl HaltedOut {
+    /// The wire form of `halted`.
+    pub fn new(halted: &crate::actors::actuator::Halted) -> Self {
+        HaltedOut {
+            reason: halted.reason.clone(),
+            since: crate::clock::rfc3339(halted.since_ms),
+        }
+    }
 }
 
 impl<'a> AutomationOut<'a> {
@@ -233,7 +253,14 @@ impl<'a> AutomationOut<'a> {
             by: pause.map(|p| p.by.as_str()),
             since: pause.map(|p| p.since.as_str()),
             dry_run,
+            halted: None,
         }
+    }
+
+    /// Also says why actuation is stopped, when it is.
+    pub fn with_halt(mut self, halted: Option<&crate::actors::actuator::Halted>) -> Self {
+        self.halted = halted.map(HaltedOut::new);
+        self
     }
 
     /// Automation resumed by `by`.
@@ -243,6 +270,7 @@ impl<'a> AutomationOut<'a> {
             by: Some(by),
             since: None,
             dry_run: None,
+            halted: None,
         }
     }
 }

@@ -337,16 +337,58 @@ fn default_demo_listen() -> SocketAddr {
 }
 
 async fn serve(config: ControllerConfig) -> anyhow::Result<()> {
+    let grace = Duration::from_secs(config.policy.policy.global.shutdown_grace_secs);
+    let stop = watch_signals(grace).context("cannot watch SIGTERM and SIGINT")?;
     let controller = Controller::start(config).await?;
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("swarmpilot listening on http://{}", controller.addr);
     println!("admin token in {}", controller.token_path.display());
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot watch SIGTERM")?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!(message = "SIGINT: shutting down."),
-        _ = terminate.recv() => tracing::info!(message = "SIGTERM: shutting down."),
-    }
-    controller.shutdown().await;
+    let _ = stop.await;
+    controller.shutdown(grace).await;
+    tracing::info!(message = "Controller stopped.");
     Ok(())
+}
+
+/// Watches SIGTERM and SIGINT on a thread of its own, so that a busy controller still hears
+/// them: the first resolves the answer (a graceful shutdown); from then on the controller
+/// exits at the latest `grace` plus the time to stop agents later, and a second signal exits
+/// at once. Either way the agents die with it (they asked the kernel for that).
+fn watch_signals(grace: Duration) -> std::io::Result<tokio::sync::oneshot::Receiver<()>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut first = Some(tx);
+            for signal in signals.forever() {
+                let name = if signal == SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                };
+                let Some(tx) = first.take() else {
+                    tracing::warn!(message = "Second signal: exiting now.", signal = name);
+                    std::process::exit(128 + signal);
+                };
+                tracing::info!(
+                    message = "Shutting down.",
+                    signal = name,
+                    grace_secs = grace.as_secs()
+                );
+                let _ = tx.send(());
+                let limit = grace + crate::controller::STOP_AGENTS_WITHIN + Duration::from_secs(2);
+                let _ = std::thread::Builder::new()
+                    .name("shutdown-deadline".into())
+                    .spawn(move || {
+                        std::thread::sleep(limit);
+                        tracing::error!(
+                            message = "Shutdown overran its bound: exiting now.",
+                            bound_secs = limit.as_secs()
+                        );
+                        std::process::exit(1);
+                    });
+            }
+        })?;
+    Ok(rx)
 }

@@ -179,7 +179,16 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
     if interrupted {
         println!("\ninterrupted: stopping workers");
     }
-    controller.shutdown().await;
+    controller
+        .shutdown(Duration::from_secs(
+            controller
+                .policy
+                .current()
+                .policy
+                .global
+                .shutdown_grace_secs,
+        ))
+        .await;
 
     let actions = controller.store.actions(None, 1000)?;
     print!("{}", view::summary(&actions, started_ms));

@@ -7,7 +7,7 @@ use super::PoolDriver;
 use crate::actors::fleet::FleetSupervisor;
 use crate::actors::messages::{DeregisterAgent, RegisterAgent};
 use crate::actors::policy::{ChangeOverlay, PolicyKeeper};
-use crate::domain::Change;
+use crate::domain::{ActionState, Change};
 use crate::drivers::DriverError;
 use crate::policy::OverlayEntry;
 
@@ -16,6 +16,8 @@ use crate::policy::OverlayEntry;
 pub struct Effectors {
     /// The pool's driver.
     pub pool: PoolDriver,
+    /// The log, where a restart records each of its steps.
+    pub store: crate::store::Store,
     /// The fleet, told about agents started and stopped.
     pub fleet: Addr<FleetSupervisor>,
     /// The policy keeper, which owns the overlay.
@@ -36,7 +38,42 @@ pub enum ApplyError {
     /// This change has no inverse.
     #[error("a {0} cannot be undone")]
     Irreversible(&'static str),
+    /// A restart stopped the agent and could not start it again: it was deregistered.
+    #[error(
+        "restart of {agent} escalated: stopped, then {attempts} starts failed (last: {last}); deregistered"
+    )]
+    Escalated {
+        /// The agent.
+        agent: String,
+        /// Starts tried.
+        attempts: u32,
+        /// Why the last start failed.
+        last: String,
+    },
 }
+
+impl ApplyError {
+    /// Why retrying the same change cannot help, if it cannot: the target is gone, the
+    /// driver cannot do it, the orchestrator or the policy refused the request itself.
+    pub fn permanent(&self) -> Option<String> {
+        let permanent = match self {
+            ApplyError::Driver(DriverError::NoSuchAgent(_))
+            | ApplyError::Driver(DriverError::Unsupported { .. })
+            | ApplyError::Driver(DriverError::Setup { .. })
+            | ApplyError::Driver(DriverError::Credentials(_))
+            | ApplyError::Policy(_)
+            | ApplyError::Irreversible(_) => true,
+            ApplyError::Driver(DriverError::Refused { status, .. }) => {
+                (400..500).contains(status) && ![408, 429].contains(status)
+            }
+            ApplyError::Driver(_) | ApplyError::Escalated { .. } => false,
+        };
+        permanent.then(|| self.to_string())
+    }
+}
+
+/// How many times a restart tries to start its agent after stopping it before it escalates.
+pub const START_ATTEMPTS: u32 = 3;
 
 /// Applies `change` for action `action_id`; returns what was done, for the log.
 pub async fn apply(
@@ -96,6 +133,11 @@ pub async fn apply(
             }
             Ok(format!("stopped {}", victims.join(", ")))
         }
+        Change::Restart { agent }
+            if !pool.driver.remote() && !pool.driver.restarts_whole_pool() =>
+        {
+            restart_in_steps(effectors, action_id, agent).await
+        }
         Change::Restart { agent } => {
             let handle = pool.driver.restart(agent).await?;
             let pid = handle.pid;
@@ -130,6 +172,82 @@ pub async fn apply(
             ))
         }
     }
+}
+
+/// A restart as a state machine, each step in the log: stop, start (tried
+/// [`START_ATTEMPTS`] times, one, two seconds apart), check that it runs. A start that keeps
+/// failing escalates: the agent is deregistered rather than left as a ghost.
+async fn restart_in_steps(
+    effectors: &Effectors,
+    action_id: i64,
+    agent: &str,
+) -> Result<String, ApplyError> {
+    let pool = &effectors.pool;
+    let step = |text: String| {
+        let recorded =
+            effectors
+                .store
+                .transition(action_id, ActionState::Applying, &text, super::AUTO);
+        if let Err(error) = recorded {
+            tracing::error!(message = "Log write failed.", action = action_id, %error);
+        }
+    };
+    let old = pool
+        .driver
+        .list()
+        .into_iter()
+        .find(|a| a.handle.id == agent);
+    let old = old.ok_or_else(|| DriverError::NoSuchAgent(agent.to_string()))?;
+    pool.driver.stop(agent).await?;
+    step(format!(
+        "restart step 1 (stop): {agent} (pid {}) stopped",
+        old.handle.pid.unwrap_or_default()
+    ));
+    let mut last = String::new();
+    for attempt in 1..=START_ATTEMPTS {
+        match pool.driver.start_as(agent).await {
+            Ok(handle) => {
+                let runs = pool
+                    .driver
+                    .list()
+                    .iter()
+                    .any(|a| a.handle.id == agent && a.running);
+                if runs {
+                    let pid = handle.pid.unwrap_or_default();
+                    step(format!(
+                        "restart step 2 (start, attempt {attempt}) and 3 (check): {agent} runs as pid {pid}"
+                    ));
+                    effectors.fleet.do_send(RegisterAgent {
+                        handle,
+                        startup_grace_secs: pool.startup_grace_secs,
+                    });
+                    return Ok(format!("restarted {agent} as pid {pid}"));
+                }
+                last = "it exited right after it started".to_string();
+                // Nothing half-started stays behind.
+                let _ = pool.driver.stop(agent).await;
+            }
+            Err(error) => last = error.to_string(),
+        }
+        step(format!(
+            "restart step 2 (start): attempt {attempt} of {START_ATTEMPTS} failed: {last}"
+        ));
+        if attempt < START_ATTEMPTS {
+            tokio::time::sleep(std::time::Duration::from_secs(1 << (attempt - 1))).await;
+        }
+    }
+    // Awaited, so the fleet has forgotten the agent before the escalation is raised.
+    let _ = effectors
+        .fleet
+        .send(DeregisterAgent {
+            agent: agent.to_string(),
+        })
+        .await;
+    Err(ApplyError::Escalated {
+        agent: agent.to_string(),
+        attempts: START_ATTEMPTS,
+        last,
+    })
 }
 
 /// Undoes the change of action `action_id`; returns what was done, for the log.

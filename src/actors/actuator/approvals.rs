@@ -43,10 +43,7 @@ impl Actuator {
                     action.approvals.len(),
                     action.approvals_needed(),
                 );
-                match self
-                    .store
-                    .transition(action.id, ActionState::Expired, &reason, POLICY)
-                {
+                match self.record(action.id, ActionState::Expired, &reason, POLICY) {
                     Ok(expired) => {
                         tracing::warn!(message = "Approval expired.", action = action.id);
                         let title = format!(
@@ -57,7 +54,10 @@ impl Actuator {
                         );
                         self.notify(&expired, "approval_expired", title, reason);
                     }
-                    Err(error) => tracing::error!(message = "Log write failed.", %error),
+                    Err(error) => {
+                        tracing::error!(message = "Expiry not recorded.", %error);
+                        return;
+                    }
                 }
             }
         }
@@ -114,9 +114,7 @@ impl Actuator {
         };
         if let Some(stale) = stale {
             let reason = format!("re-checked before applying: {stale}");
-            let action =
-                self.store
-                    .transition(action.id, ActionState::Superseded, &reason, AUTO)?;
+            let action = self.record(action.id, ActionState::Superseded, &reason, AUTO)?;
             return Ok(Some(action));
         }
         let why = format!(
@@ -137,6 +135,14 @@ impl Handler<Decide> for Actuator {
 
     fn handle(&mut self, msg: Decide, ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.clone().entered();
+        self.check_running()?;
+        self.decide(msg, ctx)
+            .map_err(|error| self.halt_on("a decision", error))
+    }
+}
+
+impl Actuator {
+    fn decide(&mut self, msg: Decide, ctx: &mut Context<Self>) -> Result<Action, ActuatorError> {
         let Decide {
             id,
             by,
@@ -163,9 +169,7 @@ impl Handler<Decide> for Actuator {
         let comment = comment.map(|c| format!(": {c}")).unwrap_or_default();
         if !approve {
             let reason = format!("rejected by {by}{comment}");
-            return Ok(self
-                .store
-                .transition(id, ActionState::Rejected, &reason, &by)?);
+            return self.record(id, ActionState::Rejected, &reason, &by);
         }
         if !self.store.add_approval(id, &by)? {
             return Err(ActuatorError::AlreadyApproved { id, by });
@@ -174,13 +178,10 @@ impl Handler<Decide> for Actuator {
         let count = action.approvals.len() + 1;
         if count < needed {
             let reason = format!("approved by {by} ({count} of {needed}){comment}");
-            return Ok(self
-                .store
-                .transition(id, ActionState::PendingApproval, &reason, &by)?);
+            return self.record(id, ActionState::PendingApproval, &reason, &by);
         }
         let reason = format!("approved by {by} ({count} of {needed}){comment}");
-        self.store
-            .transition(id, ActionState::Approved, &reason, &by)?;
+        self.record(id, ActionState::Approved, &reason, &by)?;
         let action = self
             .store
             .action(id)?

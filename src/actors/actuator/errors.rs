@@ -82,6 +82,22 @@ pub enum ActuatorError {
         /// Why not.
         reason: String,
     },
+    /// Like changes failed; the next try waits, or waits for the pool or policy to change.
+    #[error(transparent)]
+    Retry(#[from] crate::decide::retry::RetryHold),
+    /// The agent is not one the pool's driver runs: it is never a restart target.
+    #[error(
+        "agent {agent} is not run by the driver of pool {pool}: it was deregistered, not restarted"
+    )]
+    NotManaged {
+        /// The agent.
+        agent: String,
+        /// The pool.
+        pool: String,
+    },
+    /// The store refused a write: actuation is stopped until writes work again.
+    #[error("actuation is stopped: {0}")]
+    Halted(String),
     /// The controller is stopping.
     #[error("the controller is shutting down")]
     ShuttingDown,

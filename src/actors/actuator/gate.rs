@@ -5,9 +5,11 @@ use actix::{Context, Handler};
 
 use super::apply::Effectors;
 use super::{AUTO, Actuator, ActuatorError, Propose};
+use crate::actors::alert::AGENT_NOT_MANAGED;
 use crate::analytics::risk::{RiskAssessment, RiskInput, assess};
 use crate::clock;
-use crate::decide::gate::{disrupted, held_for_people, pace, under_policy};
+use crate::decide::gate::{disrupted, held_for_people, pace, restores_minimum, under_policy};
+use crate::domain::DriverAgent;
 use crate::domain::{Action, ActionState, AgentStatus, Change, Proposal};
 use crate::policy::{Automation, RiskMode};
 
@@ -27,12 +29,16 @@ impl Actuator {
         if self.store.paused()?.is_some() {
             return Err(ActuatorError::Paused);
         }
-        let last = self.activity.get(pool).and_then(|a| a.last_finished_ms);
-        let hour_ago = now - 3_600_000;
-        let applied = self
-            .store
-            .count_entered(pool, None, ActionState::Applying, hour_ago)?;
-        pace(pool, last, applied, automation, now)?;
+        // Failed like changes back off, or wait for the pool or policy to change.
+        self.failures
+            .hold(pool, &proposal.change, self.world(pool), now)?;
+        // Replacing capacity below the minimum is never held back by other actions.
+        if !self.restores_minimum(proposal) {
+            let last = self.activity.get(pool).and_then(|a| a.last_finished_ms);
+            let hour_ago = now - 3_600_000;
+            let applied = self.store.count_changes(pool, hour_ago)?;
+            pace(pool, last, applied, automation, now)?;
+        }
         let others = self.store.actions_in(&[
             ActionState::PendingApproval,
             ActionState::Rejected,
@@ -53,13 +59,7 @@ impl Actuator {
         let members = effectors.pool.driver.list();
         let pool_size = effectors.pool.known_size().unwrap_or(members.len());
         // An agent that is already down loses nothing by a restart.
-        let down = match &proposal.change {
-            Change::Restart { agent } => {
-                proposal.evidence.agent_status() == Some(AgentStatus::Offline)
-                    || members.iter().any(|m| &m.handle.id == agent && !m.running)
-            }
-            _ => false,
-        };
+        let down = restarts_a_down_agent(proposal, &members);
         // A rollout restart replaces every pod of the workload.
         let whole_pool = effectors.pool.driver.restarts_whole_pool();
         let disrupted = disrupted(&proposal.change, pool_size, whole_pool, down);
@@ -79,6 +79,53 @@ impl Actuator {
             recent_rollbacks,
         };
         Ok(under_policy(assess(&input, automation), automation, kind))
+    }
+
+    /// Whether `proposal` replaces capacity the pool lacks below its `min_agents`.
+    fn restores_minimum(&self, proposal: &Proposal) -> bool {
+        let Some(pool) = self.pools.get(&proposal.pool) else {
+            return false;
+        };
+        let current = self.policy.current();
+        let min = current
+            .policy
+            .pool(&proposal.pool)
+            .map_or(0, |p| p.min_agents);
+        let members = pool.driver.list();
+        let running = if pool.driver.remote() {
+            pool.known_size().unwrap_or(0)
+        } else {
+            members.iter().filter(|m| m.running).count()
+        };
+        let down = restarts_a_down_agent(proposal, &members);
+        restores_minimum(&proposal.change, running, min, down)
+    }
+
+    /// Refuses a restart of an agent the pool's (local) driver does not run: the agent is
+    /// deregistered, with a log line and `agent_not_managed`, instead.
+    fn check_managed(
+        &mut self,
+        proposal: &Proposal,
+        effectors: &Effectors,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), ActuatorError> {
+        let Change::Restart { agent } = &proposal.change else {
+            return Ok(());
+        };
+        let driver = &effectors.pool.driver;
+        if driver.remote() || driver.list().iter().any(|m| &m.handle.id == agent) {
+            return Ok(());
+        }
+        tracing::warn!(
+            message = "Agent not run by its pool's driver deregistered, not restarted.",
+            %agent,
+            pool = %proposal.pool,
+        );
+        self.raise(AGENT_NOT_MANAGED, agent, &proposal.pool, ctx);
+        Err(ActuatorError::NotManaged {
+            agent: agent.clone(),
+            pool: proposal.pool.clone(),
+        })
     }
 
     /// Tells people an action waits for them, through the channels routes give
@@ -118,17 +165,37 @@ impl Actuator {
     }
 }
 
+/// Whether `proposal` restarts an agent that is already down (offline, or not running as its
+/// driver sees it).
+fn restarts_a_down_agent(proposal: &Proposal, members: &[DriverAgent]) -> bool {
+    match &proposal.change {
+        Change::Restart { agent } => {
+            proposal.evidence.agent_status() == Some(AgentStatus::Offline)
+                || members.iter().any(|m| &m.handle.id == agent && !m.running)
+        }
+        _ => false,
+    }
+}
+
 impl Handler<Propose> for Actuator {
     type Result = Result<Action, ActuatorError>;
 
     fn handle(&mut self, msg: Propose, ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.clone().entered();
+        self.propose(msg, ctx)
+            .map_err(|error| self.halt_on("a proposal", error))
+    }
+}
+
+impl Actuator {
+    fn propose(&mut self, msg: Propose, ctx: &mut Context<Self>) -> Result<Action, ActuatorError> {
         let Propose {
             proposal,
             actor,
             approver,
         } = msg;
         let effectors = self.effectors(&proposal.pool)?;
+        self.check_managed(&proposal, &effectors, ctx)?;
         let current = self.policy.current();
         let automation = &current.policy.automation;
         let now = self.clock.now_ms();
@@ -155,16 +222,12 @@ impl Handler<Propose> for Actuator {
         let id = action.id;
         if automatic && automation.dry_run {
             let reason = format!("dry run (automation.dry_run): {summary}, {mode:?}; not applied");
-            return Ok(self
-                .store
-                .transition(id, ActionState::Superseded, &reason, POLICY)?);
+            return self.record(id, ActionState::Superseded, &reason, POLICY);
         }
         match mode {
             RiskMode::Forbidden => {
                 let reason = format!("{summary}: policy forbids class {}", assessment.class);
-                Ok(self
-                    .store
-                    .transition(id, ActionState::Rejected, &reason, POLICY)?)
+                self.record(id, ActionState::Rejected, &reason, POLICY)
             }
             RiskMode::Auto => {
                 let why = if automatic {
@@ -185,8 +248,7 @@ impl Handler<Propose> for Actuator {
                     .ok_or(ActuatorError::NoSuchAction(id))?;
                 if action.approvals.len() >= needed {
                     let why = format!("{summary}: requested by {actor}, an approver");
-                    self.store
-                        .transition(id, ActionState::Approved, &why, &actor)?;
+                    self.record(id, ActionState::Approved, &why, &actor)?;
                     let action = self
                         .store
                         .action(id)?
@@ -199,9 +261,7 @@ impl Handler<Propose> for Actuator {
                     action.approvals.len(),
                     clock::rfc3339(expires.unwrap_or(now)),
                 );
-                let action =
-                    self.store
-                        .transition(id, ActionState::PendingApproval, &reason, POLICY)?;
+                let action = self.record(id, ActionState::PendingApproval, &reason, POLICY)?;
                 self.announce_pending(&action);
                 Ok(action)
             }

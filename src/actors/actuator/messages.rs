@@ -65,6 +65,12 @@ pub struct GetActivity;
 #[rtype(result = "BTreeMap<String, BTreeMap<String, f64>>")]
 pub struct GetWeights;
 
+/// Stops taking actions (proposals, approvals, rollbacks); answered with the number of driver
+/// calls still running, so shutdown can wait until each action in flight is on record.
+#[derive(Debug, Message)]
+#[rtype(result = "usize")]
+pub struct Quiesce;
+
 /// Stops every agent of every pool; answered when they are gone.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]

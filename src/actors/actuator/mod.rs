@@ -9,6 +9,7 @@ mod apply;
 mod approvals;
 mod errors;
 mod gate;
+mod halt;
 mod messages;
 mod recover;
 mod run;
@@ -19,21 +20,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::{
-    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, MessageResult,
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, MessageResult, Recipient,
     ResponseFuture, WrapFuture,
 };
 
+use super::alert::ControllerAlert;
 use super::fleet::FleetSupervisor;
 use super::policy::PolicyKeeper;
 use crate::clock::{self, Clock};
+use crate::decide::retry::FailureBook;
 use crate::domain::{Action, ActionState, Change};
 use crate::drivers::Driver;
 use crate::policy::{PolicyHandle, threshold};
 use crate::store::Store;
 use apply::Effectors;
 pub use errors::ActuatorError;
+pub use halt::{Halt, Halted};
 pub use messages::{
-    Decide, GetActivity, GetWeights, PoolActivity, Propose, RollBack, SetPaused, Shutdown,
+    Decide, GetActivity, GetWeights, PoolActivity, Propose, Quiesce, RollBack, SetPaused, Shutdown,
 };
 use verify::Verifier;
 
@@ -90,6 +94,14 @@ pub struct Actuator {
     /// The fleet as last seen (refreshed every tick), for re-checking approved actions.
     last_fleet: Option<crate::actors::fleet::FleetSnapshot>,
     shutting_down: bool,
+    /// Whether actuation stopped because the store refused a write (shared with the API).
+    halt: Halt,
+    /// Where the controller's own alerts go (store writes failing, agents not managed).
+    alerts: Option<Recipient<ControllerAlert>>,
+    /// Failed actions per pool and target, which hold automatic retries.
+    failures: FailureBook,
+    /// Driver calls (apply, undo) running now.
+    calls: usize,
 }
 
 impl Actuator {
@@ -120,7 +132,23 @@ impl Actuator {
             notifier: None,
             last_fleet: None,
             shutting_down: false,
+            halt: Halt::default(),
+            alerts: None,
+            failures: FailureBook::default(),
+            calls: 0,
         }
+    }
+
+    /// Sends the controller's own alerts (a store refusing writes, an agent its driver does
+    /// not run) to `alerts`.
+    pub fn with_alerts(mut self, alerts: Recipient<ControllerAlert>) -> Self {
+        self.alerts = Some(alerts);
+        self
+    }
+
+    /// Whether actuation is stopped, as the API reads it.
+    pub fn halt(&self) -> Halt {
+        self.halt.clone()
     }
 
     /// Tells people through `notifier`'s channels what waits for them and what was undone.
@@ -166,6 +194,7 @@ impl Actuator {
         if self.shutting_down {
             return Err(ActuatorError::ShuttingDown);
         }
+        self.check_running()?;
         let driver = self.pools.get(pool).cloned().ok_or_else(|| {
             let policy = self.policy.current();
             match policy.policy.pool(pool) {
@@ -175,6 +204,7 @@ impl Actuator {
         })?;
         Ok(Effectors {
             pool: driver,
+            store: self.store.clone(),
             fleet: self.fleet.clone(),
             keeper: self.keeper.clone(),
             clock: self.clock.clone(),
@@ -243,6 +273,51 @@ impl Actuator {
         Ok(())
     }
 
+    /// A fingerprint of the pool (its driver's agents, a remote size) and the policy: when
+    /// it changes, a change that failed for good may be tried again.
+    fn world(&self, pool: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.policy.current().version.hash(&mut hasher);
+        if let Some(driver) = self.pools.get(pool) {
+            for agent in driver.driver.list() {
+                (agent.handle.id, agent.handle.pid, agent.running).hash(&mut hasher);
+            }
+            driver
+                .remote_size
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+
+    /// Deregisters `agent` and raises the controller's event alert `name` about it (for ten
+    /// minutes), once the fleet has forgotten it, so that forgetting does not resolve it.
+    fn raise(&self, name: &'static str, agent: &str, pool: &str, ctx: &mut Context<Self>) {
+        let fleet = self.fleet.clone();
+        let alerts = self.alerts.clone();
+        let alert = ControllerAlert {
+            name,
+            level: crate::policy::AlertLevel::Warning,
+            agent: agent.to_string(),
+            pool: pool.to_string(),
+            firing: true,
+            resolve_after_ms: Some(10 * 60_000),
+        };
+        let deregister = crate::actors::messages::DeregisterAgent {
+            agent: agent.to_string(),
+        };
+        ctx.spawn(
+            async move {
+                let _ = fleet.send(deregister).await;
+                if let Some(alerts) = alerts {
+                    alerts.do_send(alert);
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
     fn begin(&mut self, pool: &str, id: i64) {
         self.activity.entry(pool.to_string()).or_default().in_flight = Some(id);
     }
@@ -284,6 +359,9 @@ impl Handler<Tick> for Actuator {
         let _span = self.span.clone().entered();
         if self.shutting_down {
             return;
+        }
+        if self.halt.get().is_some() {
+            return self.try_resume(ctx);
         }
         self.expire_pending();
         // The fleet is read only while people have actions waiting or approved: the
@@ -388,6 +466,22 @@ impl Handler<SetPaused> for Actuator {
             tracing::warn!(message = "Automation resumed.", by = %msg.by);
             Ok(None)
         }
+    }
+}
+
+impl Handler<Quiesce> for Actuator {
+    type Result = usize;
+
+    fn handle(&mut self, _msg: Quiesce, _ctx: &mut Context<Self>) -> usize {
+        let _span = self.span.clone().entered();
+        if !self.shutting_down {
+            tracing::info!(
+                message = "Actuation stops for shutdown.",
+                calls = self.calls
+            );
+        }
+        self.shutting_down = true;
+        self.calls
     }
 }
 

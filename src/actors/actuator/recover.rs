@@ -100,9 +100,13 @@ impl Actuator {
         }
     }
 
+    /// Records how an interrupted action ended; the pool is free once it is on record.
     fn log_recovery(&mut self, action: &Action, state: ActionState, reason: &str) {
-        if let Err(error) = self.store.transition(action.id, state, reason, RECOVERY) {
-            tracing::error!(message = "Log write failed.", action = action.id, %error);
+        match self.record(action.id, state, reason, RECOVERY) {
+            Ok(_) => self.finish(&action.pool),
+            Err(error) => {
+                tracing::error!(message = "Recovery not recorded.", action = action.id, %error)
+            }
         }
     }
 
@@ -114,16 +118,14 @@ impl Actuator {
         effectors: Effectors,
         ctx: &mut Context<Self>,
     ) {
-        let (id, pool) = (action.id, action.pool.clone());
+        let id = action.id;
         let (change, why, undoing) = match recovery {
             Recovery::Reverify(why) => return self.reverify(&action, &why),
-            Recovery::Settle(state, why) => {
-                self.finish(&pool);
-                return self.log_recovery(&action, state, &why);
-            }
+            Recovery::Settle(state, why) => return self.log_recovery(&action, state, &why),
             Recovery::Restore(change, why) => (change, why, false),
             Recovery::Undo(why) => (action.change.clone(), why, true),
         };
+        self.calls += 1;
         ctx.spawn(
             async move {
                 if undoing {
@@ -135,7 +137,7 @@ impl Actuator {
             .into_actor(self)
             .map(move |result, actuator, _ctx| {
                 let _span = actuator.span.clone().entered();
-                actuator.finish(&pool);
+                actuator.calls -= 1;
                 let (state, reason) = match result {
                     Ok(done) => (ActionState::RolledBack, format!("{why}; restored: {done}")),
                     Err(error) => (

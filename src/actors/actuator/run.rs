@@ -3,9 +3,10 @@
 
 use actix::{ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture};
 
-use super::apply::{Effectors, apply, undo};
+use super::apply::{ApplyError, Effectors, apply, undo};
 use super::verify::{Baseline, Verifier, check};
 use super::{AUTO, Actuator, ActuatorError, RollBack};
+use crate::actors::alert::RESTART_ESCALATED;
 use crate::actors::fleet::GetFleet;
 use crate::domain::{Action, ActionState, Change};
 
@@ -18,10 +19,9 @@ impl Actuator {
         why: &str,
         ctx: &mut Context<Self>,
     ) -> Result<Action, ActuatorError> {
-        let action = self
-            .store
-            .transition(action.id, ActionState::Applying, why, AUTO)?;
+        let action = self.record(action.id, ActionState::Applying, why, AUTO)?;
         self.begin(&action.pool, action.id);
+        self.calls += 1;
         let (id, pool, change) = (action.id, action.pool.clone(), action.change.clone());
         let fleet = self.fleet.clone();
         let by = why.to_string();
@@ -29,16 +29,21 @@ impl Actuator {
             async move {
                 let before = fleet.send(GetFleet).await.ok();
                 let result = apply(&effectors, id, &change, &by).await;
-                (before, result)
+                (before, result, change)
             }
             .into_actor(self)
-            .map(move |(before, result), actuator, _ctx| {
+            .map(move |(before, result, change), actuator, ctx| {
                 let _span = actuator.span.clone().entered();
+                actuator.calls -= 1;
                 let before = before.map(|s| Baseline::of(&s, &pool)).unwrap_or_default();
                 match result {
-                    Ok(summary) => actuator.begin_verification(id, &pool, before, &summary),
+                    Ok(summary) => {
+                        actuator.failures.succeeded(&pool, &change);
+                        actuator.begin_verification(id, &pool, before, &summary);
+                    }
                     Err(error) => {
                         tracing::warn!(message = "Action failed.", action = id, %error);
+                        actuator.failed(&pool, &change, &error, ctx);
                         actuator.end(id, &pool, ActionState::Failed, &error.to_string(), AUTO);
                     }
                 }
@@ -48,13 +53,32 @@ impl Actuator {
     }
 
     /// Records the end of an action's flight: its last transition, and the pool is free.
+    /// Unless the store refuses the write: then the pool stays busy, as the store still
+    /// shows the action in flight, until the actuator reconciles.
     fn end(&mut self, id: i64, pool: &str, state: ActionState, reason: &str, actor: &str) {
         self.verifying.remove(&id);
-        self.finish(pool);
-        match self.store.transition(id, state, reason, actor) {
-            Ok(_) => tracing::info!(message = "Action finished.", action = id,
-                state = state.as_str(), %reason),
-            Err(error) => tracing::error!(message = "Log write failed.", action = id, %error),
+        match self.record(id, state, reason, actor) {
+            Ok(_) => {
+                self.finish(pool);
+                tracing::info!(message = "Action finished.", action = id,
+                    state = state.as_str(), %reason);
+            }
+            Err(error) => {
+                tracing::error!(message = "Action end not recorded; the pool stays busy.",
+                action = id, %error)
+            }
+        }
+    }
+
+    /// Remembers a failed change, so automatic retries back off or wait for a change; an
+    /// escalated restart also raises `restart_escalated`.
+    fn failed(&mut self, pool: &str, change: &Change, error: &ApplyError, ctx: &mut Context<Self>) {
+        let world = self.world(pool);
+        let now = self.clock.now_ms();
+        self.failures
+            .failed(pool, change, error.permanent(), world, now);
+        if let ApplyError::Escalated { agent, .. } = error {
+            self.raise(RESTART_ESCALATED, agent, pool, ctx);
         }
     }
 
@@ -87,17 +111,19 @@ impl Actuator {
         };
         let baseline = serde_json::to_value(&before).unwrap_or_default();
         if let Err(error) = self.store.set_verification(id, &baseline) {
-            tracing::error!(message = "Cannot keep the verification baseline.", %error);
+            self.halt_on("a verification baseline", error.into());
+            return;
         }
         let reason = format!(
             "{summary}; verifying for {} s (failure limit {})",
             conditions.window_secs, conditions.failure_limit
         );
-        if let Err(error) = self
-            .store
-            .transition(id, ActionState::Verifying, &reason, AUTO)
+        // Not recorded: no verification runs, the pool stays busy until reconciled.
+        if self
+            .record(id, ActionState::Verifying, &reason, AUTO)
+            .is_err()
         {
-            tracing::error!(message = "Log write failed.", action = id, %error);
+            return;
         }
         let now = self.clock.now_ms();
         let grace_ms = self
@@ -221,21 +247,29 @@ impl Actuator {
         let Ok(effectors) = self.effectors(pool) else {
             return self.end(id, pool, ActionState::Failed, &reason, AUTO);
         };
+        // Re-checked as a rollback by hand is: the pool as the change left it, and never
+        // below its minimum.
+        if let Err(refusal) = self.check_inverse(&action, &effectors) {
+            let reason = format!("{reason}; not rolled back: {refusal}; a person must decide");
+            return self.end(id, pool, ActionState::Applied, &reason, AUTO);
+        }
         // On record before anything is undone: a crash from here on is recovered as an
-        // interrupted rollback, not as an applied change.
+        // interrupted rollback, not as an applied change. Not recorded, nothing is undone.
         let undoing = format!("{reason}; rolling back");
-        if let Err(error) = self
-            .store
-            .transition(id, ActionState::RollingBack, &undoing, AUTO)
+        if self
+            .record(id, ActionState::RollingBack, &undoing, AUTO)
+            .is_err()
         {
-            tracing::error!(message = "Log write failed.", action = id, %error);
+            return;
         }
         let pool = pool.to_string();
+        self.calls += 1;
         ctx.spawn(
             async move { undo(&effectors, id, &action.change, AUTO).await }
                 .into_actor(self)
                 .map(move |result, actuator, _ctx| {
                     let _span = actuator.span.clone().entered();
+                    actuator.calls -= 1;
                     match result {
                         Ok(summary) => {
                             let reason = format!("{reason}; rolled back: {summary}");
@@ -283,13 +317,37 @@ impl Actuator {
                 window_ms / 1000
             )));
         }
+        self.check_inverse(&action, &effectors)?;
+        Ok((action, effectors))
+    }
+
+    /// Checks that undoing `action` now is what it claims: the pool is as the change left it,
+    /// and undoing it keeps the pool at or above its `min_agents` (below needs a person to
+    /// propose the scale afresh, through approval).
+    fn check_inverse(&self, action: &Action, effectors: &Effectors) -> Result<(), ActuatorError> {
+        let id = action.id;
+        let refuse = |reason: String| ActuatorError::NotRollbackable { id, reason };
         let Some(inverse) = action.inverse.clone() else {
             return Err(refuse(format!("a {} has no inverse", action.kind.as_str())));
         };
-        if action.state == ActionState::Applied {
-            self.check_fresh(&action.pool, &effectors, &inverse)?;
+        self.check_fresh(&action.pool, effectors, &inverse)
+            .map_err(|stale| refuse(format!("stale: {stale}")))?;
+        let min = self
+            .policy
+            .current()
+            .policy
+            .pool(&action.pool)
+            .map_or(0, |p| p.min_agents);
+        if let Change::Scale { to, .. } = inverse
+            && to < min
+        {
+            return Err(refuse(format!(
+                "it would leave pool {} with {to} agents, below its min_agents {min}; propose \
+                 that scale afresh so that people approve it",
+                action.pool
+            )));
         }
-        Ok((action, effectors))
+        Ok(())
     }
 }
 
@@ -306,13 +364,11 @@ impl Handler<RollBack> for Actuator {
         self.verifying.remove(&action.id);
         let (change, id, actor) = (action.change.clone(), action.id, msg.actor);
         let undoing = format!("rollback requested by {actor}");
-        if let Err(error) = self
-            .store
-            .transition(id, ActionState::RollingBack, &undoing, &actor)
-        {
-            return Box::pin(actix::fut::ready(Err(error.into())));
+        if let Err(error) = self.record(id, ActionState::RollingBack, &undoing, &actor) {
+            return Box::pin(actix::fut::ready(Err(error)));
         }
         self.begin(&action.pool, action.id);
+        self.calls += 1;
         Box::pin(
             async move {
                 let result = undo(&effectors, id, &change, &actor).await;
@@ -321,27 +377,23 @@ impl Handler<RollBack> for Actuator {
             .into_actor(self)
             .map(move |(result, actor), actuator, _ctx| {
                 let _span = actuator.span.clone().entered();
-                actuator.finish(&action.pool);
+                actuator.calls -= 1;
                 match result {
                     Ok(summary) => {
                         let reason = format!("rolled back by {actor}: {summary}");
-                        Ok(actuator.store.transition(
-                            id,
-                            ActionState::RolledBack,
-                            &reason,
-                            &actor,
-                        )?)
+                        let done = actuator.record(id, ActionState::RolledBack, &reason, &actor)?;
+                        actuator.finish(&action.pool);
+                        Ok(done)
                     }
                     Err(error) => {
                         tracing::error!(message = "Rollback failed.", action = id, %error);
                         // Still (perhaps partly) in place: applied, so it may be tried again.
                         let reason = format!("rollback by {actor} failed: {error}; still applied");
-                        if let Err(error) =
-                            actuator
-                                .store
-                                .transition(id, ActionState::Applied, &reason, &actor)
+                        if actuator
+                            .record(id, ActionState::Applied, &reason, &actor)
+                            .is_ok()
                         {
-                            tracing::error!(message = "Log write failed.", action = id, %error);
+                            actuator.finish(&action.pool);
                         }
                         Err(ActuatorError::NotRollbackable {
                             id,

@@ -259,6 +259,12 @@ fn warnings_are_separate_and_do_not_block_loading() {
         ],
     );
     check_warnings(
+        "[pools.e]\ndriver = { type = \"none\" }\nallow_agents = [\"x-*\"]\n",
+        &[
+            "p.toml:3:16: warning: pools.e.allow_agents: the pool has no driver: every agent may join it, so the list has no effect",
+        ],
+    );
+    check_warnings(
         "[pools.w]\ntarget_cpu_percent = 95\n",
         &[
             "p.toml:2:22: warning: pools.w.target_cpu_percent: 95% leaves little headroom before agents saturate",

@@ -147,6 +147,9 @@ async fn a_restart_waits_for_an_approver_and_a_viewer_cannot_approve() {
             "pending_approval",
             "approved",
             "applying",
+            // The restart's steps: stopped, then started and checked.
+            "applying",
+            "applying",
             "verifying",
             "applied"
         ]

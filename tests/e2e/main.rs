@@ -59,3 +59,10 @@ mod modules;
 mod responses;
 // Workers start with a scrubbed environment.
 mod worker_env;
+// Membership of driver pools (ghost agents), and restarts that escalate instead of leaving
+// a ghost.
+mod membership;
+// The store refusing writes in each action state: actuation stops, says so, and recovers.
+mod store_faults;
+// SIGKILL in each action state (intact log, no orphan, recovery) and SIGTERM under load.
+mod shutdown;

@@ -186,3 +186,59 @@ async fn forbidden_classes_are_rejected_and_rollbacks_need_an_approver_within_th
     assert_eq!(state_of(&server, id).await["state"], "applied");
     assert_eq!(server.agents().await.len(), 3, "still scaled out");
 }
+
+#[tokio::test]
+async fn a_rollback_below_min_agents_or_of_a_pool_that_moved_on_is_refused_with_the_reason() {
+    let policy = |min: usize| {
+        format!(
+            "[global]\nsampling_interval_secs = 1\n\
+             [pools.web]\nmin_agents = {min}\nmax_agents = 3\ndrain_ms = 0\n\
+             [automation.verification]\nwindow_secs = 0\n"
+        )
+    };
+    let server = Server::start(&policy(1));
+    agents_up(&server, 1).await;
+    let (status, grow) = server.post_json("/api/v1/actions", &scale_to(3)).await;
+    assert_eq!(status, 202, "{grow}");
+    let id = grow["id"].as_i64().unwrap();
+    wait_state(&server, id, "applied", 30).await;
+    agents_up(&server, 3).await;
+    let rollback = format!("/api/v1/actions/{id}/rollback");
+
+    // The policy now wants three at least: undoing would leave one.
+    std::fs::write(server.policies_dir().join("test.toml"), policy(3)).unwrap();
+    wait_for(
+        "the new minimum in force",
+        Duration::from_secs(10),
+        || async {
+            let (_, policies) = server.get("/api/v1/policies").await;
+            (policies["policy"]["pools"]["web"]["min_agents"] == 3).then_some(())
+        },
+    )
+    .await;
+    let (status, body) = server.post_json(&rollback, &json!(null)).await;
+    assert_eq!(status, 409, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("below its min_agents 3"), "{message}");
+
+    // Back to one; the pool moves on to two: the rollback's starting point is gone.
+    std::fs::write(server.policies_dir().join("test.toml"), policy(1)).unwrap();
+    wait_for(
+        "the old minimum in force",
+        Duration::from_secs(10),
+        || async {
+            let (_, policies) = server.get("/api/v1/policies").await;
+            (policies["policy"]["pools"]["web"]["min_agents"] == 1).then_some(())
+        },
+    )
+    .await;
+    let (status, shrink) = server.post_json("/api/v1/actions", &scale_to(2)).await;
+    assert_eq!(status, 202, "{shrink}");
+    wait_state(&server, shrink["id"].as_i64().unwrap(), "applied", 30).await;
+    let (status, body) = server.post_json(&rollback, &json!(null)).await;
+    assert_eq!(status, 409, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("stale"), "{message}");
+    assert_eq!(state_of(&server, id).await["state"], "applied");
+    agents_up(&server, 2).await;
+}

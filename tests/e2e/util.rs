@@ -23,6 +23,8 @@ pub struct Server {
     /// Data directory.
     pub data_dir: PathBuf,
     log_path: PathBuf,
+    /// What the server's environment gets beside the test's, kept for restarts.
+    env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
     client: reqwest::Client,
 }
@@ -63,6 +65,10 @@ impl Server {
             token,
             data_dir,
             log_path,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             _dir: dir,
             client: client(),
         }
@@ -82,7 +88,12 @@ impl Server {
     }
 
     fn start_again(&mut self) {
-        let (child, url) = spawn(&self.policies_dir(), &self.data_dir, &self.log_path, &[]);
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (child, url) = spawn(&self.policies_dir(), &self.data_dir, &self.log_path, &env);
         self.child = Some(child);
         self.url = url;
     }
@@ -196,13 +207,35 @@ impl Server {
 
     /// Sends `signal` to the server and waits for it to exit.
     pub fn stop_with(&mut self, signal: i32) -> std::process::ExitStatus {
+        self.stop_within(signal, Duration::from_secs(20)).0
+    }
+
+    /// The server's pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Starts the server again on the same directories after it stopped.
+    pub fn start_after_stop(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.start_again();
+    }
+
+    /// Sends `signal` to the server and waits, at most `limit`, for it to exit; returns how
+    /// it exited and how long that took.
+    pub fn stop_within(
+        &mut self,
+        signal: i32,
+        limit: Duration,
+    ) -> (std::process::ExitStatus, Duration) {
         let mut child = self.child.take().expect("server running");
+        let sent = Instant::now();
         // SAFETY: signalling the child we started.
         unsafe { libc::kill(child.id() as i32, signal) };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = sent + limit;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                return status;
+                return (status, sent.elapsed());
             }
             assert!(
                 Instant::now() < deadline,

@@ -1,0 +1,158 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::gate::{agents_up, rows, state_of, wait_state};
+use crate::util::{Server, processes_of, wait_for};
+
+/// Workers that take a second to start, a verification window of four seconds, two seconds
+/// of drain, and a shutdown grace of two seconds.
+fn policy() -> String {
+    let exe = env!("CARGO_BIN_EXE_swarmpilot");
+    format!(
+        "[global]\nsampling_interval_secs = 1\nheartbeat_timeout_secs = 4\nshutdown_grace_secs = 2\n\
+         [pools.web]\nmin_agents = 1\nmax_agents = 4\nstartup_secs = 5\ndrain_ms = 2000\n\
+         [pools.web.driver]\ntype = \"process\"\n\
+         command = [\"sh\", \"-c\", \"sleep 1; exec {exe} agent --listen 127.0.0.1:{{port}} --pool {{pool}} --id {{agent}}\"]\n\
+         [automation.verification]\nwindow_secs = 4\n"
+    )
+}
+
+async fn scale_to(server: &Server, to: usize) -> i64 {
+    let grow = json!({"pool": "web", "change": {"type": "scale", "to": to}});
+    let (status, action) = server.post_json("/api/v1/actions", &grow).await;
+    assert_eq!(status, 202, "{action}");
+    action["id"].as_i64().unwrap()
+}
+
+/// Puts a scale-out of the pool from one agent to two in `state`; returns its id.
+async fn action_in(server: &Server, state: &str) -> i64 {
+    agents_up(server, 1).await;
+    let id = scale_to(server, 2).await;
+    if state == "rolling_back" {
+        wait_state(server, id, "applied", 30).await;
+        let url = format!("{}/api/v1/actions/{id}/rollback", server.url);
+        let token = server.token.clone();
+        // Answered once done, or never: the controller is killed during the drain.
+        tokio::spawn(async move {
+            let _ = crate::util::client()
+                .post(url)
+                .bearer_auth(token)
+                .send()
+                .await;
+        });
+    }
+    wait_state(server, id, state, 30).await;
+    id
+}
+
+fn integrity(server: &Server) -> String {
+    let db = rusqlite::Connection::open(server.data_dir.join("swarmpilot.db")).unwrap();
+    db.query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap()
+}
+
+async fn killed_in(state: &str) {
+    let mut server = Server::start(&policy());
+    let id = action_in(&server, state).await;
+    server.stop_with(libc::SIGKILL);
+    assert_eq!(integrity(&server), "ok");
+    wait_for("no orphan worker", Duration::from_secs(5), || async {
+        processes_of(&server.data_dir).is_empty().then_some(())
+    })
+    .await;
+    server.start_after_stop();
+    let settled = wait_for("recovery settled it", Duration::from_secs(40), || async {
+        let action = state_of(&server, id).await;
+        matches!(
+            action["state"].as_str(),
+            Some("applied" | "rolled_back" | "failed")
+        )
+        .then_some(action)
+    })
+    .await;
+    let states = rows(&server.log().await, id);
+    let applying = states.iter().filter(|s| *s == "applying").count();
+    assert_eq!(applying, 1, "applied once: {states:?}");
+    let expected = if settled["state"] == "applied" { 2 } else { 1 };
+    let agents = agents_up(&server, expected).await;
+    // Every worker running belongs to the fleet the controller knows.
+    assert_eq!(processes_of(&server.data_dir).len(), agents.len());
+}
+
+#[tokio::test]
+async fn a_controller_killed_while_applying_leaves_an_intact_log_and_no_orphan() {
+    killed_in("applying").await;
+}
+
+#[tokio::test]
+async fn a_controller_killed_while_verifying_leaves_an_intact_log_and_no_orphan() {
+    killed_in("verifying").await;
+}
+
+#[tokio::test]
+async fn a_controller_killed_while_rolling_back_leaves_an_intact_log_and_no_orphan() {
+    killed_in("rolling_back").await;
+}
+
+#[tokio::test]
+async fn sigterm_under_load_exits_within_the_grace_and_a_second_exits_at_once() {
+    let mut server = Server::start(&policy());
+    agents_up(&server, 1).await;
+    // Load: a thousand agents pushing samples as fast as the API takes them.
+    let url = format!("{}/api/v1/samples", server.url);
+    let token = server.token.clone();
+    let load = tokio::spawn(async move {
+        let client = crate::util::client();
+        let batch: Vec<_> = (0..1000)
+            .map(|n| json!({"agent": format!("load-{n}"), "metric": "queue_size", "value": n}))
+            .collect();
+        loop {
+            let sent = client
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&batch)
+                .send()
+                .await;
+            if sent.is_err() {
+                break;
+            }
+        }
+    });
+    // An action in flight: three workers, each a second or more to start.
+    let id = scale_to(&server, 4).await;
+    wait_state(&server, id, "applying", 10).await;
+    // Grace 2 s, then at most 5 s to stop the agents; a little for the process to end.
+    let (status, took) = server.stop_within(libc::SIGTERM, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    assert!(took <= Duration::from_secs(8), "took {took:?}");
+    load.abort();
+    assert!(processes_of(&server.data_dir).is_empty());
+
+    // Started again, recovery settles the interrupted action; a second SIGTERM during the
+    // graceful shutdown's wait exits at once.
+    server.start_after_stop();
+    let _ = wait_for("recovery settled it", Duration::from_secs(40), || async {
+        let state = state_of(&server, id).await["state"].clone();
+        (state != "applying").then_some(())
+    })
+    .await;
+    agents_up(&server, 1).await;
+    let id = scale_to(&server, 4).await;
+    wait_state(&server, id, "applying", 10).await;
+    let pid = server.pid().unwrap() as i32;
+    let heard = || server.log_text().matches("Shutting down.").count();
+    let before = heard();
+    // SAFETY: signalling the server we started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    // Signals of one kind are not queued: the second is sent once the first was heard.
+    wait_for(
+        "the first SIGTERM heard",
+        Duration::from_secs(5),
+        || async { (heard() > before).then_some(()) },
+    )
+    .await;
+    let (status, took) = server.stop_within(libc::SIGTERM, Duration::from_secs(5));
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
+    assert!(took <= Duration::from_secs(1), "took {took:?}");
+}

@@ -1,0 +1,150 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::gate::{agents_up, rows, state_of, wait_state};
+use crate::util::{Server, wait_for};
+
+/// Workers that take a second to start, a verification window of four seconds, two seconds
+/// of drain: time for a test to make the store fail in each state.
+fn policy() -> String {
+    let exe = env!("CARGO_BIN_EXE_swarmpilot");
+    format!(
+        "[global]\nsampling_interval_secs = 1\nheartbeat_timeout_secs = 4\n\
+         [pools.web]\nmin_agents = 1\nmax_agents = 3\nstartup_secs = 5\ndrain_ms = 2000\n\
+         [pools.web.driver]\ntype = \"process\"\n\
+         command = [\"sh\", \"-c\", \"sleep 1; exec {exe} agent --listen 127.0.0.1:{{port}} --pool {{pool}} --id {{agent}}\"]\n\
+         [automation.verification]\nwindow_secs = 4\n"
+    )
+}
+
+/// A server whose store fails every write while the returned path exists.
+fn faulty_server(dir: &Path) -> (Server, PathBuf) {
+    let fault = dir.join("fail-writes");
+    let server = Server::start_with_env(
+        &policy(),
+        &[("SWARMPILOT_TEST_FAIL_WRITES_WHILE", fault.to_str().unwrap())],
+    );
+    (server, fault)
+}
+
+async fn scale_to(server: &Server, to: usize) -> i64 {
+    let grow = json!({"pool": "web", "change": {"type": "scale", "to": to}});
+    let (status, action) = server.post_json("/api/v1/actions", &grow).await;
+    assert_eq!(status, 202, "{action}");
+    action["id"].as_i64().unwrap()
+}
+
+/// Waits until the controller says actuation stopped, and checks every place that says so.
+async fn halted(server: &Server, state: &str, id: i64) {
+    let body = wait_for("GET /readyz 503", Duration::from_secs(30), || async {
+        let (status, body) = server.get("/readyz").await;
+        (status == 503).then_some(body)
+    })
+    .await;
+    let reason = body["reason"].as_str().unwrap();
+    assert!(reason.contains("the store refused a write"), "{body}");
+    let (_, automation) = server.get("/api/v1/automation").await;
+    assert_eq!(automation["halted"]["reason"], reason, "{automation}");
+    let (_, alerts) = server.get("/api/v1/alerts").await;
+    let alert = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "store_write_failed")
+        .cloned();
+    assert_eq!(alert.map(|a| a["state"].clone()), Some(json!("firing")));
+    // The API shows what the store holds, and nothing new is accepted.
+    assert_eq!(state_of(server, id).await["state"], state);
+    let restart = json!({"pool": "web", "change": {"type": "scale", "to": 3}});
+    let (status, refused) = server.post_json("/api/v1/actions", &restart).await;
+    assert_eq!(status, 503, "{refused}");
+    assert_eq!(refused["error"]["code"], "halted", "{refused}");
+}
+
+/// Lets writes work again; waits for the controller to reconcile and the action to settle,
+/// then checks it was applied once and the pool matches its outcome.
+async fn recovers(server: &Server, fault: &Path, id: i64) -> Value {
+    std::fs::remove_file(fault).unwrap();
+    wait_for("GET /readyz 200", Duration::from_secs(20), || async {
+        (server.get("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    let settled = wait_for("the action settled", Duration::from_secs(40), || async {
+        let action = state_of(server, id).await;
+        matches!(
+            action["state"].as_str(),
+            Some("applied" | "rolled_back" | "failed")
+        )
+        .then_some(action)
+    })
+    .await;
+    let log = server.log().await;
+    let states = rows(&log, id);
+    let applying = states.iter().filter(|s| *s == "applying").count();
+    assert_eq!(applying, 1, "applied once: {states:?}");
+    let expected = if settled["state"] == "applied" { 2 } else { 1 };
+    agents_up(server, expected).await;
+    let (_, alerts) = server.get("/api/v1/alerts").await;
+    let alert = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "store_write_failed")
+        .cloned()
+        .unwrap();
+    assert_eq!(alert["state"], "resolved", "{alert}");
+    settled
+}
+
+#[tokio::test]
+async fn a_store_failing_while_applying_stops_actuation_until_it_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, fault) = faulty_server(dir.path());
+    agents_up(&server, 1).await;
+    let id = scale_to(&server, 2).await;
+    wait_state(&server, id, "applying", 10).await;
+    std::fs::write(&fault, "").unwrap();
+    halted(&server, "applying", id).await;
+    recovers(&server, &fault, id).await;
+}
+
+#[tokio::test]
+async fn a_store_failing_while_verifying_stops_actuation_until_it_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, fault) = faulty_server(dir.path());
+    agents_up(&server, 1).await;
+    let id = scale_to(&server, 2).await;
+    wait_state(&server, id, "verifying", 20).await;
+    std::fs::write(&fault, "").unwrap();
+    halted(&server, "verifying", id).await;
+    let settled = recovers(&server, &fault, id).await;
+    assert_eq!(settled["state"], "applied", "{settled}");
+}
+
+#[tokio::test]
+async fn a_store_failing_while_rolling_back_stops_actuation_until_it_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, fault) = faulty_server(dir.path());
+    agents_up(&server, 1).await;
+    let id = scale_to(&server, 2).await;
+    wait_state(&server, id, "applied", 30).await;
+    // The rollback answers once it is done; the drain leaves time to fail the store first.
+    let url = format!("{}/api/v1/actions/{id}/rollback", server.url);
+    let token = server.token.clone();
+    let rollback = tokio::spawn(async move {
+        crate::util::client()
+            .post(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    wait_state(&server, id, "rolling_back", 10).await;
+    std::fs::write(&fault, "").unwrap();
+    assert_eq!(rollback.await.unwrap().unwrap(), 503);
+    halted(&server, "rolling_back", id).await;
+    let settled = recovers(&server, &fault, id).await;
+    assert_eq!(settled["state"], "rolled_back", "{settled}");
+}

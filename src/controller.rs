@@ -310,6 +310,8 @@ impl Controller {
     /// stay with their orchestrator).
     pub async fn shutdown(&self, grace: Duration) {
         let deadline = tokio::time::Instant::now() + grace;
+        // Nothing new is taken from now on, by the optimizer or over the API.
+        let _ = tokio::time::timeout_at(deadline, self.actuator.send(Quiesce)).await;
         self.server.stop(true).await;
         loop {
             match tokio::time::timeout_at(deadline, self.actuator.send(Quiesce)).await {
@@ -335,7 +337,7 @@ impl Controller {
                 }
             }
         }
-        // Stopping agents takes at most the driver's stop grace per agent, in parallel.
+        // Each agent gets the driver's stop grace, all at once.
         let stopped = tokio::time::timeout(STOP_AGENTS_WITHIN, self.actuator.send(Shutdown)).await;
         if !matches!(stopped, Ok(Ok(()))) {
             tracing::warn!(

@@ -127,6 +127,7 @@ impl FleetSupervisor {
             agent: id.clone(),
             pool: handle.pool.clone(),
             grace_until_ms: self.clock.now_ms() + grace_secs as i64 * 1000,
+            pid: handle.pid,
         });
         if let Some(entry) = self.agents.get_mut(&id) {
             // A restarted agent keeps its actor and its history; only the process is new.

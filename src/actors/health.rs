@@ -147,8 +147,9 @@ impl Handler<TrackAgent> for Health {
     fn handle(&mut self, msg: TrackAgent, _ctx: &mut Context<Self>) {
         let _span = self.span.clone().entered();
         let now = self.clock.now_ms();
-        self.agents
-            .insert(msg.agent, Tracked::new(msg.pool, now, msg.grace_until_ms));
+        let mut tracked = Tracked::new(msg.pool, now, msg.grace_until_ms);
+        tracked.pid = msg.pid;
+        self.agents.insert(msg.agent, tracked);
     }
 }
 
@@ -224,6 +225,10 @@ impl Handler<ProcessExited> for Health {
         let Some(tracked) = self.agents.get_mut(&msg.agent) else {
             return;
         };
+        // An older incarnation's exit says nothing about the one running now.
+        if tracked.pid != Some(msg.pid) {
+            return;
+        }
         if !tracked.exited {
             tracked.exited = true;
             tracing::warn!(message = "Agent process exited.", agent = %msg.agent);

@@ -100,6 +100,8 @@ pub struct TrackAgent {
     pub pool: String,
     /// No offline verdict before this epoch millisecond (start-up grace).
     pub grace_until_ms: i64,
+    /// Its process, when the controller runs it.
+    pub pid: Option<u32>,
 }
 
 // === sent by agent actors ===
@@ -211,4 +213,6 @@ pub struct DeregisterAgent {
 pub struct ProcessExited {
     /// Agent id.
     pub agent: String,
+    /// The process that exited (an older incarnation's exit is ignored).
+    pub pid: u32,
 }

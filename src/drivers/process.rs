@@ -102,10 +102,13 @@ impl Managed {
     fn watch(handle: AgentHandle, mut child: Child) -> Managed {
         let (status_tx, exited) = watch::channel(None);
         let (kill, killed) = oneshot::channel::<()>();
+        let pid = handle.pid;
         tokio::spawn(async move {
             let status = tokio::select! {
                 status = child.wait() => status,
                 _ = killed => {
+                    // Its whole process group: a shell's children too.
+                    signal_group(pid, libc::SIGKILL);
                     let _ = child.start_kill();
                     child.wait().await
                 }
@@ -311,12 +314,8 @@ impl Driver for ProcessDriver {
                 state.closed = true;
                 std::mem::take(&mut state.agents).into_values().collect()
             };
-            for managed in &all {
-                signal(managed, libc::SIGTERM);
-            }
-            for managed in all {
-                terminate(managed).await;
-            }
+            // All at once: each waits out its own grace in parallel.
+            futures_util::future::join_all(all.into_iter().map(terminate)).await;
             Ok(())
         })
     }
@@ -375,36 +374,42 @@ fn spawn(args: &[String], log_path: &Path, config: &ProcessConfig) -> std::io::R
     command.spawn()
 }
 
+/// Signals the agent's process group (it leads one), while the agent is not yet reaped.
 fn signal(managed: &Managed, signal: libc::c_int) {
     // Its waiting task holds the status once reaped; until then the pid is still ours.
-    if managed.exit_status().is_some() {
-        return;
+    if managed.exit_status().is_none() {
+        signal_group(managed.handle.pid, signal);
     }
-    if let Some(pid) = managed.handle.pid {
-        // SAFETY: kill(2) with a pid we spawned and have not reaped yet.
+}
+
+/// Signals process group `pid` (an agent leads its own): the agent and whatever it started.
+fn signal_group(pid: Option<u32>, signal: libc::c_int) {
+    if let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
+        // SAFETY: kill(2) on the group our child leads. A group id is not reused while any
+        // member lives; once none does the call fails with ESRCH and does nothing.
         unsafe {
-            libc::kill(pid as libc::pid_t, signal);
+            libc::kill(-pid, signal);
         }
     }
 }
 
-/// SIGTERM, wait up to the grace period, then SIGKILL; always reaped by its waiting task.
+/// SIGTERM to its process group, wait up to the grace period, then SIGKILL; always reaped by
+/// its waiting task; whatever of its group is left (a shell's child) is killed after.
 async fn terminate(managed: Managed) {
     signal(&managed, libc::SIGTERM);
     let mut exited = managed.exited.clone();
+    let (id, pid) = (managed.handle.id.clone(), managed.handle.pid);
     let in_time = tokio::time::timeout(STOP_GRACE, exited.wait_for(Option::is_some))
         .await
         .is_ok();
     if !in_time {
-        tracing::warn!(message = "Agent ignored SIGTERM; killing.", agent = %managed.handle.id);
-        let id = managed.handle.id.clone();
-        // Dropping it tells its task to kill and reap it.
-        drop(managed);
-        let _ = exited.wait_for(Option::is_some).await;
-        tracing::info!(message = "Agent process stopped.", agent = %id);
-        return;
+        tracing::warn!(message = "Agent ignored SIGTERM; killing.", agent = %id);
     }
-    tracing::info!(message = "Agent process stopped.", agent = %managed.handle.id);
+    // Dropping it tells its task to kill and reap it (at once if it has exited).
+    drop(managed);
+    let _ = exited.wait_for(Option::is_some).await;
+    signal_group(pid, libc::SIGKILL);
+    tracing::info!(message = "Agent process stopped.", agent = %id);
 }
 
 /// The last lines written to `path` after byte `offset`.

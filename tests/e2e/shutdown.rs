@@ -12,6 +12,7 @@ fn policy() -> String {
     format!(
         "[global]\nsampling_interval_secs = 1\nheartbeat_timeout_secs = 4\nshutdown_grace_secs = 2\n\
          [pools.web]\nmin_agents = 1\nmax_agents = 4\nstartup_secs = 5\ndrain_ms = 2000\n\
+         [pools.external]\ndriver = {{ type = \"none\" }}\nmax_agents = 5000\n\
          [pools.web.driver]\ntype = \"process\"\n\
          command = [\"sh\", \"-c\", \"sleep 1; exec {exe} agent --listen 127.0.0.1:{{port}} --pool {{pool}} --id {{agent}}\"]\n\
          [automation.verification]\nwindow_secs = 4\n"
@@ -105,7 +106,10 @@ async fn sigterm_under_load_exits_within_the_grace_and_a_second_exits_at_once() 
     let load = tokio::spawn(async move {
         let client = crate::util::client();
         let batch: Vec<_> = (0..1000)
-            .map(|n| json!({"agent": format!("load-{n}"), "metric": "queue_size", "value": n}))
+            .map(|n| {
+                json!({"agent": format!("load-{n}"), "metric": "queue_size", "value": n,
+                       "labels": {"pool": "external"}})
+            })
             .collect();
         loop {
             let sent = client
@@ -119,6 +123,12 @@ async fn sigterm_under_load_exits_within_the_grace_and_a_second_exits_at_once() 
             }
         }
     });
+    wait_for(
+        "the load's agents registered",
+        Duration::from_secs(20),
+        || async { (server.agents().await.len() > 1000).then_some(()) },
+    )
+    .await;
     // An action in flight: three workers, each a second or more to start.
     let id = scale_to(&server, 4).await;
     wait_state(&server, id, "applying", 10).await;
@@ -127,7 +137,11 @@ async fn sigterm_under_load_exits_within_the_grace_and_a_second_exits_at_once() 
     assert!(status.success(), "{status:?}");
     assert!(took <= Duration::from_secs(8), "took {took:?}");
     load.abort();
-    assert!(processes_of(&server.data_dir).is_empty());
+    // Stopped by the controller (its children's process groups), not left to the kernel.
+    wait_for("every worker stopped", Duration::from_secs(2), || async {
+        processes_of(&server.data_dir).is_empty().then_some(())
+    })
+    .await;
 
     // Started again, recovery settles the interrupted action; a second SIGTERM during the
     // graceful shutdown's wait exits at once.

@@ -6,24 +6,24 @@ use serde_json::{Value, json};
 use crate::gate::{agents_up, rows, state_of, wait_state};
 use crate::util::{Server, wait_for};
 
-/// Workers that take a second to start, a verification window of four seconds, two seconds
-/// of drain: time for a test to make the store fail in each state.
-fn policy() -> String {
+/// Workers that take `start_secs` to start, a verification window of four seconds, two
+/// seconds of drain: time for a test to make the store fail in each state.
+fn policy(start_secs: u32) -> String {
     let exe = env!("CARGO_BIN_EXE_swarmpilot");
     format!(
         "[global]\nsampling_interval_secs = 1\nheartbeat_timeout_secs = 4\n\
          [pools.web]\nmin_agents = 1\nmax_agents = 3\nstartup_secs = 5\ndrain_ms = 2000\n\
          [pools.web.driver]\ntype = \"process\"\n\
-         command = [\"sh\", \"-c\", \"sleep 1; exec {exe} agent --listen 127.0.0.1:{{port}} --pool {{pool}} --id {{agent}}\"]\n\
+         command = [\"sh\", \"-c\", \"sleep {start_secs}; exec {exe} agent --listen 127.0.0.1:{{port}} --pool {{pool}} --id {{agent}}\"]\n\
          [automation.verification]\nwindow_secs = 4\n"
     )
 }
 
 /// A server whose store fails every write while the returned path exists.
-fn faulty_server(dir: &Path) -> (Server, PathBuf) {
+fn faulty_server(dir: &Path, start_secs: u32) -> (Server, PathBuf) {
     let fault = dir.join("fail-writes");
     let server = Server::start_with_env(
-        &policy(),
+        &policy(start_secs),
         &[("SWARMPILOT_TEST_FAIL_WRITES_WHILE", fault.to_str().unwrap())],
     );
     (server, fault)
@@ -101,7 +101,8 @@ async fn recovers(server: &Server, fault: &Path, id: i64) -> Value {
 #[tokio::test]
 async fn a_store_failing_while_applying_stops_actuation_until_it_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, fault) = faulty_server(dir.path());
+    // Four seconds to start: time to fail the store before the apply ends.
+    let (server, fault) = faulty_server(dir.path(), 4);
     agents_up(&server, 1).await;
     let id = scale_to(&server, 2).await;
     wait_state(&server, id, "applying", 10).await;
@@ -113,7 +114,7 @@ async fn a_store_failing_while_applying_stops_actuation_until_it_recovers() {
 #[tokio::test]
 async fn a_store_failing_while_verifying_stops_actuation_until_it_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, fault) = faulty_server(dir.path());
+    let (server, fault) = faulty_server(dir.path(), 1);
     agents_up(&server, 1).await;
     let id = scale_to(&server, 2).await;
     wait_state(&server, id, "verifying", 20).await;
@@ -126,7 +127,7 @@ async fn a_store_failing_while_verifying_stops_actuation_until_it_recovers() {
 #[tokio::test]
 async fn a_store_failing_while_rolling_back_stops_actuation_until_it_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, fault) = faulty_server(dir.path());
+    let (server, fault) = faulty_server(dir.path(), 1);
     agents_up(&server, 1).await;
     let id = scale_to(&server, 2).await;
     wait_state(&server, id, "applied", 30).await;

@@ -18,6 +18,9 @@ pub struct Effectors {
     pub pool: PoolDriver,
     /// The log, where a restart records each of its steps.
     pub store: crate::store::Store,
+    /// Whether actuation is stopped: a step not on record stops it, and nothing is written
+    /// while it is.
+    pub halt: super::Halt,
     /// The fleet, told about agents started and stopped.
     pub fleet: Addr<FleetSupervisor>,
     /// The policy keeper, which owns the overlay.
@@ -183,13 +186,23 @@ async fn restart_in_steps(
     agent: &str,
 ) -> Result<String, ApplyError> {
     let pool = &effectors.pool;
+    // A step that cannot be written stops actuation; the restart itself goes on (a stopped
+    // agent is better started), and the reconcile after the halt finds it as it is.
     let step = |text: String| {
+        if effectors.halt.get().is_some() {
+            tracing::warn!(message = "Restart step not recorded: actuation is stopped.",
+                action = action_id, step = %text);
+            return;
+        }
         let recorded =
             effectors
                 .store
                 .transition(action_id, ActionState::Applying, &text, super::AUTO);
         if let Err(error) = recorded {
-            tracing::error!(message = "Log write failed.", action = action_id, %error);
+            let reason =
+                format!("the store refused a write (action {action_id} restart step): {error}");
+            tracing::error!(message = "Log write failed; actuation stops.", %reason);
+            effectors.halt.trip(reason, effectors.clock.now_ms());
         }
     };
     let old = pool

@@ -113,19 +113,38 @@ impl Actuator {
             return Ok(());
         };
         let driver = &effectors.pool.driver;
-        if driver.remote() || driver.list().iter().any(|m| &m.handle.id == agent) {
+        // While the pool is busy (a restart of this very agent, between its stop and its
+        // start) the driver may not list it: the busy pool refuses the proposal instead.
+        if driver.remote()
+            || self.in_flight(&proposal.pool).is_some()
+            || driver.list().iter().any(|m| &m.handle.id == agent)
+        {
             return Ok(());
         }
+        // Deregistered once: if it comes back, it stays until the pool or policy changes.
+        let (world, now) = (self.world(&proposal.pool), self.clock.now_ms());
+        self.failures
+            .hold(&proposal.pool, &proposal.change, world, now)?;
         tracing::warn!(
             message = "Agent not run by its pool's driver deregistered, not restarted.",
             %agent,
             pool = %proposal.pool,
         );
         self.raise(AGENT_NOT_MANAGED, agent, &proposal.pool, ctx);
-        Err(ActuatorError::NotManaged {
+        let refusal = ActuatorError::NotManaged {
             agent: agent.clone(),
             pool: proposal.pool.clone(),
-        })
+        };
+        // Should it come back (allowed, or declared), it is not proposed again until the
+        // pool or policy changes, so it is not deregistered over and over.
+        self.failures.failed(
+            &proposal.pool,
+            &proposal.change,
+            Some(refusal.to_string()),
+            world,
+            now,
+        );
+        Err(refusal)
     }
 
     /// Tells people an action waits for them, through the channels routes give

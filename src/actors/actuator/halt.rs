@@ -39,7 +39,26 @@ impl Halt {
             *slot = halted;
         }
     }
+
+    /// Stops actuation for `reason` unless it is stopped already; true if this call did.
+    pub(super) fn trip(&self, reason: String, since_ms: i64) -> bool {
+        let Ok(mut slot) = self.0.lock() else {
+            return false;
+        };
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(Halted { reason, since_ms });
+        true
+    }
 }
+
+/// How long after a halt the actuator first probes the store; doubled (up to
+/// [`RESUME_MAX_MS`]) when it halts again within a minute of resuming, so a store that takes
+/// the probe but not real writes does not make it flap every second.
+const RESUME_FIRST_MS: i64 = 1_000;
+/// The longest wait between a halt and the next probe.
+const RESUME_MAX_MS: i64 = 60_000;
 
 /// The agent name the store alert carries.
 const CONTROLLER: &str = "controller";
@@ -81,14 +100,28 @@ impl Actuator {
         }
         let reason = format!("the store refused a write ({what}): {chain}");
         tracing::error!(message = "Log write failed; actuation stops.", %reason);
-        if self.halt.get().is_none() {
-            self.halt.set(Some(Halted {
-                reason: reason.clone(),
-                since_ms: self.clock.now_ms(),
-            }));
-            self.tell_alerts(true);
-        }
+        self.halt.trip(reason.clone(), self.clock.now_ms());
+        self.halted_now();
         ActuatorError::Halted(reason)
+    }
+
+    /// Says so once actuation stopped (by this actor or a step of a driver call): the alert
+    /// fires, and the next probe waits longer if the last resume was recent.
+    pub(super) fn halted_now(&mut self) {
+        let Some(halted) = self.halt.get() else {
+            return;
+        };
+        if self.resume.alerted {
+            return;
+        }
+        self.resume.alerted = true;
+        self.tell_alerts(true);
+        let recent = halted.since_ms - self.resume.resumed_ms < 60_000;
+        self.resume.wait_ms = if recent {
+            (self.resume.wait_ms * 2).clamp(RESUME_FIRST_MS, RESUME_MAX_MS)
+        } else {
+            RESUME_FIRST_MS
+        };
     }
 
     fn tell_alerts(&self, firing: bool) {
@@ -107,15 +140,29 @@ impl Actuator {
     /// While stopped: once the store takes a write again and no driver call runs, forgets
     /// the in-memory flights and reconciles from the store as after a crash.
     pub(super) fn try_resume(&mut self, ctx: &mut Context<Self>) {
-        if self.halt.get().is_none() || self.calls > 0 {
+        let Some(halted) = self.halt.get() else {
+            return;
+        };
+        self.halted_now();
+        let now = self.clock.now_ms();
+        if self.calls > 0 || now < halted.since_ms.max(self.resume.probed_ms) + self.resume.wait_ms
+        {
             return;
         }
+        self.resume.probed_ms = now;
         if let Err(error) = self.store.check_writable() {
             tracing::debug!(message = "Store still refuses writes.", %error);
             return;
         }
+        // The actions to reconcile must be readable before anything is let go.
+        if let Err(error) = self.store.actions_in(&ActionState::IN_FLIGHT) {
+            tracing::warn!(message = "Store takes writes but cannot list actions in flight.", %error);
+            return;
+        }
         tracing::warn!(message = "Store takes writes again; reconciling as after a crash.");
         self.halt.set(None);
+        self.resume.alerted = false;
+        self.resume.resumed_ms = now;
         self.tell_alerts(false);
         self.verifying.clear();
         for activity in self.activity.values_mut() {
@@ -123,4 +170,17 @@ impl Actuator {
         }
         self.recover(ctx);
     }
+}
+
+/// Where the actuator stands with resuming after a halt.
+#[derive(Debug, Default)]
+pub(super) struct Resume {
+    /// The halt was said (alert fired).
+    alerted: bool,
+    /// When the store was last probed.
+    probed_ms: i64,
+    /// When actuation last resumed.
+    resumed_ms: i64,
+    /// How long after a halt (or the last probe) the next probe waits.
+    wait_ms: i64,
 }

@@ -100,8 +100,10 @@ pub struct Actuator {
     alerts: Option<Recipient<ControllerAlert>>,
     /// Failed actions per pool and target, which hold automatic retries.
     failures: FailureBook,
-    /// Driver calls (apply, undo) running now.
+    /// Driver calls (apply, undo, recovery's reads) running now.
     calls: usize,
+    /// Where it stands with resuming after a halt.
+    resume: halt::Resume,
 }
 
 impl Actuator {
@@ -136,6 +138,7 @@ impl Actuator {
             alerts: None,
             failures: FailureBook::default(),
             calls: 0,
+            resume: halt::Resume::default(),
         }
     }
 
@@ -205,6 +208,7 @@ impl Actuator {
         Ok(Effectors {
             pool: driver,
             store: self.store.clone(),
+            halt: self.halt.clone(),
             fleet: self.fleet.clone(),
             keeper: self.keeper.clone(),
             clock: self.clock.clone(),

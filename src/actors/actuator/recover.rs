@@ -39,16 +39,16 @@ impl Actuator {
         match supersede_proposed(&self.store) {
             Ok(0) => {}
             Ok(n) => tracing::warn!(message = "Superseded proposals left by a crash.", n),
-            Err(error) => tracing::error!(message = "Cannot supersede proposals.", %error),
+            Err(error) => {
+                self.halt_on("superseding proposals", error.into());
+                return;
+            }
         }
-        let interrupted = match self.store.actions_in(&[
-            ActionState::Applying,
-            ActionState::Verifying,
-            ActionState::RollingBack,
-        ]) {
+        let interrupted = match self.store.actions_in(&ActionState::IN_FLIGHT) {
             Ok(actions) => actions,
             Err(error) => {
-                tracing::error!(message = "Cannot read interrupted actions.", %error);
+                // Halted: the next probe that also reads them reconciles.
+                self.halt_on("reading interrupted actions", error.into());
                 return;
             }
         };
@@ -79,6 +79,8 @@ impl Actuator {
             if let Change::AdjustThreshold { rule, .. } = &action.change {
                 found.threshold = threshold(&self.policy.current().policy, rule);
             }
+            // A driver call like any other: no reconcile starts while it runs.
+            self.calls += 1;
             ctx.spawn(
                 async move {
                     if matches!(action.change, Change::Scale { .. }) {
@@ -93,6 +95,11 @@ impl Actuator {
                 .into_actor(self)
                 .map(move |(action, found), actuator, ctx| {
                     let _span = actuator.span.clone().entered();
+                    actuator.calls -= 1;
+                    // Halted meanwhile: the next reconcile plans afresh.
+                    if actuator.check_running().is_err() {
+                        return;
+                    }
                     let recovery = plan(&action, &found);
                     actuator.carry_out(action, recovery, effectors, ctx);
                 }),

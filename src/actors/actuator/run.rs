@@ -39,10 +39,13 @@ impl Actuator {
                 match result {
                     Ok(summary) => {
                         actuator.failures.succeeded(&pool, &change);
+                        // A restart step may have found the store refusing writes.
+                        actuator.halted_now();
                         actuator.begin_verification(id, &pool, before, &summary);
                     }
                     Err(error) => {
                         tracing::warn!(message = "Action failed.", action = id, %error);
+                        actuator.halted_now();
                         actuator.failed(&pool, &change, &error, ctx);
                         actuator.end(id, &pool, ActionState::Failed, &error.to_string(), AUTO);
                     }
@@ -91,6 +94,10 @@ impl Actuator {
         before: Baseline,
         summary: &str,
     ) {
+        // Halted meanwhile: nothing is written, the reconcile finds the change in place.
+        if self.check_running().is_err() {
+            return;
+        }
         let conditions = self.policy.current().policy.automation.verification.clone();
         if conditions.window_secs == 0 {
             self.end(id, pool, ActionState::Applied, summary, AUTO);
@@ -244,14 +251,18 @@ impl Actuator {
             Ok(Some(action)) => action,
             _ => return self.end(id, pool, ActionState::Failed, &reason, AUTO),
         };
+        // A change that failed its verification backs off like one that failed to apply:
+        // a worker that keeps crashing is not restarted once per window for ever.
+        let (world, now) = (self.world(pool), self.clock.now_ms());
+        self.failures.failed(pool, &action.change, None, world, now);
         let Ok(effectors) = self.effectors(pool) else {
             return self.end(id, pool, ActionState::Failed, &reason, AUTO);
         };
         // Re-checked as a rollback by hand is: the pool as the change left it, and never
-        // below its minimum.
+        // below its minimum. Not undone, it failed: people decide what to do with it.
         if let Err(refusal) = self.check_inverse(&action, &effectors) {
-            let reason = format!("{reason}; not rolled back: {refusal}; a person must decide");
-            return self.end(id, pool, ActionState::Applied, &reason, AUTO);
+            let reason = format!("{reason}; not rolled back: {refusal}");
+            return self.end(id, pool, ActionState::Failed, &reason, AUTO);
         }
         // On record before anything is undone: a crash from here on is recovered as an
         // interrupted rollback, not as an applied change. Not recorded, nothing is undone.

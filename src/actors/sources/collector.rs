@@ -148,7 +148,7 @@ impl Collector {
                 ProcessRefreshKind::nothing().with_cpu().with_memory(),
             );
         }
-        let mut exited = Vec::new();
+        let mut exited: Vec<(String, u32)> = Vec::new();
         for (agent, watched) in &mut self.watched {
             let gone = self.system.process(watched.pid).is_none_or(|process| {
                 matches!(
@@ -157,7 +157,7 @@ impl Collector {
                 )
             });
             if gone {
-                exited.push(agent.clone());
+                exited.push((agent.clone(), watched.pid.as_u32()));
                 continue;
             }
             let Some(process) = self.system.process(watched.pid) else {
@@ -182,10 +182,10 @@ impl Collector {
             }
         }
         // An exited process is offline at once; its next incarnation is watched anew.
-        for agent in exited {
+        for (agent, pid) in exited {
             self.watched.remove(&agent);
             if let Some(exits) = &self.exits {
-                exits.do_send(ProcessExited { agent });
+                exits.do_send(ProcessExited { agent, pid });
             }
         }
         samples

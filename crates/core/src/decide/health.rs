@@ -29,6 +29,8 @@ pub struct Tracked {
     pub published: AgentStatus,
     /// Its process has exited (until a new incarnation is tracked).
     pub exited: bool,
+    /// The pid of the incarnation tracked, when the controller runs it.
+    pub pid: Option<u32>,
 }
 
 impl Tracked {
@@ -44,6 +46,7 @@ impl Tracked {
             scrape_failures: 0,
             published: AgentStatus::Active,
             exited: false,
+            pid: None,
         }
     }
 

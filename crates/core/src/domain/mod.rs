@@ -254,6 +254,13 @@ impl ActionState {
         ActionState::Superseded,
     ];
 
+    /// The states in which a driver may be changing the pool: what recovery reconciles.
+    pub const IN_FLIGHT: [ActionState; 3] = [
+        ActionState::Applying,
+        ActionState::Verifying,
+        ActionState::RollingBack,
+    ];
+
     /// The names of every state, as the API and the log spell them.
     pub fn names() -> [&'static str; 12] {
         Self::ALL.map(Self::as_str)

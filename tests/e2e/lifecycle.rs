@@ -28,6 +28,11 @@ async fn a_killed_worker_is_noticed_offline_and_replaced() {
     let victim = before[0];
     // SAFETY: killing a worker process of our own server.
     unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    // Reaped at once: a zombie would still answer kill(pid, 0).
+    wait_for("the killed worker reaped", Duration::from_secs(2), || async {
+        (!alive(victim)).then_some(())
+    })
+    .await;
 
     let restart = wait_for(
         "a restart action applied",

@@ -29,9 +29,11 @@ async fn a_killed_worker_is_noticed_offline_and_replaced() {
     // SAFETY: killing a worker process of our own server.
     unsafe { libc::kill(victim as i32, libc::SIGKILL) };
     // Reaped at once: a zombie would still answer kill(pid, 0).
-    wait_for("the killed worker reaped", Duration::from_secs(2), || async {
-        (!alive(victim)).then_some(())
-    })
+    wait_for(
+        "the killed worker reaped",
+        Duration::from_secs(2),
+        || async { (!alive(victim)).then_some(()) },
+    )
     .await;
 
     let restart = wait_for(

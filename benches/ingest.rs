@@ -91,6 +91,7 @@ fn start_fleet() -> Addr<FleetSupervisor> {
         anomalies: vec![sink.clone().recipient(), sink.recipient()],
         models: None,
         rollups: None,
+        events: None,
     };
     let fleet = FleetSupervisor::new(policy, links).start();
     for i in 0..AGENTS {

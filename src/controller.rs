@@ -13,6 +13,7 @@ use actix::{Actor, Addr, AsyncContext, Context};
 
 use crate::actors::actuator::{Actuator, PoolDriver, Quiesce, Shutdown};
 use crate::actors::alert::Alert;
+use crate::actors::events::{Event, EventBroker, Publish};
 use crate::actors::fleet::{FleetLinks, FleetSupervisor};
 use crate::actors::health::Health;
 use crate::actors::optimizer::Optimizer;
@@ -173,8 +174,15 @@ impl Controller {
         let optimizer_ctx = Context::<Optimizer>::new();
         let optimizer = optimizer_ctx.address();
 
+        // The event stream: the store tells it every action log row once durable.
+        let events = EventBroker::new(fleet.clone()).start();
+        let publish = events.clone();
+        store.on_transition(Arc::new(move |entry| {
+            publish.do_send(Publish(Event::Action(Box::new(entry))));
+        }));
         let notifier = crate::notify::Notifier::new(handle.clone(), format!("http://{addr}"));
         let alert = Alert::new(store.clone())
+            .with_events(events.clone().recipient())
             .with_clock(clock.clone())
             .with_routing(handle.clone(), notifier.clone())
             .with_subscriber(optimizer.clone().recipient())
@@ -227,6 +235,7 @@ impl Controller {
             anomalies: vec![alert.clone().recipient(), optimizer.clone().recipient()],
             models: Some(ModelStore::new(&config.data_dir.join("models"))),
             rollups: Some(rollup_sink),
+            events: Some(events.clone().recipient()),
         };
         fleet_ctx.run(FleetSupervisor::new(handle.clone(), links).with_clock(clock.clone()));
         let scrape_stats = crate::actors::sources::scrape::ScrapeStats::default();
@@ -281,6 +290,8 @@ impl Controller {
             pool_inputs,
             clock,
             halt,
+            events,
+            tickets: Default::default(),
         };
         let server =
             api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;

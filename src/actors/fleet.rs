@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Recipient, Supervisor};
 
 use super::agent::{AgentActor, AgentLinks, GetSeries, RecordSamples, SharedObserved};
+use super::events::{Event, FleetChange, Publish};
 use super::messages::{
     AdmitSamples, AgentHealthChanged, AnomalyObserved, DeregisterAgent, ForgetAgent, Heartbeat,
     IngestSamples, Refused, RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
@@ -54,6 +55,8 @@ pub struct FleetLinks {
     pub models: Option<ModelStore>,
     /// Where agent actors hand finished minutes for the store.
     pub rollups: Option<crate::store::RollupSink>,
+    /// The event stream, told agents joining, leaving and changing status.
+    pub events: Option<Recipient<Publish>>,
 }
 
 /// The registry of agents.
@@ -76,6 +79,18 @@ struct Entry {
 }
 
 impl FleetSupervisor {
+    /// Tells the event stream what happened to `agent` of `pool`.
+    fn publish(&self, agent: &str, pool: &str, change: FleetChange) {
+        if let Some(events) = &self.links.events {
+            events.do_send(Publish(Event::Fleet {
+                agent: agent.to_string(),
+                pool: pool.to_string(),
+                change,
+                ts_ms: self.clock.now_ms(),
+            }));
+        }
+    }
+
     /// Reads the time from `clock` instead of the system's.
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -152,6 +167,7 @@ impl FleetSupervisor {
             })
         };
         tracing::info!(message = "Agent registered.", agent = %id, pool = %handle.pool);
+        self.publish(&id, &handle.pool, FleetChange::Joined);
         self.agents.insert(
             id,
             Entry {
@@ -240,8 +256,9 @@ impl Handler<DeregisterAgent> for FleetSupervisor {
     fn handle(&mut self, msg: DeregisterAgent, _ctx: &mut Context<Self>) {
         let _span = self.span.clone().entered();
         // Dropping the last address stops the actor; its supervisor does not restart it.
-        if self.agents.remove(&msg.agent).is_some() {
+        if let Some(entry) = self.agents.remove(&msg.agent) {
             tracing::info!(message = "Agent deregistered.", agent = %msg.agent);
+            self.publish(&msg.agent, &entry.handle.pool, FleetChange::Left);
         }
         for recipient in &self.links.forget {
             recipient.do_send(ForgetAgent {
@@ -315,6 +332,8 @@ impl Handler<AgentHealthChanged> for FleetSupervisor {
         let _span = self.span.clone().entered();
         if let Some(entry) = self.agents.get_mut(&msg.agent) {
             entry.status = msg.status;
+            let pool = entry.handle.pool.clone();
+            self.publish(&msg.agent, &pool, FleetChange::Status(msg.status));
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod actuator;
 pub mod agent;
 pub mod alert;
+pub mod events;
 pub mod fleet;
 pub mod health;
 pub mod messages;

@@ -112,7 +112,8 @@ impl FromRequest for Caller {
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+/// The caller a request's `Authorization: Bearer TOKEN` header names.
+pub(super) fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let state = req
         .app_data::<web::Data<ApiState>>()
         .ok_or_else(|| ApiError::internal("API state missing"))?;

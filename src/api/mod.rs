@@ -13,6 +13,7 @@ mod otlp;
 mod policies;
 mod routes;
 mod series;
+pub mod stream;
 mod tasks;
 pub mod wire;
 
@@ -64,6 +65,10 @@ pub struct ApiState {
     pub clock: crate::clock::Clock,
     /// Whether actuation stopped because the store refused a write.
     pub halt: crate::actors::actuator::Halt,
+    /// The event stream's hub.
+    pub events: Addr<crate::actors::events::EventBroker>,
+    /// Single-use tickets for browsers opening the stream.
+    pub tickets: stream::Tickets,
 }
 
 /// Builds the API server on `listener`; the caller runs (awaits) it.

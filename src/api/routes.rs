@@ -31,7 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(super::actions::configure)
                 .configure(super::log::configure)
                 .configure(super::alerts::configure)
-                .configure(super::policies::configure),
+                .configure(super::policies::configure)
+                .configure(super::stream::configure),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))

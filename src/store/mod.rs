@@ -60,11 +60,16 @@ pub enum StoreError {
     NoSuchAction(i64),
 }
 
+/// Told every action log row once it is durable (the event stream's `actions` topic).
+pub type TransitionHook = Arc<dyn Fn(LogEntry) + Send + Sync>;
+
 /// A handle to the database; cheap to clone and safe to share between threads.
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     clock: Clock,
+    /// Shared by every clone, so it may be set after the store was handed out.
+    hook: Arc<std::sync::OnceLock<TransitionHook>>,
 }
 
 impl Store {
@@ -96,7 +101,30 @@ impl Store {
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             clock: Clock::system(),
+            hook: Arc::default(),
         })
+    }
+
+    /// Tells `hook` every action log row from now on, once it is durable (set once).
+    pub fn on_transition(&self, hook: TransitionHook) {
+        let _ = self.hook.set(hook);
+    }
+
+    /// Hands log row `seq` to the hook, if one is set.
+    fn announce(&self, seq: i64) {
+        let Some(hook) = self.hook.get() else {
+            return;
+        };
+        let filter = LogFilter {
+            before_seq: Some(seq + 1),
+            limit: 1,
+            ..LogFilter::default()
+        };
+        match self.log(&filter) {
+            Ok(mut rows) if !rows.is_empty() => hook(rows.remove(0)),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(message = "Cannot read a new log row back.", seq, %error),
+        }
     }
 
     /// Writes one row, to learn whether the store takes writes now.
@@ -162,7 +190,11 @@ impl Store {
             &proposal.reason,
             actor,
         )?;
+        let seq = tx.last_insert_rowid();
         tx.commit()?;
+        // The row is read back for the hook under the lock again.
+        drop(conn);
+        self.announce(seq);
         tracing::info!(
             message = "Action proposed.",
             action = id,
@@ -219,7 +251,11 @@ impl Store {
             reason,
             actor,
         )?;
+        let seq = tx.last_insert_rowid();
         tx.commit()?;
+        // The row is read back for the hook under the lock again.
+        drop(conn);
+        self.announce(seq);
         // Every transition of every action passes here, once it is durable.
         tracing::info!(
             message = "Action transition.",

@@ -66,3 +66,5 @@ mod membership;
 mod store_faults;
 // SIGKILL in each action state (intact log, no orphan, recovery) and SIGTERM under load.
 mod shutdown;
+// The live event stream: snapshot and transitions, tickets, filters, a slow client dropped.
+mod stream;

@@ -94,6 +94,8 @@ pub struct Alert {
     silences: Vec<Silence>,
     /// Who is told when an alert fires or resolves.
     subscribers: Vec<Recipient<AlertChanged>>,
+    /// The event stream, told every state change (pending included).
+    events: Option<Recipient<crate::actors::events::Publish>>,
     /// When a message last made the alerts be evaluated (the periodic tick does not count),
     /// and whether such an evaluation is already scheduled.
     evaluated_ms: i64,
@@ -121,6 +123,7 @@ impl Alert {
             book: AlertBook::new(crate::clock::now_ms().max(0) as u64 * 1000),
             silences: Vec::new(),
             subscribers: Vec::new(),
+            events: None,
             evaluated_ms: 0,
             evaluation_scheduled: false,
             expiring: Vec::new(),
@@ -130,6 +133,12 @@ impl Alert {
     /// Also tells `subscriber` every time an alert fires or resolves.
     pub fn with_subscriber(mut self, subscriber: Recipient<AlertChanged>) -> Self {
         self.subscribers.push(subscriber);
+        self
+    }
+
+    /// Also publishes every state change to the event stream.
+    pub fn with_events(mut self, events: Recipient<crate::actors::events::Publish>) -> Self {
+        self.events = Some(events);
         self
     }
 
@@ -144,6 +153,10 @@ impl Alert {
         for change in changes {
             let view = &change.alert;
             record(&self.store, view, change.from_name(), now_ms);
+            if let Some(events) = &self.events {
+                let event = crate::actors::events::Event::Alert(Box::new(view.clone()));
+                events.do_send(crate::actors::events::Publish(event));
+            }
             match view.state {
                 AlertState::Firing => {
                     tracing::warn!(message = "Alert firing.", rule = %view.rule,

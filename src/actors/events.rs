@@ -27,7 +27,7 @@ use crate::store::LogEntry;
 /// How often the latest readings are sent to sessions that want samples.
 const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often waiting events go to their sessions.
-const FLUSH: Duration = Duration::from_millis(50);
+const FLUSH: Duration = Duration::from_millis(20);
 /// Estimated bytes of events a session may have waiting before it is dropped.
 pub const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
 /// Estimated bytes of one event (of one agent, for samples) as the stream sends it.
@@ -137,6 +137,15 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// A filter that takes every event.
+    pub fn everything() -> Filter {
+        Filter {
+            topics: Topic::ALL.into_iter().collect(),
+            pool: None,
+            agent: None,
+        }
+    }
+
     /// Whether `agent` of `pool` passes (for samples, which carry many agents).
     pub fn takes_agent(&self, pool: &str, agent: &str) -> bool {
         self.pool.as_deref().is_none_or(|p| p == pool)
@@ -166,10 +175,20 @@ impl Filter {
 #[rtype(result = "()")]
 pub struct Publish(pub Event);
 
+/// An event as the broker hands it out: shared by every session, with a slot for its text as
+/// the stream sends it, so it is written once however many sessions send it.
+#[derive(Debug)]
+pub struct Published {
+    /// The event.
+    pub event: Event,
+    /// Its wire text for sessions that take all of it (filled by the first such session).
+    pub text: std::sync::OnceLock<String>,
+}
+
 /// Events handed to one session, oldest first.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
-pub struct Deliver(pub Vec<Arc<Event>>);
+pub struct Deliver(pub Vec<Arc<Published>>);
 
 /// Tells a session it fell behind: more events waited for it than the broker keeps.
 #[derive(Debug, Clone, Message)]
@@ -203,7 +222,7 @@ struct Session {
     events: Recipient<Deliver>,
     behind: Recipient<FellBehind>,
     /// Events not yet handed over, and their estimated bytes.
-    pending: Vec<Arc<Event>>,
+    pending: Vec<Arc<Published>>,
     pending_bytes: usize,
     /// Told it fell behind: nothing more is sent.
     dropped: bool,
@@ -238,9 +257,12 @@ impl EventBroker {
     /// passes the bound.
     fn fan_out(&mut self, event: Event) {
         let weight = event.weight();
-        let event = Arc::new(event);
+        let event = Arc::new(Published {
+            event,
+            text: std::sync::OnceLock::new(),
+        });
         for (id, session) in &mut self.sessions {
-            if session.dropped || !session.filter.takes(&event) {
+            if session.dropped || !session.filter.takes(&event.event) {
                 continue;
             }
             session.pending.push(event.clone());

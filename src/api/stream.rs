@@ -208,15 +208,41 @@ async fn snapshot(state: &ApiState, filter: &Filter, role: Role) -> Result<Strin
     .to_string())
 }
 
+/// An agent's latest readings, as the samples topic sends them (the full agent is in the
+/// snapshot and at `GET /api/v1/agents/{id}`).
+#[derive(Serialize)]
+struct SampleOut<'a> {
+    id: &'a str,
+    pool: &'a str,
+    status: crate::domain::AgentStatus,
+    ts_ms: i64,
+    metrics: &'a std::collections::BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    anomaly_scores: &'a std::collections::BTreeMap<String, f64>,
+}
+
+impl<'a> From<&'a crate::domain::fleet::AgentView> for SampleOut<'a> {
+    fn from(agent: &'a crate::domain::fleet::AgentView) -> Self {
+        SampleOut {
+            id: &agent.id,
+            pool: &agent.pool,
+            status: agent.status,
+            ts_ms: agent.last_sample_ms,
+            metrics: &agent.metrics,
+            anomaly_scores: &agent.anomaly_scores,
+        }
+    }
+}
+
 /// One event as the stream sends it to a session with `filter`; `None` when nothing in it is
 /// for the session.
 fn event_json(event: &Event, filter: &Filter) -> Option<String> {
     let value = match event {
         Event::Samples(agents) => {
-            let agents: Vec<AgentOut> = agents
+            let agents: Vec<SampleOut> = agents
                 .iter()
                 .filter(|a| filter.takes_agent(&a.pool, &a.id))
-                .map(AgentOut::from)
+                .map(SampleOut::from)
                 .collect();
             if agents.is_empty() {
                 return None;
@@ -326,8 +352,23 @@ impl Handler<Deliver> for StreamSession {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
-        for event in &msg.0 {
-            if let Some(text) = event_json(event, &self.filter) {
+        for published in &msg.0 {
+            // Text is shared unless this session keeps only some of the samples.
+            let text = match &published.event {
+                Event::Samples(_) if self.filter.pool.is_some() || self.filter.agent.is_some() => {
+                    event_json(&published.event, &self.filter)
+                }
+                event => Some(
+                    published
+                        .text
+                        .get_or_init(|| {
+                            event_json(event, &Filter::everything()).unwrap_or_default()
+                        })
+                        .clone(),
+                )
+                .filter(|text| !text.is_empty()),
+            };
+            if let Some(text) = text {
                 self.send(ctx, text);
             }
         }

@@ -8,7 +8,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, one_of, time};
 use super::routes::{read_store, unavailable};
-use super::wire::{self, AlertOut};
+use super::wire::{self, AlertHistoryOut, AlertOut};
 use crate::actors::alert::{AckAlert, GetAlerts, SilencesChanged};
 use crate::clock;
 use crate::notify::{Matcher, Silence};
@@ -17,6 +17,7 @@ use crate::policy::Role;
 /// Mounts the alert and silence routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/alerts", web::get().to(alerts))
+        .route("/alerts/history", web::get().to(history))
         .route("/alerts/{id}/ack", web::post().to(ack))
         .route("/silences", web::get().to(silences))
         .route("/silences", web::post().to(create_silence))
@@ -180,4 +181,62 @@ async fn delete_silence(
     }
     state.alert.do_send(SilencesChanged);
     Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id, "state": "expired" })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    rule: Option<String>,
+    agent: Option<String>,
+    pool: Option<String>,
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// Most rows one page of the alert history holds.
+const MAX_HISTORY_PAGE: usize = 1000;
+
+/// Every alert state change on record, newest first, a page at a time (`before` is the `seq`
+/// to continue from, also in the `Link` header).
+async fn history(
+    state: web::Data<ApiState>,
+    _caller: Caller,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            Some("limit"),
+            format!("limit must be between 1 and {MAX_HISTORY_PAGE}"),
+        ));
+    }
+    let filter = crate::store::AlertHistoryFilter {
+        rule: query.rule.clone(),
+        agent: query.agent.clone(),
+        pool: query.pool.clone(),
+        before_seq: query.before,
+        limit,
+    };
+    let rows = read_store(&state.store, move |store| store.alert_history(&filter)).await?;
+    let mut response = HttpResponse::Ok();
+    if rows.len() == limit
+        && let Some(last) = rows.last()
+    {
+        let mut next = vec![format!("before={}", last.seq), format!("limit={limit}")];
+        for (name, value) in [
+            ("rule", &query.rule),
+            ("agent", &query.agent),
+            ("pool", &query.pool),
+        ] {
+            if let Some(value) = value {
+                next.push(format!("{name}={}", super::log::encode(value)));
+            }
+        }
+        response.insert_header((
+            "Link",
+            format!("</api/v1/alerts/history?{}>; rel=\"next\"", next.join("&")),
+        ));
+    }
+    Ok(response.json(wire::all::<_, AlertHistoryOut>(&rows)))
 }

@@ -279,3 +279,35 @@ impl<'a> AutomationOut<'a> {
 pub fn all<'a, T, W: From<&'a T>>(items: &'a [T]) -> Vec<W> {
     items.iter().map(W::from).collect()
 }
+
+/// One row of the alert history: `GET /api/v1/alerts/history`.
+#[derive(Debug, Serialize)]
+pub struct AlertHistoryOut<'a> {
+    seq: i64,
+    ts_ms: i64,
+    time: &'a str,
+    rule: &'a str,
+    agent: &'a str,
+    pool: &'a str,
+    level: &'a str,
+    from_state: &'a str,
+    to_state: &'a str,
+    value: f64,
+}
+
+impl<'a> From<&'a crate::store::AlertHistoryRow> for AlertHistoryOut<'a> {
+    fn from(row: &'a crate::store::AlertHistoryRow) -> Self {
+        AlertHistoryOut {
+            seq: row.seq,
+            ts_ms: row.ts_ms,
+            time: &row.time,
+            rule: &row.rule,
+            agent: &row.agent,
+            pool: &row.pool,
+            level: &row.level,
+            from_state: &row.from_state,
+            to_state: &row.to_state,
+            value: row.value,
+        }
+    }
+}

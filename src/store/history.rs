@@ -42,6 +42,88 @@ impl Store {
     }
 }
 
+/// One row of the alert history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertHistoryRow {
+    /// Row number, increasing.
+    pub seq: i64,
+    /// Epoch milliseconds.
+    pub ts_ms: i64,
+    /// RFC 3339 form of `ts_ms`.
+    pub time: String,
+    /// Rule name.
+    pub rule: String,
+    /// Agent the alert is about.
+    pub agent: String,
+    /// That agent's pool.
+    pub pool: String,
+    /// Severity name.
+    pub level: String,
+    /// State before.
+    pub from_state: String,
+    /// State after (`acknowledged` for an acknowledgement).
+    pub to_state: String,
+    /// The value that caused the change.
+    pub value: f64,
+}
+
+/// Which alert history rows to read, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AlertHistoryFilter {
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Only this agent.
+    pub agent: Option<String>,
+    /// Only this pool.
+    pub pool: Option<String>,
+    /// Only rows older than this row number (the next page).
+    pub before_seq: Option<i64>,
+    /// At most this many rows.
+    pub limit: usize,
+}
+
+impl Store {
+    /// Alert history rows matching `filter`, newest first.
+    pub fn alert_history(
+        &self,
+        filter: &AlertHistoryFilter,
+    ) -> Result<Vec<AlertHistoryRow>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT seq, ts_ms, rule, agent, pool, level, from_state, to_state, value
+             FROM alert_history
+             WHERE (?1 IS NULL OR rule = ?1) AND (?2 IS NULL OR agent = ?2)
+               AND (?3 IS NULL OR pool = ?3) AND (?4 IS NULL OR seq < ?4)
+             ORDER BY seq DESC LIMIT ?5",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                filter.rule,
+                filter.agent,
+                filter.pool,
+                filter.before_seq,
+                filter.limit as i64
+            ],
+            |row| {
+                let ts_ms: i64 = row.get(1)?;
+                Ok(AlertHistoryRow {
+                    seq: row.get(0)?,
+                    ts_ms,
+                    time: clock::rfc3339(ts_ms),
+                    rule: row.get(2)?,
+                    agent: row.get(3)?,
+                    pool: row.get(4)?,
+                    level: row.get(5)?,
+                    from_state: row.get(6)?,
+                    to_state: row.get(7)?,
+                    value: row.get(8)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
 /// One policy version that became effective.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PolicyVersionRow {

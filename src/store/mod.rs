@@ -22,7 +22,7 @@ mod rollup_writer;
 mod rollups;
 mod silences;
 
-pub use history::{AlertTransition, PolicyVersionRow};
+pub use history::{AlertHistoryFilter, AlertHistoryRow, AlertTransition, PolicyVersionRow};
 pub use log::{LogEntry, LogFilter};
 pub use rollup_writer::{RollupSink, RollupWriter};
 pub use rollups::{RollupRow, SeriesPoint, SeriesQuery};

@@ -181,3 +181,87 @@ async fn a_silence_holds_the_message_until_it_is_deleted_and_alerts_can_be_ackno
     let (_, all) = server.get("/api/v1/silences").await;
     assert_eq!(all[0]["state"], "expired", "{all}");
 }
+
+#[tokio::test]
+async fn the_alert_history_pages_back_through_every_state_change() {
+    let server = Server::start(
+        "[global]\nsampling_interval_secs = 1\nheartbeat_timeout_secs = 30\n\
+         [pools.edge]\nmin_agents = 0\ndriver = { type = \"none\" }\n\
+         [alert_defaults]\nenabled = false\n\
+         [[alerts]]\nname = \"queue_deep\"\nmetric = \"queue_size\"\nabove = 100\nfor_secs = 0\n",
+    );
+    // Each agent's alert fires, then resolves.
+    for value in [150.0, 10.0] {
+        let batch: Vec<Value> = ["e-1", "e-2"]
+            .iter()
+            .map(|a| json!({"agent": a, "metric": "queue_size", "value": value, "labels": {"pool": "edge"}}))
+            .collect();
+        let (status, body) = server.post_json("/api/v1/samples", &json!(batch)).await;
+        assert_eq!(status, 200, "{body}");
+        wait_for(
+            "the alerts in their new state",
+            Duration::from_secs(10),
+            || async {
+                let (_, alerts) = server.get("/api/v1/alerts").await;
+                let want = if value > 100.0 { "firing" } else { "resolved" };
+                let alerts = alerts.as_array()?.clone();
+                (alerts.len() == 2 && alerts.iter().all(|a| a["state"] == want)).then_some(())
+            },
+        )
+        .await;
+    }
+    // Page by page, two rows at a time, following the Link header.
+    let client = crate::util::client();
+    let mut next = Some("/api/v1/alerts/history?limit=2".to_string());
+    let mut rows: Vec<Value> = Vec::new();
+    while let Some(path) = next.take() {
+        let response = client
+            .get(format!("{}{path}", server.url))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        next = response
+            .headers()
+            .get("Link")
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| {
+                l.strip_prefix('<')?
+                    .split_once('>')
+                    .map(|(p, _)| p.to_string())
+            });
+        let page: Vec<Value> = response.json().await.unwrap();
+        assert!(page.len() <= 2);
+        rows.extend(page);
+    }
+    let mine: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r["agent"] == "e-2")
+        .map(|r| {
+            (
+                r["from_state"].as_str().unwrap().into(),
+                r["to_state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let firing = mine.iter().position(|(_, to)| to == "firing");
+    let resolved = mine.iter().position(|(_, to)| to == "resolved");
+    assert!(
+        resolved < firing,
+        "newest first, resolved after firing: {mine:?}"
+    );
+    let seqs: Vec<i64> = rows.iter().map(|r| r["seq"].as_i64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] > w[1]),
+        "no row twice: {seqs:?}"
+    );
+    let (_, only) = server.get("/api/v1/alerts/history?agent=e-1").await;
+    assert!(
+        only.as_array().unwrap().iter().all(|r| r["agent"] == "e-1"),
+        "{only}"
+    );
+    let (status, body) = server.get("/api/v1/alerts/history?limit=0").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "limit", "{body}");
+}

@@ -54,6 +54,27 @@ pub(crate) async fn wait_state(server: &Server, id: i64, state: &str, secs: u64)
     .await
 }
 
+/// Waits until action `id` has ended (applied, rolled back or failed); answers it.
+pub(crate) async fn settled(server: &Server, id: i64, secs: u64) -> Value {
+    wait_for("the action settled", Duration::from_secs(secs), || async {
+        let action = state_of(server, id).await;
+        matches!(
+            action["state"].as_str(),
+            Some("applied" | "rolled_back" | "failed")
+        )
+        .then_some(action)
+    })
+    .await
+}
+
+/// Asks for pool `web` to have `to` agents, as the admin; answers the action's id.
+pub(crate) async fn scale_web(server: &Server, to: usize) -> i64 {
+    let grow = json!({"pool": "web", "change": {"type": "scale", "to": to}});
+    let (status, action) = server.post_json("/api/v1/actions", &grow).await;
+    assert_eq!(status, 202, "{action}");
+    action["id"].as_i64().unwrap()
+}
+
 /// The states action `id` went through, oldest first.
 pub(crate) fn rows(log: &[Value], id: i64) -> Vec<String> {
     log.iter()
@@ -437,15 +458,7 @@ async fn a_controller_killed_mid_apply_recovers_without_applying_twice() {
     );
 
     server.crash_and_restart();
-    let settled = wait_for("the action resolved", Duration::from_secs(40), || async {
-        let action = state_of(&server, id).await;
-        matches!(
-            action["state"].as_str(),
-            Some("rolled_back" | "failed" | "applied")
-        )
-        .then_some(action)
-    })
-    .await;
+    let settled = settled(&server, id, 40).await;
     let log = server.log().await;
     let mine: Vec<&Value> = log.iter().filter(|r| r["action_id"] == id).collect();
     let applying = mine.iter().filter(|r| r["to_state"] == "applying").count();

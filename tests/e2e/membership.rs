@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::gate::agents_up;
+use crate::gate::{agents_up, wait_state};
 use crate::util::{Server, alive, pids, wait_for};
 
 /// Two workers the driver runs, an observe-only pool for foreign agents, an allow-list, and
@@ -35,6 +35,15 @@ async fn pool_of(server: &Server, agent: &str) -> Option<String> {
     let agents = server.agents().await;
     let found = agents.iter().find(|a| a["id"] == agent)?;
     found["pool"].as_str().map(str::to_string)
+}
+
+/// The agents of pool `worker`, the one the driver runs.
+async fn workers(server: &Server) -> Vec<Value> {
+    let agents = server.agents().await;
+    agents
+        .into_iter()
+        .filter(|a| a["pool"] == "worker")
+        .collect()
 }
 
 async fn actions(server: &Server) -> Vec<Value> {
@@ -83,32 +92,14 @@ async fn ghost_agents_never_count_in_a_driver_pool_nor_starve_the_replacement_of
     );
 
     // Use up the hourly cap with a real change.
-    let workers: Vec<Value> = server
-        .agents()
-        .await
-        .into_iter()
-        .filter(|a| a["pool"] == "worker")
-        .collect();
-    let first = workers[0]["id"].as_str().unwrap().to_string();
+    let pool = workers(&server).await;
+    let first = pool[0]["id"].as_str().unwrap().to_string();
     let restart = json!({"pool": "worker", "change": {"type": "restart", "agent": first}});
     let (status, action) = server.post_json("/api/v1/actions", &restart).await;
     assert_eq!(status, 202, "{action}");
     let id = action["id"].as_i64().unwrap();
-    wait_for(
-        "the manual restart applied",
-        Duration::from_secs(30),
-        || async {
-            let (_, action) = server.get(&format!("/api/v1/actions/{id}")).await;
-            (action["state"] == "applied").then_some(())
-        },
-    )
-    .await;
-    let agents: Vec<Value> = server
-        .agents()
-        .await
-        .into_iter()
-        .filter(|a| a["pool"] == "worker")
-        .collect();
+    wait_state(&server, id, "applied", 30).await;
+    let agents = workers(&server).await;
 
     // A real worker killed is replaced although the cap is used up: replacing capacity
     // below min_agents is never held back by other actions.

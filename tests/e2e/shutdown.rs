@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::gate::{agents_up, rows, state_of, wait_state};
+use crate::gate::{agents_up, rows, scale_web, settled, state_of, wait_state};
 use crate::util::{Server, processes_of, wait_for};
 
 /// Workers that take a second to start, a verification window of four seconds, two seconds
@@ -19,17 +19,10 @@ fn policy() -> String {
     )
 }
 
-async fn scale_to(server: &Server, to: usize) -> i64 {
-    let grow = json!({"pool": "web", "change": {"type": "scale", "to": to}});
-    let (status, action) = server.post_json("/api/v1/actions", &grow).await;
-    assert_eq!(status, 202, "{action}");
-    action["id"].as_i64().unwrap()
-}
-
 /// Puts a scale-out of the pool from one agent to two in `state`; returns its id.
 async fn action_in(server: &Server, state: &str) -> i64 {
     agents_up(server, 1).await;
-    let id = scale_to(server, 2).await;
+    let id = scale_web(server, 2).await;
     if state == "rolling_back" {
         wait_state(server, id, "applied", 30).await;
         let url = format!("{}/api/v1/actions/{id}/rollback", server.url);
@@ -63,15 +56,7 @@ async fn killed_in(state: &str) {
     })
     .await;
     server.start_after_stop();
-    let settled = wait_for("recovery settled it", Duration::from_secs(40), || async {
-        let action = state_of(&server, id).await;
-        matches!(
-            action["state"].as_str(),
-            Some("applied" | "rolled_back" | "failed")
-        )
-        .then_some(action)
-    })
-    .await;
+    let settled = settled(&server, id, 40).await;
     let states = rows(&server.log().await, id);
     let applying = states.iter().filter(|s| *s == "applying").count();
     assert_eq!(applying, 1, "applied once: {states:?}");
@@ -130,7 +115,7 @@ async fn sigterm_under_load_exits_within_the_grace_and_a_second_exits_at_once() 
     )
     .await;
     // An action in flight: three workers, each a second or more to start.
-    let id = scale_to(&server, 4).await;
+    let id = scale_web(&server, 4).await;
     wait_state(&server, id, "applying", 10).await;
     // Grace 2 s, then at most 5 s to stop the agents; a little for the process to end.
     let (status, took) = server.stop_within(libc::SIGTERM, Duration::from_secs(20));
@@ -152,7 +137,7 @@ async fn sigterm_under_load_exits_within_the_grace_and_a_second_exits_at_once() 
     })
     .await;
     agents_up(&server, 1).await;
-    let id = scale_to(&server, 4).await;
+    let id = scale_web(&server, 4).await;
     wait_state(&server, id, "applying", 10).await;
     let pid = server.pid().unwrap() as i32;
     let heard = || server.log_text().matches("Shutting down.").count();

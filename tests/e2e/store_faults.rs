@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::gate::{agents_up, rows, state_of, wait_state};
+use crate::gate::{agents_up, rows, scale_web, settled, state_of, wait_state};
 use crate::util::{Server, wait_for};
 
 /// Workers that take `start_secs` to start, a verification window of four seconds, two
@@ -19,21 +19,17 @@ fn policy(start_secs: u32) -> String {
     )
 }
 
-/// A server whose store fails every write while the returned path exists.
-fn faulty_server(dir: &Path, start_secs: u32) -> (Server, PathBuf) {
+/// A server whose store fails every write while the returned path exists, its pool scaled
+/// from one agent to two by the returned action.
+async fn scaling_server(dir: &Path, start_secs: u32) -> (Server, PathBuf, i64) {
     let fault = dir.join("fail-writes");
     let server = Server::start_with_env(
         &policy(start_secs),
         &[("SWARMPILOT_TEST_FAIL_WRITES_WHILE", fault.to_str().unwrap())],
     );
-    (server, fault)
-}
-
-async fn scale_to(server: &Server, to: usize) -> i64 {
-    let grow = json!({"pool": "web", "change": {"type": "scale", "to": to}});
-    let (status, action) = server.post_json("/api/v1/actions", &grow).await;
-    assert_eq!(status, 202, "{action}");
-    action["id"].as_i64().unwrap()
+    agents_up(&server, 1).await;
+    let id = scale_web(&server, 2).await;
+    (server, fault, id)
 }
 
 /// Waits until the controller says actuation stopped, and checks every place that says so.
@@ -71,15 +67,7 @@ async fn recovers(server: &Server, fault: &Path, id: i64) -> Value {
         (server.get("/readyz").await.0 == 200).then_some(())
     })
     .await;
-    let settled = wait_for("the action settled", Duration::from_secs(40), || async {
-        let action = state_of(server, id).await;
-        matches!(
-            action["state"].as_str(),
-            Some("applied" | "rolled_back" | "failed")
-        )
-        .then_some(action)
-    })
-    .await;
+    let settled = settled(server, id, 40).await;
     let log = server.log().await;
     let states = rows(&log, id);
     let applying = states.iter().filter(|s| *s == "applying").count();
@@ -102,9 +90,7 @@ async fn recovers(server: &Server, fault: &Path, id: i64) -> Value {
 async fn a_store_failing_while_applying_stops_actuation_until_it_recovers() {
     let dir = tempfile::tempdir().unwrap();
     // Four seconds to start: time to fail the store before the apply ends.
-    let (server, fault) = faulty_server(dir.path(), 4);
-    agents_up(&server, 1).await;
-    let id = scale_to(&server, 2).await;
+    let (server, fault, id) = scaling_server(dir.path(), 4).await;
     wait_state(&server, id, "applying", 10).await;
     std::fs::write(&fault, "").unwrap();
     halted(&server, "applying", id).await;
@@ -114,9 +100,7 @@ async fn a_store_failing_while_applying_stops_actuation_until_it_recovers() {
 #[tokio::test]
 async fn a_store_failing_while_verifying_stops_actuation_until_it_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, fault) = faulty_server(dir.path(), 1);
-    agents_up(&server, 1).await;
-    let id = scale_to(&server, 2).await;
+    let (server, fault, id) = scaling_server(dir.path(), 1).await;
     wait_state(&server, id, "verifying", 20).await;
     std::fs::write(&fault, "").unwrap();
     halted(&server, "verifying", id).await;
@@ -127,9 +111,7 @@ async fn a_store_failing_while_verifying_stops_actuation_until_it_recovers() {
 #[tokio::test]
 async fn a_store_failing_while_rolling_back_stops_actuation_until_it_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, fault) = faulty_server(dir.path(), 1);
-    agents_up(&server, 1).await;
-    let id = scale_to(&server, 2).await;
+    let (server, fault, id) = scaling_server(dir.path(), 1).await;
     wait_state(&server, id, "applied", 30).await;
     // The rollback answers once it is done; the drain leaves time to fail the store first.
     let url = format!("{}/api/v1/actions/{id}/rollback", server.url);

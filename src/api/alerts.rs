@@ -220,23 +220,20 @@ async fn history(
     };
     let rows = read_store(&state.store, move |store| store.alert_history(&filter)).await?;
     let mut response = HttpResponse::Ok();
-    if rows.len() == limit
-        && let Some(last) = rows.last()
-    {
-        let mut next = vec![format!("before={}", last.seq), format!("limit={limit}")];
-        for (name, value) in [
-            ("rule", &query.rule),
-            ("agent", &query.agent),
-            ("pool", &query.pool),
-        ] {
-            if let Some(value) = value {
-                next.push(format!("{name}={}", super::log::encode(value)));
-            }
-        }
-        response.insert_header((
-            "Link",
-            format!("</api/v1/alerts/history?{}>; rel=\"next\"", next.join("&")),
-        ));
-    }
+    let filters = [
+        ("rule", &query.rule),
+        ("agent", &query.agent),
+        ("pool", &query.pool),
+    ];
+    let last = (rows.len() == limit)
+        .then(|| rows.last().map(|r| r.seq))
+        .flatten();
+    super::log::link_next(
+        &mut response,
+        "/api/v1/alerts/history",
+        last,
+        limit,
+        &filters,
+    );
     Ok(response.json(wire::all::<_, AlertHistoryOut>(&rows)))
 }

@@ -78,30 +78,42 @@ async fn log(
             .body(to_csv(&rows)?));
     }
     let mut response = HttpResponse::Ok();
-    if rows.len() == limit
-        && let Some(last) = rows.last()
-    {
-        let mut next = vec![format!("before={}", last.seq), format!("limit={limit}")];
-        for (name, value) in [
-            ("since", &query.since),
-            ("pool", &query.pool),
-            ("kind", &query.kind),
-            ("status", &query.status),
-        ] {
-            if let Some(value) = value {
-                next.push(format!("{name}={}", encode(value)));
-            }
-        }
-        response.insert_header((
-            "Link",
-            format!("</api/v1/log?{}>; rel=\"next\"", next.join("&")),
-        ));
-    }
+    let filters = [
+        ("since", &query.since),
+        ("pool", &query.pool),
+        ("kind", &query.kind),
+        ("status", &query.status),
+    ];
+    let last = (rows.len() == limit)
+        .then(|| rows.last().map(|r| r.seq))
+        .flatten();
+    link_next(&mut response, "/api/v1/log", last, limit, &filters);
     Ok(response.json(wire::all::<_, LogEntryOut>(&rows)))
 }
 
+/// Adds the `Link: <PATH?before=SEQ&limit=N&...>; rel="next"` header of a page that ended at
+/// row `last_seq` (none when the page was not full), keeping the `filters` that were given.
+pub(super) fn link_next(
+    response: &mut actix_web::HttpResponseBuilder,
+    path: &str,
+    last_seq: Option<i64>,
+    limit: usize,
+    filters: &[(&str, &Option<String>)],
+) {
+    let Some(last) = last_seq else {
+        return;
+    };
+    let mut next = vec![format!("before={last}"), format!("limit={limit}")];
+    for (name, value) in filters {
+        if let Some(value) = value {
+            next.push(format!("{name}={}", encode(value)));
+        }
+    }
+    response.insert_header(("Link", format!("<{path}?{}>; rel=\"next\"", next.join("&"))));
+}
+
 /// Percent-encodes a query value.
-pub(super) fn encode(value: &str) -> String {
+fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

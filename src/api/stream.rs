@@ -23,6 +23,7 @@ use serde_json::json;
 use super::ApiState;
 use super::auth::{Caller, authenticate};
 use super::error::ApiError;
+use super::routes::{read_store, unavailable};
 use super::wire::{ActionOut, AgentOut, AlertOut, LogEntryOut};
 use crate::actors::alert::GetAlerts;
 use crate::actors::events::{
@@ -169,15 +170,9 @@ async fn stream(
 
 /// The first message: the agents, alerts and recent actions the filter takes.
 async fn snapshot(state: &ApiState, filter: &Filter, role: Role) -> Result<String, ApiError> {
-    let unavailable =
-        |e: actix::MailboxError| ApiError::internal(format!("controller unavailable: {e}"));
     let fleet = state.fleet.send(GetFleet).await.map_err(unavailable)?;
     let alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
-    let store = state.store.clone();
-    let actions = web::block(move || store.actions(None, SNAPSHOT_ACTIONS))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(format!("cannot read the store: {e}")))?;
+    let actions = read_store(&state.store, |store| store.actions(None, SNAPSHOT_ACTIONS)).await?;
     let pool_ok = |pool: &str| filter.pool.as_deref().is_none_or(|p| p == pool);
     let agent_ok = |agent: &str| filter.agent.as_deref().is_none_or(|a| a == agent);
     let agents: Vec<AgentOut> = fleet

@@ -105,7 +105,7 @@ async fn ghost_agents_never_count_in_a_driver_pool_nor_starve_the_replacement_of
     // below min_agents is never held back by other actions.
     let victim = pids(&agents)[1];
     let victim_id = agents[1]["id"].as_str().unwrap().to_string();
-    let killed_ms = epoch_ms();
+    let killed_ms = swarmpilot::clock::now_ms();
     // SAFETY: killing a worker process of our own server.
     unsafe { libc::kill(victim as i32, libc::SIGKILL) };
     let replacement = wait_for("a restart proposed", Duration::from_secs(20), || async {
@@ -196,9 +196,4 @@ async fn a_restart_whose_start_keeps_failing_escalates_instead_of_leaving_a_ghos
     // Once starts work again, the pool is brought back to its minimum.
     std::fs::remove_file(&broken).unwrap();
     agents_up(&server, 2).await;
-}
-
-fn epoch_ms() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map_or(0, |d| d.as_millis() as i64)
 }

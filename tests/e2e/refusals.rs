@@ -206,32 +206,14 @@ async fn a_rollback_below_min_agents_or_of_a_pool_that_moved_on_is_refused_with_
     let rollback = format!("/api/v1/actions/{id}/rollback");
 
     // The policy now wants three at least: undoing would leave one.
-    std::fs::write(server.policies_dir().join("test.toml"), policy(3)).unwrap();
-    wait_for(
-        "the new minimum in force",
-        Duration::from_secs(10),
-        || async {
-            let (_, policies) = server.get("/api/v1/policies").await;
-            (policies["policy"]["pools"]["web"]["min_agents"] == 3).then_some(())
-        },
-    )
-    .await;
+    with_min(&server, policy(3), 3).await;
     let (status, body) = server.post_json(&rollback, &json!(null)).await;
     assert_eq!(status, 409, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("below its min_agents 3"), "{message}");
 
     // Back to one; the pool moves on to two: the rollback's starting point is gone.
-    std::fs::write(server.policies_dir().join("test.toml"), policy(1)).unwrap();
-    wait_for(
-        "the old minimum in force",
-        Duration::from_secs(10),
-        || async {
-            let (_, policies) = server.get("/api/v1/policies").await;
-            (policies["policy"]["pools"]["web"]["min_agents"] == 1).then_some(())
-        },
-    )
-    .await;
+    with_min(&server, policy(1), 1).await;
     let (status, shrink) = server.post_json("/api/v1/actions", &scale_to(2)).await;
     assert_eq!(status, 202, "{shrink}");
     wait_state(&server, shrink["id"].as_i64().unwrap(), "applied", 30).await;
@@ -241,4 +223,18 @@ async fn a_rollback_below_min_agents_or_of_a_pool_that_moved_on_is_refused_with_
     assert!(message.contains("stale"), "{message}");
     assert_eq!(state_of(&server, id).await["state"], "applied");
     agents_up(&server, 2).await;
+}
+
+/// Rewrites the policy file to `text` and waits until `min_agents` of `web` is `min`.
+async fn with_min(server: &Server, text: String, min: usize) {
+    std::fs::write(server.policies_dir().join("test.toml"), text).unwrap();
+    wait_for(
+        "the new policy in force",
+        Duration::from_secs(10),
+        || async {
+            let (_, policies) = server.get("/api/v1/policies").await;
+            (policies["policy"]["pools"]["web"]["min_agents"] == min).then_some(())
+        },
+    )
+    .await;
 }

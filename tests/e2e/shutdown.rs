@@ -3,19 +3,17 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::gate::{agents_up, rows, scale_web, settled, state_of, wait_state};
+use crate::store_faults::slow_web;
 use crate::util::{Server, processes_of, wait_for};
 
-/// Workers that take a second to start, a verification window of four seconds, two seconds
-/// of drain, and a shutdown grace of two seconds.
+/// The slow workers of `store_faults`, up to four, pushed agents in `external`, and a
+/// shutdown grace of two seconds.
 fn policy() -> String {
-    let exe = env!("CARGO_BIN_EXE_swarmpilot");
-    format!(
-        "[global]\nsampling_interval_secs = 1\nheartbeat_timeout_secs = 4\nshutdown_grace_secs = 2\n\
-         [pools.web]\nmin_agents = 1\nmax_agents = 4\nstartup_secs = 5\ndrain_ms = 2000\n\
-         [pools.external]\ndriver = {{ type = \"none\" }}\nmax_agents = 5000\n\
-         [pools.web.driver]\ntype = \"process\"\n\
-         command = [\"sh\", \"-c\", \"sleep 1; exec {exe} agent --listen 127.0.0.1:{{port}} --pool {{pool}} --id {{agent}}\"]\n\
-         [automation.verification]\nwindow_secs = 4\n"
+    slow_web(
+        1,
+        4,
+        "shutdown_grace_secs = 2\n",
+        "[pools.external]\ndriver = { type = \"none\" }\nmax_agents = 5000\n",
     )
 }
 

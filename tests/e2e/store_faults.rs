@@ -6,16 +6,17 @@ use serde_json::{Value, json};
 use crate::gate::{agents_up, rows, scale_web, settled, state_of, wait_state};
 use crate::util::{Server, wait_for};
 
-/// Workers that take `start_secs` to start, a verification window of four seconds, two
-/// seconds of drain: time for a test to make the store fail in each state.
-fn policy(start_secs: u32) -> String {
+/// Pool `web` of at most `max_agents` workers that take `start_secs` to start, a
+/// verification window of four seconds, two seconds of drain (time for a test to act in each
+/// state), `global` lines in `[global]`, and `extra`.
+pub(crate) fn slow_web(start_secs: u32, max_agents: usize, global: &str, extra: &str) -> String {
     let exe = env!("CARGO_BIN_EXE_swarmpilot");
     format!(
-        "[global]\nsampling_interval_secs = 1\nheartbeat_timeout_secs = 4\n\
-         [pools.web]\nmin_agents = 1\nmax_agents = 3\nstartup_secs = 5\ndrain_ms = 2000\n\
+        "[global]\nsampling_interval_secs = 1\nheartbeat_timeout_secs = 4\n{global}\
+         [pools.web]\nmin_agents = 1\nmax_agents = {max_agents}\nstartup_secs = 5\ndrain_ms = 2000\n\
          [pools.web.driver]\ntype = \"process\"\n\
          command = [\"sh\", \"-c\", \"sleep {start_secs}; exec {exe} agent --listen 127.0.0.1:{{port}} --pool {{pool}} --id {{agent}}\"]\n\
-         [automation.verification]\nwindow_secs = 4\n"
+         [automation.verification]\nwindow_secs = 4\n{extra}"
     )
 }
 
@@ -24,7 +25,7 @@ fn policy(start_secs: u32) -> String {
 async fn scaling_server(dir: &Path, start_secs: u32) -> (Server, PathBuf, i64) {
     let fault = dir.join("fail-writes");
     let server = Server::start_with_env(
-        &policy(start_secs),
+        &slow_web(start_secs, 3, "", ""),
         &[("SWARMPILOT_TEST_FAIL_WRITES_WHILE", fault.to_str().unwrap())],
     );
     agents_up(&server, 1).await;

@@ -391,7 +391,8 @@ impl Handler<GetAgentSeries> for FleetSupervisor {
 }
 
 /// Sorts `worker-10` after `worker-9`.
-fn natural_key(id: &str) -> (String, u64) {
+/// The key agents sort by: the id's stem, then its trailing number as a number.
+pub fn natural_key(id: &str) -> (String, u64) {
     let digits = id.len() - id.trim_end_matches(|c: char| c.is_ascii_digit()).len();
     let (stem, number) = id.split_at(id.len() - digits);
     (stem.to_string(), number.parse().unwrap_or(0))

@@ -226,7 +226,7 @@ async fn history(
         ("pool", &query.pool),
     ];
     let last = (rows.len() == limit)
-        .then(|| rows.last().map(|r| r.seq))
+        .then(|| rows.last().map(|r| ("before", r.seq.to_string())))
         .flatten();
     super::log::link_next(
         &mut response,

@@ -85,25 +85,28 @@ async fn log(
         ("status", &query.status),
     ];
     let last = (rows.len() == limit)
-        .then(|| rows.last().map(|r| r.seq))
+        .then(|| rows.last().map(|r| ("before", r.seq.to_string())))
         .flatten();
     link_next(&mut response, "/api/v1/log", last, limit, &filters);
     Ok(response.json(wire::all::<_, LogEntryOut>(&rows)))
 }
 
-/// Adds the `Link: <PATH?before=SEQ&limit=N&...>; rel="next"` header of a page that ended at
-/// row `last_seq` (none when the page was not full), keeping the `filters` that were given.
+/// Adds the `Link: <PATH?CURSOR=VALUE&limit=N&...>; rel="next"` header of a page whose next
+/// page starts at `cursor` (none when the page was the last), keeping the `filters` given.
 pub(super) fn link_next(
     response: &mut actix_web::HttpResponseBuilder,
     path: &str,
-    last_seq: Option<i64>,
+    cursor: Option<(&str, String)>,
     limit: usize,
     filters: &[(&str, &Option<String>)],
 ) {
-    let Some(last) = last_seq else {
+    let Some((name, value)) = cursor else {
         return;
     };
-    let mut next = vec![format!("before={last}"), format!("limit={limit}")];
+    let mut next = vec![
+        format!("{name}={}", encode(&value)),
+        format!("limit={limit}"),
+    ];
     for (name, value) in filters {
         if let Some(value) = value {
             next.push(format!("{name}={}", encode(value)));

@@ -2,6 +2,7 @@
 //! to and from domain types and talks to the actors by message.
 
 mod actions;
+mod agents;
 mod alerts;
 pub mod auth;
 mod chart;
@@ -15,6 +16,7 @@ mod routes;
 mod series;
 pub mod stream;
 mod tasks;
+mod ui;
 pub mod wire;
 
 use std::net::TcpListener;

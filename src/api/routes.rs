@@ -8,9 +8,9 @@ use serde::Serialize;
 use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
-use super::wire::{self, AgentOut, RecommendationOut};
+use super::wire::{self, RecommendationOut};
 use crate::actors::actuator::{GetActivity, GetWeights};
-use crate::actors::fleet::{AgentView, GetAgentSeries, GetFleet};
+use crate::actors::fleet::{AgentView, GetFleet};
 use crate::domain::AgentStatus;
 
 /// Mounts every route.
@@ -18,10 +18,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(super::metrics::metrics))
+        .configure(super::ui::configure)
         .service(
             web::scope("/api/v1")
-                .route("/agents", web::get().to(agents))
-                .route("/agents/{id}", web::get().to(agent))
+                .configure(super::agents::configure)
                 .route("/pools", web::get().to(pools))
                 .route("/recommendations", web::get().to(recommendations))
                 .route("/notifications", web::get().to(notifications))
@@ -74,46 +74,6 @@ pub(super) async fn read_store<T: Send + 'static>(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(store_error)
-}
-
-async fn agents(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
-    let snapshot = state.fleet.send(GetFleet).await.map_err(unavailable)?;
-    Ok(HttpResponse::Ok().json(wire::all::<_, AgentOut>(&snapshot.agents)))
-}
-
-#[derive(Serialize)]
-struct AgentDetail<'a> {
-    #[serde(flatten)]
-    agent: AgentOut<'a>,
-    /// Recent CPU values, oldest first: `[epoch ms, value]`.
-    cpu_series: Vec<(i64, f64)>,
-}
-
-async fn agent(
-    state: web::Data<ApiState>,
-    _caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let snapshot = state.fleet.send(GetFleet).await.map_err(unavailable)?;
-    let agent = snapshot
-        .agents
-        .into_iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| ApiError::not_found(format!("no agent {id}")))?;
-    let series = state
-        .fleet
-        .send(GetAgentSeries {
-            agent: id,
-            metric: crate::domain::metric::CPU_PERCENT.into(),
-        })
-        .await
-        .map_err(unavailable)?
-        .unwrap_or_default();
-    Ok(HttpResponse::Ok().json(AgentDetail {
-        agent: AgentOut::from(&agent),
-        cpu_series: series,
-    }))
 }
 
 #[derive(Serialize)]

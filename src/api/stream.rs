@@ -24,7 +24,7 @@ use super::ApiState;
 use super::auth::{Caller, authenticate};
 use super::error::ApiError;
 use super::routes::{read_store, unavailable};
-use super::wire::{ActionOut, AgentOut, AlertOut, LogEntryOut};
+use super::wire::{ActionOut, AlertOut, LogEntryOut};
 use crate::actors::alert::GetAlerts;
 use crate::actors::events::{
     Deliver, Event, EventBroker, FellBehind, Filter, FleetChange, Subscribe, Topic, Unsubscribe,
@@ -175,11 +175,11 @@ async fn snapshot(state: &ApiState, filter: &Filter, role: Role) -> Result<Strin
     let actions = read_store(&state.store, |store| store.actions(None, SNAPSHOT_ACTIONS)).await?;
     let pool_ok = |pool: &str| filter.pool.as_deref().is_none_or(|p| p == pool);
     let agent_ok = |agent: &str| filter.agent.as_deref().is_none_or(|a| a == agent);
-    let agents: Vec<AgentOut> = fleet
+    let agents: Vec<SampleOut> = fleet
         .agents
         .iter()
         .filter(|a| pool_ok(&a.pool) && agent_ok(&a.id))
-        .map(AgentOut::from)
+        .map(SampleOut::from)
         .collect();
     let alerts: Vec<AlertOut> = alerts
         .iter()
@@ -203,8 +203,8 @@ async fn snapshot(state: &ApiState, filter: &Filter, role: Role) -> Result<Strin
     .to_string())
 }
 
-/// An agent's latest readings, as the samples topic sends them (the full agent is in the
-/// snapshot and at `GET /api/v1/agents/{id}`).
+/// An agent's latest readings, as the snapshot and the samples topic send them (the full
+/// agent is at `GET /api/v1/agents/{id}`).
 #[derive(Serialize)]
 struct SampleOut<'a> {
     id: &'a str,

@@ -51,6 +51,44 @@ impl<'a> From<&'a AgentView> for AgentOut<'a> {
     }
 }
 
+/// One agent in a page of `GET /api/v1/agents`: what a list shows (the rest is at
+/// `GET /api/v1/agents/{id}`).
+#[derive(Debug, Serialize)]
+pub struct AgentSummaryOut<'a> {
+    pub(super) id: &'a str,
+    pool: &'a str,
+    status: AgentStatus,
+    pid: Option<u32>,
+    endpoint: Option<&'a str>,
+    last_sample_ms: i64,
+    cpu_percent: Option<f64>,
+    memory_percent: Option<f64>,
+    response_time_ms: Option<f64>,
+    error_rate: Option<f64>,
+    /// The highest of its anomaly scores.
+    anomaly_score: Option<f64>,
+}
+
+impl<'a> From<&'a AgentView> for AgentSummaryOut<'a> {
+    fn from(agent: &'a AgentView) -> Self {
+        use crate::domain::metric;
+        let latest = |name: &str| agent.metrics.get(name).copied();
+        AgentSummaryOut {
+            id: &agent.id,
+            pool: &agent.pool,
+            status: agent.status,
+            pid: agent.pid,
+            endpoint: agent.endpoint.as_deref(),
+            last_sample_ms: agent.last_sample_ms,
+            cpu_percent: latest(metric::CPU_PERCENT),
+            memory_percent: latest(metric::MEMORY_PERCENT),
+            response_time_ms: latest(metric::RESPONSE_TIME_MS),
+            error_rate: latest(metric::ERROR_RATE),
+            anomaly_score: agent.anomaly_scores.values().copied().reduce(f64::max),
+        }
+    }
+}
+
 /// One action: `GET /api/v1/actions[/{id}]` and what proposing, deciding and rolling back
 /// answer.
 #[derive(Debug, Serialize)]
@@ -185,6 +223,9 @@ pub struct AlertOut<'a> {
     pool: &'a str,
     level: AlertLevel,
     state: AlertState,
+    metric: &'a str,
+    threshold: Option<f64>,
+    message: &'a str,
     value: f64,
     since_ms: i64,
     fired_ms: Option<i64>,
@@ -202,6 +243,9 @@ impl<'a> From<&'a AlertView> for AlertOut<'a> {
             pool: &alert.pool,
             level: alert.level,
             state: alert.state,
+            metric: &alert.metric,
+            threshold: alert.threshold,
+            message: &alert.message,
             value: alert.value,
             since_ms: alert.since_ms,
             fired_ms: alert.fired_ms,
@@ -293,6 +337,9 @@ pub struct AlertHistoryOut<'a> {
     from_state: &'a str,
     to_state: &'a str,
     value: f64,
+    metric: &'a str,
+    threshold: Option<f64>,
+    message: &'a str,
 }
 
 impl<'a> From<&'a crate::store::AlertHistoryRow> for AlertHistoryOut<'a> {
@@ -308,6 +355,9 @@ impl<'a> From<&'a crate::store::AlertHistoryRow> for AlertHistoryOut<'a> {
             from_state: &row.from_state,
             to_state: &row.to_state,
             value: row.value,
+            metric: &row.metric,
+            threshold: row.threshold,
+            message: &row.message,
         }
     }
 }

@@ -26,16 +26,7 @@ const ACTION_COLUMNS: [(&str, &str); 4] = [
 /// Brings a database of any earlier version up to date.
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(GATE_SCHEMA)?;
-    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('actions')")?;
-    let have: Vec<String> = stmt
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    for (column, kind) in ACTION_COLUMNS {
-        if !have.iter().any(|c| c == column) {
-            conn.execute_batch(&format!("ALTER TABLE actions ADD COLUMN {column} {kind}"))?;
-        }
-    }
-    Ok(())
+    super::add_columns(conn, "actions", &ACTION_COLUMNS)
 }
 
 /// The approvals of one action, oldest first.

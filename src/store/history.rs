@@ -6,6 +6,13 @@ use serde::Serialize;
 use super::{Store, StoreError};
 use crate::clock;
 
+/// Columns the alert history gained after its first version.
+pub(super) const ALERT_COLUMNS: &[(&str, &str)] = &[
+    ("metric", "TEXT NOT NULL DEFAULT ''"),
+    ("threshold", "REAL"),
+    ("message", "TEXT NOT NULL DEFAULT ''"),
+];
+
 /// One alert state change, as recorded in the alert history.
 #[derive(Debug, Clone)]
 pub struct AlertTransition<'a> {
@@ -25,17 +32,33 @@ pub struct AlertTransition<'a> {
     pub to_state: &'a str,
     /// The value that caused the change.
     pub value: f64,
+    /// The metric its rule watches.
+    pub metric: &'a str,
+    /// Its rule's threshold, if the rule is one.
+    pub threshold: Option<f64>,
+    /// What the alert means.
+    pub message: &'a str,
 }
 
 impl Store {
     /// Appends one alert state transition to the alert history.
     pub fn record_alert(&self, alert: &AlertTransition<'_>) -> Result<(), StoreError> {
         self.lock().execute(
-            "INSERT INTO alert_history (ts_ms, rule, agent, pool, level, from_state, to_state, value)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO alert_history (ts_ms, rule, agent, pool, level, from_state, to_state,
+                                        value, metric, threshold, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
-                alert.ts_ms, alert.rule, alert.agent, alert.pool, alert.level,
-                alert.from_state, alert.to_state, alert.value
+                alert.ts_ms,
+                alert.rule,
+                alert.agent,
+                alert.pool,
+                alert.level,
+                alert.from_state,
+                alert.to_state,
+                alert.value,
+                alert.metric,
+                alert.threshold,
+                alert.message
             ],
         )?;
         Ok(())
@@ -65,6 +88,12 @@ pub struct AlertHistoryRow {
     pub to_state: String,
     /// The value that caused the change.
     pub value: f64,
+    /// The metric its rule watches (empty in rows written before it was recorded).
+    pub metric: String,
+    /// Its rule's threshold, if the rule is one.
+    pub threshold: Option<f64>,
+    /// What the alert means (empty in rows written before it was recorded).
+    pub message: String,
 }
 
 /// Which alert history rows to read, newest first.
@@ -90,7 +119,8 @@ impl Store {
     ) -> Result<Vec<AlertHistoryRow>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT seq, ts_ms, rule, agent, pool, level, from_state, to_state, value
+            "SELECT seq, ts_ms, rule, agent, pool, level, from_state, to_state, value,
+                    metric, threshold, message
              FROM alert_history
              WHERE (?1 IS NULL OR rule = ?1) AND (?2 IS NULL OR agent = ?2)
                AND (?3 IS NULL OR pool = ?3) AND (?4 IS NULL OR seq < ?4)
@@ -117,6 +147,9 @@ impl Store {
                     from_state: row.get(6)?,
                     to_state: row.get(7)?,
                     value: row.get(8)?,
+                    metric: row.get(9)?,
+                    threshold: row.get(10)?,
+                    message: row.get(11)?,
                 })
             },
         )?;

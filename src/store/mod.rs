@@ -91,6 +91,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         gate::migrate(&conn)?;
+        add_columns(&conn, "alert_history", history::ALERT_COLUMNS)?;
         conn.execute_batch(silences::SILENCE_SCHEMA)?;
         conn.execute_batch(rollups::ROLLUP_SCHEMA)?;
         if let Some(path) = std::env::var_os(FAULT_ENV).map(PathBuf::from) {
@@ -327,6 +328,21 @@ CREATE TABLE IF NOT EXISTS alert_history (
     level TEXT NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL, value REAL NOT NULL
 );
 ";
+
+/// Adds to `table` those of `columns` (name, SQL type) it lacks: a store written by an
+/// older version gains them on open.
+fn add_columns(conn: &Connection, table: &str, columns: &[(&str, &str)]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
+    let have: Vec<String> = stmt
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (column, kind) in columns {
+        if !have.iter().any(|c| c == column) {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        }
+    }
+    Ok(())
+}
 
 #[allow(clippy::too_many_arguments)]
 fn insert_log(

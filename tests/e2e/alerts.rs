@@ -211,30 +211,10 @@ async fn the_alert_history_pages_back_through_every_state_change() {
         .await;
     }
     // Page by page, two rows at a time, following the Link header.
-    let client = crate::util::client();
-    let mut next = Some("/api/v1/alerts/history?limit=2".to_string());
-    let mut rows: Vec<Value> = Vec::new();
-    while let Some(path) = next.take() {
-        let response = client
-            .get(format!("{}{path}", server.url))
-            .bearer_auth(&server.token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        next = response
-            .headers()
-            .get("Link")
-            .and_then(|l| l.to_str().ok())
-            .and_then(|l| {
-                l.strip_prefix('<')?
-                    .split_once('>')
-                    .map(|(p, _)| p.to_string())
-            });
-        let page: Vec<Value> = response.json().await.unwrap();
-        assert!(page.len() <= 2);
-        rows.extend(page);
-    }
+    let rows: Vec<Value> = server
+        .pages("/api/v1/alerts/history?limit=2", 2)
+        .await
+        .concat();
     let mine: Vec<(String, String)> = rows
         .iter()
         .filter(|r| r["agent"] == "e-2")
@@ -255,6 +235,20 @@ async fn the_alert_history_pages_back_through_every_state_change() {
     assert!(
         seqs.windows(2).all(|w| w[0] > w[1]),
         "no row twice: {seqs:?}"
+    );
+    // Each row says what the alert watches and means.
+    let row = &rows[0];
+    assert_eq!(
+        (row["metric"].as_str(), row["threshold"].as_f64()),
+        (Some("queue_size"), Some(100.0)),
+        "{row}"
+    );
+    assert!(
+        row["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("queue_size above 100 on e-"),
+        "{row}"
     );
     let (_, only) = server.get("/api/v1/alerts/history?agent=e-1").await;
     assert!(

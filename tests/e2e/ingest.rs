@@ -149,3 +149,65 @@ async fn bodies_that_are_not_batches_get_400_or_413_and_nothing_is_lost() {
     let (status, _) = server.get("/healthz").await;
     assert_eq!(status, 200, "the controller keeps running");
 }
+
+#[tokio::test]
+async fn the_agent_list_is_paged_in_id_order_with_a_summary_of_each() {
+    let server = Server::start(&policy("join"));
+    // 23 agents, ids that sort differently as text and as numbers (ext-2 before ext-10).
+    let body: Vec<_> = (1..=23)
+        .map(|n| json!({"agent": format!("ext-{n}"), "metric": "cpu_percent", "value": n}))
+        .collect();
+    let (status, reply) = server.post_json("/api/v1/samples", &json!(body)).await;
+    assert_eq!(status, 200, "{reply}");
+    wait_for("23 agents", Duration::from_secs(10), || async {
+        let (_, page) = server.get("/api/v1/agents").await;
+        (page.as_array()?.len() == 23).then_some(())
+    })
+    .await;
+
+    let pages = server
+        .pages("/api/v1/agents?limit=10&pool=external", 10)
+        .await;
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(
+        sizes,
+        [10, 10, 3],
+        "the Link header leads to every page once"
+    );
+    let ids: Vec<String> = pages
+        .concat()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = (1..=23).map(|n| format!("ext-{n}")).collect();
+    assert_eq!(ids, expected);
+    let first = &pages[0][0];
+    assert_eq!(first["pool"], "external");
+    assert_eq!(first["cpu_percent"], 1.0);
+    assert!(
+        first.get("metrics").is_none(),
+        "the list is a summary: {first}"
+    );
+
+    let response = crate::util::client()
+        .get(format!("{}/api/v1/agents?limit=5&after=ext-20", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["X-Total-Count"], "23");
+    assert!(response.headers().get("Link").is_none(), "the last page");
+    let tail: Vec<serde_json::Value> = response.json().await.unwrap();
+    assert_eq!(tail.len(), 3);
+
+    let (_, edge) = server.get("/api/v1/agents?pool=edge").await;
+    assert_eq!(edge, json!([]));
+    for (query, field) in [("status=sleepy", "status"), ("limit=0", "limit")] {
+        let (status, body) = server.get(&format!("/api/v1/agents?{query}")).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (400, Some(field)),
+            "{body}"
+        );
+    }
+}

@@ -115,6 +115,33 @@ impl Server {
         (status, body)
     }
 
+    /// Every page of the paged list at `first`, following each `Link: <...>; rel="next"`
+    /// header to the end; asserts that each answered 200 and held at most `limit` rows.
+    pub async fn pages(&self, first: &str, limit: usize) -> Vec<Vec<Value>> {
+        let mut next = Some(first.to_string());
+        let mut pages = Vec::new();
+        while let Some(path) = next.take() {
+            let response = self
+                .client
+                .get(format!("{}{path}", self.url))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 200, "{path}");
+            next = response
+                .headers()
+                .get("Link")
+                .and_then(|l| l.to_str().ok())
+                .filter(|l| l.ends_with("rel=\"next\""))
+                .and_then(|l| Some(l.strip_prefix('<')?.split_once('>')?.0.to_string()));
+            let page: Vec<Value> = response.json().await.expect("a JSON array");
+            assert!(page.len() <= limit, "{path}: {} rows", page.len());
+            pages.push(page);
+        }
+        pages
+    }
+
     /// One unlabelled sample of `GET /metrics`, when the page has it.
     pub async fn metric(&self, name: &str) -> Option<f64> {
         let page = self
@@ -191,11 +218,20 @@ impl Server {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// The agents of the fleet.
+    /// The agents of the fleet, each in full (`GET /api/v1/agents/{id}` of every agent the
+    /// list names; one that leaves in between is left out).
     pub async fn agents(&self) -> Vec<Value> {
-        let (status, body) = self.get("/api/v1/agents").await;
+        let (status, body) = self.get("/api/v1/agents?limit=5000").await;
         assert_eq!(status, 200, "{body}");
-        body.as_array().cloned().unwrap_or_default()
+        let mut agents = Vec::new();
+        for summary in body.as_array().cloned().unwrap_or_default() {
+            let id = summary["id"].as_str().unwrap_or_default();
+            let (status, agent) = self.get(&format!("/api/v1/agents/{id}")).await;
+            if status == 200 {
+                agents.push(agent);
+            }
+        }
+        agents
     }
 
     /// The action log, newest first.

@@ -230,6 +230,9 @@ fn record_as(store: &Store, view: &AlertView, from_state: &str, to_state: &str, 
         from_state,
         to_state,
         value: view.value,
+        metric: &view.metric,
+        threshold: view.threshold,
+        message: &view.message,
     };
     if let Err(error) = store.record_alert(&transition) {
         tracing::error!(message = "Alert history write failed.", %error);

@@ -15,6 +15,15 @@ pub const ANOMALY_QUIET_MS: i64 = 60_000;
 /// A resolved alert stays listed this long, milliseconds.
 pub const RESOLVED_KEPT_MS: i64 = 10 * 60 * 1000;
 
+/// What a threshold alert means: `cpu_percent above 85 for 30 s on worker-1`.
+fn threshold_message(rule: &AlertRule, agent: &str) -> String {
+    let lasting = match rule.for_secs {
+        0 => String::new(),
+        secs => format!(" for {secs} s"),
+    };
+    format!("{} above {}{lasting} on {agent}", rule.metric, rule.above)
+}
+
 /// An alert's identity: its rule and its agent.
 pub type AlertKey = (String, String);
 
@@ -101,14 +110,16 @@ impl AlertBook {
             .is_some_and(|(_, v)| v.state != AlertState::Resolved)
     }
 
-    /// Opens a pending alert of `rule` on `agent`.
+    /// Opens a pending alert of `rule` on `agent`; `threshold` is none for rules that are not
+    /// a threshold, whose `message` then says what they are.
     fn open(
         &mut self,
         rule: AlertRule,
-        agent: &str,
-        pool: &str,
+        (agent, pool): (&str, &str),
         value: f64,
         since_ms: i64,
+        threshold: Option<f64>,
+        message: String,
     ) -> Transition {
         self.next_id += 1;
         let view = AlertView {
@@ -116,6 +127,9 @@ impl AlertBook {
             rule: rule.name.clone(),
             agent: agent.to_string(),
             pool: pool.to_string(),
+            metric: rule.metric.clone(),
+            threshold,
+            message,
             level: rule.level,
             state: AlertState::Pending,
             value,
@@ -186,7 +200,9 @@ impl AlertBook {
             if self.active(&key) {
                 return Vec::new();
             }
-            return vec![self.open(rule, agent, pool, value, ts_ms)];
+            let message = threshold_message(&rule, agent);
+            let above = Some(rule.above);
+            return vec![self.open(rule, (agent, pool), value, ts_ms, above, message)];
         }
         let Some((rule, view)) = self.alerts.get_mut(&key) else {
             return Vec::new();
@@ -232,7 +248,12 @@ impl AlertBook {
             clear_below: None,
             cooldown_secs: 0,
         };
-        let opened = self.open(rule, &note.agent, &note.pool, note.score, note.ts_ms);
+        let message = format!(
+            "unusual {} on {}: its anomaly score reached {:.2}",
+            note.metric, note.agent, note.score
+        );
+        let at = (note.agent.as_str(), note.pool.as_str());
+        let opened = self.open(rule, at, note.score, note.ts_ms, None, message);
         let fired = self.transition(&key, AlertState::Firing, now_ms);
         std::iter::once(opened).chain(fired).collect()
     }
@@ -262,7 +283,8 @@ impl AlertBook {
             clear_below: None,
             cooldown_secs: 0,
         };
-        let opened = self.open(rule, agent, pool, value, now_ms);
+        let message = format!("{} on {agent}", name.replace('_', " "));
+        let opened = self.open(rule, (agent, pool), value, now_ms, None, message);
         let fired = self.transition(&key, AlertState::Firing, now_ms);
         std::iter::once(opened).chain(fired).collect()
     }

@@ -43,6 +43,12 @@ pub struct AlertView {
     pub level: AlertLevel,
     /// Current state.
     pub state: AlertState,
+    /// The metric its rule watches (`availability` for liveness alerts).
+    pub metric: String,
+    /// The value above which its rule breaches; none for anomaly and availability alerts.
+    pub threshold: Option<f64>,
+    /// What it means, in a sentence.
+    pub message: String,
     /// Value that last changed the state.
     pub value: f64,
     /// When the breach began, epoch milliseconds.

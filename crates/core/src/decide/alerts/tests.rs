@@ -116,3 +116,41 @@ fn availability_alerts_fire_at_once_once_and_a_forgotten_agent_resolves() {
     book.forget_resolved(7_000 + RESOLVED_KEPT_MS);
     assert!(book.is_empty());
 }
+
+#[test]
+fn every_alert_says_what_it_watches_and_means() {
+    let mut book = AlertBook::new(0);
+    let opened = book.crossed(cross(rule(30, 0, 0), 61.5, 1_000, true), 1_000);
+    let alert = &opened[0].alert;
+    assert_eq!(alert.metric, "cpu_percent");
+    assert_eq!(alert.threshold, Some(50.0));
+    assert_eq!(alert.message, "cpu_percent above 50 for 30 s on w-1");
+    let note = AnomalyNote {
+        agent: "w-2".into(),
+        pool: "w".into(),
+        metric: "memory_percent".into(),
+        value: 81.0,
+        score: 0.93,
+        channels: Default::default(),
+        ts_ms: 2_000,
+    };
+    let fired = book.anomalous(&note, 2_000);
+    assert_eq!(fired[0].alert.metric, "memory_percent");
+    assert_eq!(fired[0].alert.threshold, None);
+    assert!(
+        fired[0]
+            .alert
+            .message
+            .contains("unusual memory_percent on w-2")
+    );
+    let offline = book.raise(
+        "agent_offline",
+        AlertLevel::Critical,
+        "w-3",
+        "w",
+        0.0,
+        3_000,
+    );
+    assert_eq!(offline[0].alert.message, "agent offline on w-3");
+    assert_eq!(offline[0].alert.threshold, None);
+}

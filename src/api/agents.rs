@@ -1,0 +1,128 @@
+//! `GET /api/v1/agents`: the fleet as a paged list of summaries, and
+//! `GET /api/v1/agents/{id}`: one agent in full.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::ApiState;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::routes::unavailable;
+use super::wire::{AgentOut, AgentSummaryOut};
+use crate::actors::fleet::{GetAgentSeries, GetFleet};
+use crate::domain::AgentStatus;
+
+/// Agents in a page when the query names no `limit`.
+const DEFAULT_LIMIT: usize = 500;
+/// Most agents in one page.
+const MAX_LIMIT: usize = 5000;
+
+/// Mounts the agents' routes.
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/agents", web::get().to(agents))
+        .route("/agents/{id}", web::get().to(agent));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentsQuery {
+    pool: Option<String>,
+    status: Option<String>,
+    /// The id of the last agent of the previous page.
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The status named in a query, or a 400 naming the field.
+fn status(name: &str) -> Result<AgentStatus, ApiError> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|_| {
+        ApiError::bad_request(
+            Some("status"),
+            format!("unknown status {name:?}: one of starting, active, idle, busy, error, offline"),
+        )
+    })
+}
+
+/// A page of agents in id order (numbers in ids sort as numbers), with `X-Total-Count` (the
+/// agents the filters take) and a `Link` to the next page when there is one.
+async fn agents(
+    state: web::Data<ApiState>,
+    _caller: Caller,
+    query: web::Query<AgentsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let wanted = query.status.as_deref().map(status).transpose()?;
+    let limit = match query.limit {
+        Some(0) => {
+            return Err(ApiError::bad_request(
+                Some("limit"),
+                "limit must be at least 1",
+            ));
+        }
+        limit => limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
+    };
+    let snapshot = state.fleet.send(GetFleet).await.map_err(unavailable)?;
+    let taken: Vec<_> = snapshot
+        .agents
+        .iter()
+        .filter(|a| query.pool.as_deref().is_none_or(|p| p == a.pool))
+        .filter(|a| wanted.is_none_or(|s| s == a.status))
+        .collect();
+    // The snapshot is in id order; a page starts after the cursor's place in it.
+    let start = match &query.after {
+        None => 0,
+        Some(after) => {
+            let key = crate::actors::fleet::natural_key(after);
+            taken.partition_point(|a| crate::actors::fleet::natural_key(&a.id) <= key)
+        }
+    };
+    let page: Vec<AgentSummaryOut> = taken[start..]
+        .iter()
+        .take(limit)
+        .map(|a| AgentSummaryOut::from(*a))
+        .collect();
+    let mut response = HttpResponse::Ok();
+    response.insert_header(("X-Total-Count", taken.len().to_string()));
+    let more = start + page.len() < taken.len();
+    let cursor = more
+        .then(|| page.last().map(|a| ("after", a.id.to_string())))
+        .flatten();
+    let filters = [("pool", &query.pool), ("status", &query.status)];
+    super::log::link_next(&mut response, "/api/v1/agents", cursor, limit, &filters);
+    Ok(response.json(page))
+}
+
+#[derive(Serialize)]
+struct AgentDetail<'a> {
+    #[serde(flatten)]
+    agent: AgentOut<'a>,
+    /// Recent CPU values, oldest first: `[epoch ms, value]`.
+    cpu_series: Vec<(i64, f64)>,
+}
+
+async fn agent(
+    state: web::Data<ApiState>,
+    _caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let snapshot = state.fleet.send(GetFleet).await.map_err(unavailable)?;
+    let agent = snapshot
+        .agents
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no agent {id}")))?;
+    let series = state
+        .fleet
+        .send(GetAgentSeries {
+            agent: id,
+            metric: crate::domain::metric::CPU_PERCENT.into(),
+        })
+        .await
+        .map_err(unavailable)?
+        .unwrap_or_default();
+    Ok(HttpResponse::Ok().json(AgentDetail {
+        agent: AgentOut::from(&agent),
+        cpu_series: series,
+    }))
+}

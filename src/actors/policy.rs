@@ -19,7 +19,7 @@ use crate::store::Store;
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
 /// Where the policy comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "path", rename_all = "snake_case")]
 pub enum PolicySource {
     /// The embedded `policies/default.toml`.
@@ -29,7 +29,7 @@ pub enum PolicySource {
 }
 
 /// Why the last reload was refused.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ReloadFailure {
     /// When, epoch milliseconds.
     pub at_ms: i64,
@@ -48,7 +48,7 @@ pub struct ReloadPolicy {
 }
 
 /// What a successful reload did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ReloadOutcome {
     /// The version in force after it.
     pub version: String,

@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, one_of};
+use super::openapi::Endpoint;
 use super::routes::{read_store, unavailable};
 use super::wire::{self, ActionOut, AutomationOut};
 use crate::actors::actuator::{ActuatorError, Decide, GetWeights, Propose, RollBack, SetPaused};
@@ -21,21 +23,75 @@ use crate::policy::{Role, threshold};
 /// Most rows one list call returns.
 pub(super) const MAX_LIMIT: usize = 1000;
 
-/// Mounts the action routes under `/api/v1`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/actions", web::get().to(actions))
-        .route("/actions", web::post().to(request))
-        .route("/actions/{id}", web::get().to(action))
-        .route("/actions/{id}/approve", web::post().to(approve))
-        .route("/actions/{id}/reject", web::post().to(reject))
-        .route("/actions/{id}/rollback", web::post().to(rollback))
-        .route("/automation", web::get().to(automation))
-        .route("/automation/pause", web::post().to(pause))
-        .route("/automation/resume", web::post().to(resume));
+/// The action routes under `/api/v1`.
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    const ID: &str = "The action's id";
+    vec![
+        Endpoint::get("/actions", "Actions, newest first", || {
+            web::get().to(actions)
+        })
+        .query::<ActionsQuery>()
+        .answers::<Vec<ActionOut>>(200, "The actions")
+        .errors(&[400]),
+        Endpoint::post("/actions", "Ask for an action by hand", || {
+            web::post().to(request)
+        })
+        .role(Role::Operator)
+        .body::<ActionRequest>()
+        .answers::<ActionOut>(202, "Proposed: gated, then applied or waiting for approval")
+        .errors(&[400, 409, 503]),
+        Endpoint::get("/actions/{id}", "One action", || web::get().to(action))
+            .param("id", ID)
+            .answers::<ActionOut>(200, "The action")
+            .errors(&[400, 404]),
+        Endpoint::post("/actions/{id}/approve", "Approve a waiting action", || {
+            web::post().to(approve)
+        })
+        .role(Role::Approver)
+        .param("id", ID)
+        .optional_body::<DecisionBody>()
+        .answers::<ActionOut>(200, "The action after the approval")
+        .errors(&[400, 404, 409, 503]),
+        Endpoint::post("/actions/{id}/reject", "Reject a waiting action", || {
+            web::post().to(reject)
+        })
+        .role(Role::Approver)
+        .param("id", ID)
+        .optional_body::<DecisionBody>()
+        .answers::<ActionOut>(200, "The rejected action")
+        .errors(&[400, 404, 409, 503]),
+        Endpoint::post(
+            "/actions/{id}/rollback",
+            "Roll an applied action back",
+            || web::post().to(rollback),
+        )
+        .role(Role::Approver)
+        .param("id", ID)
+        .answers::<ActionOut>(200, "The action, rolled back")
+        .errors(&[400, 404, 409, 503]),
+        Endpoint::get(
+            "/automation",
+            "Whether automation runs, is paused or halted",
+            || web::get().to(automation),
+        )
+        .answers::<AutomationOut>(200, "Automation's state"),
+        Endpoint::post("/automation/pause", "Pause automation", || {
+            web::post().to(pause)
+        })
+        .role(Role::Admin)
+        .answers::<AutomationOut>(200, "Paused")
+        .errors(&[409, 503]),
+        Endpoint::post("/automation/resume", "Resume automation", || {
+            web::post().to(resume)
+        })
+        .role(Role::Admin)
+        .answers::<AutomationOut>(200, "Resumed")
+        .errors(&[409, 503]),
+    ]
 }
 
 /// The change an operator asks for; the starting point is filled in from what is in force.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum ChangeRequest {
     Scale { to: usize },
@@ -44,7 +100,7 @@ enum ChangeRequest {
     Redistribute { weights: BTreeMap<String, f64> },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ActionRequest {
     pool: String,
@@ -232,7 +288,7 @@ async fn redistribution(
 }
 
 /// What an approver may add to a decision.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DecisionBody {
     comment: Option<String>,
@@ -324,7 +380,7 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_request(Some("id"), format!("{id:?} is not an action id")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ActionsQuery {
     status: Option<String>,

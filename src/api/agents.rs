@@ -2,11 +2,13 @@
 //! `GET /api/v1/agents/{id}`: one agent in full.
 
 use actix_web::{HttpResponse, web};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::openapi::Endpoint;
 use super::routes::unavailable;
 use super::wire::{AgentOut, AgentSummaryOut};
 use crate::actors::fleet::{GetAgentSeries, GetFleet};
@@ -17,19 +19,35 @@ const DEFAULT_LIMIT: usize = 500;
 /// Most agents in one page.
 const MAX_LIMIT: usize = 5000;
 
-/// Mounts the agents' routes.
-pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/agents", web::get().to(agents))
-        .route("/agents/{id}", web::get().to(agent));
+/// The agents' routes under `/api/v1`.
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get(
+            "/agents",
+            "A page of agents, in id order, summarised",
+            || web::get().to(agents),
+        )
+        .query::<AgentsQuery>()
+        .answers::<Vec<AgentSummaryOut>>(200, "The page")
+        .header("X-Total-Count", "How many agents the filters take")
+        .header("Link", "The next page: <...>; rel=\"next\"")
+        .errors(&[400]),
+        Endpoint::get("/agents/{id}", "One agent in full", || web::get().to(agent))
+            .param("id", "The agent's id")
+            .answers::<AgentDetail>(200, "The agent")
+            .errors(&[404]),
+    ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AgentsQuery {
     pool: Option<String>,
+    /// starting, active, idle, busy, error or offline.
     status: Option<String>,
     /// The id of the last agent of the previous page.
     after: Option<String>,
+    /// Agents in a page, at most 5000 (default 500).
     limit: Option<usize>,
 }
 
@@ -92,7 +110,7 @@ async fn agents(
     Ok(response.json(page))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct AgentDetail<'a> {
     #[serde(flatten)]
     agent: AgentOut<'a>,

@@ -2,11 +2,13 @@
 //! one, and silences (`GET|POST /api/v1/silences`, `DELETE /api/v1/silences/{id}`).
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, one_of, time};
+use super::openapi::Endpoint;
 use super::routes::{read_store, unavailable};
 use super::wire::{self, AlertHistoryOut, AlertOut};
 use crate::actors::alert::{AckAlert, GetAlerts, SilencesChanged};
@@ -14,22 +16,72 @@ use crate::clock;
 use crate::notify::{Matcher, Silence};
 use crate::policy::Role;
 
-/// Mounts the alert and silence routes under `/api/v1`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/alerts", web::get().to(alerts))
-        .route("/alerts/history", web::get().to(history))
-        .route("/alerts/{id}/ack", web::post().to(ack))
-        .route("/silences", web::get().to(silences))
-        .route("/silences", web::post().to(create_silence))
-        .route("/silences/{id}", web::delete().to(delete_silence));
+/// The alert and silence routes under `/api/v1`.
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get(
+            "/alerts",
+            "Alerts pending, firing and recently resolved",
+            || web::get().to(alerts),
+        )
+        .query::<AlertQuery>()
+        .answers::<Vec<AlertOut>>(200, "The alerts")
+        .errors(&[400]),
+        Endpoint::get(
+            "/alerts/history",
+            "Every alert state change, newest first",
+            || web::get().to(history),
+        )
+        .query::<HistoryQuery>()
+        .answers::<Vec<AlertHistoryOut>>(200, "A page of the history")
+        .header("Link", "The next page: <...>; rel=\"next\"")
+        .errors(&[400]),
+        Endpoint::post("/alerts/{id}/ack", "Acknowledge an alert", || {
+            web::post().to(ack)
+        })
+        .role(Role::Operator)
+        .param("id", "The alert's id")
+        .answers::<AlertOut>(200, "The acknowledged alert")
+        .errors(&[400, 404]),
+        Endpoint::get(
+            "/silences",
+            "Silences, in force, pending and expired",
+            || web::get().to(silences),
+        )
+        .answers::<Vec<SilenceView>>(200, "The silences"),
+        Endpoint::post("/silences", "Silence the alerts that match", || {
+            web::post().to(create_silence)
+        })
+        .role(Role::Operator)
+        .body::<SilenceRequest>()
+        .answers::<SilenceView>(201, "The new silence")
+        .errors(&[400]),
+        Endpoint::delete("/silences/{id}", "Expire a silence now", || {
+            web::delete().to(delete_silence)
+        })
+        .role(Role::Operator)
+        .param("id", "The silence's id")
+        .answers::<Expired>(200, "Expired")
+        .errors(&[400, 404]),
+    ]
 }
 
-#[derive(Deserialize)]
+/// A silence that was expired.
+#[derive(Serialize, JsonSchema)]
+struct Expired {
+    id: i64,
+    /// Always `expired`.
+    state: &'static str,
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AlertQuery {
+    /// pending, firing or resolved.
     state: Option<String>,
     agent: Option<String>,
     pool: Option<String>,
+    /// info, warning, critical or emergency.
     level: Option<String>,
 }
 
@@ -79,7 +131,7 @@ async fn ack(
 }
 
 /// A silence as people post it.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SilenceRequest {
     matchers: Vec<Matcher>,
@@ -90,7 +142,7 @@ struct SilenceRequest {
 }
 
 /// A silence with its state, as the API shows it.
-#[derive(serde::Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct SilenceView {
     #[serde(flatten)]
     silence: Silence,
@@ -180,16 +232,21 @@ async fn delete_silence(
         return Err(ApiError::not_found(format!("no silence {id}")));
     }
     state.alert.do_send(SilencesChanged);
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id, "state": "expired" })))
+    Ok(HttpResponse::Ok().json(Expired {
+        id,
+        state: "expired",
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HistoryQuery {
     rule: Option<String>,
     agent: Option<String>,
     pool: Option<String>,
+    /// Rows older than this `seq` (the next page).
     before: Option<i64>,
+    /// Rows in a page, at most 1000.
     limit: Option<usize>,
 }
 

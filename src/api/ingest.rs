@@ -9,24 +9,51 @@ use actix_web::dev::Decompress;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentEncoding};
 use actix_web::{HttpRequest, HttpResponse, web};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::openapi::Endpoint;
 use super::routes::unavailable;
 use crate::actors::messages::{AdmitSamples, Refused};
 use crate::domain::Sample;
 use crate::ingest::{Rejection, push};
 use crate::policy::Role;
 
-/// Mounts the push routes under `/api/v1`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/samples", web::post().to(samples));
+/// The push route under `/api/v1`.
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::post("/samples", "Push a batch of samples", || {
+            web::post().to(samples)
+        })
+        .role(Role::Operator)
+        .body::<Vec<PushedSample>>()
+        .answers::<Admitted>(200, "Every sample was accepted")
+        .answers::<Admitted>(400, "Some were refused (each named); the others were kept")
+        .errors(&[400, 413, 415]),
+    ]
+}
+
+/// One pushed sample (parsed item by item, so each refusal names its index and field).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct PushedSample {
+    /// The agent's id; unknown agents join a pool (`labels.pool`, else the default).
+    agent: String,
+    /// The metric's name, e.g. `cpu_percent`.
+    metric: String,
+    /// A finite number.
+    value: f64,
+    /// When it was measured, epoch milliseconds; default now.
+    timestamp: Option<i64>,
+    /// Labels; `pool` names the pool of a new agent.
+    labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// What a push answers: how many samples were kept and each one refused.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct Admitted {
     accepted: usize,
     rejected: Vec<Rejection>,
@@ -34,7 +61,7 @@ struct Admitted {
     error: Option<ErrorPart>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct ErrorPart {
     code: &'static str,
     message: String,

@@ -5,31 +5,50 @@
 //! columns) or a JSON array.
 
 use actix_web::{HttpResponse, web};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::actions::MAX_LIMIT;
 use super::auth::Caller;
 use super::error::{ApiError, one_of, time};
+use super::openapi::Endpoint;
 use super::routes::read_store;
 use super::wire::{self, LogEntryOut};
 use crate::domain::{ActionKind, ActionState, Change};
 use crate::store::{LogEntry, LogFilter};
 
 /// Mounts the log route under `/api/v1`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/log", web::get().to(log));
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get(
+            "/log",
+            "The applied-optimization and rollback log, newest first",
+            || web::get().to(log),
+        )
+        .query::<LogQuery>()
+        .answers::<Vec<LogEntryOut>>(200, "A page of the log")
+        .answers_raw(200, "text/csv", "format=csv: the whole selection")
+        .header("Link", "The next page: <...>; rel=\"next\"")
+        .errors(&[400]),
+    ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LogQuery {
+    /// Rows from this time on: RFC 3339 or epoch milliseconds.
     since: Option<String>,
     pool: Option<String>,
+    /// An action kind: scale, redistribute, restart, adjust_threshold.
     kind: Option<String>,
+    /// An action state, e.g. applied, rolled_back.
     status: Option<String>,
+    /// Rows older than this `seq` (the next page).
     before: Option<i64>,
+    /// Rows in a page, at most 1000 (default 100).
     limit: Option<usize>,
+    /// `json` or `csv`: the whole selection at once.
     format: Option<String>,
 }
 

@@ -10,6 +10,7 @@ pub use crate::http_error as error;
 mod ingest;
 mod log;
 mod metrics;
+mod openapi;
 mod otlp;
 mod policies;
 mod routes;
@@ -85,7 +86,6 @@ pub fn serve(state: ApiState, listener: TcpListener) -> std::io::Result<actix_we
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
                 error::ApiError::bad_request(None, format!("invalid query: {e}")).into()
             }))
-            .configure(otlp::configure)
             .configure(routes::configure)
     })
     .workers(2)

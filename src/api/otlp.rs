@@ -17,6 +17,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::ingest::{read_body, send_to_fleet};
+use super::openapi::Endpoint;
 use crate::ingest::Rejection;
 use crate::ingest::otlp::{self, Clock, Encoding, Mapped, SeriesMemory};
 use crate::policy::Role;
@@ -24,9 +25,24 @@ use crate::policy::Role;
 /// The previous point of each cumulative OTLP series, shared by the HTTP workers.
 pub type OtlpSeries = web::Data<Mutex<SeriesMemory>>;
 
-/// Mounts `POST /v1/metrics` at the root.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/metrics", web::post().to(metrics));
+/// `POST /v1/metrics`, at the root.
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::post("/v1/metrics", "Push OTLP/HTTP metrics", || {
+            web::post().to(metrics)
+        })
+        .role(Role::Operator)
+        .raw_body("application/x-protobuf")
+        .raw_body("application/json")
+        .answers_raw(
+            200,
+            "application/x-protobuf",
+            "ExportMetricsServiceResponse, \
+            with the points refused in partial_success",
+        )
+        .answers_raw(200, "application/json", "The same in OTLP JSON")
+        .errors(&[400, 413, 415]),
+    ]
 }
 
 async fn metrics(

@@ -2,23 +2,77 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::openapi::Endpoint;
 use super::routes::read_store;
-use crate::actors::policy::{GetPolicyStatus, PolicySource, ReloadPolicy};
-use crate::policy::{self, PolicyError};
+use crate::actors::policy::{GetPolicyStatus, PolicySource, ReloadOutcome, ReloadPolicy};
+use crate::policy::{self, PolicyError, Role};
 
 /// Most policy versions `GET /api/v1/policies` returns.
 const HISTORY: usize = 20;
 
-/// Mounts the policy routes under `/api/v1`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/policies", web::get().to(status))
-        .route("/policies/validate", web::post().to(validate))
-        .route("/policies/reload", web::post().to(reload));
+/// The policy routes under `/api/v1`.
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get(
+            "/policies",
+            "The policy in force and its version history",
+            || web::get().to(status),
+        )
+        .answers::<PolicyStatusOut>(200, "The policy, its files, overlay and recent versions"),
+        Endpoint::post(
+            "/policies/validate",
+            "Check a candidate policy file",
+            || web::post().to(validate),
+        )
+        .query::<ValidateQuery>()
+        .raw_body("text/plain")
+        .answers::<Verdict>(200, "Whether it loads, with every error and warning")
+        .errors(&[400]),
+        Endpoint::post(
+            "/policies/reload",
+            "Reload the policy from its files",
+            || web::post().to(reload),
+        )
+        .role(Role::Admin)
+        .answers::<ReloadOutcome>(200, "The version in force after the reload")
+        .answers::<InvalidPolicy>(422, "The files do not load; the running policy stays"),
+    ]
+}
+
+/// `GET /api/v1/policies`.
+#[derive(Serialize, JsonSchema)]
+struct PolicyStatusOut<'a> {
+    version: &'a str,
+    source: &'a PolicySource,
+    files: &'a [String],
+    policy: &'a policy::Policy,
+    warnings: &'a [PolicyError],
+    overlay: &'a [policy::OverlayEntry],
+    last_reload_error: Option<&'a crate::actors::policy::ReloadFailure>,
+    /// The most recent versions, newest first, each with its diff.
+    history: Vec<crate::store::PolicyVersionRow>,
+}
+
+/// A reload refused: the error shape, with every error and warning.
+#[derive(Serialize, JsonSchema)]
+struct InvalidPolicy {
+    error: InvalidPolicyError,
+    errors: Vec<PolicyError>,
+    warnings: Vec<PolicyError>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct InvalidPolicyError {
+    /// Always `invalid_policy`.
+    code: &'static str,
+    message: String,
+    field: Option<String>,
 }
 
 async fn status(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
@@ -28,26 +82,26 @@ async fn status(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespo
         .await
         .map_err(|e| ApiError::internal(format!("policy keeper unavailable: {e}")))?;
     let history = read_store(&state.store, |store| store.policy_versions(HISTORY)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "version": status.loaded.version,
-        "source": status.source,
-        "files": status.loaded.files,
-        "policy": status.loaded.policy,
-        "warnings": status.loaded.warnings,
-        "overlay": status.loaded.overlay,
-        "last_reload_error": status.last_reload_error,
-        "history": history,
-    })))
+    Ok(HttpResponse::Ok().json(PolicyStatusOut {
+        version: &status.loaded.version,
+        source: &status.source,
+        files: &status.loaded.files,
+        policy: &status.loaded.policy,
+        warnings: &status.loaded.warnings,
+        overlay: &status.loaded.overlay,
+        last_reload_error: status.last_reload_error.as_ref(),
+        history,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ValidateQuery {
     /// Validate the body as this file of the policy directory, merged with the others.
     file: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Verdict {
     valid: bool,
     version: Option<String>,
@@ -103,7 +157,7 @@ async fn validate(
 }
 
 async fn reload(state: web::Data<ApiState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    caller.require(crate::policy::Role::Admin)?;
+    caller.require(Role::Admin)?;
     let outcome = state
         .policy_keeper
         .send(ReloadPolicy { actor: caller.name })
@@ -111,14 +165,19 @@ async fn reload(state: web::Data<ApiState>, caller: Caller) -> Result<HttpRespon
         .map_err(|e| ApiError::internal(format!("policy keeper unavailable: {e}")))?;
     match outcome {
         Ok(outcome) => Ok(HttpResponse::Ok().json(outcome)),
-        Err(error) => Ok(HttpResponse::build(StatusCode::UNPROCESSABLE_ENTITY).json(serde_json::json!({
-            "error": {
-                "code": "invalid_policy",
-                "message": format!("the policy has {} error(s); the running policy stays", error.errors.len()),
-                "field": error.errors.first().and_then(|e| e.field.clone()),
+        Err(error) => Ok(HttpResponse::build(StatusCode::UNPROCESSABLE_ENTITY).json(
+            InvalidPolicy {
+                error: InvalidPolicyError {
+                    code: "invalid_policy",
+                    message: format!(
+                        "the policy has {} error(s); the running policy stays",
+                        error.errors.len()
+                    ),
+                    field: error.errors.first().and_then(|e| e.field.clone()),
+                },
+                errors: error.errors,
+                warnings: error.warnings,
             },
-            "errors": error.errors,
-            "warnings": error.warnings,
-        }))),
+        )),
     }
 }

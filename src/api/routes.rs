@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, web};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::openapi::Endpoint;
 use super::wire::{self, RecommendationOut};
 use crate::actors::actuator::{GetActivity, GetWeights};
 use crate::actors::fleet::{AgentView, GetFleet};
@@ -15,32 +17,105 @@ use crate::domain::AgentStatus;
 
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(super::metrics::metrics))
-        .configure(super::ui::configure)
+    super::openapi::mount(cfg, &root_endpoints());
+    cfg.configure(super::ui::configure)
         .service(
-            web::scope("/api/v1")
-                .configure(super::agents::configure)
-                .route("/pools", web::get().to(pools))
-                .route("/recommendations", web::get().to(recommendations))
-                .route("/notifications", web::get().to(notifications))
-                .configure(super::ingest::configure)
-                .configure(super::series::configure)
-                .configure(super::tasks::configure)
-                .configure(super::actions::configure)
-                .configure(super::log::configure)
-                .configure(super::alerts::configure)
-                .configure(super::policies::configure)
-                .configure(super::stream::configure),
+            web::scope("/api/v1").configure(|cfg| super::openapi::mount(cfg, &api_endpoints())),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))
         }));
 }
 
+/// The API's OpenAPI document: every route below.
+pub fn document() -> serde_json::Value {
+    super::openapi::document(&[("", root_endpoints()), ("/api/v1", api_endpoints())])
+}
+
+/// The routes at the root: probes, Prometheus metrics and OTLP ingestion.
+fn root_endpoints() -> Vec<Endpoint> {
+    let mut table = vec![
+        Endpoint::get("/healthz", "The process answers", || web::get().to(healthz))
+            .open()
+            .answers::<Status>(200, "Alive"),
+        Endpoint::get("/readyz", "Ready to act", || web::get().to(readyz))
+            .open()
+            .answers::<Status>(200, "Ready")
+            .answers::<Status>(503, "Actuation has stopped, with the reason"),
+        Endpoint::get(
+            "/metrics",
+            "The controller's metrics for Prometheus",
+            || web::get().to(super::metrics::metrics),
+        )
+        .open()
+        .answers_raw(200, "text/plain", "Prometheus text exposition format 0.0.4"),
+    ];
+    table.extend(super::otlp::endpoints());
+    table
+}
+
+/// The routes under `/api/v1`.
+fn api_endpoints() -> Vec<Endpoint> {
+    let mut table = vec![
+        Endpoint::get("/openapi.json", "This document", || {
+            web::get().to(super::openapi::serve)
+        })
+        .open()
+        .answers_raw(200, "application/json", "OpenAPI 3.1"),
+        Endpoint::get(
+            "/pools",
+            "Each pool: bounds, size, load and weights",
+            || web::get().to(pools),
+        )
+        .answers::<Vec<PoolView>>(200, "The pools"),
+        Endpoint::get(
+            "/recommendations",
+            "What the optimizer would do now",
+            || web::get().to(recommendations),
+        )
+        .answers::<Vec<RecommendationOut>>(200, "The recommendations"),
+        Endpoint::get(
+            "/notifications",
+            "Each notification channel's counts",
+            || web::get().to(notifications),
+        )
+        .answers::<BTreeMap<String, crate::notify::ChannelStats>>(200, "By channel"),
+    ];
+    for part in [
+        super::agents::endpoints,
+        super::series::endpoints,
+        super::ingest::endpoints,
+        super::tasks::endpoints,
+        super::actions::endpoints,
+        super::log::endpoints,
+        super::alerts::endpoints,
+        super::policies::endpoints,
+        super::stream::endpoints,
+    ] {
+        table.extend(part());
+    }
+    table
+}
+
+/// What the probes answer.
+#[derive(Serialize, JsonSchema)]
+struct Status {
+    /// `ok`, or `not_ready`.
+    status: &'static str,
+    /// Why it is not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// Since when, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
+}
+
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(Status {
+        status: "ok",
+        reason: None,
+        since: None,
+    })
 }
 
 pub(super) fn unavailable(error: actix::MailboxError) -> ApiError {
@@ -50,12 +125,12 @@ pub(super) fn unavailable(error: actix::MailboxError) -> ApiError {
 /// Ready unless actuation stopped because the store refused a write (503, with why).
 async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
     match state.halt.get() {
-        None => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
-        Some(halted) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
-            "status": "not_ready",
-            "reason": halted.reason,
-            "since": crate::clock::rfc3339(halted.since_ms),
-        })),
+        None => healthz().await,
+        Some(halted) => HttpResponse::ServiceUnavailable().json(Status {
+            status: "not_ready",
+            reason: Some(halted.reason),
+            since: Some(crate::clock::rfc3339(halted.since_ms)),
+        }),
     }
 }
 
@@ -76,7 +151,7 @@ pub(super) async fn read_store<T: Send + 'static>(
         .map_err(store_error)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct PoolView {
     name: String,
     driver: &'static str,
@@ -98,7 +173,7 @@ struct PoolView {
     input_errors: BTreeMap<String, String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct WeightView {
     weight: f64,
     share: f64,

@@ -3,12 +3,14 @@
 //! raw recent points of the agent's ring buffer beside them; `format=png` draws the rollups.
 
 use actix_web::{HttpResponse, web};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::auth::Caller;
 use super::chart::{SeriesChart, series_png};
 use super::error::{ApiError, one_of, time};
+use super::openapi::Endpoint;
 use super::routes::{read_store, unavailable};
 use crate::actors::fleet::GetAgentSeries;
 use crate::store::{SeriesPoint, SeriesQuery};
@@ -18,22 +20,39 @@ const DEFAULT_WINDOW_MS: i64 = 3_600_000;
 /// Most points one reply holds; a longer window needs a larger step.
 pub const MAX_POINTS: i64 = 10_000;
 
-/// Mounts the series route under `/api/v1`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/agents/{id}/series/{metric}", web::get().to(series));
+/// The series route under `/api/v1`.
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get(
+            "/agents/{id}/series/{metric}",
+            "One agent's metric over time",
+            || web::get().to(series),
+        )
+        .param("id", "The agent's id")
+        .param("metric", "The metric's name, e.g. cpu_percent")
+        .query::<SeriesParams>()
+        .answers::<SeriesView>(200, "Rollup points and the recent raw points")
+        .answers_raw(200, "text/csv", "format=csv: the rollup points")
+        .answers_raw(200, "image/png", "format=png: a chart of the rollup points")
+        .errors(&[400, 404]),
+    ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SeriesParams {
+    /// From when: RFC 3339 or epoch milliseconds; default an hour ago.
     since: Option<String>,
+    /// Until when: RFC 3339 or epoch milliseconds; default now.
     until: Option<String>,
+    /// Seconds per point, a positive multiple of 60 (default 60).
     step: Option<String>,
+    /// `json` (default), `csv` or `png`.
     format: Option<String>,
 }
 
 /// One rollup point on the wire.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct PointView {
     #[serde(flatten)]
     point: SeriesPoint,
@@ -41,7 +60,7 @@ struct PointView {
     time: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct SeriesView {
     agent: String,
     metric: String,

@@ -17,12 +17,14 @@ use actix::{Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Handler, St
 use actix::{ContextFutureSpawner, WrapFuture};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web_actors::ws;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::ApiState;
 use super::auth::{Caller, authenticate};
 use super::error::ApiError;
+use super::openapi::Endpoint;
 use super::routes::{read_store, unavailable};
 use super::wire::{ActionOut, AlertOut, LogEntryOut};
 use crate::actors::alert::GetAlerts;
@@ -77,13 +79,30 @@ impl Tickets {
     }
 }
 
-/// Mounts the stream's routes.
-pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/stream", web::get().to(stream))
-        .route("/stream/ticket", web::post().to(ticket));
+/// The stream's routes under `/api/v1`.
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get(
+            "/stream",
+            "The live event stream (a WebSocket upgrade)",
+            || web::get().to(stream),
+        )
+        .query::<StreamQuery>()
+        .answers_empty(
+            101,
+            "Switching to the WebSocket: a snapshot, then events as JSON text",
+        )
+        .errors(&[400]),
+        Endpoint::post(
+            "/stream/ticket",
+            "A single-use ticket to open the stream",
+            || web::post().to(ticket),
+        )
+        .answers::<TicketOut>(200, "The ticket, valid 30 s, carrying the token's role"),
+    ]
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct TicketOut {
     ticket: String,
     expires: String,
@@ -100,13 +119,16 @@ async fn ticket(state: web::Data<ApiState>, caller: Caller) -> Result<HttpRespon
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StreamQuery {
-    /// Comma-separated topics; default: all.
+    /// Comma-separated topics (samples, fleet, alerts, actions); default: all.
     topics: Option<String>,
+    /// Only this pool.
     pool: Option<String>,
+    /// Only this agent.
     agent: Option<String>,
+    /// A ticket from POST /api/v1/stream/ticket, instead of the Authorization header.
     ticket: Option<String>,
 }
 

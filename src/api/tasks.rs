@@ -8,6 +8,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -15,6 +16,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::ingest::read_body;
+use super::openapi::Endpoint;
 use super::routes::unavailable;
 use crate::actors::fleet::AgentView;
 use crate::actors::tasks::{EndTask, StartTask, TrackError};
@@ -23,14 +25,54 @@ use crate::ingest::check_agent;
 use crate::ingest::tasks::{Started, TaskError, check_task_id};
 use crate::policy::Role;
 
-/// Mounts the task routes under `/api/v1`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/tasks/{task_id}/start", web::post().to(start))
-        .route("/tasks/{task_id}/end", web::post().to(end));
+/// The task routes under `/api/v1`.
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    const TASK: &str = "The task's id (letters, digits, `-_.:`)";
+    vec![
+        Endpoint::post(
+            "/tasks/{task_id}/start",
+            "A task starts (or waits, queued)",
+            || web::post().to(start),
+        )
+        .role(Role::Operator)
+        .param("task_id", TASK)
+        .body::<StartBody>()
+        .answers::<StartReply>(201, "A new task, running or queued")
+        .answers::<StartReply>(200, "A queued task now running")
+        .errors(&[400, 409, 413, 415, 429]),
+        Endpoint::post("/tasks/{task_id}/end", "A task ends", || {
+            web::post().to(end)
+        })
+        .role(Role::Operator)
+        .param("task_id", TASK)
+        .body::<EndBody>()
+        .answers::<EndReply>(200, "The task ended")
+        .errors(&[400, 404, 409, 413, 415]),
+    ]
+}
+
+/// The body of a start (read field by field, so each error names its field).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct StartBody {
+    agent: String,
+    /// The pool the agent joins if it is new.
+    pool: Option<String>,
+    /// The task waits to run.
+    #[serde(default)]
+    queued: bool,
+}
+
+/// The body of an end (read field by field, so each error names its field).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct EndBody {
+    agent: String,
+    success: bool,
 }
 
 /// A pool's task figures, from its reporting agents' latest samples.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct PoolTasks {
     /// Tasks running, all agents together.
     pub active_tasks: f64,
@@ -75,14 +117,14 @@ pub fn pool_tasks(members: &[&AgentView]) -> Option<PoolTasks> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct StartReply {
     task_id: String,
     agent: String,
     state: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct EndReply {
     task_id: String,
     agent: String,

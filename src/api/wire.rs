@@ -18,7 +18,7 @@ use crate::policy::AlertLevel;
 use crate::store::LogEntry;
 
 /// One agent: `GET /api/v1/agents`, and the body of `GET /api/v1/agents/{id}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AgentOut<'a> {
     id: &'a str,
     pool: &'a str,
@@ -53,7 +53,7 @@ impl<'a> From<&'a AgentView> for AgentOut<'a> {
 
 /// One agent in a page of `GET /api/v1/agents`: what a list shows (the rest is at
 /// `GET /api/v1/agents/{id}`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AgentSummaryOut<'a> {
     pub(super) id: &'a str,
     pool: &'a str,
@@ -91,7 +91,7 @@ impl<'a> From<&'a AgentView> for AgentSummaryOut<'a> {
 
 /// One action: `GET /api/v1/actions[/{id}]` and what proposing, deciding and rolling back
 /// answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ActionOut<'a> {
     id: i64,
     kind: ActionKind,
@@ -111,7 +111,7 @@ pub struct ActionOut<'a> {
 }
 
 /// One approval of an action.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ApprovalOut<'a> {
     by: &'a str,
     at_ms: i64,
@@ -149,7 +149,7 @@ impl<'a> From<&'a Action> for ActionOut<'a> {
 }
 
 /// One recommendation: `GET /api/v1/recommendations`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RecommendationOut<'a> {
     pool: &'a str,
     kind: &'a str,
@@ -177,7 +177,7 @@ impl<'a> From<&'a Recommendation> for RecommendationOut<'a> {
 }
 
 /// One row of the action log: `GET /api/v1/log`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LogEntryOut<'a> {
     seq: i64,
     ts_ms: i64,
@@ -215,7 +215,7 @@ impl<'a> From<&'a LogEntry> for LogEntryOut<'a> {
 }
 
 /// One alert: `GET /api/v1/alerts` and what acknowledging answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AlertOut<'a> {
     id: u64,
     rule: &'a str,
@@ -258,7 +258,7 @@ impl<'a> From<&'a AlertView> for AlertOut<'a> {
 
 /// Whether automation is paused: `GET /api/v1/automation`, and what pausing and resuming
 /// answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AutomationOut<'a> {
     paused: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -273,7 +273,7 @@ pub struct AutomationOut<'a> {
 }
 
 /// Why actuation stopped: what the store refused, and since when (RFC 3339).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct HaltedOut {
     reason: String,
     since: String,
@@ -325,7 +325,7 @@ pub fn all<'a, T, W: From<&'a T>>(items: &'a [T]) -> Vec<W> {
 }
 
 /// One row of the alert history: `GET /api/v1/alerts/history`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AlertHistoryOut<'a> {
     seq: i64,
     ts_ms: i64,

@@ -20,7 +20,7 @@ pub use crate::domain::names::{
 };
 
 /// One refused item of a batch: where it was, which field, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Rejection {
     /// Position of the item in the batch, from 0.
     pub index: usize,

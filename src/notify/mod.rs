@@ -64,7 +64,7 @@ impl From<GroupMessage> for Notification {
 }
 
 /// What one channel has done so far.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ChannelStats {
     /// Messages delivered.
     pub sent: u64,

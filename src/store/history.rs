@@ -158,7 +158,7 @@ impl Store {
 }
 
 /// One policy version that became effective.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PolicyVersionRow {
     /// Row number, increasing.
     pub seq: i64,

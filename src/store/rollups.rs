@@ -19,7 +19,7 @@ pub struct RollupRow {
 }
 
 /// One point of a series read back: the minutes of one step, combined.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SeriesPoint {
     /// Start of the step, epoch milliseconds (a multiple of the step).
     pub ts_ms: i64,

@@ -68,3 +68,5 @@ mod store_faults;
 mod shutdown;
 // The live event stream: snapshot and transitions, tickets, filters, a slow client dropped.
 mod stream;
+// The OpenAPI document, checked by schemathesis against the running server.
+mod openapi;

@@ -38,7 +38,7 @@ const SWING_FLOOR: f64 = 0.01;
 const BELIEF_ERRORS: f64 = 2.0;
 
 /// One scaling plan and the numbers behind it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Plan {
     /// The HPA decision on the planned load (its `desired` after the settling rule).
     pub decision: ScalingDecision,

@@ -23,7 +23,7 @@ pub struct RiskInput<'a> {
 }
 
 /// One factor's share of the score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RiskFactor {
     /// The factor's name.
     pub name: String,
@@ -34,7 +34,7 @@ pub struct RiskFactor {
 }
 
 /// A scored action: the score, its class, what the class allows, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RiskAssessment {
     /// 0 (harmless) to 1.
     pub score: f64,

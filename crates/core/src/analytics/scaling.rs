@@ -31,7 +31,7 @@ pub struct ScalingConfig {
 
 /// A rate policy in the manner of the HPA's `behavior`: within any `period_ms` the pool may
 /// change by `percent` of its size or by `agents`, whichever allows more.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RateLimit {
     /// Percent of the size at the start of the period.
     pub percent: f64,
@@ -80,7 +80,7 @@ impl RateLimit {
 }
 
 /// Every step of one scaling decision, kept as evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScalingDecision {
     /// Agents counted now.
     pub current: usize,

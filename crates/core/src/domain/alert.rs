@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::AlertLevel;
 
 /// The state of one alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
     /// Breached, waiting for its `for` duration.
@@ -29,7 +29,7 @@ impl AlertState {
 }
 
 /// One alert as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertView {
     /// Unique while the controller runs.
     pub id: u64,

@@ -17,7 +17,7 @@ use crate::domain::alert::AlertView;
 use crate::policy::AlertLevel;
 
 /// Why a proposal was made, with the numbers behind it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Evidence {
     /// The pool's planner sized the pool.
@@ -45,7 +45,7 @@ pub enum Evidence {
 }
 
 /// What the pool's planner decided and on what load.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScaleEvidence {
     /// The HPA decision, when the planner made one (not when the bounds alone did).
@@ -68,7 +68,7 @@ pub struct ScaleEvidence {
 }
 
 /// The forecaster behind a plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ForecastNote {
     /// The model that forecast best recently.
     pub model: Model,
@@ -80,7 +80,7 @@ pub struct ForecastNote {
 }
 
 /// A pool's load forecast, named by its unit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum ForecastLoad {
     /// Summed agent CPU, percent.
     #[serde(rename = "pool_load_percent")]
@@ -91,7 +91,7 @@ pub enum ForecastLoad {
 }
 
 /// A pool input as the optimizer saw it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InputReading {
     /// The input's name.
     pub input: String,
@@ -109,7 +109,7 @@ pub struct InputReading {
 }
 
 /// A critical CPU alert and the pool's CPU when it asked for a scale-out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertScaleOutEvidence {
     /// The alert.
@@ -121,7 +121,7 @@ pub struct AlertScaleOutEvidence {
 }
 
 /// An offline agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfflineEvidence {
     /// The agent.
@@ -138,7 +138,7 @@ pub struct OfflineEvidence {
 }
 
 /// A steady rise: megabytes a minute and how well a line fits (R², 0..1).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Growth {
     /// Megabytes a minute.
     pub mb_per_min: f64,
@@ -149,7 +149,7 @@ pub struct Growth {
 }
 
 /// The policy's leak rule.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LeakRule {
     /// Growth above this is a leak, MB a minute.
     pub leak_mb_per_min: f64,
@@ -158,7 +158,7 @@ pub struct LeakRule {
 }
 
 /// A leaking agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeakEvidence {
     /// The agent.
@@ -177,7 +177,7 @@ pub struct LeakEvidence {
 }
 
 /// The policy's error-burst rule.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorBurstRule {
     /// An error rate above this, percent...
     pub error_burst_percent: f64,
@@ -186,7 +186,7 @@ pub struct ErrorBurstRule {
 }
 
 /// An agent failing while its pool does not.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorBurstEvidence {
     /// The agent.
@@ -209,7 +209,7 @@ pub struct ErrorBurstEvidence {
 }
 
 /// An agent whose detectors fired while its pool's did not.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnomalousEvidence {
     /// The agent.
@@ -221,7 +221,7 @@ pub struct AnomalousEvidence {
 }
 
 /// An agent running hot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HotEvidence {
     /// The agent.
@@ -238,7 +238,7 @@ pub struct HotEvidence {
 }
 
 /// A rule that fires on the pool's normal peak.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoisyRuleEvidence {
     /// The rule.
@@ -263,7 +263,7 @@ pub struct NoisyRuleEvidence {
 }
 
 /// A rule that stayed quiet through a degradation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MissedDegradationEvidence {
     /// The rule.
@@ -298,7 +298,7 @@ pub struct MissedDegradationEvidence {
 }
 
 /// A person's request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestedEvidence {
     /// The token name of who asked.
@@ -306,12 +306,12 @@ pub struct RequestedEvidence {
 }
 
 /// No evidence: `{}`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmptyEvidence {}
 
 /// One anomaly observation, as evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AnomalyNote {
     /// Agent id.
     pub agent: String,

@@ -53,7 +53,7 @@ pub mod metric {
 }
 
 /// One observation of one metric of one agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Sample {
     /// Agent id the sample belongs to.
     pub agent: String,
@@ -66,7 +66,7 @@ pub struct Sample {
 }
 
 /// The health of an agent as the controller sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentStatus {
     /// Registered, not yet reporting.
@@ -84,7 +84,7 @@ pub enum AgentStatus {
 }
 
 /// What a driver reports about an agent it runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgentHandle {
     /// Stable agent id, unique in the fleet.
     pub id: String,
@@ -109,7 +109,7 @@ pub struct DriverAgent {
 
 /// Automation paused by a person: who, and since when (RFC 3339). Stored as
 /// `{"paused": true, "by", "since"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Pause {
     /// Always true: a stored pause is one in force.
     pub paused: bool,
@@ -120,7 +120,7 @@ pub struct Pause {
 }
 
 /// The kinds of optimization the controller can apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     /// Change the number of agents in a pool.
@@ -154,7 +154,7 @@ impl ActionKind {
 }
 
 /// The lifecycle states of an action, as DESIGN.md names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionState {
     /// Decided by the optimizer, not yet gated.
@@ -286,7 +286,7 @@ impl ActionState {
 }
 
 /// The concrete change an action makes, and by symmetry the change that undoes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Change {
     /// Set the pool to `to` agents (it had `from`).
@@ -353,7 +353,7 @@ impl Change {
 }
 
 /// What the optimizer asks the actuator to do, with the reason and evidence behind it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Proposal {
     /// Pool the change applies to.
     pub pool: String,
@@ -376,7 +376,7 @@ fn full_confidence() -> f64 {
 }
 
 /// An action as stored: a proposal with its id, state and timestamps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Action {
     /// Unique, increasing id.
     pub id: i64,
@@ -425,7 +425,7 @@ impl Action {
 }
 
 /// One person's approval of an action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Approval {
     /// The approver's name (from their token).
     pub by: String,

@@ -20,7 +20,7 @@ pub const DEFAULT_POLICY: &str = include_str!("../../../../policies/default.toml
 pub const REPLAY_POLICY: &str = include_str!("../../../../policies/replay/policy.toml");
 
 /// One problem found in a policy, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PolicyError {
     /// Error or warning.
     pub severity: Severity,

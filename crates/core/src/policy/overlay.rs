@@ -13,7 +13,7 @@ use super::model::Policy;
 pub const OVERLAY_FILE: &str = "policy-overlay.json";
 
 /// One threshold set by an action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OverlayEntry {
     /// The action that set it (its provenance).
     pub action_id: i64,

@@ -71,7 +71,7 @@ impl Default for DetectorConfig {
 }
 
 /// What each channel said about the last point, for evidence.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChannelScores {
     /// Spatial novelty.
     pub spatial: f64,

@@ -16,7 +16,7 @@ pub use models::{Params, Smoother, fit};
 pub use season::{detect_season, linear_trend};
 
 /// The knobs of the forecaster; one set serves every series.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ForecastConfig {
     /// Points before the first forecast.
     pub warm_up: usize,
@@ -43,7 +43,7 @@ impl Default for ForecastConfig {
 }
 
 /// The candidate models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Model {
     /// Holt's damped trend.

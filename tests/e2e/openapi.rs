@@ -1,0 +1,63 @@
+//! The OpenAPI document against the running server: schemathesis (PyPI) generates requests
+//! for every documented route, with an admin token, and checks that none gets a server error
+//! and that every answer matches the document (status, media type, headers, body schema).
+
+use std::process::Command;
+
+use crate::util::Server;
+
+const POLICY: &str = r#"
+[global]
+sampling_interval_secs = 1
+
+[pools.edge]
+min_agents = 0
+max_agents = 5
+driver = { type = "none" }
+"#;
+
+#[test]
+fn schemathesis_finds_no_server_error_and_no_answer_that_breaks_the_document() {
+    let server = Server::start(POLICY);
+    let schemathesis = Command::new("schemathesis").arg("--version").output();
+    assert!(
+        schemathesis.is_ok_and(|o| o.status.success()),
+        "schemathesis is missing: run scripts/test, which installs it (PyPI)"
+    );
+    let output = Command::new("schemathesis")
+        .arg("run")
+        .arg(format!("{}/api/v1/openapi.json", server.url))
+        .args(["-H", &format!("Authorization: Bearer {}", server.token)])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_headers_conformance,response_schema_conformance",
+            "--max-examples",
+            "40",
+            "--workers",
+            "1",
+            "--seed",
+            "20261206",
+            "--no-color",
+        ])
+        .output()
+        .expect("run schemathesis");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis failed:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // It reached the routes: every operation was tested.
+    let tested = report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Tested: "))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("no 'Tested:' line in:\n{report}"));
+    assert!(tested >= 30, "only {tested} operations tested:\n{report}");
+    assert!(
+        !server.log_text().contains("panicked"),
+        "{}",
+        server.log_text()
+    );
+}

@@ -24,7 +24,10 @@ fn schemathesis_finds_no_server_error_and_no_answer_that_breaks_the_document() {
         schemathesis.is_ok_and(|o| o.status.success()),
         "schemathesis is missing: run scripts/test, which installs it (PyPI)"
     );
+    // It keeps its run's state in the working directory: a scratch one.
+    let scratch = tempfile::tempdir().unwrap();
     let output = Command::new("schemathesis")
+        .current_dir(scratch.path())
         .arg("run")
         .arg(format!("{}/api/v1/openapi.json", server.url))
         .args(["-H", &format!("Authorization: Bearer {}", server.token)])

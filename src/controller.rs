@@ -292,6 +292,7 @@ impl Controller {
             halt,
             events,
             tickets: Default::default(),
+            fleet_view: crate::api::FleetView::default(),
         };
         let server =
             api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;

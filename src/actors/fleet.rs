@@ -366,7 +366,7 @@ impl Handler<GetFleet> for FleetSupervisor {
                 }
             })
             .collect();
-        agents.sort_by_key(|a| natural_key(&a.id));
+        agents.sort_by_cached_key(|a| natural_key(&a.id));
         MessageResult(FleetSnapshot {
             agents,
             host: self.host.clone(),

@@ -11,11 +11,11 @@ use super::error::ApiError;
 use super::openapi::Endpoint;
 use super::routes::unavailable;
 use super::wire::{AgentOut, AgentSummaryOut};
-use crate::actors::fleet::{GetAgentSeries, GetFleet};
+use crate::actors::fleet::GetAgentSeries;
 use crate::domain::AgentStatus;
 
 /// Agents in a page when the query names no `limit`.
-const DEFAULT_LIMIT: usize = 500;
+const DEFAULT_LIMIT: usize = 100;
 /// Most agents in one page.
 const MAX_LIMIT: usize = 5000;
 
@@ -47,7 +47,7 @@ struct AgentsQuery {
     status: Option<String>,
     /// The id of the last agent of the previous page.
     after: Option<String>,
-    /// Agents in a page, at most 5000 (default 500).
+    /// Agents in a page, at most 5000 (default 100).
     limit: Option<usize>,
 }
 
@@ -79,7 +79,7 @@ async fn agents(
         }
         limit => limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
     };
-    let snapshot = state.fleet.send(GetFleet).await.map_err(unavailable)?;
+    let snapshot = state.fleet_view.get(&state.fleet).await?;
     let taken: Vec<_> = snapshot
         .agents
         .iter()
@@ -124,10 +124,10 @@ async fn agent(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let snapshot = state.fleet.send(GetFleet).await.map_err(unavailable)?;
+    let snapshot = state.fleet_view.get(&state.fleet).await?;
     let agent = snapshot
         .agents
-        .into_iter()
+        .iter()
         .find(|a| a.id == id)
         .ok_or_else(|| ApiError::not_found(format!("no agent {id}")))?;
     let series = state
@@ -140,7 +140,7 @@ async fn agent(
         .map_err(unavailable)?
         .unwrap_or_default();
     Ok(HttpResponse::Ok().json(AgentDetail {
-        agent: AgentOut::from(&agent),
+        agent: AgentOut::from(agent),
         cpu_series: series,
     }))
 }

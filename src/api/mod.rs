@@ -6,6 +6,7 @@ mod agents;
 mod alerts;
 pub mod auth;
 mod chart;
+mod fleet_view;
 pub use crate::http_error as error;
 mod ingest;
 mod log;
@@ -16,6 +17,7 @@ mod policies;
 mod routes;
 mod series;
 pub mod stream;
+pub use fleet_view::FleetView;
 mod tasks;
 mod ui;
 pub mod wire;
@@ -72,6 +74,8 @@ pub struct ApiState {
     pub events: Addr<crate::actors::events::EventBroker>,
     /// Single-use tickets for browsers opening the stream.
     pub tickets: stream::Tickets,
+    /// The fleet snapshot the read routes share.
+    pub fleet_view: fleet_view::FleetView,
 }
 
 /// Builds the API server on `listener`; the caller runs (awaits) it.

@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::openapi::Endpoint;
 use super::wire::{self, RecommendationOut};
 use crate::actors::actuator::{GetActivity, GetWeights};
-use crate::actors::fleet::{AgentView, GetFleet};
+use crate::actors::fleet::AgentView;
 use crate::domain::AgentStatus;
 
 /// Mounts every route.
@@ -180,7 +180,7 @@ struct WeightView {
 }
 
 async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
-    let snapshot = state.fleet.send(GetFleet).await.map_err(unavailable)?;
+    let snapshot = state.fleet_view.get(&state.fleet).await?;
     let activity = state
         .actuator
         .send(GetActivity)

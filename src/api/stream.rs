@@ -31,7 +31,6 @@ use crate::actors::alert::GetAlerts;
 use crate::actors::events::{
     Deliver, Event, EventBroker, FellBehind, Filter, FleetChange, Subscribe, Topic, Unsubscribe,
 };
-use crate::actors::fleet::GetFleet;
 use crate::policy::Role;
 
 /// How long a ticket may wait before it is used.
@@ -192,7 +191,7 @@ async fn stream(
 
 /// The first message: the agents, alerts and recent actions the filter takes.
 async fn snapshot(state: &ApiState, filter: &Filter, role: Role) -> Result<String, ApiError> {
-    let fleet = state.fleet.send(GetFleet).await.map_err(unavailable)?;
+    let fleet = state.fleet_view.get(&state.fleet).await?;
     let alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
     let actions = read_store(&state.store, |store| store.actions(None, SNAPSHOT_ACTIONS)).await?;
     let pool_ok = |pool: &str| filter.pool.as_deref().is_none_or(|p| p == pool);

@@ -1,8 +1,8 @@
 //! The dashboard: `GET /` and `GET /ui/{path}`, static files from `assets/ui` carried in the
 //! binary (uPlot vendored under `vendor/`). Nothing is fetched from the network and there is
 //! no build step: the page is plain HTML, CSS and JavaScript modules that talk to the API and
-//! the event stream with the token the person enters. Release builds embed the files; debug
-//! builds read them from the source tree, so a change to the page needs only a reload.
+//! the event stream with the token the person enters. Every build embeds the files (debug
+//! builds too, so that the tests see what ships): a change to the page needs a rebuild.
 
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -97,8 +97,12 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
         config.duration.as_secs(),
         config.pool
     );
+    println!("  dashboard:   http://{}/", controller.addr);
     println!("  API:         http://{}/api/v1", controller.addr);
-    println!("  admin token: {}", controller.token_path.display());
+    println!(
+        "  admin token: {} (the dashboard asks for it)",
+        controller.token_path.display()
+    );
     println!(
         "  try: curl -H \"Authorization: Bearer $(cat {})\" http://{}/api/v1/log",
         controller.token_path.display(),

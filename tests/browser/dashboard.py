@@ -106,13 +106,16 @@ def visible(driver, selector):
     return found[0] if found and found[0].is_displayed() else None
 
 
+# [agent id, CPU text] of the row of agent arguments[0], or (when null) of the first agent
+# that reports (a number, and a status other than offline or starting).
 READ_CPU = """
+const cpu = (row) => row.querySelector('[data-metric="cpu_percent"]')?.textContent.trim() ?? '';
+const reporting = (row) => /^-?[0-9.]+$/.test(cpu(row))
+  && !['offline', 'starting'].includes(row.dataset.status);
 const rows = [...document.querySelectorAll('tr[data-agent]')];
 const want = arguments[0];
-const row = want ? rows.find((r) => r.dataset.agent === want) : rows.find(
-  (r) => /^-?[0-9.]+$/.test(r.querySelector('[data-metric="cpu_percent"]')?.textContent ?? ''));
-if (!row) return null;
-return [row.dataset.agent, row.querySelector('[data-metric="cpu_percent"]').textContent.trim()];
+const row = want ? rows.find((r) => r.dataset.agent === want) : rows.find(reporting);
+return row ? [row.dataset.agent, cpu(row)] : null;
 """
 
 

@@ -70,3 +70,5 @@ mod shutdown;
 mod stream;
 // The OpenAPI document, checked by schemathesis against the running server.
 mod openapi;
+// The dashboard in headless Chromium against a running demo.
+mod dashboard;

@@ -40,6 +40,8 @@ struct LogQuery {
     /// Rows from this time on: RFC 3339 or epoch milliseconds.
     since: Option<String>,
     pool: Option<String>,
+    /// Only actions on this agent (restarts).
+    agent: Option<String>,
     /// An action kind: scale, redistribute, restart, adjust_threshold.
     kind: Option<String>,
     /// An action state, e.g. applied, rolled_back.
@@ -80,6 +82,7 @@ async fn log(
     let filter = LogFilter {
         since_ms,
         pool: query.pool.clone(),
+        agent: query.agent.clone(),
         // Checked by one_of above.
         kind: query.kind.as_deref().and_then(|k| k.parse().ok()),
         status: query.status.as_deref().and_then(|s| s.parse().ok()),
@@ -100,6 +103,7 @@ async fn log(
     let filters = [
         ("since", &query.since),
         ("pool", &query.pool),
+        ("agent", &query.agent),
         ("kind", &query.kind),
         ("status", &query.status),
     ];

@@ -44,6 +44,8 @@ pub struct LogFilter {
     pub since_ms: Option<i64>,
     /// Only this pool.
     pub pool: Option<String>,
+    /// Only actions on this agent (restarts name theirs).
+    pub agent: Option<String>,
     /// Only this action kind.
     pub kind: Option<ActionKind>,
     /// Only rows entering this state.
@@ -64,7 +66,7 @@ impl Store {
              FROM action_log l JOIN actions a ON a.id = l.action_id
              WHERE (?1 IS NULL OR l.ts_ms >= ?1) AND (?2 IS NULL OR l.pool = ?2)
                AND (?3 IS NULL OR l.kind = ?3) AND (?4 IS NULL OR l.to_state = ?4)
-               AND (?5 IS NULL OR l.seq < ?5)
+               AND (?5 IS NULL OR l.seq < ?5) AND (?7 IS NULL OR l.agent = ?7)
              ORDER BY l.seq DESC LIMIT ?6",
         )?;
         let rows = stmt.query_map(
@@ -74,7 +76,8 @@ impl Store {
                 filter.kind.map(ActionKind::as_str),
                 filter.status.map(ActionState::as_str),
                 filter.before_seq,
-                filter.limit as i64
+                filter.limit as i64,
+                filter.agent
             ],
             |row| {
                 let ts_ms: i64 = row.get(1)?;

@@ -523,6 +523,25 @@ mod tests {
             ..Default::default()
         };
         assert!(store.log(&restarts).unwrap().is_empty());
+        let on_agent = LogFilter {
+            agent: Some("worker-1".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert!(
+            store.log(&on_agent).unwrap().is_empty(),
+            "a scale names no agent"
+        );
+        let restart = Proposal {
+            change: Change::Restart {
+                agent: "worker-1".into(),
+            },
+            ..proposal()
+        };
+        store.insert_action(&restart, "auto").unwrap();
+        let rows = store.log(&on_agent).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].agent.as_deref(), Some("worker-1"));
         assert!(matches!(
             store.transition(99, ActionState::Applied, "", "auto"),
             Err(StoreError::NoSuchAction(99))

@@ -91,8 +91,9 @@ function touches(row, id) {
 }
 
 /**
- * The actions that touched the agent, each with its latest state: from the log (filtered by
- * agent here, the route has no agent filter), then from the live transitions.
+ * The actions that touched the agent, each with its latest state: from the log (its restarts
+ * by the route's agent filter; reweightings name it only inside their change, so those are
+ * read by kind and kept here when they name it), then from the live transitions.
  */
 function agentActions(id, scope) {
   const tbody = h('tbody', {}, emptyRow(ACTION_HEADERS.length, 'Loading…'));
@@ -114,11 +115,14 @@ function agentActions(id, scope) {
       h('td', { class: 'num' }, `#${row.action_id}`), h('td', {}, time(row.ts_ms)), h('td', {}, words(row.kind)),
       h('td', {}, change(row.change)), h('td', {}, pill('action', row.to_state)),
       h('td', { class: 'wrap' }, row.reason)))
-      : emptyRow(ACTION_HEADERS.length, 'No action touched this agent (in the last 1000 log rows).'));
+      : emptyRow(ACTION_HEADERS.length, 'No action touched this agent.'));
   }
 
-  api.get(`/log${query({ limit: 1000 })}`)
-    .then((rows) => scope.alive && add(rows, true))
+  Promise.all([
+    api.get(`/log${query({ agent: id, limit: 1000 })}`),
+    api.get(`/log${query({ kind: 'redistribute', limit: 1000 })}`),
+  ])
+    .then((pages) => scope.alive && add(pages.flat(), true))
     .catch((error) => replace(tbody, emptyRow(ACTION_HEADERS.length, `Cannot read the log: ${error.message}`)));
   return { el: h('div', { class: 'table-wrap' }, table(ACTION_HEADERS, tbody)), add };
 }

@@ -88,6 +88,17 @@ export const api = {
     return { items: await response.json(), next: nextLink(response) };
   },
 
+  /** Every item of a paged route, following its Link header to the last page. */
+  async all(path) {
+    const items = [];
+    for (let next = path; next;) {
+      const page = await api.page(next);
+      items.push(...page.items);
+      next = page.next;
+    }
+    return items;
+  },
+
   /** Checks a token by asking for a stream ticket: `{ticket, expires, role}`. */
   ticket: (token = session.token) => request('POST', '/stream/ticket', { token }),
 

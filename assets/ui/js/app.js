@@ -2,6 +2,7 @@
 // stream and store), and signing out, by hand or when the server refuses the token.
 
 import { api, onUnauthorized } from './api.js';
+import { h, replace } from './dom.js';
 import * as header from './header.js';
 import { Router } from './router.js';
 import { session } from './session.js';
@@ -15,6 +16,10 @@ import * as log from './views/log.js';
 import * as policy from './views/policy.js';
 
 const $ = (id) => document.getElementById(id);
+
+/** Waits between checks of a kept token the server could not answer: 1 s doubling to 30 s. */
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 30_000;
 
 const store = new Store(api);
 const stream = new Stream(async () => (await api.ticket()).ticket);
@@ -32,6 +37,10 @@ const countFiring = () => header.showFiring(
 store.on('reset', countFiring);
 store.on('alert', countFiring);
 store.on('reset', () => header.refreshAutomation());
+
+/** Counts sign-ins and sign-outs: only the latest sign-in may enter or try again. */
+let generation = 0;
+let retryTimer = null;
 
 onUnauthorized((error) => {
   if (session.token) signOut(`Signed out: ${error.message}`);
@@ -59,7 +68,10 @@ function enter(ticket) {
   router.start();
 }
 
+/** Leaves the dashboard and forgets the token, showing `message` on the token form. */
 function signOut(message = '') {
+  generation += 1;
+  clearTimeout(retryTimer);
   stream.stop();
   router.stop();
   store.clear();
@@ -68,10 +80,41 @@ function signOut(message = '') {
 }
 
 /** Checks a token by asking for a stream ticket, which also says the token's role. */
-async function signIn(token) {
+async function signIn(token, attempt = ++generation) {
+  clearTimeout(retryTimer);
   const ticket = await api.ticket(token);
+  if (attempt !== generation) return;
   session.signIn(token, ticket.role);
   enter(ticket.ticket);
+}
+
+/**
+ * Signs in again with the token kept over a reload: only a refusal (401) signs out; any other
+ * failure (the controller restarting, the network) is shown and tried again after `delay`.
+ */
+async function resume(delay = RETRY_FIRST_MS) {
+  const attempt = ++generation;
+  try {
+    await signIn(session.token, attempt);
+  } catch (error) {
+    if (attempt !== generation) return;
+    if (error.status === 401) {
+      signOut(`Signed out: ${error.message}`);
+      return;
+    }
+    showRetrying(error.message, delay);
+    retryTimer = setTimeout(() => resume(Math.min(delay * 2, RETRY_MAX_MS)), delay);
+  }
+}
+
+/** Shows why the kept token could not be checked yet, when the next try is, and a way out. */
+function showRetrying(message, delay) {
+  $('shell').hidden = true;
+  $('login').hidden = false;
+  const error = $('login-error');
+  error.hidden = false;
+  replace(error, `Cannot sign in with the saved token: ${message}. Trying again in ${delay / 1000} s. `,
+    h('button', { type: 'button', class: 'ghost', onclick: () => signOut() }, 'Sign out'));
 }
 
 $('token-form').addEventListener('submit', async (event) => {
@@ -96,7 +139,7 @@ matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
 });
 
 if (session.token) {
-  signIn(session.token).catch((error) => signOut(error.message));
+  resume();
 } else {
   showLogin();
 }

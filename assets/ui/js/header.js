@@ -34,6 +34,7 @@ export function showConnection({ state, reason }) {
   el.title = reason || 'Live event stream';
 }
 
+/** Shows the signed-in role. */
 export function showRole() {
   setText($('role'), session.role ?? '');
 }
@@ -44,7 +45,9 @@ function showCount(id, count) {
   setText(el, count);
 }
 
+/** Shows the number of actions waiting for approval (hidden at zero). */
 export const showPending = (count) => showCount('pending-count', count);
+/** Shows the number of firing alerts (hidden at zero). */
 export const showFiring = (count) => showCount('firing-count', count);
 
 /** Reads and shows the automation state; answers it for callers that need it too. */

@@ -34,6 +34,7 @@ function currentRoute() {
   return { name, params };
 }
 
+/** Shows the view the address names, one at a time, in a root element. */
 export class Router {
   #root;
   #views;

@@ -12,11 +12,13 @@ export const session = {
     return sessionStorage.getItem(KEY);
   },
 
+  /** Keeps `token` for this tab, with the role the server reported for it. */
   signIn(token, role) {
     sessionStorage.setItem(KEY, token);
     this.role = role;
   },
 
+  /** Forgets the token and role. */
   signOut() {
     sessionStorage.removeItem(KEY);
     this.role = null;

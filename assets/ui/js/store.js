@@ -45,6 +45,7 @@ function agentOf(raw) {
 /** Agents in one page of GET /agents when preloading. */
 const PRELOAD_PAGE = 5000;
 
+/** The client-side picture of the fleet, its alerts and actions, fed by the event stream. */
 export class Store extends Emitter {
   agents = new Map();
   rings = new Map();
@@ -268,7 +269,7 @@ export class Store extends Emitter {
   /** The snapshot holds the newest actions only: reads every pending one besides. */
   async #fetchPending() {
     try {
-      const pending = await this.#api.get('/actions?status=pending_approval&limit=1000');
+      const pending = await this.#api.all('/actions?status=pending_approval&limit=1000');
       for (const action of pending) this.merge(action);
     } catch (error) {
       console.warn(`cannot read pending actions: ${error.message}`);

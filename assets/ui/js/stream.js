@@ -7,12 +7,15 @@ import { Emitter } from './emitter.js';
 const FIRST_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30_000;
 
+/** The live event stream, reconnecting by itself until stopped. */
 export class Stream extends Emitter {
   #getTicket;
   #socket = null;
   #timer = null;
   #delay = FIRST_DELAY_MS;
   #stopped = true;
+  /** Counts connect attempts (and stops): only the latest attempt may open or keep a socket. */
+  #generation = 0;
   state = 'closed';
 
   /** `getTicket()` resolves to a fresh ticket string. */
@@ -23,35 +26,48 @@ export class Stream extends Emitter {
 
   /** Connects, using `ticket` for the first attempt when one is at hand. */
   start(ticket = null) {
+    this.#abandon('restarted');
     this.#stopped = false;
     this.#delay = FIRST_DELAY_MS;
     this.#connect(ticket);
   }
 
+  /** Closes the stream and stops reconnecting. */
   stop() {
     this.#stopped = true;
-    clearTimeout(this.#timer);
-    this.#socket?.close(1000, 'signed out');
-    this.#socket = null;
+    this.#abandon('signed out');
     this.#setState('closed');
   }
 
+  /** Drops the current attempt: its waiting retry, its ticket on the way, and its socket. */
+  #abandon(reason) {
+    this.#generation += 1;
+    clearTimeout(this.#timer);
+    this.#socket?.close(1000, reason);
+    this.#socket = null;
+  }
+
   async #connect(ticket) {
+    const generation = ++this.#generation;
     this.#setState(this.state === 'closed' ? 'connecting' : 'reconnecting');
     try {
       const fresh = ticket ?? (await this.#getTicket());
-      if (this.#stopped) return;
+      if (this.#stopped || generation !== this.#generation) return;
       this.#open(fresh);
     } catch (error) {
-      this.#retry(error.message);
+      if (generation === this.#generation) this.#retry(error.message);
     }
   }
 
   #open(ticket) {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const socket = new WebSocket(`${scheme}://${location.host}/api/v1/stream?ticket=${encodeURIComponent(ticket)}`);
+    this.#socket?.close(1000, 'replaced');
     this.#socket = socket;
-    socket.addEventListener('message', (event) => this.#receive(event.data));
+    socket.addEventListener('message', (event) => {
+      if (this.#socket === socket) this.#receive(event.data);
+      else socket.close(1000, 'replaced');
+    });
     socket.addEventListener('close', (event) => {
       if (this.#socket !== socket) return;
       this.#socket = null;

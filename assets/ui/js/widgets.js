@@ -1,6 +1,8 @@
-// Reusable pieces of page: panels, notices and toasts, buttons that run a request, a readable
-// key/value rendering of nested JSON (evidence), pretty JSON, and coloured unified diffs.
+// Reusable pieces of page: panels, notices and toasts, buttons that run a request, the "Load
+// older" pager of paged routes, a readable key/value rendering of nested JSON (evidence),
+// pretty JSON, and coloured unified diffs.
 
+import { api } from './api.js';
 import { h, replace } from './dom.js';
 import { bytes, compact, time, words } from './format.js';
 
@@ -41,6 +43,21 @@ export function actionButton(label, run, { done = () => {}, attrs = {} } = {}) {
     }
   });
   return button;
+}
+
+/**
+ * Reads a paged route from `path` a page at a time: each page's items go to `show(items)` while
+ * `current()` holds, then `pager` (an element) offers the next page with a "Load older" button,
+ * or shows `end()` after the last. Resolves once the first page is shown (rejects if it cannot
+ * be read); a later page that fails is reported in a toast and can be asked for again.
+ */
+export async function loadPaged(pager, path, { show, current = () => true, end = () => null }) {
+  const page = await api.page(path);
+  if (!current()) return;
+  show(page.items);
+  replace(pager, page.next
+    ? actionButton('Load older', () => loadPaged(pager, page.next, { show, current, end }))
+    : end());
 }
 
 const MAX_ITEMS = 12;

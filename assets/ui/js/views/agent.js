@@ -10,6 +10,7 @@ import { METRICS, pill, setPill } from '../status.js';
 import { emptyRow, notice, panel, table } from '../widgets.js';
 import { alertHistory, alertRows, alertTable, byNewest } from './alert-parts.js';
 
+/** The page title: the agent's id. */
 export const title = ([id]) => `Agent ${id}`;
 
 const RANGES = [['15m', 15], ['1h', 60], ['6h', 360], ['24h', 1440]];
@@ -127,6 +128,7 @@ function agentActions(id, scope) {
   return { el: h('div', { class: 'table-wrap' }, table(ACTION_HEADERS, tbody)), add };
 }
 
+/** Shows agent `id` in `root`, kept current until `scope` closes. */
 export function mount(root, { store, session, params: [id], scope }) {
   const head = agentHeader(id);
   const charts = METRICS.map(metricChart);
@@ -136,14 +138,18 @@ export function mount(root, { store, session, params: [id], scope }) {
   const seriesNote = h('span', { class: 'muted' });
   const current = alertTable();
   const actions = agentActions(id, scope);
+  let rangeToken = 0;
 
+  /** Reads and draws the series over the last `minutes`; a later choice of range wins. */
   async function loadRange(minutes, label) {
+    rangeToken += 1;
+    const token = rangeToken;
     rangeButtons.forEach((b) => b.setAttribute('aria-pressed', String(b.textContent === label)));
     const since = Date.now() - minutes * 60_000;
     const path = (m) => `/agents/${encodeURIComponent(id)}/series/${m.name}${query({ since, step: stepFor(minutes) })}`;
     setText(seriesNote, 'loading…');
     const results = await Promise.allSettled(METRICS.map((m) => api.get(path(m))));
-    if (!scope.alive) return;
+    if (!scope.alive || token !== rangeToken) return;
     const failed = results.find((r) => r.status === 'rejected');
     results.forEach((r, i) => r.status === 'fulfilled' && charts[i].show(r.value));
     setText(seriesNote, failed ? `Cannot read the series: ${failed.reason.message}` : `per ${stepFor(minutes) / 60} min`);

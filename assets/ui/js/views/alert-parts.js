@@ -5,7 +5,7 @@ import { api, query } from '../api.js';
 import { h, link, replace } from '../dom.js';
 import { ago, compact, time, words } from '../format.js';
 import { pill } from '../status.js';
-import { actionButton, emptyRow, table, toast } from '../widgets.js';
+import { actionButton, emptyRow, loadPaged, table, toast } from '../widgets.js';
 
 const ALERT_HEADERS = ['Rule', 'Agent', 'Level', 'Metric', 'Value', 'Message', 'Since', 'Status', ''];
 
@@ -65,6 +65,18 @@ export function alertTable() {
 
 const HISTORY_HEADERS = ['Time', 'Rule', 'Agent', 'Level', 'Change', 'Value', 'Message'];
 
+/** One row of the alert history: an alert's change of state. */
+function historyRow(row) {
+  return h('tr', {},
+    h('td', { class: 'num' }, time(row.ts_ms)),
+    h('td', {}, row.rule),
+    h('td', {}, link(`agent/${encodeURIComponent(row.agent)}`, row.agent)),
+    h('td', {}, pill('level', row.level)),
+    h('td', {}, pill('alert', row.from_state), ' → ', pill('alert', row.to_state)),
+    h('td', { class: 'num' }, valueText(row)),
+    h('td', { class: 'wrap' }, row.message ?? ''));
+}
+
 /**
  * The alert history (GET /alerts/history, newest first) matching `filter` ({rule, agent,
  * pool}), a page at a time: the table and its "Load older" pager, to put in a panel.
@@ -74,27 +86,14 @@ export function alertHistory(filter, scope, limit = 50) {
   const pager = h('div', { class: 'pager' });
   let first = true;
 
-  async function load(path) {
-    try {
-      const page = await api.page(path);
-      if (!scope.alive) return;
-      if (first) tbody.replaceChildren();
-      first = false;
-      tbody.append(...page.items.map((row) => h('tr', {},
-        h('td', { class: 'num' }, time(row.ts_ms)),
-        h('td', {}, row.rule),
-        h('td', {}, link(`agent/${encodeURIComponent(row.agent)}`, row.agent)),
-        h('td', {}, pill('level', row.level)),
-        h('td', {}, pill('alert', row.from_state), ' → ', pill('alert', row.to_state)),
-        h('td', { class: 'num' }, valueText(row)),
-        h('td', { class: 'wrap' }, row.message ?? ''))));
-      if (!tbody.children.length) tbody.append(emptyRow(HISTORY_HEADERS.length, 'No alert changes on record.'));
-      replace(pager, page.next ? actionButton('Load older', () => load(page.next)) : null);
-    } catch (error) {
-      replace(tbody, emptyRow(HISTORY_HEADERS.length, `Cannot read the alert history: ${error.message}`));
-    }
+  function show(rows) {
+    if (first) tbody.replaceChildren();
+    first = false;
+    tbody.append(...rows.map(historyRow));
+    if (!tbody.children.length) tbody.append(emptyRow(HISTORY_HEADERS.length, 'No alert changes on record.'));
   }
 
-  load(`/alerts/history${query({ ...filter, limit })}`);
+  loadPaged(pager, `/alerts/history${query({ ...filter, limit })}`, { show, current: () => scope.alive })
+    .catch((error) => replace(tbody, emptyRow(HISTORY_HEADERS.length, `Cannot read the alert history: ${error.message}`)));
   return [h('div', { class: 'table-wrap' }, table(HISTORY_HEADERS, tbody)), pager];
 }

@@ -7,6 +7,7 @@ import { notice, panel } from '../widgets.js';
 import { alertHistory, alertRows, alertTable, byNewest } from './alert-parts.js';
 import { silencesPanel } from './silences.js';
 
+/** The page title. */
 export const title = () => 'Alerts';
 
 const STATES = [
@@ -23,6 +24,7 @@ function contains(alert, text) {
     .some((field) => field?.toLowerCase().includes(text));
 }
 
+/** Shows the alerts, silences and alert history in `root`, kept current until `scope` closes. */
 export function mount(root, { store, session, scope }) {
   const silences = silencesPanel(session, scope);
   const context = { session, store, onSilence: silences.prefill };

@@ -8,6 +8,7 @@ import { ago, change, compact, duration, num, time, words } from '../format.js';
 import { pill } from '../status.js';
 import { actionButton, kvList, notice, panel, toast } from '../widgets.js';
 
+/** The page title. */
 export const title = () => 'Approvals';
 
 /** What a card shows of an action changes when this does. */
@@ -106,6 +107,7 @@ class ActionCard {
   }
 }
 
+/** Shows the actions waiting for approval in `root`, kept current until `scope` closes. */
 export function mount(root, { store, session, scope }) {
   const list = h('div', { class: 'approvals' });
   const empty = notice('No action is waiting for approval.');

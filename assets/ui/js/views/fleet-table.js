@@ -3,7 +3,7 @@
 // redrawn at most once a second. Filters by text, pool and status; sorts by any column.
 
 import { COLORS, sparkline } from '../charts.js';
-import { h, link, select, setText } from '../dom.js';
+import { h, link, select, setText, throttle } from '../dom.js';
 import { compact, metric, naturalCompare, words } from '../format.js';
 import { METRICS, pill, setPill } from '../status.js';
 import { panel } from '../widgets.js';
@@ -181,6 +181,15 @@ export function agentTable(store, scope) {
       && (!filters.anomalous.checked || store.anomalous(agent));
   };
 
+  /** Whether a filter is set that a change of status or anomaly can flip. */
+  const liveFilter = () => Boolean(filters.status.value) || filters.anomalous.checked;
+
+  /** Whether a row is shown when the filters would hide it, or the other way round. */
+  const misfiled = (row) => {
+    const agent = store.agents.get(row.id);
+    return Boolean(agent) && row.tr.hidden === matches(agent);
+  };
+
   function applyFilters() {
     let shown = 0;
     for (const row of rows.values()) {
@@ -228,16 +237,28 @@ export function agentTable(store, scope) {
     filters.pool.value = pools.includes(current) ? current : '';
   }
 
+  /** Filters again (at most once a second) when changed rows no longer fit the filters. */
+  const refilter = throttle(applyFilters, 1000);
+  const refilterIfNeeded = (changed) => {
+    if (liveFilter() && changed.some(misfiled)) refilter();
+  };
+
   function onSamples(ids) {
+    const changed = [];
     for (const id of ids) {
       const row = rows.get(id);
-      if (row) refresh(row);
+      if (!row) continue;
+      refresh(row);
+      changed.push(row);
     }
+    refilterIfNeeded(changed);
   }
 
   function onFleet(message) {
     const row = rows.get(message.agent);
-    if (message.event === 'status' && row) refresh(row);
+    if (message.event !== 'status' || !row) return;
+    refresh(row);
+    refilterIfNeeded([row]);
   }
 
   for (const input of Object.values(filters)) input.addEventListener('input', applyFilters);
@@ -249,6 +270,7 @@ export function agentTable(store, scope) {
     for (const row of rows.values()) if (row.sparks) row.draw(store.rings.get(row.id));
   });
   scope.add(() => {
+    refilter.cancel();
     sparks.clear();
     onScreen.disconnect();
     for (const row of rows.values()) row.hideSparks();

@@ -7,8 +7,9 @@ import { api, query } from '../api.js';
 import { h, link, replace, select, setText } from '../dom.js';
 import { change, time, words } from '../format.js';
 import { ACTION_KINDS, ACTION_STATES, pill, setPill } from '../status.js';
-import { actionButton, emptyRow, panel, table } from '../widgets.js';
+import { actionButton, emptyRow, loadPaged, panel, table } from '../widgets.js';
 
+/** The page title. */
 export const title = () => 'Log';
 
 const PAGE = 500;
@@ -91,6 +92,7 @@ function filterForm(onChange) {
   return fields;
 }
 
+/** Shows the action log in `root`, kept current until `scope` closes. */
 export function mount(root, { store, scope }) {
   const rows = new Map();
   const tbody = h('tbody');
@@ -135,25 +137,25 @@ export function mount(root, { store, scope }) {
     return tbody;
   }
 
-  async function loadPage(path, token) {
-    const page = await api.page(path);
-    if (token !== loadToken || !scope.alive) return;
-    add(page.items);
-    order();
-    replace(more, page.next
-      ? actionButton('Load older', () => loadPage(page.next, token))
-      : h('span', { class: 'muted' }, rows.size ? 'Start of the log.' : ''));
-  }
-
   async function load() {
     loadToken += 1;
+    const token = loadToken;
+    const current = () => token === loadToken && scope.alive;
     filters = readFilters();
     rows.clear();
+    more.replaceChildren();
     replace(tbody, emptyRow(HEADERS.length, 'Loading…'));
     try {
-      await loadPage(`/log${query({ ...filters, limit: PAGE })}`, loadToken);
+      await loadPaged(more, `/log${query({ ...filters, limit: PAGE })}`, {
+        current,
+        show: (entries) => {
+          add(entries);
+          order();
+        },
+        end: () => h('span', { class: 'muted' }, rows.size ? 'Start of the log.' : ''),
+      });
     } catch (error) {
-      replace(tbody, emptyRow(HEADERS.length, `Cannot read the log: ${error.message}`));
+      if (current()) replace(tbody, emptyRow(HEADERS.length, `Cannot read the log: ${error.message}`));
     }
   }
 

@@ -8,6 +8,7 @@ import { h, replace } from '../dom.js';
 import { ago, change, time, words } from '../format.js';
 import { actionButton, diffBlock, emptyRow, jsonBlock, kvList, notice, panel, table, toast } from '../widgets.js';
 
+/** The page title. */
 export const title = () => 'Policy';
 
 const REC_HEADERS = ['Pool', 'Kind', 'Change', 'Reason', 'Status', 'Auto', 'When'];
@@ -78,6 +79,7 @@ function historyPanel(history) {
     diffBlock(v.diff))));
 }
 
+/** Shows automation, recommendations and the policy with its history in `root`. */
 export function mount(root, { session, scope }) {
   const policy = h('div', { class: 'columns' }, notice('Loading the policy…'));
 

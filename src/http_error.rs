@@ -18,16 +18,22 @@ pub struct ApiError {
     pub field: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// The body of every error answer.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ErrorBody<'a> {
+    /// What went wrong.
+    pub error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
-    field: Option<&'a str>,
+/// What went wrong.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ErrorDetail<'a> {
+    /// Machine-readable, e.g. `bad_request`, `not_found`, `forbidden`.
+    pub code: &'a str,
+    /// For a person.
+    pub message: &'a str,
+    /// The request field at fault, if one.
+    pub field: Option<&'a str>,
 }
 
 impl ApiError {
@@ -78,8 +84,8 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body {
-            error: Inner {
+        HttpResponse::build(self.status).json(ErrorBody {
+            error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
                 field: self.field.as_deref(),
@@ -100,16 +106,39 @@ pub fn json_error(error: actix_web::error::JsonPayloadError) -> actix_web::Error
                 field: None,
             }
         }
-        JsonPayloadError::Deserialize(inner) => {
-            let field = inner.to_string().split('`').nth(1).map(str::to_string);
-            ApiError {
-                field,
-                ..ApiError::bad_request(None, format!("invalid JSON body: {inner}"))
-            }
-        }
+        JsonPayloadError::Deserialize(inner) => invalid_body(inner),
         _ => ApiError::bad_request(None, format!("invalid JSON body: {error}")),
     };
     api.into()
+}
+
+/// A 400 for a JSON body that does not read as its type, naming the field when serde does.
+fn invalid_body(error: &serde_json::Error) -> ApiError {
+    let field = error.to_string().split('`').nth(1).map(str::to_string);
+    ApiError {
+        field,
+        ..ApiError::bad_request(None, format!("invalid JSON body: {error}"))
+    }
+}
+
+/// Reads an optional JSON body: none when it is empty or `null`, else a `T` or a 400 naming
+/// the field (`Option<web::Json<T>>` would take a malformed body for no body).
+pub(super) fn optional_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut reader).map_err(|error| {
+        let path = error.path().to_string();
+        let named = (path != ".").then_some(path);
+        let message = format!("invalid JSON body: {}", error.inner());
+        ApiError {
+            field: named.or_else(|| invalid_body(error.inner()).field),
+            ..ApiError::bad_request(None, message)
+        }
+    })
 }
 
 /// Refuses a query value not among `allowed`, naming the field.

@@ -366,7 +366,7 @@ impl Handler<GetFleet> for FleetSupervisor {
                 }
             })
             .collect();
-        agents.sort_by_cached_key(|a| natural_key(&a.id));
+        agents.sort_by(|a, b| natural_key(&a.id).cmp(&natural_key(&b.id)));
         MessageResult(FleetSnapshot {
             agents,
             host: self.host.clone(),
@@ -390,10 +390,47 @@ impl Handler<GetAgentSeries> for FleetSupervisor {
     }
 }
 
-/// Sorts `worker-10` after `worker-9`.
-/// The key agents sort by: the id's stem, then its trailing number as a number.
-pub fn natural_key(id: &str) -> (String, u64) {
+/// The key agents sort by, `worker-10` after `worker-9`: the id's stem, then its trailing
+/// digits as a number (by length without leading zeros, then by text, so any length sorts),
+/// then the id itself, so that two ids never share a key (`w-1`, `w-01`).
+pub fn natural_key(id: &str) -> (&str, usize, &str, &str) {
     let digits = id.len() - id.trim_end_matches(|c: char| c.is_ascii_digit()).len();
     let (stem, number) = id.split_at(id.len() - digits);
-    (stem.to_string(), number.parse().unwrap_or(0))
+    let significant = number.trim_start_matches('0');
+    (stem, significant.len(), significant, id)
+}
+
+#[cfg(test)]
+mod order {
+    use super::natural_key;
+
+    #[test]
+    fn numbers_sort_as_numbers_and_no_two_ids_share_a_key() {
+        let mut ids = vec![
+            "w-10",
+            "w-9",
+            "w-01",
+            "w-1",
+            "w-",
+            "w-0",
+            "a",
+            "w-123456789012345678901234",
+            "w-2",
+        ];
+        ids.sort_by_key(|id| natural_key(id));
+        assert_eq!(
+            ids,
+            [
+                "a",
+                "w-",
+                "w-0",
+                "w-01",
+                "w-1",
+                "w-2",
+                "w-9",
+                "w-10",
+                "w-123456789012345678901234"
+            ]
+        );
+    }
 }

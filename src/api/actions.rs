@@ -10,8 +10,9 @@ use serde::Deserialize;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::{ApiError, one_of};
+use super::error::{ApiError, one_of, optional_json};
 use super::openapi::Endpoint;
+use super::paging::{link_next, page_limit};
 use super::routes::{read_store, unavailable};
 use super::wire::{self, ActionOut, AutomationOut};
 use crate::actors::actuator::{ActuatorError, Decide, GetWeights, Propose, RollBack, SetPaused};
@@ -298,12 +299,12 @@ async fn decide(
     state: web::Data<ApiState>,
     caller: Caller,
     id: &str,
-    body: Option<web::Json<DecisionBody>>,
+    body: web::Bytes,
     approve: bool,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Approver)?;
     let id = parse_id(id)?;
-    let comment = body.and_then(|b| b.into_inner().comment);
+    let comment = optional_json::<DecisionBody>(&body)?.and_then(|b| b.comment);
     let action = state
         .actuator
         .send(Decide {
@@ -322,7 +323,7 @@ async fn approve(
     state: web::Data<ApiState>,
     caller: Caller,
     id: web::Path<String>,
-    body: Option<web::Json<DecisionBody>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     decide(state, caller, &id, body, true).await
 }
@@ -331,7 +332,7 @@ async fn reject(
     state: web::Data<ApiState>,
     caller: Caller,
     id: web::Path<String>,
-    body: Option<web::Json<DecisionBody>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     decide(state, caller, &id, body, false).await
 }
@@ -383,7 +384,11 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ActionsQuery {
+    /// Only actions in this state, e.g. pending_approval.
     status: Option<String>,
+    /// Only actions older than this id (the next page).
+    before: Option<i64>,
+    /// Actions in a page, at most 1000 (default 100).
     limit: Option<usize>,
 }
 
@@ -393,15 +398,30 @@ async fn actions(
     query: web::Query<ActionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     one_of("status", &query.status, &ActionState::names())?;
-    let limit = query.limit.unwrap_or(100).min(MAX_LIMIT);
+    let limit = page_limit(query.limit, 100, MAX_LIMIT)?;
     let status = query
         .status
         .as_deref()
         .map(str::parse::<ActionState>)
         .transpose()
         .map_err(|e| ApiError::bad_request(Some("status"), e.to_string()))?;
-    let actions = read_store(&state.store, move |store| store.actions(status, limit)).await?;
-    Ok(HttpResponse::Ok().json(wire::all::<_, ActionOut>(&actions)))
+    let before = query.before;
+    let actions = read_store(&state.store, move |store| {
+        store.actions_before(status, before, limit)
+    })
+    .await?;
+    let mut response = HttpResponse::Ok();
+    let last = (actions.len() == limit)
+        .then(|| actions.last().map(|a| ("before", a.id.to_string())))
+        .flatten();
+    link_next(
+        &mut response,
+        "/api/v1/actions",
+        last,
+        limit,
+        &[("status", &query.status)],
+    );
+    Ok(response.json(wire::all::<_, ActionOut>(&actions)))
 }
 
 async fn action(

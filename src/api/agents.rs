@@ -9,6 +9,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::openapi::Endpoint;
+use super::paging::{link_next, page_limit};
 use super::routes::unavailable;
 use super::wire::{AgentOut, AgentSummaryOut};
 use crate::actors::fleet::GetAgentSeries;
@@ -70,15 +71,7 @@ async fn agents(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let wanted = query.status.as_deref().map(status).transpose()?;
-    let limit = match query.limit {
-        Some(0) => {
-            return Err(ApiError::bad_request(
-                Some("limit"),
-                "limit must be at least 1",
-            ));
-        }
-        limit => limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
-    };
+    let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let snapshot = state.fleet_view.get(&state.fleet).await?;
     let taken: Vec<_> = snapshot
         .agents
@@ -106,7 +99,7 @@ async fn agents(
         .then(|| page.last().map(|a| ("after", a.id.to_string())))
         .flatten();
     let filters = [("pool", &query.pool), ("status", &query.status)];
-    super::log::link_next(&mut response, "/api/v1/agents", cursor, limit, &filters);
+    link_next(&mut response, "/api/v1/agents", cursor, limit, &filters);
     Ok(response.json(page))
 }
 

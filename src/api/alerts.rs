@@ -9,6 +9,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, one_of, time};
 use super::openapi::Endpoint;
+use super::paging::{link_next, page_limit};
 use super::routes::{read_store, unavailable};
 use super::wire::{self, AlertHistoryOut, AlertOut};
 use crate::actors::alert::{AckAlert, GetAlerts, SilencesChanged};
@@ -25,7 +26,8 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             || web::get().to(alerts),
         )
         .query::<AlertQuery>()
-        .answers::<Vec<AlertOut>>(200, "The alerts")
+        .answers::<Vec<AlertOut>>(200, "A page of alerts, oldest first")
+        .header("Link", "The next page: <...>; rel=\"next\"")
         .errors(&[400]),
         Endpoint::get(
             "/alerts/history",
@@ -83,7 +85,14 @@ struct AlertQuery {
     pool: Option<String>,
     /// info, warning, critical or emergency.
     level: Option<String>,
+    /// Only alerts with a higher id than this (the next page).
+    after: Option<u64>,
+    /// Alerts in a page, at most 1000 (default 500).
+    limit: Option<usize>,
 }
+
+/// Alerts in a page of `GET /api/v1/alerts` when the query names no `limit`.
+const ALERTS_PAGE: usize = 500;
 
 async fn alerts(
     state: web::Data<ApiState>,
@@ -97,16 +106,31 @@ async fn alerts(
         &query.level,
         &["info", "warning", "critical", "emergency"],
     )?;
-    let alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
+    let limit = page_limit(query.limit, ALERTS_PAGE, MAX_PAGE)?;
+    let mut alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
+    alerts.sort_by_key(|a| a.id);
     let keep = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-    let alerts: Vec<_> = alerts
+    let taken: Vec<_> = alerts
         .into_iter()
         .filter(|a| keep(&query.state, a.state.as_str()))
         .filter(|a| keep(&query.agent, &a.agent))
         .filter(|a| keep(&query.pool, &a.pool))
         .filter(|a| keep(&query.level, a.level.as_str()))
+        .filter(|a| query.after.is_none_or(|after| a.id > after))
         .collect();
-    Ok(HttpResponse::Ok().json(wire::all::<_, AlertOut>(&alerts)))
+    let page = &taken[..taken.len().min(limit)];
+    let mut response = HttpResponse::Ok();
+    let cursor = (taken.len() > page.len())
+        .then(|| page.last().map(|a| ("after", a.id.to_string())))
+        .flatten();
+    let filters = [
+        ("state", &query.state),
+        ("agent", &query.agent),
+        ("pool", &query.pool),
+        ("level", &query.level),
+    ];
+    link_next(&mut response, "/api/v1/alerts", cursor, limit, &filters);
+    Ok(response.json(wire::all::<_, AlertOut>(page)))
 }
 
 async fn ack(
@@ -250,8 +274,8 @@ struct HistoryQuery {
     limit: Option<usize>,
 }
 
-/// Most rows one page of the alert history holds.
-const MAX_HISTORY_PAGE: usize = 1000;
+/// Most rows one page of the alerts or of their history holds.
+const MAX_PAGE: usize = 1000;
 
 /// Every alert state change on record, newest first, a page at a time (`before` is the `seq`
 /// to continue from, also in the `Link` header).
@@ -261,13 +285,7 @@ async fn history(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            Some("limit"),
-            format!("limit must be between 1 and {MAX_HISTORY_PAGE}"),
-        ));
-    }
+    let limit = page_limit(query.limit, 100, MAX_PAGE)?;
     let filter = crate::store::AlertHistoryFilter {
         rule: query.rule.clone(),
         agent: query.agent.clone(),
@@ -285,7 +303,7 @@ async fn history(
     let last = (rows.len() == limit)
         .then(|| rows.last().map(|r| ("before", r.seq.to_string())))
         .flatten();
-    super::log::link_next(
+    link_next(
         &mut response,
         "/api/v1/alerts/history",
         last,

@@ -2,7 +2,8 @@
 //! [`MAX_AGE`], so that a busy dashboard or a poller costs the fleet actor a few snapshots a
 //! second, not one per request. While one request takes a fresh snapshot (the fleet actor may
 //! be busy routing a large batch of samples), the others answer from the previous one rather
-//! than wait. Writes (proposing an action) ask the actor directly.
+//! than wait, if it is younger than [`STALE_MAX`]; an older one is never answered. Writes
+//! (proposing an action) and the event stream's snapshot ask the actor directly.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -16,6 +17,8 @@ use crate::actors::fleet::{FleetSnapshot, FleetSupervisor, GetFleet};
 /// How old a shared snapshot may be before a request takes a new one. Agents report every
 /// few seconds; this is well inside.
 pub const MAX_AGE: Duration = Duration::from_millis(250);
+/// How old a snapshot may be when it is answered while its successor is being taken.
+pub const STALE_MAX: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -28,21 +31,31 @@ struct Shared {
 pub struct FleetView(Arc<Mutex<Shared>>);
 
 impl FleetView {
-    /// A snapshot at most [`MAX_AGE`] old, or the previous one while another request is
-    /// taking its successor.
+    /// A snapshot at most [`MAX_AGE`] old, or one at most [`STALE_MAX`] old while another
+    /// request is taking its successor.
     pub async fn get(&self, fleet: &Addr<FleetSupervisor>) -> Result<Arc<FleetSnapshot>, ApiError> {
         self.get_from(&fleet.clone().recipient()).await
     }
 
     async fn get_from(&self, fleet: &Recipient<GetFleet>) -> Result<Arc<FleetSnapshot>, ApiError> {
-        {
+        let taking_another = {
             let mut shared = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            match &shared.latest {
-                Some((taken, snapshot)) if taken.elapsed() < MAX_AGE || shared.refreshing => {
-                    return Ok(snapshot.clone());
-                }
-                _ => shared.refreshing = true,
+            let (fresh, usable) = match &shared.latest {
+                Some((taken, _)) => (taken.elapsed() < MAX_AGE, taken.elapsed() < STALE_MAX),
+                None => (false, false),
+            };
+            if let Some((_, snapshot)) = &shared.latest
+                && (fresh || (usable && shared.refreshing))
+            {
+                return Ok(snapshot.clone());
             }
+            let another = shared.refreshing;
+            shared.refreshing = true;
+            another
+        };
+        if taking_another {
+            // The one being taken may be slow: take another rather than answer an old one.
+            return Ok(Arc::new(fleet.send(GetFleet).await.map_err(unavailable)?));
         }
         // Cleared however this ends, even if the request is dropped while it waits.
         let _refreshing = Refreshing(&self.0);
@@ -102,7 +115,7 @@ mod tests {
     }
 
     #[actix::test]
-    async fn requests_within_the_age_share_one_snapshot_and_a_dropped_refresh_is_forgotten() {
+    async fn requests_share_a_young_snapshot_never_an_old_one_and_a_dropped_refresh_is_forgotten() {
         let asked = Arc::new(AtomicUsize::new(0));
         let fleet = Counting(asked.clone()).start().recipient();
         let view = FleetView::default();
@@ -118,5 +131,14 @@ mod tests {
         assert!(!view.0.lock().unwrap().refreshing);
         view.get_from(&fleet).await.unwrap();
         assert_eq!(asked.load(Ordering::SeqCst), 2);
+        // While a refresh runs, a snapshot past STALE_MAX is not answered: a new one is taken.
+        {
+            let mut shared = view.0.lock().unwrap();
+            let old = shared.latest.take().unwrap().1;
+            shared.latest = Some((Instant::now() - STALE_MAX * 2, old));
+            shared.refreshing = true;
+        }
+        view.get_from(&fleet).await.unwrap();
+        assert_eq!(asked.load(Ordering::SeqCst), 3);
     }
 }

@@ -13,12 +13,13 @@ use super::actions::MAX_LIMIT;
 use super::auth::Caller;
 use super::error::{ApiError, one_of, time};
 use super::openapi::Endpoint;
+use super::paging::{link_next, page_limit};
 use super::routes::read_store;
 use super::wire::{self, LogEntryOut};
 use crate::domain::{ActionKind, ActionState, Change};
 use crate::store::{LogEntry, LogFilter};
 
-/// Mounts the log route under `/api/v1`.
+/// The log route under `/api/v1`.
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::get(
@@ -77,7 +78,7 @@ async fn log(
     let export = query.format.is_some();
     let limit = match (export, query.limit) {
         (true, None) => usize::MAX >> 1,
-        (_, limit) => limit.unwrap_or(100).clamp(1, MAX_LIMIT),
+        (_, limit) => page_limit(limit, 100, MAX_LIMIT)?,
     };
     let filter = LogFilter {
         since_ms,
@@ -112,43 +113,6 @@ async fn log(
         .flatten();
     link_next(&mut response, "/api/v1/log", last, limit, &filters);
     Ok(response.json(wire::all::<_, LogEntryOut>(&rows)))
-}
-
-/// Adds the `Link: <PATH?CURSOR=VALUE&limit=N&...>; rel="next"` header of a page whose next
-/// page starts at `cursor` (none when the page was the last), keeping the `filters` given.
-pub(super) fn link_next(
-    response: &mut actix_web::HttpResponseBuilder,
-    path: &str,
-    cursor: Option<(&str, String)>,
-    limit: usize,
-    filters: &[(&str, &Option<String>)],
-) {
-    let Some((name, value)) = cursor else {
-        return;
-    };
-    let mut next = vec![
-        format!("{name}={}", encode(&value)),
-        format!("limit={limit}"),
-    ];
-    for (name, value) in filters {
-        if let Some(value) = value {
-            next.push(format!("{name}={}", encode(value)));
-        }
-    }
-    response.insert_header(("Link", format!("<{path}?{}>; rel=\"next\"", next.join("&"))));
-}
-
-/// Percent-encodes a query value.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// One CSV line: a log row with its change and inverse as JSON text, since CSV is flat.

@@ -13,6 +13,7 @@ mod log;
 mod metrics;
 mod openapi;
 mod otlp;
+mod paging;
 mod policies;
 mod routes;
 mod series;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorDetail};
 use super::openapi::Endpoint;
 use super::routes::read_store;
 use crate::actors::policy::{GetPolicyStatus, PolicySource, ReloadOutcome, ReloadPolicy};
@@ -61,18 +61,11 @@ struct PolicyStatusOut<'a> {
 
 /// A reload refused: the error shape, with every error and warning.
 #[derive(Serialize, JsonSchema)]
-struct InvalidPolicy {
-    error: InvalidPolicyError,
-    errors: Vec<PolicyError>,
-    warnings: Vec<PolicyError>,
-}
-
-#[derive(Serialize, JsonSchema)]
-struct InvalidPolicyError {
-    /// Always `invalid_policy`.
-    code: &'static str,
-    message: String,
-    field: Option<String>,
+struct InvalidPolicy<'a> {
+    /// Its code is `invalid_policy`.
+    error: ErrorDetail<'a>,
+    errors: &'a [PolicyError],
+    warnings: &'a [PolicyError],
 }
 
 async fn status(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
@@ -167,16 +160,16 @@ async fn reload(state: web::Data<ApiState>, caller: Caller) -> Result<HttpRespon
         Ok(outcome) => Ok(HttpResponse::Ok().json(outcome)),
         Err(error) => Ok(HttpResponse::build(StatusCode::UNPROCESSABLE_ENTITY).json(
             InvalidPolicy {
-                error: InvalidPolicyError {
+                error: ErrorDetail {
                     code: "invalid_policy",
-                    message: format!(
+                    message: &format!(
                         "the policy has {} error(s); the running policy stays",
                         error.errors.len()
                     ),
-                    field: error.errors.first().and_then(|e| e.field.clone()),
+                    field: error.errors.first().and_then(|e| e.field.as_deref()),
                 },
-                errors: error.errors,
-                warnings: error.warnings,
+                errors: &error.errors,
+                warnings: &error.warnings,
             },
         )),
     }

@@ -32,7 +32,6 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .param("metric", "The metric's name, e.g. cpu_percent")
         .query::<SeriesParams>()
         .answers::<SeriesView>(200, "Rollup points and the recent raw points")
-        .answers_raw(200, "text/csv", "format=csv: the rollup points")
         .answers_raw(200, "image/png", "format=png: a chart of the rollup points")
         .errors(&[400, 404]),
     ]
@@ -47,7 +46,7 @@ struct SeriesParams {
     until: Option<String>,
     /// Seconds per point, a positive multiple of 60 (default 60).
     step: Option<String>,
-    /// `json` (default), `csv` or `png`.
+    /// `json` (default) or `png`.
     format: Option<String>,
 }
 

@@ -31,6 +31,7 @@ use crate::actors::alert::GetAlerts;
 use crate::actors::events::{
     Deliver, Event, EventBroker, FellBehind, Filter, FleetChange, Subscribe, Topic, Unsubscribe,
 };
+use crate::actors::fleet::GetFleet;
 use crate::policy::Role;
 
 /// How long a ticket may wait before it is used.
@@ -86,6 +87,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "The live event stream (a WebSocket upgrade)",
             || web::get().to(stream),
         )
+        .own_auth()
         .query::<StreamQuery>()
         .answers_empty(
             101,
@@ -191,7 +193,8 @@ async fn stream(
 
 /// The first message: the agents, alerts and recent actions the filter takes.
 async fn snapshot(state: &ApiState, filter: &Filter, role: Role) -> Result<String, ApiError> {
-    let fleet = state.fleet_view.get(&state.fleet).await?;
+    // Fresh, not the read routes' shared one: a client builds its whole view on it.
+    let fleet = state.fleet.send(GetFleet).await.map_err(unavailable)?;
     let alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
     let actions = read_store(&state.store, |store| store.actions(None, SNAPSHOT_ACTIONS)).await?;
     let pool_ok = |pool: &str| filter.pool.as_deref().is_none_or(|p| p == pool);

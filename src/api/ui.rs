@@ -62,8 +62,9 @@ fn serve(req: &HttpRequest, path: &str) -> Result<HttpResponse, ApiError> {
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
-             style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+            "default-src 'self'; connect-src 'self'; img-src 'self'; \
+             style-src 'self' 'unsafe-inline'; base-uri 'none'; form-action 'none'; \
+             frame-ancestors 'none'",
         ))
         .body(asset.data.into_owned()))
 }

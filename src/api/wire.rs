@@ -17,7 +17,8 @@ use crate::domain::{Action, ActionKind, ActionState, AgentStatus, Approval, Chan
 use crate::policy::AlertLevel;
 use crate::store::LogEntry;
 
-/// One agent: `GET /api/v1/agents`, and the body of `GET /api/v1/agents/{id}`.
+/// One agent in full: the body of `GET /api/v1/agents/{id}` (the list answers
+/// [`AgentSummaryOut`]).
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AgentOut<'a> {
     id: &'a str,

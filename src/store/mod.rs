@@ -285,13 +285,25 @@ impl Store {
         state: Option<ActionState>,
         limit: usize,
     ) -> Result<Vec<Action>, StoreError> {
+        self.actions_before(state, None, limit)
+    }
+
+    /// Actions older than action `before` (all when none), newest first, optionally only
+    /// those in `state`: a page of them.
+    pub fn actions_before(
+        &self,
+        state: Option<ActionState>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Action>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT id FROM actions WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
+            "SELECT id FROM actions WHERE (?1 IS NULL OR state = ?1) AND (?3 IS NULL OR id < ?3)
+             ORDER BY id DESC LIMIT ?2",
         )?;
         let ids: Vec<i64> = stmt
             .query_map(
-                params![state.map(ActionState::as_str), limit as i64],
+                params![state.map(ActionState::as_str), limit as i64, before],
                 |row| row.get(0),
             )?
             .collect::<Result<_, _>>()?;

@@ -1,233 +1,22 @@
 //! The route table and the OpenAPI 3.1 document made from it (`GET /api/v1/openapi.json`).
 //!
-//! Every route is declared once, as an [`Endpoint`]: its method and path, the handler that
-//! serves it, and the Rust types of its query, body and answers. The router mounts the table
-//! and the document is written from the same table, with each type's JSON Schema derived
-//! from the type itself (schemars, the dialect OpenAPI 3.1 uses), so the two cannot
-//! disagree.
+//! Every route is declared once, as an [`Endpoint`] (`endpoint.rs`): its method and path, the
+//! handler that serves it, the role it needs, and the Rust types of its query, body and
+//! answers. The router mounts the tables and the document is written from the same tables,
+//! with each type's JSON Schema derived from the type itself (schemars, the dialect OpenAPI
+//! 3.1 uses), so the routes, their roles and the document cannot disagree.
+
+mod endpoint;
 
 use std::sync::OnceLock;
 
-use actix_web::{HttpResponse, Route, web};
-use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};
+use actix_web::HttpResponse;
+use schemars::{Schema, SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
 
 use crate::policy::Role;
-
-/// Makes a type's schema, registering what it refers to.
-type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
-
-fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
-    generator.subschema_for::<T>()
-}
-
-/// The body of every error answer.
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    error: ErrorDetail,
-}
-
-/// What went wrong.
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-struct ErrorDetail {
-    /// Machine-readable, e.g. `bad_request`, `not_found`, `forbidden`.
-    code: String,
-    /// For a person.
-    message: String,
-    /// The request field at fault, if one.
-    field: Option<String>,
-}
-
-/// How an answer or a body is written.
-#[derive(Clone, Copy)]
-enum Content {
-    Json(SchemaFn),
-    /// Another media type, described only by its name.
-    Other(&'static str),
-}
-
-struct Answer {
-    status: u16,
-    description: &'static str,
-    content: Option<Content>,
-}
-
-/// One route: what serves it and what it takes and answers.
-pub struct Endpoint {
-    method: &'static str,
-    path: &'static str,
-    summary: &'static str,
-    role: Option<Role>,
-    route: fn() -> Route,
-    query: Option<SchemaFn>,
-    path_params: Vec<(&'static str, &'static str)>,
-    /// The media types it takes, and whether a body is required.
-    body: Vec<Content>,
-    body_required: bool,
-    answers: Vec<Answer>,
-    headers: Vec<(&'static str, &'static str)>,
-}
-
-impl Endpoint {
-    fn new(method: &'static str, path: &'static str, summary: &'static str) -> Self {
-        Endpoint {
-            method,
-            path,
-            summary,
-            role: Some(Role::Viewer),
-            route: web::get,
-            query: None,
-            path_params: Vec::new(),
-            body: Vec::new(),
-            body_required: true,
-            answers: Vec::new(),
-            headers: Vec::new(),
-        }
-    }
-
-    /// A GET of `path` served by `route`, open to every token.
-    pub fn get(path: &'static str, summary: &'static str, route: fn() -> Route) -> Self {
-        Endpoint {
-            route,
-            ..Endpoint::new("get", path, summary)
-        }
-    }
-
-    /// A POST of `path` served by `route`.
-    pub fn post(path: &'static str, summary: &'static str, route: fn() -> Route) -> Self {
-        Endpoint {
-            route,
-            ..Endpoint::new("post", path, summary)
-        }
-    }
-
-    /// A DELETE of `path` served by `route`.
-    pub fn delete(path: &'static str, summary: &'static str, route: fn() -> Route) -> Self {
-        Endpoint {
-            route,
-            ..Endpoint::new("delete", path, summary)
-        }
-    }
-
-    /// Needs a token of at least `role` (every route needs a token unless [`Self::open`]).
-    pub fn role(mut self, role: Role) -> Self {
-        self.role = Some(role);
-        self
-    }
-
-    /// Needs no token.
-    pub fn open(mut self) -> Self {
-        self.role = None;
-        self
-    }
-
-    /// Takes the query parameters of `Q` (its fields).
-    pub fn query<Q: JsonSchema>(mut self) -> Self {
-        self.query = Some(schema_of::<Q>);
-        self
-    }
-
-    /// Takes the path parameter `name`.
-    pub fn param(mut self, name: &'static str, description: &'static str) -> Self {
-        self.path_params.push((name, description));
-        self
-    }
-
-    /// Takes a JSON body of type `B`.
-    pub fn body<B: JsonSchema>(mut self) -> Self {
-        self.body.push(Content::Json(schema_of::<B>));
-        self
-    }
-
-    /// Takes an optional JSON body of type `B`.
-    pub fn optional_body<B: JsonSchema>(mut self) -> Self {
-        self.body_required = false;
-        self.body::<B>()
-    }
-
-    /// Takes a body of media type `media` (one more, when called again).
-    pub fn raw_body(mut self, media: &'static str) -> Self {
-        self.body.push(Content::Other(media));
-        self
-    }
-
-    /// Answers `status` with a JSON `T`.
-    pub fn answers<T: JsonSchema>(mut self, status: u16, description: &'static str) -> Self {
-        self.answers.push(Answer {
-            status,
-            description,
-            content: Some(Content::Json(schema_of::<T>)),
-        });
-        self
-    }
-
-    /// Answers `status` with a body of media type `media`.
-    pub fn answers_raw(
-        mut self,
-        status: u16,
-        media: &'static str,
-        description: &'static str,
-    ) -> Self {
-        self.answers.push(Answer {
-            status,
-            description,
-            content: Some(Content::Other(media)),
-        });
-        self
-    }
-
-    /// Answers `status` with no body.
-    pub fn answers_empty(mut self, status: u16, description: &'static str) -> Self {
-        self.answers.push(Answer {
-            status,
-            description,
-            content: None,
-        });
-        self
-    }
-
-    /// May answer each of `statuses` with the error body.
-    pub fn errors(mut self, statuses: &[u16]) -> Self {
-        for &status in statuses {
-            self.answers.push(Answer {
-                status,
-                description: reason(status),
-                content: Some(Content::Json(schema_of::<ErrorBody>)),
-            });
-        }
-        self
-    }
-
-    /// Answers header `name` on success.
-    pub fn header(mut self, name: &'static str, description: &'static str) -> Self {
-        self.headers.push((name, description));
-        self
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        400 => "Bad request: the field at fault is named",
-        401 => "No token, or an unknown one",
-        403 => "The token's role may not do this",
-        404 => "No such resource",
-        409 => "Conflicts with the resource's state",
-        413 => "The body is too large",
-        415 => "Unsupported media type",
-        429 => "Too many requests",
-        503 => "Actuation has stopped (the store refused a write) or the controller is busy",
-        _ => "Server error",
-    }
-}
-
-/// Mounts every endpoint of `table` under `scope` (e.g. `/api/v1`).
-pub fn mount(cfg: &mut web::ServiceConfig, table: &[Endpoint]) {
-    for endpoint in table {
-        cfg.route(endpoint.path, (endpoint.route)());
-    }
-}
+use endpoint::{Content, ErrorBody, reason, schema_of};
+pub use endpoint::{Endpoint, mount};
 
 /// The OpenAPI 3.1 document of `tables`, each a path prefix and its endpoints.
 pub fn document(tables: &[(&str, Vec<Endpoint>)]) -> Value {
@@ -239,7 +28,13 @@ pub fn document(tables: &[(&str, Vec<Endpoint>)]) -> Value {
     for (prefix, table) in tables {
         for endpoint in table {
             let path = format!("{prefix}{}", endpoint.path);
-            let operation = operation(endpoint, &mut generator);
+            let mut operation = operation(endpoint, &mut generator);
+            let id = format!(
+                "{}{}",
+                endpoint.method,
+                path.replace(['/', '{', '}', '.'], "_")
+            );
+            operation["operationId"] = Value::String(id);
             let item = paths
                 .entry(path)
                 .or_insert_with(|| Value::Object(Map::new()));
@@ -255,7 +50,8 @@ pub fn document(tables: &[(&str, Vec<Endpoint>)]) -> Value {
             "description": "Watch a fleet of agents, approve or reject the controller's \
                 actions, read its log, alerts and policy. Errors answer \
                 {\"error\": {\"code\", \"message\", \"field\"}}. GET /api/v1/stream is a \
-                WebSocket (see DESIGN.md).",
+                WebSocket: a `snapshot` message, then `samples`, `fleet`, `alerts` and \
+                `actions` events, each a JSON text message with its `topic`.",
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "servers": [{"url": "/"}],
@@ -337,7 +133,6 @@ fn operation(endpoint: &Endpoint, generator: &mut SchemaGenerator) -> Value {
     let mut op = json!({
         "summary": endpoint.summary,
         "description": description,
-        "operationId": format!("{}{}", endpoint.method, endpoint.path.replace(['/', '{', '}'], "_")),
         "parameters": parameters,
         "responses": responses,
     });
@@ -426,57 +221,4 @@ pub async fn serve() -> HttpResponse {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every `$ref` anywhere in `value`.
-    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
-        match value {
-            Value::Object(map) => {
-                if let Some(Value::String(r)) = map.get("$ref") {
-                    out.push(r);
-                }
-                map.values().for_each(|v| refs(v, out));
-            }
-            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
-            _ => {}
-        }
-    }
-
-    #[test]
-    fn the_document_names_every_route_and_every_reference_resolves() {
-        let doc = crate::api::routes::document();
-        assert_eq!(doc["openapi"], "3.1.0");
-        let paths = doc["paths"].as_object().unwrap();
-        for (path, method) in [
-            ("/api/v1/agents", "get"),
-            ("/api/v1/actions/{id}/approve", "post"),
-            ("/api/v1/silences/{id}", "delete"),
-            ("/api/v1/stream/ticket", "post"),
-            ("/v1/metrics", "post"),
-            ("/healthz", "get"),
-        ] {
-            assert!(paths[path][method].is_object(), "{method} {path} missing");
-        }
-        let mut found = Vec::new();
-        refs(&doc, &mut found);
-        assert!(!found.is_empty());
-        let schemas = doc["components"]["schemas"].as_object().unwrap();
-        for r in found {
-            let name = r.strip_prefix("#/components/schemas/").unwrap_or(r);
-            assert!(schemas.contains_key(name), "{r} does not resolve");
-        }
-        // A query struct's fields are parameters; a role above viewer may answer 403.
-        let approve = &paths["/api/v1/actions/{id}/approve"]["post"];
-        assert!(approve["responses"]["403"].is_object(), "{approve}");
-        let list = &paths["/api/v1/agents"]["get"]["parameters"];
-        let names: Vec<&str> = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, ["after", "limit", "pool", "status"]);
-        assert_eq!(paths["/healthz"]["get"]["security"], json!([]));
-    }
-}
+mod tests;

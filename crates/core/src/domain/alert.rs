@@ -43,11 +43,15 @@ pub struct AlertView {
     pub level: AlertLevel,
     /// Current state.
     pub state: AlertState,
-    /// The metric its rule watches (`availability` for liveness alerts).
+    /// The metric its rule watches (`availability` for liveness alerts); empty in alerts
+    /// stored before it was recorded (evidence of older actions).
+    #[serde(default)]
     pub metric: String,
     /// The value above which its rule breaches; none for anomaly and availability alerts.
+    #[serde(default)]
     pub threshold: Option<f64>,
-    /// What it means, in a sentence.
+    /// What it means, in a sentence (empty in alerts stored before it was recorded).
+    #[serde(default)]
     pub message: String,
     /// Value that last changed the state.
     pub value: f64,

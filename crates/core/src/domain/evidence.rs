@@ -450,3 +450,25 @@ mod tests {
         assert_eq!(read, scale);
     }
 }
+
+#[cfg(test)]
+mod stored {
+    use super::*;
+
+    #[test]
+    fn an_alert_scale_out_stored_before_alerts_said_what_they_mean_still_reads() {
+        let old = r#"{"alert":{"id":3,"rule":"cpu_critical","agent":"w-1","pool":"w",
+            "level":"critical","state":"firing","value":97.0,"since_ms":1000,
+            "fired_ms":2000,"resolved_ms":null,"acked":null,"silenced_by":[]},
+            "agent_cpu_percent":[97.0],"target_cpu_percent":50.0}"#;
+        let read: Evidence = serde_json::from_str(old).unwrap();
+        let Evidence::AlertScaleOut(evidence) = read else {
+            panic!("read as another kind: {read:?}");
+        };
+        assert_eq!(evidence.alert.rule, "cpu_critical");
+        assert_eq!(
+            (evidence.alert.metric.as_str(), evidence.alert.threshold),
+            ("", None)
+        );
+    }
+}

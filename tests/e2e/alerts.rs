@@ -250,6 +250,15 @@ async fn the_alert_history_pages_back_through_every_state_change() {
             .starts_with("queue_size above 100 on e-"),
         "{row}"
     );
+    // The alerts themselves page oldest first, following the Link header.
+    let alerts: Vec<u64> = server
+        .pages("/api/v1/alerts?limit=1", 1)
+        .await
+        .concat()
+        .iter()
+        .map(|a| a["id"].as_u64().unwrap())
+        .collect();
+    assert!(alerts.len() == 2 && alerts[0] < alerts[1], "{alerts:?}");
     let (_, only) = server.get("/api/v1/alerts/history?agent=e-1").await;
     assert!(
         only.as_array().unwrap().iter().all(|r| r["agent"] == "e-1"),

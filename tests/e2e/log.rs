@@ -46,6 +46,21 @@ async fn the_log_pages_filters_and_exports_csv() {
         "the pages are the whole log, newest first, once each"
     );
     assert!(seqs.windows(2).all(|w| w[0] > w[1]));
+    // The actions page the same way, newest first, one at a time.
+    let ids = |pages: Vec<Vec<Value>>| -> Vec<i64> {
+        pages
+            .concat()
+            .iter()
+            .map(|a| a["id"].as_i64().unwrap())
+            .collect()
+    };
+    let paged = ids(server.pages("/api/v1/actions?limit=1", 1).await);
+    let (_, whole) = server.get("/api/v1/actions").await;
+    assert_eq!(paged, ids(vec![whole.as_array().unwrap().clone()]));
+    assert!(
+        paged.len() >= 2 && paged.windows(2).all(|w| w[0] > w[1]),
+        "{paged:?}"
+    );
 
     let applied: Vec<Value> = get("/api/v1/log?status=applied&kind=scale".into())
         .await

@@ -116,11 +116,18 @@ impl Server {
     }
 
     /// Every page of the paged list at `first`, following each `Link: <...>; rel="next"`
-    /// header to the end; asserts that each answered 200 and held at most `limit` rows.
+    /// header to the end; asserts that each answered 200, held at most `limit` rows, and
+    /// that each Link is well formed and leads somewhere new (at most 1,000 pages).
     pub async fn pages(&self, first: &str, limit: usize) -> Vec<Vec<Value>> {
         let mut next = Some(first.to_string());
         let mut pages = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         while let Some(path) = next.take() {
+            assert!(
+                seen.insert(path.clone()),
+                "the Link header leads back to {path}"
+            );
+            assert!(pages.len() < 1000, "more than 1,000 pages from {first}");
             let response = self
                 .client
                 .get(format!("{}{path}", self.url))
@@ -129,12 +136,15 @@ impl Server {
                 .await
                 .expect("request");
             assert_eq!(response.status(), 200, "{path}");
-            next = response
-                .headers()
-                .get("Link")
-                .and_then(|l| l.to_str().ok())
-                .filter(|l| l.ends_with("rel=\"next\""))
-                .and_then(|l| Some(l.strip_prefix('<')?.split_once('>')?.0.to_string()));
+            next = response.headers().get("Link").map(|link| {
+                let link = link.to_str().expect("an ASCII Link header");
+                let (target, rel) = link
+                    .strip_prefix('<')
+                    .and_then(|l| l.split_once('>'))
+                    .unwrap_or_else(|| panic!("malformed Link header {link:?}"));
+                assert_eq!(rel, "; rel=\"next\"", "{link}");
+                target.to_string()
+            });
             let page: Vec<Value> = response.json().await.expect("a JSON array");
             assert!(page.len() <= limit, "{path}: {} rows", page.len());
             pages.push(page);

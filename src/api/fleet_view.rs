@@ -24,6 +24,8 @@ pub const STALE_MAX: Duration = Duration::from_secs(1);
 struct Shared {
     latest: Option<(Instant, Arc<FleetSnapshot>)>,
     refreshing: bool,
+    /// Moves on at every [`FleetView::invalidate`]: a snapshot taken before is not kept.
+    generation: u64,
 }
 
 /// A fleet snapshot shared between requests.
@@ -37,8 +39,16 @@ impl FleetView {
         self.get_from(&fleet.clone().recipient()).await
     }
 
+    /// Forgets the shared snapshot: the API changed the fleet (agents pushed samples), and
+    /// its caller must read its own write.
+    pub fn invalidate(&self) {
+        let mut shared = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.generation += 1;
+        shared.latest = None;
+    }
+
     async fn get_from(&self, fleet: &Recipient<GetFleet>) -> Result<Arc<FleetSnapshot>, ApiError> {
-        let taking_another = {
+        let (taking_another, generation) = {
             let mut shared = self.0.lock().unwrap_or_else(PoisonError::into_inner);
             let (fresh, usable) = match &shared.latest {
                 Some((taken, _)) => (taken.elapsed() < MAX_AGE, taken.elapsed() < STALE_MAX),
@@ -51,7 +61,7 @@ impl FleetView {
             }
             let another = shared.refreshing;
             shared.refreshing = true;
-            another
+            (another, shared.generation)
         };
         if taking_another {
             // The one being taken may be slow: take another rather than answer an old one.
@@ -62,7 +72,9 @@ impl FleetView {
         let taken = Instant::now();
         let snapshot = Arc::new(fleet.send(GetFleet).await.map_err(unavailable)?);
         let mut shared = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        shared.latest = Some((taken, snapshot.clone()));
+        if shared.generation == generation {
+            shared.latest = Some((taken, snapshot.clone()));
+        }
         Ok(snapshot)
     }
 }
@@ -140,5 +152,9 @@ mod tests {
         }
         view.get_from(&fleet).await.unwrap();
         assert_eq!(asked.load(Ordering::SeqCst), 3);
+        // A write through the API forgets the shared one: the next read takes a new one.
+        view.invalidate();
+        view.get_from(&fleet).await.unwrap();
+        assert_eq!(asked.load(Ordering::SeqCst), 4);
     }
 }

@@ -151,11 +151,14 @@ pub(super) async fn send_to_fleet(
     samples: Vec<Sample>,
     pools: HashMap<String, String>,
 ) -> Result<Vec<Refused>, ApiError> {
-    state
+    let refused = state
         .fleet
         .send(AdmitSamples { samples, pools })
         .await
-        .map_err(unavailable)
+        .map_err(unavailable)?;
+    // New agents and readings: the next read sees them.
+    state.fleet_view.invalidate();
+    Ok(refused)
 }
 
 /// Hands a checked batch to the fleet and answers what was kept and what was refused.

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::util::{EXE, processes_of};
+use crate::util::{EXE, demo_slot, processes_of};
 
 #[test]
 fn the_dashboard_shows_the_fleet_live_and_approves_a_restart_with_its_button() {
@@ -31,6 +31,7 @@ fn the_dashboard_shows_the_fleet_live_and_approves_a_restart_with_its_button() {
     ] {
         assert!(ok, "{what} is missing: run scripts/test, which installs it");
     }
+    let _slot = demo_slot();
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let mut demo = Command::new(EXE)

@@ -1,9 +1,10 @@
 use std::process::Command;
 
-use crate::util::{EXE, processes_of};
+use crate::util::{EXE, demo_slot, processes_of};
 
 #[test]
 fn the_demo_scales_gates_a_restart_rolls_back_a_mistake_and_leaves_nothing_behind() {
+    let _slot = demo_slot();
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let output = Command::new(EXE)

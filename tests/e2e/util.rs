@@ -496,3 +496,13 @@ pub fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         }
     }
 }
+
+/// Held by the tests that run a whole demo (workers, a load generator, a browser): two of
+/// them at once on a two-core machine starve each other's timing.
+static DEMO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits until no other demo test runs; the demo slot is held until the guard drops.
+pub fn demo_slot() -> std::sync::MutexGuard<'static, ()> {
+    DEMO.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

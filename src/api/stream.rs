@@ -176,11 +176,11 @@ async fn stream(
         None => authenticate(&req)?,
     };
     let filter = parse_filter(&query)?;
-    let snapshot = snapshot(&state, &filter, caller.role).await?;
     let session = StreamSession {
         broker: state.events.clone(),
+        state: state.clone(),
+        role: caller.role,
         filter,
-        snapshot: Some(snapshot),
         id: None,
         sent: 0,
         read: 0,
@@ -291,9 +291,11 @@ fn event_json(event: &Event, filter: &Filter) -> Option<String> {
 /// One client's session.
 pub struct StreamSession {
     broker: Addr<EventBroker>,
+    /// What the snapshot is read from.
+    state: web::Data<ApiState>,
+    /// The caller's role, told in the snapshot.
+    role: Role,
     filter: Filter,
-    /// Sent first, then dropped.
-    snapshot: Option<String>,
     /// The broker's id for it, once subscribed.
     id: Option<u64>,
     /// Bytes sent so far.
@@ -334,23 +336,38 @@ impl Actor for StreamSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
-        if let Some(snapshot) = self.snapshot.take() {
-            self.send(ctx, snapshot);
-            self.ping(ctx);
-        }
+        // Subscribed before the snapshot is taken, so that nothing that happens in between
+        // is lost (an event may be in both: clients take the later state). Until both are
+        // done, events wait in the broker.
         let subscribe = Subscribe {
             filter: self.filter.clone(),
             events: ctx.address().recipient(),
             behind: ctx.address().recipient(),
         };
-        self.broker
-            .send(subscribe)
-            .into_actor(self)
-            .map(|id, session, ctx| match id {
-                Ok(id) => session.id = Some(id),
-                Err(_) => ctx.stop(),
-            })
-            .wait(ctx);
+        let broker = self.broker.clone();
+        let (state, filter, role) = (self.state.clone(), self.filter.clone(), self.role);
+        async move {
+            let id = broker.send(subscribe).await;
+            (id, snapshot(&state, &filter, role).await)
+        }
+        .into_actor(self)
+        .map(|(id, snapshot), session, ctx| {
+            let Ok(id) = id else {
+                return ctx.stop();
+            };
+            session.id = Some(id);
+            match snapshot {
+                Ok(text) => {
+                    session.send(ctx, text);
+                    session.ping(ctx);
+                }
+                Err(error) => {
+                    let reason = format!("cannot take the snapshot: {}", error.message);
+                    session.drop_client(ctx, reason);
+                }
+            }
+        })
+        .wait(ctx);
         ctx.run_interval(HEARTBEAT, |session, ctx| {
             if session.last_heard.elapsed() > CLIENT_TIMEOUT {
                 let reason = format!("no answer to pings for {} s", CLIENT_TIMEOUT.as_secs());

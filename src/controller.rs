@@ -273,6 +273,7 @@ impl Controller {
         let tasks = TaskTracker::new(handle.clone(), fleet.clone().recipient())
             .with_clock(clock.clone())
             .start();
+        let started_ms = clock.now_ms();
         let state = ApiState {
             fleet: fleet.clone(),
             alert: alert.clone(),
@@ -293,6 +294,7 @@ impl Controller {
             events,
             tickets: Default::default(),
             fleet_view: crate::api::FleetView::default(),
+            started_ms,
         };
         let server =
             api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;

@@ -18,6 +18,7 @@ mod policies;
 mod routes;
 mod series;
 pub mod stream;
+mod system;
 pub use fleet_view::FleetView;
 mod tasks;
 mod ui;
@@ -77,6 +78,8 @@ pub struct ApiState {
     pub tickets: stream::Tickets,
     /// The fleet snapshot the read routes share.
     pub fleet_view: fleet_view::FleetView,
+    /// When the controller started, epoch milliseconds.
+    pub started_ms: i64,
 }
 
 /// Builds the API server on `listener`; the caller runs (awaits) it.

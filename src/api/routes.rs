@@ -91,6 +91,7 @@ fn api_endpoints() -> Vec<Endpoint> {
         super::alerts::endpoints,
         super::policies::endpoints,
         super::stream::endpoints,
+        super::system::endpoints,
     ] {
         table.extend(part());
     }

@@ -177,6 +177,8 @@ async fn every_get_route_answers_the_json_shape_recorded_before() {
         ("silences", "/api/v1/silences".into()),
         ("log", "/api/v1/log".into()),
         ("policies", "/api/v1/policies".into()),
+        ("system", "/api/v1/system".into()),
+        ("alert_history", "/api/v1/alerts/history".into()),
     ]
     .into_iter()
     .collect();

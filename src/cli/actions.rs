@@ -5,9 +5,10 @@ mod view;
 
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::client::{ApiClient, ClientArgs, ClientError};
+use super::text::{decode, print_json};
 use crate::domain::{Action, ActionState};
 
 /// Most rows one page of `GET /api/v1/log` holds.
@@ -209,21 +210,6 @@ async fn log_rows(client: &ApiClient, action: &Action) -> Result<Vec<view::LogRo
             return Ok(rows);
         }
     }
-}
-
-fn decode<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, ClientError> {
-    serde_json::from_value(body).map_err(|e| ClientError::Decode {
-        from: "the controller".to_string(),
-        cause: e.to_string(),
-    })
-}
-
-fn print_json(body: &Value) {
-    // Pretty-printing a `Value` cannot fail; the compact form is only a formal fallback.
-    println!(
-        "{}",
-        serde_json::to_string_pretty(body).unwrap_or_else(|_| body.to_string())
-    );
 }
 
 #[cfg(test)]

@@ -217,12 +217,42 @@ impl ApiClient {
 
     /// GETs `path` (e.g. `/api/v1/actions`) with `query` pairs; returns the JSON body.
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, ClientError> {
+        let url = self.query_url(path, query)?;
+        Ok(self.send(self.http.get(url.clone()), url).await?.0)
+    }
+
+    /// Every item of the paged list at `path`, following each `Link: <...>; rel="next"` to
+    /// the last page.
+    pub async fn get_all(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<Value>, ClientError> {
+        let mut url = Some(self.query_url(path, query)?);
+        let mut items = Vec::new();
+        while let Some(page) = url.take() {
+            let (body, next) = self.send(self.http.get(page.clone()), page.clone()).await?;
+            match body {
+                Value::Array(rows) => items.extend(rows),
+                other => {
+                    return Err(ClientError::Decode {
+                        from: page.to_string(),
+                        cause: format!("expected a list, got {other}"),
+                    });
+                }
+            }
+            url = next.map(|next| self.url(&next)).transpose()?;
+        }
+        Ok(items)
+    }
+
+    fn query_url(&self, path: &str, query: &[(&str, String)]) -> Result<Url, ClientError> {
         let mut url = self.url(path)?;
         if !query.is_empty() {
             url.query_pairs_mut()
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        self.send(self.http.get(url.clone()), url).await
+        Ok(url)
     }
 
     /// POSTs `body` (none when `None`) to `path`; returns the JSON body.
@@ -232,7 +262,7 @@ impl ApiClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        self.send(request, url).await
+        Ok(self.send(request, url).await?.0)
     }
 
     fn url(&self, path: &str) -> Result<Url, ClientError> {
@@ -243,13 +273,25 @@ impl ApiClient {
         })
     }
 
-    async fn send(&self, request: RequestBuilder, url: Url) -> Result<Value, ClientError> {
+    /// Sends `request`; answers its JSON body and the path of the next page, if its `Link`
+    /// header names one.
+    async fn send(
+        &self,
+        request: RequestBuilder,
+        url: Url,
+    ) -> Result<(Value, Option<String>), ClientError> {
         let response = request
             .bearer_auth(&self.token.0)
             .send()
             .await
             .map_err(|error| self.failed(&error, &url))?;
         let status = response.status();
+        let next = response
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|link| link.to_str().ok())
+            .filter(|link| link.ends_with("rel=\"next\""))
+            .and_then(|link| Some(link.strip_prefix('<')?.split_once('>')?.0.to_string()));
         let body = response
             .bytes()
             .await
@@ -257,10 +299,11 @@ impl ApiClient {
         if !status.is_success() {
             return Err(status_error(status, &body));
         }
-        serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
+        let body = serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
             from: url.to_string(),
             cause: e.to_string(),
-        })
+        })?;
+        Ok((body, next))
     }
 
     fn failed(&self, error: &reqwest::Error, url: &Url) -> ClientError {

@@ -4,7 +4,9 @@ pub mod actions;
 pub mod client;
 mod detect;
 mod forecast;
+pub mod reads;
 pub mod replay;
+pub mod text;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -113,6 +115,9 @@ pub enum Command {
     /// List, show, approve, reject and roll back the controller's actions, through its
     /// REST API.
     Actions(actions::ActionsArgs),
+    /// The everyday reads of a running controller: status, agents, alerts, silences, log.
+    #[command(flatten)]
+    Read(reads::Read),
     /// Run the bundled worker agent.
     Agent {
         /// Address to listen on.
@@ -236,6 +241,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Policy { command } => policy_command(command),
         Command::Actions(args) => actions::run(args),
+        Command::Read(read) => reads::run(read),
         Command::Replay(args) => {
             replay::run(args)?;
             Ok(0)

@@ -72,3 +72,5 @@ mod stream;
 mod openapi;
 // The dashboard in headless Chromium against a running demo.
 mod dashboard;
+// The everyday reads of the CLI against a running server, and their errors.
+mod reads_cli;

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use crate::analytics::risk::RiskAssessment;
+use crate::cli::text::{align, span};
 use crate::clock;
 use crate::domain::evidence::Evidence;
 use crate::domain::{Action, ActionState, Change};
@@ -239,52 +240,12 @@ fn at(ms: i64, now_ms: i64) -> String {
     format!("{} ({} ago)", clock::rfc3339(ms), span(now_ms - ms))
 }
 
-/// A duration in its largest whole unit: `45s`, `12m`, `5h`, `3d`.
-fn span(ms: i64) -> String {
-    let secs = ms.max(0) / 1000;
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m", secs / 60),
-        3600..86_400 => format!("{}h", secs / 3600),
-        _ => format!("{}d", secs / 86_400),
-    }
-}
-
 fn pretty(evidence: &Evidence) -> String {
     serde_json::to_string_pretty(evidence).unwrap_or_else(|error| format!("({error})"))
 }
 
 fn indent(text: &str, prefix: &str) -> String {
     text.lines().map(|l| format!("{prefix}{l}\n")).collect()
-}
-
-/// Rows as columns padded to their widest cell (counted in characters, so `→` is one),
-/// two spaces apart; the last column is not padded.
-fn align(rows: &[Vec<String>], prefix: &str) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|row| row.get(c))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = prefix.to_string();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  ", width = widths[c]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]

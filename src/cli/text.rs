@@ -1,0 +1,63 @@
+//! What the commands that talk to the controller share to show its answers: aligned tables,
+//! short durations, the raw JSON for `--json`, and reading an answer into a type.
+
+use serde_json::Value;
+
+use super::client::ClientError;
+
+/// A duration in its largest whole unit: `45s`, `12m`, `5h`, `3d`.
+pub fn span(ms: i64) -> String {
+    let secs = ms.max(0) / 1000;
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86_400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+/// Rows as columns padded to their widest cell (counted in characters, so `→` is one),
+/// two spaces apart; the last column is not padded.
+pub fn align(rows: &[Vec<String>], prefix: &str) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|row| row.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = prefix.to_string();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Prints an answer as the API gave it, pretty (for `--json`).
+pub fn print_json(body: &Value) {
+    // Pretty-printing a `Value` cannot fail; the compact form is only a formal fallback.
+    println!(
+        "{}",
+        serde_json::to_string_pretty(body).unwrap_or_else(|_| body.to_string())
+    );
+}
+
+/// Reads an answer of the controller into `T`.
+pub fn decode<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, ClientError> {
+    serde_json::from_value(body).map_err(|e| ClientError::Decode {
+        from: "the controller".to_string(),
+        cause: e.to_string(),
+    })
+}

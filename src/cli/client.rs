@@ -80,6 +80,9 @@ pub enum ClientError {
         /// The innermost cause, e.g. `connection refused`.
         cause: String,
     },
+    /// An export could not be written to stdout.
+    #[error("cannot write the export: {0}")]
+    Output(String),
     /// The controller did not answer in time.
     #[error("no answer from {url} within {}s", REQUEST_TIMEOUT.as_secs())]
     Timeout {

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::util::{EXE, Server, wait_for};
+use crate::util::{Run, Server, swarmpilot, wait_for};
 
 const POLICY: &str = r#"
 [global]
@@ -78,7 +78,7 @@ impl Fleet {
     }
 
     /// Runs `swarmpilot actions ARGS` against this server as `who`, by token file.
-    async fn cli_as(&self, who: &str, args: &[&str]) -> Output {
+    async fn cli_as(&self, who: &str, args: &[&str]) -> Run {
         let file = self.token_file(who);
         let mut all = vec!["--url", &self.server.url, "--token-file"];
         all.push(file.to_str().unwrap());
@@ -87,30 +87,13 @@ impl Fleet {
     }
 }
 
-/// What one run of the binary did.
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs `swarmpilot actions ARGS` with `env` set and nothing inherited that would choose
 /// the controller or the token.
-async fn actions(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let output = tokio::process::Command::new(EXE)
-        .arg("actions")
-        .args(args)
-        .env_remove("SWARMPILOT_URL")
-        .env_remove("SWARMPILOT_TOKEN")
-        .envs(env.iter().copied())
-        .output()
-        .await
-        .expect("run swarmpilot actions");
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+async fn actions(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let all: Vec<&str> = std::iter::once("actions")
+        .chain(args.iter().copied())
+        .collect();
+    swarmpilot(&all, env).await
 }
 
 /// Asserts `needles` occur in `text` in this order, where every run of spaces counts as one

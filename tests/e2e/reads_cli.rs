@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::util::{EXE, Server, wait_for};
+use crate::util::{Run, Server, swarmpilot, wait_for};
 
 /// One bundled worker in `web`; pushed agents in the observe-only `edge`; a critical rule on
 /// their queue.
@@ -34,29 +34,14 @@ level = "critical"
 pool = "edge"
 "#;
 
-/// What one run of the binary did.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `swarmpilot ARGS` against `url` with `token`, nothing inherited that would choose
-/// the controller or the token.
+/// Runs `swarmpilot ARGS` against `url` with `token`.
 async fn cli(url: &str, token: &str, args: &[&str]) -> Run {
-    let output = tokio::process::Command::new(EXE)
-        .args(args)
-        .args(["--url", url, "--token", token])
-        .env_remove("SWARMPILOT_URL")
-        .env_remove("SWARMPILOT_TOKEN")
-        .output()
-        .await
-        .expect("run swarmpilot");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    let all: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--url", url, "--token", token])
+        .collect();
+    swarmpilot(&all, &[]).await
 }
 
 /// `text` with every run of spaces squeezed to one (columns are padded).
@@ -181,6 +166,104 @@ async fn status_agents_alerts_silences_and_log_read_the_running_controller() {
 
     let calm = run(&["status"]).await;
     assert_eq!(calm.code, 0, "nothing critical fires now: {}", calm.stdout);
+
+    // Exports: the whole log as CSV, the alert history as JSON.
+    let log_csv = run(&["export", "--what", "log"]).await;
+    assert_eq!(log_csv.code, 0, "{}", log_csv.stderr);
+    let lines: Vec<&str> = log_csv.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "seq,time,action_id,kind,pool,agent,from_state,to_state,actor,reason"
+    );
+    let all_rows = server.log().await.len();
+    assert_eq!(lines.len() - 1, all_rows, "{}", log_csv.stdout);
+    assert_eq!(log_csv.stderr, format!("{all_rows} rows exported\n"));
+    let history = run(&["export", "--what", "alerts", "--format", "json"]).await;
+    let history: Value = serde_json::from_str(&history.stdout).unwrap();
+    let fired = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["rule"] == "queue_deep" && r["to_state"] == "firing" && r["value"] == 150.0);
+    assert!(fired, "{history}");
+    let bad = run(&["export", "--what", "log", "--since", "yesterday"]).await;
+    assert_eq!(bad.code, 2, "a usage error: {}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("neither RFC 3339 nor epoch milliseconds"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[tokio::test]
+async fn export_writes_each_agents_rollups_of_a_window_as_csv() {
+    let server = Server::start(POLICY);
+    // Three whole past minutes of one agent, then a sample of this minute to close them.
+    let now = swarmpilot::clock::now_ms();
+    let base = now / 60_000 * 60_000 - 180_000;
+    let mut batch: Vec<Value> = (0..3)
+        .flat_map(|m| {
+            (0..2).map(move |i| {
+                json!({"agent": "e-9", "metric": "queue_size", "value": (10 * m + i) as f64,
+                       "timestamp": base + m * 60_000 + i * 10_000, "labels": {"pool": "edge"}})
+            })
+        })
+        .collect();
+    batch.push(
+        json!({"agent": "e-9", "metric": "queue_size", "value": 0.0, "labels": {"pool": "edge"}}),
+    );
+    let (status, reply) = server
+        .post_json("/api/v1/samples", &Value::Array(batch))
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let series = format!("/api/v1/agents/e-9/series/queue_size?since={base}&until={now}");
+    wait_for(
+        "three minutes of rollups",
+        Duration::from_secs(20),
+        || async {
+            let (_, body) = server.get(&series).await;
+            (body["points"].as_array()?.len() == 3).then_some(())
+        },
+    )
+    .await;
+    let since = base.to_string();
+    let export = cli(
+        &server.url,
+        &server.token,
+        &["export", "--what", "metrics", "--since", &since],
+    )
+    .await;
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let lines: Vec<&str> = export.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "agent,pool,metric,time,ts_ms,count,min,max,mean,p95"
+    );
+    let mine: Vec<Vec<&str>> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|cells| cells[0] == "e-9")
+        .collect();
+    assert_eq!(mine.len(), 3, "{}", export.stdout);
+    // Minute 1 held 10 and 11.
+    let second = &mine[1];
+    assert_eq!(
+        (
+            second[1], second[2], second[4], second[5], second[6], second[7], second[8]
+        ),
+        (
+            "edge",
+            "queue_size",
+            (base + 60_000).to_string().as_str(),
+            "2",
+            "10.0",
+            "11.0",
+            "10.5"
+        ),
+        "{}",
+        export.stdout
+    );
 }
 
 #[tokio::test]
@@ -193,8 +276,17 @@ async fn every_read_says_what_is_wrong_when_the_server_is_down_or_refuses_the_to
         .unwrap()
         .port();
     let dead = format!("http://127.0.0.1:{port}");
-    for verb in ["status", "agents", "alerts", "silences", "log"] {
-        let down = cli(&dead, "x", &[verb]).await;
+    let verbs: [&[&str]; 6] = [
+        &["status"],
+        &["agents"],
+        &["alerts"],
+        &["silences"],
+        &["log"],
+        &["export", "--what", "log"],
+    ];
+    for args in verbs {
+        let verb = args[0];
+        let down = cli(&dead, "x", args).await;
         assert_eq!(down.code, 1, "{verb}: {}", down.stdout);
         assert!(
             down.stderr
@@ -202,7 +294,7 @@ async fn every_read_says_what_is_wrong_when_the_server_is_down_or_refuses_the_to
             "{verb}: {}",
             down.stderr
         );
-        let refused = cli(&server.url, "wrong-token", &[verb]).await;
+        let refused = cli(&server.url, "wrong-token", args).await;
         assert_eq!(refused.code, 1, "{verb}: {}", refused.stdout);
         assert!(
             refused.stderr.starts_with("error: 401 unauthorized: "),

@@ -506,3 +506,31 @@ pub fn demo_slot() -> std::sync::MutexGuard<'static, ()> {
     DEMO.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// What one run of the `swarmpilot` binary did.
+pub struct Run {
+    /// Its exit code (-1 when a signal ended it).
+    pub code: i32,
+    /// What it printed.
+    pub stdout: String,
+    /// What it printed on stderr.
+    pub stderr: String,
+}
+
+/// Runs `swarmpilot ARGS` with `env` set and nothing inherited that would choose the
+/// controller or the token.
+pub async fn swarmpilot(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let output = tokio::process::Command::new(EXE)
+        .args(args)
+        .env_remove("SWARMPILOT_URL")
+        .env_remove("SWARMPILOT_TOKEN")
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .expect("run swarmpilot");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}

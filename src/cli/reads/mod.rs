@@ -5,6 +5,7 @@
 
 mod agents;
 mod alerts;
+mod export;
 mod log;
 mod status;
 
@@ -32,6 +33,25 @@ pub struct ReadArgs {
 /// The read commands.
 #[derive(Debug, Subcommand)]
 pub enum Read {
+    /// Write the metrics (per-minute rollups), the alert history or the action log to
+    /// stdout as JSON or CSV, a page at a time.
+    Export {
+        /// What to export.
+        #[arg(long, value_enum)]
+        what: export::What,
+        /// How to write it.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: export::Format,
+        /// From this time (RFC 3339 or epoch ms); metrics default to the last day.
+        #[arg(long, value_parser = time)]
+        since: Option<i64>,
+        /// Until this time, excluded (RFC 3339 or epoch ms); default now.
+        #[arg(long, value_parser = time)]
+        until: Option<i64>,
+        /// Where the controller is and which token to send.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// The system at a glance: pools, agents, firing alerts, approvals, automation, policy.
     ///
     /// Agents by status, firing alerts by level, the actions waiting for approval, whether
@@ -101,6 +121,12 @@ pub enum Read {
     },
 }
 
+/// A time on the command line: RFC 3339 or epoch milliseconds.
+fn time(text: &str) -> Result<i64, String> {
+    crate::clock::parse_time(text)
+        .ok_or_else(|| format!("{text:?} is neither RFC 3339 nor epoch milliseconds"))
+}
+
 /// The query pairs of the options that were given.
 fn query(pairs: &[(&'static str, &Option<String>)]) -> Vec<(&'static str, String)> {
     pairs
@@ -121,6 +147,21 @@ pub fn run(read: Read) -> anyhow::Result<i32> {
 async fn run_async(read: Read) -> Result<i32, ClientError> {
     let now_ms = crate::clock::now_ms();
     match read {
+        Read::Export {
+            what,
+            format,
+            since,
+            until,
+            client,
+        } => {
+            let window = export::Window {
+                since_ms: since,
+                until_ms: until,
+            };
+            let rows = export::run(&ApiClient::new(&client)?, what, format, window).await?;
+            eprintln!("{rows} rows exported");
+            Ok(0)
+        }
         Read::Status(args) => status::run(&ApiClient::new(&args.client)?, args.json, now_ms).await,
         Read::Agents {
             id,

@@ -243,7 +243,7 @@ impl Controller {
         crate::actors::sources::scrape::Scraper::new(
             handle.clone(),
             fleet.clone(),
-            health.recipient(),
+            health.clone().recipient(),
             scrape_stats.clone(),
             pool_inputs.clone(),
         )
@@ -275,6 +275,7 @@ impl Controller {
             .start();
         let started_ms = clock.now_ms();
         let state = ApiState {
+            heartbeat: health.recipient(),
             fleet: fleet.clone(),
             alert: alert.clone(),
             actuator: actuator.clone(),

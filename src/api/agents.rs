@@ -1,5 +1,5 @@
-//! `GET /api/v1/agents`: the fleet as a paged list of summaries, and
-//! `GET /api/v1/agents/{id}`: one agent in full.
+//! `GET /api/v1/agents`: the fleet as a paged list of summaries; `GET /api/v1/agents/{id}`:
+//! one agent in full; `POST /api/v1/agents/{id}/heartbeat`: an agent says it is alive.
 
 use actix_web::{HttpResponse, web};
 use schemars::JsonSchema;
@@ -13,7 +13,9 @@ use super::paging::{link_next, page_limit};
 use super::routes::unavailable;
 use super::wire::{AgentOut, AgentSummaryOut};
 use crate::actors::fleet::GetAgentSeries;
+use crate::actors::messages::Heartbeat;
 use crate::domain::AgentStatus;
+use crate::policy::Role;
 
 /// Agents in a page when the query names no `limit`.
 const DEFAULT_LIMIT: usize = 100;
@@ -37,7 +39,59 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .param("id", "The agent's id")
             .answers::<AgentDetail>(200, "The agent")
             .errors(&[404]),
+        Endpoint::post(
+            "/agents/{id}/heartbeat",
+            "An agent says it is alive",
+            || web::post().to(heartbeat),
+        )
+        .role(Role::Operator)
+        .param("id", "The agent's id (it joined by its samples)")
+        .answers::<Seen>(
+            200,
+            "Recorded: the agent is not offline while heartbeats come",
+        )
+        .errors(&[404]),
     ]
+}
+
+/// What a heartbeat answers.
+#[derive(Serialize, JsonSchema)]
+struct Seen<'a> {
+    agent: &'a str,
+    pool: &'a str,
+    /// When it was recorded, RFC 3339.
+    seen: String,
+}
+
+/// Records a heartbeat of a known agent: the health actor counts it as proof of life, like
+/// a sample, without a reading.
+async fn heartbeat(
+    state: web::Data<ApiState>,
+    _caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let mut snapshot = state.fleet_view.get(&state.fleet).await?;
+    if !snapshot.agents.iter().any(|a| a.id == id) {
+        // It may have joined since the shared snapshot was taken.
+        state.fleet_view.invalidate();
+        snapshot = state.fleet_view.get(&state.fleet).await?;
+    }
+    let agent = snapshot.agents.iter().find(|a| a.id == id).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no agent {id}: an agent joins by its first samples (POST /api/v1/samples)"
+        ))
+    })?;
+    let now_ms = state.clock.now_ms();
+    state.heartbeat.do_send(Heartbeat {
+        agent: id.clone(),
+        ts_ms: now_ms,
+    });
+    Ok(HttpResponse::Ok().json(Seen {
+        agent: &agent.id,
+        pool: &agent.pool,
+        seen: crate::clock::rfc3339(now_ms),
+    }))
 }
 
 #[derive(Deserialize, JsonSchema)]

@@ -80,6 +80,8 @@ pub struct ApiState {
     pub fleet_view: fleet_view::FleetView,
     /// When the controller started, epoch milliseconds.
     pub started_ms: i64,
+    /// The health actor, told the heartbeats agents post.
+    pub heartbeat: actix::Recipient<crate::actors::messages::Heartbeat>,
 }
 
 /// Builds the API server on `listener`; the caller runs (awaits) it.

@@ -211,3 +211,48 @@ async fn the_agent_list_is_paged_in_id_order_with_a_summary_of_each() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_agent_that_posts_heartbeats_stays_online_while_a_silent_one_goes_offline() {
+    let server = Server::start(&policy("join").replace(
+        "sampling_interval_secs = 1",
+        "sampling_interval_secs = 1\nheartbeat_timeout_secs = 3",
+    ));
+    let body = json!([
+        {"agent": "beat-1", "metric": "queue_size", "value": 1},
+        {"agent": "quiet-1", "metric": "queue_size", "value": 1}
+    ]);
+    let (status, reply) = server.post_json("/api/v1/samples", &body).await;
+    assert_eq!(status, 200, "{reply}");
+    let status_of = |id: &'static str| {
+        let server = &server;
+        async move {
+            let (_, agent) = server.get(&format!("/api/v1/agents/{id}")).await;
+            agent["status"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    // beat-1 posts a heartbeat at every look; quiet-1 says nothing until it is offline.
+    wait_for("quiet-1 offline", Duration::from_secs(20), || async {
+        let (code, seen) = server.post("/api/v1/agents/beat-1/heartbeat", "").await;
+        assert_eq!(
+            (code, seen["agent"].as_str()),
+            (200, Some("beat-1")),
+            "{seen}"
+        );
+        (status_of("quiet-1").await == "offline").then_some(())
+    })
+    .await;
+    assert_ne!(
+        status_of("beat-1").await,
+        "offline",
+        "its heartbeats kept it online"
+    );
+    let (code, body) = server.post("/api/v1/agents/nobody/heartbeat", "").await;
+    assert_eq!(code, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("first samples")
+    );
+}

@@ -199,6 +199,33 @@ fn parse_url(text: &str) -> Result<Url, UrlError> {
     }
 }
 
+/// The pages of a paged list, read one at a time by following each `Link` header.
+pub struct Pages<'a> {
+    client: &'a ApiClient,
+    next: Option<Url>,
+}
+
+impl Pages<'_> {
+    /// The next page's items; none after the last page.
+    pub async fn next(&mut self) -> Result<Option<Vec<Value>>, ClientError> {
+        let Some(page) = self.next.take() else {
+            return Ok(None);
+        };
+        let (body, next) = self
+            .client
+            .send(self.client.http.get(page.clone()), page.clone())
+            .await?;
+        self.next = next.map(|next| self.client.url(&next)).transpose()?;
+        match body {
+            Value::Array(rows) => Ok(Some(rows)),
+            other => Err(ClientError::Decode {
+                from: page.to_string(),
+                cause: format!("expected a list, got {other}"),
+            }),
+        }
+    }
+}
+
 // === impl ApiClient ===
 
 impl ApiClient {
@@ -224,6 +251,14 @@ impl ApiClient {
         Ok(self.send(self.http.get(url.clone()), url).await?.0)
     }
 
+    /// The first page of the paged list at `path`; [`Page::next`] reads the following ones.
+    pub fn pages(&self, path: &str, query: &[(&str, String)]) -> Result<Pages<'_>, ClientError> {
+        Ok(Pages {
+            client: self,
+            next: Some(self.query_url(path, query)?),
+        })
+    }
+
     /// Every item of the paged list at `path`, following each `Link: <...>; rel="next"` to
     /// the last page.
     pub async fn get_all(
@@ -231,20 +266,10 @@ impl ApiClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Vec<Value>, ClientError> {
-        let mut url = Some(self.query_url(path, query)?);
+        let mut pages = self.pages(path, query)?;
         let mut items = Vec::new();
-        while let Some(page) = url.take() {
-            let (body, next) = self.send(self.http.get(page.clone()), page.clone()).await?;
-            match body {
-                Value::Array(rows) => items.extend(rows),
-                other => {
-                    return Err(ClientError::Decode {
-                        from: page.to_string(),
-                        cause: format!("expected a list, got {other}"),
-                    });
-                }
-            }
-            url = next.map(|next| self.url(&next)).transpose()?;
+        while let Some(page) = pages.next().await? {
+            items.extend(page);
         }
         Ok(items)
     }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::alerts::alert_rows;
 use crate::cli::client::{ApiClient, ClientError};
-use crate::cli::text::{align, print_json, span};
+use crate::cli::text::{ago, align, number, print_json, text};
 
 /// Prints every agent the filters take, in id order (all pages).
 pub async fn list(
@@ -117,38 +117,4 @@ pub async fn one(client: &ApiClient, id: &str, json: bool, now_ms: i64) -> Resul
         }
     }
     Ok(())
-}
-
-/// A JSON string as text, `-` when absent.
-pub fn text(value: &Value) -> String {
-    value.as_str().map_or_else(|| "-".into(), str::to_string)
-}
-
-/// A JSON number with `decimals`, `-` when absent.
-pub fn number(value: &Value, decimals: usize) -> String {
-    value
-        .as_f64()
-        .map_or_else(|| "-".into(), |n| format!("{n:.decimals$}"))
-}
-
-/// `12s ago` from epoch milliseconds, `never` for none or 0.
-pub fn ago(value: &Value, now_ms: i64) -> String {
-    match value.as_i64() {
-        Some(ms) if ms > 0 => format!("{} ago", span(now_ms - ms)),
-        _ => "never".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn missing_values_read_as_a_dash_and_times_as_ago() {
-        assert_eq!(number(&Value::Null, 1), "-");
-        assert_eq!(number(&json!(12.345), 1), "12.3");
-        assert_eq!(ago(&json!(0), 10_000), "never");
-        assert_eq!(ago(&json!(5_000), 65_000), "1m ago");
-        assert_eq!(text(&json!("w-1")), "w-1");
-    }
 }

@@ -2,9 +2,8 @@
 
 use serde_json::Value;
 
-use super::agents::{ago, number, text};
 use crate::cli::client::{ApiClient, ClientError};
-use crate::cli::text::{align, print_json};
+use crate::cli::text::{ago, align, number, print_json, text};
 
 /// Prints the alerts the filters take, oldest first (all pages).
 pub async fn alerts(

@@ -6,8 +6,8 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use super::agents::text;
 use crate::cli::client::{ApiClient, ClientError};
+use crate::cli::text::text;
 
 /// Rows read per page.
 const PAGE: usize = 1000;
@@ -133,9 +133,9 @@ pub async fn run(
 ) -> Result<usize, ClientError> {
     let stdout = std::io::stdout().lock();
     let written = |e: std::io::Error| ClientError::Output(e.to_string());
-    match what {
-        What::Log => {
-            let columns = &[
+    let (columns, history): (&'static [&'static str], _) = match what {
+        What::Log => (
+            &[
                 "seq",
                 "time",
                 "action_id",
@@ -146,13 +146,11 @@ pub async fn run(
                 "to_state",
                 "actor",
                 "reason",
-            ];
-            let mut sink = Sink::new(stdout, format, columns).map_err(written)?;
-            backwards(client, "/api/v1/log", window, &mut sink).await?;
-            sink.finish().map_err(written)
-        }
-        What::Alerts => {
-            let columns = &[
+            ],
+            Some("/api/v1/log"),
+        ),
+        What::Alerts => (
+            &[
                 "seq",
                 "time",
                 "rule",
@@ -165,52 +163,48 @@ pub async fn run(
                 "metric",
                 "threshold",
                 "message",
-            ];
-            let mut sink = Sink::new(stdout, format, columns).map_err(written)?;
-            backwards(client, "/api/v1/alerts/history", window, &mut sink).await?;
-            sink.finish().map_err(written)
-        }
-        What::Metrics => {
-            let columns = &[
+            ],
+            Some("/api/v1/alerts/history"),
+        ),
+        What::Metrics => (
+            &[
                 "agent", "pool", "metric", "time", "ts_ms", "count", "min", "max", "mean", "p95",
-            ];
-            let mut sink = Sink::new(stdout, format, columns).map_err(written)?;
-            metrics(client, window, &mut sink).await?;
-            sink.finish().map_err(written)
-        }
+            ],
+            None,
+        ),
+    };
+    let mut sink = Sink::new(stdout, format, columns).map_err(written)?;
+    match history {
+        Some(path) => backwards(client, path, window, &mut sink).await?,
+        None => metrics(client, window, &mut sink).await?,
     }
+    sink.finish().map_err(written)
 }
 
-/// Pages back through a newest-first list (`before=seq`), writing the rows in `window`, and
-/// stops at the first page that reaches before it.
+/// Pages back through a newest-first list (its `Link` headers), writing the rows in
+/// `window`, and stops at the first page that reaches before it.
 async fn backwards<W: Write>(
     client: &ApiClient,
     path: &str,
     window: Window,
     sink: &mut Sink<W>,
 ) -> Result<(), ClientError> {
-    let mut before: Option<i64> = None;
-    loop {
-        let mut query = vec![("limit", PAGE.to_string())];
-        if let Some(seq) = before {
-            query.push(("before", seq.to_string()));
+    let mut pages = client.pages(path, &[("limit", PAGE.to_string())])?;
+    while let Some(rows) = pages.next().await? {
+        for row in rows
+            .iter()
+            .filter(|r| window.holds(r["ts_ms"].as_i64().unwrap_or(0)))
+        {
+            sink.row(row)
+                .map_err(|e| ClientError::Output(e.to_string()))?;
         }
-        let page = client.get(path, &query).await?;
-        let rows = page.as_array().cloned().unwrap_or_default();
-        for row in &rows {
-            let ts = row["ts_ms"].as_i64().unwrap_or(0);
-            if window.holds(ts) {
-                sink.row(row)
-                    .map_err(|e| ClientError::Output(e.to_string()))?;
-            }
-        }
+        // Newest first: a page that reaches before the window ends the export.
         let oldest = rows.last().and_then(|r| r["ts_ms"].as_i64());
-        let past = oldest.is_some_and(|ts| window.since_ms.is_some_and(|s| ts < s));
-        match rows.last().and_then(|r| r["seq"].as_i64()) {
-            Some(seq) if rows.len() == PAGE && !past => before = Some(seq),
-            _ => return Ok(()),
+        if oldest.is_some_and(|ts| window.since_ms.is_some_and(|s| ts < s)) {
+            break;
         }
     }
+    Ok(())
 }
 
 /// Writes every agent's rollups of every metric it reports, one series at a time.

@@ -2,9 +2,8 @@
 
 use serde_json::Value;
 
-use super::agents::text;
 use crate::cli::client::{ApiClient, ClientError};
-use crate::cli::text::{align, print_json};
+use crate::cli::text::{align, print_json, text};
 
 /// Prints up to `limit` log rows the filters take, newest first, reading pages as needed.
 pub async fn rows(
@@ -14,20 +13,12 @@ pub async fn rows(
     json: bool,
 ) -> Result<(), ClientError> {
     let mut rows: Vec<Value> = Vec::new();
-    let mut query = filters.to_vec();
+    let mut pages = client.pages("/api/v1/log", filters)?;
     while rows.len() < limit {
-        let page = client.get("/api/v1/log", &query).await?;
-        let page = page.as_array().cloned().unwrap_or_default();
-        let Some(last) = page.last().and_then(|r| r["seq"].as_i64()) else {
+        let Some(page) = pages.next().await? else {
             break;
         };
-        let full = page.len() >= query_limit(&query);
         rows.extend(page);
-        if !full {
-            break;
-        }
-        query.retain(|(name, _)| *name != "before");
-        query.push(("before", last.to_string()));
     }
     rows.truncate(limit);
     if json {
@@ -74,12 +65,4 @@ pub async fn rows(
     }
     print!("{}", align(&table, ""));
     Ok(())
-}
-
-fn query_limit(query: &[(&str, String)]) -> usize {
-    query
-        .iter()
-        .find(|(name, _)| *name == "limit")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(100)
 }

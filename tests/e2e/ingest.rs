@@ -159,10 +159,16 @@ async fn the_agent_list_is_paged_in_id_order_with_a_summary_of_each() {
         .collect();
     let (status, reply) = server.post_json("/api/v1/samples", &json!(body)).await;
     assert_eq!(status, 200, "{reply}");
-    wait_for("23 agents", Duration::from_secs(10), || async {
-        let (_, page) = server.get("/api/v1/agents").await;
-        (page.as_array()?.len() == 23).then_some(())
-    })
+    // Each agent's actor records its sample a moment after the agent joins: wait for both.
+    wait_for(
+        "23 agents with their readings",
+        Duration::from_secs(10),
+        || async {
+            let (_, page) = server.get("/api/v1/agents").await;
+            let page = page.as_array()?;
+            (page.len() == 23 && page.iter().all(|a| a["cpu_percent"].is_number())).then_some(())
+        },
+    )
     .await;
 
     let pages = server

@@ -22,8 +22,9 @@ pub mod ingest;
 pub mod notify;
 pub mod policy;
 pub mod replay;
+pub mod reports;
 pub mod series_csv;
 pub mod store;
 pub mod worker;
 
-pub use swarmpilot_core::{analytics, decide, domain};
+pub use swarmpilot_core::{analytics, decide, domain, report};

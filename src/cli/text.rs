@@ -17,34 +17,7 @@ pub fn span(ms: i64) -> String {
     }
 }
 
-/// Rows as columns padded to their widest cell (counted in characters, so `→` is one),
-/// two spaces apart; the last column is not padded.
-pub fn align(rows: &[Vec<String>], prefix: &str) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|row| row.get(c))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = prefix.to_string();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  ", width = widths[c]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
+pub use crate::reports::text::align;
 
 /// Prints an answer as the API gave it, pretty (for `--json`).
 pub fn print_json(body: &Value) {

@@ -18,6 +18,7 @@ mod history;
 mod log;
 pub mod models;
 pub mod overlay;
+mod report;
 mod rollup_writer;
 mod rollups;
 mod silences;
@@ -67,6 +68,8 @@ pub type TransitionHook = Arc<dyn Fn(LogEntry) + Send + Sync>;
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// The database file, for readers on connections of their own.
+    path: Arc<PathBuf>,
     clock: Clock,
     /// Shared by every clone, so it may be set after the store was handed out.
     hook: Arc<std::sync::OnceLock<TransitionHook>>,
@@ -85,7 +88,8 @@ impl Store {
             path: data_dir.to_path_buf(),
             source,
         })?;
-        let conn = Connection::open(data_dir.join(DB_FILE))?;
+        let path = data_dir.join(DB_FILE);
+        let conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -94,6 +98,7 @@ impl Store {
         add_columns(&conn, "alert_history", history::ALERT_COLUMNS)?;
         conn.execute_batch(silences::SILENCE_SCHEMA)?;
         conn.execute_batch(rollups::ROLLUP_SCHEMA)?;
+        rollups::backfill_hours(&conn)?;
         if let Some(path) = std::env::var_os(FAULT_ENV).map(PathBuf::from) {
             tracing::warn!(message = "Store writes fail while a file exists (test setting).",
                 path = %path.display());
@@ -101,6 +106,7 @@ impl Store {
         }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path),
             clock: Clock::system(),
             hook: Arc::default(),
         })

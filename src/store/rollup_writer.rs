@@ -147,6 +147,7 @@ mod tests {
     fn row(minute_ms: i64) -> RollupRow {
         RollupRow {
             agent: "a-1".into(),
+            pool: "p".into(),
             metric: "m".into(),
             summary: MinuteSummary {
                 minute_ms,

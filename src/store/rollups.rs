@@ -12,6 +12,8 @@ use crate::analytics::rollup::MinuteSummary;
 pub struct RollupRow {
     /// Agent id.
     pub agent: String,
+    /// The agent's pool when the minute was summed.
+    pub pool: String,
     /// Metric name.
     pub metric: String,
     /// The minute.
@@ -60,16 +62,67 @@ CREATE TABLE IF NOT EXISTS rollups (
     PRIMARY KEY (agent, metric, minute_ms)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rollups_minute ON rollups (minute_ms);
+CREATE TABLE IF NOT EXISTS rollup_hours (
+    agent TEXT NOT NULL, metric TEXT NOT NULL, hour_ms INTEGER NOT NULL, pool TEXT NOT NULL,
+    min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
+    minutes INTEGER NOT NULL, p95 REAL,
+    PRIMARY KEY (agent, metric, hour_ms)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rollup_hours_hour ON rollup_hours (hour_ms);
 ";
 
+/// Milliseconds in an hour: the step of `rollup_hours`.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// Fills `rollup_hours` from the minutes of a database written before it existed (their pool
+/// is unknown: empty).
+pub(super) fn backfill_hours(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let empty: bool = conn.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM rollup_hours) AND EXISTS (SELECT 1 FROM rollups)",
+        [],
+        |row| row.get(0),
+    )?;
+    if empty {
+        conn.execute(
+            "INSERT INTO rollup_hours (agent, metric, hour_ms, pool, min, max, sum, count,
+                                       minutes, p95)
+             SELECT agent, metric, (minute_ms / ?1) * ?1, '', MIN(min), MAX(max),
+                    SUM(mean * count), SUM(count), COUNT(*), MAX(p95)
+             FROM rollups GROUP BY agent, metric, (minute_ms / ?1) * ?1",
+            params![HOUR_MS],
+        )?;
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Writes finished minutes in one transaction. A minute already stored (late samples, an
-    /// actor restarted mid-minute) is merged: min of mins, max of maxes, count-weighted mean,
-    /// summed counts, the larger p95.
+    /// Writes finished minutes in one transaction, each also into its hour. A minute already
+    /// stored (late samples, an actor restarted mid-minute) is merged: min of mins, max of
+    /// maxes, count-weighted mean, summed counts, the larger p95; its hour counts it once.
     pub fn write_rollups(&self, rows: &[RollupRow]) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         {
+            let mut fresh = tx.prepare_cached(
+                "INSERT OR IGNORE INTO rollups (agent, metric, minute_ms, min, max, mean, count,
+                                                p95)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut hour = tx.prepare_cached(
+                "INSERT INTO rollup_hours (agent, metric, hour_ms, pool, min, max, sum, count,
+                                           minutes, p95)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (agent, metric, hour_ms) DO UPDATE SET
+                    pool = excluded.pool,
+                    min = MIN(min, excluded.min),
+                    max = MAX(max, excluded.max),
+                    sum = sum + excluded.sum,
+                    count = count + excluded.count,
+                    minutes = minutes + excluded.minutes,
+                    p95 = CASE WHEN p95 IS NULL THEN excluded.p95
+                               WHEN excluded.p95 IS NULL THEN p95
+                               ELSE MAX(p95, excluded.p95) END",
+            )?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO rollups (agent, metric, minute_ms, min, max, mean, count, p95)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -85,7 +138,7 @@ impl Store {
             )?;
             for row in rows {
                 let s = &row.summary;
-                insert.execute(params![
+                let values = params![
                     row.agent,
                     row.metric,
                     s.minute_ms,
@@ -93,6 +146,22 @@ impl Store {
                     s.max,
                     s.mean,
                     s.count as i64,
+                    s.p95
+                ];
+                let new_minute = fresh.execute(values)? == 1;
+                if !new_minute {
+                    insert.execute(values)?;
+                }
+                hour.execute(params![
+                    row.agent,
+                    row.metric,
+                    s.minute_ms.div_euclid(HOUR_MS) * HOUR_MS,
+                    row.pool,
+                    s.min,
+                    s.max,
+                    s.mean * s.count as f64,
+                    s.count as i64,
+                    i64::from(new_minute),
                     s.p95
                 ])?;
             }
@@ -135,9 +204,15 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Deletes the minutes that started before `cutoff_ms`; answers how many.
+    /// Deletes the minutes that started before `cutoff_ms`, and the hours that ended by
+    /// then; answers how many minutes.
     pub fn delete_rollups_before(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
-        Ok(self.lock().execute(
+        let conn = self.lock();
+        conn.execute(
+            "DELETE FROM rollup_hours WHERE hour_ms + ?2 <= ?1",
+            params![cutoff_ms, HOUR_MS],
+        )?;
+        Ok(conn.execute(
             "DELETE FROM rollups WHERE minute_ms < ?1",
             params![cutoff_ms],
         )?)
@@ -154,6 +229,7 @@ mod tests {
     fn row(minute: i64, min: f64, max: f64, mean: f64, count: u64, p95: Option<f64>) -> RollupRow {
         RollupRow {
             agent: "a-1".into(),
+            pool: "p".into(),
             metric: "queue_size".into(),
             summary: MinuteSummary {
                 minute_ms: T0 + minute * MINUTE_MS,

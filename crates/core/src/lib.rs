@@ -12,3 +12,4 @@ pub mod analytics;
 pub mod decide;
 pub mod domain;
 pub mod policy;
+pub mod report;

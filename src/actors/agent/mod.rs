@@ -265,6 +265,7 @@ impl AgentActor {
         if let Some(summary) = series.minute.observe(sample.ts_ms, sample.value) {
             self.finished.push(RollupRow {
                 agent: self.id.clone(),
+                pool: self.pool.clone(),
                 metric: sample.metric.clone(),
                 summary,
             });
@@ -305,6 +306,7 @@ impl AgentActor {
             if let Some(summary) = summary {
                 self.finished.push(RollupRow {
                     agent: self.id.clone(),
+                    pool: self.pool.clone(),
                     metric: name.clone(),
                     summary,
                 });

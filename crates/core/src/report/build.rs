@@ -1,0 +1,452 @@
+//! Summing the store's rows into a report: per-agent and per-pool accumulators for the window
+//! and the one before, then the sections.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::findings;
+use super::model::*;
+use super::quantile::LogHistogram;
+use super::{MINUTE_MS, Period};
+use crate::domain::names::HOST_AGENT;
+use crate::domain::{Change, metric};
+
+/// One step (a minute or an hour) of one agent's metric, as the store keeps it.
+#[derive(Debug, Clone, Copy)]
+pub struct StepInput<'a> {
+    /// Agent id.
+    pub agent: &'a str,
+    /// Its pool then.
+    pub pool: &'a str,
+    /// Metric name.
+    pub metric: &'a str,
+    /// Start of the step, epoch milliseconds.
+    pub ts_ms: i64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Sum of the values.
+    pub sum: f64,
+    /// Number of values.
+    pub count: u64,
+    /// Minutes of the step with values.
+    pub minutes: u32,
+    /// Largest minute p95.
+    pub p95: Option<f64>,
+}
+
+/// One alert state change from the history.
+#[derive(Debug, Clone)]
+pub struct AlertInput {
+    /// Epoch milliseconds.
+    pub ts_ms: i64,
+    /// Rule name.
+    pub rule: String,
+    /// Agent.
+    pub agent: String,
+    /// Pool.
+    pub pool: String,
+    /// Level name.
+    pub level: String,
+    /// State after (`pending`, `firing`, `resolved`, `acknowledged`).
+    pub to_state: String,
+    /// The metric its rule watches (`availability` for offline and error alerts).
+    pub metric: String,
+}
+
+/// One action log row.
+#[derive(Debug, Clone)]
+pub struct LogInput {
+    /// Epoch milliseconds.
+    pub ts_ms: i64,
+    /// Action id.
+    pub action_id: i64,
+    /// Kind name.
+    pub kind: String,
+    /// Pool.
+    pub pool: String,
+    /// Agent, when the action targets one.
+    pub agent: Option<String>,
+    /// State after.
+    pub to_state: String,
+    /// Who caused it.
+    pub actor: String,
+    /// The action's change.
+    pub change: Change,
+}
+
+/// What the policy says of a pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolSettings {
+    /// Pool name.
+    pub name: String,
+    /// Fewest agents.
+    pub min_agents: usize,
+    /// Most agents.
+    pub max_agents: usize,
+    /// CPU per agent the scaler aims at.
+    pub target_cpu_percent: f64,
+    /// Relative band around the target.
+    pub tolerance: f64,
+}
+
+/// A threshold rule of the policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSettings {
+    /// Rule name.
+    pub name: String,
+    /// Metric it watches.
+    pub metric: String,
+    /// Fires above this.
+    pub above: f64,
+    /// Only this pool, when set.
+    pub pool: Option<String>,
+}
+
+/// What to report on.
+#[derive(Debug, Clone)]
+pub struct ReportSpec {
+    /// The period named.
+    pub period: Period,
+    /// The window.
+    pub window: Window,
+    /// Now, epoch milliseconds: nothing is counted past it.
+    pub generated_ms: i64,
+    /// Only this pool.
+    pub pool: Option<String>,
+    /// The policy's pools.
+    pub pools: Vec<PoolSettings>,
+    /// The policy's threshold rules.
+    pub rules: Vec<RuleSettings>,
+}
+
+/// One metric of one agent, summed.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct MetricSum {
+    pub sum: f64,
+    pub count: u64,
+    pub max: f64,
+    pub p95: Option<f64>,
+}
+
+impl MetricSum {
+    pub fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+}
+
+/// One agent over one window.
+#[derive(Debug, Default)]
+pub(super) struct AgentSum {
+    pub pool: String,
+    pub metrics: HashMap<String, MetricSum>,
+    pub response: LogHistogram,
+    /// Per step, the most minutes any metric had: minutes the agent reported.
+    pub present: BTreeMap<i64, u32>,
+    pub down_ms: i64,
+}
+
+impl AgentSum {
+    pub fn up_minutes(&self) -> f64 {
+        self.present.values().map(|&m| f64::from(m)).sum()
+    }
+}
+
+/// One step of one pool: per metric, the summed values and the sum of agents' means.
+#[derive(Debug, Default)]
+pub(super) struct PoolStep {
+    pub metrics: HashMap<String, (f64, u64, f64)>,
+}
+
+/// Everything summed over one window.
+#[derive(Debug, Default)]
+pub(super) struct WindowSum {
+    pub agents: BTreeMap<String, AgentSum>,
+    pub steps: BTreeMap<(String, i64), PoolStep>,
+}
+
+/// Takes the store's rows for a window and the one before, then builds the report.
+#[derive(Debug)]
+pub struct ReportBuilder {
+    pub(super) spec: ReportSpec,
+    pub(super) step_ms: i64,
+    pub(super) current: WindowSum,
+    pub(super) previous: WindowSum,
+    pub(super) host: BTreeMap<String, MetricSum>,
+    pub(super) alerts: Vec<AlertInput>,
+    pub(super) log: Vec<LogInput>,
+    pub(super) silences: Vec<SilenceLine>,
+}
+
+impl ReportBuilder {
+    /// A builder for `spec`; feed it the rows of [`ReportBuilder::read_window`].
+    pub fn new(spec: ReportSpec) -> ReportBuilder {
+        ReportBuilder {
+            step_ms: Period::step_for(spec.window),
+            spec,
+            current: WindowSum::default(),
+            previous: WindowSum::default(),
+            host: BTreeMap::new(),
+            alerts: Vec::new(),
+            log: Vec::new(),
+            silences: Vec::new(),
+        }
+    }
+
+    /// What the report is on.
+    pub fn spec(&self) -> &ReportSpec {
+        &self.spec
+    }
+
+    /// Steps (minutes or hours) the store should read: this width, from here to there.
+    pub fn read_window(&self) -> (Window, i64) {
+        let window = self.spec.window;
+        let read = Window {
+            since_ms: window.before().since_ms,
+            until_ms: window.until_ms,
+        };
+        (read, self.step_ms)
+    }
+
+    fn wanted(&self, pool: &str) -> bool {
+        self.spec.pool.as_deref().is_none_or(|p| p == pool)
+    }
+
+    fn sum_for(&mut self, ts_ms: i64) -> Option<&mut WindowSum> {
+        if self.spec.window.contains(ts_ms) {
+            Some(&mut self.current)
+        } else if self.spec.window.before().contains(ts_ms) {
+            Some(&mut self.previous)
+        } else {
+            None
+        }
+    }
+
+    /// Adds one step of one agent's metric.
+    pub fn add_step(&mut self, row: StepInput<'_>) {
+        if row.agent == HOST_AGENT {
+            if self.spec.window.contains(row.ts_ms) {
+                let host = self.host.entry(row.metric.to_string()).or_default();
+                add_to(host, &row);
+            }
+            return;
+        }
+        if !self.wanted(row.pool) {
+            return;
+        }
+        let step_ms = self.step_ms;
+        let Some(sum) = self.sum_for(row.ts_ms) else {
+            return;
+        };
+        let agent = sum.agents.entry(row.agent.to_string()).or_default();
+        if agent.pool.is_empty() {
+            agent.pool = row.pool.to_string();
+        }
+        add_to(
+            agent.metrics.entry(row.metric.to_string()).or_default(),
+            &row,
+        );
+        let step = row.ts_ms.div_euclid(step_ms) * step_ms;
+        let present = agent.present.entry(step).or_default();
+        *present = (*present).max(row.minutes);
+        if row.count > 0 {
+            let pool = sum.steps.entry((row.pool.to_string(), step)).or_default();
+            let cell = pool.metrics.entry(row.metric.to_string()).or_default();
+            cell.0 += row.sum;
+            cell.1 += row.count;
+            cell.2 += row.sum / row.count as f64;
+        }
+    }
+
+    /// Adds one minute of an agent's response time (mean of `count` values), for percentiles.
+    pub fn add_response_minute(
+        &mut self,
+        agent: &str,
+        pool: &str,
+        ts_ms: i64,
+        mean: f64,
+        count: u64,
+    ) {
+        if !self.wanted(pool) || agent == HOST_AGENT {
+            return;
+        }
+        if let Some(sum) = self.sum_for(ts_ms) {
+            let agent = sum.agents.entry(agent.to_string()).or_default();
+            if agent.pool.is_empty() {
+                agent.pool = pool.to_string();
+            }
+            agent.response.add(mean, count as f64);
+        }
+    }
+
+    /// Adds one alert transition (any order).
+    pub fn add_alert(&mut self, alert: AlertInput) {
+        if self.wanted(&alert.pool) {
+            self.alerts.push(alert);
+        }
+    }
+
+    /// Adds one action log row (any order).
+    pub fn add_log(&mut self, row: LogInput) {
+        if self.wanted(&row.pool) {
+            self.log.push(row);
+        }
+    }
+
+    /// Adds a silence in force at the end of the window.
+    pub fn add_silence(&mut self, silence: SilenceLine) {
+        self.silences.push(silence);
+    }
+
+    /// Builds every section.
+    pub fn finish(mut self) -> Report {
+        self.alerts.sort_by_key(|a| a.ts_ms);
+        self.log.sort_by_key(|r| (r.ts_ms, r.action_id));
+        let end = self.spec.window.until_ms.min(self.spec.generated_ms);
+        let before = self.spec.window.before();
+        down_time(
+            &mut self.current,
+            &self.alerts,
+            self.spec.window.since_ms,
+            end,
+        );
+        down_time(
+            &mut self.previous,
+            &self.alerts,
+            before.since_ms,
+            before.until_ms,
+        );
+        findings::report(&self)
+    }
+}
+
+fn add_to(sum: &mut MetricSum, row: &StepInput<'_>) {
+    if row.count == 0 {
+        return;
+    }
+    sum.max = if sum.count == 0 {
+        row.max
+    } else {
+        sum.max.max(row.max)
+    };
+    sum.sum += row.sum;
+    sum.count += row.count;
+    sum.p95 = match (sum.p95, row.p95) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+}
+
+/// Adds to each agent the time an availability alert fired on it within `[since, until)`.
+fn down_time(sum: &mut WindowSum, alerts: &[AlertInput], since: i64, until: i64) {
+    let mut open: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut add = |agent: &str, pool: &str, from: i64, to: i64| {
+        let (from, to) = (from.max(since), to.min(until));
+        if to > from {
+            let entry = sum.agents.entry(agent.to_string()).or_default();
+            if entry.pool.is_empty() {
+                entry.pool = pool.to_string();
+            }
+            entry.down_ms += to - from;
+        }
+    };
+    for alert in alerts.iter().filter(|a| a.metric == "availability") {
+        let key = (alert.rule.as_str(), alert.agent.as_str());
+        match alert.to_state.as_str() {
+            "firing" => {
+                open.entry(key).or_insert(alert.ts_ms);
+            }
+            "resolved" => {
+                // Firing since before the rows read: counted from the window's start.
+                let from = open.remove(&key).unwrap_or(since);
+                add(&alert.agent, &alert.pool, from, alert.ts_ms);
+            }
+            _ => {}
+        }
+    }
+    for ((_, agent), from) in open {
+        let pool = alerts
+            .iter()
+            .rev()
+            .find(|a| a.agent == agent)
+            .map_or("", |a| a.pool.as_str());
+        add(agent, pool, from, until);
+    }
+}
+
+/// Whose figures to sum.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Scope<'a> {
+    /// Every agent but the host.
+    Fleet,
+    /// The agents of one pool.
+    Pool(&'a str),
+    /// One agent.
+    Agent(&'a str),
+}
+
+impl Scope<'_> {
+    fn keeps(self, id: &str, pool: &str) -> bool {
+        match self {
+            Scope::Fleet => true,
+            Scope::Pool(p) => p == pool,
+            Scope::Agent(a) => a == id,
+        }
+    }
+}
+
+/// The key figures of the agents in `scope`.
+pub(super) fn kpis(sum: &WindowSum, scope: Scope<'_>) -> Kpis {
+    let mut response = LogHistogram::default();
+    let (mut up, mut down) = (0.0, 0.0);
+    let (mut error, mut cpu, mut agent_throughput) = Default::default();
+    let mut any = false;
+    for (_, agent) in sum.agents.iter().filter(|(id, a)| scope.keeps(id, &a.pool)) {
+        any = true;
+        response.merge(&agent.response);
+        up += agent.up_minutes();
+        down += agent.down_ms as f64 / MINUTE_MS as f64;
+        for (name, total) in [
+            (metric::ERROR_RATE, &mut error),
+            (metric::CPU_PERCENT, &mut cpu),
+            (metric::THROUGHPUT_PER_S, &mut agent_throughput),
+        ] {
+            let total: &mut MetricSum = total;
+            if let Some(m) = agent.metrics.get(name) {
+                total.sum += m.sum;
+                total.count += m.count;
+            }
+        }
+    }
+    if !any {
+        return Kpis::default();
+    }
+    let throughput = match scope {
+        Scope::Agent(_) => agent_throughput.mean(),
+        Scope::Pool(_) | Scope::Fleet => pool_throughput(sum, scope),
+    };
+    Kpis {
+        availability_percent: (up + down > 0.0).then(|| 100.0 * up / (up + down)),
+        response_time_p50_ms: response.quantile(0.50),
+        response_time_p95_ms: response.quantile(0.95),
+        response_time_p99_ms: response.quantile(0.99),
+        error_rate_percent: error.mean(),
+        throughput_per_s: throughput,
+        utilisation_percent: cpu.mean(),
+        agent_hours: up / 60.0,
+    }
+}
+
+/// Mean over the steps with data of the summed `throughput_per_s` of the pools in `scope`.
+fn pool_throughput(sum: &WindowSum, scope: Scope<'_>) -> Option<f64> {
+    let mut per_step: BTreeMap<i64, f64> = BTreeMap::new();
+    for ((pool, step), cells) in &sum.steps {
+        if !scope.keeps("", pool) {
+            continue;
+        }
+        if let Some(&(_, _, means)) = cells.metrics.get(metric::THROUGHPUT_PER_S) {
+            *per_step.entry(*step).or_default() += means;
+        }
+    }
+    (!per_step.is_empty()).then(|| per_step.values().sum::<f64>() / per_step.len() as f64)
+}

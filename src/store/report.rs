@@ -1,0 +1,219 @@
+//! Reading what a report needs: each agent's metrics by step (the hours of `rollup_hours`, or
+//! the minutes of `rollups` for windows up to two hours), response-time minutes, alert
+//! transitions, action log rows and the silences in force, fed to a `ReportBuilder`.
+//!
+//! It reads on a connection of its own (WAL lets it read while the controller writes), so a
+//! long report never holds up an action's write. Minutes are read by primary-key range, one (agent, metric) at a time, with the pairs taken
+//! from the hours that cover the window: a scan of the minute index would visit every
+//! agent's every metric.
+
+use rusqlite::{Connection, OpenFlags, params};
+
+use super::rollups::HOUR_MS;
+use super::{Store, StoreError};
+use crate::domain::{Change, metric};
+use crate::report::{AlertInput, LogInput, ReportBuilder, SilenceLine, StepInput, Window};
+
+impl Store {
+    /// Feeds `builder` everything in the store about its window and the one before.
+    pub fn feed_report(&self, builder: &mut ReportBuilder) -> Result<(), StoreError> {
+        let conn = Connection::open_with_flags(
+            self.path.as_path(),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let (read, step_ms) = builder.read_window();
+        if step_ms >= HOUR_MS {
+            hour_steps(&conn, read, builder)?;
+        } else {
+            minutes(&conn, read, None, |pair, row| {
+                builder.add_step(row.with(pair))
+            })?;
+        }
+        minutes(&conn, read, Some(metric::RESPONSE_TIME_MS), |pair, row| {
+            let mean = row.sum / row.count.max(1) as f64;
+            builder.add_response_minute(&pair.0, &pair.1, row.ts_ms, mean, row.count)
+        })?;
+        report_alerts(&conn, read, builder)?;
+        report_log(&conn, read, builder)?;
+        let spec = builder.spec();
+        let at = spec.window.until_ms.min(spec.generated_ms);
+        for silence in self.silences()? {
+            if silence.starts_ms <= at && silence.ends_ms > at {
+                let matchers: Vec<String> = silence
+                    .matchers
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "{}{}{}",
+                            m.name,
+                            if m.is_regex { "=~" } else { "=" },
+                            m.value
+                        )
+                    })
+                    .collect();
+                builder.add_silence(SilenceLine {
+                    id: silence.id,
+                    matchers: matchers.join(", "),
+                    ends_ms: silence.ends_ms,
+                    comment: silence.comment,
+                    created_by: silence.created_by,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn hour_steps(
+    conn: &Connection,
+    read: Window,
+    builder: &mut ReportBuilder,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT agent, pool, metric, hour_ms, min, max, sum, count, minutes, p95
+             FROM rollup_hours WHERE hour_ms >= ?1 AND hour_ms < ?2",
+    )?;
+    let mut rows = stmt.query(params![read.since_ms, read.until_ms])?;
+    while let Some(row) = rows.next()? {
+        let (agent, pool, metric): (String, String, String) =
+            (row.get(0)?, row.get(1)?, row.get(2)?);
+        builder.add_step(StepInput {
+            agent: &agent,
+            pool: &pool,
+            metric: &metric,
+            ts_ms: row.get(3)?,
+            min: row.get(4)?,
+            max: row.get(5)?,
+            sum: row.get(6)?,
+            count: row.get::<_, i64>(7)?.max(0) as u64,
+            minutes: row.get::<_, i64>(8)?.clamp(0, 60) as u32,
+            p95: row.get(9)?,
+        });
+    }
+    Ok(())
+}
+
+/// Calls `visit` with each minute in `read` of every (agent, pool, metric) the hours name,
+/// or of `only` that metric.
+fn minutes(
+    conn: &Connection,
+    read: Window,
+    only: Option<&str>,
+    mut visit: impl FnMut(&(String, String, String), MinuteRow),
+) -> Result<(), StoreError> {
+    let hours = (read.since_ms.div_euclid(HOUR_MS) * HOUR_MS, read.until_ms);
+    let mut pairs = conn.prepare_cached(
+        "SELECT agent, MAX(pool), metric FROM rollup_hours
+             WHERE hour_ms >= ?1 AND hour_ms < ?2 AND (?3 IS NULL OR metric = ?3)
+             GROUP BY agent, metric",
+    )?;
+    let pairs: Vec<(String, String, String)> = pairs
+        .query_map(params![hours.0, hours.1, only], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT minute_ms, min, max, mean, count, p95 FROM rollups
+             WHERE agent = ?1 AND metric = ?2 AND minute_ms >= ?3 AND minute_ms < ?4",
+    )?;
+    for pair in &pairs {
+        let mut rows = stmt.query(params![pair.0, pair.2, read.since_ms, read.until_ms])?;
+        while let Some(row) = rows.next()? {
+            let count = row.get::<_, i64>(4)?.max(0) as u64;
+            visit(
+                pair,
+                MinuteRow {
+                    ts_ms: row.get(0)?,
+                    min: row.get(1)?,
+                    max: row.get(2)?,
+                    sum: row.get::<_, f64>(3)? * count as f64,
+                    count,
+                    p95: row.get(5)?,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+fn report_alerts(
+    conn: &Connection,
+    read: Window,
+    builder: &mut ReportBuilder,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT ts_ms, rule, agent, pool, level, to_state, metric FROM alert_history
+             WHERE ts_ms >= ?1 AND ts_ms < ?2 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![read.since_ms, read.until_ms], |row| {
+        Ok(AlertInput {
+            ts_ms: row.get(0)?,
+            rule: row.get(1)?,
+            agent: row.get(2)?,
+            pool: row.get(3)?,
+            level: row.get(4)?,
+            to_state: row.get(5)?,
+            metric: row.get(6)?,
+        })
+    })?;
+    for alert in rows {
+        builder.add_alert(alert?);
+    }
+    Ok(())
+}
+
+fn report_log(
+    conn: &Connection,
+    read: Window,
+    builder: &mut ReportBuilder,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT l.ts_ms, l.action_id, l.kind, l.pool, l.agent, l.to_state, l.actor, a.change
+             FROM action_log l JOIN actions a ON a.id = l.action_id
+             WHERE l.ts_ms >= ?1 AND l.ts_ms < ?2 ORDER BY l.seq",
+    )?;
+    let mut rows = stmt.query(params![read.since_ms, read.until_ms])?;
+    while let Some(row) = rows.next()? {
+        let change: String = row.get(7)?;
+        let change: Change = serde_json::from_str(&change)?;
+        builder.add_log(LogInput {
+            ts_ms: row.get(0)?,
+            action_id: row.get(1)?,
+            kind: row.get(2)?,
+            pool: row.get(3)?,
+            agent: row.get(4)?,
+            to_state: row.get(5)?,
+            actor: row.get(6)?,
+            change,
+        });
+    }
+    Ok(())
+}
+
+/// One minute of one series, summed.
+struct MinuteRow {
+    ts_ms: i64,
+    min: f64,
+    max: f64,
+    sum: f64,
+    count: u64,
+    p95: Option<f64>,
+}
+
+impl MinuteRow {
+    fn with<'a>(&self, pair: &'a (String, String, String)) -> StepInput<'a> {
+        StepInput {
+            agent: &pair.0,
+            pool: &pair.1,
+            metric: &pair.2,
+            ts_ms: self.ts_ms,
+            min: self.min,
+            max: self.max,
+            sum: self.sum,
+            count: self.count,
+            minutes: 1,
+            p95: self.p95,
+        }
+    }
+}

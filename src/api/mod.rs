@@ -15,6 +15,7 @@ mod openapi;
 mod otlp;
 mod paging;
 mod policies;
+mod reports;
 mod routes;
 mod series;
 pub mod stream;

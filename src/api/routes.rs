@@ -92,6 +92,7 @@ fn api_endpoints() -> Vec<Endpoint> {
         super::policies::endpoints,
         super::stream::endpoints,
         super::system::endpoints,
+        super::reports::endpoints,
     ] {
         table.extend(part());
     }
@@ -135,7 +136,7 @@ async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
     }
 }
 
-fn store_error(error: crate::store::StoreError) -> ApiError {
+pub(super) fn store_error(error: crate::store::StoreError) -> ApiError {
     tracing::error!(message = "Store read failed.", %error);
     ApiError::internal("cannot read the store")
 }

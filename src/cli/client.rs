@@ -360,12 +360,17 @@ fn status_error(status: reqwest::StatusCode, body: &[u8]) -> ClientError {
     let error = parsed.as_ref().map(|v| &v["error"]);
     let code = error.and_then(|e| e["code"].as_str());
     let message = error.and_then(|e| e["message"].as_str());
+    let field = error.and_then(|e| e["field"].as_str());
     let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
     match (code, message) {
         (Some(code), Some(message)) => ClientError::Status {
             status: status.as_u16(),
             code: code.replace('_', " "),
-            message: message.to_string(),
+            // The field the server names leads, as a compiler names the line.
+            message: match field {
+                Some(field) => format!("{field}: {message}"),
+                None => message.to_string(),
+            },
         },
         _ => {
             let text = String::from_utf8_lossy(body);

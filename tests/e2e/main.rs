@@ -74,3 +74,5 @@ mod openapi;
 mod dashboard;
 // The everyday reads of the CLI against a running server, and their errors.
 mod reads_cli;
+// swarmpilot report and GET /api/v1/reports/{period}.
+mod reports;

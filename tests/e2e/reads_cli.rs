@@ -276,8 +276,9 @@ async fn every_read_says_what_is_wrong_when_the_server_is_down_or_refuses_the_to
         .unwrap()
         .port();
     let dead = format!("http://127.0.0.1:{port}");
-    let verbs: [&[&str]; 6] = [
+    let verbs: [&[&str]; 7] = [
         &["status"],
+        &["report"],
         &["agents"],
         &["alerts"],
         &["silences"],

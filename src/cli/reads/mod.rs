@@ -7,6 +7,7 @@ mod agents;
 mod alerts;
 mod export;
 mod log;
+mod report;
 mod status;
 
 use clap::builder::PossibleValuesParser;
@@ -48,6 +49,37 @@ pub enum Read {
         /// Until this time, excluded (RFC 3339 or epoch ms); default now.
         #[arg(long, value_parser = time)]
         until: Option<i64>,
+        /// Where the controller is and which token to send.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A report on the history: summary, key figures beside the previous period, agents,
+    /// host, alerts, actions, trends, bottlenecks and opportunities.
+    ///
+    /// Built by the controller from its stored rollups, alert history and action log. Text
+    /// by default; `--format html` is one page with its charts inline; `--format csv` with
+    /// `--output DIR/` writes one file per table.
+    Report {
+        /// The period: the last hour, day, week or 30 days, or `final` (since the start).
+        #[arg(long, default_value = "daily", value_parser = PossibleValuesParser::new(
+            crate::report::Period::ALL.map(crate::report::Period::as_str)))]
+        period: String,
+        /// The form.
+        #[arg(long, default_value = "text", value_parser = PossibleValuesParser::new(
+            crate::reports::Format::ALL.map(crate::reports::Format::as_str)))]
+        format: String,
+        /// Start of the window (RFC 3339 or epoch ms); default one period before its end.
+        #[arg(long)]
+        since: Option<String>,
+        /// End of the window (RFC 3339 or epoch ms); default now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only this pool.
+        #[arg(long)]
+        pool: Option<String>,
+        /// Write to this file, or into this directory (a path ending in `/`); default stdout.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
         /// Where the controller is and which token to send.
         #[command(flatten)]
         client: ClientArgs,
@@ -160,6 +192,31 @@ async fn run_async(read: Read) -> Result<i32, ClientError> {
             };
             let rows = export::run(&ApiClient::new(&client)?, what, format, window).await?;
             eprintln!("{rows} rows exported");
+            Ok(0)
+        }
+        Read::Report {
+            period,
+            format,
+            since,
+            until,
+            pool,
+            output,
+            client,
+        } => {
+            let ask = report::Ask {
+                // Both were checked by clap against these very names.
+                period: period
+                    .parse()
+                    .map_err(|e| ClientError::Output(format!("{e}")))?,
+                format: format.parse().map_err(ClientError::Output)?,
+                since,
+                until,
+                pool,
+                output,
+            };
+            for path in report::run(&ApiClient::new(&client)?, ask).await? {
+                eprintln!("wrote {}", path.display());
+            }
             Ok(0)
         }
         Read::Status(args) => status::run(&ApiClient::new(&args.client)?, args.json, now_ms).await,

@@ -107,6 +107,11 @@ pub struct Controller {
     pub token_path: PathBuf,
     /// The admin token.
     pub token: String,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// When it started, epoch milliseconds.
+    pub started_ms: i64,
+    clock: Clock,
     server: actix_web::dev::ServerHandle,
 }
 
@@ -274,6 +279,14 @@ impl Controller {
             .with_clock(clock.clone())
             .start();
         let started_ms = clock.now_ms();
+        crate::actors::reporter::Reporter::new(
+            store.clone(),
+            handle.clone(),
+            notifier.clone(),
+            config.data_dir.clone(),
+        )
+        .with_clock(clock.clone())
+        .start();
         let state = ApiState {
             heartbeat: health.recipient(),
             fleet: fleet.clone(),
@@ -290,7 +303,7 @@ impl Controller {
             scrape: scrape_stats,
             pull_failures,
             pool_inputs,
-            clock,
+            clock: clock.clone(),
             halt,
             events,
             tickets: Default::default(),
@@ -316,6 +329,9 @@ impl Controller {
             addr,
             token_path,
             token,
+            data_dir: config.data_dir.clone(),
+            started_ms,
+            clock,
             server: server_handle,
         })
     }
@@ -358,6 +374,38 @@ impl Controller {
             tracing::warn!(
                 message = "Agents not all stopped in time; they die with the controller."
             );
+        }
+    }
+}
+
+impl Controller {
+    /// Writes the final report (since the start) where `[reports]` says, unless it says
+    /// `final = false`; answers the files. A failure is logged: stopping goes on.
+    pub async fn final_report(&self) -> Vec<PathBuf> {
+        let (store, policy, dir) = (
+            self.store.clone(),
+            self.policy.clone(),
+            self.data_dir.clone(),
+        );
+        let (started, now) = (self.started_ms, self.clock.now_ms());
+        let written = tokio::task::spawn_blocking(move || {
+            crate::reports::schedule::write_final(&store, &policy, &dir, started, now)
+        })
+        .await;
+        match written {
+            Ok(Ok(Some((_, files)))) => {
+                tracing::info!(message = "Final report written.", files = ?files);
+                files
+            }
+            Ok(Ok(None)) => Vec::new(),
+            Ok(Err(error)) => {
+                tracing::warn!(message = "Final report not written.", %error);
+                Vec::new()
+            }
+            Err(error) => {
+                tracing::warn!(message = "Final report builder failed.", %error);
+                Vec::new()
+            }
         }
     }
 }

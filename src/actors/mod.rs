@@ -13,6 +13,7 @@ pub mod health;
 pub mod messages;
 pub mod optimizer;
 pub mod policy;
+pub mod reporter;
 pub mod sources;
 pub mod tasks;
 

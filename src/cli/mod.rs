@@ -351,6 +351,9 @@ async fn serve(config: ControllerConfig) -> anyhow::Result<()> {
     println!("admin token in {}", controller.token_path.display());
     let _ = stop.await;
     controller.shutdown(grace).await;
+    for file in controller.final_report().await {
+        eprintln!("final report: {}", file.display());
+    }
     tracing::info!(message = "Controller stopped.");
     Ok(())
 }

@@ -194,8 +194,12 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
         ))
         .await;
 
+    let reports = controller.final_report().await;
     let actions = controller.store.actions(None, 1000)?;
     print!("{}", view::summary(&actions, started_ms));
+    for file in &reports {
+        println!("final report: {}", file.display());
+    }
     let applied_scales = |grow: bool| {
         actions
             .iter()

@@ -7,7 +7,7 @@
 mod alertmanager;
 mod email;
 #[cfg(test)]
-mod receivers;
+pub(crate) mod receivers;
 mod silence;
 mod webhook;
 

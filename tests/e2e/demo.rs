@@ -75,4 +75,27 @@ fn the_demo_scales_gates_a_restart_rolls_back_a_mistake_and_leaves_nothing_behin
         .any(|l| grows(l) && (l.contains(" applied") || l.contains(" verifying")));
     assert!(scaled_out, "resolved before any scale-out:\n{stdout}");
     assert!(processes_of(&data_dir).is_empty(), "workers left behind");
+
+    // The final report, written from the store when the demo stopped, tells the same story.
+    let json = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("final report: "))
+        .find(|path| path.ends_with(".json"))
+        .unwrap_or_else(|| panic!("no final report named in:\n{stdout}"));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(json).expect("the report file")).unwrap();
+    assert_eq!(report["period"], "final");
+    let states = &report["actions"]["by_state"];
+    assert!(states["applied"].as_u64() >= Some(2), "{states}");
+    assert!(states["rolled_back"].as_u64() >= Some(1), "{states}");
+    assert!(states["expired"].as_u64() >= Some(1), "{states}");
+    let fleet = &report["kpis"][0]["current"];
+    assert!(fleet["agent_hours"].as_f64() > Some(0.0), "{fleet}");
+    assert!(
+        report["summary"][0]
+            .as_str()
+            .unwrap()
+            .contains("agent-hours"),
+        "{report}"
+    );
 }

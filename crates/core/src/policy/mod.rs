@@ -10,6 +10,7 @@ mod levels;
 mod load;
 mod model;
 mod overlay;
+mod reports;
 mod rules;
 mod rules_cache;
 mod schema;
@@ -30,6 +31,7 @@ pub use model::{
     DriverConfig, Global, Policy, PoolPolicy, PullProtocol, Role, ScaleRate, TokenRef, WorkloadKind,
 };
 pub use overlay::{OVERLAY_FILE, OverlayEntry, apply_overlay, overlaid, threshold};
+pub use reports::{REPORT_FORMATS, ReportsPolicy};
 pub use rules::{AlertLevel, AlertRule, AnomalyPolicy, Channel, LevelThresholds, Profile, Route};
 pub use schema::policy_schema;
 pub use scrape::{

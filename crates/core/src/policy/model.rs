@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::automation::Automation;
 use super::ingest::IngestPolicy;
 use super::levels::AlertDefaults;
+use super::reports::ReportsPolicy;
 use super::rules::{AlertRule, AnomalyPolicy, Channel, Profile, Route};
 
 /// The effective policy: everything an operator can tune.
@@ -45,6 +46,9 @@ pub struct Policy {
     /// Thresholds and timing every pool is watched with unless its profile says otherwise.
     #[serde(default)]
     pub alert_defaults: AlertDefaults,
+    /// Reports written on a schedule and when the controller stops.
+    #[serde(default)]
+    pub reports: ReportsPolicy,
 }
 
 /// Settings that apply to the whole controller.

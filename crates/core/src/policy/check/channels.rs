@@ -47,6 +47,34 @@ pub(super) fn check_routes_and_channels(
             Channel::Console => {}
         }
     }
+    for (position, channel) in policy.reports.channels.iter().enumerate() {
+        if !policy.channels.contains_key(channel) {
+            let entry = format!("[{position}]");
+            problems.error(
+                &["reports", "channels", entry.as_str()],
+                not_found("channel", channel, policy.channels.keys()),
+            );
+        }
+    }
+    for (position, format) in policy.reports.formats.iter().enumerate() {
+        if !crate::policy::reports::REPORT_FORMATS.contains(&format.as_str()) {
+            let entry = format!("[{position}]");
+            problems.error(
+                &["reports", "formats", entry.as_str()],
+                format!("unknown format {format:?}: expected text, json, csv or html"),
+            );
+        }
+    }
+    for (position, period) in policy.reports.periods.iter().enumerate() {
+        if *period == crate::report::Period::Final {
+            let entry = format!("[{position}]");
+            problems.error(
+                &["reports", "periods", entry.as_str()],
+                "the final report is written when the controller stops: set `final = true`"
+                    .to_string(),
+            );
+        }
+    }
     for (index, route) in policy.routes.iter().enumerate() {
         let item = format!("[{index}]");
         for (position, channel) in route.channels.iter().enumerate() {

@@ -112,6 +112,7 @@ pub struct Controller {
     /// When it started, epoch milliseconds.
     pub started_ms: i64,
     clock: Clock,
+    rollups: crate::store::RollupSink,
     server: actix_web::dev::ServerHandle,
 }
 
@@ -239,7 +240,7 @@ impl Controller {
             crossings: alert.clone().recipient(),
             anomalies: vec![alert.clone().recipient(), optimizer.clone().recipient()],
             models: Some(ModelStore::new(&config.data_dir.join("models"))),
-            rollups: Some(rollup_sink),
+            rollups: Some(rollup_sink.clone()),
             events: Some(events.clone().recipient()),
         };
         fleet_ctx.run(FleetSupervisor::new(handle.clone(), links).with_clock(clock.clone()));
@@ -332,6 +333,7 @@ impl Controller {
             data_dir: config.data_dir.clone(),
             started_ms,
             clock,
+            rollups: rollup_sink,
             server: server_handle,
         })
     }
@@ -388,7 +390,14 @@ impl Controller {
             self.data_dir.clone(),
         );
         let (started, now) = (self.started_ms, self.clock.now_ms());
+        // The minutes still in the agents and the writer's queue belong in it.
+        let finished = self.fleet.send(crate::actors::fleet::FinishAllMinutes);
+        let _ = tokio::time::timeout(Duration::from_secs(5), finished).await;
+        let rollups = self.rollups.clone();
         let written = tokio::task::spawn_blocking(move || {
+            if !rollups.flush(Duration::from_secs(10)) {
+                tracing::warn!(message = "Rollups not all written before the final report.");
+            }
             crate::reports::schedule::write_final(&store, &policy, &dir, started, now)
         })
         .await;

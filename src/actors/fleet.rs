@@ -1,11 +1,13 @@
 //! `FleetSupervisor`: the registry of agents. Starts one supervised `AgentActor` per agent,
 //! routes samples to them, and answers what the fleet looks like now.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Recipient, Supervisor};
 
-use super::agent::{AgentActor, AgentLinks, GetSeries, RecordSamples, SharedObserved};
+use super::agent::{
+    AgentActor, AgentLinks, FinishMinutes, GetSeries, RecordSamples, SharedObserved,
+};
 use super::events::{Event, FleetChange, Publish};
 use super::messages::{
     AdmitSamples, AgentHealthChanged, AnomalyObserved, DeregisterAgent, ForgetAgent, Heartbeat,
@@ -67,7 +69,7 @@ pub struct FleetSupervisor {
     policy: PolicyHandle,
     links: FleetLinks,
     agents: HashMap<String, Entry>,
-    host: BTreeMap<String, f64>,
+    host: super::host_readings::HostReadings,
     samples_routed: u64,
 }
 
@@ -105,7 +107,7 @@ impl FleetSupervisor {
             policy,
             links,
             agents: HashMap::new(),
-            host: BTreeMap::new(),
+            host: Default::default(),
             samples_routed: 0,
         }
     }
@@ -213,10 +215,11 @@ impl FleetSupervisor {
         // joins its group without a lookup.
         let mut groups: Vec<(String, Vec<Sample>)> = Vec::new();
         let mut index: HashMap<String, usize, foldhash::fast::RandomState> = HashMap::default();
+        let mut host_minutes = Vec::new();
         for sample in samples {
             if sample.agent == HOST_AGENT {
                 self.samples_routed += 1;
-                self.host.insert(sample.metric, sample.value);
+                host_minutes.extend(self.host.observe(sample));
                 continue;
             }
             if let Some((agent, group)) = groups.last_mut()
@@ -233,6 +236,9 @@ impl FleetSupervisor {
                     groups.push((sample.agent.clone(), vec![sample]));
                 }
             }
+        }
+        if let Some(sink) = &self.links.rollups {
+            sink.send(host_minutes);
         }
         for (agent, samples) in groups {
             match self.agents.get_mut(&agent) {
@@ -369,7 +375,7 @@ impl Handler<GetFleet> for FleetSupervisor {
         agents.sort_by(|a, b| natural_key(&a.id).cmp(&natural_key(&b.id)));
         MessageResult(FleetSnapshot {
             agents,
-            host: self.host.clone(),
+            host: self.host.latest.clone(),
             samples_routed: self.samples_routed,
             ring_points,
             ring_bytes,
@@ -386,6 +392,28 @@ impl Handler<GetAgentSeries> for FleetSupervisor {
         Box::pin(async move {
             let addr = addr?;
             addr.send(GetSeries { metric: msg.metric }).await.ok()
+        })
+    }
+}
+
+/// Has every agent hand its minutes so far to the rollup writer; answers once each has.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct FinishAllMinutes;
+
+impl Handler<FinishAllMinutes> for FleetSupervisor {
+    type Result = actix::ResponseFuture<()>;
+
+    fn handle(&mut self, _: FinishAllMinutes, _ctx: &mut Context<Self>) -> Self::Result {
+        let sent: Vec<_> = self
+            .agents
+            .values()
+            .map(|e| e.addr.send(FinishMinutes))
+            .collect();
+        Box::pin(async move {
+            for reply in sent {
+                let _ = reply.await;
+            }
         })
     }
 }

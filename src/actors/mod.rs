@@ -10,6 +10,7 @@ pub mod alert;
 pub mod events;
 pub mod fleet;
 pub mod health;
+pub mod host_readings;
 pub mod messages;
 pub mod optimizer;
 pub mod policy;

@@ -7,7 +7,7 @@ use crate::domain::time::rfc3339;
 use crate::report::{PoolChart, Report};
 
 /// Chart size, pixels.
-const SIZE: (u32, u32) = (760, 260);
+const SIZE: (u32, u32) = (580, 260);
 
 /// Colours of successive series.
 const PALETTE: [RGBColor; 6] = [
@@ -151,10 +151,12 @@ fn draw(
         .x_label_area_size(30)
         .y_label_area_size(56)
         .build_cartesian_2d(0.0..span, low..(high + pad))?;
+    // About one label a step, at most six: no two labels show the same minute.
+    let minutes = ((until - since) / 60_000).max(1) as usize;
     plot.configure_mesh()
-        .x_labels(8)
+        .x_labels(minutes.clamp(2, 6))
         .x_label_formatter(&|h| {
-            let time = rfc3339(since + (h * 3_600_000.0) as i64);
+            let time = rfc3339(since + (h * 3_600_000.0).round() as i64);
             time.get(5..16).unwrap_or_default().replace('T', " ")
         })
         .label_style(("sans-serif", 11))

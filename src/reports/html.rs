@@ -30,7 +30,7 @@ const STYLE: &str = "
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
 h1{font-size:1.5rem;margin-bottom:.2rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
 .window{color:#666;margin-top:0} .summary{background:#f5f8fc;border-left:4px solid #1f77b4;padding:.6rem 1rem}
-.summary p{margin:.4rem 0} .charts{display:flex;flex-wrap:wrap;gap:1rem} figure{margin:0}
+.summary p{margin:.4rem 0} .charts{display:flex;flex-wrap:wrap;gap:1rem;justify-content:space-between} figure{margin:0}
 figcaption{font-size:.8rem;color:#666} table{border-collapse:collapse;font-size:.82rem;margin:.5rem 0}
 th,td{border:1px solid #ddd;padding:.2rem .45rem;text-align:right} th{background:#f2f2f2;cursor:pointer}
 td:first-child,th:first-child{text-align:left} .none{color:#888;font-style:italic}
@@ -93,7 +93,11 @@ pub fn html(report: &Report) -> String {
         );
     }
     out.push_str("</div>\n");
-    for table in tables.iter().filter(|t| t.name != "summary") {
+    for table in tables
+        .iter()
+        .filter(|t| t.name != "summary")
+        .map(super::tables::Table::without_empty_columns)
+    {
         let _ = write!(
             out,
             "<h2 id=\"{}\">{}</h2>",

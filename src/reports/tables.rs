@@ -17,6 +17,26 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
+impl Table {
+    /// The table without the columns that are empty in every row (a metric no agent
+    /// reports), for people; CSV keeps every column, so its shape never changes.
+    pub fn without_empty_columns(&self) -> Table {
+        let keep: Vec<usize> = (0..self.columns.len())
+            .filter(|&c| self.rows.is_empty() || self.rows.iter().any(|r| !r[c].is_empty()))
+            .collect();
+        Table {
+            name: self.name,
+            title: self.title,
+            columns: keep.iter().map(|&c| self.columns[c]).collect(),
+            rows: self
+                .rows
+                .iter()
+                .map(|r| keep.iter().map(|&c| r[c].clone()).collect())
+                .collect(),
+        }
+    }
+}
+
 /// A number with at most `decimals` decimals, trailing zeros dropped; empty when absent.
 pub fn number(value: Option<f64>, decimals: usize) -> String {
     match value {

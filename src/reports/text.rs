@@ -39,7 +39,7 @@ pub fn align(rows: &[Vec<String>], prefix: &str) -> String {
 /// figures one row per figure, one column per pool, the previous period in brackets.
 pub fn text(report: &Report) -> String {
     let mut out = heading(report);
-    for table in tables(report) {
+    for table in tables(report).iter().map(Table::without_empty_columns) {
         if table.name == "summary" {
             for row in &table.rows {
                 let _ = writeln!(out, "{}", row[0]);

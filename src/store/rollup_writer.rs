@@ -26,10 +26,16 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Milliseconds in a day.
 const DAY_MS: i64 = 86_400_000;
 
+/// What the writer is told: rows to write, or to write what it holds now and say so.
+enum Message {
+    Rows(Vec<RollupRow>),
+    Flush(SyncSender<()>),
+}
+
 /// Where agent actors hand finished minutes; cheap to clone, never blocks.
 #[derive(Clone)]
 pub struct RollupSink {
-    sender: SyncSender<Vec<RollupRow>>,
+    sender: SyncSender<Message>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -47,9 +53,12 @@ impl RollupSink {
         if rows.is_empty() {
             return;
         }
-        match self.sender.try_send(rows) {
+        match self.sender.try_send(Message::Rows(rows)) {
             Ok(()) => {}
-            Err(TrySendError::Full(rows)) => {
+            Err(TrySendError::Full(message)) => {
+                let Message::Rows(rows) = message else {
+                    return;
+                };
                 let before = self.dropped.fetch_add(rows.len() as u64, Ordering::Relaxed);
                 // One warning per thousand rows lost is enough to see it without a flood.
                 if before / 1000 != (before + rows.len() as u64) / 1000 || before == 0 {
@@ -63,6 +72,18 @@ impl RollupSink {
                 tracing::debug!(message = "Rollup writer gone; rows dropped.");
             }
         }
+    }
+}
+
+impl RollupSink {
+    /// Waits (blocking, up to `within`) until every row handed over before the call is
+    /// written: a report about to be built sees the last minutes. False when it timed out.
+    pub fn flush(&self, within: Duration) -> bool {
+        let (done, wait) = sync_channel(1);
+        if self.sender.send(Message::Flush(done)).is_err() {
+            return false;
+        }
+        wait.recv_timeout(within).is_ok()
     }
 }
 
@@ -87,7 +108,7 @@ impl RollupWriter {
     }
 }
 
-fn run(store: &Store, receiver: &Receiver<Vec<RollupRow>>, retention_days: &dyn Fn() -> u64) {
+fn run(store: &Store, receiver: &Receiver<Message>, retention_days: &dyn Fn() -> u64) {
     let span = tracing::info_span!("rollup_writer");
     let _entered = span.enter();
     let mut batch: Vec<RollupRow> = Vec::new();
@@ -97,7 +118,11 @@ fn run(store: &Store, receiver: &Receiver<Vec<RollupRow>>, retention_days: &dyn 
     loop {
         let wait = next_flush.saturating_duration_since(Instant::now());
         match receiver.recv_timeout(wait) {
-            Ok(rows) => batch.extend(rows),
+            Ok(Message::Rows(rows)) => batch.extend(rows),
+            Ok(Message::Flush(done)) => {
+                write(store, &mut batch);
+                let _ = done.send(());
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 write(store, &mut batch);

@@ -76,8 +76,9 @@ def check_charts(driver):
              return [r.width, r.height, s.querySelectorAll('polyline, path, line').length];
            });"""
     )
-    if len(sizes) < 3:
-        raise StepFailed(f"{len(sizes)} charts drawn, expected at least 3")
+    # Each pool's size and CPU; response time only when agents report it.
+    if len(sizes) < 2:
+        raise StepFailed(f"{len(sizes)} charts drawn, expected at least 2")
     for width, height, lines in sizes:
         if width < 100 or height < 100 or lines == 0:
             raise StepFailed(f"a chart is empty: {width}x{height}, {lines} lines")

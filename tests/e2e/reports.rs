@@ -109,7 +109,12 @@ async fn a_report_of_pushed_minutes_reads_back_in_every_form() {
         .lines()
         .find(|l| l.contains("utilisation_percent"))
         .unwrap();
-    assert!(line.contains("10.5 (-)"), "{line}");
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        cells,
+        ["utilisation_percent", "10.5", "10.5"],
+        "fleet, then edge"
+    );
 
     // HTML into a file, CSV into a directory (one file per table).
     let dir = tempfile::tempdir().unwrap();

@@ -87,6 +87,12 @@ struct Plan {
 #[rtype(result = "()")]
 pub struct RecordSamples(pub Vec<Sample>);
 
+/// Hands every minute summed so far to the rollup writer, the current one too (later
+/// samples of it merge into the stored row): before a report is built.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct FinishMinutes;
+
 /// Asks for the recent values of one metric, oldest first.
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<(i64, f64)>")]
@@ -414,6 +420,15 @@ impl Supervised for AgentActor {
 }
 
 // === impl Handler ===
+
+impl Handler<FinishMinutes> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, _: FinishMinutes, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
+        self.finish_minutes(None);
+    }
+}
 
 impl Handler<RecordSamples> for AgentActor {
     type Result = ();

@@ -227,6 +227,28 @@ async fn export_writes_each_agents_rollups_of_a_window_as_csv() {
         },
     )
     .await;
+    // `agents ID` sets each metric beside its baseline: the stored minutes of the last hour.
+    let one = cli(&server.url, &server.token, &["agents", "e-9", "--json"]).await;
+    let one: Value = serde_json::from_str(&one.stdout).unwrap();
+    let baseline = &one["baselines"]["queue_size"];
+    assert_eq!(
+        (
+            &baseline["mean"],
+            &baseline["min"],
+            &baseline["max"],
+            &baseline["samples"]
+        ),
+        (&json!(10.5), &json!(0.0), &json!(21.0), &json!(6.0)),
+        "{one}"
+    );
+    let text = cli(&server.url, &server.token, &["agents", "e-9"])
+        .await
+        .stdout;
+    assert!(
+        squeezed(&text).contains("queue_size 0.00 10.50 0.00..21.00"),
+        "{text}"
+    );
+
     let since = base.to_string();
     let export = cli(
         &server.url,

@@ -1,5 +1,6 @@
-//! `swarmpilot agents [ID]`: the fleet as a table, or one agent with its metrics, alerts and
-//! the recommendations for its pool.
+//! `swarmpilot agents [ID]`: the fleet as a table, or one agent with its metrics beside their
+//! baselines (the last hour's stored minutes), its alerts and the recommendations for its
+//! pool.
 
 use serde_json::{Value, json};
 
@@ -74,8 +75,20 @@ pub async fn one(client: &ApiClient, id: &str, json: bool, now_ms: i64) -> Resul
         .filter(|r| r["pool"] == pool.as_str())
         .cloned()
         .collect();
+    let mut baselines = serde_json::Map::new();
+    for name in agent["metrics"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(n, _)| n)
+    {
+        baselines.insert(name.clone(), baseline(client, id, name, now_ms).await?);
+    }
     if json {
-        print_json(&json!({"agent": agent, "alerts": alerts, "recommendations": recommendations}));
+        print_json(
+            &json!({"agent": agent, "baselines": baselines, "alerts": alerts,
+                           "recommendations": recommendations}),
+        );
         return Ok(());
     }
     println!("{id}  pool {pool}  {}", text(&agent["status"]));
@@ -92,11 +105,23 @@ pub async fn one(client: &ApiClient, id: &str, json: bool, now_ms: i64) -> Resul
         ago(&agent["last_sample_ms"], now_ms)
     ));
     println!("{}\n", facts.join(" · "));
-    let mut rows = vec![vec!["METRIC".to_string(), "VALUE".into(), "ANOMALY".into()]];
+    let mut rows = vec![vec![
+        "METRIC".to_string(),
+        "VALUE".into(),
+        "BASELINE 1H".into(),
+        "RANGE 1H".into(),
+        "ANOMALY".into(),
+    ]];
     for (name, value) in agent["metrics"].as_object().into_iter().flatten() {
+        let base = &baselines[name];
         rows.push(vec![
             name.clone(),
             number(value, 2),
+            number(&base["mean"], 2),
+            match (base["min"].as_f64(), base["max"].as_f64()) {
+                (Some(low), Some(high)) => format!("{low:.2}..{high:.2}"),
+                _ => "-".into(),
+            },
             number(&agent["anomaly_scores"][name], 2),
         ]);
     }
@@ -117,4 +142,39 @@ pub async fn one(client: &ApiClient, id: &str, json: bool, now_ms: i64) -> Resul
         }
     }
     Ok(())
+}
+
+/// One metric's baseline: the count-weighted mean, the range and the largest p95 of the
+/// agent's stored minutes in the hour before `now_ms` (`null` fields when there are none).
+async fn baseline(
+    client: &ApiClient,
+    id: &str,
+    metric: &str,
+    now_ms: i64,
+) -> Result<Value, ClientError> {
+    let query = [
+        ("since", (now_ms - 3_600_000).to_string()),
+        ("until", now_ms.to_string()),
+        ("step", "3600".to_string()),
+    ];
+    let series = client
+        .get(&format!("/api/v1/agents/{id}/series/{metric}"), &query)
+        .await?;
+    let (mut sum, mut count) = (0.0, 0.0);
+    let (mut min, mut max, mut p95) = (f64::INFINITY, f64::NEG_INFINITY, None::<f64>);
+    for point in series["points"].as_array().into_iter().flatten() {
+        let n = point["count"].as_f64().unwrap_or(0.0);
+        sum += point["mean"].as_f64().unwrap_or(0.0) * n;
+        count += n;
+        min = min.min(point["min"].as_f64().unwrap_or(f64::INFINITY));
+        max = max.max(point["max"].as_f64().unwrap_or(f64::NEG_INFINITY));
+        if let Some(p) = point["p95"].as_f64() {
+            p95 = Some(p95.map_or(p, |q| q.max(p)));
+        }
+    }
+    Ok(if count > 0.0 {
+        json!({"mean": sum / count, "min": min, "max": max, "p95": p95, "samples": count})
+    } else {
+        json!({"mean": null, "min": null, "max": null, "p95": null, "samples": 0})
+    })
 }

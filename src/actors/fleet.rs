@@ -405,6 +405,9 @@ impl Handler<FinishAllMinutes> for FleetSupervisor {
     type Result = actix::ResponseFuture<()>;
 
     fn handle(&mut self, _: FinishAllMinutes, _ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(sink) = &self.links.rollups {
+            sink.send(self.host.take_minutes());
+        }
         let sent: Vec<_> = self
             .agents
             .values()

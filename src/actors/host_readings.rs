@@ -32,6 +32,24 @@ impl HostReadings {
     }
 }
 
+impl HostReadings {
+    /// Every minute being summed, as rows (before a report: later samples of a minute merge
+    /// into its stored row).
+    pub fn take_minutes(&mut self) -> Vec<RollupRow> {
+        self.minutes
+            .iter_mut()
+            .filter_map(|(metric, minute)| {
+                Some(RollupRow {
+                    agent: HOST_AGENT.to_string(),
+                    pool: String::new(),
+                    metric: metric.clone(),
+                    summary: minute.take()?,
+                })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::notify::Notifier;
 use crate::policy::PolicyHandle;
 use crate::report::Period;
-use crate::reports::schedule;
+use crate::reports::{self, schedule};
 use crate::store::Store;
 
 /// How often the reporter looks whether a period ended.
@@ -55,12 +55,34 @@ impl Reporter {
         self
     }
 
-    /// Reads time from `clock`; periods that ended before now are not reported.
+    /// Reads time from `clock`. The last period that ended before now is still reported if
+    /// the store holds data of it and its report was not written (the controller was down
+    /// when it ended); older ones are not.
     pub fn with_clock(mut self, clock: Clock) -> Self {
         let now = clock.now_ms();
+        let current = self.policy.current();
+        let dir = schedule::report_dir(&current.policy, &self.data_dir);
+        let first = schedule::formats(&current.policy).first().copied();
         self.done = Period::ALL
             .into_iter()
-            .filter_map(|period| Some((period, period.last_complete(now)?.until_ms)))
+            .filter_map(|period| {
+                let window = period.last_complete(now)?;
+                let written = first.is_none_or(|format| {
+                    let name = format!(
+                        "{}.{}",
+                        reports::stem(period, window.since_ms),
+                        format.extension()
+                    );
+                    dir.join(name).exists()
+                });
+                let missed = !written && self.store.has_rollups(window).unwrap_or(false);
+                let done = if missed {
+                    window.since_ms
+                } else {
+                    window.until_ms
+                };
+                Some((period, done))
+            })
             .collect();
         self.clock = clock;
         self
@@ -76,9 +98,6 @@ impl Reporter {
         if due.is_empty() {
             return;
         }
-        for (period, window) in &due {
-            self.done.insert(*period, window.until_ms);
-        }
         self.busy = true;
         let (store, policy, dir) = (
             self.store.clone(),
@@ -87,6 +106,7 @@ impl Reporter {
         );
         let notifier = self.notifier.clone();
         let work = async move {
+            let mut reported = Vec::new();
             for (period, window) in due {
                 let (store, handle, dir) = (store.clone(), policy.clone(), dir.clone());
                 let written = tokio::task::spawn_blocking(move || {
@@ -95,6 +115,7 @@ impl Reporter {
                 .await;
                 match written {
                     Ok(Ok((report, files))) => {
+                        reported.push((period, window.until_ms));
                         tracing::info!(message = "Report written.", period = %period,
                             files = ?files);
                         let channels = policy.current().policy.reports.channels.clone();
@@ -110,12 +131,17 @@ impl Reporter {
                     }
                 }
             }
+            reported
         };
         let span = tracing::info_span!("actor", actor = "reporter");
         ctx.spawn(
             work.instrument(span)
                 .into_actor(self)
-                .map(|(), act, _| act.busy = false),
+                // Only what was written is done: a failure is tried again at the next look.
+                .map(|written, act, _| {
+                    act.busy = false;
+                    act.done.extend(written);
+                }),
         );
     }
 }
@@ -215,5 +241,41 @@ mod tests {
             2
         );
         assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[actix_web::test]
+    async fn a_report_missed_while_down_is_written_at_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = PolicyHandle::new(
+            crate::policy::load_str("t.toml", "[reports]\nperiods = [\"hourly\"]\n").unwrap(),
+        );
+        // The controller was down when 00:00 to 01:00 ended; it holds minutes of it.
+        let clock = Clock::manual(T0 + 60 * 60_000 + 10 * 60_000);
+        let store = Store::open(dir.path()).unwrap().with_clock(clock.clone());
+        let minute = crate::analytics::rollup::MinuteSummary {
+            minute_ms: T0 + 30 * 60_000,
+            min: 1.0,
+            max: 1.0,
+            mean: 1.0,
+            count: 1,
+            p95: None,
+        };
+        store
+            .write_rollups(&[crate::store::RollupRow {
+                agent: "w-1".into(),
+                pool: "web".into(),
+                metric: "cpu_percent".into(),
+                summary: minute,
+            }])
+            .unwrap();
+        let notifier = Notifier::new(policy.clone(), "http://127.0.0.1:1".into());
+        let _reporter = Reporter::new(store, policy, notifier, dir.path().to_path_buf())
+            .with_clock(clock)
+            .checking_every(Duration::from_millis(20))
+            .start();
+        let written = dir.path().join("reports/hourly-20261201T0000Z.json");
+        wait_until("the missed report", async || written.exists().then_some(())).await;
+        let report: Value = serde_json::from_slice(&std::fs::read(&written).unwrap()).unwrap();
+        assert_eq!(report["kpis"][0]["agents"], 1);
     }
 }

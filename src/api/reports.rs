@@ -13,6 +13,9 @@ use super::routes::store_error;
 use crate::report::{Period, Report};
 use crate::reports::{Format, ReportError, ReportRequest};
 
+/// A year, milliseconds: how far ahead a window may end.
+const YEAR_MS: i64 = 366 * 24 * 3_600_000;
+
 /// Lets the HTML page style itself and run its table sorting, and nothing else: no request
 /// leaves it.
 const HTML_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
@@ -73,22 +76,27 @@ async fn report(
         Some(name) => name.parse().unwrap_or(Format::Json),
         None => Format::Json,
     };
+    let (now_ms, started_ms) = (state.clock.now_ms(), state.started_ms);
+    // From the epoch to a year ahead: anything else is a mistake (and would overflow).
+    let bounded = |field: &str, text: Option<&str>| -> Result<Option<i64>, ApiError> {
+        let Some(ms) = text.map(|t| time(field, t)).transpose()? else {
+            return Ok(None);
+        };
+        if !(0..=now_ms + YEAR_MS).contains(&ms) {
+            return Err(ApiError::bad_request(
+                Some(field),
+                format!("{ms} is before 1970 or more than a year ahead"),
+            ));
+        }
+        Ok(Some(ms))
+    };
     let request = ReportRequest {
         period,
-        since_ms: query
-            .since
-            .as_deref()
-            .map(|t| time("since", t))
-            .transpose()?,
-        until_ms: query
-            .until
-            .as_deref()
-            .map(|t| time("until", t))
-            .transpose()?,
+        since_ms: bounded("since", query.since.as_deref())?,
+        until_ms: bounded("until", query.until.as_deref())?,
         pool: query.pool,
     };
     let (store, policy) = (state.store.clone(), state.policy.clone());
-    let (now_ms, started_ms) = (state.clock.now_ms(), state.started_ms);
     let built = web::block(move || {
         crate::reports::build(&store, &policy, &request, now_ms, started_ms)
             .map(|report| crate::reports::render(&report, format))

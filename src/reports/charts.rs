@@ -124,7 +124,7 @@ fn chart(title: &str, since: i64, until: i64, lines: &[Line]) -> (String, String
     let mut svg = String::new();
     if let Err(error) = draw(&mut svg, title, since, until, lines) {
         tracing::warn!(message = "A report chart could not be drawn.", title, %error);
-        svg = format!("<p>({title}: not drawn)</p>");
+        svg = format!("<p>({}: not drawn)</p>", super::html::escape(title));
     }
     (title.to_string(), svg)
 }

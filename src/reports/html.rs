@@ -8,7 +8,8 @@ use super::tables::tables;
 use crate::domain::time::rfc3339;
 use crate::report::Report;
 
-/// Sorts a table by the clicked column: numbers as numbers, the rest as text.
+/// Sorts a table by the clicked column: cells that are whole numbers as numbers, the rest
+/// (times, names) as text.
 const SORT_SCRIPT: &str = r#"
 document.querySelectorAll("table.sortable th").forEach((th, i) => {
   th.addEventListener("click", () => {
@@ -17,8 +18,9 @@ document.querySelectorAll("table.sortable th").forEach((th, i) => {
     th.dataset.dir = down ? "desc" : "asc";
     const key = (row) => row.cells[th.cellIndex].textContent;
     const rows = Array.from(body.rows).sort((a, b) => {
-      const x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
-      const c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+      const x = key(a), y = key(b), nx = Number(x), ny = Number(y);
+      const numbers = x !== "" && y !== "" && !isNaN(nx) && !isNaN(ny);
+      const c = numbers ? nx - ny : x.localeCompare(y);
       return down ? -c : c;
     });
     rows.forEach((r) => body.appendChild(r));

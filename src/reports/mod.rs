@@ -189,13 +189,18 @@ pub fn render(report: &Report, format: Format) -> String {
 
 /// The file stem of `report`: `daily-20261206T1400Z` (its window's start, UTC).
 pub fn file_stem(report: &Report) -> String {
-    let start = crate::domain::time::rfc3339(report.window.since_ms);
+    stem(report.period, report.window.since_ms)
+}
+
+/// The file stem of the report on `period` from `since_ms`.
+pub fn stem(period: Period, since_ms: i64) -> String {
+    let start = crate::domain::time::rfc3339(since_ms);
     let compact: String = start
         .chars()
         .filter(|c| c.is_ascii_digit() || *c == 'T')
         .take(13)
         .collect();
-    format!("{}-{compact}Z", report.period)
+    format!("{period}-{compact}Z")
 }
 
 /// Writes `report` into `dir` in each of `formats`; answers the files written.

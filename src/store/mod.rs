@@ -345,6 +345,8 @@ CREATE TABLE IF NOT EXISTS alert_history (
     ts_ms INTEGER NOT NULL, rule TEXT NOT NULL, agent TEXT NOT NULL, pool TEXT NOT NULL,
     level TEXT NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL, value REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS alert_history_ts ON alert_history (ts_ms);
+CREATE INDEX IF NOT EXISTS action_log_ts ON action_log (ts_ms);
 ";
 
 /// Adds to `table` those of `columns` (name, SQL type) it lacks: a store written by an

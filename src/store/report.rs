@@ -217,3 +217,16 @@ impl MinuteRow {
         }
     }
 }
+
+impl Store {
+    /// Whether any agent's rollups fall in `window`: a scheduled report missed while the
+    /// controller was down is worth writing only then.
+    pub fn has_rollups(&self, window: Window) -> Result<bool, StoreError> {
+        let first_hour = window.since_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        Ok(self.lock().query_row(
+            "SELECT EXISTS (SELECT 1 FROM rollup_hours WHERE hour_ms >= ?1 AND hour_ms < ?2)",
+            params![first_hour, window.until_ms],
+            |row| row.get(0),
+        )?)
+    }
+}

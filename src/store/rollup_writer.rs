@@ -79,11 +79,23 @@ impl RollupSink {
     /// Waits (blocking, up to `within`) until every row handed over before the call is
     /// written: a report about to be built sees the last minutes. False when it timed out.
     pub fn flush(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
         let (done, wait) = sync_channel(1);
-        if self.sender.send(Message::Flush(done)).is_err() {
-            return false;
+        let mut message = Message::Flush(done);
+        // A full queue is waited on, but no longer than `within`.
+        loop {
+            match self.sender.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(TrySendError::Full(_)) => return false,
+            }
         }
-        wait.recv_timeout(within).is_ok()
+        wait.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok()
     }
 }
 

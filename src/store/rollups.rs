@@ -74,6 +74,10 @@ CREATE INDEX IF NOT EXISTS rollup_hours_hour ON rollup_hours (hour_ms);
 /// Milliseconds in an hour: the step of `rollup_hours`.
 pub const HOUR_MS: i64 = 3_600_000;
 
+/// Hours are kept this long at least, whatever the retention of minutes: two months, so a
+/// monthly report has the month before it.
+pub const HOURS_KEPT_MS: i64 = 62 * 24 * HOUR_MS;
+
 /// Fills `rollup_hours` from the minutes of a database written before it existed (their pool
 /// is unknown: empty).
 pub(super) fn backfill_hours(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
@@ -204,13 +208,16 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Deletes the minutes that started before `cutoff_ms`, and the hours that ended by
-    /// then; answers how many minutes.
+    /// Deletes the minutes that started before `cutoff_ms`, and the hours that ended
+    /// [`HOURS_KEPT_MS`] before now or by `cutoff_ms`, whichever is earlier (a monthly
+    /// report and the month before it need hours past a short retention); answers how many
+    /// minutes.
     pub fn delete_rollups_before(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
+        let hours_cutoff = cutoff_ms.min(self.clock.now_ms() - HOURS_KEPT_MS);
         let conn = self.lock();
         conn.execute(
             "DELETE FROM rollup_hours WHERE hour_ms + ?2 <= ?1",
-            params![cutoff_ms, HOUR_MS],
+            params![hours_cutoff, HOUR_MS],
         )?;
         Ok(conn.execute(
             "DELETE FROM rollups WHERE minute_ms < ?1",

@@ -201,6 +201,14 @@ async fn a_bad_report_request_is_told_what_is_wrong() {
         (400, Some("since")),
         "{body}"
     );
+    let (status, body) = server
+        .get("/api/v1/reports/daily?until=9223372036854775807")
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("until")),
+        "{body}"
+    );
     let (status, body) = server.get("/api/v1/reports/daily?format=pdf").await;
     assert_eq!(
         (status, body["error"]["field"].as_str()),

@@ -337,40 +337,53 @@ fn add_to(sum: &mut MetricSum, row: &StepInput<'_>) {
     };
 }
 
-/// Adds to each agent the time an availability alert fired on it within `[since, until)`.
+/// Adds to each agent the time an availability alert fired on it within `[since, until)`;
+/// overlapping alerts on one agent (offline and error at once) count once.
 fn down_time(sum: &mut WindowSum, alerts: &[AlertInput], since: i64, until: i64) {
-    let mut open: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut open: HashMap<(&str, &str), (i64, &str)> = HashMap::new();
+    let mut spans: BTreeMap<String, (String, Vec<(i64, i64)>)> = BTreeMap::new();
     let mut add = |agent: &str, pool: &str, from: i64, to: i64| {
         let (from, to) = (from.max(since), to.min(until));
         if to > from {
-            let entry = sum.agents.entry(agent.to_string()).or_default();
-            if entry.pool.is_empty() {
-                entry.pool = pool.to_string();
-            }
-            entry.down_ms += to - from;
+            let entry = spans
+                .entry(agent.to_string())
+                .or_insert_with(|| (pool.to_string(), Vec::new()));
+            entry.1.push((from, to));
         }
     };
     for alert in alerts.iter().filter(|a| a.metric == "availability") {
         let key = (alert.rule.as_str(), alert.agent.as_str());
         match alert.to_state.as_str() {
             "firing" => {
-                open.entry(key).or_insert(alert.ts_ms);
+                open.entry(key)
+                    .or_insert((alert.ts_ms, alert.pool.as_str()));
             }
             "resolved" => {
                 // Firing since before the rows read: counted from the window's start.
-                let from = open.remove(&key).unwrap_or(since);
-                add(&alert.agent, &alert.pool, from, alert.ts_ms);
+                let (from, _) = open.remove(&key).unwrap_or((since, ""));
+                add(key.1, &alert.pool, from, alert.ts_ms);
             }
             _ => {}
         }
     }
-    for ((_, agent), from) in open {
-        let pool = alerts
-            .iter()
-            .rev()
-            .find(|a| a.agent == agent)
-            .map_or("", |a| a.pool.as_str());
+    for ((_, agent), (from, pool)) in open {
         add(agent, pool, from, until);
+    }
+    for (agent, (pool, mut intervals)) in spans {
+        intervals.sort_unstable();
+        let (mut total, mut reach) = (0, i64::MIN);
+        for (from, to) in intervals {
+            let from = from.max(reach);
+            if to > from {
+                total += to - from;
+            }
+            reach = reach.max(to);
+        }
+        let entry = sum.agents.entry(agent).or_default();
+        if entry.pool.is_empty() {
+            entry.pool = pool;
+        }
+        entry.down_ms += total;
     }
 }
 

@@ -58,7 +58,7 @@ pub(super) fn alerts(
                 if !inside {
                     continue;
                 }
-                let secs = (alert.ts_ms - fired.max(window.since_ms)) as f64 / 1000.0;
+                let secs = (alert.ts_ms - fired) as f64 / 1000.0;
                 resolve.push(secs);
                 let alone = !applied
                     .iter()
@@ -114,7 +114,7 @@ fn mean(values: &[f64]) -> Option<f64> {
 }
 
 /// Transitions by state, approval waits, what each action changed, and the agent-hours that
-/// applied scaling added or saved until undone, superseded or the window's end.
+/// applied scaling added or saved until rolled back or the window's end.
 pub(super) fn actions(window: Window, end_ms: i64, log: &[LogInput]) -> ActionSection {
     let mut section = ActionSection::default();
     let mut waiting: HashMap<i64, i64> = HashMap::new();
@@ -166,11 +166,12 @@ pub(super) fn actions(window: Window, end_ms: i64, log: &[LogInput]) -> ActionSe
     section.approvals_decided = waits.len() as u32;
     section.mean_approval_wait_secs = mean(&waits);
     section.max_approval_wait_secs = waits.iter().copied().reduce(f64::max);
+    // Each change holds until it is rolled back or the window ends: their sum over time is
+    // the pool's size less its size before the first.
     let end = end_ms.min(window.until_ms);
     for applied in scales.values() {
-        for (i, &(ts, delta, id)) in applied.iter().enumerate() {
-            let next = applied.get(i + 1).map_or(end, |n| n.0);
-            let stop = undone.get(&id).map_or(next, |&u| u.min(next));
+        for &(ts, delta, id) in applied {
+            let stop = undone.get(&id).map_or(end, |&u| u.min(end));
             let hours = (stop - ts).max(0) as f64 / HOUR_MS as f64 * delta.abs() as f64;
             if delta > 0 {
                 section.agent_hours_added += hours;

@@ -149,14 +149,20 @@ fn step_means<'a>(
 }
 
 fn charts(b: &ReportBuilder, pools: &[String]) -> Vec<PoolChart> {
-    let step_minutes = (b.step_ms / super::MINUTE_MS) as f64;
+    // Agents in a step: their minutes over the step's minutes so far (the last step of a
+    // final report is partial).
+    let end = b.spec.window.until_ms.min(b.spec.generated_ms);
+    let step_minutes = |ts: i64| {
+        let span = b.step_ms.min(end - ts).max(super::MINUTE_MS);
+        span as f64 / super::MINUTE_MS as f64
+    };
     pools
         .iter()
         .map(|pool| {
             let mut agents: BTreeMap<i64, f64> = BTreeMap::new();
             for agent in b.current.agents.values().filter(|a| a.pool == *pool) {
                 for (&ts, &minutes) in &agent.present {
-                    *agents.entry(ts).or_default() += f64::from(minutes) / step_minutes;
+                    *agents.entry(ts).or_default() += f64::from(minutes) / step_minutes(ts);
                 }
             }
             let means =

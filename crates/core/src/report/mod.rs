@@ -29,6 +29,7 @@ mod trend;
 #[cfg(test)]
 mod tests;
 
+use chrono::Datelike;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -57,9 +58,9 @@ pub enum Period {
     Hourly,
     /// One day.
     Daily,
-    /// Seven days.
+    /// Seven days (a schedule reports weeks from Monday).
     Weekly,
-    /// Thirty days.
+    /// Thirty days (a schedule reports calendar months).
     Monthly,
     /// Since the controller started.
     Final,
@@ -102,8 +103,8 @@ impl Period {
         }
     }
 
-    /// The width of a step of its series: a minute for windows up to two hours, an hour
-    /// beyond (what the store keeps pre-summed).
+    /// The width of a step of a window's series: a minute for windows up to two hours, an
+    /// hour beyond (what the store keeps pre-summed).
     pub fn step_for(window: Window) -> i64 {
         if window.until_ms - window.since_ms <= 2 * HOUR_MS {
             MINUTE_MS
@@ -112,29 +113,55 @@ impl Period {
         }
     }
 
-    /// The last whole period that ended at or before `now_ms`, on UTC boundaries (what a
-    /// schedule reports on); `None` for `final`.
+    /// The last whole period that ended at or before `now_ms`, on UTC calendar boundaries
+    /// (what a schedule reports on): the hour, the day, the week from Monday, the month from
+    /// its first day; `None` for `final`.
     pub fn last_complete(self, now_ms: i64) -> Option<Window> {
-        let length = self.length_ms()?;
-        let align = match self {
-            Period::Hourly => HOUR_MS,
-            _ => DAY_MS,
+        let day = now_ms.div_euclid(DAY_MS);
+        let (since_ms, until_ms) = match self {
+            Period::Hourly => {
+                let until = now_ms.div_euclid(HOUR_MS) * HOUR_MS;
+                (until - HOUR_MS, until)
+            }
+            Period::Daily => ((day - 1) * DAY_MS, day * DAY_MS),
+            Period::Weekly => {
+                // 1970-01-05, day 4, was a Monday.
+                let monday = (day - 4).div_euclid(7) * 7 + 4;
+                ((monday - 7) * DAY_MS, monday * DAY_MS)
+            }
+            Period::Monthly => {
+                let date = chrono::DateTime::from_timestamp_millis(now_ms)?.date_naive();
+                let first = date.with_day(1)?;
+                let before = first.pred_opt()?.with_day(1)?;
+                let ms = |d: chrono::NaiveDate| {
+                    d.and_hms_opt(0, 0, 0)
+                        .map(|t| t.and_utc().timestamp_millis())
+                };
+                (ms(before)?, ms(first)?)
+            }
+            Period::Final => return None,
         };
-        let until_ms = now_ms.div_euclid(align) * align;
-        Some(Window {
-            since_ms: until_ms - length,
-            until_ms,
-        })
+        Some(Window { since_ms, until_ms })
     }
 
-    /// The window ending at `until_ms` (rounded up to a step) and one period long, or
-    /// starting at `started_ms` for `final`.
+    /// The period's length up to `until_ms` (`final`: from `started_ms`). A period of hours
+    /// or more ends at the last whole hour, an hour at the last whole minute, so every step
+    /// is complete and the window before is as long; `final` keeps the partial last minute.
     pub fn trailing(self, until_ms: i64, started_ms: i64) -> Window {
-        let since_ms = match self.length_ms() {
-            Some(length) => until_ms - length,
-            None => started_ms.min(until_ms - MINUTE_MS),
-        };
-        Window::aligned(since_ms, until_ms)
+        match self.length_ms() {
+            Some(length) => {
+                let step = Period::step_for(Window {
+                    since_ms: 0,
+                    until_ms: length,
+                });
+                let until = until_ms.div_euclid(step) * step;
+                Window {
+                    since_ms: until - length,
+                    until_ms: until,
+                }
+            }
+            None => Window::aligned(started_ms.min(until_ms - MINUTE_MS), until_ms),
+        }
     }
 }
 
@@ -156,17 +183,19 @@ impl std::fmt::Display for Period {
 }
 
 impl Window {
-    /// The window from `since_ms` to `until_ms`, widened to whole steps (minutes up to two
-    /// hours, hours beyond), since the store keeps minutes and hours.
+    /// The window from `since_ms` to `until_ms`, widened to whole minutes, then to whole
+    /// steps (hours beyond two hours), since the store keeps minutes and hours.
     pub fn aligned(since_ms: i64, until_ms: i64) -> Window {
-        let until_ms = until_ms.max(since_ms + 1);
-        let step = Period::step_for(Window { since_ms, until_ms });
-        let since = since_ms.div_euclid(step) * step;
-        let until = (until_ms + step - 1).div_euclid(step) * step;
-        Window {
-            since_ms: since,
-            until_ms: until,
-        }
+        let widen = |since: i64, until: i64, step: i64| Window {
+            since_ms: since.div_euclid(step) * step,
+            until_ms: (until.max(since + 1) - 1).div_euclid(step) * step + step,
+        };
+        let minutes = widen(since_ms, until_ms, MINUTE_MS);
+        widen(
+            minutes.since_ms,
+            minutes.until_ms,
+            Period::step_for(minutes),
+        )
     }
 
     /// Its length, milliseconds.

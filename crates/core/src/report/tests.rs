@@ -344,15 +344,98 @@ fn a_pool_filter_keeps_only_that_pool() {
 fn periods_parse_and_align() {
     assert_eq!("weekly".parse::<Period>(), Ok(Period::Weekly));
     assert!("yearly".parse::<Period>().is_err());
-    let now = T0 + 25 * HOUR_MS + 17 * MIN;
+    // T0 is Tuesday 2026-12-01; now is Wednesday 01:17:30.
+    let now = T0 + 25 * HOUR_MS + 17 * MIN + 30_000;
     let daily = Period::Daily.last_complete(now).unwrap();
     assert_eq!((daily.since_ms, daily.until_ms), (T0, T0 + 24 * HOUR_MS));
     let hourly = Period::Hourly.last_complete(now).unwrap();
     assert_eq!(hourly.since_ms, T0 + 24 * HOUR_MS);
-    // A trailing hour keeps minutes; a trailing day is widened to whole hours.
+    // The week before Monday 2026-11-30; November, 30 days from the 1st.
+    let weekly = Period::Weekly.last_complete(now).unwrap();
+    assert_eq!(weekly.until_ms, T0 - DAY_MS);
+    assert_eq!(weekly.length_ms(), 7 * DAY_MS);
+    let monthly = Period::Monthly.last_complete(now).unwrap();
+    assert_eq!((monthly.since_ms, monthly.until_ms), (T0 - 30 * DAY_MS, T0));
+    // A trailing hour ends at the last whole minute, a day at the last whole hour.
     let w = Period::Hourly.trailing(now, 0);
-    assert_eq!((w.since_ms, w.until_ms), (now - HOUR_MS, now));
+    assert_eq!(
+        (w.since_ms, w.until_ms),
+        (now - 30_000 - HOUR_MS, now - 30_000)
+    );
     let w = Period::Daily.trailing(now, 0);
-    assert_eq!((w.since_ms, w.until_ms), (T0 + HOUR_MS, T0 + 26 * HOUR_MS));
-    assert_eq!(Period::Final.trailing(now, T0).since_ms, T0);
+    assert_eq!((w.since_ms, w.until_ms), (T0 + HOUR_MS, T0 + 25 * HOUR_MS));
+    // The final window keeps the last partial minute.
+    let w = Period::Final.trailing(now, T0);
+    assert_eq!((w.since_ms, w.until_ms), (T0, T0 + 26 * HOUR_MS));
+    // Near two hours, the step is chosen on whole minutes: 2 h 1 min is hours.
+    let w = Window::aligned(T0 + 30_000, T0 + 2 * HOUR_MS + 30_000);
+    assert_eq!((w.since_ms, w.until_ms), (T0, T0 + 3 * HOUR_MS));
+    let w = Window::aligned(T0, T0 + 2 * HOUR_MS);
+    assert_eq!(Period::step_for(w), MIN);
+}
+
+#[test]
+fn overlapping_outages_count_once_and_an_old_one_counts_from_the_start() {
+    let mut b = scenario();
+    // w-2 also had an error alert from 02:30 to 03:30: overlapping the offline hour by 30
+    // minutes, it adds 30 minutes of its own (down 90 of 270 minutes).
+    b.add_alert(alert(
+        150,
+        "agent_error",
+        "w-2",
+        "critical",
+        "firing",
+        "availability",
+    ));
+    b.add_alert(alert(
+        210,
+        "agent_error",
+        "w-2",
+        "critical",
+        "resolved",
+        "availability",
+    ));
+    // b-1 went offline before the rows read and came back at 01:00: 60 minutes down.
+    b.add_alert(alert(
+        -600,
+        "agent_offline",
+        "b-1",
+        "critical",
+        "firing",
+        "availability",
+    ));
+    b.add_alert(alert(
+        60,
+        "agent_offline",
+        "b-1",
+        "critical",
+        "resolved",
+        "availability",
+    ));
+    let r = b.finish();
+    let w2 = r.agents.iter().find(|a| a.agent == "w-2").unwrap();
+    close(w2.kpis.availability_percent, 100.0 * 180.0 / 270.0, 1e-9);
+    let b1 = r.agents.iter().find(|a| a.agent == "b-1").unwrap();
+    close(b1.kpis.availability_percent, 100.0 * 240.0 / 300.0, 1e-9);
+    // Resolution counts from the real firing time: b-1's 11 hours and w-2's one.
+    let offline = r
+        .alerts
+        .by_rule
+        .iter()
+        .find(|x| x.rule == "agent_offline")
+        .unwrap();
+    close(offline.median_firing_secs, (39_600.0 + 3_600.0) / 2.0, 1e-9);
+}
+
+#[test]
+fn scale_changes_hold_until_undone_or_the_end() {
+    let mut b = scenario();
+    // Web was scaled 2 → 3 at 03:30 (the scenario); add 3 → 4 at 03:40 and 4 → 3 at 03:50:
+    // +1 for 30 min, +1 for 20 min, -1 for 10 min.
+    for (ts, id, from, to) in [(220, 4, 3, 4), (230, 5, 4, 3)] {
+        b.add_log(log(ts, id, "applied", Change::Scale { from, to }));
+    }
+    let r = b.finish();
+    close(Some(r.actions.agent_hours_added), 50.0 / 60.0, 1e-9);
+    close(Some(r.actions.agent_hours_saved), 10.0 / 60.0, 1e-9);
 }

@@ -266,3 +266,51 @@ fn an_empty_window_is_refused() {
         Err(ReportError::EmptyWindow)
     ));
 }
+
+#[test]
+fn an_agent_keeps_each_hours_pool_and_an_old_outage_counts_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, clock, policy) = recorded(dir.path());
+    // m-1 served pool `old` in the hour before T0 and `web` from T0.
+    let rows: Vec<RollupRow> = (-30..30)
+        .map(|m| {
+            let pool = if m < 0 { "old" } else { "web" };
+            minute("m-1", pool, "cpu_percent", m, 10.0)
+        })
+        .collect();
+    store.write_rollups(&rows).unwrap();
+    // w-3 went offline two days before and came back at 00:15.
+    for (ts_ms, from, to) in [
+        (T0 - 2 * 86_400_000, "pending", "firing"),
+        (T0 + 15 * MIN, "firing", "resolved"),
+    ] {
+        store
+            .record_alert(&AlertTransition {
+                ts_ms,
+                rule: "agent_offline",
+                agent: "w-3",
+                pool: "web",
+                level: "critical",
+                from_state: from,
+                to_state: to,
+                value: 1.0,
+                metric: "availability",
+                threshold: None,
+                message: "agent offline on w-3",
+            })
+            .unwrap();
+    }
+    let request = ReportRequest {
+        period: Period::Hourly,
+        since_ms: Some(T0 - 30 * MIN),
+        until_ms: Some(T0 + 30 * MIN),
+        pool: None,
+    };
+    let report = build(&store, &policy, &request, clock.now_ms(), T0).unwrap();
+    let pool = |name: &str| report.kpis.iter().find(|k| k.pool == name).unwrap();
+    assert_eq!(pool("old").current.agent_hours, 0.5);
+    let w3 = report.agents.iter().find(|a| a.agent == "w-3").unwrap();
+    // Down from the window's start (23:30) to 00:15, and no minute up.
+    assert_eq!(w3.kpis.availability_percent, Some(0.0));
+    assert_eq!(w3.pool, "web");
+}

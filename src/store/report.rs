@@ -7,6 +7,8 @@
 //! from the hours that cover the window: a scan of the minute index would visit every
 //! agent's every metric.
 
+use std::collections::BTreeMap;
+
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::rollups::HOUR_MS;
@@ -95,36 +97,51 @@ fn hour_steps(
 }
 
 /// Calls `visit` with each minute in `read` of every (agent, pool, metric) the hours name,
-/// or of `only` that metric.
+/// or of `only` that metric; a minute carries its agent's pool in that hour.
 fn minutes(
     conn: &Connection,
     read: Window,
     only: Option<&str>,
     mut visit: impl FnMut(&(String, String, String), MinuteRow),
 ) -> Result<(), StoreError> {
-    let hours = (read.since_ms.div_euclid(HOUR_MS) * HOUR_MS, read.until_ms);
-    let mut pairs = conn.prepare_cached(
-        "SELECT agent, MAX(pool), metric FROM rollup_hours
-             WHERE hour_ms >= ?1 AND hour_ms < ?2 AND (?3 IS NULL OR metric = ?3)
-             GROUP BY agent, metric",
+    let first_hour = read.since_ms.div_euclid(HOUR_MS) * HOUR_MS;
+    let mut hours = conn.prepare_cached(
+        "SELECT agent, metric, hour_ms, pool FROM rollup_hours
+         WHERE hour_ms >= ?1 AND hour_ms < ?2 AND (?3 IS NULL OR metric = ?3)",
     )?;
-    let pairs: Vec<(String, String, String)> = pairs
-        .query_map(params![hours.0, hours.1, only], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })?
-        .collect::<Result<_, _>>()?;
+    // Per (agent, metric), the pool of each hour (agents rarely change pools).
+    let mut series: BTreeMap<(String, String), BTreeMap<i64, String>> = BTreeMap::new();
+    let mut rows = hours.query(params![first_hour, read.until_ms, only])?;
+    while let Some(row) = rows.next()? {
+        series
+            .entry((row.get(0)?, row.get(1)?))
+            .or_default()
+            .insert(row.get(2)?, row.get(3)?);
+    }
     let mut stmt = conn.prepare_cached(
         "SELECT minute_ms, min, max, mean, count, p95 FROM rollups
-             WHERE agent = ?1 AND metric = ?2 AND minute_ms >= ?3 AND minute_ms < ?4",
+         WHERE agent = ?1 AND metric = ?2 AND minute_ms >= ?3 AND minute_ms < ?4",
     )?;
-    for pair in &pairs {
-        let mut rows = stmt.query(params![pair.0, pair.2, read.since_ms, read.until_ms])?;
+    for ((agent, metric), pools) in series {
+        let keys: BTreeMap<&str, (String, String, String)> = pools
+            .values()
+            .map(|pool| {
+                let key = (agent.clone(), pool.clone(), metric.clone());
+                (pool.as_str(), key)
+            })
+            .collect();
+        let mut rows = stmt.query(params![agent, metric, read.since_ms, read.until_ms])?;
         while let Some(row) = rows.next()? {
+            let ts_ms: i64 = row.get(0)?;
+            let hour = ts_ms.div_euclid(HOUR_MS) * HOUR_MS;
+            let Some(key) = pools.get(&hour).and_then(|pool| keys.get(pool.as_str())) else {
+                continue;
+            };
             let count = row.get::<_, i64>(4)?.max(0) as u64;
             visit(
-                pair,
+                key,
                 MinuteRow {
-                    ts_ms: row.get(0)?,
+                    ts_ms,
                     min: row.get(1)?,
                     max: row.get(2)?,
                     sum: row.get::<_, f64>(3)? * count as f64,
@@ -137,6 +154,12 @@ fn minutes(
     Ok(())
 }
 
+/// How far before the rows read an alert may have started and still be open in them.
+const ALERT_LOOKBACK_MS: i64 = 35 * 24 * HOUR_MS;
+
+/// The alert transitions in `read`, after each alert's last state before it (within
+/// [`ALERT_LOOKBACK_MS`]) when that was pending or firing: an outage that began before the
+/// window still counts in it.
 fn report_alerts(
     conn: &Connection,
     read: Window,
@@ -144,9 +167,15 @@ fn report_alerts(
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT ts_ms, rule, agent, pool, level, to_state, metric FROM alert_history
-             WHERE ts_ms >= ?1 AND ts_ms < ?2 ORDER BY seq",
+         WHERE seq IN (SELECT MAX(seq) FROM alert_history WHERE ts_ms >= ?3 AND ts_ms < ?1
+                       GROUP BY rule, agent)
+           AND to_state IN ('pending', 'firing')
+         UNION ALL
+         SELECT ts_ms, rule, agent, pool, level, to_state, metric FROM
+           (SELECT * FROM alert_history WHERE ts_ms >= ?1 AND ts_ms < ?2 ORDER BY seq)",
     )?;
-    let rows = stmt.query_map(params![read.since_ms, read.until_ms], |row| {
+    let lookback = read.since_ms - ALERT_LOOKBACK_MS;
+    let rows = stmt.query_map(params![read.since_ms, read.until_ms, lookback], |row| {
         Ok(AlertInput {
             ts_ms: row.get(0)?,
             rule: row.get(1)?,

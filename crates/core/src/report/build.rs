@@ -161,7 +161,8 @@ pub(super) struct PoolStep {
 /// Everything summed over one window.
 #[derive(Debug, Default)]
 pub(super) struct WindowSum {
-    pub agents: BTreeMap<String, AgentSum>,
+    /// By agent and the pool it was in (an agent moved between pools has one of each).
+    pub agents: BTreeMap<(String, String), AgentSum>,
     pub steps: BTreeMap<(String, i64), PoolStep>,
 }
 
@@ -238,10 +239,9 @@ impl ReportBuilder {
         let Some(sum) = self.sum_for(row.ts_ms) else {
             return;
         };
-        let agent = sum.agents.entry(row.agent.to_string()).or_default();
-        if agent.pool.is_empty() {
-            agent.pool = row.pool.to_string();
-        }
+        let key = (row.agent.to_string(), row.pool.to_string());
+        let agent = sum.agents.entry(key).or_default();
+        agent.pool = row.pool.to_string();
         add_to(
             agent.metrics.entry(row.metric.to_string()).or_default(),
             &row,
@@ -271,10 +271,9 @@ impl ReportBuilder {
             return;
         }
         if let Some(sum) = self.sum_for(ts_ms) {
-            let agent = sum.agents.entry(agent.to_string()).or_default();
-            if agent.pool.is_empty() {
-                agent.pool = pool.to_string();
-            }
+            let key = (agent.to_string(), pool.to_string());
+            let agent = sum.agents.entry(key).or_default();
+            agent.pool = pool.to_string();
             agent.response.add(mean, count as f64);
         }
     }
@@ -341,14 +340,12 @@ fn add_to(sum: &mut MetricSum, row: &StepInput<'_>) {
 /// overlapping alerts on one agent (offline and error at once) count once.
 fn down_time(sum: &mut WindowSum, alerts: &[AlertInput], since: i64, until: i64) {
     let mut open: HashMap<(&str, &str), (i64, &str)> = HashMap::new();
-    let mut spans: BTreeMap<String, (String, Vec<(i64, i64)>)> = BTreeMap::new();
+    let mut spans: BTreeMap<(String, String), Vec<(i64, i64)>> = BTreeMap::new();
     let mut add = |agent: &str, pool: &str, from: i64, to: i64| {
         let (from, to) = (from.max(since), to.min(until));
         if to > from {
-            let entry = spans
-                .entry(agent.to_string())
-                .or_insert_with(|| (pool.to_string(), Vec::new()));
-            entry.1.push((from, to));
+            let key = (agent.to_string(), pool.to_string());
+            spans.entry(key).or_default().push((from, to));
         }
     };
     for alert in alerts.iter().filter(|a| a.metric == "availability") {
@@ -369,7 +366,7 @@ fn down_time(sum: &mut WindowSum, alerts: &[AlertInput], since: i64, until: i64)
     for ((_, agent), (from, pool)) in open {
         add(agent, pool, from, until);
     }
-    for (agent, (pool, mut intervals)) in spans {
+    for (key, mut intervals) in spans {
         intervals.sort_unstable();
         let (mut total, mut reach) = (0, i64::MIN);
         for (from, to) in intervals {
@@ -379,10 +376,9 @@ fn down_time(sum: &mut WindowSum, alerts: &[AlertInput], since: i64, until: i64)
             }
             reach = reach.max(to);
         }
-        let entry = sum.agents.entry(agent).or_default();
-        if entry.pool.is_empty() {
-            entry.pool = pool;
-        }
+        let pool = key.1.clone();
+        let entry = sum.agents.entry(key).or_default();
+        entry.pool = pool;
         entry.down_ms += total;
     }
 }
@@ -394,8 +390,8 @@ pub(super) enum Scope<'a> {
     Fleet,
     /// The agents of one pool.
     Pool(&'a str),
-    /// One agent.
-    Agent(&'a str),
+    /// One agent while in one pool.
+    Agent(&'a str, &'a str),
 }
 
 impl Scope<'_> {
@@ -403,7 +399,7 @@ impl Scope<'_> {
         match self {
             Scope::Fleet => true,
             Scope::Pool(p) => p == pool,
-            Scope::Agent(a) => a == id,
+            Scope::Agent(a, p) => a == id && p == pool,
         }
     }
 }
@@ -414,7 +410,11 @@ pub(super) fn kpis(sum: &WindowSum, scope: Scope<'_>) -> Kpis {
     let (mut up, mut down) = (0.0, 0.0);
     let (mut error, mut cpu, mut agent_throughput) = Default::default();
     let mut any = false;
-    for (_, agent) in sum.agents.iter().filter(|(id, a)| scope.keeps(id, &a.pool)) {
+    for (_, agent) in sum
+        .agents
+        .iter()
+        .filter(|((id, pool), _)| scope.keeps(id, pool))
+    {
         any = true;
         response.merge(&agent.response);
         up += agent.up_minutes();
@@ -435,7 +435,7 @@ pub(super) fn kpis(sum: &WindowSum, scope: Scope<'_>) -> Kpis {
         return Kpis::default();
     }
     let throughput = match scope {
-        Scope::Agent(_) => agent_throughput.mean(),
+        Scope::Agent(..) => agent_throughput.mean(),
         Scope::Pool(_) | Scope::Fleet => pool_throughput(sum, scope),
     };
     Kpis {

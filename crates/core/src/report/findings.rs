@@ -32,12 +32,12 @@ pub(super) fn report(b: &ReportBuilder) -> Report {
     let mut agents: Vec<AgentKpis> = b
         .current
         .agents
-        .iter()
-        .map(|(id, agent)| AgentKpis {
+        .keys()
+        .map(|(id, pool)| AgentKpis {
             agent: id.clone(),
-            pool: agent.pool.clone(),
-            kpis: kpis(&b.current, Scope::Agent(id)),
-            alerts_fired: fired_on(b, |a| a.agent == *id),
+            pool: pool.clone(),
+            kpis: kpis(&b.current, Scope::Agent(id, pool)),
+            alerts_fired: fired_on(b, |a| a.agent == *id && a.pool == *pool),
         })
         .collect();
     agents.sort_by(|a, b| worst_first(&a.kpis, &b.kpis).then_with(|| a.agent.cmp(&b.agent)));
@@ -97,12 +97,15 @@ fn pool_names(b: &ReportBuilder) -> Vec<String> {
 }
 
 fn pool_kpis(b: &ReportBuilder, scope: Scope<'_>, name: &str) -> PoolKpis {
-    let agents = b
+    let mut ids: Vec<&str> = b
         .current
         .agents
-        .iter()
-        .filter(|(_, a)| !matches!(scope, Scope::Pool(p) if p != a.pool))
-        .count();
+        .keys()
+        .filter(|(_, pool)| !matches!(scope, Scope::Pool(p) if p != pool))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    ids.dedup();
+    let agents = ids.len();
     PoolKpis {
         pool: name.to_string(),
         agents,

@@ -366,10 +366,13 @@ fn status_error(status: reqwest::StatusCode, body: &[u8]) -> ClientError {
         (Some(code), Some(message)) => ClientError::Status {
             status: status.as_u16(),
             code: code.replace('_', " "),
-            // The field the server names leads, as a compiler names the line.
+            // The field a refused request names leads, as a compiler names the line (not
+            // the `Authorization` header of a refused token).
             message: match field {
-                Some(field) => format!("{field}: {message}"),
-                None => message.to_string(),
+                Some(field) if status.as_u16() == 400 || status.as_u16() == 422 => {
+                    format!("{field}: {message}")
+                }
+                _ => message.to_string(),
             },
         },
         _ => {

@@ -350,12 +350,30 @@ async fn serve(config: ControllerConfig) -> anyhow::Result<()> {
     println!("swarmpilot listening on http://{}", controller.addr);
     println!("admin token in {}", controller.token_path.display());
     let _ = stop.await;
+    let stopping = tokio::time::Instant::now();
     controller.shutdown(grace).await;
-    for file in controller.final_report().await {
-        eprintln!("final report: {}", file.display());
+    // The final report gets what is left of the shutdown's bound, less a second: past the
+    // bound the process exits anyway (files are written whole or not at all).
+    let bound = shutdown_bound(grace);
+    let left = bound.saturating_sub(stopping.elapsed() + Duration::from_secs(1));
+    match tokio::time::timeout(left, controller.final_report()).await {
+        Ok(files) => {
+            for file in files {
+                eprintln!("final report: {}", file.display());
+            }
+        }
+        Err(_) => tracing::warn!(
+            message = "Final report not written: the shutdown's bound was reached.",
+            bound_secs = bound.as_secs()
+        ),
     }
     tracing::info!(message = "Controller stopped.");
     Ok(())
+}
+
+/// How long a shutdown may take in all before the process exits regardless.
+fn shutdown_bound(grace: Duration) -> Duration {
+    grace + crate::controller::STOP_AGENTS_WITHIN + Duration::from_secs(2)
 }
 
 /// Watches SIGTERM and SIGINT on a thread of its own, so that a busy controller still hears
@@ -386,7 +404,7 @@ fn watch_signals(grace: Duration) -> std::io::Result<tokio::sync::oneshot::Recei
                     grace_secs = grace.as_secs()
                 );
                 let _ = tx.send(());
-                let limit = grace + crate::controller::STOP_AGENTS_WITHIN + Duration::from_secs(2);
+                let limit = shutdown_bound(grace);
                 let _ = std::thread::Builder::new()
                     .name("shutdown-deadline".into())
                     .spawn(move || {

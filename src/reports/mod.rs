@@ -217,10 +217,19 @@ pub fn write_files(
     let mut written = Vec::new();
     for &format in formats {
         let path = dir.join(format!("{}.{}", file_stem(report), format.extension()));
-        std::fs::write(&path, render(report, format)).map_err(failed(&path))?;
+        write_whole(&path, &render(report, format)).map_err(failed(&path))?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// Writes `text` to a file beside `path`, then renames it there: a reader (or a process
+/// that exits midway) never sees half a report.
+fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    std::fs::write(&partial, text)?;
+    std::fs::rename(&partial, path)
 }
 
 /// Writes each table of `report` as its own CSV file in `dir`; answers the files written.
@@ -233,7 +242,7 @@ pub fn write_csv_tables(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, Rep
     let mut written = Vec::new();
     for table in tables::tables(report) {
         let path = dir.join(format!("{}.csv", table.name));
-        std::fs::write(&path, text::csv_table(&table, false)).map_err(failed(&path))?;
+        write_whole(&path, &text::csv_table(&table, false)).map_err(failed(&path))?;
         written.push(path);
     }
     Ok(written)

@@ -23,55 +23,13 @@ import sys
 import tempfile
 import time
 
-from selenium import webdriver
-from selenium.common.exceptions import TimeoutException, WebDriverException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1400,1000",
-]
+from chromium import StepFailed, log, start_browser, wait
+
 # Action states after which a restart will never become "applied".
 DEAD_ENDS = {"rejected", "expired", "failed", "rolled_back", "superseded"}
-POLL = 0.25
-
-
-class StepFailed(Exception):
-    """A step missed its deadline or saw something wrong."""
-
-
-def log(message):
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def start_browser(profile_dir):
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in CHROMIUM_ARGS:
-        options.add_argument(arg)
-    options.add_argument(f"--user-data-dir={profile_dir}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-
-
-def wait(driver, seconds, what, condition):
-    """Waits until `condition(driver)` is truthy, answering it; fails naming `what`."""
-    try:
-        return WebDriverWait(driver, seconds, poll_frequency=POLL).until(condition)
-    except TimeoutException:
-        raise StepFailed(f"timed out after {seconds:.0f} s waiting for {what}") from None
 
 
 def js(driver, script, *args):

@@ -18,43 +18,11 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 
-from selenium import webdriver
-from selenium.common.exceptions import TimeoutException, WebDriverException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1400,1500",
-]
-
-
-class StepFailed(Exception):
-    """A step missed its deadline or saw something wrong."""
-
-
-def log(message):
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def wait(driver, seconds, what, condition):
-    try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.1).until(condition)
-    except TimeoutException:
-        raise StepFailed(f"timed out after {seconds:.0f} s waiting for {what}") from None
+from chromium import StepFailed, log, start_browser, wait
 
 
 def open_report(driver, path):
@@ -114,13 +82,7 @@ def main():
     profile = tempfile.mkdtemp(prefix="swarmpilot-report-")
     driver = None
     try:
-        options = Options()
-        options.binary_location = CHROMIUM
-        for arg in CHROMIUM_ARGS:
-            options.add_argument(arg)
-        options.add_argument(f"--user-data-dir={profile}")
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        driver = start_browser(profile, size=(1400, 1500))
         open_report(driver, args.report)
         check_charts(driver)
         sort_agents(driver)

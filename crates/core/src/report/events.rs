@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::HOUR_MS;
+use super::advice::median;
 use super::build::{AlertInput, LogInput};
-use super::findings::median;
 use super::model::{ActionLine, ActionSection, AlertSection, RuleAlerts, SilenceLine, Window};
 use crate::domain::Change;
 

@@ -18,9 +18,12 @@
 //! - agent-hours of scaling: each applied scale action's change in agents, times the hours
 //!   until the pool's next applied scale action, its rollback, or the window's end.
 
+mod advice;
 mod build;
 mod events;
 mod findings;
+mod input;
+mod kpis;
 mod model;
 mod quantile;
 mod summary;

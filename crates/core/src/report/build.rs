@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::Period;
 use super::findings;
 pub use super::input::{AlertInput, LogInput, PoolSettings, ReportSpec, RuleSettings, StepInput};
 use super::model::*;
 use super::quantile::LogHistogram;
-use super::Period;
 use crate::domain::names::HOST_AGENT;
 
 /// One metric of one agent, summed.

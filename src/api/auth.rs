@@ -45,11 +45,44 @@ impl Caller {
 }
 
 /// The configured tokens of one policy version, resolved from their environment variables
-/// and files: (secret, holder, role).
+/// and files: (secret, holder, role). Files are read again every [`TOKEN_REFRESH`], so a
+/// token rotated or revoked in its file takes effect within that time without a reload.
 #[derive(Debug, Default)]
 pub struct TokenCache {
     version: String,
+    read_at: Option<std::time::Instant>,
     tokens: Vec<(String, String, Role)>,
+}
+
+/// How long resolved token secrets are trusted before their files are read again.
+pub const TOKEN_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl TokenCache {
+    /// Who holds `token` under `policy` (version `version`) at `now`, re-reading the secrets
+    /// when the policy changed or they are older than [`TOKEN_REFRESH`].
+    fn holder(
+        &mut self,
+        policy: &Policy,
+        version: &str,
+        token: &str,
+        now: std::time::Instant,
+    ) -> Option<Caller> {
+        let stale = self
+            .read_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= TOKEN_REFRESH);
+        if self.version != version || stale {
+            self.version = version.to_string();
+            self.tokens = resolve_tokens(policy);
+            self.read_at = Some(now);
+        }
+        self.tokens
+            .iter()
+            .find(|(secret, _, _)| same(token, secret))
+            .map(|(_, name, role)| Caller {
+                name: name.clone(),
+                role: *role,
+            })
+    }
 }
 
 /// Reads every configured token's secret; unreadable ones are skipped (policy checks report
@@ -136,18 +169,13 @@ pub(super) fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let current = state.policy.current();
     // A poisoned cache only holds resolved tokens: safe to keep using.
     let mut cache = state.tokens.lock().unwrap_or_else(|p| p.into_inner());
-    if cache.version != current.version {
-        cache.version = current.version.clone();
-        cache.tokens = resolve_tokens(&current.policy);
-    }
     cache
-        .tokens
-        .iter()
-        .find(|(secret, _, _)| same(token, secret))
-        .map(|(_, name, role)| Caller {
-            name: name.clone(),
-            role: *role,
-        })
+        .holder(
+            &current.policy,
+            &current.version,
+            token,
+            std::time::Instant::now(),
+        )
         .ok_or_else(|| ApiError::unauthorized("unknown token"))
 }
 
@@ -166,5 +194,35 @@ mod tests {
         let mode = std::fs::metadata(path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+    }
+
+    #[test]
+    fn a_token_rotated_in_its_file_takes_over_within_the_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ops.token");
+        std::fs::write(&file, "first-secret\n").unwrap();
+        let text = format!(
+            "[[global.tokens]]\nname = \"ops\"\nrole = \"operator\"\ntoken_file = {:?}\n",
+            file.display().to_string()
+        );
+        let loaded = crate::policy::load_str("t.toml", &text).unwrap();
+        let mut cache = TokenCache::default();
+        let at = std::time::Instant::now();
+        let holder = |cache: &mut TokenCache, token: &str, at| {
+            cache.holder(&loaded.policy, &loaded.version, token, at)
+        };
+        assert_eq!(holder(&mut cache, "first-secret", at).unwrap().name, "ops");
+        std::fs::write(&file, "second-secret\n").unwrap();
+        // Within the refresh the old secret still holds; after it, only the new one.
+        assert!(holder(&mut cache, "first-secret", at + TOKEN_REFRESH / 2).is_some());
+        let later = at + TOKEN_REFRESH;
+        assert!(
+            holder(&mut cache, "first-secret", later).is_none(),
+            "revoked"
+        );
+        assert_eq!(
+            holder(&mut cache, "second-secret", later).unwrap().role,
+            Role::Operator
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// One label condition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Matcher {
     /// The label, e.g. `pool`.
@@ -16,6 +16,16 @@ pub struct Matcher {
     /// Whether `value` is a regular expression.
     #[serde(default)]
     pub is_regex: bool,
+    /// The anchored expression, compiled on first use and kept: a silence is matched
+    /// against every alert on every pass (`None` inside when it does not compile).
+    #[serde(skip)]
+    compiled: std::sync::OnceLock<Option<regex::Regex>>,
+}
+
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.name, &self.value, self.is_regex) == (&other.name, &other.value, other.is_regex)
+    }
 }
 
 /// A silence as stored and shown.
@@ -51,6 +61,16 @@ pub enum MatcherError {
 }
 
 impl Matcher {
+    /// A matcher of label `name`: equal to `value`, or matching it as a whole when `is_regex`.
+    pub fn new(name: impl Into<String>, value: impl Into<String>, is_regex: bool) -> Matcher {
+        Matcher {
+            name: name.into(),
+            value: value.into(),
+            is_regex,
+            compiled: std::sync::OnceLock::new(),
+        }
+    }
+
     /// Checks the matcher can be used: a name, and a regular expression that compiles.
     pub fn validate(&self) -> Result<(), MatcherError> {
         if self.name.trim().is_empty() {
@@ -66,7 +86,10 @@ impl Matcher {
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let value = labels.get(&self.name).map_or("", String::as_str);
         if self.is_regex {
-            regex::Regex::new(&format!("^(?:{})$", self.value)).is_ok_and(|re| re.is_match(value))
+            self.compiled
+                .get_or_init(|| regex::Regex::new(&format!("^(?:{})$", self.value)).ok())
+                .as_ref()
+                .is_some_and(|re| re.is_match(value))
         } else {
             value == self.value
         }
@@ -104,16 +127,8 @@ mod tests {
         let silence = Silence {
             id: 1,
             matchers: vec![
-                Matcher {
-                    name: "pool".into(),
-                    value: "web".into(),
-                    is_regex: false,
-                },
-                Matcher {
-                    name: "rule".into(),
-                    value: "cpu_.*".into(),
-                    is_regex: true,
-                },
+                Matcher::new("pool", "web", false),
+                Matcher::new("rule", "cpu_.*", true),
             ],
             starts_ms: 100,
             ends_ms: 200,
@@ -124,38 +139,40 @@ mod tests {
         assert!(silence.silences(&labels, 150));
         assert!(!silence.silences(&labels, 99), "pending");
         assert!(!silence.silences(&labels, 200), "expired");
-        let anchored = Matcher {
-            name: "rule".into(),
-            value: "cpu".into(),
-            is_regex: true,
-        };
+        let anchored = Matcher::new("rule", "cpu", true);
         assert!(
             !anchored.matches(&labels),
             "a regex matches the whole value"
         );
-        assert!(
-            Matcher {
-                name: "x".into(),
-                value: "(".into(),
-                is_regex: true
-            }
-            .validate()
-            .is_err()
-        );
-        assert!(
-            Matcher {
-                name: " ".into(),
-                value: "a".into(),
-                is_regex: false
-            }
-            .validate()
-            .is_err()
-        );
-        let absent = Matcher {
-            name: "agent".into(),
-            value: "".into(),
-            is_regex: false,
-        };
+        assert!(Matcher::new("x", "(", true).validate().is_err());
+        assert!(Matcher::new(" ", "a", false).validate().is_err());
+        let absent = Matcher::new("agent", "", false);
         assert!(absent.matches(&labels), "a missing label is empty");
+    }
+
+    #[test]
+    fn a_regex_is_compiled_once_and_kept_by_its_matcher() {
+        let labels: BTreeMap<String, String> =
+            [("rule".to_string(), "cpu_high".to_string())].into();
+        let matcher = Matcher::new("rule", "cpu_.*", true);
+        assert!(matcher.compiled.get().is_none());
+        assert!(matcher.matches(&labels));
+        let kept = matcher
+            .compiled
+            .get()
+            .and_then(Option::as_ref)
+            .map(|r| r as *const _);
+        assert!(matcher.matches(&labels));
+        let again = matcher
+            .compiled
+            .get()
+            .and_then(Option::as_ref)
+            .map(|r| r as *const _);
+        assert_eq!(kept, again, "the same compiled expression");
+        let broken = Matcher::new("rule", "(", true);
+        assert!(
+            !broken.matches(&labels),
+            "an expression that does not compile matches nothing"
+        );
     }
 }

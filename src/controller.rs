@@ -382,8 +382,15 @@ impl Controller {
 
 impl Controller {
     /// Writes the final report (since the start) where `[reports]` says, unless it says
-    /// `final = false`; answers the files. A failure is logged: stopping goes on.
-    pub async fn final_report(&self) -> Vec<PathBuf> {
+    /// `final = false`, within `budget`; answers the files. With `finish_minutes`, the
+    /// agents first hand over the minutes they are summing. A failure or an overrun is
+    /// logged: stopping goes on.
+    ///
+    /// Called last, once everything else has stopped: after a short wait for the agents to
+    /// hand over their minutes it blocks this thread (the actors' thread, which may be busy
+    /// with a storm of alerts by now) on the report's own thread, up to the budget.
+    pub async fn final_report(&self, budget: Duration, finish_minutes: bool) -> Vec<PathBuf> {
+        let deadline = std::time::Instant::now() + budget;
         let (store, policy, dir) = (
             self.store.clone(),
             self.policy.clone(),
@@ -391,16 +398,29 @@ impl Controller {
         );
         let (started, now) = (self.started_ms, self.clock.now_ms());
         // The minutes still in the agents and the writer's queue belong in it.
-        let finished = self.fleet.send(crate::actors::fleet::FinishAllMinutes);
-        let _ = tokio::time::timeout(Duration::from_secs(5), finished).await;
+        if finish_minutes {
+            let finished = self.fleet.send(crate::actors::fleet::FinishAllMinutes);
+            let _ = tokio::time::timeout(budget.min(Duration::from_secs(1)), finished).await;
+        }
         let rollups = self.rollups.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            if !rollups.flush(Duration::from_secs(10)) {
-                tracing::warn!(message = "Rollups not all written before the final report.");
-            }
-            crate::reports::schedule::write_final(&store, &policy, &dir, started, now)
-        })
-        .await;
+        let (tell, told) = std::sync::mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
+            .name("final-report".into())
+            .spawn(move || {
+                if !rollups.flush(Duration::from_secs(10)) {
+                    tracing::warn!(message = "Rollups not all written before the final report.");
+                }
+                let _ = tell.send(crate::reports::schedule::write_final(
+                    &store, &policy, &dir, started, now,
+                ));
+            });
+        // A thread of its own, not the runtime's blocking pool, so an overrun leaves nothing
+        // for the runtime to wait for on the way out; files are written whole or not at all.
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let written = match spawned {
+            Ok(_) => told.recv_timeout(left).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
         match written {
             Ok(Ok(Some((_, files)))) => {
                 tracing::info!(message = "Final report written.", files = ?files);
@@ -412,7 +432,7 @@ impl Controller {
                 Vec::new()
             }
             Err(error) => {
-                tracing::warn!(message = "Final report builder failed.", %error);
+                tracing::warn!(message = "Final report not written in time, or its thread failed.", %error);
                 Vec::new()
             }
         }

@@ -350,23 +350,10 @@ async fn serve(config: ControllerConfig) -> anyhow::Result<()> {
     println!("swarmpilot listening on http://{}", controller.addr);
     println!("admin token in {}", controller.token_path.display());
     let _ = stop.await;
-    let stopping = tokio::time::Instant::now();
     controller.shutdown(grace).await;
-    // The final report gets what is left of the shutdown's bound, less a second: past the
-    // bound the process exits anyway (files are written whole or not at all).
-    let bound = shutdown_bound(grace);
-    let left = bound.saturating_sub(stopping.elapsed() + Duration::from_secs(1));
-    match tokio::time::timeout(left, controller.final_report()).await {
-        Ok(files) => {
-            for file in files {
-                eprintln!("final report: {}", file.display());
-            }
-        }
-        Err(_) => tracing::warn!(
-            message = "Final report not written: the shutdown's bound was reached.",
-            bound_secs = bound.as_secs()
-        ),
-    }
+    // No final report here yet: under load (1,000 agents going silent at once) writing it
+    // made the shutdown overrun its bound (see ARCHITECTURE.md, Known gaps). The schedule
+    // and `swarmpilot report` cover a running controller; `demo` writes its final report.
     tracing::info!(message = "Controller stopped.");
     Ok(())
 }

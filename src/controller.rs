@@ -382,14 +382,13 @@ impl Controller {
 
 impl Controller {
     /// Writes the final report (since the start) where `[reports]` says, unless it says
-    /// `final = false`, within `budget`; answers the files. With `finish_minutes`, the
-    /// agents first hand over the minutes they are summing. A failure or an overrun is
-    /// logged: stopping goes on.
+    /// `final = false`, within `budget`; answers the files. The agents first hand over the
+    /// minutes they are summing. A failure or an overrun is logged: stopping goes on.
     ///
     /// Called last, once everything else has stopped: after a short wait for the agents to
     /// hand over their minutes it blocks this thread (the actors' thread, which may be busy
     /// with a storm of alerts by now) on the report's own thread, up to the budget.
-    pub async fn final_report(&self, budget: Duration, finish_minutes: bool) -> Vec<PathBuf> {
+    pub async fn final_report(&self, budget: Duration) -> Vec<PathBuf> {
         let deadline = std::time::Instant::now() + budget;
         let (store, policy, dir) = (
             self.store.clone(),
@@ -398,10 +397,8 @@ impl Controller {
         );
         let (started, now) = (self.started_ms, self.clock.now_ms());
         // The minutes still in the agents and the writer's queue belong in it.
-        if finish_minutes {
-            let finished = self.fleet.send(crate::actors::fleet::FinishAllMinutes);
-            let _ = tokio::time::timeout(budget.min(Duration::from_secs(1)), finished).await;
-        }
+        let finished = self.fleet.send(crate::actors::fleet::FinishAllMinutes);
+        let _ = tokio::time::timeout(budget.min(Duration::from_secs(1)), finished).await;
         let rollups = self.rollups.clone();
         let (tell, told) = std::sync::mpsc::sync_channel(1);
         let spawned = std::thread::Builder::new()

@@ -194,7 +194,7 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
         ))
         .await;
 
-    let reports = controller.final_report(Duration::from_secs(30), true).await;
+    let reports = controller.final_report(Duration::from_secs(30)).await;
     let actions = controller.store.actions(None, 1000)?;
     print!("{}", view::summary(&actions, started_ms));
     for file in &reports {

@@ -15,7 +15,7 @@ use crate::actors::actuator::{Actuator, PoolDriver, Quiesce, Shutdown};
 use crate::actors::alert::Alert;
 use crate::actors::events::{Event, EventBroker, Publish};
 use crate::actors::fleet::{FleetLinks, FleetSupervisor};
-use crate::actors::health::Health;
+use crate::actors::health::{Health, StopJudging};
 use crate::actors::optimizer::Optimizer;
 use crate::actors::policy::{PolicyKeeper, PolicySource};
 use crate::actors::sources::collector::Collector;
@@ -114,6 +114,7 @@ pub struct Controller {
     clock: Clock,
     rollups: crate::store::RollupSink,
     server: actix_web::dev::ServerHandle,
+    health: Addr<Health>,
 }
 
 impl Controller {
@@ -289,7 +290,7 @@ impl Controller {
         .with_clock(clock.clone())
         .start();
         let state = ApiState {
-            heartbeat: health.recipient(),
+            heartbeat: health.clone().recipient(),
             fleet: fleet.clone(),
             alert: alert.clone(),
             actuator: actuator.clone(),
@@ -335,6 +336,7 @@ impl Controller {
             clock,
             rollups: rollup_sink,
             server: server_handle,
+            health,
         })
     }
 
@@ -343,6 +345,9 @@ impl Controller {
     /// stay with their orchestrator).
     pub async fn shutdown(&self, grace: Duration) {
         let deadline = tokio::time::Instant::now() + grace;
+        // Pushed reports stop with the API: their agents are not offline for it, and a fleet
+        // falling silent at once would be a storm of alerts holding the actors' thread.
+        let _ = tokio::time::timeout_at(deadline, self.health.send(StopJudging)).await;
         // Nothing new is taken from now on, by the optimizer or over the API.
         let _ = tokio::time::timeout_at(deadline, self.actuator.send(Quiesce)).await;
         self.server.stop(true).await;

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use actix::{Actor, AsyncContext, Context, Handler, Recipient};
+use actix::{Actor, AsyncContext, Context, Handler, Message, Recipient};
 
 use super::messages::{
     AgentHealthChanged, ForgetAgent, Heartbeat, HeartbeatLate, ProcessExited, PullObserved,
@@ -32,7 +32,15 @@ pub struct Health {
     /// Told when a report is overdue and when it comes again.
     late: Vec<Recipient<HeartbeatLate>>,
     agents: HashMap<String, Tracked>,
+    /// Off once the controller stops taking reports: silence then means nothing.
+    judging: bool,
 }
+
+/// Stop judging silence: the controller has stopped taking reports, so every agent that
+/// pushes would look silent, and offline, for no fault of its own.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopJudging;
 
 // === impl Health ===
 
@@ -52,6 +60,7 @@ impl Health {
             subscribers,
             late: Vec::new(),
             agents: HashMap::new(),
+            judging: true,
         }
     }
 
@@ -74,6 +83,9 @@ impl Health {
 
     /// Publishes `agent`'s verdict if it changed.
     fn settle(&mut self, agent: &str, now_ms: i64) {
+        if !self.judging {
+            return;
+        }
         let Some(tracked) = self.agents.get_mut(agent) else {
             return;
         };
@@ -94,6 +106,9 @@ impl Health {
     }
 
     fn check(&mut self, now_ms: i64) {
+        if !self.judging {
+            return;
+        }
         let global = &self.policy.current().policy.global;
         let timeout = global.heartbeat_timeout_secs as i64 * 1000;
         let overdue = (global.sampling_interval_secs as i64 * 2000).max(timeout / 2);
@@ -140,6 +155,16 @@ impl Actor for Health {
 }
 
 // === impl Handler ===
+
+impl Handler<StopJudging> for Health {
+    type Result = ();
+
+    fn handle(&mut self, _msg: StopJudging, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
+        self.judging = false;
+        tracing::info!(message = "Health stops judging silence for shutdown.");
+    }
+}
 
 impl Handler<TrackAgent> for Health {
     type Result = ();

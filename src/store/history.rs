@@ -43,24 +43,40 @@ pub struct AlertTransition<'a> {
 impl Store {
     /// Appends one alert state transition to the alert history.
     pub fn record_alert(&self, alert: &AlertTransition<'_>) -> Result<(), StoreError> {
-        self.lock().execute(
-            "INSERT INTO alert_history (ts_ms, rule, agent, pool, level, from_state, to_state,
-                                        value, metric, threshold, message)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                alert.ts_ms,
-                alert.rule,
-                alert.agent,
-                alert.pool,
-                alert.level,
-                alert.from_state,
-                alert.to_state,
-                alert.value,
-                alert.metric,
-                alert.threshold,
-                alert.message
-            ],
-        )?;
+        self.record_alerts(std::slice::from_ref(alert))
+    }
+
+    /// Appends alert state transitions to the alert history in one transaction: a storm of
+    /// them costs one commit, not one each.
+    pub fn record_alerts(&self, alerts: &[AlertTransition<'_>]) -> Result<(), StoreError> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO alert_history (ts_ms, rule, agent, pool, level, from_state, to_state,
+                                            value, metric, threshold, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for alert in alerts {
+                insert.execute(params![
+                    alert.ts_ms,
+                    alert.rule,
+                    alert.agent,
+                    alert.pool,
+                    alert.level,
+                    alert.from_state,
+                    alert.to_state,
+                    alert.value,
+                    alert.metric,
+                    alert.threshold,
+                    alert.message
+                ])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 }

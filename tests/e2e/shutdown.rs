@@ -120,6 +120,20 @@ async fn sigterm_under_load_exits_within_the_grace_and_a_second_exits_at_once() 
     assert!(status.success(), "{status:?}");
     assert!(took <= Duration::from_secs(8), "took {took:?}");
     load.abort();
+    // The loaded fleet did not go offline for the controller's own stop, and the final
+    // report, written within the bound, names its agents.
+    let log = server.log_text();
+    assert!(!log.contains("Agent offline."), "offline at shutdown");
+    let report = log
+        .lines()
+        .filter_map(|line| line.strip_prefix("final report: "))
+        .find(|file| file.ends_with(".json"))
+        .unwrap_or_else(|| panic!("no final report in the server's log"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    assert_eq!(report["period"], "final");
+    let agents = report["agents"].as_array().unwrap();
+    assert!(agents.len() > 1000, "{} agents reported", agents.len());
     // Stopped by the controller (its children's process groups), not left to the kernel.
     wait_for("every worker stopped", Duration::from_secs(2), || async {
         processes_of(&server.data_dir).is_empty().then_some(())

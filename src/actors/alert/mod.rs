@@ -150,9 +150,16 @@ impl Alert {
 
     /// Records what the book changed, logs firing and resolving, and tells the subscribers.
     fn apply(&mut self, changes: Vec<Transition>, now_ms: i64) {
+        let rows: Vec<AlertTransition> = changes
+            .iter()
+            .map(|change| transition(&change.alert, change.from_name(), None, now_ms))
+            .collect();
+        if let Err(error) = self.store.record_alerts(&rows) {
+            tracing::error!(message = "Alert history write failed.", %error, rows = rows.len());
+        }
+        drop(rows);
         for change in changes {
             let view = &change.alert;
-            record(&self.store, view, change.from_name(), now_ms);
             if let Some(events) = &self.events {
                 let event = crate::actors::events::Event::Alert(Box::new(view.clone()));
                 events.do_send(crate::actors::events::Publish(event));
@@ -214,27 +221,32 @@ impl Alert {
     }
 }
 
-/// Appends the transition into `view.state` to the alert history.
-fn record(store: &Store, view: &AlertView, from_state: &str, now_ms: i64) {
-    record_as(store, view, from_state, view.state.as_str(), now_ms);
-}
-
-/// Appends a row `from_state → to_state` about `view` to the alert history.
-fn record_as(store: &Store, view: &AlertView, from_state: &str, to_state: &str, now_ms: i64) {
-    let transition = AlertTransition {
+/// The history row of `view` moving from `from_state` to `to_state` (its own state if none).
+fn transition<'a>(
+    view: &'a AlertView,
+    from_state: &'a str,
+    to_state: Option<&'a str>,
+    now_ms: i64,
+) -> AlertTransition<'a> {
+    AlertTransition {
         ts_ms: now_ms,
         rule: &view.rule,
         agent: &view.agent,
         pool: &view.pool,
         level: view.level.as_str(),
         from_state,
-        to_state,
+        to_state: to_state.unwrap_or(view.state.as_str()),
         value: view.value,
         metric: &view.metric,
         threshold: view.threshold,
         message: &view.message,
-    };
-    if let Err(error) = store.record_alert(&transition) {
+    }
+}
+
+/// Appends a row `from_state → to_state` about `view` to the alert history.
+fn record_as(store: &Store, view: &AlertView, from_state: &str, to_state: &str, now_ms: i64) {
+    let row = transition(view, from_state, Some(to_state), now_ms);
+    if let Err(error) = store.record_alert(&row) {
         tracing::error!(message = "Alert history write failed.", %error);
     }
 }

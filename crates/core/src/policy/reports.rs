@@ -22,7 +22,7 @@ pub struct ReportsPolicy {
     /// Channels to send each report's summary to.
     #[serde(default)]
     pub channels: Vec<String>,
-    /// Write a final report (since the start) when `demo` stops (`serve`: not yet).
+    /// Write a final report (since the start) when `serve` or `demo` stops.
     #[serde(default = "default_final", rename = "final")]
     pub final_report: bool,
 }

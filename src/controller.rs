@@ -70,6 +70,15 @@ pub enum ControllerError {
     /// The API would listen beyond loopback with no configured credentials.
     #[error("refusing to listen on {0}: without configured tokens the API stays on loopback")]
     NotLoopback(SocketAddr),
+    /// The API would listen beyond loopback in clear.
+    #[error(
+        "refusing to listen on {0} without TLS: bearer tokens would travel in clear; set \
+         global.tls (cert_file, key_file), or global.plaintext_beyond_loopback = true"
+    )]
+    Plaintext(SocketAddr),
+    /// The policy's TLS files cannot serve.
+    #[error(transparent)]
+    Tls(#[from] crate::api::tls::TlsError),
     /// A pool's driver could not be set up.
     #[error("cannot set up the driver of pool {pool}")]
     Driver {
@@ -103,6 +112,8 @@ pub struct Controller {
     pub store: Store,
     /// Where the API listens.
     pub addr: SocketAddr,
+    /// The API's base URL (`https://` when it serves TLS).
+    pub url: String,
     /// Where the admin token is stored.
     pub token_path: PathBuf,
     /// The admin token.
@@ -120,9 +131,14 @@ pub struct Controller {
 impl Controller {
     /// Starts everything inside the current actix system.
     pub async fn start(config: ControllerConfig) -> Result<Controller, ControllerError> {
-        if !config.listen.ip().is_loopback() && config.policy.policy.global.tokens.is_empty() {
-            return Err(ControllerError::NotLoopback(config.listen));
-        }
+        let global = &config.policy.policy.global;
+        may_listen(config.listen, global)?;
+        let tls = global
+            .tls
+            .as_ref()
+            .map(api::tls::server_config)
+            .transpose()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let io = |context: String| move |source| ControllerError::Io { context, source };
         let listener = TcpListener::bind(config.listen)
             .map_err(io(format!("cannot listen on {}", config.listen)))?;
@@ -187,7 +203,7 @@ impl Controller {
         store.on_transition(Arc::new(move |entry| {
             publish.do_send(Publish(Event::Action(Box::new(entry))));
         }));
-        let notifier = crate::notify::Notifier::new(handle.clone(), format!("http://{addr}"));
+        let notifier = crate::notify::Notifier::new(handle.clone(), format!("{scheme}://{addr}"));
         let alert = Alert::new(store.clone())
             .with_events(events.clone().recipient())
             .with_clock(clock.clone())
@@ -203,6 +219,7 @@ impl Controller {
             ],
         )
         .with_late(alert.clone().recipient())
+        .with_forget(fleet.clone().recipient())
         .with_clock(clock.clone())
         .start();
         let collector = Collector::new(handle.clone(), fleet.clone().recipient())
@@ -313,7 +330,7 @@ impl Controller {
             started_ms,
         };
         let server =
-            api::serve(state, listener).map_err(io("cannot start the HTTP server".into()))?;
+            api::serve(state, listener, tls).map_err(io("cannot start the HTTP server".into()))?;
         let server_handle = server.handle();
         actix::spawn(async move {
             if let Err(error) = server.await {
@@ -329,6 +346,7 @@ impl Controller {
             policy: handle,
             store,
             addr,
+            url: format!("{scheme}://{addr}"),
             token_path,
             token,
             data_dir: config.data_dir.clone(),
@@ -441,6 +459,21 @@ impl Controller {
     }
 }
 
+/// Whether the API may listen on `listen` under `global`: beyond loopback only with tokens,
+/// and with TLS unless the policy says plaintext in so many words.
+fn may_listen(listen: SocketAddr, global: &crate::policy::Global) -> Result<(), ControllerError> {
+    if listen.ip().is_loopback() {
+        return Ok(());
+    }
+    if global.tokens.is_empty() {
+        return Err(ControllerError::NotLoopback(listen));
+    }
+    if global.tls.is_none() && !global.plaintext_beyond_loopback {
+        return Err(ControllerError::Plaintext(listen));
+    }
+    Ok(())
+}
+
 /// The driver `pool` asks for.
 fn build_driver(
     name: &str,
@@ -551,5 +584,39 @@ fn with_overlay(files: LoadedPolicy, data_dir: &std::path::Path) -> LoadedPolicy
             }
             files
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beyond_loopback_needs_tokens_and_tls_or_plaintext_said_in_so_many_words() {
+        let policy = |text: &str| crate::policy::load_str("p.toml", text).unwrap().policy;
+        let (anywhere, loopback) = (
+            "0.0.0.0:8080".parse().unwrap(),
+            "127.0.0.1:8080".parse().unwrap(),
+        );
+        let tokens = "[[global.tokens]]\nname = \"ops\"\nrole = \"viewer\"\ntoken_env = \"PATH\"\n";
+        let bare = policy("");
+        assert!(may_listen(loopback, &bare.global).is_ok());
+        assert!(matches!(
+            may_listen(anywhere, &bare.global),
+            Err(ControllerError::NotLoopback(_))
+        ));
+        let with_tokens = policy(tokens);
+        assert!(matches!(
+            may_listen(anywhere, &with_tokens.global),
+            Err(ControllerError::Plaintext(_))
+        ));
+        let said = policy(&format!(
+            "[global]\nplaintext_beyond_loopback = true\n{tokens}"
+        ));
+        assert!(may_listen(anywhere, &said.global).is_ok());
+        let tls = policy(&format!(
+            "[global.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n{tokens}"
+        ));
+        assert!(may_listen(anywhere, &tls.global).is_ok());
     }
 }

@@ -14,7 +14,7 @@ use super::messages::{
     IngestSamples, Refused, RegisterAgent, ThresholdCrossed, TrackAgent, WatchProcess,
 };
 use crate::clock::Clock;
-use crate::decide::membership::{Admission, admit};
+use crate::decide::membership::{Admission, Headcount, admit};
 use crate::domain::{AgentHandle, AgentStatus, Sample};
 use crate::policy::PolicyHandle;
 use crate::store::models::ModelStore;
@@ -69,6 +69,8 @@ pub struct FleetSupervisor {
     policy: PolicyHandle,
     links: FleetLinks,
     agents: HashMap<String, Entry>,
+    /// How many of `agents` there are, in all and by pool.
+    headcount: Headcount,
     host: super::host_readings::HostReadings,
     samples_routed: u64,
 }
@@ -107,6 +109,7 @@ impl FleetSupervisor {
             policy,
             links,
             agents: HashMap::new(),
+            headcount: Headcount::default(),
             host: Default::default(),
             samples_routed: 0,
         }
@@ -170,7 +173,8 @@ impl FleetSupervisor {
         };
         tracing::info!(message = "Agent registered.", agent = %id, pool = %handle.pool);
         self.publish(&id, &handle.pool, FleetChange::Joined);
-        self.agents.insert(
+        self.headcount.join(&handle.pool);
+        let replaced = self.agents.insert(
             id,
             Entry {
                 handle,
@@ -179,6 +183,9 @@ impl FleetSupervisor {
                 observed,
             },
         );
+        if let Some(old) = replaced {
+            self.headcount.leave(&old.handle.pool);
+        }
     }
 
     /// Decides whether an agent met for the first time through `AdmitSamples` joins, and
@@ -198,6 +205,7 @@ impl FleetSupervisor {
                 pool
             }
         };
+        self.headcount.room(policy, &pool, agent)?;
         let handle = AgentHandle {
             id: agent.to_string(),
             pool,
@@ -263,6 +271,7 @@ impl Handler<DeregisterAgent> for FleetSupervisor {
         let _span = self.span.clone().entered();
         // Dropping the last address stops the actor; its supervisor does not restart it.
         if let Some(entry) = self.agents.remove(&msg.agent) {
+            self.headcount.leave(&entry.handle.pool);
             tracing::info!(message = "Agent deregistered.", agent = %msg.agent);
             self.publish(&msg.agent, &entry.handle.pool, FleetChange::Left);
         }

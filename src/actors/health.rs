@@ -12,8 +12,8 @@ use std::time::Duration;
 use actix::{Actor, AsyncContext, Context, Handler, Message, Recipient};
 
 use super::messages::{
-    AgentHealthChanged, ForgetAgent, Heartbeat, HeartbeatLate, ProcessExited, PullObserved,
-    PullOutcome, ScrapeObserved, TrackAgent,
+    AgentHealthChanged, DeregisterAgent, ForgetAgent, Heartbeat, HeartbeatLate, ProcessExited,
+    PullObserved, PullOutcome, ScrapeObserved, TrackAgent,
 };
 use crate::clock::Clock;
 use crate::decide::health::Tracked;
@@ -34,6 +34,8 @@ pub struct Health {
     agents: HashMap<String, Tracked>,
     /// Off once the controller stops taking reports: silence then means nothing.
     judging: bool,
+    /// Told to forget an agent silent past the policy's `ingest.forget_after_secs`.
+    forget: Vec<Recipient<DeregisterAgent>>,
 }
 
 /// Stop judging silence: the controller has stopped taking reports, so every agent that
@@ -61,7 +63,14 @@ impl Health {
             late: Vec::new(),
             agents: HashMap::new(),
             judging: true,
+            forget: Vec::new(),
         }
+    }
+
+    /// Tells `registry` to forget agents silent past the policy's `ingest.forget_after_secs`.
+    pub fn with_forget(mut self, registry: Recipient<DeregisterAgent>) -> Self {
+        self.forget.push(registry);
+        self
     }
 
     /// Also tells `subscriber` when an agent's report is overdue, and when it comes again.
@@ -109,11 +118,27 @@ impl Health {
         if !self.judging {
             return;
         }
-        let global = &self.policy.current().policy.global;
+        let current = self.policy.current();
+        let global = &current.policy.global;
         let timeout = global.heartbeat_timeout_secs as i64 * 1000;
         let overdue = (global.sampling_interval_secs as i64 * 2000).max(timeout / 2);
+        let forget_after = current.policy.ingest.forget_after_secs as i64 * 1000;
         let mut newly_late = Vec::new();
+        let mut gone = Vec::new();
         for (agent, tracked) in &mut self.agents {
+            // Agents that pushed to an observe-only pool and fell silent long ago are
+            // forgotten; a driver's agents are its to replace.
+            if tracked.silent
+                && forget_after > 0
+                && now_ms - tracked.last_seen_ms > forget_after
+                && current
+                    .policy
+                    .pool(&tracked.pool)
+                    .is_none_or(|pool| pool.observe_only())
+            {
+                gone.push((agent.clone(), now_ms - tracked.last_seen_ms));
+                continue;
+            }
             if !tracked.late
                 && now_ms > tracked.grace_until_ms
                 && now_ms - tracked.last_seen_ms > overdue
@@ -132,6 +157,16 @@ impl Health {
         for agent in newly_late {
             if let Some(tracked) = self.agents.get(&agent) {
                 self.publish_late(&agent, tracked, now_ms);
+            }
+        }
+        for (agent, silent_ms) in gone {
+            tracing::info!(message = "Agent forgotten with its series and alerts: silent longer than policy ingest.forget_after_secs.",
+                %agent, silent_secs = silent_ms / 1000);
+            self.agents.remove(&agent);
+            for recipient in &self.forget {
+                recipient.do_send(DeregisterAgent {
+                    agent: agent.clone(),
+                });
             }
         }
         // Silence, and the end of a start-up grace, change verdicts without a message.
@@ -340,5 +375,39 @@ mod tests {
             AgentStatus::Offline,
             "silence wins"
         );
+    }
+
+    #[test]
+    fn pushed_agents_silent_past_the_limit_are_forgotten_and_a_drivers_are_not() {
+        let mut health = health(
+            "[global]\nheartbeat_timeout_secs = 6\n\
+             [pools.worker]\n\
+             [pools.external]\ndriver = { type = \"none\" }\nmin_agents = 0\n\
+             [ingest]\nforget_after_secs = 60\n",
+        );
+        for (agent, pool) in [("p-1", "external"), ("w-1", "worker")] {
+            health
+                .agents
+                .insert(agent.into(), Tracked::new(pool.into(), 1_000, 1_000));
+        }
+        health.check(8_000);
+        assert_eq!(health.agents.len(), 2, "offline, not yet forgotten");
+        health.check(61_000);
+        assert_eq!(health.agents.len(), 2, "silent 60 s, not more than 60 s");
+        health.check(61_100);
+        assert!(!health.agents.contains_key("p-1"));
+        assert!(health.agents.contains_key("w-1"), "a driver's agent stays");
+    }
+
+    #[test]
+    fn once_it_stops_judging_silence_changes_nothing() {
+        let mut health = health("[global]\nheartbeat_timeout_secs = 6\n");
+        health
+            .agents
+            .insert("w-1".into(), Tracked::new("w".into(), 1_000, 1_000));
+        health.judging = false;
+        health.check(60_000);
+        assert!(!health.agents["w-1"].silent);
+        assert_eq!(health.agents["w-1"].published, AgentStatus::Active);
     }
 }

@@ -32,7 +32,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .body::<Vec<PushedSample>>()
         .answers::<Admitted>(200, "Every sample was accepted")
         .answers::<Admitted>(400, "Some were refused (each named); the others were kept")
-        .errors(&[400, 413, 415]),
+        .errors(&[400, 408, 413, 415]),
     ]
 }
 
@@ -52,10 +52,12 @@ struct PushedSample {
     labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
-/// What a push answers: how many samples were kept and each one refused.
+/// What a push answers: how many samples were kept, how many refused and the first of those
+/// (policy `ingest.max_rejections_listed`) one by one.
 #[derive(Debug, Serialize, JsonSchema)]
 struct Admitted {
     accepted: usize,
+    rejected_count: usize,
     rejected: Vec<Rejection>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<ErrorPart>,
@@ -113,13 +115,26 @@ pub(super) async fn read_body(
             })?,
     };
     let decoded = Decompress::new(payload.into_inner(), encoding);
-    match actix_web::body::to_bytes_limited(BodyStream::new(decoded), limit).await {
-        Err(_) => Err(too_large()),
-        Ok(Err(error)) => Err(ApiError::bad_request(
+    let within =
+        std::time::Duration::from_secs(state.policy.current().policy.ingest.body_timeout_secs);
+    let read = actix_web::body::to_bytes_limited(BodyStream::new(decoded), limit);
+    match tokio::time::timeout(within, read).await {
+        // A client that holds a connection open without sending its body loses it.
+        Err(_) => Err(ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "request_timeout",
+            message: format!(
+                "the body did not arrive within {} s (policy ingest.body_timeout_secs)",
+                within.as_secs()
+            ),
+            field: Some("body".into()),
+        }),
+        Ok(Err(_)) => Err(too_large()),
+        Ok(Ok(Err(error))) => Err(ApiError::bad_request(
             Some("body"),
             format!("cannot read the body: {error}"),
         )),
-        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Ok(Ok(bytes))) => Ok(bytes),
     }
 }
 
@@ -131,15 +146,21 @@ async fn samples(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
     let body = read_body(&state, &request, payload).await?;
-    let max_future = state.policy.current().policy.ingest.max_future_secs;
+    let limits = push::Limits::of(&state.policy.current().policy.ingest);
     let now = state.clock.now_ms();
     // Parsing a large batch takes milliseconds: off the HTTP worker's event loop.
-    let batch = web::block(move || push::parse(&body, now, max_future))
+    let batch = web::block(move || push::parse(&body, now, limits))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| match &e {
             push::BodyError::Malformed { .. } => ApiError::bad_request(Some("body"), e.to_string()),
             push::BodyError::NotArray => ApiError::bad_request(Some("body"), e.to_string()),
+            push::BodyError::TooMany { .. } => ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "too_many_items",
+                message: e.to_string(),
+                field: Some("body".into()),
+            },
         })?;
     admit(&state, batch).await
 }
@@ -173,16 +194,20 @@ pub(super) async fn admit(state: &ApiState, batch: push::Batch) -> Result<HttpRe
     let mut accepted = indices.len();
     for refusal in refused {
         accepted -= refusal.positions.len();
-        rejected.extend(refusal.positions.iter().map(|&at| Rejection {
-            index: indices[at],
-            field: "agent".into(),
-            reason: refusal.reason.clone(),
-        }));
+        for &at in &refusal.positions {
+            rejected.push(Rejection {
+                index: indices[at],
+                field: "agent".into(),
+                reason: refusal.reason.clone(),
+            });
+        }
     }
-    rejected.sort_by_key(|r| r.index);
+    let rejected_count = rejected.total();
+    let rejected = rejected.into_listed();
     let Some(first) = rejected.first() else {
         return Ok(HttpResponse::Ok().json(Admitted {
             accepted,
+            rejected_count,
             rejected,
             error: None,
         }));
@@ -192,16 +217,20 @@ pub(super) async fn admit(state: &ApiState, batch: push::Batch) -> Result<HttpRe
     let error = ErrorPart {
         code: "rejected_samples",
         message: format!(
-            "{} of {} samples rejected ({}: {}); the other {accepted} were accepted",
-            rejected.len(),
-            accepted + rejected.len(),
+            "{rejected_count} of {} samples rejected ({}: {}); the other {accepted} were accepted",
+            accepted + rejected_count,
             first.field,
             first.reason
         ),
-        field: format!("[{}].{}", first.index, first.field),
+        field: if first.field.is_empty() {
+            format!("[{}]", first.index)
+        } else {
+            format!("[{}].{}", first.index, first.field)
+        },
     };
     Ok(HttpResponse::BadRequest().json(Admitted {
         accepted,
+        rejected_count,
         rejected,
         error: Some(error),
     }))

@@ -22,6 +22,7 @@ pub mod stream;
 mod system;
 pub use fleet_view::FleetView;
 mod tasks;
+pub mod tls;
 mod ui;
 pub mod wire;
 
@@ -85,8 +86,13 @@ pub struct ApiState {
     pub heartbeat: actix::Recipient<crate::actors::messages::Heartbeat>,
 }
 
-/// Builds the API server on `listener`; the caller runs (awaits) it.
-pub fn serve(state: ApiState, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+/// Builds the API server on `listener`, over TLS when `tls` is given; the caller runs
+/// (awaits) it.
+pub fn serve(
+    state: ApiState,
+    listener: TcpListener,
+    tls: Option<rustls::ServerConfig>,
+) -> std::io::Result<actix_web::dev::Server> {
     let data = web::Data::new(state);
     let otlp_series: otlp::OtlpSeries = web::Data::new(Mutex::default());
     let server = HttpServer::new(move || {
@@ -101,8 +107,10 @@ pub fn serve(state: ApiState, listener: TcpListener) -> std::io::Result<actix_we
     })
     .workers(2)
     .disable_signals()
-    .shutdown_timeout(2)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(2);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }

@@ -41,7 +41,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             with the points refused in partial_success",
         )
         .answers_raw(200, "application/json", "The same in OTLP JSON")
-        .errors(&[400, 413, 415]),
+        .errors(&[400, 408, 413, 415]),
     ]
 }
 
@@ -55,19 +55,31 @@ async fn metrics(
     caller.require(Role::Operator)?;
     let encoding = encoding_of(&request)?;
     let body = read_body(&state, &request, payload).await?;
+    let (max_future_secs, max_items) = {
+        let ingest = &state.policy.current().policy.ingest;
+        (ingest.max_future_secs, ingest.max_items_per_request)
+    };
     let clock = Clock {
         now_ms: state.clock.now_ms(),
-        max_future_secs: state.policy.current().policy.ingest.max_future_secs,
+        max_future_secs,
     };
     // Decoding a large request takes milliseconds: off the HTTP worker's event loop.
     let mapped = web::block(move || {
-        let request = otlp::decode(&body, encoding)?;
+        let request = otlp::decode(&body, encoding, max_items)?;
         let mut series = series.lock().unwrap_or_else(PoisonError::into_inner);
         Ok::<_, otlp::DecodeError>(otlp::map(&request, clock, &mut series))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(|e| ApiError::bad_request(Some("body"), e.to_string()))?;
+    .map_err(|e| match e {
+        otlp::DecodeError::Size(otlp::SizeError::TooMany { .. }) => ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "too_many_items",
+            message: e.to_string(),
+            field: Some("body".into()),
+        },
+        e => ApiError::bad_request(Some("body"), e.to_string()),
+    })?;
     let Mapped {
         samples,
         pools,

@@ -347,7 +347,7 @@ async fn serve(config: ControllerConfig) -> anyhow::Result<()> {
     let stop = watch_signals(grace).context("cannot watch SIGTERM and SIGINT")?;
     let controller = Controller::start(config).await?;
     // Tests and scripts read this line to find the port when listening on port 0.
-    println!("swarmpilot listening on http://{}", controller.addr);
+    println!("swarmpilot listening on {}", controller.url);
     println!("admin token in {}", controller.token_path.display());
     let _ = stop.await;
     let stopping = std::time::Instant::now();

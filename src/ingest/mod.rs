@@ -19,6 +19,52 @@ pub use crate::domain::names::{
     MAX_AGENT_LEN, MAX_METRIC_LEN, check_agent, check_metric, check_timestamp, check_value,
 };
 
+/// The refusals of one request: every one counted, the first `cap` (by index) kept to be
+/// listed, so a request of a million bad items answers in kilobytes.
+#[derive(Debug, Default)]
+pub struct Refusals {
+    listed: Vec<Rejection>,
+    total: usize,
+    cap: usize,
+}
+
+impl Refusals {
+    /// No refusals yet; `cap` of them will be listed.
+    pub fn new(cap: usize) -> Self {
+        Refusals {
+            listed: Vec::new(),
+            total: 0,
+            cap,
+        }
+    }
+
+    /// Counts `rejection`, kept if it is among the first `cap` by index.
+    pub fn push(&mut self, rejection: Rejection) {
+        self.total += 1;
+        self.listed.push(rejection);
+        // Sorted and cut back now and then: at most twice the cap is ever held.
+        if self.listed.len() >= self.cap.max(1) * 2 {
+            self.trim();
+        }
+    }
+
+    /// How many were refused in all.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// The first `cap` refusals, in index order.
+    pub fn into_listed(mut self) -> Vec<Rejection> {
+        self.trim();
+        self.listed
+    }
+
+    fn trim(&mut self) {
+        self.listed.sort_by_key(|r| r.index);
+        self.listed.truncate(self.cap);
+    }
+}
+
 /// One refused item of a batch: where it was, which field, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Rejection {

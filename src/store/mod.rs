@@ -75,6 +75,36 @@ pub struct Store {
     hook: Arc<std::sync::OnceLock<TransitionHook>>,
 }
 
+/// Creates `dir` (and its parents) if needed, and makes it the owner's alone (0700).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(message = "Data directory was open to others; now 0700.",
+            dir = %dir.display(), mode = format!("{mode:o}"));
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Makes the database file, and its WAL and shared-memory files if they exist, 0600.
+fn private_files(db: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Stamps rows with `clock`'s time instead of the system's.
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -82,14 +112,20 @@ impl Store {
         self
     }
 
-    /// Opens (creating if needed) the database in `data_dir`.
+    /// Opens (creating if needed) the database in `data_dir`; the directory is the owner's
+    /// alone (0700) and the database files are read and written by the owner only (0600).
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Dir {
+        private_dir(data_dir).map_err(|source| StoreError::Dir {
             path: data_dir.to_path_buf(),
             source,
         })?;
         let path = data_dir.join(DB_FILE);
         let conn = Connection::open(&path)?;
+        // SQLite gives its WAL and shared-memory files the database file's mode.
+        private_files(&path).map_err(|source| StoreError::Dir {
+            path: path.clone(),
+            source,
+        })?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -477,6 +513,27 @@ mod tests {
             confidence: 1.0,
             expected_effect: "twice the capacity".into(),
         }
+    }
+
+    #[test]
+    fn the_data_directory_and_the_database_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("new").join("data");
+        let store = Store::open(&data).unwrap();
+        store.insert_action(&proposal(), "auto").unwrap();
+        assert_eq!(mode(&data), 0o700);
+        for file in ["swarmpilot.db", "swarmpilot.db-wal", "swarmpilot.db-shm"] {
+            assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+        }
+        drop(store);
+        // A directory and a database made open to others are closed again on the next open.
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let db = data.join("swarmpilot.db");
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _store = Store::open(&data).unwrap();
+        assert_eq!((mode(&data), mode(&db)), (0o700, 0o600));
     }
 
     #[test]

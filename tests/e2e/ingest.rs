@@ -13,6 +13,7 @@ sampling_interval_secs = 1
 
 [pools.external]
 min_agents = 0
+max_agents = 100
 driver = {{ type = "none" }}
 
 [pools.edge]

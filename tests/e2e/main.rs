@@ -76,3 +76,7 @@ mod dashboard;
 mod reads_cli;
 // swarmpilot report and GET /api/v1/reports/{period}.
 mod reports;
+// Hostile bodies: item bombs refused before they are built, within bounded memory.
+mod limits;
+// The API over TLS, and no plaintext beyond loopback unless the policy says so.
+mod tls;

@@ -205,6 +205,7 @@ pub(super) fn reason(status: u16) -> &'static str {
         401 => "No token, or an unknown one",
         403 => "The token's role may not do this",
         404 => "No such resource",
+        408 => "The body did not arrive in time",
         409 => "Conflicts with the resource's state",
         413 => "The body is too large",
         415 => "Unsupported media type",

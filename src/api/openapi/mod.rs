@@ -136,8 +136,10 @@ fn operation(endpoint: &Endpoint, generator: &mut SchemaGenerator) -> Value {
         "parameters": parameters,
         "responses": responses,
     });
-    if endpoint.role.is_none() {
-        op["security"] = json!([]);
+    match endpoint.role {
+        None => op["security"] = json!([]),
+        // The least role that may call it, for tools (SECURITY.md's table is made from it).
+        Some(role) => op["x-role"] = serde_json::to_value(role).unwrap_or_default(),
     }
     if !endpoint.body.is_empty() {
         let mut content = Map::new();

@@ -39,6 +39,7 @@ mod histogram;
 mod map;
 mod names;
 mod series;
+mod size;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
@@ -49,6 +50,7 @@ use prost::Message;
 pub use map::{Clock, Mapped, map};
 pub use names::{AGENT_ATTRIBUTES, POOL_ATTRIBUTE, prometheus_name};
 pub use series::SeriesMemory;
+pub use size::SizeError;
 
 use super::Rejection;
 
@@ -73,15 +75,27 @@ pub enum DecodeError {
     /// Not JSON, or JSON of another shape.
     #[error("malformed OTLP JSON: {0}")]
     Json(#[source] serde_json::Error),
+    /// Refused before decoding: too many items, or not the encoding at all.
+    #[error(transparent)]
+    Size(#[from] SizeError),
 }
 
-/// Reads `body` in `encoding`.
-pub fn decode(body: &[u8], encoding: Encoding) -> Result<ExportMetricsServiceRequest, DecodeError> {
+/// Reads `body` in `encoding`, once its items (see `size`) are counted and no more than
+/// `max_items`.
+pub fn decode(
+    body: &[u8],
+    encoding: Encoding,
+    max_items: usize,
+) -> Result<ExportMetricsServiceRequest, DecodeError> {
     match encoding {
         Encoding::Protobuf => {
+            size::protobuf_items(body, max_items)?;
             ExportMetricsServiceRequest::decode(body).map_err(DecodeError::Protobuf)
         }
-        Encoding::Json => decode_json(body),
+        Encoding::Json => {
+            size::json_items(body, max_items)?;
+            decode_json(body)
+        }
     }
 }
 

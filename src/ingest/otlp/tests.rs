@@ -123,7 +123,7 @@ fn protobuf_gauges_sums_and_histograms_become_samples() {
         attribute("swarmpilot.pool", "edge"),
     ];
     let bytes = request(resource.clone(), metrics).encode_to_vec();
-    let decoded = decode(&bytes, Encoding::Protobuf).unwrap();
+    let decoded = decode(&bytes, Encoding::Protobuf, 100_000).unwrap();
     let mut memory = SeriesMemory::default();
     let mapped = map(&decoded, CLOCK, &mut memory);
     assert!(mapped.rejected.is_empty(), "{:?}", mapped.rejected);
@@ -223,7 +223,7 @@ fn otlp_json_is_read() {
         start = NOW_NS - 10_000_000_000,
         now = NOW_NS
     );
-    let decoded = decode(body.as_bytes(), Encoding::Json).unwrap();
+    let decoded = decode(body.as_bytes(), Encoding::Json, 100_000).unwrap();
     let mapped = map(&decoded, CLOCK, &mut SeriesMemory::default());
     assert!(mapped.rejected.is_empty(), "{:?}", mapped.rejected);
     assert_eq!(
@@ -268,7 +268,7 @@ fn a_partly_bad_request_keeps_its_good_points_and_names_each_bad_one() {
     "scopeMetrics": [{{"metrics": [{{"name": "load", "gauge": {{"dataPoints": [{{"asInt": 1}}]}}}}]}}]}}
 ]}}"#
     );
-    let decoded = decode(body.as_bytes(), Encoding::Json).unwrap();
+    let decoded = decode(body.as_bytes(), Encoding::Json, 100_000).unwrap();
     let mapped = map(&decoded, CLOCK, &mut SeriesMemory::default());
     assert_eq!(values(&mapped.samples), [("w-1", "load", 1.5)]);
     assert_eq!(mapped.samples[0].ts_ms, NOW_MS);
@@ -328,27 +328,29 @@ fn a_partly_bad_request_keeps_its_good_points_and_names_each_bad_one() {
 #[test]
 fn malformed_bodies_are_errors() {
     assert!(matches!(
-        decode(b"\x0a\xff\xff", Encoding::Protobuf),
-        Err(DecodeError::Protobuf(_))
+        decode(b"\x0a\xff\xff", Encoding::Protobuf, 100_000),
+        Err(DecodeError::Size(
+            crate::ingest::otlp::SizeError::Protobuf { .. }
+        ))
     ));
     assert!(matches!(
-        decode(b"{\"resourceMetrics\": [", Encoding::Json),
-        Err(DecodeError::Json(_))
+        decode(b"{\"resourceMetrics\": [", Encoding::Json, 100_000),
+        Err(DecodeError::Size(crate::ingest::otlp::SizeError::Json(_)))
     ));
     assert!(matches!(
-        decode(br#"{"resourceMetrics": 7}"#, Encoding::Json),
+        decode(br#"{"resourceMetrics": 7}"#, Encoding::Json, 100_000),
         Err(DecodeError::Json(_))
     ));
     // An empty request is a valid one.
     assert_eq!(
-        decode(b"", Encoding::Protobuf)
+        decode(b"", Encoding::Protobuf, 100_000)
             .unwrap()
             .resource_metrics
             .len(),
         0
     );
     assert_eq!(
-        decode(b"{}", Encoding::Json)
+        decode(b"{}", Encoding::Json, 100_000)
             .unwrap()
             .resource_metrics
             .len(),

@@ -1,6 +1,9 @@
 //! Which pool an agent met for the first time through its samples joins: the pool it names
 //! when that pool is observe-only, allows it, or is its policy-declared target; a foreign
-//! agent naming a driver-run pool joins the default observe-only pool or is refused.
+//! agent naming a driver-run pool joins the default observe-only pool or is refused; and
+//! whether there is room for it (`ingest.max_agents` in all, the pool's `max_agents`).
+
+use std::collections::HashMap;
 
 use crate::policy::{ForeignAgents, Policy, UnknownAgents};
 
@@ -32,6 +35,82 @@ pub enum AdmitRefusal {
         /// Agent id.
         agent: String,
     },
+    /// The controller watches as many agents as the policy allows.
+    #[error(
+        "agent {agent:?} refused: {limit} agents already, the most policy ingest.max_agents allows"
+    )]
+    FleetFull {
+        /// The policy's limit.
+        limit: usize,
+        /// Agent id.
+        agent: String,
+    },
+    /// The pool has as many agents as the policy allows.
+    #[error(
+        "agent {agent:?} refused: pool {pool:?} has {limit} agents, the most \
+         pools.{pool}.max_agents allows"
+    )]
+    PoolFull {
+        /// The pool.
+        pool: String,
+        /// Its limit.
+        limit: usize,
+        /// Agent id.
+        agent: String,
+    },
+}
+
+/// How many agents the controller has, in all and by pool.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headcount {
+    total: usize,
+    by_pool: HashMap<String, usize>,
+}
+
+impl Headcount {
+    /// One more agent in `pool`.
+    pub fn join(&mut self, pool: &str) {
+        self.total += 1;
+        *self.by_pool.entry(pool.to_string()).or_default() += 1;
+    }
+
+    /// One agent fewer in `pool`.
+    pub fn leave(&mut self, pool: &str) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(count) = self.by_pool.get_mut(pool) {
+            *count -= 1;
+            if *count == 0 {
+                self.by_pool.remove(pool);
+            }
+        }
+    }
+
+    /// Agents in `pool`.
+    pub fn in_pool(&self, pool: &str) -> usize {
+        self.by_pool.get(pool).copied().unwrap_or(0)
+    }
+
+    /// Whether `agent` may join `pool` under `policy`'s limits.
+    pub fn room(&self, policy: &Policy, pool: &str, agent: &str) -> Result<(), AdmitRefusal> {
+        let limit = policy.ingest.max_agents;
+        if self.total >= limit {
+            return Err(AdmitRefusal::FleetFull {
+                limit,
+                agent: agent.to_string(),
+            });
+        }
+        if let Some(config) = policy.pool(pool) {
+            let limit = policy.max_agents(config);
+            if self.in_pool(pool) >= limit {
+                return Err(AdmitRefusal::PoolFull {
+                    pool: pool.to_string(),
+                    limit,
+                    agent: agent.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where an admitted agent goes.
@@ -175,5 +254,36 @@ mod tests {
         };
         policy.pools.insert("worker".into(), observe_only);
         assert!(admit(&policy, "db-2", Some("worker")).is_ok());
+    }
+
+    #[test]
+    fn joins_stop_at_the_fleet_and_pool_limits() {
+        let mut policy: Policy = toml::from_str(
+            "[pools.external]\ndriver = { type = \"none\" }\nmax_agents = 2\n\
+             [pools.edge]\ndriver = { type = \"none\" }\nmax_agents = 5\n\
+             [ingest]\nmax_agents = 3\n",
+        )
+        .unwrap();
+        let mut count = Headcount::default();
+        count.join("external");
+        assert_eq!(count.room(&policy, "external", "a"), Ok(()));
+        count.join("external");
+        assert_eq!(
+            count.room(&policy, "external", "a"),
+            Err(AdmitRefusal::PoolFull {
+                pool: "external".into(),
+                limit: 2,
+                agent: "a".into()
+            })
+        );
+        assert_eq!(count.room(&policy, "edge", "a"), Ok(()));
+        count.join("edge");
+        let full = count.room(&policy, "edge", "a").unwrap_err();
+        assert!(full.to_string().contains("ingest.max_agents"), "{full}");
+        count.leave("external");
+        assert_eq!(count.in_pool("external"), 1);
+        assert_eq!(count.room(&policy, "edge", "a"), Ok(()));
+        policy.ingest.max_agents = 1;
+        assert!(count.room(&policy, "edge", "a").is_err());
     }
 }

@@ -19,6 +19,15 @@ pub struct IngestPolicy {
     /// counts in the driver's pool nor becomes a restart target.
     #[serde(default)]
     pub foreign_agents: ForeignAgents,
+    /// Most agents the controller watches in all; an agent met for the first time past it
+    /// is refused (each pool's `max_agents` applies to joins too).
+    #[serde(default = "default_max_agents")]
+    #[schemars(range(min = 1))]
+    pub max_agents: usize,
+    /// An agent of an observe-only pool silent this long, seconds, is forgotten with its
+    /// series and alerts (its history stays in the store); 0 keeps every agent.
+    #[serde(default = "default_forget_after_secs")]
+    pub forget_after_secs: u64,
     /// The pool an unknown agent joins when its samples name none.
     #[serde(default = "default_pool")]
     pub default_pool: String,
@@ -26,6 +35,28 @@ pub struct IngestPolicy {
     #[serde(default = "default_max_body_bytes")]
     #[schemars(range(min = 1024))]
     pub max_body_bytes: usize,
+    /// Seconds a push request's body may take to arrive; a slower one gets 408 and its
+    /// connection is closed.
+    #[serde(default = "default_body_timeout_secs")]
+    #[schemars(range(min = 1))]
+    pub body_timeout_secs: u64,
+    /// Most items one push request may carry (JSON samples, OTLP data points), counted while
+    /// it is read: a larger request is refused whole with 413.
+    #[serde(default = "default_max_items_per_request")]
+    #[schemars(range(min = 1))]
+    pub max_items_per_request: usize,
+    /// Most refusals a push answer lists one by one; the others are counted.
+    #[serde(default = "default_max_rejections_listed")]
+    #[schemars(range(min = 1))]
+    pub max_rejections_listed: usize,
+    /// Most labels one pushed sample may carry.
+    #[serde(default = "default_max_labels_per_sample")]
+    #[schemars(range(min = 1))]
+    pub max_labels_per_sample: usize,
+    /// Longest label name or value of a pushed sample, bytes.
+    #[serde(default = "default_max_label_bytes")]
+    #[schemars(range(min = 16))]
+    pub max_label_bytes: usize,
     /// How far ahead of the controller's clock a sample's timestamp may be, seconds.
     #[serde(default = "default_max_future_secs")]
     pub max_future_secs: u64,
@@ -95,6 +126,27 @@ fn default_pool() -> String {
 const fn default_max_body_bytes() -> usize {
     4 * 1024 * 1024
 }
+const fn default_body_timeout_secs() -> u64 {
+    10
+}
+const fn default_forget_after_secs() -> u64 {
+    3600
+}
+const fn default_max_agents() -> usize {
+    20_000
+}
+const fn default_max_items_per_request() -> usize {
+    100_000
+}
+const fn default_max_rejections_listed() -> usize {
+    100
+}
+const fn default_max_labels_per_sample() -> usize {
+    32
+}
+const fn default_max_label_bytes() -> usize {
+    1024
+}
 const fn default_max_future_secs() -> u64 {
     300
 }
@@ -110,8 +162,15 @@ impl Default for IngestPolicy {
         IngestPolicy {
             unknown_agents: UnknownAgents::default(),
             foreign_agents: ForeignAgents::default(),
+            max_agents: default_max_agents(),
+            forget_after_secs: default_forget_after_secs(),
             default_pool: default_pool(),
             max_body_bytes: default_max_body_bytes(),
+            body_timeout_secs: default_body_timeout_secs(),
+            max_items_per_request: default_max_items_per_request(),
+            max_rejections_listed: default_max_rejections_listed(),
+            max_labels_per_sample: default_max_labels_per_sample(),
+            max_label_bytes: default_max_label_bytes(),
             max_future_secs: default_max_future_secs(),
             task_timeout_secs: default_task_timeout_secs(),
             max_open_tasks_per_agent: default_max_open_tasks_per_agent(),

@@ -28,7 +28,8 @@ pub use load::{
     unreadable, version_of,
 };
 pub use model::{
-    DriverConfig, Global, Policy, PoolPolicy, PullProtocol, Role, ScaleRate, TokenRef, WorkloadKind,
+    DriverConfig, Global, Policy, PoolPolicy, PullProtocol, Role, ScaleRate, TlsFiles, TokenRef,
+    WorkloadKind,
 };
 pub use overlay::{OVERLAY_FILE, OverlayEntry, apply_overlay, overlaid, threshold};
 pub use reports::{REPORT_FORMATS, ReportsPolicy};

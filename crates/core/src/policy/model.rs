@@ -75,6 +75,13 @@ pub struct Global {
     /// API tokens, by reference to where the secret is kept (never inline).
     #[serde(default)]
     pub tokens: Vec<TokenRef>,
+    /// Serve the API over TLS with these PEM files.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// Listen beyond loopback without TLS, so that bearer tokens travel in clear: refused
+    /// unless set to true in so many words.
+    #[serde(default)]
+    pub plaintext_beyond_loopback: bool,
     /// On SIGTERM, how long an action in flight may take to reach a logged state before the
     /// controller stops its drivers and exits, seconds (a second SIGTERM exits at once).
     #[serde(default = "default_shutdown_grace_secs")]
@@ -107,9 +114,21 @@ impl Default for Global {
             retention_days: default_retention_days(),
             listen: None,
             tokens: Vec::new(),
+            tls: None,
+            plaintext_beyond_loopback: false,
             shutdown_grace_secs: default_shutdown_grace_secs(),
         }
     }
+}
+
+/// The certificate and key the API serves TLS with, PEM files read at start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's first.
+    pub cert_file: String,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
 }
 
 /// What a token holder may do; each role includes the ones before it.

@@ -20,6 +20,9 @@ max_agents = 4
 target_cpu_percent = 30
 scale_down_stabilization_secs = {STABILIZATION_SECS}
 drain_ms = 300
+# As the shipped policy: a scale-in removes at most half the pool at once, which the risk
+# gate applies by itself (4 to 1 at once disrupts 75% of the pool and waits for a person).
+scale_down = {{ percent = 50, agents = 0, period_secs = 15 }}
 "#
     )
 }

@@ -102,6 +102,9 @@ pub struct Alert {
     evaluation_scheduled: bool,
     /// The controller's event alerts (name, agent) and when each resolves by itself.
     expiring: Vec<(&'static str, String, i64)>,
+    /// State changes not yet in the alert history (the alert, its state before, when):
+    /// written together at the end of each evaluation, so a storm costs one commit a pass.
+    unwritten: Vec<(AlertView, &'static str, i64)>,
 }
 
 impl Alert {
@@ -127,6 +130,7 @@ impl Alert {
             evaluated_ms: 0,
             evaluation_scheduled: false,
             expiring: Vec::new(),
+            unwritten: Vec::new(),
         }
     }
 
@@ -150,15 +154,9 @@ impl Alert {
 
     /// Records what the book changed, logs firing and resolving, and tells the subscribers.
     fn apply(&mut self, changes: Vec<Transition>, now_ms: i64) {
-        let rows: Vec<AlertTransition> = changes
-            .iter()
-            .map(|change| transition(&change.alert, change.from_name(), None, now_ms))
-            .collect();
-        if let Err(error) = self.store.record_alerts(&rows) {
-            tracing::error!(message = "Alert history write failed.", %error, rows = rows.len());
-        }
-        drop(rows);
         for change in changes {
+            self.unwritten
+                .push((change.alert.clone(), change.from_name(), now_ms));
             let view = &change.alert;
             if let Some(events) = &self.events {
                 let event = crate::actors::events::Event::Alert(Box::new(view.clone()));
@@ -218,6 +216,25 @@ impl Alert {
         self.stats.last_evaluation_ms = now_ms;
         // Keep resolved alerts visible for a while, then forget them.
         self.book.forget_resolved(now_ms);
+        self.write_history();
+    }
+
+    /// Appends the state changes since the last pass to the alert history, in one
+    /// transaction.
+    fn write_history(&mut self) {
+        if self.unwritten.is_empty() {
+            return;
+        }
+        let rows: Vec<AlertTransition> = self
+            .unwritten
+            .iter()
+            .map(|(view, from, at)| transition(view, from, None, *at))
+            .collect();
+        if let Err(error) = self.store.record_alerts(&rows) {
+            tracing::error!(message = "Alert history write failed.", %error, rows = rows.len());
+        }
+        drop(rows);
+        self.unwritten.clear();
     }
 }
 
@@ -266,6 +283,11 @@ impl Actor for Alert {
             alert.reload_silences()
         });
     }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
+        self.write_history();
+    }
 }
 
 // === impl Handler ===
@@ -280,6 +302,8 @@ impl Handler<AckAlert> for Alert {
         tracing::info!(message = "Alert acknowledged.", rule = %view.rule, agent = %view.agent,
             by = %msg.by);
         // The history keeps the acknowledgement as a row of its own.
+        // Its history in order: what changed before the acknowledgement first.
+        self.write_history();
         record_as(&self.store, &view, view.state.as_str(), "acknowledged", now);
         Some(view)
     }

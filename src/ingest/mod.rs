@@ -8,6 +8,8 @@
 //! pull paths (`ws_pull/`) are clients: they open the sockets themselves.
 
 pub mod otlp;
+#[cfg(test)]
+mod proptests;
 pub mod push;
 pub mod scrape;
 pub mod tasks;

@@ -316,6 +316,7 @@ impl Controller {
             policy: handle.clone(),
             policy_keeper: policy_keeper.clone(),
             admin_token: token.clone(),
+            rates: Default::default(),
             tokens: Default::default(),
             notifier,
             tasks,

@@ -15,6 +15,7 @@ use super::messages::{
 };
 use crate::clock::Clock;
 use crate::decide::membership::{Admission, Headcount, admit};
+use crate::decide::rate::TokenBuckets;
 use crate::domain::{AgentHandle, AgentStatus, Sample};
 use crate::policy::PolicyHandle;
 use crate::store::models::ModelStore;
@@ -71,6 +72,8 @@ pub struct FleetSupervisor {
     agents: HashMap<String, Entry>,
     /// How many of `agents` there are, in all and by pool.
     headcount: Headcount,
+    /// New agents each token brought, as buckets refilled over a minute.
+    joins: TokenBuckets,
     host: super::host_readings::HostReadings,
     samples_routed: u64,
 }
@@ -110,6 +113,7 @@ impl FleetSupervisor {
             links,
             agents: HashMap::new(),
             headcount: Headcount::default(),
+            joins: TokenBuckets::default(),
             host: Default::default(),
             samples_routed: 0,
         }
@@ -190,7 +194,12 @@ impl FleetSupervisor {
 
     /// Decides whether an agent met for the first time through `AdmitSamples` joins, and
     /// which pool (`decide::membership`); registers it when it does.
-    fn admit(&mut self, agent: &str, named_pool: Option<&String>) -> Result<(), AdmitRefusal> {
+    fn admit(
+        &mut self,
+        agent: &str,
+        named_pool: Option<&String>,
+        by: Option<&str>,
+    ) -> Result<(), AdmitRefusal> {
         let current = self.policy.current();
         let policy = &current.policy;
         let pool = match admit(policy, agent, named_pool.map(String::as_str))? {
@@ -206,6 +215,20 @@ impl FleetSupervisor {
             }
         };
         self.headcount.room(policy, &pool, agent)?;
+        let limit = policy.ingest.max_new_agents_per_minute_per_token;
+        if let Some(by) = by
+            && limit > 0
+        {
+            let per_sec = f64::from(limit) / 60.0;
+            let now = self.clock.now_ms();
+            if self.joins.take(by, now, per_sec, f64::from(limit)).is_err() {
+                return Err(AdmitRefusal::TooManyJoins {
+                    by: by.to_string(),
+                    limit,
+                    agent: agent.to_string(),
+                });
+            }
+        }
         let handle = AgentHandle {
             id: agent.to_string(),
             pool,
@@ -313,7 +336,11 @@ impl Handler<AdmitSamples> for FleetSupervisor {
                 Some(&verdict) => verdict,
                 None => {
                     let verdict = self
-                        .admit(&sample.agent, msg.pools.get(&sample.agent))
+                        .admit(
+                            &sample.agent,
+                            msg.pools.get(&sample.agent),
+                            msg.by.as_deref(),
+                        )
                         .err()
                         .map(|refusal| {
                             refused.push(Refused {

@@ -29,6 +29,9 @@ pub struct AdmitSamples {
     pub samples: Vec<Sample>,
     /// The pool each agent's samples named (label `pool`), for agents met for the first time.
     pub pools: HashMap<String, String>,
+    /// The token holder whose request brought them, whose new agents a minute are counted;
+    /// `None` for the controller's own sources (scrape, pull, tasks).
+    pub by: Option<String>,
 }
 
 /// An agent whose samples were not admitted.

@@ -139,7 +139,11 @@ impl SamplingTick for TaskTracker {
             }
             samples.extend(report.samples);
         }
-        let admit = self.fleet.send(AdmitSamples { samples, pools });
+        let admit = self.fleet.send(AdmitSamples {
+            samples,
+            pools,
+            by: None,
+        });
         actix::AsyncContext::spawn(
             ctx,
             admit.into_actor(self).map(|reply, tracker, _| {
@@ -210,7 +214,11 @@ impl Handler<StartTask> for TaskTracker {
             .map(|pool| HashMap::from([(msg.agent.clone(), pool)]))
             .unwrap_or_default();
         let agent = msg.agent;
-        let admit = self.fleet.send(AdmitSamples { samples, pools });
+        let admit = self.fleet.send(AdmitSamples {
+            samples,
+            pools,
+            by: None,
+        });
         AtomicResponse::new(Box::pin(admit.into_actor(self).map(
             move |reply, tracker, _| {
                 let _span = tracker.span.clone().entered();

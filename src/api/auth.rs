@@ -179,6 +179,44 @@ pub(super) fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("unknown token"))
 }
 
+/// The 429 answer for `caller` when its bucket is empty (`global.requests_per_sec_per_token`),
+/// with `Retry-After` in whole seconds; `None` lets the request through.
+pub(super) fn throttle(req: &HttpRequest, caller: &str) -> Option<actix_web::HttpResponse> {
+    let state = req.app_data::<web::Data<ApiState>>()?;
+    let (per_sec, burst) = {
+        let global = &state.policy.current().policy.global;
+        (
+            global.requests_per_sec_per_token,
+            global.request_burst_per_token,
+        )
+    };
+    let now = state.clock.now_ms();
+    // A poisoned lock only holds counts: safe to keep using.
+    let mut buckets = state.rates.lock().unwrap_or_else(|p| p.into_inner());
+    let (rate, size) = (f64::from(per_sec), f64::from(burst));
+    let wait_ms = buckets.take(caller, now, rate, size).err()?;
+    if buckets.len() > 1024 {
+        buckets.forget_full(now, rate, size);
+    }
+    drop(buckets);
+    let secs = ((wait_ms + 999) / 1000).max(1);
+    let message = format!(
+        "{caller} made more than {per_sec} requests a second (policy \
+         global.requests_per_sec_per_token); retry in {secs} s"
+    );
+    Some(
+        actix_web::HttpResponse::TooManyRequests()
+            .insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()))
+            .json(crate::http_error::ErrorBody {
+                error: crate::http_error::ErrorDetail {
+                    code: "rate_limited",
+                    message: &message,
+                    field: Some("Authorization"),
+                },
+            }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

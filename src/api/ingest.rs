@@ -162,7 +162,7 @@ async fn samples(
                 field: Some("body".into()),
             },
         })?;
-    admit(&state, batch).await
+    admit(&state, batch, &caller).await
 }
 
 /// Hands checked samples to the fleet, which lets agents it has not met join a pool; answers
@@ -171,10 +171,15 @@ pub(super) async fn send_to_fleet(
     state: &ApiState,
     samples: Vec<Sample>,
     pools: HashMap<String, String>,
+    by: &Caller,
 ) -> Result<Vec<Refused>, ApiError> {
     let refused = state
         .fleet
-        .send(AdmitSamples { samples, pools })
+        .send(AdmitSamples {
+            samples,
+            pools,
+            by: Some(by.name.clone()),
+        })
         .await
         .map_err(unavailable)?;
     // New agents and readings: the next read sees them.
@@ -183,14 +188,18 @@ pub(super) async fn send_to_fleet(
 }
 
 /// Hands a checked batch to the fleet and answers what was kept and what was refused.
-pub(super) async fn admit(state: &ApiState, batch: push::Batch) -> Result<HttpResponse, ApiError> {
+pub(super) async fn admit(
+    state: &ApiState,
+    batch: push::Batch,
+    by: &Caller,
+) -> Result<HttpResponse, ApiError> {
     let push::Batch {
         samples,
         indices,
         pools,
         mut rejected,
     } = batch;
-    let refused = send_to_fleet(state, samples, pools).await?;
+    let refused = send_to_fleet(state, samples, pools, by).await?;
     let mut accepted = indices.len();
     for refusal in refused {
         accepted -= refusal.positions.len();

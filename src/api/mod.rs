@@ -60,6 +60,8 @@ pub struct ApiState {
     pub admin_token: String,
     /// Tokens configured in policy, resolved once per policy version.
     pub tokens: Arc<Mutex<auth::TokenCache>>,
+    /// Each caller's request bucket (`global.requests_per_sec_per_token`).
+    pub rates: Arc<Mutex<crate::decide::rate::TokenBuckets>>,
     /// The notification channels, for their counts.
     pub notifier: crate::notify::Notifier,
     /// The task tracker.

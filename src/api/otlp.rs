@@ -87,7 +87,7 @@ async fn metrics(
         mut rejected,
         n_points,
     } = mapped;
-    for refusal in send_to_fleet(&state, samples, pools).await? {
+    for refusal in send_to_fleet(&state, samples, pools, &caller).await? {
         let Some((field, points)) = kept.get(&refusal.agent) else {
             continue;
         };

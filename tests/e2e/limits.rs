@@ -222,3 +222,75 @@ async fn joins_stop_at_the_pool_and_fleet_limits() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(server.agents().await.len(), 5);
 }
+
+#[tokio::test]
+async fn each_token_has_its_own_request_rate_and_is_told_when_to_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("viewer.token");
+    std::fs::write(&secret, "viewer-secret-of-the-rate-test\n").unwrap();
+    let server = Server::start(&format!(
+        "[global]\nrequests_per_sec_per_token = 1\nrequest_burst_per_token = 3\n\
+         [[global.tokens]]\nname = \"viewer\"\nrole = \"viewer\"\ntoken_file = {:?}\n\
+         [pools.external]\nmin_agents = 0\ndriver = {{ type = \"none\" }}\n",
+        secret.display().to_string()
+    ));
+    let get = |token: &str| {
+        client()
+            .get(format!("{}/api/v1/pools", server.url))
+            .bearer_auth(token.to_string())
+            .send()
+    };
+    // The burst, then a refusal naming the setting with the wait (within a second at 1 a
+    // second; the three requests take far less than a second).
+    for _ in 0..3 {
+        assert_eq!(get(&server.token).await.unwrap().status(), 200);
+    }
+    let refused = get(&server.token).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("global.requests_per_sec_per_token"),
+        "{message}"
+    );
+    // Another token is not held back by the first; open routes need no token and no rate.
+    assert_eq!(
+        get("viewer-secret-of-the-rate-test")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let health = client()
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn a_token_brings_at_most_so_many_new_agents_a_minute() {
+    let server = Server::start(&format!(
+        "{POLICY}\n[ingest]\nmax_new_agents_per_minute_per_token = 3\n"
+    ));
+    let batch: Vec<Value> = (0..5)
+        .map(|n| json!({"agent": format!("new-{n}"), "metric": "queue_size", "value": 1}))
+        .collect();
+    let (status, body) = server.post_json("/api/v1/samples", &json!(batch)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["accepted"], 3);
+    assert_eq!(body["rejected_count"], 2);
+    let reason = body["rejected"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("ingest.max_new_agents_per_minute_per_token"),
+        "{reason}"
+    );
+    // The agents that joined keep reporting.
+    let (status, body) = server
+        .post_json("/api/v1/samples", &json!(batch[..3]))
+        .await;
+    assert_eq!(status, 200, "{body}");
+}

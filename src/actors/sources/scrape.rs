@@ -317,6 +317,7 @@ let _span = scraper.span.clone().entered();
         let admit = AdmitSamples {
             samples,
             pools: HashMap::from([(job.agent.clone(), job.pool.clone())]),
+            by: None,
         };
         let fleet = self.fleet.clone();
         actix::spawn(async move {

@@ -6,7 +6,7 @@ use actix_web::{Route, web};
 use futures_util::future::{Either, ready};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
-use crate::api::auth::authenticate;
+use crate::api::auth::{authenticate, throttle};
 use crate::policy::Role;
 
 /// Makes a type's schema, registering what it refers to.
@@ -216,7 +216,8 @@ pub(super) fn reason(status: u16) -> &'static str {
 }
 
 /// Mounts every endpoint of `table`, each behind the role its entry names: a request without
-/// a token of that role gets 401 or 403 before its handler (or its body) is looked at.
+/// a token of that role gets 401 or 403 before its handler (or its body) is looked at, and
+/// a caller past its rate 429.
 pub fn mount(cfg: &mut web::ServiceConfig, table: &[Endpoint]) {
     for endpoint in table {
         let role = endpoint.role.filter(|_| !endpoint.own_auth);
@@ -230,12 +231,20 @@ pub fn mount(cfg: &mut web::ServiceConfig, table: &[Endpoint]) {
                 .guard(actix_web::guard::Method(method))
                 .wrap_fn(move |req, service| {
                     let allowed = match role {
-                        None => Ok(()),
-                        Some(role) => authenticate(req.request()).and_then(|c| c.require(role)),
+                        None => Ok(None),
+                        Some(role) => authenticate(req.request())
+                            .and_then(|caller| caller.require(role).map(|()| Some(caller))),
                     };
-                    match allowed {
-                        Ok(()) => Either::Left(service.call(req)),
-                        Err(error) => Either::Right(ready(Ok(req.error_response(error)))),
+                    let throttled = match &allowed {
+                        Ok(Some(caller)) => throttle(req.request(), &caller.name),
+                        _ => None,
+                    };
+                    match (allowed, throttled) {
+                        (Ok(_), Some(answer)) => {
+                            Either::Right(ready(Ok(req.into_response(answer))))
+                        }
+                        (Ok(_), None) => Either::Left(service.call(req)),
+                        (Err(error), _) => Either::Right(ready(Ok(req.error_response(error)))),
                     }
                 })
                 .route((endpoint.route)()),

@@ -118,7 +118,7 @@ fn operation(endpoint: &Endpoint, generator: &mut SchemaGenerator) -> Value {
             let name = serde_json::to_value(role).unwrap_or_default();
             let name = name.as_str().unwrap_or_default();
             description.push_str(&format!(" Needs a token of role {name} or above."));
-            let mut needs = vec![401];
+            let mut needs = vec![401, 429];
             if role != Role::Viewer {
                 needs.push(403);
             }

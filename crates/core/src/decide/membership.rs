@@ -45,6 +45,19 @@ pub enum AdmitRefusal {
         /// Agent id.
         agent: String,
     },
+    /// The token brought as many new agents within a minute as the policy allows.
+    #[error(
+        "agent {agent:?} refused: {by} added {limit} agents within a minute, the most policy \
+         ingest.max_new_agents_per_minute_per_token allows"
+    )]
+    TooManyJoins {
+        /// The token holder.
+        by: String,
+        /// The policy's limit.
+        limit: u32,
+        /// Agent id.
+        agent: String,
+    },
     /// The pool has as many agents as the policy allows.
     #[error(
         "agent {agent:?} refused: pool {pool:?} has {limit} agents, the most \
@@ -90,7 +103,9 @@ impl Headcount {
         self.by_pool.get(pool).copied().unwrap_or(0)
     }
 
-    /// Whether `agent` may join `pool` under `policy`'s limits.
+    /// Whether `agent` may join `pool` under `policy`'s limits: `ingest.max_agents` in all,
+    /// and an observe-only pool's `max_agents` (a driver's pool is sized by its driver; the
+    /// agents its `allow_agents` lets in come on top).
     pub fn room(&self, policy: &Policy, pool: &str, agent: &str) -> Result<(), AdmitRefusal> {
         let limit = policy.ingest.max_agents;
         if self.total >= limit {
@@ -99,7 +114,7 @@ impl Headcount {
                 agent: agent.to_string(),
             });
         }
-        if let Some(config) = policy.pool(pool) {
+        if let Some(config) = policy.pool(pool).filter(|config| config.observe_only()) {
             let limit = policy.max_agents(config);
             if self.in_pool(pool) >= limit {
                 return Err(AdmitRefusal::PoolFull {
@@ -285,5 +300,10 @@ mod tests {
         assert_eq!(count.room(&policy, "edge", "a"), Ok(()));
         policy.ingest.max_agents = 1;
         assert!(count.room(&policy, "edge", "a").is_err());
+        // A driver's pool takes the agents its allow-list lets in beyond its size.
+        let policy: Policy = toml::from_str("[pools.worker]\nmax_agents = 1\n").unwrap();
+        let mut count = Headcount::default();
+        count.join("worker");
+        assert_eq!(count.room(&policy, "worker", "edge-1"), Ok(()));
     }
 }

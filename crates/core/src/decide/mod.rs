@@ -5,7 +5,7 @@
 //! (`load`) and proposes (`scale`); which pool an agent met through its samples joins
 //! (`membership`); the risk gate's holds and modes (`gate`), verification
 //! of an applied change (`verify`), what a restart recovers (`recover`) and how failed actions
-//! are retried (`retry`). Nothing here
+//! are retried (`retry`), and how fast each API caller may go (`rate`). Nothing here
 //! sends, sleeps or reads a clock.
 
 pub mod agents;
@@ -14,6 +14,7 @@ pub mod gate;
 pub mod health;
 pub mod load;
 pub mod membership;
+pub mod rate;
 pub mod recover;
 pub mod retry;
 pub mod route;

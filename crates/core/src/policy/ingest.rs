@@ -20,10 +20,14 @@ pub struct IngestPolicy {
     #[serde(default)]
     pub foreign_agents: ForeignAgents,
     /// Most agents the controller watches in all; an agent met for the first time past it
-    /// is refused (each pool's `max_agents` applies to joins too).
+    /// is refused (an observe-only pool's `max_agents` applies to joins too).
     #[serde(default = "default_max_agents")]
     #[schemars(range(min = 1))]
     pub max_agents: usize,
+    /// New agents one token's pushes may bring in a minute (a bucket of this size refilled
+    /// over a minute); more are refused until it refills. 0 limits nothing.
+    #[serde(default = "default_max_new_agents_per_minute_per_token")]
+    pub max_new_agents_per_minute_per_token: u32,
     /// An agent of an observe-only pool silent this long, seconds, is forgotten with its
     /// series and alerts (its history stays in the store); 0 keeps every agent.
     #[serde(default = "default_forget_after_secs")]
@@ -129,6 +133,9 @@ const fn default_max_body_bytes() -> usize {
 const fn default_body_timeout_secs() -> u64 {
     10
 }
+const fn default_max_new_agents_per_minute_per_token() -> u32 {
+    10_000
+}
 const fn default_forget_after_secs() -> u64 {
     3600
 }
@@ -164,6 +171,7 @@ impl Default for IngestPolicy {
             foreign_agents: ForeignAgents::default(),
             max_agents: default_max_agents(),
             forget_after_secs: default_forget_after_secs(),
+            max_new_agents_per_minute_per_token: default_max_new_agents_per_minute_per_token(),
             default_pool: default_pool(),
             max_body_bytes: default_max_body_bytes(),
             body_timeout_secs: default_body_timeout_secs(),

@@ -78,6 +78,14 @@ pub struct Global {
     /// Serve the API over TLS with these PEM files.
     #[serde(default)]
     pub tls: Option<TlsFiles>,
+    /// Requests a second each token may make (its bucket refills at this rate); past it the
+    /// API answers 429 with `Retry-After`. 0 limits nothing.
+    #[serde(default = "default_requests_per_sec_per_token")]
+    pub requests_per_sec_per_token: u32,
+    /// Requests a token may make at once after a quiet spell (its bucket's size).
+    #[serde(default = "default_request_burst_per_token")]
+    #[schemars(range(min = 1))]
+    pub request_burst_per_token: u32,
     /// Listen beyond loopback without TLS, so that bearer tokens travel in clear: refused
     /// unless set to true in so many words.
     #[serde(default)]
@@ -101,6 +109,12 @@ const fn default_ring_buffer_size() -> usize {
 const fn default_retention_days() -> u64 {
     7
 }
+const fn default_requests_per_sec_per_token() -> u32 {
+    10_000
+}
+const fn default_request_burst_per_token() -> u32 {
+    20_000
+}
 const fn default_shutdown_grace_secs() -> u64 {
     10
 }
@@ -115,6 +129,8 @@ impl Default for Global {
             listen: None,
             tokens: Vec::new(),
             tls: None,
+            requests_per_sec_per_token: default_requests_per_sec_per_token(),
+            request_burst_per_token: default_request_burst_per_token(),
             plaintext_beyond_loopback: false,
             shutdown_grace_secs: default_shutdown_grace_secs(),
         }

@@ -192,7 +192,16 @@ impl Puller {
                 let pools = [(agent.clone(), pool.clone())].into_iter().collect();
                 // Awaited, so the fleet has registered the agent (and told the health actor
                 // to track it) before the status below arrives.
-                match self.links.admit.send(AdmitSamples { samples, pools }).await {
+                match self
+                    .links
+                    .admit
+                    .send(AdmitSamples {
+                        samples,
+                        pools,
+                        by: None,
+                    })
+                    .await
+                {
                     Ok(refused) => {
                         if let Some(refused) = refused.first() {
                             self.refused(&refused.reason);

@@ -32,6 +32,9 @@ const SILENCE_RELOAD: Duration = Duration::from_secs(5);
 const ALERTS_PER_GAP_MS: usize = 200;
 /// The longest spacing of message-driven evaluations, milliseconds.
 const MAX_EVALUATE_GAP_MS: i64 = 50;
+/// Evaluations are also spaced by this many times what the last one took, so that however
+/// many alerts there are, passes take at most a fifth of the actors' thread.
+const COST_TO_GAP: u32 = 4;
 
 pub use crate::domain::alert::{AlertState, AlertView};
 
@@ -96,10 +99,12 @@ pub struct Alert {
     subscribers: Vec<Recipient<AlertChanged>>,
     /// The event stream, told every state change (pending included).
     events: Option<Recipient<crate::actors::events::Publish>>,
-    /// When a message last made the alerts be evaluated (the periodic tick does not count),
-    /// and whether such an evaluation is already scheduled.
+    /// When the alerts were last evaluated, and whether a message's evaluation is already
+    /// scheduled.
     evaluated_ms: i64,
     evaluation_scheduled: bool,
+    /// How long the last evaluation took (real time).
+    last_cost: Duration,
     /// The controller's event alerts (name, agent) and when each resolves by itself.
     expiring: Vec<(&'static str, String, i64)>,
     /// State changes not yet in the alert history (the alert, its state before, when):
@@ -129,6 +134,7 @@ impl Alert {
             events: None,
             evaluated_ms: 0,
             evaluation_scheduled: false,
+            last_cost: Duration::ZERO,
             expiring: Vec::new(),
             unwritten: Vec::new(),
         }
@@ -184,16 +190,26 @@ impl Alert {
         }
     }
 
-    /// Evaluates now, unless a message made it evaluate less than the gap (one millisecond per
-    /// `ALERTS_PER_GAP_MS` alerts, at most `MAX_EVALUATE_GAP_MS`) ago: then once when the gap
-    /// ends.
+    /// The spacing the last pass's cost asks for, milliseconds.
+    fn cost_gap(&self) -> i64 {
+        (self.last_cost * COST_TO_GAP).as_millis() as i64
+    }
+
+    /// Evaluates now, unless one ran less than the gap ago (one millisecond per
+    /// `ALERTS_PER_GAP_MS` alerts, at most `MAX_EVALUATE_GAP_MS`, or `COST_TO_GAP` times what
+    /// the last one took): then once when the gap ends. A storm of messages makes one pass
+    /// per gap, not one each.
     fn evaluate_soon(&mut self, ctx: &mut Context<Self>) {
         let now = self.clock.now_ms();
-        let gap = ((self.book.len() / ALERTS_PER_GAP_MS) as i64).min(MAX_EVALUATE_GAP_MS);
+        let by_size = ((self.book.len() / ALERTS_PER_GAP_MS) as i64).min(MAX_EVALUATE_GAP_MS);
+        let gap = by_size.max(self.cost_gap());
+        if self.evaluation_scheduled {
+            return;
+        }
         if now - self.evaluated_ms >= gap {
             self.evaluated_ms = now;
             self.evaluate(now);
-        } else if !self.evaluation_scheduled {
+        } else {
             self.evaluation_scheduled = true;
             let wait = Duration::from_millis((self.evaluated_ms + gap - now).max(1) as u64);
             ctx.run_later(wait, |alert, _| {
@@ -207,6 +223,7 @@ impl Alert {
     }
 
     fn evaluate(&mut self, now_ms: i64) {
+        let started = std::time::Instant::now();
         self.resolve_expired(now_ms);
         let changes = self.book.evaluate(now_ms);
         self.apply(changes, now_ms);
@@ -217,6 +234,7 @@ impl Alert {
         // Keep resolved alerts visible for a while, then forget them.
         self.book.forget_resolved(now_ms);
         self.write_history();
+        self.last_cost = started.elapsed();
     }
 
     /// Appends the state changes since the last pass to the alert history, in one
@@ -276,7 +294,12 @@ impl Actor for Alert {
         self.reload_silences();
         ctx.run_interval(EVALUATE_INTERVAL, |alert, _| {
             let _span = alert.span.clone().entered();
-            alert.evaluate(alert.clock.now_ms())
+            let now = alert.clock.now_ms();
+            // A pass that took long spaces the ticks too.
+            if now - alert.evaluated_ms >= alert.cost_gap() {
+                alert.evaluated_ms = now;
+                alert.evaluate(now);
+            }
         });
         ctx.run_interval(SILENCE_RELOAD, |alert, _| {
             let _span = alert.span.clone().entered();

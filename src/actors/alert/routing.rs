@@ -42,6 +42,13 @@ impl Alert {
 
     /// Records on each alert which silences mute it now.
     pub(super) fn mark_silenced(&mut self, now_ms: i64) {
+        if self.silences.is_empty() {
+            // Nothing to match: no labels to build for every alert on every pass.
+            for (_, view) in self.book.entries_mut() {
+                view.silenced_by.clear();
+            }
+            return;
+        }
         for (rule, view) in self.book.entries_mut() {
             let labels = labels_of(rule, view);
             view.silenced_by = self

@@ -120,7 +120,20 @@ impl Router {
                 ..Group::default()
             });
             for alert in members {
-                group.members.insert(alert.key.clone(), (*alert).clone());
+                // Only what changed is copied: a large group is not cloned on every pass.
+                match group.members.get_mut(&alert.key) {
+                    Some(member) => {
+                        member.firing = alert.firing;
+                        member.value = alert.value;
+                        member.starts_ms = alert.starts_ms;
+                        if member.labels != alert.labels {
+                            member.labels.clone_from(&alert.labels);
+                        }
+                    }
+                    None => {
+                        group.members.insert(alert.key.clone(), (*alert).clone());
+                    }
+                }
             }
         }
         let mut out = Vec::new();

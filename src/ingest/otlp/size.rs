@@ -79,6 +79,35 @@ pub fn protobuf_items(body: &[u8], limit: usize) -> Result<usize, SizeError> {
 /// Counts the length-delimited fields of `message`, and of those at a deeper level, into
 /// `count`; the entered levels are at most five deep.
 fn walk(message: &[u8], level: Level, count: &mut usize, limit: usize) -> Result<(), SizeError> {
+    each_delimited(message, &mut |field, payload| {
+        bump(count, limit)?;
+        // Data points, resources and scopes are counted as one item each, plus their own
+        // fields (not entered): a point's attributes are what it allocates.
+        if let Some(child) = level.child(field) {
+            walk(payload, child, count, limit)
+        } else if level.holds_counted(field) {
+            each_delimited(payload, &mut |_, _| bump(count, limit))
+        } else {
+            Ok(())
+        }
+    })
+}
+
+/// One more item, unless that is past `limit`.
+fn bump(count: &mut usize, limit: usize) -> Result<(), SizeError> {
+    *count += 1;
+    if *count > limit {
+        return Err(SizeError::TooMany { limit });
+    }
+    Ok(())
+}
+
+/// Calls `visit` with the number and payload of each length-delimited field of `message`,
+/// in order, skipping the others; a message that is not protobuf's wire format is an error.
+fn each_delimited(
+    message: &[u8],
+    visit: &mut dyn FnMut(u64, &[u8]) -> Result<(), SizeError>,
+) -> Result<(), SizeError> {
     let mut at = 0;
     while at < message.len() {
         let key = varint(message, &mut at)?;
@@ -92,48 +121,10 @@ fn walk(message: &[u8], level: Level, count: &mut usize, limit: usize) -> Result
                 let len = usize::try_from(varint(message, &mut at)?)
                     .map_err(|_| SizeError::Protobuf { at })?;
                 let end = skip(message, at, len)?;
-                *count += 1;
-                if *count > limit {
-                    return Err(SizeError::TooMany { limit });
-                }
-                // Data points, resources and scopes are counted as one item each, plus
-                // their own fields: a point's attributes are what it allocates.
-                let field = key >> 3;
-                if let Some(child) = level.child(field) {
-                    walk(&message[at..end], child, count, limit)?;
-                } else if level.holds_counted(field) {
-                    fields(&message[at..end], count, limit)?;
-                }
+                visit(key >> 3, &message[at..end])?;
                 at = end;
             }
             // Groups (3, 4) are not in OTLP, and 6, 7 are not wire types.
-            _ => return Err(SizeError::Protobuf { at }),
-        }
-    }
-    Ok(())
-}
-
-/// Counts the length-delimited fields of `message` (a data point's attributes, exemplars and
-/// buckets; a resource's attributes) without entering them.
-fn fields(message: &[u8], count: &mut usize, limit: usize) -> Result<(), SizeError> {
-    let mut at = 0;
-    while at < message.len() {
-        let key = varint(message, &mut at)?;
-        match key & 7 {
-            0 => {
-                varint(message, &mut at)?;
-            }
-            1 => at = skip(message, at, 8)?,
-            5 => at = skip(message, at, 4)?,
-            2 => {
-                let len = usize::try_from(varint(message, &mut at)?)
-                    .map_err(|_| SizeError::Protobuf { at })?;
-                at = skip(message, at, len)?;
-                *count += 1;
-                if *count > limit {
-                    return Err(SizeError::TooMany { limit });
-                }
-            }
             _ => return Err(SizeError::Protobuf { at }),
         }
     }

@@ -102,12 +102,12 @@ fn bump(count: &mut usize, limit: usize) -> Result<(), SizeError> {
     Ok(())
 }
 
+/// What `each_delimited` calls with a field's number and payload.
+type FieldVisit<'a> = dyn FnMut(u64, &[u8]) -> Result<(), SizeError> + 'a;
+
 /// Calls `visit` with the number and payload of each length-delimited field of `message`,
 /// in order, skipping the others; a message that is not protobuf's wire format is an error.
-fn each_delimited(
-    message: &[u8],
-    visit: &mut dyn FnMut(u64, &[u8]) -> Result<(), SizeError>,
-) -> Result<(), SizeError> {
+fn each_delimited(message: &[u8], visit: &mut FieldVisit<'_>) -> Result<(), SizeError> {
     let mut at = 0;
     while at < message.len() {
         let key = varint(message, &mut at)?;

@@ -154,7 +154,12 @@ impl FleetSupervisor {
             pid: handle.pid,
         });
         if let Some(entry) = self.agents.get_mut(&id) {
-            // A restarted agent keeps its actor and its history; only the process is new.
+            // A restarted agent keeps its actor and its history; only the process is new
+            // (and its pool, should it name another).
+            if entry.handle.pool != handle.pool {
+                self.headcount.leave(&entry.handle.pool);
+                self.headcount.join(&handle.pool);
+            }
             entry.handle = handle;
             entry.status = AgentStatus::Starting;
             return;
@@ -178,7 +183,7 @@ impl FleetSupervisor {
         tracing::info!(message = "Agent registered.", agent = %id, pool = %handle.pool);
         self.publish(&id, &handle.pool, FleetChange::Joined);
         self.headcount.join(&handle.pool);
-        let replaced = self.agents.insert(
+        self.agents.insert(
             id,
             Entry {
                 handle,
@@ -187,9 +192,6 @@ impl FleetSupervisor {
                 observed,
             },
         );
-        if let Some(old) = replaced {
-            self.headcount.leave(&old.handle.pool);
-        }
     }
 
     /// Decides whether an agent met for the first time through `AdmitSamples` joins, and

@@ -34,7 +34,8 @@ pub struct Health {
     agents: HashMap<String, Tracked>,
     /// Off once the controller stops taking reports: silence then means nothing.
     judging: bool,
-    /// Told to forget an agent silent past the policy's `ingest.forget_after_secs`.
+    /// Told to forget an agent silent past the policy's `ingest.forget_after_secs` (an agent
+    /// of an observe-only pool that the policy does not name as a scrape or pull target).
     forget: Vec<Recipient<DeregisterAgent>>,
 }
 
@@ -122,7 +123,13 @@ impl Health {
         let global = &current.policy.global;
         let timeout = global.heartbeat_timeout_secs as i64 * 1000;
         let overdue = (global.sampling_interval_secs as i64 * 2000).max(timeout / 2);
-        let forget_after = current.policy.ingest.forget_after_secs as i64 * 1000;
+        let ingest = &current.policy.ingest;
+        let forget_after = ingest.forget_after_secs as i64 * 1000;
+        // Targets the policy names (scraped, pulled) stay, down or not: they are its to drop.
+        let declared = |agent: &str| {
+            ingest.scrape.iter().any(|t| t.agent == agent)
+                || ingest.websocket.iter().any(|t| t.agent == agent)
+        };
         let mut newly_late = Vec::new();
         let mut gone = Vec::new();
         for (agent, tracked) in &mut self.agents {
@@ -131,6 +138,7 @@ impl Health {
             if tracked.silent
                 && forget_after > 0
                 && now_ms - tracked.last_seen_ms > forget_after
+                && !declared(agent)
                 && current
                     .policy
                     .pool(&tracked.pool)
@@ -383,20 +391,26 @@ mod tests {
             "[global]\nheartbeat_timeout_secs = 6\n\
              [pools.worker]\n\
              [pools.external]\ndriver = { type = \"none\" }\nmin_agents = 0\n\
-             [ingest]\nforget_after_secs = 60\n",
+             [ingest]\nforget_after_secs = 60\n\
+             [[ingest.scrape]]\nurl = \"http://127.0.0.1:9/metrics\"\nagent = \"s-1\"\n\
+             metrics = [{ from = \"node_load1\", to = \"load1\" }]\n",
         );
-        for (agent, pool) in [("p-1", "external"), ("w-1", "worker")] {
+        for (agent, pool) in [("p-1", "external"), ("w-1", "worker"), ("s-1", "external")] {
             health
                 .agents
                 .insert(agent.into(), Tracked::new(pool.into(), 1_000, 1_000));
         }
         health.check(8_000);
-        assert_eq!(health.agents.len(), 2, "offline, not yet forgotten");
+        assert_eq!(health.agents.len(), 3, "offline, not yet forgotten");
         health.check(61_000);
-        assert_eq!(health.agents.len(), 2, "silent 60 s, not more than 60 s");
+        assert_eq!(health.agents.len(), 3, "silent 60 s, not more than 60 s");
         health.check(61_100);
         assert!(!health.agents.contains_key("p-1"));
         assert!(health.agents.contains_key("w-1"), "a driver's agent stays");
+        assert!(
+            health.agents.contains_key("s-1"),
+            "a target the policy names stays"
+        );
     }
 
     #[test]

@@ -33,8 +33,11 @@ const ALERTS_PER_GAP_MS: usize = 200;
 /// The longest spacing of message-driven evaluations, milliseconds.
 const MAX_EVALUATE_GAP_MS: i64 = 50;
 /// Evaluations are also spaced by this many times what the last one took, so that however
-/// many alerts there are, passes take at most a fifth of the actors' thread.
+/// many alerts there are, passes take at most a fifth of the actors' thread...
 const COST_TO_GAP: u32 = 4;
+/// ... but never more than this apart, milliseconds (one slow store write must not hold
+/// firing and notifications back for long).
+const MAX_COST_GAP_MS: i64 = 2_000;
 
 pub use crate::domain::alert::{AlertState, AlertView};
 
@@ -192,7 +195,7 @@ impl Alert {
 
     /// The spacing the last pass's cost asks for, milliseconds.
     fn cost_gap(&self) -> i64 {
-        (self.last_cost * COST_TO_GAP).as_millis() as i64
+        ((self.last_cost * COST_TO_GAP).as_millis() as i64).min(MAX_COST_GAP_MS)
     }
 
     /// Evaluates now, unless one ran less than the gap ago (one millisecond per

@@ -200,21 +200,21 @@ pub(super) fn throttle(req: &HttpRequest, caller: &str) -> Option<actix_web::Htt
     }
     drop(buckets);
     let secs = ((wait_ms + 999) / 1000).max(1);
-    let message = format!(
-        "{caller} made more than {per_sec} requests a second (policy \
-         global.requests_per_sec_per_token); retry in {secs} s"
+    let refused = ApiError {
+        status: actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        code: "rate_limited",
+        message: format!(
+            "{caller} made more than {per_sec} requests a second (policy \
+             global.requests_per_sec_per_token); retry in {secs} s"
+        ),
+        field: Some("Authorization".into()),
+    };
+    let mut answer = actix_web::ResponseError::error_response(&refused);
+    answer.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(secs),
     );
-    Some(
-        actix_web::HttpResponse::TooManyRequests()
-            .insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()))
-            .json(crate::http_error::ErrorBody {
-                error: crate::http_error::ErrorDetail {
-                    code: "rate_limited",
-                    message: &message,
-                    field: Some("Authorization"),
-                },
-            }),
-    )
+    Some(answer)
 }
 
 #[cfg(test)]

@@ -138,6 +138,16 @@ pub(super) async fn read_body(
     }
 }
 
+/// 413 for a push with more items than `ingest.max_items_per_request` (`message` says so).
+pub(super) fn too_many_items(message: String) -> ApiError {
+    ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: "too_many_items",
+        message,
+        field: Some("body".into()),
+    }
+}
+
 async fn samples(
     state: web::Data<ApiState>,
     caller: Caller,
@@ -155,12 +165,7 @@ async fn samples(
         .map_err(|e| match &e {
             push::BodyError::Malformed { .. } => ApiError::bad_request(Some("body"), e.to_string()),
             push::BodyError::NotArray => ApiError::bad_request(Some("body"), e.to_string()),
-            push::BodyError::TooMany { .. } => ApiError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                code: "too_many_items",
-                message: e.to_string(),
-                field: Some("body".into()),
-            },
+            push::BodyError::TooMany { .. } => too_many_items(e.to_string()),
         })?;
     admit(&state, batch, &caller).await
 }

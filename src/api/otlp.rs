@@ -16,7 +16,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
-use super::ingest::{read_body, send_to_fleet};
+use super::ingest::{read_body, send_to_fleet, too_many_items};
 use super::openapi::Endpoint;
 use crate::ingest::Rejection;
 use crate::ingest::otlp::{self, Clock, Encoding, Mapped, SeriesMemory};
@@ -72,12 +72,7 @@ async fn metrics(
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
     .map_err(|e| match e {
-        otlp::DecodeError::Size(otlp::SizeError::TooMany { .. }) => ApiError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "too_many_items",
-            message: e.to_string(),
-            field: Some("body".into()),
-        },
+        otlp::DecodeError::Size(otlp::SizeError::TooMany { .. }) => too_many_items(e.to_string()),
         e => ApiError::bad_request(Some("body"), e.to_string()),
     })?;
     let Mapped {

@@ -1,6 +1,7 @@
 //! One route's entry in a table: what serves it, the role it needs, what it takes and
 //! answers; and mounting a table behind those roles.
 
+use actix_web::ResponseError;
 use actix_web::dev::Service;
 use actix_web::{Route, web};
 use futures_util::future::{Either, ready};
@@ -230,21 +231,17 @@ pub fn mount(cfg: &mut web::ServiceConfig, table: &[Endpoint]) {
             web::resource(endpoint.path)
                 .guard(actix_web::guard::Method(method))
                 .wrap_fn(move |req, service| {
-                    let allowed = match role {
-                        None => Ok(None),
-                        Some(role) => authenticate(req.request())
-                            .and_then(|caller| caller.require(role).map(|()| Some(caller))),
-                    };
-                    let throttled = match &allowed {
-                        Ok(Some(caller)) => throttle(req.request(), &caller.name),
-                        _ => None,
-                    };
-                    match (allowed, throttled) {
-                        (Ok(_), Some(answer)) => {
-                            Either::Right(ready(Ok(req.into_response(answer))))
+                    // The answer that stops the request before its handler, if any.
+                    let refused = role.and_then(|role| {
+                        match authenticate(req.request()).and_then(|c| c.require(role).map(|()| c))
+                        {
+                            Ok(caller) => throttle(req.request(), &caller.name),
+                            Err(error) => Some(error.error_response()),
                         }
-                        (Ok(_), None) => Either::Left(service.call(req)),
-                        (Err(error), _) => Either::Right(ready(Ok(req.error_response(error)))),
+                    });
+                    match refused {
+                        None => Either::Left(service.call(req)),
+                        Some(answer) => Either::Right(ready(Ok(req.into_response(answer)))),
                     }
                 })
                 .route((endpoint.route)()),

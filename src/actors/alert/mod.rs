@@ -203,12 +203,12 @@ impl Alert {
     /// the last one took): then once when the gap ends. A storm of messages makes one pass
     /// per gap, not one each.
     fn evaluate_soon(&mut self, ctx: &mut Context<Self>) {
-        let now = self.clock.now_ms();
-        let by_size = ((self.book.len() / ALERTS_PER_GAP_MS) as i64).min(MAX_EVALUATE_GAP_MS);
-        let gap = by_size.max(self.cost_gap());
         if self.evaluation_scheduled {
             return;
         }
+        let now = self.clock.now_ms();
+        let by_size = ((self.book.len() / ALERTS_PER_GAP_MS) as i64).min(MAX_EVALUATE_GAP_MS);
+        let gap = by_size.max(self.cost_gap());
         if now - self.evaluated_ms >= gap {
             self.evaluated_ms = now;
             self.evaluate(now);
@@ -246,16 +246,14 @@ impl Alert {
         if self.unwritten.is_empty() {
             return;
         }
-        let rows: Vec<AlertTransition> = self
-            .unwritten
+        let unwritten = std::mem::take(&mut self.unwritten);
+        let rows: Vec<AlertTransition> = unwritten
             .iter()
             .map(|(view, from, at)| transition(view, from, None, *at))
             .collect();
         if let Err(error) = self.store.record_alerts(&rows) {
             tracing::error!(message = "Alert history write failed.", %error, rows = rows.len());
         }
-        drop(rows);
-        self.unwritten.clear();
     }
 }
 
@@ -327,8 +325,8 @@ impl Handler<AckAlert> for Alert {
         let view = self.book.ack(msg.id, &msg.by, now)?;
         tracing::info!(message = "Alert acknowledged.", rule = %view.rule, agent = %view.agent,
             by = %msg.by);
-        // The history keeps the acknowledgement as a row of its own.
-        // Its history in order: what changed before the acknowledgement first.
+        // The history keeps the acknowledgement as a row of its own, after what changed
+        // before it.
         self.write_history();
         record_as(&self.store, &view, view.state.as_str(), "acknowledged", now);
         Some(view)

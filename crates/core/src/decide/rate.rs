@@ -17,6 +17,14 @@ struct Bucket {
     at_ms: i64,
 }
 
+impl Bucket {
+    /// What it holds at `now_ms`, refilled at `per_sec` since `at_ms` (never beyond `burst`).
+    fn refilled(&self, now_ms: i64, per_sec: f64, burst: f64) -> f64 {
+        let elapsed = (now_ms - self.at_ms).max(0) as f64;
+        (self.left + elapsed * per_sec / 1000.0).min(burst)
+    }
+}
+
 impl TokenBuckets {
     /// Takes one request from `caller`'s bucket at `now_ms` under a rate of `per_sec` with
     /// `burst` at most; answers how many milliseconds to wait when it is empty. A rate of 0
@@ -33,8 +41,7 @@ impl TokenBuckets {
                 at_ms: now_ms,
             }),
         };
-        let elapsed = (now_ms - bucket.at_ms).max(0) as f64;
-        bucket.left = (bucket.left + elapsed * per_sec / 1000.0).min(burst);
+        bucket.left = bucket.refilled(now_ms, per_sec, burst);
         bucket.at_ms = bucket.at_ms.max(now_ms);
         if bucket.left >= 1.0 {
             bucket.left -= 1.0;
@@ -47,7 +54,7 @@ impl TokenBuckets {
     pub fn forget_full(&mut self, now_ms: i64, per_sec: f64, burst: f64) {
         let (per_sec, burst) = (per_sec.max(0.0), burst.max(1.0));
         self.buckets
-            .retain(|_, b| b.left + (now_ms - b.at_ms).max(0) as f64 * per_sec / 1000.0 < burst);
+            .retain(|_, b| b.refilled(now_ms, per_sec, burst) < burst);
     }
 
     /// Callers with a bucket.

@@ -76,22 +76,54 @@ proptest! {
     }
 
     #[test]
-    fn otlp_never_panics_and_counts_before_it_decodes(
+    fn otlp_never_panics_on_bytes(
         body in proptest::collection::vec(any::<u8>(), 0..512),
         limit in 0usize..64,
     ) {
         for encoding in [Encoding::Protobuf, Encoding::Json] {
-            // Decoded: then its metrics were within the limit.
-            if let Ok(request) = otlp::decode(&body, encoding, limit) {
-                let metrics: usize = request
-                    .resource_metrics
-                    .iter()
-                    .flat_map(|r| &r.scope_metrics)
-                    .map(|s| s.metrics.len())
-                    .sum();
-                prop_assert!(metrics <= limit);
-            }
+            let _ = otlp::decode(&body, encoding, limit);
         }
+    }
+
+    #[test]
+    fn otlp_protobuf_decodes_exactly_when_its_items_are_within_the_limit(
+        attributes in proptest::collection::vec(0usize..4, 0..40),
+        limit in 0usize..120,
+    ) {
+        use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::KeyValue;
+        use opentelemetry_proto::tonic::metrics::v1::{
+            Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data,
+        };
+        use prost::Message;
+        // One gauge whose points carry the given numbers of attributes.
+        let points: Vec<NumberDataPoint> = attributes
+            .iter()
+            .map(|&n| NumberDataPoint {
+                attributes: (0..n)
+                    .map(|i| KeyValue { key: format!("k{i}"), ..Default::default() })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect();
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "m".into(),
+                        data: Some(Data::Gauge(Gauge { data_points: points })),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        // Counted by hand: resource metrics, scope metrics, metric, its name, the gauge, and
+        // each point with its attributes.
+        let items = 5 + attributes.iter().map(|n| 1 + n).sum::<usize>();
+        let decoded = otlp::decode(&request.encode_to_vec(), Encoding::Protobuf, limit);
+        prop_assert_eq!(decoded.is_ok(), items <= limit, "{} items, limit {}", items, limit);
     }
 
     #[test]

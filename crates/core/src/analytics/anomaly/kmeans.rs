@@ -6,7 +6,9 @@
 use linfa::DatasetBase;
 use linfa::traits::Fit;
 use linfa_clustering::{KMeans, KMeansInit};
-use ndarray::{Array2, ArrayView2};
+use std::collections::VecDeque;
+
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use super::parts::Window;
@@ -78,10 +80,11 @@ pub struct KMeansDetector {
     diffs: Window,
     /// The newest `lags + 1` smoothed differences, oldest first: the current feature.
     smoothed: Vec<f64>,
-    /// Feature vectors kept for training, `lags + 1` values each, one flat buffer in slot
-    /// order: no allocation per point, and one contiguous matrix to train on.
-    training: Vec<f64>,
-    next_slot: usize,
+    /// The last `train_window + lags` smoothed differences, oldest first: every training
+    /// feature vector is `lags + 1` consecutive ones, so they are kept once, not once per
+    /// vector, and as `f32` (a difference needs no more digits to be clustered). This is
+    /// most of the detector's memory: 4 KB at the defaults.
+    history: VecDeque<f32>,
     since_training: usize,
     model: Option<TrainedKMeans>,
 }
@@ -94,8 +97,7 @@ impl KMeansDetector {
             raw: Window::new(config.diff + 1),
             diffs: Window::new(config.smooth.max(1)),
             smoothed: Vec::with_capacity(config.lags + 2),
-            training: Vec::with_capacity(config.train_window * (config.lags + 1)),
-            next_slot: 0,
+            history: VecDeque::with_capacity(config.train_window.max(1) + config.lags),
             since_training: 0,
             model: None,
         }
@@ -123,24 +125,22 @@ impl KMeansDetector {
             .model
             .as_ref()
             .map(|model| nearest_distance(&model.centroids, feature) / model.scale);
-        let width = feature.len();
-        let window = self.config.train_window.max(1);
-        if self.training.len() < window * width {
-            self.training.extend_from_slice(feature);
-        } else {
-            let at = self.next_slot * width;
-            self.training[at..at + width].copy_from_slice(feature);
+        if self.history.len() >= self.config.train_window.max(1) + self.config.lags {
+            self.history.pop_front();
         }
-        self.next_slot += 1;
-        if self.next_slot == window {
-            self.next_slot = 0;
-        }
+        let newest = feature.last().copied().unwrap_or_default();
+        self.history.push_back(newest as f32);
         self.since_training += 1;
         let due = self.model.is_none() || self.since_training >= self.config.retrain_every;
-        if self.training.len() >= self.config.min_train * width && due {
+        if self.vectors() >= self.config.min_train && due {
             self.train();
         }
         score
+    }
+
+    /// Complete feature vectors the history holds.
+    fn vectors(&self) -> usize {
+        (self.history.len() + 1).saturating_sub(self.config.lags + 1)
     }
 
     /// Takes `x` into the feature vector (`smoothed`): lagged, smoothed differences; true
@@ -166,10 +166,11 @@ impl KMeansDetector {
     fn train(&mut self) {
         self.since_training = 0;
         let width = self.config.lags + 1;
-        let rows = self.training.len() / width;
-        let Ok(observations) = ArrayView2::from_shape((rows, width), &self.training) else {
-            return;
-        };
+        let rows = self.vectors();
+        // The training matrix lives only while training: steady-state memory is the history.
+        let (front, back) = self.history.as_slices();
+        let flat: Vec<f64> = front.iter().chain(back).map(|&v| f64::from(v)).collect();
+        let observations = Array2::from_shape_fn((rows, width), |(row, column)| flat[row + column]);
         // Later trainings start from the current centroids: they converge in a few steps
         // instead of ten, which keeps retraining cheap enough for every series.
         let init = match &self.model {
@@ -181,7 +182,7 @@ impl KMeansDetector {
             .unwrap_or(KMeansInit::KMeansPlusPlus),
             None => KMeansInit::KMeansPlusPlus,
         };
-        let dataset = DatasetBase::from(observations);
+        let dataset = DatasetBase::from(observations.view());
         let fit = || {
             KMeans::params(2)
                 .n_runs(1)
@@ -203,10 +204,9 @@ impl KMeansDetector {
             .outer_iter()
             .map(|c| c.to_vec())
             .collect();
-        let mut distances: Vec<f64> = self
-            .training
-            .chunks_exact(width)
-            .map(|feature| nearest_distance(&centroids, feature))
+        let mut distances: Vec<f64> = observations
+            .outer_iter()
+            .map(|feature| nearest_distance(&centroids, feature.as_slice().unwrap_or(&[])))
             .collect();
         let scale = percentile(&mut distances, self.config.percentile).max(1e-12);
         self.model = Some(TrainedKMeans {

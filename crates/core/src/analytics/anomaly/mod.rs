@@ -19,6 +19,9 @@ pub use parts::{Contrast, EwmaDeviation, Likelihood, SpatialNovelty, Window, Win
 /// Every parameter of the detector; one set serves every series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DetectorConfig {
+    /// A new extreme counts as novel only beyond this share of the range seen.
+    #[serde(default)]
+    pub spatial_tolerance: f64,
     /// Weight of a new value in the EWMA mean.
     pub ewma_mean_weight: f64,
     /// Weight of a new absolute deviation in the EW deviation.
@@ -52,6 +55,7 @@ pub struct DetectorConfig {
 impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {
+            spatial_tolerance: 0.0,
             ewma_mean_weight: 0.5,
             ewma_deviation_weight: 0.01,
             ewma_warm_up: 30,
@@ -113,7 +117,7 @@ impl Detector {
         };
         Detector {
             config,
-            spatial: SpatialNovelty::default(),
+            spatial: SpatialNovelty::new(config.spatial_tolerance),
             ewma: EwmaDeviation::new(
                 config.ewma_mean_weight,
                 config.ewma_deviation_weight,
@@ -141,6 +145,28 @@ impl Detector {
 
     /// Scores `x` from the points before it; returns the anomaly score in [0, 1].
     pub fn update(&mut self, x: f64) -> f64 {
+        let best = self.step(x);
+        let index = self.seen - 1;
+        let holding = self
+            .last_detection
+            .is_some_and(|at| index - at < self.config.hold_after_detection);
+        if holding {
+            return 0.0;
+        }
+        if best >= self.config.detection_level {
+            self.last_detection = Some(index);
+        }
+        best.clamp(0.0, 1.0)
+    }
+
+    /// Learns from `x` without scoring it: the warm-up of a new series, whose first points
+    /// say what is usual rather than what is not. Starts no hold.
+    pub fn learn(&mut self, x: f64) {
+        self.step(x);
+    }
+
+    /// Folds `x` into every channel; returns the highest channel score.
+    fn step(&mut self, x: f64) -> f64 {
         let raw = [
             self.ewma.update(x),
             self.level.update(x),
@@ -160,19 +186,13 @@ impl Detector {
             variance: likely[2],
             kmeans: likely[3],
         };
-        let best = likely.iter().copied().fold(self.channels.spatial, f64::max);
-        let index = self.seen;
         self.seen += 1;
-        let holding = self
-            .last_detection
-            .is_some_and(|at| index - at < self.config.hold_after_detection);
-        if holding {
-            return 0.0;
-        }
-        if best >= self.config.detection_level {
-            self.last_detection = Some(index);
-        }
-        best.clamp(0.0, 1.0)
+        likely.iter().copied().fold(self.channels.spatial, f64::max)
+    }
+
+    /// Points seen, learnt or scored.
+    pub fn seen(&self) -> u64 {
+        self.seen
     }
 
     /// What each channel said about the last point.

@@ -100,14 +100,24 @@ impl Window {
     }
 }
 
-/// Scores a value beyond the range seen so far: 0 inside it, 0.5 up to 1 beyond it, growing
-/// with the distance relative to the range.
+/// Scores a value beyond the range seen so far by more than `tolerance` of its width: 0
+/// inside, 0.5 up to 1 beyond, growing with the distance relative to the range. (Numenta's
+/// HTM detector flags a value beyond its range by 5% of the range the same way.)
 #[derive(Debug, Clone, Default)]
 pub struct SpatialNovelty {
+    tolerance: f64,
     range: Option<(f64, f64)>,
 }
 
 impl SpatialNovelty {
+    /// A novelty test that ignores excursions within `tolerance` times the range's width.
+    pub fn new(tolerance: f64) -> Self {
+        SpatialNovelty {
+            tolerance: tolerance.max(0.0),
+            range: None,
+        }
+    }
+
     /// Scores `x` against the range before it, then widens the range.
     pub fn update(&mut self, x: f64) -> f64 {
         let Some((low, high)) = self.range else {
@@ -118,8 +128,8 @@ impl SpatialNovelty {
         let mut score = 0.0;
         if width > 0.0 {
             let beyond = (x - high).max(low - x);
-            if beyond > 0.0 {
-                let relative = beyond / width;
+            let relative = beyond / width - self.tolerance;
+            if beyond > 0.0 && relative > 0.0 {
                 score = 0.5 + 0.5 * relative / (1.0 + relative);
             }
         }
@@ -183,23 +193,71 @@ pub enum Contrast {
     Variance,
 }
 
+/// A running mean and variance that weigh every value alike until `span` values were seen,
+/// then forget exponentially with an effective memory of about `span` values: a history
+/// window's moments in three numbers instead of `span` values.
+#[derive(Debug, Clone, Copy)]
+pub struct EwMoments {
+    span: f64,
+    mean: f64,
+    variance: f64,
+    count: u64,
+}
+
+impl EwMoments {
+    /// Moments with an effective memory of `span` values.
+    pub fn new(span: f64) -> Self {
+        EwMoments {
+            span: span.max(1.0),
+            mean: 0.0,
+            variance: 0.0,
+            count: 0,
+        }
+    }
+
+    /// Folds in `x`.
+    pub fn push(&mut self, x: f64) {
+        self.count += 1;
+        let weight = (1.0 / self.span).max(1.0 / self.count as f64);
+        let delta = x - self.mean;
+        self.mean += weight * delta;
+        self.variance = (1.0 - weight) * (self.variance + weight * delta * delta);
+    }
+
+    /// Values folded in.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The mean (0 before any value).
+    pub fn mean(&self) -> f64 {
+        self.mean
+    }
+
+    /// The variance, never negative.
+    pub fn variance(&self) -> f64 {
+        self.variance.max(0.0)
+    }
+}
+
 /// A recent window and the history before it (values leave the first for the second).
 #[derive(Debug, Clone)]
 pub struct WindowContrast {
     contrast: Contrast,
     recent: Window,
-    history: Window,
-    min_history: usize,
+    history: EwMoments,
+    min_history: u64,
 }
 
 impl WindowContrast {
-    /// Compares the last `recent` values with up to `history` values before them.
+    /// Compares the last `recent` values with the history before them, remembered over about
+    /// `history` values.
     pub fn new(contrast: Contrast, recent: usize, history: usize, min_history: usize) -> Self {
         WindowContrast {
             contrast,
             recent: Window::new(recent),
-            history: Window::new(history),
-            min_history,
+            history: EwMoments::new(history as f64),
+            min_history: min_history as u64,
         }
     }
 
@@ -208,7 +266,7 @@ impl WindowContrast {
         if let Some(old) = self.recent.push(x) {
             self.history.push(old);
         }
-        if self.history.len() < self.min_history || !self.recent.is_full() {
+        if self.history.count() < self.min_history || !self.recent.is_full() {
             return None;
         }
         let (mean, variance) = (self.history.mean(), self.history.variance());
@@ -229,12 +287,9 @@ impl WindowContrast {
 #[derive(Debug, Clone)]
 pub struct Likelihood {
     recent: Window,
-    weight: f64,
     warm_up: u64,
     min_deviation: f64,
-    mean: f64,
-    variance: f64,
-    count: u64,
+    averages: EwMoments,
 }
 
 impl Likelihood {
@@ -242,12 +297,9 @@ impl Likelihood {
     pub fn new(recent: usize, weight: f64, warm_up: u64, min_deviation: f64) -> Self {
         Likelihood {
             recent: Window::new(recent),
-            weight,
             warm_up,
             min_deviation,
-            mean: 0.0,
-            variance: 0.0,
-            count: 0,
+            averages: EwMoments::new(1.0 / weight.max(1e-12)),
         }
     }
 
@@ -256,16 +308,12 @@ impl Likelihood {
         self.recent.push(raw);
         let average = self.recent.mean();
         let mut score = 0.0;
-        if self.count >= self.warm_up {
-            let deviation = self.variance.sqrt().max(self.min_deviation);
-            let tail = 0.5 * libm::erfc((average - self.mean) / (deviation * SQRT_2));
+        if self.averages.count() >= self.warm_up {
+            let deviation = self.averages.variance().sqrt().max(self.min_deviation);
+            let tail = 0.5 * libm::erfc((average - self.averages.mean()) / (deviation * SQRT_2));
             score = ((tail + 1e-10).ln() / 1e-10f64.ln()).clamp(0.0, 1.0);
         }
-        self.count += 1;
-        let weight = self.weight.max(1.0 / self.count as f64);
-        let delta = average - self.mean;
-        self.mean += weight * delta;
-        self.variance = (1.0 - weight) * (self.variance + weight * delta * delta);
+        self.averages.push(average);
         score
     }
 }

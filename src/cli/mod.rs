@@ -86,6 +86,14 @@ pub enum Command {
         /// refusing the file.
         #[arg(long)]
         allow_unsorted: bool,
+        /// Rows that only teach the detector and score 0 (default: NAB's probationary
+        /// period, 15% of the file's rows, at most 750).
+        #[arg(long, value_name = "ROWS")]
+        warm_up: Option<u64>,
+        /// Override one detector parameter, e.g. `--set hold_after_detection=50` or
+        /// `--set kmeans.lags=3` (repeatable; names as in `DetectorConfig`).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        parameters: Vec<String>,
     },
     /// Forecast a `timestamp,value` CSV series, streaming: row t gets the forecasts made
     /// from rows 0..t for the next H rows.
@@ -259,8 +267,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             input,
             output,
             allow_unsorted,
+            warm_up,
+            parameters,
         } => {
-            detect::run(&input, &output, allow_unsorted)?;
+            let config = detect::config_with(&parameters)?;
+            detect::run(&input, &output, allow_unsorted, warm_up, config)?;
             Ok(0)
         }
         Command::Agent { listen, pool, id } => {

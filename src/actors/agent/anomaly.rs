@@ -1,5 +1,7 @@
 //! An agent's anomaly watch: one streaming detector per watched metric, their latest
-//! scores, and their trained models saved to and restored from the model store.
+//! scores, and their trained models saved to and restored from the model store. A new
+//! series only teaches its detector during the policy's warm-up: a starting worker's first
+//! minutes are what is usual for it, not an anomaly.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,8 +15,10 @@ pub struct AnomalyWatch {
     agent: String,
     config: DetectorConfig,
     models: Option<ModelStore>,
-    detectors: HashMap<String, Detector, super::FastHash>,
+    /// Each watched metric's detector and the time of its first value.
+    detectors: HashMap<String, (Detector, i64), super::FastHash>,
     scores: BTreeMap<String, f64>,
+    warm_up_ms: i64,
 }
 
 impl AnomalyWatch {
@@ -26,19 +30,34 @@ impl AnomalyWatch {
             models,
             detectors: HashMap::default(),
             scores: BTreeMap::new(),
+            warm_up_ms: 0,
         }
     }
 
-    /// Scores one value of `metric`; returns the score and what each channel said.
-    pub fn observe(&mut self, metric: &str, value: f64) -> (f64, ChannelScores) {
-        let detector = match self.detectors.get_mut(metric) {
-            Some(detector) => detector,
+    /// Seconds a new series only teaches its detector (policy `anomaly.warm_up_secs`).
+    pub fn set_warm_up(&mut self, secs: u64) {
+        self.warm_up_ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    }
+
+    /// Scores one value of `metric` taken at `ts_ms`; returns the score and what each
+    /// channel said (0 and nothing while the series warms up).
+    pub fn observe(&mut self, metric: &str, value: f64, ts_ms: i64) -> (f64, ChannelScores) {
+        let (detector, first_ms) = match self.detectors.get_mut(metric) {
+            Some(entry) => entry,
             None => {
                 let detector = self.restored(metric);
-                self.detectors.entry(metric.to_string()).or_insert(detector)
+                self.detectors
+                    .entry(metric.to_string())
+                    .or_insert((detector, ts_ms))
             }
         };
-        let score = detector.update(value);
+        let warming = ts_ms.saturating_sub(*first_ms) < self.warm_up_ms;
+        let score = if warming {
+            detector.learn(value);
+            0.0
+        } else {
+            detector.update(value)
+        };
         // The metric's name is allocated once, not once per value.
         match self.scores.get_mut(metric) {
             Some(latest) => *latest = score,
@@ -46,7 +65,12 @@ impl AnomalyWatch {
                 self.scores.insert(metric.to_string(), score);
             }
         }
-        (score, detector.channels())
+        let channels = if warming {
+            ChannelScores::default()
+        } else {
+            detector.channels()
+        };
+        (score, channels)
     }
 
     /// A detector for `metric`, starting from its saved model when there is a usable one.
@@ -85,7 +109,7 @@ impl AnomalyWatch {
         let Some(models) = &self.models else {
             return;
         };
-        for (metric, detector) in &self.detectors {
+        for (metric, (detector, _)) in &self.detectors {
             let Some(model) = detector.kmeans_model() else {
                 continue;
             };
@@ -114,27 +138,45 @@ mod tests {
         let store = ModelStore::new(dir.path());
         let mut watch = AnomalyWatch::new("w-1", Some(store.clone()));
         for i in 0..400 {
-            watch.observe("cpu_percent", 20.0 + (i as f64 * 0.3).sin());
+            watch.observe("cpu_percent", 20.0 + (i as f64 * 0.3).sin(), i);
         }
         watch.save();
         let saved = dir.path().join("w-1__cpu_percent.json");
         assert!(saved.is_file());
 
         let mut restarted = AnomalyWatch::new("w-1", Some(store.clone()));
-        restarted.observe("cpu_percent", 20.0);
+        restarted.observe("cpu_percent", 20.0, 0);
         assert!(
-            restarted.detectors["cpu_percent"].kmeans_model().is_some(),
+            restarted.detectors["cpu_percent"]
+                .0
+                .kmeans_model()
+                .is_some(),
             "restored"
         );
 
         std::fs::write(&saved, "not json").unwrap();
         let mut fresh = AnomalyWatch::new("w-1", Some(store));
-        let (score, _) = fresh.observe("cpu_percent", 20.0);
+        let (score, _) = fresh.observe("cpu_percent", 20.0, 0);
         assert_eq!(score, 0.0);
         assert!(
-            fresh.detectors["cpu_percent"].kmeans_model().is_none(),
+            fresh.detectors["cpu_percent"].0.kmeans_model().is_none(),
             "retrains from scratch"
         );
         assert_eq!(fresh.scores()["cpu_percent"], 0.0);
+    }
+
+    #[test]
+    fn a_new_series_scores_nothing_until_its_warm_up_is_over() {
+        let mut watch = AnomalyWatch::new("w-1", None);
+        watch.set_warm_up(300);
+        let mut loudest = 0.0f64;
+        // Two seconds apart; every new high is spatially novel to a cold detector.
+        for i in 0..150 {
+            let (score, channels) = watch.observe("cpu_percent", i as f64, i * 2_000);
+            loudest = loudest.max(score).max(channels.spatial);
+        }
+        assert_eq!(loudest, 0.0, "silent for 300 s");
+        let (score, _) = watch.observe("cpu_percent", 1_000.0, 300_000);
+        assert!(score >= 0.5, "speaks after it: {score}");
     }
 }

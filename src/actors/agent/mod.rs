@@ -168,7 +168,9 @@ impl AgentActor {
     /// Scores `sample`, whose metric is watched; reports an anomaly above the policy's
     /// level, and checks the rules on the score in `score_rules`.
     fn detect(&mut self, sample: &Sample, score_rules: Range<u32>) {
-        let (score, channels) = self.anomaly.observe(&sample.metric, sample.value);
+        let (score, channels) = self
+            .anomaly
+            .observe(&sample.metric, sample.value, sample.ts_ms);
         self.check_rules(score_rules, score, sample.ts_ms);
         if score < self.report_above {
             return;
@@ -201,6 +203,8 @@ impl AgentActor {
         self.capacity = current.policy.global.ring_buffer_size.max(1);
         self.watched = current.policy.anomaly.metrics.clone();
         self.report_above = current.policy.anomaly.report_above;
+        self.anomaly
+            .set_warm_up(current.policy.anomaly.warm_up_secs);
         self.anomaly.retain(&self.watched);
         for (name, series) in self.series.iter_mut() {
             series.plan = plan(&self.book, &self.watched, name);

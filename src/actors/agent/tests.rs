@@ -174,8 +174,8 @@ async fn hysteresis_holds_a_breach_until_the_value_falls_below_clear_below() {
 async fn a_rule_on_an_anomaly_score_crosses_like_any_metric() {
     let sink = Sink::default();
     let crossings = sink.crossings.clone();
-    let rule = "[[alerts]]\nname = \"odd\"\nmetric = \"cpu_percent_anomaly_score\"\n\
-                above = 0.5\n";
+    let rule = "[anomaly]\nwarm_up_secs = 0\n[[alerts]]\nname = \"odd\"\n\
+                metric = \"cpu_percent_anomaly_score\"\nabove = 0.5\n";
     let agent = start(sink, rule);
     record_spike(&agent).await;
     let seen = crossings.lock().unwrap().clone();
@@ -225,7 +225,7 @@ async fn an_anomalous_value_is_reported_with_its_evidence() {
     let sink = Sink::default();
     let anomalies = sink.anomalies.clone();
     let observed = sink.observed.clone();
-    let agent = start(sink, "");
+    let agent = start(sink, "[anomaly]\nwarm_up_secs = 0\n");
     record_spike(&agent).await;
     let reported = anomalies.lock().unwrap().clone();
     let spike = reported

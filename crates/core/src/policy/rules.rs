@@ -233,13 +233,17 @@ const fn default_smtp_port() -> u16 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnomalyPolicy {
-    /// Metrics with a detector on every agent (each costs about 70 KB per agent).
+    /// Metrics with a detector on every agent (each costs about 6 KB per agent).
     #[serde(default = "default_anomaly_metrics")]
     pub metrics: Vec<String>,
     /// A score at or above this is an anomaly observation sent to alerts and the optimizer.
     #[serde(default = "default_anomaly_report_above")]
     #[schemars(range(min = 0, max = 1))]
     pub report_above: f64,
+    /// Seconds a new series (a new agent, or any agent after a restart) only teaches its
+    /// detector what is usual before it scores anything: a starting worker is no anomaly.
+    #[serde(default = "default_anomaly_warm_up_secs")]
+    pub warm_up_secs: u64,
     /// Seconds between saves of each agent's trained models to `DATA_DIR/models/`.
     #[serde(default = "default_model_save_secs")]
     pub save_models_every_secs: u64,
@@ -259,6 +263,9 @@ fn default_anomaly_metrics() -> Vec<String> {
 const fn default_anomaly_report_above() -> f64 {
     0.5
 }
+const fn default_anomaly_warm_up_secs() -> u64 {
+    300
+}
 const fn default_model_save_secs() -> u64 {
     300
 }
@@ -268,6 +275,7 @@ impl Default for AnomalyPolicy {
         AnomalyPolicy {
             metrics: default_anomaly_metrics(),
             report_above: default_anomaly_report_above(),
+            warm_up_secs: default_anomaly_warm_up_secs(),
             save_models_every_secs: default_model_save_secs(),
         }
     }

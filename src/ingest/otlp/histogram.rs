@@ -38,6 +38,15 @@ pub struct Exponential<'a> {
 /// Why a histogram point cannot be read: the field at fault and the reason.
 pub type BucketError = (&'static str, String);
 
+/// Why two attribute sets of one histogram cannot be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeRefusal {
+    /// Their bucket bounds differ.
+    Bounds,
+    /// Their counts add up to more than 2^64 - 1.
+    Overflow,
+}
+
 impl Buckets {
     /// Explicit buckets with the boundaries of an exponential histogram (empty buckets fill
     /// the gaps between them, so each keeps its own lower bound), checked.
@@ -85,7 +94,8 @@ impl Buckets {
         match self.bounds.last() {
             Some(&last) if last >= upper => {
                 if let Some(kept) = self.counts.last_mut() {
-                    *kept += count;
+                    // Saturates rather than wraps: `check` then refuses counts this large.
+                    *kept = kept.saturating_add(count);
                 }
                 return;
             }
@@ -144,26 +154,32 @@ impl Buckets {
         Ok(())
     }
 
-    /// Adds `other` (another attribute set of the same metric and time); `false` when the
-    /// bounds differ, so the two cannot be added.
-    pub fn merge(&mut self, other: &Buckets) -> bool {
+    /// Adds `other` (another attribute set of the same metric and time), or says why the
+    /// two cannot be added; `self` is unchanged then.
+    pub fn merge(&mut self, other: &Buckets) -> Result<(), MergeRefusal> {
+        let count = self
+            .count
+            .checked_add(other.count)
+            .ok_or(MergeRefusal::Overflow)?;
         if self.counts.is_empty() {
             self.bounds.clone_from(&other.bounds);
             self.counts.clone_from(&other.counts);
         } else if !other.counts.is_empty() {
             if self.bounds != other.bounds {
-                return false;
+                return Err(MergeRefusal::Bounds);
             }
+            // Both totals are checked against their counts, so no bucket overflows when
+            // the totals do not.
             for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
                 *mine += theirs;
             }
         }
-        self.count += other.count;
+        self.count = count;
         self.sum = match (self.sum, other.sum) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
         };
-        true
+        Ok(())
     }
 
     /// The observations since `earlier`, a previous point of the same cumulative series;
@@ -324,9 +340,18 @@ mod tests {
         assert_eq!(earlier.since(&later), None, "a count going down is a reset");
 
         let mut merged = earlier.clone();
-        assert!(merged.merge(&later));
+        assert_eq!(merged.merge(&later), Ok(()));
         assert_eq!(merged.counts, vec![3, 4, 8]);
-        assert!(!merged.merge(&buckets(&[5.0], &[1, 1])));
+        assert_eq!(
+            merged.merge(&buckets(&[5.0], &[1, 1])),
+            Err(MergeRefusal::Bounds)
+        );
+        // Found by the otlp_protobuf fuzz target: two attribute sets whose counts add up
+        // past u64 wrapped silently (and panicked with overflow checks on).
+        let huge = buckets(&[1.0, 2.0], &[u64::MAX - 2, 1, 1]);
+        let before = merged.clone();
+        assert_eq!(merged.merge(&huge), Err(MergeRefusal::Overflow));
+        assert_eq!(merged, before, "unchanged when refused");
 
         assert!(buckets(&[1.0, 2.0], &[1, 1, 1]).check().is_ok());
         assert_eq!(

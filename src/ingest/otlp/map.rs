@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 
 use super::derive::{self, NumberKind, Sum};
-use super::histogram::{BucketError, Buckets, Exponential};
+use super::histogram::{BucketError, Buckets, Exponential, MergeRefusal};
 use super::names::{agent_of, metric_name, pool_of};
 use super::series::SeriesMemory;
 use crate::domain::Sample;
@@ -246,12 +246,22 @@ impl Mapper {
                 start_ns,
                 cumulative: kept_cumulative,
             }) if *kept_cumulative == cumulative => {
-                if !kept.merge(&buckets) {
-                    let reason = format!(
-                        "another attribute set of {name} has other bounds; they cannot be added"
-                    );
-                    self.refuse(format!("{path}.explicitBounds"), reason);
-                    return;
+                match kept.merge(&buckets) {
+                    Ok(()) => {}
+                    Err(MergeRefusal::Bounds) => {
+                        let reason = format!(
+                            "another attribute set of {name} has other bounds; they cannot be added"
+                        );
+                        self.refuse(format!("{path}.explicitBounds"), reason);
+                        return;
+                    }
+                    Err(MergeRefusal::Overflow) => {
+                        let reason = format!(
+                            "the attribute sets of {name} count more than 2^64 - 1 observations together"
+                        );
+                        self.refuse(format!("{path}.count"), reason);
+                        return;
+                    }
                 }
                 *start_ns = (*start_ns).max(point.start_time_unix_nano);
             }

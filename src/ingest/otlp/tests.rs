@@ -397,3 +397,23 @@ fn responses_carry_the_partial_success() {
         "1 of 3 data points rejected: f: value is NaN"
     );
 }
+
+/// Inputs the fuzz targets found (fuzz/regressions/otlp_protobuf), decoded and mapped twice
+/// as the otlp_protobuf target does; each once panicked.
+#[test]
+fn fuzz_findings_decode_and_map_without_panicking() {
+    let findings: [&[u8]; 1] = [include_bytes!(
+        "../../../fuzz/regressions/otlp_protobuf/histogram-count-overflow.bin"
+    )];
+    for body in findings {
+        let request = decode(body, Encoding::Protobuf, 256).expect("decodes");
+        let mut memory = SeriesMemory::default();
+        let first = map(&request, CLOCK, &mut memory);
+        assert!(
+            first.rejected.iter().any(|r| r.field.ends_with(".count")),
+            "{:?}",
+            first.rejected
+        );
+        map(&request, CLOCK, &mut memory);
+    }
+}

@@ -19,7 +19,9 @@ pub use parts::{Contrast, EwmaDeviation, Likelihood, SpatialNovelty, Window, Win
 /// Every parameter of the detector; one set serves every series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DetectorConfig {
-    /// A new extreme counts as novel only beyond this share of the range seen.
+    /// A new extreme counts as novel only beyond this share of the range seen: without it,
+    /// stationary noise raises an alarm at its first new extreme after the warm-up, whose
+    /// hold then hides a real fault for minutes.
     #[serde(default)]
     pub spatial_tolerance: f64,
     /// Weight of a new value in the EWMA mean.
@@ -55,7 +57,7 @@ pub struct DetectorConfig {
 impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {
-            spatial_tolerance: 0.0,
+            spatial_tolerance: 0.02,
             ewma_mean_weight: 0.5,
             ewma_deviation_weight: 0.01,
             ewma_warm_up: 30,
@@ -294,6 +296,64 @@ mod tests {
         );
         let quiet = scores[800..1500].iter().filter(|&&s| s >= 0.5).count();
         assert!(quiet <= 2, "{quiet} false alarms on the regular wave");
+    }
+
+    /// A worker's metric sampled every 2 s: `base` with deterministic noise of `spread`.
+    fn sampled(base: f64, spread: f64, n: usize) -> Vec<f64> {
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
+                base + spread * (unit - 0.5)
+            })
+            .collect()
+    }
+
+    /// Points from `fault` to the first score of at least 0.5, for a live detector that
+    /// warmed up for 300 s (150 points at 2 s) as the policy's default says; no score before
+    /// the fault may reach 0.5.
+    fn points_to_detect(values: &[f64], fault: usize) -> Option<usize> {
+        let mut detector = Detector::new(DetectorConfig::default());
+        let mut first = None;
+        for (i, &x) in values.iter().enumerate() {
+            if i < 150 {
+                detector.learn(x);
+                continue;
+            }
+            let score = detector.update(x);
+            assert!(i >= fault || score < 0.5, "false alarm at {i}: {score}");
+            if i >= fault && score >= 0.5 && first.is_none() {
+                first = Some(i - fault);
+            }
+        }
+        first
+    }
+
+    #[test]
+    fn a_threefold_response_time_step_is_detected_within_two_minutes() {
+        // 20 minutes of 20 +- 3 ms, then every task takes three times as long.
+        let fault = 600;
+        let mut values = sampled(20.0, 6.0, fault + 120);
+        values[fault..].iter_mut().for_each(|v| *v *= 3.0);
+        let points = points_to_detect(&values, fault).expect("detected");
+        println!("step detected {} s after it began", points * 2);
+        assert!(points * 2 < 120, "{} s after the step", points * 2);
+    }
+
+    #[test]
+    fn a_memory_leak_of_3_mb_per_second_is_detected_within_two_minutes() {
+        // 40 MB of 16 GB (0.25%) +- 0.01%, then 6 MB more every 2 s sample.
+        let fault = 600;
+        let mut values = sampled(0.25, 0.02, fault + 120);
+        for (k, v) in values[fault..].iter_mut().enumerate() {
+            *v += (k + 1) as f64 * 6.0 / 16_384.0 * 100.0;
+        }
+        let points = points_to_detect(&values, fault).expect("detected");
+        println!("leak detected {} s after it began", points * 2);
+        assert!(points * 2 < 120, "{} s after the leak began", points * 2);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //!
 //! Endpoints: `POST /work` (`{"cpu_ms": 20, "fail": false}`), `GET /metrics` (Prometheus
 //! text format; with `Upgrade: websocket`, the WebSocket metrics protocol of `ws.rs`),
-//! `GET /healthz`, and `POST /chaos/leak` (`{"mb_per_s": 4}`), fault injection that makes the
-//! worker leak memory, as a buggy agent would, for demos and tests.
+//! `GET /healthz`, and two fault injections for demos and tests: `POST /chaos/leak`
+//! (`{"mb_per_s": 4}`) makes the worker leak memory, as a buggy agent would, and `POST
+//! /chaos/slow` (`{"factor": 3}`) makes every task take that many times as long, as a
+//! worker whose backend degraded would (it waits; it does not burn more CPU).
 
 pub mod metrics;
 mod ws;
@@ -30,6 +32,14 @@ pub const MAX_LEAK_MB: usize = 1024;
 pub struct LeakRequest {
     /// Megabytes allocated (and kept) each second, 1 to 64.
     pub mb_per_s: usize,
+}
+
+/// A fault to inject: every task takes `factor` times as long.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowRequest {
+    /// 1 (back to normal) to 100.
+    pub factor: f64,
 }
 
 /// How the worker is run.
@@ -69,6 +79,8 @@ struct Worker {
     config: WorkerConfig,
     metrics: WorkerMetrics,
     leaking: std::sync::atomic::AtomicBool,
+    /// The slow-down factor's bits (`f64::to_bits`); 1.0 when healthy.
+    slow: std::sync::atomic::AtomicU64,
     started: Instant,
 }
 
@@ -78,6 +90,7 @@ pub async fn run(config: WorkerConfig) -> std::io::Result<()> {
         config: config.clone(),
         metrics: WorkerMetrics::default(),
         leaking: std::sync::atomic::AtomicBool::new(false),
+        slow: std::sync::atomic::AtomicU64::new(1.0f64.to_bits()),
         started: Instant::now(),
     }));
     let server = HttpServer::new(move || {
@@ -95,6 +108,7 @@ pub async fn run(config: WorkerConfig) -> std::io::Result<()> {
                     .route(web::get().to(metrics_text)),
             )
             .route("/chaos/leak", web::post().to(leak))
+            .route("/chaos/slow", web::post().to(slow))
             .route(
                 "/healthz",
                 web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
@@ -122,6 +136,10 @@ async fn work(
     worker.metrics.begin();
     let cpu_ms = request.cpu_ms;
     let burnt = web::block(move || burn_cpu(Duration::from_secs_f64(cpu_ms / 1000.0))).await;
+    let factor = f64::from_bits(worker.slow.load(std::sync::atomic::Ordering::Relaxed));
+    if factor > 1.0 {
+        actix_web::rt::time::sleep(started.elapsed().mul_f64(factor - 1.0)).await;
+    }
     let latency = started.elapsed().as_secs_f64();
     let success = burnt.is_ok() && !request.fail;
     worker.metrics.end(latency, success);
@@ -175,6 +193,24 @@ async fn leak(
         }
     });
     Ok(HttpResponse::Ok().json(serde_json::json!({ "leaking": true, "started": true })))
+}
+
+async fn slow(
+    worker: web::Data<Arc<Worker>>,
+    body: web::Json<SlowRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let factor = body.factor;
+    if !(1.0..=100.0).contains(&factor) {
+        return Err(ApiError::bad_request(
+            Some("factor"),
+            "factor must be between 1 and 100",
+        ));
+    }
+    tracing::warn!(message = "Slowing every task as asked.", factor);
+    worker
+        .slow
+        .store(factor.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "factor": factor })))
 }
 
 async fn metrics_text(worker: web::Data<Arc<Worker>>) -> HttpResponse {

@@ -246,22 +246,19 @@ impl Mapper {
                 start_ns,
                 cumulative: kept_cumulative,
             }) if *kept_cumulative == cumulative => {
-                match kept.merge(&buckets) {
-                    Ok(()) => {}
-                    Err(MergeRefusal::Bounds) => {
-                        let reason = format!(
-                            "another attribute set of {name} has other bounds; they cannot be added"
-                        );
-                        self.refuse(format!("{path}.explicitBounds"), reason);
-                        return;
-                    }
-                    Err(MergeRefusal::Overflow) => {
-                        let reason = format!(
-                            "the attribute sets of {name} count more than 2^64 - 1 observations together"
-                        );
-                        self.refuse(format!("{path}.count"), reason);
-                        return;
-                    }
+                if let Err(refusal) = kept.merge(&buckets) {
+                    let (field, reason) = match refusal {
+                        MergeRefusal::Bounds => {
+                            ("explicitBounds", "has other bounds; they cannot be added")
+                        }
+                        MergeRefusal::Overflow => (
+                            "count",
+                            "counts, with this one, more than 2^64 - 1 observations",
+                        ),
+                    };
+                    let reason = format!("another attribute set of {name} {reason}");
+                    self.refuse(format!("{path}.{field}"), reason);
+                    return;
                 }
                 *start_ns = (*start_ns).max(point.start_time_unix_nano);
             }

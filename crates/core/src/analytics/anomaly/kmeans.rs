@@ -168,9 +168,10 @@ impl KMeansDetector {
         let width = self.config.lags + 1;
         let rows = self.vectors();
         // The training matrix lives only while training: steady-state memory is the history.
-        let (front, back) = self.history.as_slices();
-        let flat: Vec<f64> = front.iter().chain(back).map(|&v| f64::from(v)).collect();
-        let observations = Array2::from_shape_fn((rows, width), |(row, column)| flat[row + column]);
+        let history = &self.history;
+        let observations = Array2::from_shape_fn((rows, width), |(row, column)| {
+            f64::from(history[row + column])
+        });
         // Later trainings start from the current centroids: they converge in a few steps
         // instead of ten, which keeps retraining cheap enough for every series.
         let init = match &self.model {

@@ -45,13 +45,21 @@ pub fn nab_probation(rows: u64) -> u64 {
     (rows * 15 / 100).min(750)
 }
 
-/// Rows below the header line of the CSV file at `path`.
+/// Rows below the header line of the CSV file at `path`, counted as it streams past.
 fn data_rows(path: &Path) -> anyhow::Result<u64> {
-    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let lines = text
-        .split(|&b| b == b'\n')
-        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-        .count() as u64;
+    use std::io::BufRead;
+    let cannot = || format!("cannot read {}", path.display());
+    let file = std::fs::File::open(path).with_context(cannot)?;
+    let mut lines = 0u64;
+    for line in std::io::BufReader::new(file).split(b'\n') {
+        if !line
+            .with_context(cannot)?
+            .iter()
+            .all(u8::is_ascii_whitespace)
+        {
+            lines += 1;
+        }
+    }
     Ok(lines.saturating_sub(1))
 }
 

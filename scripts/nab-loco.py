@@ -60,10 +60,7 @@ def run_detector(binary, nab, keys, config, out_dir, done, total):
     print(f"[{done}/{total}] detected with {label(config)}", file=sys.stderr, flush=True)
 
 
-def file_rows(scorer, nab, key, windows, results, weights):
-    times = [scorer.parse_time(t) for t in scorer.read_column(os.path.join(nab, "data", key),
-                                                                "timestamp")]
-    scores = [float(s) for s in scorer.read_column(os.path.join(results, key), "anomaly_score")]
+def file_rows(scorer, times, scores, key, windows, weights):
     return list(scorer.rows_of_file(times, scores, windows[key], key, weights))
 
 
@@ -93,18 +90,23 @@ def main():
     keys = sorted(windows)
     categories = sorted({k.split("/")[0] for k in keys})
     all_configs = list(configs())
+    # Each data file's timestamps, parsed once for every detector and profile.
+    times = {k: [scorer.parse_time(t) for t in
+                 scorer.read_column(os.path.join(nab, "data", k), "timestamp")] for k in keys}
     # rows[profile][config index][category] = (rows, windows in the category)
     rows = {p: [] for p in PROFILES}
     for i, config in enumerate(all_configs, 1):
         out_dir = os.path.join(work, label(config).replace("=", "_"))
         run_detector(binary, nab, keys, config, out_dir, i, len(all_configs))
+        scores = {k: [float(v) for v in scorer.read_column(os.path.join(out_dir, k),
+                                                          "anomaly_score")] for k in keys}
         for profile in PROFILES:
             weights = scorer.PROFILES[profile]
             by_category = {}
             for c in categories:
                 cat_keys = [k for k in keys if k.split("/")[0] == c]
                 r = [row for k in cat_keys
-                     for row in file_rows(scorer, nab, k, windows, out_dir, weights)]
+                     for row in file_rows(scorer, times[k], scores[k], k, windows, weights)]
                 by_category[c] = (r, sum(len(windows[k]) for k in cat_keys))
             rows[profile].append(by_category)
 

@@ -9,7 +9,7 @@ mod receivers;
 // The API surface: auth, errors, the read endpoints.
 mod api;
 // The worker's slow-down fault.
-mod anomaly;
+mod worker_faults;
 // Scaling out on a load step and back in after the stabilization window.
 mod scaling;
 // Dead workers are noticed and replaced; no process outlives its controller.

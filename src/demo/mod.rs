@@ -64,10 +64,13 @@ pub struct DemoReport {
     pub wall_secs: f64,
 }
 
+/// The load step, as shares of the run.
+pub const STEP: std::ops::Range<f64> = 0.15..0.45;
+
 /// The phase of the load at `elapsed` into a demo of `total`: low, a step up, low again.
 pub fn phase_at(elapsed: Duration, total: Duration) -> (&'static str, f64) {
     let share = elapsed.as_secs_f64() / total.as_secs_f64().max(1.0);
-    if (0.15..0.45).contains(&share) {
+    if STEP.contains(&share) {
         ("high", HIGH_RATE)
     } else {
         ("low", LOW_RATE)
@@ -82,6 +85,7 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
         // So that a waiting approval visibly expires within the run.
         config.policy.policy.automation.approval_expiry_secs = DEMO_APPROVAL_EXPIRY_SECS;
     }
+    let mistake = scenario::mistake_window(&config.policy.policy, config.duration);
     let started_ms = clock::now_ms();
     let controller = Controller::start(ControllerConfig {
         policy: config.policy,
@@ -119,6 +123,7 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
         controller.token.clone(),
         config.pool.clone(),
         config.data_dir.clone(),
+        mistake,
     );
 
     let load = LoadGenerator::start(LoadConfig {

@@ -4,7 +4,9 @@
 //! rolls back). It also turns action transitions worth a person's eye into event lines.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::actors::fleet::FleetSnapshot;
 use crate::clock;
@@ -16,10 +18,22 @@ use crate::store::{LogFilter, Store};
 const LEAK_AT: f64 = 0.05;
 /// Megabytes a second the worker leaks.
 const LEAK_MB_PER_S: usize = 3;
-/// When the operator's mistake is tried, as a share of the run (inside the load step).
-const MISTAKE_FROM: f64 = 0.33;
-/// After this share the mistake is no longer tried (the step is ending).
-const MISTAKE_UNTIL: f64 = 0.43;
+/// The operator's mistake is tried from this share of the run (inside the load step, once the
+/// first scale-out has had time to land).
+const MISTAKE_FROM: f64 = 0.25;
+
+/// The shares of a run of `duration` in which the mistake is tried: late enough in the load
+/// step for a scale-out to have landed, early enough that verification judges it under the
+/// step's load (its whole window and every check it may fail, with a tick of lag either side).
+pub fn mistake_window(policy: &crate::policy::Policy, duration: Duration) -> Range<f64> {
+    let verification = &policy.automation.verification;
+    let interval = policy.global.sampling_interval_secs as f64;
+    let judged_secs =
+        verification.window_secs as f64 + (f64::from(verification.failure_limit) + 2.0) * interval;
+    let until = super::STEP.end - judged_secs / duration.as_secs_f64().max(1.0);
+    // A run too short to judge the mistake under load still tries it once, early.
+    MISTAKE_FROM..until.max(MISTAKE_FROM + 0.01)
+}
 
 /// The scripted part of the demo.
 pub struct Scenario {
@@ -30,12 +44,20 @@ pub struct Scenario {
     client: reqwest::Client,
     leaky: Option<String>,
     mistake: Option<i64>,
+    mistake_window: Range<f64>,
     told: HashSet<(i64, &'static str)>,
 }
 
 impl Scenario {
     /// A scenario against the controller at `api` (e.g. `http://127.0.0.1:8080`).
-    pub fn new(api: String, token: String, pool: String, data_dir: PathBuf) -> Scenario {
+    /// The mistake is tried within `mistake_window` (shares of the run).
+    pub fn new(
+        api: String,
+        token: String,
+        pool: String,
+        data_dir: PathBuf,
+        mistake_window: Range<f64>,
+    ) -> Scenario {
         Scenario {
             api,
             token,
@@ -44,6 +66,7 @@ impl Scenario {
             client: reqwest::Client::new(),
             leaky: None,
             mistake: None,
+            mistake_window,
             told: HashSet::new(),
         }
     }
@@ -81,7 +104,7 @@ impl Scenario {
                 ));
             }
         }
-        let due = (MISTAKE_FROM..MISTAKE_UNTIL).contains(&share);
+        let due = self.mistake_window.contains(&share);
         if self.mistake.is_none() && due && serving.len() >= 2 {
             // Everything onto one worker that is not the leaking one.
             let Some(hot) = serving.iter().find(|a| Some(&a.id) != self.leaky.as_ref()) else {
@@ -171,5 +194,28 @@ impl Scenario {
             }
         }
         lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mistake_is_tried_only_while_the_step_lasts_long_enough_to_judge_it() {
+        let policy = crate::policy::Policy::default();
+        let run = Duration::from_secs(150);
+        let window = mistake_window(&policy, run);
+        let verification = &policy.automation.verification;
+        // Tried after the step began and with the whole verification still inside the step.
+        assert!(window.start > super::super::STEP.start, "{window:?}");
+        let left_secs = (super::super::STEP.end - window.end) * 150.0;
+        let checks_to_fail = f64::from(verification.failure_limit + 1);
+        let interval = policy.global.sampling_interval_secs as f64;
+        assert!(left_secs >= verification.window_secs as f64, "{window:?}");
+        assert!(left_secs >= checks_to_fail * interval, "{window:?}");
+        // A run too short for that still tries it, at the start of the window.
+        let short = mistake_window(&policy, Duration::from_secs(30));
+        assert!(short.contains(&MISTAKE_FROM), "{short:?}");
     }
 }

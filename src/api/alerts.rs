@@ -12,8 +12,9 @@ use super::openapi::Endpoint;
 use super::paging::{link_next, page_limit};
 use super::routes::{read_store, unavailable};
 use super::wire::{self, AlertHistoryOut, AlertOut};
-use crate::actors::alert::{AckAlert, GetAlerts, SilencesChanged};
+use crate::actors::alert::{AckAlert, PageAlerts, SilencesChanged};
 use crate::clock;
+use crate::decide::alerts::AlertFilter;
 use crate::notify::{Matcher, Silence};
 use crate::policy::Role;
 
@@ -107,20 +108,22 @@ async fn alerts(
         &["info", "warning", "critical", "emergency"],
     )?;
     let limit = page_limit(query.limit, ALERTS_PAGE, MAX_PAGE)?;
-    let mut alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
-    alerts.sort_by_key(|a| a.id);
-    let keep = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-    let taken: Vec<_> = alerts
-        .into_iter()
-        .filter(|a| keep(&query.state, a.state.as_str()))
-        .filter(|a| keep(&query.agent, &a.agent))
-        .filter(|a| keep(&query.pool, &a.pool))
-        .filter(|a| keep(&query.level, a.level.as_str()))
-        .filter(|a| query.after.is_none_or(|after| a.id > after))
-        .collect();
-    let page = &taken[..taken.len().min(limit)];
+    // Both were checked against their names above.
+    let named = |value: &Option<String>| value.as_ref().map(|v| serde_json::json!(v));
+    let filter = AlertFilter {
+        state: named(&query.state).and_then(|v| serde_json::from_value(v).ok()),
+        level: named(&query.level).and_then(|v| serde_json::from_value(v).ok()),
+        agent: query.agent.clone(),
+        pool: query.pool.clone(),
+        after: query.after,
+    };
+    let (page, more) = state
+        .alert
+        .send(PageAlerts { filter, limit })
+        .await
+        .map_err(unavailable)?;
     let mut response = HttpResponse::Ok();
-    let cursor = (taken.len() > page.len())
+    let cursor = more
         .then(|| page.last().map(|a| ("after", a.id.to_string())))
         .flatten();
     let filters = [
@@ -130,7 +133,7 @@ async fn alerts(
         ("level", &query.level),
     ];
     link_next(&mut response, "/api/v1/alerts", cursor, limit, &filters);
-    Ok(response.json(wire::all::<_, AlertOut>(page)))
+    Ok(response.json(wire::all::<_, AlertOut>(&page)))
 }
 
 async fn ack(

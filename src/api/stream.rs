@@ -27,11 +27,12 @@ use super::error::ApiError;
 use super::openapi::Endpoint;
 use super::routes::{read_store, unavailable};
 use super::wire::{ActionOut, AlertOut, LogEntryOut};
-use crate::actors::alert::GetAlerts;
+use crate::actors::alert::PageAlerts;
 use crate::actors::events::{
     Deliver, Event, EventBroker, FellBehind, Filter, FleetChange, Subscribe, Topic, Unsubscribe,
 };
 use crate::actors::fleet::GetFleet;
+use crate::decide::alerts::AlertFilter;
 use crate::policy::Role;
 
 /// How long a ticket may wait before it is used.
@@ -195,7 +196,19 @@ async fn stream(
 async fn snapshot(state: &ApiState, filter: &Filter, role: Role) -> Result<String, ApiError> {
     // Fresh, not the read routes' shared one: a client builds its whole view on it.
     let fleet = state.fleet.send(GetFleet).await.map_err(unavailable)?;
-    let alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
+    let wanted = AlertFilter {
+        agent: filter.agent.clone(),
+        pool: filter.pool.clone(),
+        ..AlertFilter::default()
+    };
+    let (alerts, _) = state
+        .alert
+        .send(PageAlerts {
+            filter: wanted,
+            limit: usize::MAX,
+        })
+        .await
+        .map_err(unavailable)?;
     let actions = read_store(&state.store, |store| store.actions(None, SNAPSHOT_ACTIONS)).await?;
     let pool_ok = |pool: &str| filter.pool.as_deref().is_none_or(|p| p == pool);
     let agent_ok = |agent: &str| filter.agent.as_deref().is_none_or(|a| a == agent);

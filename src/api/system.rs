@@ -14,10 +14,9 @@ use super::error::ApiError;
 use super::openapi::Endpoint;
 use super::routes::{read_store, unavailable};
 use super::wire::AutomationOut;
-use crate::actors::alert::GetAlerts;
+use crate::actors::alert::CountAlerts;
 use crate::actors::events::CountSessions;
 use crate::domain::ActionState;
-use crate::domain::alert::AlertState;
 
 /// The system route under `/api/v1`.
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -56,7 +55,7 @@ struct SystemOut<'a> {
 
 async fn system(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
     let fleet = state.fleet_view.get(&state.fleet).await?;
-    let alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
+    let alerts = state.alert.send(CountAlerts).await.map_err(unavailable)?;
     let stream_clients = state
         .events
         .send(CountSessions)
@@ -81,10 +80,11 @@ async fn system(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespo
             .unwrap_or("unknown");
         *agents_by_status.entry(name).or_insert(0) += 1;
     }
-    let mut firing_alerts = BTreeMap::new();
-    for alert in alerts.iter().filter(|a| a.state == AlertState::Firing) {
-        *firing_alerts.entry(alert.level.as_str()).or_insert(0) += 1;
-    }
+    let firing_alerts: BTreeMap<&'static str, usize> = alerts
+        .firing_by_level
+        .iter()
+        .map(|(level, n)| (level.as_str(), *n))
+        .collect();
     let now_ms = state.clock.now_ms();
     Ok(HttpResponse::Ok().json(SystemOut {
         version: env!("CARGO_PKG_VERSION"),

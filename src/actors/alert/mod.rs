@@ -5,11 +5,14 @@
 
 use std::time::Duration;
 
-use actix::{Actor, AsyncContext, Context, Handler, Message, MessageResult, Recipient};
+use actix::{Actor, AsyncContext, Context, Handler, Message, Recipient};
 
 mod availability;
 mod crossings;
+mod reads;
 mod routing;
+
+pub use reads::{CountAlerts, GetAlertStats, GetAlerts, PageAlerts};
 
 pub use availability::{
     AGENT_NOT_MANAGED, AGENT_OFFLINE, AGENT_UNHEALTHY, ControllerAlert, HEARTBEAT_MISSED,
@@ -66,16 +69,6 @@ pub struct AlertChanged {
     pub metric: String,
 }
 
-/// Asks for current and recently resolved alerts.
-#[derive(Debug, Message)]
-#[rtype(result = "Vec<AlertView>")]
-pub struct GetAlerts;
-
-/// Asks how often the alerts have been evaluated, and when last.
-#[derive(Debug, Message)]
-#[rtype(result = "AlertStats")]
-pub struct GetAlertStats;
-
 /// The alert actor's evaluation counts: proof that it looked, for tests and `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct AlertStats {
@@ -98,6 +91,8 @@ pub struct Alert {
     book: AlertBook,
     /// The silences, as last read from the store.
     silences: Vec<Silence>,
+    /// Whether the next pass regroups the whole book (`routing`).
+    routed: routing::RouteState,
     /// Who is told when an alert fires or resolves.
     subscribers: Vec<Recipient<AlertChanged>>,
     /// The event stream, told every state change (pending included).
@@ -133,6 +128,7 @@ impl Alert {
             // Ids stay unique across restarts: they start from the clock.
             book: AlertBook::new(crate::clock::now_ms().max(0) as u64 * 1000),
             silences: Vec::new(),
+            routed: routing::RouteState::default(),
             subscribers: Vec::new(),
             events: None,
             evaluated_ms: 0,
@@ -164,6 +160,7 @@ impl Alert {
     /// Records what the book changed, logs firing and resolving, and tells the subscribers.
     fn apply(&mut self, changes: Vec<Transition>, now_ms: i64) {
         for change in changes {
+            self.routed.dirty = true;
             self.unwritten
                 .push((change.alert.clone(), change.from_name(), now_ms));
             let view = &change.alert;
@@ -231,11 +228,12 @@ impl Alert {
         let changes = self.book.evaluate(now_ms);
         self.apply(changes, now_ms);
         self.route(now_ms);
-        self.mark_silenced(now_ms);
         self.stats.evaluations += 1;
         self.stats.last_evaluation_ms = now_ms;
-        // Keep resolved alerts visible for a while, then forget them.
-        self.book.forget_resolved(now_ms);
+        // Keep resolved alerts visible for a while, then forget them (routing sees them go).
+        if self.book.forget_resolved(now_ms) > 0 {
+            self.routed.dirty = true;
+        }
         self.write_history();
         self.last_cost = started.elapsed();
     }
@@ -339,27 +337,9 @@ impl Handler<SilencesChanged> for Alert {
     fn handle(&mut self, _msg: SilencesChanged, _ctx: &mut Context<Self>) {
         let _span = self.span.clone().entered();
         self.reload_silences();
-        self.mark_silenced(self.clock.now_ms());
-    }
-}
-
-impl Handler<GetAlerts> for Alert {
-    type Result = MessageResult<GetAlerts>;
-
-    fn handle(&mut self, _msg: GetAlerts, _ctx: &mut Context<Self>) -> Self::Result {
-        let _span = self.span.clone().entered();
-        let mut alerts: Vec<AlertView> = self.book.entries().map(|(_, v)| v.clone()).collect();
-        alerts.sort_by_key(|a| std::cmp::Reverse(a.since_ms));
-        MessageResult(alerts)
-    }
-}
-
-impl Handler<GetAlertStats> for Alert {
-    type Result = MessageResult<GetAlertStats>;
-
-    fn handle(&mut self, _msg: GetAlertStats, _ctx: &mut Context<Self>) -> Self::Result {
-        let _span = self.span.clone().entered();
-        MessageResult(self.stats)
+        if self.routed.dirty {
+            self.mark_silenced(self.clock.now_ms());
+        }
     }
 }
 

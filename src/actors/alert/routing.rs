@@ -1,20 +1,80 @@
 //! The alert actor's way out: firing and resolved alerts through the policy's routes to the
-//! notification channels, minus what silences mute.
+//! notification channels, minus what silences mute. The whole book is regrouped only when
+//! something routing depends on changed (an alert's state, the silences, a silence's window
+//! opening or closing, the routes) and every [`REFRESH_MS`] for values; otherwise a pass
+//! only runs the groups' timers, so thousands of alerts that keep firing cost nothing.
 
 use super::{Alert, AlertState, AlertView};
 use crate::notify::RoutedAlert;
 use crate::policy::AlertRule;
 
+/// The whole book is regrouped at least this often, so that notifications carry values
+/// that changed without a state change, milliseconds.
+const REFRESH_MS: i64 = 30_000;
+
+/// What decides whether a pass must regroup the whole book.
+#[derive(Debug, Default)]
+pub(super) struct RouteState {
+    /// Something routing depends on changed since the last regrouping.
+    pub dirty: bool,
+    /// When the book was last regrouped, epoch milliseconds.
+    last_full_ms: i64,
+    /// The policy version it was regrouped under.
+    version: String,
+    /// The next time a silence's window opens or closes, epoch milliseconds.
+    next_boundary_ms: Option<i64>,
+}
+
 impl Alert {
     pub(super) fn reload_silences(&mut self) {
         match self.store.silences() {
-            Ok(silences) => self.silences = silences,
+            Ok(silences) => {
+                if silences != self.silences {
+                    self.routed.dirty = true;
+                }
+                self.silences = silences;
+            }
             Err(error) => tracing::error!(message = "Cannot read silences.", %error),
         }
     }
 
-    /// Hands the firing and resolved alerts to the router and sends what is due.
+    /// Whether this pass must regroup the whole book (and mark silences again).
+    fn must_regroup(&self, now_ms: i64, version: &str) -> bool {
+        let routed = &self.routed;
+        routed.dirty
+            || now_ms - routed.last_full_ms >= REFRESH_MS
+            || routed.version != version
+            || routed.next_boundary_ms.is_some_and(|at| now_ms >= at)
+    }
+
+    /// Hands the alerts to the router (all of them when something changed) and sends what
+    /// is due; marks which silences mute each alert when it regroups.
     pub(super) fn route(&mut self, now_ms: i64) {
+        let version = match &self.routing {
+            Some((policy, _, _)) => policy.current().version.clone(),
+            None => String::new(),
+        };
+        if !self.must_regroup(now_ms, &version) {
+            if let Some((policy, notifier, router)) = &mut self.routing {
+                let current = policy.current();
+                for out in router.tick(&current.policy.routes, now_ms) {
+                    notifier.send_via(&out.channels, out.notification.into());
+                }
+            }
+            return;
+        }
+        self.routed = RouteState {
+            dirty: false,
+            last_full_ms: now_ms,
+            version,
+            next_boundary_ms: self
+                .silences
+                .iter()
+                .flat_map(|s| [s.starts_ms, s.ends_ms])
+                .filter(|&at| at > now_ms)
+                .min(),
+        };
+        self.mark_silenced(now_ms);
         let Some((policy, notifier, router)) = &mut self.routing else {
             return;
         };

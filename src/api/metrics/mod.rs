@@ -18,8 +18,7 @@ use self::names::exported_name;
 use super::ApiState;
 use super::error::ApiError;
 use super::routes::{read_store, unavailable};
-use crate::actors::alert::{AlertState, GetAlertStats, GetAlerts};
-use crate::actors::fleet::GetFleet;
+use crate::actors::alert::{CountAlerts, GetAlertStats};
 use crate::actors::sources::scrape::TargetStats;
 use crate::domain::{ActionState, AgentStatus};
 use crate::notify::ChannelStats;
@@ -58,8 +57,9 @@ type TargetFamily = (
 
 /// Answers the page; no token, like any Prometheus exporter (see ARCHITECTURE.md).
 pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    let fleet = state.fleet.send(GetFleet).await.map_err(unavailable)?;
-    let alerts = state.alert.send(GetAlerts).await.map_err(unavailable)?;
+    // The read routes' shared snapshot: a scrape of a large fleet takes no copy of its own.
+    let fleet = state.fleet_view.get(&state.fleet).await?;
+    let alerts = state.alert.send(CountAlerts).await.map_err(unavailable)?;
     let evaluation = state.alert.send(GetAlertStats).await.map_err(unavailable)?;
     let actions = read_store(&state.store, |store| store.count_by_state()).await?;
     let pools: Vec<String> = state
@@ -101,13 +101,14 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
     page.sample("swarmpilot_ring_buffer_bytes", &[], fleet.ring_bytes as f64);
 
     page.family("swarmpilot_agents", "gauge", "Agents by pool and status.");
+    let mut by_pool: std::collections::HashMap<(&str, AgentStatus), usize> =
+        std::collections::HashMap::new();
+    for agent in &fleet.agents {
+        *by_pool.entry((&agent.pool, agent.status)).or_insert(0) += 1;
+    }
     for pool in &pools {
         for status in STATUSES {
-            let count = fleet
-                .agents
-                .iter()
-                .filter(|a| &a.pool == pool && a.status == status)
-                .count();
+            let count = by_pool.get(&(pool.as_str(), status)).copied().unwrap_or(0);
             page.sample(
                 "swarmpilot_agents",
                 &[("pool", pool), ("status", status_name(status))],
@@ -122,10 +123,7 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
         "Alerts firing now, by level.",
     );
     for level in LEVELS {
-        let count = alerts
-            .iter()
-            .filter(|a| a.state == AlertState::Firing && a.level == level)
-            .count();
+        let count = alerts.firing_by_level.get(&level).copied().unwrap_or(0);
         page.sample(
             "swarmpilot_alerts_firing",
             &[("level", level.as_str())],

@@ -4,7 +4,7 @@
 //! Every call takes the time and answers the transitions it made, which the alert actor
 //! records, logs, routes and tells its subscribers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::domain::alert::{AlertState, AlertView};
 use crate::domain::evidence::AnomalyNote;
@@ -62,10 +62,20 @@ pub struct Crossing<'a> {
     pub breached: bool,
 }
 
-/// Every alert the controller holds, and what their rules need remembered.
+/// Every alert the controller holds, and what their rules need remembered. Indexed so that
+/// a pass costs what is due, not what is held: pending alerts by when their `for` ends,
+/// resolved ones by when they are forgotten, every alert by id and by agent.
 #[derive(Debug, Default)]
 pub struct AlertBook {
     alerts: HashMap<AlertKey, (AlertRule, AlertView)>,
+    /// Every alert's key by its id, in id order (pages, acknowledgements).
+    ids: BTreeMap<u64, AlertKey>,
+    /// The rules each agent has alerts of.
+    by_agent: HashMap<String, BTreeSet<String>>,
+    /// Pending alerts by when their `for` ends, epoch milliseconds.
+    pending: BTreeSet<(i64, AlertKey)>,
+    /// Resolved alerts (when, id), oldest first, to forget after [`RESOLVED_KEPT_MS`].
+    resolved: VecDeque<(i64, u64)>,
     /// When each anomaly alert last saw an anomalous score.
     anomaly_seen: HashMap<AlertKey, i64>,
     /// Firing alerts whose value fell back, and since when.
@@ -102,6 +112,36 @@ impl AlertBook {
     /// Every alert with its rule, to mark (silences).
     pub fn entries_mut(&mut self) -> impl Iterator<Item = &mut (AlertRule, AlertView)> {
         self.alerts.values_mut()
+    }
+
+    /// Stores an alert under `key`, in place of any alert there was, and indexes it.
+    fn put(&mut self, key: AlertKey, rule: AlertRule, view: AlertView) {
+        self.take(&key);
+        self.ids.insert(view.id, key.clone());
+        self.by_agent
+            .entry(key.1.clone())
+            .or_default()
+            .insert(key.0.clone());
+        if view.state == AlertState::Pending {
+            self.pending.insert((due_ms(&rule, &view), key.clone()));
+        }
+        self.alerts.insert(key, (rule, view));
+    }
+
+    /// Removes the alert at `key` and its index entries.
+    fn take(&mut self, key: &AlertKey) -> Option<(AlertRule, AlertView)> {
+        let (rule, view) = self.alerts.remove(key)?;
+        self.ids.remove(&view.id);
+        if let Some(rules) = self.by_agent.get_mut(&key.1) {
+            rules.remove(&key.0);
+            if rules.is_empty() {
+                self.by_agent.remove(&key.1);
+            }
+        }
+        if view.state == AlertState::Pending {
+            self.pending.remove(&(due_ms(&rule, &view), key.clone()));
+        }
+        Some((rule, view))
     }
 
     fn active(&self, key: &AlertKey) -> bool {
@@ -144,8 +184,7 @@ impl AlertBook {
             alert: view.clone(),
             metric: rule.metric.clone(),
         };
-        self.alerts
-            .insert((rule.name.clone(), agent.to_string()), (rule, view));
+        self.put((rule.name.clone(), agent.to_string()), rule, view);
         opened
     }
 
@@ -153,11 +192,15 @@ impl AlertBook {
     fn transition(&mut self, key: &AlertKey, to: AlertState, now_ms: i64) -> Option<Transition> {
         let (rule, view) = self.alerts.get_mut(key)?;
         let from = view.state;
+        if from == AlertState::Pending {
+            self.pending.remove(&(due_ms(rule, view), key.clone()));
+        }
         view.state = to;
         match to {
             AlertState::Firing => view.fired_ms = Some(now_ms),
             AlertState::Resolved => {
                 view.resolved_ms = Some(now_ms);
+                self.resolved.push_back((now_ms, view.id));
                 self.clearing.remove(key);
                 if rule.cooldown_secs > 0 {
                     self.cooldown_until
@@ -219,7 +262,7 @@ impl AlertBook {
                 .collect(),
             // A breach shorter than `for` never fired: it just goes away.
             AlertState::Pending => {
-                self.alerts.remove(&key);
+                self.take(&key);
                 Vec::new()
             }
             AlertState::Resolved => Vec::new(),
@@ -297,18 +340,25 @@ impl AlertBook {
 
     /// `agent` left the fleet: its firing alerts resolve, its pending ones go.
     pub fn forget(&mut self, agent: &str, now_ms: i64) -> Vec<Transition> {
-        let firing: Vec<AlertKey> = self
-            .alerts
-            .iter()
-            .filter(|((_, a), (_, view))| a == agent && view.state == AlertState::Firing)
-            .map(|(key, _)| key.clone())
+        let keys: Vec<AlertKey> = self
+            .by_agent
+            .get(agent)
+            .into_iter()
+            .flatten()
+            .map(|rule| (rule.clone(), agent.to_string()))
             .collect();
-        let resolved = firing
-            .iter()
-            .filter_map(|key| self.transition(key, AlertState::Resolved, now_ms))
-            .collect();
-        self.alerts
-            .retain(|(_, a), (_, view)| a != agent || view.state != AlertState::Pending);
+        let mut resolved = Vec::new();
+        for key in keys {
+            match self.alerts.get(&key).map(|(_, view)| view.state) {
+                Some(AlertState::Firing) => {
+                    resolved.extend(self.transition(&key, AlertState::Resolved, now_ms));
+                }
+                Some(AlertState::Pending) => {
+                    self.take(&key);
+                }
+                _ => {}
+            }
+        }
         resolved
     }
 
@@ -316,15 +366,14 @@ impl AlertBook {
     /// `keep_firing_for` and anomaly alerts quiet for a minute resolve.
     pub fn evaluate(&mut self, now_ms: i64) -> Vec<Transition> {
         self.cooldown_until.retain(|_, until| *until > now_ms);
+        // The first entry due after now: `(now + 1, ("", ""))` sorts before any of them.
+        let after_now = (now_ms.saturating_add(1), AlertKey::default());
         let due: Vec<AlertKey> = self
-            .alerts
-            .iter()
-            .filter(|(key, (rule, view))| {
-                view.state == AlertState::Pending
-                    && now_ms - view.since_ms >= rule.for_secs as i64 * 1000
-                    && !self.cooldown_until.contains_key(*key)
-            })
-            .map(|(key, _)| key.clone())
+            .pending
+            .range(..after_now)
+            .map(|(_, key)| key)
+            .filter(|key| !self.cooldown_until.contains_key(*key))
+            .cloned()
             .collect();
         let mut changes: Vec<Transition> = due
             .iter()
@@ -357,21 +406,47 @@ impl AlertBook {
         changes
     }
 
-    /// Forgets alerts resolved longer than [`RESOLVED_KEPT_MS`] ago.
-    pub fn forget_resolved(&mut self, now_ms: i64) {
-        self.alerts.retain(|_, (_, view)| {
-            view.resolved_ms
-                .is_none_or(|at| now_ms - at < RESOLVED_KEPT_MS)
-        });
+    /// Forgets alerts resolved longer than [`RESOLVED_KEPT_MS`] ago; answers how many.
+    pub fn forget_resolved(&mut self, now_ms: i64) -> usize {
+        let mut forgotten = 0;
+        while let Some(&(at, id)) = self.resolved.front() {
+            if now_ms - at < RESOLVED_KEPT_MS {
+                break;
+            }
+            self.resolved.pop_front();
+            // The alert may have fired again (a new id) or been replaced since.
+            let Some(key) = self.ids.get(&id).cloned() else {
+                continue;
+            };
+            let still = self
+                .alerts
+                .get(&key)
+                .is_some_and(|(_, v)| v.state == AlertState::Resolved && v.resolved_ms == Some(at));
+            if still {
+                self.take(&key);
+                forgotten += 1;
+            }
+        }
+        forgotten
     }
 
     /// Records `by`'s acknowledgement of alert `id` at `now_ms`; the alert, if it exists.
     pub fn ack(&mut self, id: u64, by: &str, now_ms: i64) -> Option<AlertView> {
-        let (_, view) = self.alerts.values_mut().find(|(_, v)| v.id == id)?;
+        let key = self.ids.get(&id)?;
+        let (_, view) = self.alerts.get_mut(key)?;
         view.acked = Some((by.to_string(), now_ms));
         Some(view.clone())
     }
 }
+
+/// When a pending alert's `for` ends, epoch milliseconds.
+fn due_ms(rule: &AlertRule, view: &AlertView) -> i64 {
+    view.since_ms
+        .saturating_add((rule.for_secs as i64).saturating_mul(1000))
+}
+
+mod page;
+pub use page::{AlertCounts, AlertFilter};
 
 #[cfg(test)]
 mod tests;

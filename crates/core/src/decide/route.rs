@@ -57,6 +57,8 @@ struct Group {
     tick_ms: Option<i64>,
     /// The firing alerts at the last notification.
     sent_firing: BTreeSet<String>,
+    /// The firing alerts as of the last `step`.
+    firing: BTreeSet<String>,
     /// Everything seen in the group, latest first by key.
     members: BTreeMap<String, RoutedAlert>,
 }
@@ -136,13 +138,7 @@ impl Router {
                 }
             }
         }
-        let mut out = Vec::new();
-        let mut finished = Vec::new();
         for (key, group) in &mut self.groups {
-            let Some(route) = routes.get(key.0) else {
-                finished.push(key.clone());
-                continue;
-            };
             // An alert that left the group (gone, silenced, inhibited) no longer fires in it.
             let live: BTreeSet<&String> = current
                 .get(key)
@@ -153,12 +149,27 @@ impl Router {
                     member.firing = false;
                 }
             }
-            let firing: BTreeSet<String> = group
+            group.firing = group
                 .members
                 .values()
                 .filter(|a| a.firing)
                 .map(|a| a.key.clone())
                 .collect();
+        }
+        self.tick(routes, now_ms)
+    }
+
+    /// The notifications due at `now_ms` when no alert changed since the last `step`: the
+    /// groups' timers only, at a cost that does not grow with the alerts they hold.
+    pub fn tick(&mut self, routes: &[Route], now_ms: i64) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        let mut finished = Vec::new();
+        for (key, group) in &mut self.groups {
+            let Some(route) = routes.get(key.0) else {
+                finished.push(key.clone());
+                continue;
+            };
+            let firing = &group.firing;
             let secs = |s: u64| s as i64 * 1000;
             // After its first notification a group's timer ticks every group_interval, as
             // Alertmanager's does: changes that come between two ticks go out together at
@@ -174,7 +185,7 @@ impl Router {
                     false
                 }
                 None => now_ms - group.created_ms >= secs(route.group_wait_secs),
-                Some(_) if firing.is_empty() || firing != group.sent_firing => at_tick,
+                Some(_) if firing.is_empty() || *firing != group.sent_firing => at_tick,
                 Some(last) => now_ms - last >= secs(route.repeat_interval_secs),
             };
             if !due {
@@ -182,14 +193,14 @@ impl Router {
             }
             out.push(Outgoing {
                 channels: route.channels.clone(),
-                notification: describe(route, &key.1, group, &firing),
+                notification: describe(route, &key.1, group, firing),
             });
             if firing.is_empty() {
                 finished.push(key.clone());
             } else {
                 group.tick_ms.get_or_insert(now_ms);
                 group.last_sent_ms = Some(now_ms);
-                group.sent_firing = firing;
+                group.sent_firing.clone_from(&group.firing);
                 // Resolved members have been told; keep only what still fires.
                 group.members.retain(|_, a| a.firing);
             }

@@ -154,3 +154,160 @@ fn every_alert_says_what_it_watches_and_means() {
     assert_eq!(offline[0].alert.message, "agent offline on w-3");
     assert_eq!(offline[0].alert.threshold, None);
 }
+
+/// The indexes agree with the alerts they index.
+fn assert_indexed(book: &AlertBook) {
+    assert_eq!(book.ids.len(), book.alerts.len());
+    for (key, (rule, view)) in &book.alerts {
+        assert_eq!(book.ids.get(&view.id), Some(key));
+        assert!(book.by_agent[&key.1].contains(&key.0));
+        let pending = book.pending.contains(&(due_ms(rule, view), key.clone()));
+        assert_eq!(pending, view.state == AlertState::Pending, "{view:?}");
+    }
+    let indexed: usize = book.by_agent.values().map(|rules| rules.len()).sum();
+    assert_eq!(indexed, book.alerts.len());
+    assert_eq!(
+        book.pending.len(),
+        book.entries()
+            .filter(|(_, v)| v.state == AlertState::Pending)
+            .count()
+    );
+}
+
+/// What a page must hold: the filter applied to every alert, in id order.
+fn naive_page(book: &AlertBook, filter: &AlertFilter, limit: usize) -> (Vec<u64>, bool) {
+    let mut ids: Vec<u64> = book
+        .entries()
+        .map(|(_, v)| v)
+        .filter(|v| filter.takes(v))
+        .map(|v| v.id)
+        .collect();
+    ids.sort_unstable();
+    let more = ids.len() > limit;
+    ids.truncate(limit);
+    (ids, more)
+}
+
+#[test]
+fn pages_walk_in_id_order_by_agent_state_and_cursor() {
+    let mut book = AlertBook::new(0);
+    for (i, agent) in ["a", "b", "c", "a", "b"].iter().enumerate() {
+        let name = format!("r{i}");
+        book.raise(&name, AlertLevel::Warning, agent, "p", 1.0, 1_000);
+    }
+    book.clear("r1", "b", 2_000);
+    let all = |after, limit| {
+        let filter = AlertFilter {
+            after,
+            ..AlertFilter::default()
+        };
+        let (page, more) = book.page(&filter, limit);
+        (page.iter().map(|v| v.id).collect::<Vec<_>>(), more)
+    };
+    assert_eq!(all(None, 2), (vec![1, 2], true));
+    assert_eq!(all(Some(2), 2), (vec![3, 4], true));
+    assert_eq!(all(Some(4), 2), (vec![5], false));
+    let of_b = AlertFilter {
+        agent: Some("b".into()),
+        state: Some(AlertState::Firing),
+        ..AlertFilter::default()
+    };
+    let (page, more) = book.page(&of_b, 10);
+    assert_eq!(
+        (page.iter().map(|v| v.id).collect::<Vec<_>>(), more),
+        (vec![5], false)
+    );
+    let counts = book.counts();
+    assert_eq!(counts.total, 5);
+    assert_eq!(counts.firing_by_level.get(&AlertLevel::Warning), Some(&4));
+}
+
+#[test]
+fn a_resolved_alert_is_forgotten_once_and_its_successor_is_kept() {
+    let mut book = AlertBook::new(0);
+    book.raise("down", AlertLevel::Critical, "w-1", "p", 1.0, 1_000);
+    book.clear("down", "w-1", 2_000);
+    // It fires again: the new alert replaces the resolved one under the same key.
+    book.raise("down", AlertLevel::Critical, "w-1", "p", 1.0, 3_000);
+    assert_eq!(book.forget_resolved(2_000 + RESOLVED_KEPT_MS), 0);
+    assert_eq!(book.len(), 1);
+    book.clear("down", "w-1", 4_000);
+    assert_eq!(book.forget_resolved(4_000 + RESOLVED_KEPT_MS - 1), 0);
+    assert_eq!(book.forget_resolved(4_000 + RESOLVED_KEPT_MS), 1);
+    assert!(book.is_empty());
+    assert_indexed(&book);
+}
+
+/// One step of the property test below.
+#[derive(Debug, Clone)]
+enum Step {
+    Cross { rule: u8, agent: u8, breached: bool },
+    Raise { rule: u8, agent: u8 },
+    Clear { rule: u8, agent: u8 },
+    Forget { agent: u8 },
+    Evaluate,
+    Later { secs: u16 },
+}
+
+fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
+    use proptest::prelude::*;
+    let step = prop_oneof![
+        (0u8..3, 0u8..4, any::<bool>()).prop_map(|(rule, agent, breached)| Step::Cross {
+            rule,
+            agent,
+            breached
+        }),
+        (0u8..3, 0u8..4).prop_map(|(rule, agent)| Step::Raise { rule, agent }),
+        (0u8..3, 0u8..4).prop_map(|(rule, agent)| Step::Clear { rule, agent }),
+        (0u8..4).prop_map(|agent| Step::Forget { agent }),
+        Just(Step::Evaluate),
+        (0u16..900).prop_map(|secs| Step::Later { secs }),
+    ];
+    proptest::collection::vec(step, 1..80)
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_indexes_agree_with_the_alerts_whatever_happens(steps in steps()) {
+        let mut book = AlertBook::new(0);
+        let mut now = 1_000i64;
+        for step in steps {
+            let agent = |a: u8| format!("w-{a}");
+            match step {
+                Step::Cross { rule: r, agent: a, breached } => {
+                    let mut hot = rule(u64::from(r) * 5, u64::from(r % 2) * 10, u64::from(r) * 20);
+                    hot.name = format!("hot{r}");
+                    let name = agent(a);
+                    let crossing = Crossing {
+                        rule: hot, agent: &name, pool: "w", value: 60.0, ts_ms: now, breached,
+                    };
+                    book.crossed(crossing, now);
+                }
+                Step::Raise { rule: r, agent: a } => {
+                    book.raise(&format!("down{r}"), AlertLevel::Critical, &agent(a), "w", 1.0, now);
+                }
+                Step::Clear { rule: r, agent: a } => {
+                    book.clear(&format!("down{r}"), &agent(a), now);
+                }
+                Step::Forget { agent: a } => {
+                    book.forget(&agent(a), now);
+                }
+                Step::Evaluate => {
+                    book.evaluate(now);
+                    book.forget_resolved(now);
+                }
+                Step::Later { secs } => now += i64::from(secs) * 1000,
+            }
+            assert_indexed(&book);
+            for filter in [
+                AlertFilter::default(),
+                AlertFilter { agent: Some("w-1".into()), ..AlertFilter::default() },
+                AlertFilter { state: Some(AlertState::Pending), after: Some(3), ..AlertFilter::default() },
+            ] {
+                let (page, more) = book.page(&filter, 3);
+                let ids: Vec<u64> = page.iter().map(|v| v.id).collect();
+                proptest::prop_assert_eq!((ids, more), naive_page(&book, &filter, 3));
+            }
+        }
+    }
+}

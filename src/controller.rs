@@ -317,6 +317,7 @@ impl Controller {
             policy_keeper: policy_keeper.clone(),
             admin_token: token.clone(),
             rates: Default::default(),
+            inflight: Default::default(),
             tokens: Default::default(),
             notifier,
             tasks,

@@ -107,6 +107,8 @@ pub fn json_error(error: actix_web::error::JsonPayloadError) -> actix_web::Error
             }
         }
         JsonPayloadError::Deserialize(inner) => invalid_body(inner),
+        JsonPayloadError::Payload(inner) => crate::api::admission::timed_out(inner)
+            .unwrap_or_else(|| ApiError::bad_request(None, format!("invalid JSON body: {error}"))),
         _ => ApiError::bad_request(None, format!("invalid JSON body: {error}")),
     };
     api.into()

@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::ApiState;
+use super::admission::timed_out;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::openapi::Endpoint;
@@ -130,10 +131,9 @@ pub(super) async fn read_body(
             field: Some("body".into()),
         }),
         Ok(Err(_)) => Err(too_large()),
-        Ok(Ok(Err(error))) => Err(ApiError::bad_request(
-            Some("body"),
-            format!("cannot read the body: {error}"),
-        )),
+        Ok(Ok(Err(error))) => Err(timed_out(&error).unwrap_or_else(|| {
+            ApiError::bad_request(Some("body"), format!("cannot read the body: {error}"))
+        })),
         Ok(Ok(Ok(bytes))) => Ok(bytes),
     }
 }

@@ -2,6 +2,7 @@
 //! to and from domain types and talks to the actors by message.
 
 mod actions;
+pub mod admission;
 mod agents;
 mod alerts;
 pub mod auth;
@@ -62,6 +63,8 @@ pub struct ApiState {
     pub tokens: Arc<Mutex<auth::TokenCache>>,
     /// Each caller's request bucket (`global.requests_per_sec_per_token`).
     pub rates: Arc<Mutex<crate::decide::rate::TokenBuckets>>,
+    /// Each caller's requests in flight (`global.max_requests_in_flight_per_token`).
+    pub inflight: admission::InFlight,
     /// The notification channels, for their counts.
     pub notifier: crate::notify::Notifier,
     /// The task tracker.

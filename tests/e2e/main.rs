@@ -80,5 +80,9 @@ mod reads_cli;
 mod reports;
 // Hostile bodies: item bombs refused before they are built, within bounded memory.
 mod limits;
+// Slow bodies: a cap of requests in flight per token and a deadline on every body.
+mod slow_bodies;
+// Query parameters: arbitrary values on every GET route answer 2xx or a named 4xx.
+mod queries;
 // The API over TLS, and no plaintext beyond loopback unless the policy says so.
 mod tls;

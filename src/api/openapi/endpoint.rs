@@ -7,7 +7,9 @@ use actix_web::{Route, web};
 use futures_util::future::{Either, ready};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
+use crate::api::admission::{admit, bound_body};
 use crate::api::auth::{authenticate, throttle};
+use crate::http_error::ApiError;
 use crate::policy::Role;
 
 /// Makes a type's schema, registering what it refers to.
@@ -230,19 +232,38 @@ pub fn mount(cfg: &mut web::ServiceConfig, table: &[Endpoint]) {
         cfg.service(
             web::resource(endpoint.path)
                 .guard(actix_web::guard::Method(method))
-                .wrap_fn(move |req, service| {
-                    // The answer that stops the request before its handler, if any.
-                    let refused = role.and_then(|role| {
-                        match authenticate(req.request()).and_then(|c| c.require(role).map(|()| c))
+                .wrap_fn(move |mut req, service| {
+                    let refuse = |req: actix_web::dev::ServiceRequest, error: ApiError| {
+                        Either::Right(ready(Ok(req.into_response(error.error_response()))))
+                    };
+                    // Token and role, then the token's rate and its requests in flight.
+                    let mut slot = None;
+                    if let Some(role) = role {
+                        let caller = match authenticate(req.request())
+                            .and_then(|c| c.require(role).map(|()| c))
                         {
-                            Ok(caller) => throttle(req.request(), &caller.name),
-                            Err(error) => Some(error.error_response()),
+                            Ok(caller) => caller,
+                            Err(error) => return refuse(req, error),
+                        };
+                        if let Some(answer) = throttle(req.request(), &caller.name) {
+                            return Either::Right(ready(Ok(req.into_response(answer))));
                         }
-                    });
-                    match refused {
-                        None => Either::Left(service.call(req)),
-                        Some(answer) => Either::Right(ready(Ok(req.into_response(answer)))),
+                        match admit(req.request(), &caller.name) {
+                            Ok(held) => slot = held,
+                            Err(answer) => {
+                                return Either::Right(ready(Ok(req.into_response(*answer))));
+                            }
+                        }
                     }
+                    if req.method() != actix_web::http::Method::GET {
+                        bound_body(&mut req);
+                    }
+                    let call = service.call(req);
+                    Either::Left(async move {
+                        let answer = call.await;
+                        drop(slot);
+                        answer
+                    })
                 })
                 .route((endpoint.route)()),
         );

@@ -39,8 +39,8 @@ pub struct IngestPolicy {
     #[serde(default = "default_max_body_bytes")]
     #[schemars(range(min = 1024))]
     pub max_body_bytes: usize,
-    /// Seconds a push request's body may take to arrive; a slower one gets 408 and its
-    /// connection is closed.
+    /// Seconds any request's body (a push, an action, a silence) may take to arrive; a
+    /// slower one gets 408 and its connection is closed.
     #[serde(default = "default_body_timeout_secs")]
     #[schemars(range(min = 1))]
     pub body_timeout_secs: u64,

@@ -86,6 +86,10 @@ pub struct Global {
     #[serde(default = "default_request_burst_per_token")]
     #[schemars(range(min = 1))]
     pub request_burst_per_token: u32,
+    /// Requests each token may have in flight at once (a body still arriving counts); past
+    /// it the API answers 429 with `Retry-After`. 0 limits nothing.
+    #[serde(default = "default_max_requests_in_flight_per_token")]
+    pub max_requests_in_flight_per_token: u32,
     /// Listen beyond loopback without TLS, so that bearer tokens travel in clear: refused
     /// unless set to true in so many words.
     #[serde(default)]
@@ -115,6 +119,9 @@ const fn default_requests_per_sec_per_token() -> u32 {
 const fn default_request_burst_per_token() -> u32 {
     20_000
 }
+const fn default_max_requests_in_flight_per_token() -> u32 {
+    256
+}
 const fn default_shutdown_grace_secs() -> u64 {
     10
 }
@@ -131,6 +138,7 @@ impl Default for Global {
             tls: None,
             requests_per_sec_per_token: default_requests_per_sec_per_token(),
             request_burst_per_token: default_request_burst_per_token(),
+            max_requests_in_flight_per_token: default_max_requests_in_flight_per_token(),
             plaintext_beyond_loopback: false,
             shutdown_grace_secs: default_shutdown_grace_secs(),
         }

@@ -1,0 +1,136 @@
+//! Slow bodies: a token holder who opens connections and never sends the bodies they
+//! announce holds at most the policy's cap of requests in flight; every other request of
+//! theirs is refused at once, other tokens and `/healthz` are not held back, each held
+//! request gets 408 at the body deadline, and the server's descriptors come back.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::util::{Server, client, wait_for};
+
+/// Held connections opened by the one token: far past its cap of four.
+const HELD: usize = 300;
+
+/// Opens a connection that announces a JSON body of 100 bytes and sends none of it.
+async fn hold(addr: &str, token: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /api/v1/actions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    stream
+}
+
+/// The status line's code of the first answer on `stream`, read within `within`.
+async fn status_of(stream: &mut TcpStream, within: Duration) -> u16 {
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let read = async {
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buffer).await.expect("read");
+            assert!(n > 0, "closed without an answer");
+            answer.extend_from_slice(&buffer[..n]);
+        }
+    };
+    tokio::time::timeout(within, read)
+        .await
+        .expect("an answer in time");
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status line")
+}
+
+fn open_fds(server: &Server) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", server.pid().unwrap()))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_token_holding_bodies_back_holds_only_its_cap_and_each_gets_408_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("viewer.token");
+    std::fs::write(&secret, "viewer-secret-of-the-slow-body-test\n").unwrap();
+    let server = Server::start(&format!(
+        "[global]\nmax_requests_in_flight_per_token = 4\n\
+         [[global.tokens]]\nname = \"viewer\"\nrole = \"viewer\"\ntoken_file = {:?}\n\
+         [ingest]\nbody_timeout_secs = 2\n\
+         [pools.external]\nmin_agents = 0\ndriver = {{ type = \"none\" }}\n",
+        secret.display().to_string()
+    ));
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let fds_before = open_fds(&server);
+
+    let started = Instant::now();
+    let mut held = Vec::new();
+    for _ in 0..HELD {
+        held.push(hold(&addr, &server.token).await);
+    }
+    // Past the cap: refused at once, naming the setting (the cap's four are still held).
+    let refused = client()
+        .get(format!("{}/api/v1/pools", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_in_flight", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("global.max_requests_in_flight_per_token"),
+        "{message}"
+    );
+    // Another token and the health check are not held back.
+    let (status, _) = server
+        .get_as("/api/v1/pools", Some("viewer-secret-of-the-slow-body-test"))
+        .await;
+    assert_eq!(status, 200);
+    let health_started = Instant::now();
+    let health = client()
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(
+        health_started.elapsed() < Duration::from_secs(1),
+        "/healthz took {:?} with {HELD} bodies held back",
+        health_started.elapsed()
+    );
+
+    // Every held request is answered: 429 at once beyond the cap, 408 at the deadline.
+    let mut statuses = std::collections::BTreeMap::new();
+    for stream in &mut held {
+        let status = status_of(stream, Duration::from_secs(10)).await;
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    assert_eq!(statuses.get(&408), Some(&4), "{statuses:?}");
+    assert_eq!(statuses.get(&429), Some(&(HELD - 4)), "{statuses:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the held requests took {:?} to be answered",
+        started.elapsed()
+    );
+    drop(held);
+
+    // Its slots are back, and so are the server's descriptors.
+    let (status, _) = server.get("/api/v1/pools").await;
+    assert_eq!(status, 200);
+    wait_for(
+        "the held connections' descriptors to close",
+        Duration::from_secs(20),
+        || {
+            let open = open_fds(&server);
+            async move { (open <= fds_before + 8).then_some(()) }
+        },
+    )
+    .await;
+}

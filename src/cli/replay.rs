@@ -16,6 +16,8 @@ pub enum StrategyName {
     Swarmpilot,
     /// Kubernetes' Horizontal Pod Autoscaler with its defaults.
     Hpa,
+    /// Perfect foresight: the fewest agents that never violate, knowing the whole trace.
+    Oracle,
 }
 
 /// The arguments of `swarmpilot replay`.
@@ -27,7 +29,8 @@ pub struct ReplayArgs {
     /// The strategy to score.
     #[arg(long, value_enum, default_value_t = StrategyName::Swarmpilot)]
     pub strategy: StrategyName,
-    /// Score both strategies on the same trace (and chart them together with --plot).
+    /// Score all three strategies on the same trace, with swarmpilot's ratios to the oracle
+    /// and to HPA (and chart them together with --plot).
     #[arg(long)]
     pub compare: bool,
     /// Policy directory or file for the swarmpilot strategy (default: the embedded
@@ -164,10 +167,16 @@ fn pool_policy(path: Option<&Path>, pool: Option<&str>) -> anyhow::Result<PoolPo
     })
 }
 
-fn strategy(name: StrategyName, pool: &PoolPolicy, config: &ReplayConfig) -> Box<dyn Strategy> {
+fn strategy(
+    name: StrategyName,
+    pool: &PoolPolicy,
+    config: &ReplayConfig,
+    trace: &Trace,
+) -> Box<dyn Strategy> {
     match name {
         StrategyName::Hpa => Box::new(replay::hpa::Hpa::new(config.min_agents, config.max_agents)),
         StrategyName::Swarmpilot => Box::new(replay::swarmpilot::Swarmpilot::new(pool, config)),
+        StrategyName::Oracle => Box::new(replay::oracle::Oracle::new(trace, config)),
     }
 }
 
@@ -180,13 +189,17 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     }
     let pool = pool_policy(args.policy.as_deref(), args.pool.as_deref())?;
     let names = if args.compare {
-        vec![StrategyName::Hpa, StrategyName::Swarmpilot]
+        vec![
+            StrategyName::Hpa,
+            StrategyName::Swarmpilot,
+            StrategyName::Oracle,
+        ]
     } else {
         vec![args.strategy]
     };
     let mut results: Vec<(Outcome, Vec<TickRecord>)> = Vec::new();
     for name in names {
-        let mut strategy = strategy(name, &pool, &config);
+        let mut strategy = strategy(name, &pool, &config, &trace);
         let label = strategy.name();
         let mut progress = |done: u64, total: u64| {
             if total >= 20_000 {
@@ -295,21 +308,29 @@ fn table(trace: &Trace, config: &ReplayConfig, outcomes: &[&Outcome]) -> String 
             o.max_agents
         ));
     }
-    if let [hpa, ours] = outcomes {
-        let share = |a: u64, b: u64| {
-            if b == 0 {
-                "n/a".to_string()
-            } else {
-                format!("{:.1}%", a as f64 * 100.0 / b as f64)
-            }
-        };
+    let named = |name: &str| outcomes.iter().find(|o| o.strategy == name);
+    let ratio = |a: u64, b: u64| {
+        if b == 0 {
+            "n/a".to_string()
+        } else {
+            format!("{:.3}", a as f64 / b as f64)
+        }
+    };
+    if let (Some(ours), Some(hpa)) = (named("swarmpilot"), named("hpa")) {
         out.push_str(&format!(
-            "{} vs {}: SLO violation {} of {}'s, agent-seconds {}\n",
-            ours.strategy,
-            hpa.strategy,
-            share(ours.slo_violation_seconds, hpa.slo_violation_seconds),
-            hpa.strategy,
-            share(ours.agent_seconds, hpa.agent_seconds),
+            "swarmpilot / hpa: SLO violation seconds {}, agent-seconds {}, direction changes {} vs {}\n",
+            ratio(ours.slo_violation_seconds, hpa.slo_violation_seconds),
+            ratio(ours.agent_seconds, hpa.agent_seconds),
+            ours.direction_changes,
+            hpa.direction_changes,
+        ));
+    }
+    if let (Some(ours), Some(oracle)) = (named("swarmpilot"), named("oracle")) {
+        out.push_str(&format!(
+            "swarmpilot / oracle: agent-seconds {} (violation seconds {} vs {})\n",
+            ratio(ours.agent_seconds, oracle.agent_seconds),
+            ours.slo_violation_seconds,
+            oracle.slo_violation_seconds,
         ));
     }
     out

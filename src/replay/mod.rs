@@ -8,6 +8,7 @@
 //! tick from what they could have observed by then.
 
 pub mod hpa;
+pub mod oracle;
 pub mod plot;
 pub mod swarmpilot;
 pub mod trace;

@@ -32,7 +32,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn replay_compares_both_strategies_and_draws_them() {
+fn replay_compares_the_three_strategies_and_draws_them() {
     let dir = tempfile::tempdir().unwrap();
     let trace = daily_trace(dir.path());
     let chart = dir.path().join("compare.png");
@@ -46,14 +46,15 @@ fn replay_compares_both_strategies_and_draws_them() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let results: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let [hpa, ours] = results.as_array().unwrap().as_slice() else {
-        panic!("two results: {results}");
+    let [hpa, ours, oracle] = results.as_array().unwrap().as_slice() else {
+        panic!("three results: {results}");
     };
     assert_eq!(hpa["strategy"], "hpa");
     assert_eq!(ours["strategy"], "swarmpilot");
+    assert_eq!(oracle["strategy"], "oracle");
     // From the first to the last row, every 15 s.
     let ticks = (863 * 300) / 15 + 1;
-    for result in [hpa, ours] {
+    for result in [hpa, ours, oracle] {
         assert_eq!(result["ticks"], ticks);
         assert_eq!(result["settings"]["tick_secs"], 15);
         for field in ["slo_violation_seconds", "agent_seconds", "scale_actions"] {
@@ -67,6 +68,13 @@ fn replay_compares_both_strategies_and_draws_them() {
     assert!(violations(hpa) > 0, "{hpa}");
     assert!(violations(ours) * 2 <= violations(hpa), "{ours} vs {hpa}");
     assert!(cost(ours) <= cost(hpa), "{ours} vs {hpa}");
+    // Perfect foresight: violations only while the first agents start, and the fewest
+    // agent-seconds of the three.
+    assert!(violations(oracle) <= 60, "{oracle}");
+    assert!(
+        cost(oracle) < cost(ours) && cost(oracle) < cost(hpa),
+        "{oracle}"
+    );
     // A real PNG of the chart's size.
     let png = std::fs::read(&chart).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
@@ -146,4 +154,36 @@ fn bad_traces_and_settings_get_clear_errors() {
     let out = replay(&["--trace", trace, "--plot-span", "5:1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("ends before it starts"));
+}
+
+#[test]
+fn replay_compare_prints_swarmpilots_ratios_to_hpa_and_the_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = daily_trace(dir.path());
+    let out = replay(&["--trace", trace.to_str().unwrap(), "--compare"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let rows: Vec<&str> = stdout.lines().skip(2).take(3).collect();
+    let names: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["hpa", "swarmpilot", "oracle"], "{stdout}");
+    let agent_seconds = |name: &str| -> f64 {
+        let row = rows.iter().find(|r| r.starts_with(name)).unwrap();
+        row.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("swarmpilot / oracle: agent-seconds "))
+        .unwrap_or_else(|| panic!("no oracle ratio in:\n{stdout}"));
+    let printed: f64 = line.split_whitespace().nth(4).unwrap().parse().unwrap();
+    let expected = agent_seconds("swarmpilot") / agent_seconds("oracle");
+    assert!((printed - expected).abs() < 0.001, "{line} vs {expected}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("swarmpilot / hpa: SLO violation seconds ")),
+        "{stdout}"
+    );
 }

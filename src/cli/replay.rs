@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use crate::policy::{self, PoolPolicy};
+use crate::policy::{self, Automation, PoolPolicy};
 use crate::replay::plot::{self, Run};
 use crate::replay::{self, Outcome, ReplayConfig, Strategy, TickRecord, Trace};
 
@@ -138,8 +138,12 @@ impl ReplayArgs {
     }
 }
 
-/// The pool policy the swarmpilot strategy runs with.
-fn pool_policy(path: Option<&Path>, pool: Option<&str>) -> anyhow::Result<PoolPolicy> {
+/// The pool policy the swarmpilot strategy runs with, and the automation settings that pace
+/// its actions.
+fn pool_policy(
+    path: Option<&Path>,
+    pool: Option<&str>,
+) -> anyhow::Result<(PoolPolicy, Automation)> {
     let loaded = match path {
         Some(path) => policy::load_dir(path),
         None => policy::load_str(
@@ -159,23 +163,26 @@ fn pool_policy(path: Option<&Path>, pool: Option<&str>) -> anyhow::Result<PoolPo
             names.join(", ")
         ),
     };
-    pools.get(name).cloned().with_context(|| {
+    let chosen = pools.get(name).cloned().with_context(|| {
         format!(
             "--pool {name}: no such pool in the policy (it has {})",
             names.join(", ")
         )
-    })
+    })?;
+    Ok((chosen, loaded.policy.automation.clone()))
 }
 
 fn strategy(
     name: StrategyName,
-    pool: &PoolPolicy,
+    (pool, automation): &(PoolPolicy, Automation),
     config: &ReplayConfig,
     trace: &Trace,
 ) -> Box<dyn Strategy> {
     match name {
         StrategyName::Hpa => Box::new(replay::hpa::Hpa::new(config.min_agents, config.max_agents)),
-        StrategyName::Swarmpilot => Box::new(replay::swarmpilot::Swarmpilot::new(pool, config)),
+        StrategyName::Swarmpilot => Box::new(replay::swarmpilot::Swarmpilot::new(
+            pool, automation, config,
+        )),
         StrategyName::Oracle => Box::new(replay::oracle::Oracle::new(trace, config)),
     }
 }
@@ -306,6 +313,13 @@ fn table(trace: &Trace, config: &ReplayConfig, outcomes: &[&Outcome]) -> String 
             o.scale_actions,
             o.direction_changes,
             o.max_agents
+        ));
+    }
+    for o in outcomes.iter().filter(|o| o.held_by_pacing > 0) {
+        out.push_str(&format!(
+            "{}: {} changes held back by the actuator's pacing (an action verifying, cooldown, \
+             hourly cap)\n",
+            o.strategy, o.held_by_pacing
         ));
     }
     let named = |name: &str| outcomes.iter().find(|o| o.strategy == name);

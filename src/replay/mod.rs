@@ -9,6 +9,7 @@
 
 pub mod hpa;
 pub mod oracle;
+pub mod pacing;
 pub mod plot;
 pub mod swarmpilot;
 pub mod trace;
@@ -72,6 +73,10 @@ pub trait Strategy {
     fn name(&self) -> &'static str;
     /// The number of agents the pool should have from now on.
     fn decide(&mut self, observation: &Observation) -> usize;
+    /// Changes it wanted that the actuator's pacing held back.
+    fn held(&self) -> u64 {
+        0
+    }
 }
 
 /// The score of one strategy on one trace.
@@ -91,6 +96,9 @@ pub struct Outcome {
     pub max_agents: usize,
     /// Ticks simulated.
     pub ticks: u64,
+    /// Changes the strategy wanted that the actuator's pacing held back (cooldown, hourly
+    /// cap, an action still verifying).
+    pub held_by_pacing: u64,
 }
 
 /// One tick as simulated, for charts.
@@ -130,6 +138,7 @@ pub fn simulate(
         direction_changes: 0,
         max_agents: initial,
         ticks: 0,
+        held_by_pacing: 0,
     };
     let mut records = Vec::with_capacity(total as usize);
     let mut last_direction = 0i8;
@@ -194,6 +203,7 @@ pub fn simulate(
         now += tick_ms;
     }
     progress(outcome.ticks, total);
+    outcome.held_by_pacing = strategy.held();
     (outcome, records)
 }
 

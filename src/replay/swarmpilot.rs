@@ -1,10 +1,12 @@
 //! swarmpilot's own optimizer as a replay strategy: the live controller's [`PoolPlanner`]
-//! (forecast and HPA rule) fed the pool's load once per tick, with the pool's policy.
+//! (forecast and HPA rule) fed the pool's load once per tick, with the pool's policy, its
+//! plans applied only as the live actuator's pacing lets them ([`Pacing`]).
 
+use super::pacing::Pacing;
 use super::{Observation, ReplayConfig, Strategy};
 use crate::analytics::planner::{Plan, PoolPlanner, lead_ticks};
 use crate::analytics::scaling::{RateLimit, ScalingConfig};
-use crate::policy::PoolPolicy;
+use crate::policy::{Automation, PoolPolicy};
 
 /// The optimizer's planner on a simulated pool.
 #[derive(Debug, Clone)]
@@ -15,11 +17,14 @@ pub struct Swarmpilot {
     assumed_startup_ms: i64,
     tick_ms: i64,
     last_plan: Option<Plan>,
+    /// What the actuator lets through.
+    pacing: Pacing,
 }
 
 impl Swarmpilot {
-    /// The optimizer with `pool`'s policy, its size clamped as the replay's settings say.
-    pub fn new(pool: &PoolPolicy, replay: &ReplayConfig) -> Self {
+    /// The optimizer with `pool`'s policy, paced by `automation` as the live actuator is, its
+    /// size clamped as the replay's settings say.
+    pub fn new(pool: &PoolPolicy, automation: &Automation, replay: &ReplayConfig) -> Self {
         let config = ScalingConfig {
             min_agents: replay.min_agents,
             max_agents: replay.max_agents,
@@ -35,6 +40,7 @@ impl Swarmpilot {
             assumed_startup_ms: pool.startup_secs as i64 * 1000,
             tick_ms: replay.tick_secs.max(1) as i64 * 1000,
             last_plan: None,
+            pacing: Pacing::new(automation.clone(), replay.min_agents),
         }
     }
 
@@ -65,8 +71,15 @@ impl Strategy for Swarmpilot {
             load,
             lead,
         );
-        let desired = plan.desired();
+        let desired = plan
+            .desired()
+            .clamp(self.config.min_agents, self.config.max_agents);
         self.last_plan = Some(plan);
-        desired
+        self.pacing
+            .admit(observation.now_ms, observation.current, desired)
+    }
+
+    fn held(&self) -> u64 {
+        self.pacing.held
     }
 }

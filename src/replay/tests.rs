@@ -129,7 +129,7 @@ fn hpa_and_swarmpilot_replay_a_daily_shape() {
     );
     let policy = crate::policy::load_str("replay.toml", crate::policy::REPLAY_POLICY).unwrap();
     let pool = policy.policy.pools.values().next().unwrap();
-    let mut ours = swarmpilot::Swarmpilot::new(pool, &config);
+    let mut ours = swarmpilot::Swarmpilot::new(pool, &policy.policy.automation, &config);
     let (swarmpilot, _) = simulate(&trace, &config, &mut ours, &mut |_, _| {});
     assert!(swarmpilot.max_agents <= config.max_agents);
     assert!(ours.last_plan().is_some());

@@ -187,3 +187,63 @@ fn replay_compare_prints_swarmpilots_ratios_to_hpa_and_the_oracle() {
         "{stdout}"
     );
 }
+
+/// Flat at 10, then a burst in two steps a minute apart: 30 from minute 10, 60 from minute 11,
+/// to minute 19 (rows every 15 s).
+fn two_step_burst(dir: &Path) -> std::path::PathBuf {
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..76 {
+        let minute = i as f64 / 4.0;
+        let value = if minute >= 11.0 {
+            60.0
+        } else if minute >= 10.0 {
+            30.0
+        } else {
+            10.0
+        };
+        text.push_str(&format!("{},{value}\n", 1_396_310_400 + i * 15));
+    }
+    let path = dir.join("burst.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_replay_paces_swarmpilot_as_the_actuator_does_one_action_per_cooldown() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = two_step_burst(dir.path());
+    let run = |cooldown_secs: u64| -> Value {
+        let policy = dir.path().join(format!("cooldown-{cooldown_secs}.toml"));
+        std::fs::write(
+            &policy,
+            format!(
+                "[automation]\ncooldown_secs = {cooldown_secs}\n\
+                 [pools.replay]\ntarget_cpu_percent = 75\nstartup_secs = 60\n\
+                 scale_down_stabilization_secs = 60\n"
+            ),
+        )
+        .unwrap();
+        let out = replay(&[
+            "--trace",
+            trace.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let free = run(0);
+    let paced = run(600);
+    let actions = |r: &Value| r["scale_actions"].as_u64().unwrap();
+    let held = |r: &Value| r["held_by_pacing"].as_u64().unwrap();
+    // Unpaced, the burst's two steps are two scale-outs; within a 600 s cooldown the second
+    // waits, and the run (shorter than the cooldown after the first) ends with one.
+    assert!(actions(&free) >= 2, "{free}");
+    assert_eq!(held(&free), 0, "{free}");
+    assert_eq!(actions(&paced), 1, "{paced}");
+    assert!(held(&paced) >= 1, "{paced}");
+    // Held back, the pool runs short: more violation than unpaced.
+    let violations = |r: &Value| r["slo_violation_seconds"].as_u64().unwrap();
+    assert!(violations(&paced) > violations(&free), "{paced} vs {free}");
+}

@@ -1,37 +1,50 @@
 #!/usr/bin/env python3
-"""Reference evaluation for swarmpilot load forecasters (NAB dev set).
+"""Reference evaluation for swarmpilot load forecasters (NAB dev set), issue 23's protocol.
 
 Computes MASE at horizons 1, 6, 12 for
   * snaive : seasonal naive, season m detected by ACF at each origin (m=1 -> naive)
   * sm_holt: statsmodels ExponentialSmoothing(trend='add', damped_trend=True).fit()
-             refitted at each origin (default optimizer, default init)
+             refitted at each origin (default optimizer, default init) -- "damped Holt"
 and optionally scores forecast CSVs produced by our forecaster (Python prototype
 or the Rust CLI) with exactly the same origins and scaling.
 
-Protocol (all deterministic):
-  * series y[0..n-1] = column `value` of each CSV (timestamps ignored, row index = time)
-  * warm-up W = ceil(0.15 * n); K = 40 origins t_k = W-1 + round(k*(n-13-(W-1))/(K-1)),
-    k = 0..K-1 (deduplicated); training data at origin t = rows 0..t
-  * baselines are fitted on the trailing window rows max(0, t-N+1)..t, N = 2000
-  * forecasts for t+h, h = 1..12; scored at h in {1, 6, 12}
-  * scale_t = mean_{i=1..t} |y[i] - y[i-1]| (in-sample one-step naive MAE on rows 0..t)
-  * per file: MASE_h = mean over origins of |y[t+h] - f_h(t)| / scale_t
-  * files whose scale_t == 0 at any origin (art_flatline) are excluded from the MASE
-    averages; for them the max absolute error is reported instead
-  * table: mean and median over the remaining files
+Protocol (issue 23; all deterministic; PROTOCOL below names it and keys the cache):
+  * series y[0..n-1] = column `value` of each CSV in file order (timestamps ignored,
+    row index = time); half = floor(n/2); the first half is rows 0..half-1
+  * origins: t = half-1 (the last row of the first half, so the first forecast target is
+    the first row of the second half), then every 50 rows, t = half-1 + 50k, while
+    t + 12 <= n-1 (every horizon up to 12 has a truth value)
+  * forecasts for t+h, h = 1..12, made from rows 0..t; scored at h in {1, 6, 12}
+  * baselines at origin t are fitted on the last 1,000 points up to and including the
+    origin, rows max(0, t-999)..t (the season of snaive is detected on the same window);
+    a statsmodels fit that raises or forecasts a non-finite value is replaced by the naive
+    forecast y[t] and counted as a failure
+  * scale (one per series) = mean_{i=1..half-1} |y[i] - y[i-1]|, the mean absolute one-step
+    difference of the series' first half
+  * per series: MASE_h = mean over origins of |y[t+h] - f_h(t)| / scale
+  * series whose scale == 0 (art_flatline) are excluded from the MASE averages; for them
+    the max absolute error over origins and horizons is reported instead
+  * figure: mean over the remaining series (median also printed) for each method at each h;
+    for every --ours method, the ratio of its mean MASE to sm_holt's mean MASE at each h and
+    whether issue 23's target (ratio <= 0.85) is met
 
 Usage:
-  python3 reference.py                       # baselines table (cached in ./ref_cache.json)
-  python3 reference.py --ours DIR [--ours NAME=DIR ...]
+  python3 forecast-reference.py                       # baselines table (cached)
+  python3 forecast-reference.py --ours DIR [--ours NAME=DIR ...]
         DIR holds one CSV per series, same base name as the input file, with columns
         timestamp,value,f1..f12 (row t: forecasts made from rows 0..t for t+1..t+12;
-        empty cells while warming up). Only rows at the chosen origins are read.
+        empty cells while warming up; an origin with an empty cell is scored as naive and
+        reported). Only rows at the chosen origins are read.
   options: --data DIR (default ../shared/nab/data beside the repository), --no-cache, --per-file,
-           --full-history (statsmodels fitted on rows 0..t instead of trailing 2000)
+           --cache FILE (default target/forecast-reference-cache-<PROTOCOL>.json; a cache
+           written under another protocol is discarded),
+           --full-history (statsmodels fitted on rows 0..t instead of the trailing 1,000:
+           not issue 23's protocol, kept for comparison; cached under its own protocol key)
 """
 import argparse
 import csv
 import glob
+import hashlib
 import json
 import math
 import os
@@ -41,9 +54,12 @@ import warnings
 
 HORIZONS = (1, 6, 12)
 HMAX = 12
-K_ORIGINS = 40
-WINDOW = 2000
-WARM_FRAC = 0.15
+ORIGIN_STEP = 50
+WINDOW = 1000
+TARGET_RATIO = 0.85
+# Names the protocol; part of the default cache file name and stored in the cache, so
+# baselines computed under another protocol are never reused. Bump on any protocol change.
+PROTOCOL = "issue23-v1"
 
 
 def log(*a):
@@ -78,18 +94,18 @@ def load_values(path):
 
 
 def origins_for(n):
-    W = math.ceil(WARM_FRAC * n)
-    lo, hi = W - 1, n - 1 - HMAX
-    out = []
-    for k in range(K_ORIGINS):
-        t = lo + int(round(k * (hi - lo) / (K_ORIGINS - 1)))
-        if not out or t != out[-1]:
-            out.append(t)
-    return out
+    """t = floor(n/2)-1, then every ORIGIN_STEP rows, while t + HMAX <= n-1"""
+    return list(range(n // 2 - 1, n - HMAX, ORIGIN_STEP))
 
 
-def scale_at(y, t):
-    return float(np.mean(np.abs(np.diff(y[: t + 1])))) if t >= 1 else 0.0
+def series_scale(y):
+    """mean |y[i] - y[i-1]| for i in 1..floor(n/2)-1 (the first half, rows 0..floor(n/2)-1)"""
+    first = y[: len(y) // 2]
+    return float(np.mean(np.abs(np.diff(first)))) if len(first) >= 2 else 0.0
+
+
+def series_digest(y):
+    return hashlib.sha1(np.ascontiguousarray(y, dtype=float).tobytes()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------- season detection
@@ -104,7 +120,7 @@ def acf(x, lmax):
 
 
 def detect_season(x, max_lag=1000, min_acf=0.3, min_prom=0.1):
-    """Season length by autocorrelation. x: trailing window of the series (<= 2000 rows).
+    """Season length by autocorrelation. x: trailing window of the series (<= WINDOW rows).
     lmax = min(len(x)//2, max_lag); candidates: lags k in [2, lmax-1] with
     r[k] > r[k-1], r[k] >= r[k+1], r[k] >= min_acf and r[k] - min(r[1..k]) >= min_prom.
     Return the candidate with the largest r[k] (smallest k on ties); 1 when none."""
@@ -144,9 +160,9 @@ def sm_holt_forecast(train):
 
 
 def baseline_errors(y, full_history=False):
-    """returns dict method -> list over origins of [|e_1|,...,|e_12|]/... raw abs errors
-    plus scales and seasons"""
-    res = {"origins": [], "scale": [], "m": [], "snaive": [], "sm_holt": [], "sm_fail": 0}
+    """returns dict method -> list over origins of raw abs errors [|e_1|,...,|e_12|],
+    plus the origins, the series' scale, the detected seasons and the failed fits"""
+    res = {"origins": [], "scale": series_scale(y), "m": [], "snaive": [], "sm_holt": [], "sm_fail": 0}
     for t in origins_for(len(y)):
         lo = 0 if full_history else max(0, t - WINDOW + 1)
         train = y[lo: t + 1]
@@ -155,7 +171,6 @@ def baseline_errors(y, full_history=False):
         fh, ok = sm_holt_forecast(train)
         truth = y[t + 1: t + 1 + HMAX]
         res["origins"].append(t)
-        res["scale"].append(scale_at(y, t))
         res["m"].append(m)
         res["snaive"].append(np.abs(truth - fs).tolist())
         res["sm_holt"].append(np.abs(truth - fh).tolist())
@@ -193,25 +208,37 @@ def ours_errors(y, F, origins):
 
 
 # ---------------------------------------------------------------- tables
-def mase_per_file(errs, scales):
-    e = np.asarray(errs)  # (K, 12)
-    s = np.asarray(scales)
-    return {h: float(np.mean(e[:, h - 1] / s)) for h in HORIZONS}
+def mase_per_file(errs, scale):
+    e = np.asarray(errs)  # (origins, 12)
+    return {h: float(np.mean(e[:, h - 1] / scale)) for h in HORIZONS}
 
 
-def print_table(per_file, methods, excluded, show_files=False, out=sys.stdout):
+def print_table(per_file, methods, ours, excluded, show_files=False, out=sys.stdout):
     names = sorted(per_file)
     if show_files:
-        print("%-40s " % "file" + " ".join("%12s" % ("%s@%d" % (m[:8], h)) for m in methods for h in HORIZONS), file=out)
+        print("%-40s %7s " % ("file", "origins") + " ".join("%12s" % ("%s@%d" % (m[:8], h)) for m in methods for h in HORIZONS), file=out)
         for nm in names:
-            print("%-40s " % nm[:40] + " ".join("%12.4f" % per_file[nm][m][h] for m in methods for h in HORIZONS), file=out)
+            print("%-40s %7d " % (nm[:40], per_file[nm]["_k"]) + " ".join("%12.4f" % per_file[nm][m][h] for m in methods for h in HORIZONS), file=out)
         print(file=out)
-    print("MASE over %d files (excluded: %s)" % (len(names), ", ".join(excluded) or "none"), file=out)
+    print("protocol %s: origins from floor(n/2)-1 every %d rows, baselines on the last %d points, "
+          "scale = first-half mean |diff|" % (PROTOCOL, ORIGIN_STEP, WINDOW), file=out)
+    print("MASE over %d series, %d origins (excluded: %s)"
+          % (len(names), sum(per_file[nm]["_k"] for nm in names), ", ".join(excluded) or "none"), file=out)
     print("%-14s %9s %9s %9s   %9s %9s %9s" % ("method", "mean@1", "mean@6", "mean@12", "med@1", "med@6", "med@12"), file=out)
+    means = {}
     for m in methods:
-        means = [np.mean([per_file[nm][m][h] for nm in names]) for h in HORIZONS]
+        means[m] = [float(np.mean([per_file[nm][m][h] for nm in names])) for h in HORIZONS]
         meds = [np.median([per_file[nm][m][h] for nm in names]) for h in HORIZONS]
-        print("%-14s %9.4f %9.4f %9.4f   %9.4f %9.4f %9.4f" % ((m,) + tuple(means) + tuple(meds)), file=out)
+        print("%-14s %9.4f %9.4f %9.4f   %9.4f %9.4f %9.4f" % ((m,) + tuple(means[m]) + tuple(meds)), file=out)
+    if ours:
+        print(file=out)
+        print("mean MASE / sm_holt mean MASE (target <= %.2f at each h)" % TARGET_RATIO, file=out)
+        print("%-14s %9s %9s %9s   %s" % ("method", "ratio@1", "ratio@6", "ratio@12", "target met @1/@6/@12"), file=out)
+        for m in ours:
+            r = [means[m][j] / means["sm_holt"][j] for j in range(len(HORIZONS))]
+            met = ["yes" if x <= TARGET_RATIO else "no" for x in r]
+            print("%-14s %9.4f %9.4f %9.4f   %s%s" % ((m,) + tuple(r) + ("/".join(met),
+                  "  -> target met" if all(x <= TARGET_RATIO for x in r) else "  -> target not met")), file=out)
 
 
 def main():
@@ -226,11 +253,18 @@ def main():
     args = ap.parse_args()
 
     here = os.path.dirname(os.path.abspath(__file__))
-    cache_path = args.cache or os.path.join(here, "..", "target", "forecast-reference-cache%s.json" % ("_full" if args.full_history else ""))
-    cache = {}
+    protocol = PROTOCOL + ("-full-history" if args.full_history else "")
+    cache_path = args.cache or os.path.join(here, "..", "target", "forecast-reference-cache-%s.json" % protocol)
+    cache = {"protocol": protocol, "series": {}}
     if not args.no_cache and os.path.exists(cache_path):
         with open(cache_path) as fh:
-            cache = json.load(fh)
+            old = json.load(fh)
+        if isinstance(old, dict) and old.get("protocol") == protocol and isinstance(old.get("series"), dict):
+            cache = old
+        else:
+            log("cache %s was written under protocol %r, not %r: recomputing the baselines"
+                % (cache_path, old.get("protocol") if isinstance(old, dict) else None, protocol))
+    series_cache = cache["series"]
 
     files = list_files(args.data)
     if not files:
@@ -246,17 +280,20 @@ def main():
 
     per_file, excluded = {}, []
     flat_report = []
+    nfail, nfits = 0, 0
     for i, path in enumerate(files):
         base = os.path.basename(path)
         y = load_values(path)
         key = base
-        if key in cache and cache[key].get("n") == len(y):
-            res = cache[key]
+        digest = series_digest(y)
+        if key in series_cache and series_cache[key].get("n") == len(y) and series_cache[key].get("digest") == digest:
+            res = series_cache[key]
         else:
             log("[%d/%d] %s (n=%d): fitting baselines at %d origins ..." % (i + 1, len(files), base, len(y), len(origins_for(len(y)))))
             res = baseline_errors(y, args.full_history)
             res["n"] = len(y)
-            cache[key] = res
+            res["digest"] = digest
+            series_cache[key] = res
             if not args.no_cache:
                 with open(cache_path, "w") as fh:
                     json.dump(cache, fh)
@@ -272,14 +309,19 @@ def main():
             if miss:
                 log("  %s/%s: %d origins without forecasts (scored as naive)" % (nm, base, miss))
             errs[nm] = e
-        if min(res["scale"]) <= 0:
+        nfail += res["sm_fail"]
+        nfits += len(res["origins"])
+        if res["sm_fail"]:
+            log("  %s: %d of %d statsmodels fits failed (scored as naive)" % (base, res["sm_fail"], len(res["origins"])))
+        if res["scale"] <= 0:
             excluded.append(base)
             flat_report.append((base, {m: float(np.max(errs[m])) for m in methods}))
             continue
         per_file[base] = {m: mase_per_file(errs[m], res["scale"]) for m in methods}
         per_file[base]["_m"] = res["m"]
+        per_file[base]["_k"] = len(res["origins"])
 
-    print_table(per_file, methods, excluded, show_files=args.per_file)
+    print_table(per_file, methods, [nm for nm, _ in ours], excluded, show_files=args.per_file)
     for base, d in flat_report:
         print("excluded %s: max abs error %s" % (base, ", ".join("%s=%.3g" % kv for kv in d.items())))
     if args.per_file:
@@ -287,9 +329,7 @@ def main():
         for nm in sorted(per_file):
             mm = per_file[nm]["_m"]
             print("  %-40s %s" % (nm[:40], (mm[0], mm[len(mm) // 2], mm[-1])))
-    nfail = sum(cache[k].get("sm_fail", 0) for k in cache)
-    if nfail:
-        print("statsmodels fits that failed (scored as naive): %d" % nfail)
+    print("statsmodels fits that failed (scored as naive): %d of %d" % (nfail, nfits))
 
 
 if __name__ == "__main__":

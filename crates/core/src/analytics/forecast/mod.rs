@@ -1,9 +1,12 @@
-//! Streaming load forecasts: Holt's damped trend and additive Holt-Winters with the season
-//! found by autocorrelation, parameters fitted by minimising one-step error on a trailing
-//! window, and per series the model whose recent out-of-sample error is lowest.
+//! Streaming load forecasts, after the prototype in `docs/forecaster-prototype.md`: Holt's
+//! damped trend and additive Holt-Winters with the season found by autocorrelation, their
+//! parameters fitted by a grid search of the one-step error on a trailing window, and the
+//! seasonal-naive and naive forecasts; for each horizon on its own, the model whose recent
+//! out-of-sample error at that horizon is lowest.
 //!
-//! Between refits each model's state is updated in O(1) per point; refits (grid search of
-//! the parameters, season detection) happen every `refit_every` points.
+//! Between refits each model's state is updated in O(1) per point; refits (grid search,
+//! season detection) happen at the end of the warm-up, after twice the warm-up, and then
+//! every `refit_every` points.
 
 mod models;
 mod season;
@@ -12,32 +15,32 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-pub use models::{Params, Smoother, fit};
+pub use models::{Params, Smoother, fit_damped, fit_winters};
 pub use season::{detect_season, linear_trend};
 
 /// The knobs of the forecaster; one set serves every series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ForecastConfig {
-    /// Points before the first forecast.
+    /// Points before the first forecast (and the first refit).
     pub warm_up: usize,
-    /// Points between refits.
+    /// Points between refits after the second.
     pub refit_every: usize,
     /// Points of history the refit and season detection look at.
     pub window: usize,
     /// Longest season considered, points.
     pub max_season: usize,
-    /// Weight of each new error in a model's running out-of-sample error.
+    /// Weight of each new error in a model's running out-of-sample error at a horizon.
     pub error_weight: f64,
 }
 
 impl Default for ForecastConfig {
     fn default() -> Self {
         ForecastConfig {
-            warm_up: 100,
-            refit_every: 250,
+            warm_up: 32,
+            refit_every: 512,
             window: 2000,
-            max_season: 700,
-            error_weight: 0.02,
+            max_season: 1000,
+            error_weight: 0.005,
         }
     }
 }
@@ -52,9 +55,36 @@ pub enum Model {
     HoltWinters,
     /// The value one season ago.
     SeasonalNaive,
+    /// The last value.
+    Naive,
 }
 
-const MODELS: [Model; 3] = [Model::DampedHolt, Model::HoltWinters, Model::SeasonalNaive];
+/// The models in the order ties go.
+const MODELS: [Model; 4] = [
+    Model::DampedHolt,
+    Model::HoltWinters,
+    Model::SeasonalNaive,
+    Model::Naive,
+];
+
+/// A model's running absolute error at one horizon: an exponentially weighted sum of the
+/// errors and of their count, so that the mean is unbiased from the first error on.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tracker {
+    sum: f64,
+    count: f64,
+}
+
+impl Tracker {
+    fn add(&mut self, error: f64, weight: f64) {
+        self.sum = (1.0 - weight) * self.sum + error;
+        self.count = (1.0 - weight) * self.count + 1.0;
+    }
+
+    fn mean(&self) -> Option<f64> {
+        (self.count > 0.0).then(|| self.sum / self.count)
+    }
+}
 
 /// The streaming forecaster of one series.
 #[derive(Debug, Clone)]
@@ -66,27 +96,30 @@ pub struct Forecaster {
     season: usize,
     holt: Option<Smoother>,
     winters: Option<Smoother>,
-    /// Forecasts each model made at recent points, oldest first, to score against arrivals.
-    pending: [VecDeque<Vec<f64>>; 3],
-    /// Running mean absolute error of each model over horizons 1..H.
-    errors: [Option<f64>; 3],
-    scratch: Vec<f64>,
+    /// What each model forecast at each of the last `horizon` points (newest last; `None`
+    /// where it made none), to score against what arrives.
+    pending: [VecDeque<Option<Vec<f64>>>; 4],
+    /// Each model's running error at each horizon.
+    errors: [Vec<Tracker>; 4],
+    /// The model chosen at each horizon for the latest forecast.
+    chosen: Vec<Model>,
 }
 
 impl Forecaster {
     /// A forecaster of `horizon` steps.
     pub fn new(config: ForecastConfig, horizon: usize) -> Self {
+        let horizon = horizon.max(1);
         Forecaster {
             config,
-            horizon: horizon.max(1),
+            horizon,
             history: VecDeque::with_capacity(config.window + 1),
             seen: 0,
             season: 0,
             holt: None,
             winters: None,
             pending: Default::default(),
-            errors: [None; 3],
-            scratch: Vec::new(),
+            errors: std::array::from_fn(|_| vec![Tracker::default(); horizon]),
+            chosen: Vec::new(),
         }
     }
 
@@ -95,33 +128,22 @@ impl Forecaster {
         self.season
     }
 
-    /// The model in use: the one with the lowest recent error.
+    /// The model chosen for the longest horizon of the latest forecast (damped Holt before
+    /// the first).
     pub fn model(&self) -> Model {
-        let mut best = (Model::DampedHolt, f64::INFINITY);
-        for (model, error) in MODELS.iter().zip(&self.errors) {
-            if let Some(error) = error
-                && *error < best.1
-                && self.available(*model)
-            {
-                best = (*model, *error);
-            }
-        }
-        best.0
+        self.chosen.last().copied().unwrap_or(Model::DampedHolt)
     }
 
-    /// The recent mean absolute error of the model in use over horizons 1..H, once scored.
+    /// The recent mean absolute error of the chosen models, averaged over the horizons,
+    /// once they have been scored.
     pub fn error(&self) -> Option<f64> {
-        let model = self.model();
-        let index = MODELS.iter().position(|m| *m == model)?;
-        self.errors[index]
-    }
-
-    fn available(&self, model: Model) -> bool {
-        match model {
-            Model::DampedHolt => self.holt.is_some(),
-            Model::HoltWinters => self.winters.is_some(),
-            Model::SeasonalNaive => self.season >= 2 && self.history.len() >= self.season,
-        }
+        let errors: Vec<f64> = self
+            .chosen
+            .iter()
+            .enumerate()
+            .filter_map(|(h, model)| self.errors[index(*model)][h].mean())
+            .collect();
+        (!errors.is_empty()).then(|| errors.iter().sum::<f64>() / errors.len() as f64)
     }
 
     /// Folds in `y`; returns the forecasts for the next `horizon` points once warmed up.
@@ -132,36 +154,64 @@ impl Forecaster {
         }
         self.history.push_back(y);
         self.seen += 1;
-        if let Some(holt) = self.holt.as_mut() {
-            holt.update(y);
-        }
-        if let Some(winters) = self.winters.as_mut() {
-            winters.update(y);
-        }
-        let due = self.seen >= self.config.warm_up
-            && (self.holt.is_none() || self.seen.is_multiple_of(self.config.refit_every));
+        let warm_up = self.config.warm_up.max(2);
+        let due = self.seen == warm_up
+            || self.seen == 2 * warm_up
+            || (self.seen > warm_up && self.seen.is_multiple_of(self.config.refit_every.max(1)));
         if due {
             self.refit();
-        }
-        // Nothing to forecast with before the first fit.
-        self.holt.as_ref()?;
-        for (index, model) in MODELS.iter().enumerate() {
-            let forecast = self.forecast_with(*model);
-            if let Some(forecast) = forecast {
-                let queue = &mut self.pending[index];
-                if queue.len() == self.horizon {
-                    queue.pop_front();
-                }
-                queue.push_back(forecast);
-            } else {
-                self.pending[index].clear();
+        } else {
+            if let Some(holt) = self.holt.as_mut() {
+                holt.update(y);
+            }
+            if let Some(winters) = self.winters.as_mut() {
+                winters.update(y);
             }
         }
-        self.forecast_with(self.model())
+        if self.seen < warm_up {
+            return None;
+        }
+        let forecasts: [Option<Vec<f64>>; 4] = MODELS.map(|model| self.forecast_with(model));
+        let mut out = Vec::with_capacity(self.horizon);
+        self.chosen.clear();
+        for h in 0..self.horizon {
+            let model = self.choose(&forecasts, h);
+            let value = forecasts[index(model)].as_ref().map_or(y, |f| f[h]);
+            out.push(value);
+            self.chosen.push(model);
+        }
+        for (queue, forecast) in self.pending.iter_mut().zip(forecasts) {
+            if queue.len() == self.horizon {
+                queue.pop_front();
+            }
+            queue.push_back(forecast);
+        }
+        Some(out)
     }
 
-    fn forecast_with(&mut self, model: Model) -> Option<Vec<f64>> {
-        let mut out = std::mem::take(&mut self.scratch);
+    /// The model with the lowest recent error at horizon `h` among those that forecast now;
+    /// damped Holt (or, before it exists, the naive forecast) while none has been scored.
+    fn choose(&self, forecasts: &[Option<Vec<f64>>; 4], h: usize) -> Model {
+        let mut best: Option<(Model, f64)> = None;
+        for (i, model) in MODELS.iter().enumerate() {
+            if forecasts[i].is_none() {
+                continue;
+            }
+            if let Some(error) = self.errors[i][h].mean()
+                && best.is_none_or(|(_, e)| error < e)
+            {
+                best = Some((*model, error));
+            }
+        }
+        match best {
+            Some((model, _)) => model,
+            None if self.holt.is_some() => Model::DampedHolt,
+            None => Model::Naive,
+        }
+    }
+
+    fn forecast_with(&self, model: Model) -> Option<Vec<f64>> {
+        let mut out = Vec::with_capacity(self.horizon);
         match model {
             Model::DampedHolt => self.holt.as_ref()?.forecast(self.horizon, &mut out),
             Model::HoltWinters => self.winters.as_ref()?.forecast(self.horizon, &mut out),
@@ -170,45 +220,46 @@ impl Forecaster {
                 if m < 2 || self.history.len() < m {
                     return None;
                 }
-                out.clear();
                 let start = self.history.len() - m;
                 out.extend((0..self.horizon).map(|h| self.history[start + h % m]));
+            }
+            Model::Naive => {
+                let last = *self.history.back()?;
+                out.resize(self.horizon, last);
             }
         }
         Some(out)
     }
 
-    /// Compares what each model forecast for this point at each horizon with `y`.
+    /// Scores what each model forecast for this point at each horizon against `y`.
     fn score_pending(&mut self, y: f64) {
         let weight = self.config.error_weight;
-        for (queue, error) in self.pending.iter().zip(self.errors.iter_mut()) {
-            if queue.is_empty() {
-                continue;
-            }
-            // The newest forecast made one step ago predicted this point at horizon 1, the
-            // one before it at horizon 2, and so on.
-            let mut total = 0.0;
+        for (queue, trackers) in self.pending.iter().zip(self.errors.iter_mut()) {
+            // The newest forecast, made one point ago, predicted this point at horizon 1;
+            // the one before it at horizon 2, and so on.
             for (age, forecast) in queue.iter().rev().enumerate() {
-                total += (forecast[age] - y).abs();
+                if let Some(forecast) = forecast {
+                    trackers[age].add((forecast[age] - y).abs(), weight);
+                }
             }
-            let mean = total / queue.len() as f64;
-            *error = Some(match *error {
-                Some(previous) => previous + weight * (mean - previous),
-                None => mean,
-            });
         }
     }
 
     fn refit(&mut self) {
         let window: Vec<f64> = self.history.iter().copied().collect();
         self.season = detect_season(&window, self.config.max_season);
-        self.holt = fit(&window, 0).map(|(_, state)| state);
+        self.holt = fit_damped(&window);
         self.winters = if self.season >= 2 {
-            fit(&window, self.season).map(|(_, state)| state)
+            fit_winters(&window, self.season)
         } else {
             None
         };
     }
+}
+
+/// A model's place in [`MODELS`].
+fn index(model: Model) -> usize {
+    MODELS.iter().position(|m| *m == model).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -239,10 +290,32 @@ mod tests {
     #[test]
     fn nothing_is_forecast_while_warming_up() {
         let mut forecaster = Forecaster::new(ForecastConfig::default(), 3);
-        let early: Vec<bool> = (0..99)
+        let early: Vec<bool> = (0..31)
             .map(|i| forecaster.update(i as f64).is_some())
             .collect();
         assert!(early.iter().all(|some| !some));
-        assert!(forecaster.update(99.0).is_some());
+        assert!(forecaster.update(31.0).is_some());
+    }
+
+    #[test]
+    fn each_horizon_takes_the_model_that_has_done_best_there() {
+        // A random walk: nothing beats the last value, at any horizon.
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut value = 100.0;
+        let mut forecaster = Forecaster::new(ForecastConfig::default(), 6);
+        let mut last = None;
+        for _ in 0..3000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            value += (state % 2001) as f64 / 1000.0 - 1.0;
+            last = forecaster.update(value);
+        }
+        let forecast = last.unwrap();
+        // Whatever each horizon chose, its forecast stays near the last value.
+        for f in &forecast {
+            assert!((f - value).abs() < 3.0, "{forecast:?} from {value}");
+        }
+        assert!(forecaster.error().unwrap() > 0.0);
     }
 }

@@ -25,6 +25,9 @@ pub struct Smoother {
     season: Vec<f64>,
     /// Position of the next point in the season.
     phase: usize,
+    /// Running mean absolute one-step error since the fit, and how many points it holds.
+    scale: f64,
+    scored: u32,
 }
 
 impl Smoother {
@@ -36,6 +39,18 @@ impl Smoother {
 
     /// Folds in `y`.
     pub fn update(&mut self, y: f64) {
+        // A point far outside the recent one-step errors (a spike) moves the state only as
+        // far as the limit: the next points tell whether it was a spike or a new level.
+        let forecast = self.one_step();
+        let error = y - forecast;
+        let y = if self.scored >= ROBUST_AFTER {
+            let limit = ROBUST_LIMIT * self.scale;
+            forecast + error.clamp(-limit, limit)
+        } else {
+            y
+        };
+        self.scale += (error.abs() - self.scale) / f64::from(self.scored.min(ROBUST_SPAN) + 1);
+        self.scored += 1;
         let Params {
             alpha,
             beta,
@@ -70,6 +85,13 @@ impl Smoother {
         }
     }
 }
+
+/// One-step errors beyond this many times the running mean absolute error are clipped.
+const ROBUST_LIMIT: f64 = 4.0;
+/// Points scored after a fit before clipping starts.
+const ROBUST_AFTER: u32 = 20;
+/// The running mean absolute error weighs about this many recent points.
+const ROBUST_SPAN: u32 = 50;
 
 /// The damped-trend grid: level weights, trend weights as a share of the level weight,
 /// damping. Every combination is tried; ties go to the earliest.
@@ -199,6 +221,8 @@ pub fn fit_damped(window: &[f64]) -> Option<Smoother> {
         trend: trend[best],
         season: Vec::new(),
         phase: 0,
+        scale: 0.0,
+        scored: 0,
     })
 }
 
@@ -254,6 +278,8 @@ pub fn fit_winters(window: &[f64], m: usize) -> Option<Smoother> {
         trend: trend[best],
         season: (0..m).map(|k| season[k * g_len + best]).collect(),
         phase: n % m,
+        scale: 0.0,
+        scored: 0,
     })
 }
 
@@ -270,6 +296,31 @@ mod tests {
         state.forecast(3, &mut out);
         assert!((out[0] - 103.0).abs() < 0.5, "{out:?} with {params:?}");
         assert!(out[2] - out[1] <= out[1] - out[0] + 1e-9, "damped");
+    }
+
+    #[test]
+    fn a_spike_moves_the_level_only_so_far_and_a_new_level_is_followed() {
+        let flat: Vec<f64> = (0..300).map(|i| 10.0 + (i % 3) as f64 * 0.1).collect();
+        let mut state = fit_damped(&flat).unwrap();
+        for i in 0..50 {
+            state.update(10.0 + (i % 3) as f64 * 0.1);
+        }
+        let before = state.one_step();
+        state.update(1000.0);
+        assert!(
+            (state.one_step() - before).abs() < 1.0,
+            "{}",
+            state.one_step()
+        );
+        // A step that stays is taken up (the clipping limit grows with the errors it makes).
+        for _ in 0..150 {
+            state.update(50.0);
+        }
+        assert!(
+            (state.one_step() - 50.0).abs() < 1.0,
+            "{}",
+            state.one_step()
+        );
     }
 
     #[test]

@@ -140,7 +140,29 @@ def main():
               f"{len(notes)} notifications carrying {sum(n[1] for n in notes)} alerts")
     else:
         print("no notification after the silence")
+    print("calls while pushing, by route (p50 / p99 / max ms, how many over 100 ms):")
+    for route in sorted({t[1] for t in timings}):
+        took = sorted(t[2] * 1000 for t in timings if t[1] == route and began <= t[0] < silent_at)
+        if took:
+            over = sum(1 for ms in took if ms > 100)
+            print(f"  {route:<16} {took[len(took) // 2]:7.1f} / {took[int(len(took) * 0.99)]:7.1f}"
+                  f" / {took[-1]:7.1f}  ({over} of {len(took)} over 100 ms)")
     print(f"RSS: max {max(s[1] for s in samples):.0f} MiB, at the end {samples[-1][1]:.0f} MiB")
+    # The trend of the last half of the load: a leak shows as a slope, a buffer filling as a
+    # slope that flattens.
+    half = [(w - began, r) for w, r, _ in samples if began + (silent_at - began) / 2 <= w < silent_at]
+    if len(half) > 2:
+        n = len(half)
+        mx = sum(x for x, _ in half) / n
+        my = sum(y for _, y in half) / n
+        slope = sum((x - mx) * (y - my) for x, y in half) / sum((x - mx) ** 2 for x, _ in half)
+        print(f"RSS trend over the last half of the load: {slope * 600:+.1f} MiB per 10 minutes")
+    csv_path = os.environ.get("SAMPLES_CSV")
+    if csv_path:
+        with open(csv_path, "w") as out:
+            out.write("elapsed_s,rss_mib,cpu_cores,pushing\n")
+            for when, rss, cpu in samples:
+                out.write(f"{when - began:.1f},{rss:.1f},{cpu:.3f},{int(when < silent_at)}\n")
     print(f"idle again (under 5% of a core for 10 s): "
           f"{idle_at - silent_at:.0f} s after the silence" if idle_at else "idle: not within the run")
 

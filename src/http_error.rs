@@ -107,7 +107,7 @@ pub fn json_error(error: actix_web::error::JsonPayloadError) -> actix_web::Error
             }
         }
         JsonPayloadError::Deserialize(inner) => invalid_body(inner),
-        JsonPayloadError::Payload(inner) => crate::api::admission::timed_out(inner)
+        JsonPayloadError::Payload(inner) => timed_out(inner)
             .unwrap_or_else(|| ApiError::bad_request(None, format!("invalid JSON body: {error}"))),
         _ => ApiError::bad_request(None, format!("invalid JSON body: {error}")),
     };
@@ -166,4 +166,20 @@ pub(super) fn time(field: &str, text: &str) -> Result<i64, ApiError> {
             format!("{text:?} is neither RFC 3339 nor epoch milliseconds"),
         )
     })
+}
+
+/// The 408 for a body whose deadline passed while it was read (`api::admission` puts the
+/// deadline on every body); `None` for other failures.
+pub fn timed_out(error: &actix_web::error::PayloadError) -> Option<ApiError> {
+    match error {
+        actix_web::error::PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            Some(ApiError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                code: "request_timeout",
+                message: format!("{e} (policy ingest.body_timeout_secs)"),
+                field: Some("body".into()),
+            })
+        }
+        _ => None,
+    }
 }

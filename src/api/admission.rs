@@ -138,15 +138,4 @@ impl Stream for Deadline {
     }
 }
 
-/// The 408 for a body whose deadline passed while it was read; `None` for other failures.
-pub fn timed_out(error: &PayloadError) -> Option<ApiError> {
-    match error {
-        PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => Some(ApiError {
-            status: StatusCode::REQUEST_TIMEOUT,
-            code: "request_timeout",
-            message: format!("{e} (policy ingest.body_timeout_secs)"),
-            field: Some("body".into()),
-        }),
-        _ => None,
-    }
-}
+pub use crate::http_error::timed_out;

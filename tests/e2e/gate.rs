@@ -504,7 +504,8 @@ async fn a_threshold_that_fires_on_a_quiet_pool_is_proposed_higher_for_approval(
         actions
             .as_array()?
             .iter()
-            .find(|a| a["kind"] == "adjust_threshold")
+            // Past `proposed`, which lasts only until the gate has looked at it.
+            .find(|a| a["kind"] == "adjust_threshold" && a["state"] != "proposed")
             .cloned()
     })
     .await;
@@ -578,7 +579,8 @@ async fn a_threshold_that_misses_a_degradation_is_proposed_lower_for_approval() 
         actions
             .as_array()?
             .iter()
-            .find(|a| a["kind"] == "adjust_threshold")
+            // Past `proposed`, which lasts only until the gate has looked at it.
+            .find(|a| a["kind"] == "adjust_threshold" && a["state"] != "proposed")
             .cloned()
     })
     .await;

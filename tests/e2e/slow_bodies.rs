@@ -60,7 +60,7 @@ async fn a_token_holding_bodies_back_holds_only_its_cap_and_each_gets_408_in_tim
     let server = Server::start(&format!(
         "[global]\nmax_requests_in_flight_per_token = 4\n\
          [[global.tokens]]\nname = \"viewer\"\nrole = \"viewer\"\ntoken_file = {:?}\n\
-         [ingest]\nbody_timeout_secs = 2\n\
+         [ingest]\nbody_timeout_secs = 5\n\
          [pools.external]\nmin_agents = 0\ndriver = {{ type = \"none\" }}\n",
         secret.display().to_string()
     ));
@@ -106,16 +106,28 @@ async fn a_token_holding_bodies_back_holds_only_its_cap_and_each_gets_408_in_tim
         health_started.elapsed()
     );
 
-    // Every held request is answered: 429 at once beyond the cap, 408 at the deadline.
+    // Every held request is answered: 429 at once beyond the cap, 408 at the deadline. Only
+    // the cap's four hold a slot at a time (a slot freed by a 408 while connections were
+    // still being opened goes to one of the later ones, on a slow machine).
+    let opened_in = started.elapsed();
     let mut statuses = std::collections::BTreeMap::new();
     for stream in &mut held {
-        let status = status_of(stream, Duration::from_secs(10)).await;
+        let status = status_of(stream, Duration::from_secs(15)).await;
         *statuses.entry(status).or_insert(0) += 1;
     }
-    assert_eq!(statuses.get(&408), Some(&4), "{statuses:?}");
-    assert_eq!(statuses.get(&429), Some(&(HELD - 4)), "{statuses:?}");
+    let timed_out = statuses.get(&408).copied().unwrap_or(0);
+    let most = 4 * (1 + opened_in.as_secs() as usize / 5);
     assert!(
-        started.elapsed() < Duration::from_secs(10),
+        (4..=most).contains(&timed_out),
+        "{statuses:?} (opened in {opened_in:?})"
+    );
+    assert_eq!(
+        statuses.get(&429),
+        Some(&(HELD - timed_out)),
+        "{statuses:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
         "the held requests took {:?} to be answered",
         started.elapsed()
     );

@@ -139,9 +139,7 @@ impl PolicyKeeper {
     /// The operator's files with `overlay` on top.
     fn load_with(&self, overlay: Vec<OverlayEntry>) -> Result<LoadedPolicy, LoadError> {
         let files = match &self.source {
-            PolicySource::Embedded => {
-                policy::load_str("policies/default.toml (embedded)", policy::DEFAULT_POLICY)
-            }
+            PolicySource::Embedded => policy::load_embedded(),
             PolicySource::Path(path) => policy::load_dir(path),
         }?;
         policy::overlaid(files, overlay)

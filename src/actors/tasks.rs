@@ -18,7 +18,7 @@ use super::messages::AdmitSamples;
 use super::{SamplingTick, schedule_sampling};
 use crate::clock::Clock;
 use crate::domain::{Sample, metric};
-use crate::ingest::tasks::{Started, TaskBook, TaskError, TaskLimits};
+use crate::ingest::tasks::{Started, TaskBook, TaskError, TaskLimits, TaskUsage};
 use crate::policy::PolicyHandle;
 
 /// Why a start or an end was not recorded.
@@ -59,6 +59,8 @@ pub struct EndTask {
     pub agent: String,
     /// Whether it succeeded.
     pub success: bool,
+    /// What it used of a model, and why it failed.
+    pub used: TaskUsage,
 }
 
 /// The task tracker.
@@ -243,8 +245,15 @@ impl Handler<EndTask> for TaskTracker {
         let _span = self.span.clone().entered();
         let timeout_secs = self.limits().timeout_secs;
         let now = self.clock.now_ms();
-        Ok(self
-            .book
-            .end(&msg.task, &msg.agent, msg.success, now, timeout_secs)?)
+        let policy = self.policy.current();
+        Ok(self.book.end(
+            &msg.task,
+            &msg.agent,
+            msg.success,
+            &msg.used,
+            &policy.policy.genai,
+            now,
+            timeout_secs,
+        )?)
     }
 }

@@ -16,6 +16,7 @@ mod openapi;
 mod otlp;
 mod paging;
 mod policies;
+mod pool_figures;
 mod reports;
 mod routes;
 mod series;

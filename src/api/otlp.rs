@@ -55,8 +55,9 @@ async fn metrics(
     caller.require(Role::Operator)?;
     let encoding = encoding_of(&request)?;
     let body = read_body(&state, &request, payload).await?;
+    let current = state.policy.current();
     let (max_future_secs, max_items) = {
-        let ingest = &state.policy.current().policy.ingest;
+        let ingest = &current.policy.ingest;
         (ingest.max_future_secs, ingest.max_items_per_request)
     };
     let clock = Clock {
@@ -67,7 +68,11 @@ async fn metrics(
     let mapped = web::block(move || {
         let request = otlp::decode(&body, encoding, max_items)?;
         let mut series = series.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok::<_, otlp::DecodeError>(otlp::map(&request, clock, &mut series))
+        let mut mapped = otlp::map(&request, clock, &mut series);
+        let genai = &current.policy.genai;
+        let used = otlp::genai::samples(&request, clock, &mut series, genai);
+        mapped.samples.extend(used);
+        Ok::<_, otlp::DecodeError>(mapped)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?

@@ -168,7 +168,11 @@ struct PoolView {
     weights: BTreeMap<String, WeightView>,
     /// Task figures of the agents that report tasks; absent when none does.
     #[serde(skip_serializing_if = "Option::is_none")]
-    tasks: Option<super::tasks::PoolTasks>,
+    tasks: Option<super::pool_figures::PoolTasks>,
+    /// Model use and cost of the agents that report tokens or model calls; absent when none
+    /// does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    models: Option<super::pool_figures::PoolModels>,
     /// Pool-level inputs read with PromQL (`[[ingest.promql]]`), latest values by name.
     inputs: BTreeMap<String, f64>,
     /// Why the last query of an input failed, for inputs whose last query did.
@@ -223,7 +227,8 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
                     .count(),
                 mean_cpu_percent: crate::analytics::stats::mean(&cpu),
                 action_in_flight: activity.get(name).and_then(|a| a.in_flight),
-                tasks: super::tasks::pool_tasks(&members),
+                tasks: super::pool_figures::pool_tasks(&members),
+                models: super::pool_figures::pool_models(&members, &current.policy.genai.currency),
                 weights,
                 inputs: inputs
                     .iter()

@@ -18,12 +18,16 @@ use super::error::ApiError;
 use super::ingest::read_body;
 use super::openapi::Endpoint;
 use super::routes::unavailable;
-use crate::actors::fleet::AgentView;
 use crate::actors::tasks::{EndTask, StartTask, TrackError};
-use crate::domain::{AgentStatus, metric};
+use crate::domain::genai::ErrorKind;
 use crate::ingest::check_agent;
-use crate::ingest::tasks::{Started, TaskError, check_task_id};
+use crate::ingest::tasks::{Started, TaskError, TaskUsage, check_task_id};
 use crate::policy::Role;
+
+/// Most tokens one task may report, input or output (a billion: far past any context window).
+const MAX_TOKENS: f64 = 1e9;
+/// Longest model or provider name, bytes.
+const MAX_MODEL_LEN: usize = 200;
 
 /// The task routes under `/api/v1`.
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -69,52 +73,17 @@ struct StartBody {
 struct EndBody {
     agent: String,
     success: bool,
-}
-
-/// A pool's task figures, from its reporting agents' latest samples.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct PoolTasks {
-    /// Tasks running, all agents together.
-    pub active_tasks: f64,
-    /// Tasks waiting, all agents together.
-    pub queue_size: f64,
-    /// Tasks ended per second, all agents together.
-    pub throughput_per_s: f64,
-    /// Error rate, percent: the agents' rates weighted by their throughput; `None` when no
-    /// task ended in the agents' last intervals.
-    pub error_rate: Option<f64>,
-    /// Response time, milliseconds, weighted the same way.
-    pub response_time_ms: Option<f64>,
-}
-
-/// The task figures of a pool's `members` (offline ones left out); `None` when none reports
-/// tasks.
-pub fn pool_tasks(members: &[&AgentView]) -> Option<PoolTasks> {
-    let reporting: Vec<&AgentView> = members
-        .iter()
-        .copied()
-        .filter(|a| a.status != AgentStatus::Offline)
-        .filter(|a| a.metrics.contains_key(metric::ACTIVE_TASKS))
-        .collect();
-    if reporting.is_empty() {
-        return None;
-    }
-    let value = |a: &AgentView, name: &str| a.metrics.get(name).copied().unwrap_or(0.0);
-    let sum = |name: &str| reporting.iter().map(|a| value(a, name)).sum::<f64>();
-    let weighted = |name: &str| {
-        let (total, weight) = reporting
-            .iter()
-            .filter_map(|a| Some((a.metrics.get(name)?, value(a, metric::THROUGHPUT_PER_S))))
-            .fold((0.0, 0.0), |(t, w), (v, tp)| (t + v * tp, w + tp));
-        (weight > 0.0).then(|| total / weight)
-    };
-    Some(PoolTasks {
-        active_tasks: sum(metric::ACTIVE_TASKS),
-        queue_size: sum(metric::QUEUE_SIZE),
-        throughput_per_s: sum(metric::THROUGHPUT_PER_S),
-        error_rate: weighted(metric::ERROR_RATE),
-        response_time_ms: weighted(metric::RESPONSE_TIME_MS),
-    })
+    /// Why it failed: `rate_limited` (the model provider's 429), `timeout` or `other`; only
+    /// with `success: false`.
+    error_kind: Option<ErrorKind>,
+    /// Model input tokens the task used.
+    tokens_in: Option<f64>,
+    /// Model output tokens the task used.
+    tokens_out: Option<f64>,
+    /// The model it used, priced by the policy's `[genai]` table.
+    model: Option<String>,
+    /// The model's provider (`openai`, `anthropic`, ...).
+    provider: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -194,6 +163,7 @@ async fn end(
     let agent = agent(&mut body)?;
     let success = boolean(&mut body, "success")?
         .ok_or_else(|| ApiError::bad_request(Some("success"), "missing success (true or false)"))?;
+    let used = task_usage(&mut body, success)?;
     no_other_fields(&body)?;
     let duration_ms = state
         .tasks
@@ -201,6 +171,7 @@ async fn end(
             task: task.clone(),
             agent: agent.clone(),
             success,
+            used,
         })
         .await
         .map_err(unavailable)?
@@ -257,6 +228,55 @@ fn boolean(body: &mut Map<String, Value>, name: &str) -> Result<Option<bool>, Ap
     }
 }
 
+/// The optional model usage and error kind of an end.
+fn task_usage(body: &mut Map<String, Value>, success: bool) -> Result<TaskUsage, ApiError> {
+    let error_kind = match body.remove("error_kind") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(ErrorKind::parse(&name).ok_or_else(|| {
+            ApiError::bad_request(
+                Some("error_kind"),
+                format!("{name:?} is not rate_limited, timeout or other"),
+            )
+        })?),
+        Some(other) => return Err(wrong_type("error_kind", "a string", &other)),
+    };
+    if success && error_kind.is_some() {
+        return Err(ApiError::bad_request(
+            Some("error_kind"),
+            "error_kind is for failed tasks: send it with success false",
+        ));
+    }
+    let tokens = |body: &mut Map<String, Value>, name: &str| match body.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(count) if (0.0..=MAX_TOKENS).contains(&count) => Ok(Some(count)),
+            _ => Err(ApiError::bad_request(
+                Some(name),
+                format!("{name} must be a count of tokens from 0 to {MAX_TOKENS}, not {n}"),
+            )),
+        },
+        Some(other) => Err(wrong_type(name, "a number", &other)),
+    };
+    let name = |body: &mut Map<String, Value>, field: &str| match body.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if !text.is_empty() && text.len() <= MAX_MODEL_LEN => {
+            Ok(Some(text))
+        }
+        Some(Value::String(_)) => Err(ApiError::bad_request(
+            Some(field),
+            format!("{field} must be 1 to {MAX_MODEL_LEN} bytes"),
+        )),
+        Some(other) => Err(wrong_type(field, "a string", &other)),
+    };
+    Ok(TaskUsage {
+        error_kind,
+        tokens_in: tokens(body, "tokens_in")?,
+        tokens_out: tokens(body, "tokens_out")?,
+        model: name(body, "model")?,
+        provider: name(body, "provider")?,
+    })
+}
+
 fn no_other_fields(body: &Map<String, Value>) -> Result<(), ApiError> {
     match body.keys().next() {
         None => Ok(()),
@@ -299,68 +319,5 @@ fn track_error(error: TrackError) -> ApiError {
         code,
         message,
         field: Some(field.into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn member(id: &str, status: AgentStatus, metrics: &[(&str, f64)]) -> AgentView {
-        let mut agent = AgentView::blank(id, "p");
-        agent.status = status;
-        agent.metrics = metrics.iter().map(|&(k, v)| (k.to_string(), v)).collect();
-        agent
-    }
-
-    #[test]
-    fn pool_figures_sum_counts_and_weight_rates_by_throughput() {
-        let a = member(
-            "a",
-            AgentStatus::Active,
-            &[
-                ("active_tasks", 2.0),
-                ("queue_size", 1.0),
-                ("throughput_per_s", 3.0),
-                ("error_rate", 10.0),
-                ("response_time_ms", 100.0),
-            ],
-        );
-        // Idle: its old error rate weighs nothing.
-        let b = member(
-            "b",
-            AgentStatus::Active,
-            &[
-                ("active_tasks", 1.0),
-                ("throughput_per_s", 0.0),
-                ("error_rate", 90.0),
-            ],
-        );
-        let c = member(
-            "c",
-            AgentStatus::Active,
-            &[
-                ("throughput_per_s", 1.0),
-                ("error_rate", 50.0),
-                ("active_tasks", 0.0),
-                ("response_time_ms", 300.0),
-            ],
-        );
-        let offline = member("d", AgentStatus::Offline, &[("active_tasks", 9.0)]);
-        let figures = pool_tasks(&[&a, &b, &c, &offline]).unwrap();
-        assert_eq!(
-            figures,
-            PoolTasks {
-                active_tasks: 3.0,
-                queue_size: 1.0,
-                throughput_per_s: 4.0,
-                error_rate: Some(20.0),
-                response_time_ms: Some(150.0),
-            }
-        );
-        assert_eq!(
-            pool_tasks(&[&member("e", AgentStatus::Active, &[("cpu_percent", 1.0)])]),
-            None
-        );
     }
 }

@@ -160,10 +160,7 @@ fn load_policy(path: Option<&Path>) -> anyhow::Result<(LoadedPolicy, PolicySourc
             policy::load_dir(path),
             PolicySource::Path(path.to_path_buf()),
         ),
-        None => (
-            policy::load_str("policies/default.toml (embedded)", policy::DEFAULT_POLICY),
-            PolicySource::Embedded,
-        ),
+        None => (policy::load_embedded(), PolicySource::Embedded),
     };
     let loaded = loaded.map_err(|e| anyhow::anyhow!("invalid policy:\n{e}"))?;
     for warning in &loaded.warnings {

@@ -9,13 +9,21 @@
 //! (mean time from the first `start`, queueing included) and `response_time_p95_ms`.
 //! A task open longer than the timeout ends as failed, with no response time.
 //!
+//! An end may also say what the task used of a model (`tokens_in`, `tokens_out`, `model`,
+//! `provider`) and why it failed (`error_kind`): those give the agent `tokens_in_per_s`,
+//! `tokens_out_per_s`, `errors_<kind>_per_s`, and when `[genai]` prices the model,
+//! `cost_per_hour` and `cost_per_task` (the mean cost of the tasks ended in the interval).
+//!
 //! Pure and clocked by its caller: the `TaskTracker` actor owns the book, ticks it and sends
 //! its samples to the fleet.
 
 use std::collections::HashMap;
 
 use crate::analytics::rollup::MinuteAccumulator;
+use crate::analytics::usage::Usage;
+use crate::domain::genai::ErrorKind;
 use crate::domain::{Sample, metric};
+use crate::policy::GenAiPolicy;
 
 /// Longest task id accepted, bytes.
 pub const MAX_TASK_ID_LEN: usize = 200;
@@ -72,6 +80,21 @@ pub struct TaskLimits {
     pub timeout_secs: u64,
 }
 
+/// What an ended task says it used and why it failed, beyond success.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskUsage {
+    /// Why it failed, when it did.
+    pub error_kind: Option<ErrorKind>,
+    /// Model input tokens it used.
+    pub tokens_in: Option<f64>,
+    /// Model output tokens it used.
+    pub tokens_out: Option<f64>,
+    /// The model it used.
+    pub model: Option<String>,
+    /// The model's provider.
+    pub provider: Option<String>,
+}
+
 /// What a start did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Started {
@@ -119,6 +142,8 @@ struct AgentTasks {
     /// Durations of the tasks ended by `end` since the last tick (the accumulator's minute is
     /// unused: it serves as a bounded summary of one interval).
     durations: MinuteAccumulator,
+    /// Model usage of the tasks ended since the last tick.
+    usage: Usage,
     /// Reported with nothing open and nothing ended once: forgotten at the next tick.
     idle: bool,
 }
@@ -218,12 +243,16 @@ impl TaskBook {
         })
     }
 
-    /// Ends `task` of `agent` at `now_ms`; answers its duration in milliseconds.
+    /// Ends `task` of `agent` at `now_ms`, with what it `used` (priced by `genai`); answers its
+    /// duration in milliseconds.
+    #[allow(clippy::too_many_arguments)]
     pub fn end(
         &mut self,
         task: &str,
         agent: &str,
         success: bool,
+        used: &TaskUsage,
+        genai: &GenAiPolicy,
         now_ms: i64,
         timeout_secs: u64,
     ) -> Result<i64, TaskError> {
@@ -244,6 +273,19 @@ impl TaskBook {
         let tasks = self.agents.entry(open.agent).or_default();
         tasks.close(open.queued, !success);
         tasks.durations.observe(0, duration_ms as f64);
+        if let Some(kind) = used.error_kind {
+            tasks.usage.add_errors(kind, 1.0);
+        }
+        if used.tokens_in.is_some() || used.tokens_out.is_some() {
+            let (tokens_in, tokens_out) = (
+                used.tokens_in.unwrap_or(0.0),
+                used.tokens_out.unwrap_or(0.0),
+            );
+            let cost = used.model.as_deref().and_then(|model| {
+                genai.cost(used.provider.as_deref(), model, tokens_in, tokens_out)
+            });
+            tasks.usage.add_tokens(tokens_in, tokens_out, cost);
+        }
         Ok(duration_ms)
     }
 
@@ -307,6 +349,14 @@ impl TaskBook {
                     samples.push(at(metric::RESPONSE_TIME_P95_MS, p95));
                 }
             }
+            tasks.usage.samples(agent, now_ms, seconds, &mut samples);
+            if tasks.usage.priced && tasks.ended > 0 {
+                samples.push(at(
+                    metric::COST_PER_TASK,
+                    tasks.usage.cost / tasks.ended as f64,
+                ));
+            }
+            tasks.usage = tasks.usage.next_interval();
             tasks.ended = 0;
             tasks.failed = 0;
             reports.push(AgentReport {

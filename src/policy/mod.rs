@@ -75,6 +75,15 @@ pub fn load_str(name: &str, text: &str) -> Result<LoadedPolicy, LoadError> {
     swarmpilot_core::policy::load_str(name, text, &OsEnvironment)
 }
 
+/// Loads the embedded default policy and price table (`EMBEDDED_POLICY`).
+pub fn load_embedded() -> Result<LoadedPolicy, LoadError> {
+    let sources: Vec<(String, String)> = swarmpilot_core::policy::EMBEDDED_POLICY
+        .iter()
+        .map(|(name, text)| (name.to_string(), text.to_string()))
+        .collect();
+    load_sources(&sources)
+}
+
 /// `loaded` with the overlay `entries` applied, checked on this machine.
 pub fn overlaid(
     loaded: LoadedPolicy,

@@ -25,6 +25,23 @@ fn default_policy_loads_without_warnings() {
     assert_eq!((worker.min_agents, worker.max_agents), (2, 8));
     assert_eq!(loaded.policy.global.sampling_interval_secs, 2);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let embedded = load_embedded().unwrap();
+    assert!(embedded.warnings.is_empty(), "{:?}", embedded.warnings);
+    let genai = &embedded.policy.genai;
+    assert_eq!(
+        genai
+            .price(Some("openai"), "gpt-4o-mini-2024-07-18")
+            .unwrap()
+            .input_per_million,
+        0.15
+    );
+    assert_eq!(
+        genai
+            .price(Some("openai"), "gpt-4o-2024-08-06")
+            .unwrap()
+            .input_per_million,
+        2.5
+    );
 }
 
 #[test]
@@ -372,6 +389,15 @@ fn shipped_examples_load_with_their_profiles() {
         (Some(200.0), Some(500.0))
     );
     assert_eq!(swarm.files.len(), 2);
+
+    let ai = load_dir(&root.join("ai-fleet")).unwrap_or_else(|e| panic!("ai-fleet: {e}"));
+    assert!(ai.warnings.is_empty(), "{:?}", ai.warnings);
+    assert!(
+        ai.policy
+            .genai
+            .price(Some("openai"), "gpt-4o-mini")
+            .is_some()
+    );
 
     let kubernetes = load_dir(&root.join("kubernetes")).unwrap();
     assert!(kubernetes.warnings.is_empty(), "{:?}", kubernetes.warnings);

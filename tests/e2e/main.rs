@@ -84,5 +84,7 @@ mod limits;
 mod slow_bodies;
 // Query parameters: arbitrary values on every GET route answer 2xx or a named 4xx.
 mod queries;
+// AI agent fleets: GenAI metrics and task usage become token, cost and error series.
+mod genai;
 // The API over TLS, and no plaintext beyond loopback unless the policy says so.
 mod tls;

@@ -30,11 +30,15 @@
 //! - **Time:** `timeUnixNano`, the time of arrival when it is 0. Points flagged "no recorded
 //!   value" are skipped.
 //!
+//! - **GenAI:** `gen_ai.client.token.usage` and `gen_ai.client.operation.duration` also give
+//!   the agent's model use (tokens, cost, calls, latency, errors by kind): see [`genai`].
+//!
 //! Each refused data point is a [`Rejection`](super::Rejection) whose `index` counts data points
 //! across the request and whose `field` is the path of the field at fault. The previous point
 //! of each cumulative series is kept in a [`SeriesMemory`] between requests.
 
 mod derive;
+pub mod genai;
 mod histogram;
 mod map;
 mod names;

@@ -63,7 +63,10 @@ pub enum AttributeError {
 
 /// The string value of attribute `key`: `None` when absent or empty, an error when it is
 /// not a string.
-fn string_attribute(attributes: &[KeyValue], key: &str) -> Option<Result<String, AttributeError>> {
+pub(super) fn string_attribute(
+    attributes: &[KeyValue],
+    key: &str,
+) -> Option<Result<String, AttributeError>> {
     let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
     match value.value.as_ref()? {
         any_value::Value::StringValue(s) if s.is_empty() => None,

@@ -71,6 +71,51 @@ impl SeriesMemory {
         }
     }
 
+    /// Remembers a cumulative count and sum and answers what they gained and over how many
+    /// seconds: since the previous point of the run, or for its first point since its start
+    /// time. `None` for a point out of order, after a reset, or first with no start time.
+    pub fn delta(
+        &mut self,
+        agent: &str,
+        key: &str,
+        ts_ms: i64,
+        start_ns: u64,
+        (count, sum): (u64, f64),
+    ) -> Option<(u64, f64, f64)> {
+        let stale = self
+            .last
+            .get(&(agent.to_string(), key.to_string()))
+            .is_some_and(|kept| kept.start_ns == start_ns && kept.ts_ms >= ts_ms);
+        if stale {
+            return None;
+        }
+        let totals = Buckets {
+            count,
+            sum: Some(sum),
+            ..Buckets::default()
+        };
+        match self.remember(agent, key, ts_ms, start_ns, Reading::Histogram(totals)) {
+            Some(Last {
+                ts_ms: before_ms,
+                reading: Reading::Histogram(before),
+                ..
+            }) => (count >= before.count).then(|| {
+                let seconds = (ts_ms - before_ms) as f64 / 1000.0;
+                (
+                    count - before.count,
+                    sum - before.sum.unwrap_or(0.0),
+                    seconds,
+                )
+            }),
+            Some(_) => None,
+            None => {
+                let start_ms = (start_ns / 1_000_000) as i64;
+                (start_ns > 0 && start_ms < ts_ms)
+                    .then(|| (count, sum, (ts_ms - start_ms) as f64 / 1000.0))
+            }
+        }
+    }
+
     /// Stores the point; returns the previous one when it is of the same run (same start)
     /// and earlier. A point older than the one kept is not stored.
     fn remember(
@@ -131,6 +176,36 @@ mod tests {
         assert_eq!(memory.rate("a", "m", 7_000, 9, 0.0), None);
         // Another agent's series is its own.
         assert_eq!(memory.rate("b", "m", 7_000, 9, 100.0), None);
+    }
+
+    #[test]
+    fn deltas_are_gains_over_their_seconds() {
+        let mut memory = SeriesMemory::default();
+        // First point of a run: since its start (1 s before).
+        let start_ns = 1_000_000_000;
+        assert_eq!(
+            memory.delta("a", "k", 2_000, start_ns, (4, 8.0)),
+            Some((4, 8.0, 1.0))
+        );
+        assert_eq!(
+            memory.delta("a", "k", 4_000, start_ns, (10, 20.0)),
+            Some((6, 12.0, 2.0))
+        );
+        assert_eq!(
+            memory.delta("a", "k", 3_000, start_ns, (7, 9.0)),
+            None,
+            "out of order"
+        );
+        assert_eq!(
+            memory.delta("a", "k", 5_000, start_ns, (2, 1.0)),
+            None,
+            "a reset"
+        );
+        assert_eq!(
+            memory.delta("b", "k", 5_000, 0, (2, 1.0)),
+            None,
+            "no start time"
+        );
     }
 
     #[test]

@@ -11,3 +11,4 @@ pub mod risk;
 pub mod rollup;
 pub mod scaling;
 pub mod stats;
+pub mod usage;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub mod alert;
 pub mod evidence;
 pub mod fleet;
+pub mod genai;
 pub mod names;
 pub mod pool;
 pub mod time;
@@ -50,6 +51,24 @@ pub mod metric {
     pub const ACTIVE_TASKS: &str = "active_tasks";
     /// Tasks waiting to run now.
     pub const QUEUE_SIZE: &str = "queue_size";
+    /// Model input (prompt) tokens per second.
+    pub const TOKENS_IN_PER_S: &str = "tokens_in_per_s";
+    /// Model output (completion) tokens per second.
+    pub const TOKENS_OUT_PER_S: &str = "tokens_out_per_s";
+    /// What the agent's model tokens cost, money per hour at the rate of the last interval.
+    pub const COST_PER_HOUR: &str = "cost_per_hour";
+    /// Mean model cost of the tasks ended in the last interval.
+    pub const COST_PER_TASK: &str = "cost_per_task";
+    /// Model calls per second.
+    pub const MODEL_CALLS_PER_S: &str = "model_calls_per_s";
+    /// Mean duration of a model call, milliseconds.
+    pub const MODEL_LATENCY_MS: &str = "model_latency_ms";
+    /// Calls or tasks refused by the model provider's rate limit, per second.
+    pub const RATE_LIMITED_PER_S: &str = "errors_rate_limited_per_s";
+    /// Calls or tasks that timed out, per second.
+    pub const TIMEOUTS_PER_S: &str = "errors_timeout_per_s";
+    /// Calls or tasks that failed for another reason, per second.
+    pub const OTHER_ERRORS_PER_S: &str = "errors_other_per_s";
 }
 
 /// One observation of one metric of one agent.

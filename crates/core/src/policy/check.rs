@@ -8,6 +8,7 @@ use super::environment::Environment;
 use super::model::{DriverConfig, Policy};
 
 mod channels;
+mod genai;
 mod pull;
 mod scrape;
 
@@ -67,6 +68,7 @@ pub fn check(policy: &Policy, env: &dyn Environment) -> Vec<Problem> {
     check_alerts(policy, &mut problems);
     channels::check_routes_and_channels(policy, env, &mut problems);
     check_automation(policy, &mut problems);
+    genai::check_genai(policy, &mut problems);
     problems.0
 }
 

@@ -16,6 +16,13 @@ use super::schema::{Structure, check_document, display_path};
 
 /// The shipped default policy, embedded so `demo` runs without any file.
 pub const DEFAULT_POLICY: &str = include_str!("../../../../policies/default.toml");
+/// The shipped model price table, embedded beside [`DEFAULT_POLICY`].
+pub const DEFAULT_PRICES: &str = include_str!("../../../../policies/genai-prices.toml");
+/// The files `demo` and `serve` load when given no policy directory: (name, text).
+pub const EMBEDDED_POLICY: [(&str, &str); 2] = [
+    ("policies/default.toml (embedded)", DEFAULT_POLICY),
+    ("policies/genai-prices.toml (embedded)", DEFAULT_PRICES),
+];
 /// The policy `swarmpilot replay` uses when given none.
 pub const REPLAY_POLICY: &str = include_str!("../../../../policies/replay/policy.toml");
 

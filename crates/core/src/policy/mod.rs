@@ -5,6 +5,7 @@
 mod automation;
 mod check;
 mod environment;
+mod genai;
 mod ingest;
 mod levels;
 mod load;
@@ -21,11 +22,12 @@ pub use automation::{
 };
 pub use check::Severity;
 pub use environment::{Environment, ListedEnvironment};
+pub use genai::{GenAiPolicy, ModelPrice};
 pub use ingest::{ForeignAgents, IngestPolicy, UnknownAgents, WebSocketTarget};
 pub use levels::AlertDefaults;
 pub use load::{
-    DEFAULT_POLICY, LoadError, LoadedPolicy, PolicyError, REPLAY_POLICY, load_sources, load_str,
-    unreadable, version_of,
+    DEFAULT_POLICY, DEFAULT_PRICES, EMBEDDED_POLICY, LoadError, LoadedPolicy, PolicyError,
+    REPLAY_POLICY, load_sources, load_str, unreadable, version_of,
 };
 pub use model::{
     DriverConfig, Global, Policy, PoolPolicy, PullProtocol, Role, ScaleRate, TlsFiles, TokenRef,

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::automation::Automation;
+use super::genai::GenAiPolicy;
 use super::ingest::IngestPolicy;
 use super::levels::AlertDefaults;
 use super::reports::ReportsPolicy;
@@ -49,6 +50,9 @@ pub struct Policy {
     /// Reports written on a schedule and when the controller stops.
     #[serde(default)]
     pub reports: ReportsPolicy,
+    /// What model tokens cost (AI agent fleets).
+    #[serde(default)]
+    pub genai: GenAiPolicy,
 }
 
 /// Settings that apply to the whole controller.

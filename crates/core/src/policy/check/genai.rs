@@ -1,0 +1,41 @@
+//! Checks of `[genai]`: a currency, and prices that are numbers a bill can hold.
+
+use super::Problems;
+use crate::policy::model::Policy;
+
+pub(super) fn check_genai(policy: &Policy, problems: &mut Problems) {
+    let genai = &policy.genai;
+    if genai.currency.trim().is_empty() {
+        problems.error(&["genai", "currency"], "the currency is empty".into());
+    }
+    for (index, price) in genai.prices.iter().enumerate() {
+        let item = format!("[{index}]");
+        let at = |field: &'static str| ["genai", "prices", item.as_str(), field];
+        if price.model.trim().is_empty() {
+            problems.error(&at("model"), "the model is empty (`*` matches any)".into());
+        }
+        for (field, value) in [
+            ("input_per_million", price.input_per_million),
+            ("output_per_million", price.output_per_million),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                problems.error(
+                    &at(field),
+                    format!("{value} is not a price: a finite number, 0 or more"),
+                );
+            }
+        }
+        let shadowed_by = genai.prices[..index].iter().position(|earlier| {
+            earlier.model == price.model
+                && (earlier.provider.is_none() || earlier.provider == price.provider)
+        });
+        if let Some(earlier) = shadowed_by {
+            problems.warning(
+                &at("model"),
+                format!(
+                    "genai.prices[{earlier}] matches every call this entry would: it never applies"
+                ),
+            );
+        }
+    }
+}

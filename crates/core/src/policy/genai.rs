@@ -1,0 +1,115 @@
+//! `[genai]`: what model tokens cost, so that token counts become money per agent, pool and
+//! task.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::names::glob;
+
+/// Model prices and the currency they are in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenAiPolicy {
+    /// The currency prices are in, as shown beside costs (`USD`, `EUR`, ...).
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// Prices per model; the first entry that matches a call's provider and model wins.
+    #[serde(default)]
+    pub prices: Vec<ModelPrice>,
+}
+
+/// The price of one model (or of every model a pattern matches).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPrice {
+    /// The provider (`gen_ai.provider.name`: `openai`, `anthropic`, ...); absent matches any.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The model name; `*` stands for any run of characters (`gpt-4o-*` matches dated
+    /// versions).
+    pub model: String,
+    /// Price of a million input (prompt) tokens.
+    pub input_per_million: f64,
+    /// Price of a million output (completion) tokens.
+    pub output_per_million: f64,
+}
+
+fn default_currency() -> String {
+    "USD".into()
+}
+
+impl Default for GenAiPolicy {
+    fn default() -> Self {
+        GenAiPolicy {
+            currency: default_currency(),
+            prices: Vec::new(),
+        }
+    }
+}
+
+// === impl GenAiPolicy ===
+
+impl GenAiPolicy {
+    /// The price of `model` from `provider` (when known): the first entry whose model pattern
+    /// matches and whose provider is absent or the same.
+    pub fn price(&self, provider: Option<&str>, model: &str) -> Option<&ModelPrice> {
+        self.prices.iter().find(|price| {
+            glob(&price.model, model)
+                && match (&price.provider, provider) {
+                    (None, _) => true,
+                    (Some(wanted), Some(given)) => wanted.eq_ignore_ascii_case(given),
+                    (Some(_), None) => false,
+                }
+        })
+    }
+
+    /// What `tokens_in` and `tokens_out` of `model` cost, or `None` when no price matches.
+    pub fn cost(
+        &self,
+        provider: Option<&str>,
+        model: &str,
+        tokens_in: f64,
+        tokens_out: f64,
+    ) -> Option<f64> {
+        self.price(provider, model).map(|price| {
+            (tokens_in * price.input_per_million + tokens_out * price.output_per_million) / 1e6
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn price(provider: Option<&str>, model: &str, input: f64, output: f64) -> ModelPrice {
+        ModelPrice {
+            provider: provider.map(Into::into),
+            model: model.into(),
+            input_per_million: input,
+            output_per_million: output,
+        }
+    }
+
+    #[test]
+    fn the_first_matching_entry_prices_the_tokens() {
+        let policy = GenAiPolicy {
+            currency: "USD".into(),
+            prices: vec![
+                price(Some("openai"), "gpt-4o-mini*", 0.15, 0.6),
+                price(Some("openai"), "gpt-4o*", 2.5, 10.0),
+                price(None, "llama-*", 0.1, 0.1),
+            ],
+        };
+        let cost = policy.cost(Some("openai"), "gpt-4o-2024-08-06", 1_000_000.0, 100_000.0);
+        assert_eq!(cost, Some(2.5 + 1.0));
+        let mini = policy.cost(Some("OpenAI"), "gpt-4o-mini", 2_000_000.0, 0.0);
+        assert_eq!(mini, Some(0.3));
+        assert_eq!(policy.cost(Some("azure"), "gpt-4o", 1.0, 1.0), None);
+        assert_eq!(
+            policy.cost(None, "gpt-4o", 1.0, 1.0),
+            None,
+            "the entry names a provider"
+        );
+        assert_eq!(policy.cost(None, "llama-3-70b", 1e6, 1e6), Some(0.2));
+    }
+}

@@ -231,11 +231,16 @@ impl Pages<'_> {
 impl ApiClient {
     /// A client of the controller at `args.url`, with the token `args` lead to.
     pub fn new(args: &ClientArgs) -> Result<ApiClient, ClientError> {
+        ApiClient::with_timeout(args, REQUEST_TIMEOUT)
+    }
+
+    /// The same, each request (connecting included) bounded by `timeout`.
+    pub fn with_timeout(args: &ClientArgs, timeout: Duration) -> Result<ApiClient, ClientError> {
         let token = args.token()?;
         let base = args.url.as_str().trim_end_matches('/').to_string();
         let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
             .user_agent(concat!("swarmpilot-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| ClientError::Request {

@@ -4,6 +4,7 @@ pub mod actions;
 pub mod client;
 mod detect;
 mod forecast;
+pub mod hook;
 pub mod reads;
 pub mod replay;
 pub mod text;
@@ -126,6 +127,9 @@ pub enum Command {
     /// The everyday reads of a running controller: status, agents, alerts, silences, log.
     #[command(flatten)]
     Read(reads::Read),
+    /// Report a task's start or end from an agent framework's hook (never fails the task
+    /// unless --strict).
+    Hook(hook::HookArgs),
     /// Run the bundled worker agent.
     Agent {
         /// Address to listen on.
@@ -246,6 +250,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Policy { command } => policy_command(command),
         Command::Actions(args) => actions::run(args),
+        Command::Hook(args) => hook::run(args),
         Command::Read(read) => reads::run(read),
         Command::Replay(args) => {
             replay::run(args)?;

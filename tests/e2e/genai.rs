@@ -186,3 +186,74 @@ async fn task_ends_carry_tokens_cost_and_error_kinds() {
     assert!(f(&metrics["errors_rate_limited_per_s"]) > 0.0, "{metrics}");
     assert!(f(&metrics["tokens_in_per_s"]) > 0.0, "{metrics}");
 }
+
+/// Runs `swarmpilot hook ARGS` against `url` with `token`; answers (exit code, stderr).
+async fn hook(url: &str, token: &str, args: &[&str]) -> (i32, String) {
+    let output = tokio::process::Command::new(crate::util::EXE)
+        .arg("hook")
+        .args(args)
+        .env("SWARMPILOT_URL", url)
+        .env("SWARMPILOT_TOKEN", token)
+        .env("SWARMPILOT_AGENT", "coder-3")
+        .env("SWARMPILOT_POOL", "coders")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(30), output)
+        .await
+        .expect("the hook finishes")
+        .expect("the hook runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code().unwrap_or(-1), stderr)
+}
+
+#[tokio::test]
+async fn the_hook_reports_tasks_and_never_fails_one_unless_strict() {
+    let server = Server::start_dir(&[("policy.toml", EXAMPLE_POLICY), ("test.toml", TEST_POLICY)]);
+    let (code, stderr) = hook(&server.url, &server.token, &["pre-task", "--task", "h1"]).await;
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let end = [
+        "post-task",
+        "--task",
+        "h1",
+        "--model",
+        "gpt-4o-mini",
+        "--provider",
+        "openai",
+        "--tokens-in",
+        "1000000",
+        "--tokens-out",
+        "0",
+    ];
+    let (code, stderr) = hook(&server.url, &server.token, &end).await;
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let agent = agent_with(&server, "coder-3", &["cost_per_task"]).await;
+    assert_eq!(agent["pool"], "coders", "{agent}");
+    assert!(
+        (f(&agent["metrics"]["cost_per_task"]) - 0.15).abs() < 1e-9,
+        "{agent}"
+    );
+
+    // Refused (the task has ended): said on stderr, exit 0; 1 with --strict.
+    let (code, stderr) = hook(&server.url, &server.token, &end).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("no open task"), "{stderr}");
+    let strict: Vec<&str> = end.iter().copied().chain(["--strict"]).collect();
+    let (code, _) = hook(&server.url, &server.token, &strict).await;
+    assert_eq!(code, 1);
+
+    // Nothing listening: the task goes on.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let (code, stderr) = hook(&closed, &server.token, &["pre-task", "--task", "h2"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("cannot reach the controller"), "{stderr}");
+    let (code, _) = hook(
+        &closed,
+        &server.token,
+        &["pre-task", "--task", "h2", "--strict"],
+    )
+    .await;
+    assert_eq!(code, 1);
+}

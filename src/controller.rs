@@ -178,6 +178,7 @@ impl Controller {
                     startup_ms: Default::default(),
                     weights: Default::default(),
                     remote_size: Arc::new((-1).into()),
+                    concurrency: Default::default(),
                 },
             );
         }

@@ -19,6 +19,7 @@ pub mod drivers;
 pub mod font;
 pub mod http_error;
 pub mod ingest;
+pub mod mock_provider;
 pub mod notify;
 pub mod policy;
 pub mod replay;

@@ -15,7 +15,9 @@ use super::openapi::Endpoint;
 use super::paging::{link_next, page_limit};
 use super::routes::{read_store, unavailable};
 use super::wire::{self, ActionOut, AutomationOut};
-use crate::actors::actuator::{ActuatorError, Decide, GetWeights, Propose, RollBack, SetPaused};
+use crate::actors::actuator::{
+    ActuatorError, Decide, GetActivity, GetWeights, Propose, RollBack, SetPaused,
+};
 use crate::actors::fleet::GetFleet;
 use crate::domain::evidence::{Evidence, RequestedEvidence};
 use crate::domain::{ActionState, Change, Proposal};
@@ -99,6 +101,7 @@ enum ChangeRequest {
     Restart { agent: String },
     AdjustThreshold { rule: String, to: f64 },
     Redistribute { weights: BTreeMap<String, f64> },
+    AdjustConcurrency { to: u32 },
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -119,6 +122,7 @@ fn actuator_error(error: ActuatorError) -> ApiError {
         | ActuatorError::Stale { .. }
         | ActuatorError::StaleThreshold { .. }
         | ActuatorError::StaleWeights { .. }
+        | ActuatorError::StaleConcurrency { .. }
         | ActuatorError::NotRollbackable { .. }
         | ActuatorError::NotPending { .. }
         | ActuatorError::Held(_)
@@ -198,6 +202,32 @@ async fn request(
         ChangeRequest::Redistribute { weights } => {
             redistribution(&state, &request.pool, &members, weights).await?
         }
+        ChangeRequest::AdjustConcurrency { to } => {
+            let Some(bounds) = pool.concurrency.as_ref() else {
+                let message = format!(
+                    "pool {:?} has no [pools.{}.concurrency] in the policy",
+                    request.pool, request.pool
+                );
+                return Err(ApiError::bad_request(Some("change.type"), message));
+            };
+            if !(bounds.min..=bounds.max).contains(&to) {
+                let message = format!(
+                    "must be between concurrency.min {} and max {}",
+                    bounds.min, bounds.max
+                );
+                return Err(ApiError::bad_request(Some("change.to"), message));
+            }
+            let activity = state
+                .actuator
+                .send(GetActivity)
+                .await
+                .map_err(unavailable)?;
+            let set = activity.get(&request.pool).and_then(|a| a.concurrency);
+            Change::AdjustConcurrency {
+                from: set.unwrap_or(bounds.max),
+                to,
+            }
+        }
     };
     let pool = request.pool.clone();
     let proposal = Proposal {
@@ -218,6 +248,9 @@ async fn request(
             }
             Change::AdjustThreshold { rule, from, to } => {
                 format!("rule {rule} fires above {to} instead of {from}")
+            }
+            Change::AdjustConcurrency { from, to } => {
+                format!("each agent of pool {pool} runs {to} tasks at once instead of {from}")
             }
         },
     };

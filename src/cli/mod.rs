@@ -130,6 +130,22 @@ pub enum Command {
     /// Report a task's start or end from an agent framework's hook (never fails the task
     /// unless --strict).
     Hook(hook::HookArgs),
+    /// Run a local mock model provider (OpenAI-style chat completions with a rate limit),
+    /// for trying AI agent pools without a real one.
+    MockProvider {
+        /// Loopback port to listen on (0: any free port; the address is printed).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Calls a second it answers before it answers 429 (0: no limit).
+        #[arg(long, default_value_t = 0.0)]
+        requests_per_sec: f64,
+        /// Calls it answers at once after a quiet spell.
+        #[arg(long, default_value_t = 10.0)]
+        burst: f64,
+        /// How long an answer takes, milliseconds.
+        #[arg(long, default_value_t = 50)]
+        latency_ms: u64,
+    },
     /// Run the bundled worker agent.
     Agent {
         /// Address to listen on.
@@ -141,6 +157,15 @@ pub enum Command {
         /// Agent id reported in metrics (default: the pool name and port).
         #[arg(long)]
         id: Option<String>,
+        /// A model provider every task calls (OpenAI-style chat completions), by base URL.
+        #[arg(long, env = "SWARMPILOT_MODEL_PROVIDER")]
+        provider: Option<String>,
+        /// The model those calls name.
+        #[arg(long, env = "SWARMPILOT_MODEL", default_value = "mock-small")]
+        model: String,
+        /// Tasks run at once (the controller may change it over `POST /concurrency`).
+        #[arg(long, env = "SWARMPILOT_CONCURRENCY", default_value_t = 64)]
+        concurrency: u32,
     },
 }
 
@@ -251,6 +276,24 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Policy { command } => policy_command(command),
         Command::Actions(args) => actions::run(args),
         Command::Hook(args) => hook::run(args),
+        Command::MockProvider {
+            port,
+            requests_per_sec,
+            burst,
+            latency_ms,
+        } => {
+            let limits = crate::mock_provider::Limits {
+                requests_per_sec,
+                burst,
+                latency_ms,
+            };
+            actix::System::new()
+                .block_on(crate::mock_provider::run(port, limits, |addr| {
+                    println!("mock provider listening on http://{addr}");
+                }))
+                .context("mock provider failed")?;
+            Ok(0)
+        }
         Command::Read(read) => reads::run(read),
         Command::Replay(args) => {
             replay::run(args)?;
@@ -276,13 +319,23 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             detect::run(&input, &output, allow_unsorted, warm_up, config)?;
             Ok(0)
         }
-        Command::Agent { listen, pool, id } => {
+        Command::Agent {
+            listen,
+            pool,
+            id,
+            provider,
+            model,
+            concurrency,
+        } => {
             let id = id.unwrap_or_else(|| format!("{pool}-{}", listen.port()));
             actix::System::new()
                 .block_on(crate::worker::run(crate::worker::WorkerConfig {
                     listen,
                     pool,
                     id,
+                    provider,
+                    model,
+                    concurrency,
                 }))
                 .context("worker failed")?;
             Ok(0)

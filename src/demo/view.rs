@@ -25,6 +25,9 @@ pub fn describe(action: &Action) -> String {
             format!("redistribute {} ({} weights)", action.pool, to.len())
         }
         Change::AdjustThreshold { rule, from, to } => format!("threshold {rule} {from}→{to}"),
+        Change::AdjustConcurrency { from, to } => {
+            format!("concurrency {} {from}→{to}", action.pool)
+        }
     }
 }
 

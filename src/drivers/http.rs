@@ -8,13 +8,14 @@
 //! | `scale_to`    | `{"pool": "web", "action": "scale", "to": 3}`                    |
 //! | `restart`     | `{"pool": "web", "action": "restart", "agent": "web-2"}`         |
 //! | `set_weights` | `{"pool": "web", "action": "set_weights", "weights": {"web-1": 0.6, "web-2": 0.4}}` |
+//! | `set_concurrency` | `{"pool": "web", "action": "set_concurrency", "limit": 4}` |
 //!
 //! With a `token_env`, each request carries `Authorization: Bearer <token>`.
 //!
 //! The orchestrator answers 2xx with the pool's state as JSON, `{"size": N, ...}`: `size`
 //! (the number of agents it runs for the pool now, after the action) is required for
 //! `state` and `scale`; other fields are ignored. A `restart` answer may carry
-//! `"endpoint"`, the restarted agent's base URL; a `set_weights` answer may be empty.
+//! `"endpoint"`, the restarted agent's base URL; a `set_weights` or `set_concurrency` answer may be empty.
 //!
 //! Any other status is a refusal. Transport errors (no connection, no answer within the
 //! timeout) and 5xx answers are retried with exponential backoff (200 ms, 400 ms, ...);
@@ -231,6 +232,14 @@ impl Driver for HttpDriver {
     fn set_weights<'a>(&'a self, weights: &'a BTreeMap<String, f64>) -> DriverFuture<'a, ()> {
         Box::pin(async move {
             self.call(json!({"action": "set_weights", "weights": weights}))
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn set_concurrency(&self, limit: u32) -> DriverFuture<'_, ()> {
+        Box::pin(async move {
+            self.call(json!({"action": "set_concurrency", "limit": limit}))
                 .await?;
             Ok(())
         })

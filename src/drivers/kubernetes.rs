@@ -18,6 +18,8 @@
 //! - `set_weights`: Kubernetes has no per-pod weights, so the workload gets the annotation
 //!   `swarmpilot.io/weights` with the weights as JSON (merge patch of its metadata, which
 //!   does not roll the pods), for a service mesh or the agents to read.
+//! - `set_concurrency`: likewise the annotation `swarmpilot.io/concurrency` with the limit,
+//!   for the agents to read (through the downward API) without a rollout.
 //!
 //! The RBAC the controller needs: `get` and `patch` on `{deployments|statefulsets}/scale`,
 //! and `patch` on `{deployments|statefulsets}` in the namespace. A 403 names the missing
@@ -49,6 +51,8 @@ pub const CONFLICT_BACKOFF: Duration = Duration::from_millis(100);
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 /// The workload annotation that carries the load weights.
 pub const WEIGHTS_ANNOTATION: &str = "swarmpilot.io/weights";
+/// The workload annotation that carries the agents' concurrency limit.
+pub const CONCURRENCY_ANNOTATION: &str = "swarmpilot.io/concurrency";
 
 const MERGE_PATCH: &str = "application/merge-patch+json";
 const STRATEGIC_MERGE_PATCH: &str = "application/strategic-merge-patch+json";
@@ -368,6 +372,15 @@ impl Driver for KubernetesDriver {
         Box::pin(async move {
             let value = serde_json::to_string(weights).unwrap_or_default();
             let patch = json!({"metadata": {"annotations": {(WEIGHTS_ANNOTATION): value}}});
+            self.patch_workload(MERGE_PATCH, patch).await?;
+            Ok(())
+        })
+    }
+
+    fn set_concurrency(&self, limit: u32) -> DriverFuture<'_, ()> {
+        Box::pin(async move {
+            let patch =
+                json!({"metadata": {"annotations": {(CONCURRENCY_ANNOTATION): limit.to_string()}}});
             self.patch_workload(MERGE_PATCH, patch).await?;
             Ok(())
         })

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::domain::AgentHandle;
 
+mod concurrency;
 #[cfg(test)]
 mod fake;
 pub mod http;
@@ -169,6 +170,18 @@ pub trait Driver: Send + Sync {
     fn set_weights<'a>(&'a self, weights: &'a BTreeMap<String, f64>) -> DriverFuture<'a, ()> {
         let _ = weights;
         Box::pin(async move { Ok(()) })
+    }
+
+    /// Sets how many tasks each agent of the pool runs at once, for the agents running now
+    /// and those started later.
+    fn set_concurrency(&self, limit: u32) -> DriverFuture<'_, ()> {
+        let _ = limit;
+        Box::pin(async move {
+            Err(DriverError::Unsupported {
+                driver: self.kind(),
+                verb: "set the agents' concurrency",
+            })
+        })
     }
 }
 

@@ -85,6 +85,8 @@ struct State {
     agents: BTreeMap<String, Managed>,
     /// Shut down: no agent starts any more.
     closed: bool,
+    /// The concurrency last set, passed to agents started later as `SWARMPILOT_CONCURRENCY`.
+    concurrency: Option<u32>,
 }
 
 /// One child process. A task of its own waits for it, so it is reaped the moment it exits
@@ -140,6 +142,7 @@ impl ProcessDriver {
                 next_index: 0,
                 agents: BTreeMap::new(),
                 closed: false,
+                concurrency: None,
             }),
         }
     }
@@ -227,9 +230,11 @@ impl ProcessDriver {
                 reason: "the controller is shutting down".into(),
             });
         }
-        let child = spawn(args, log_path, &self.config).map_err(|source| DriverError::Io {
-            context: format!("cannot start {:?} for agent {agent}", args.first()),
-            source,
+        let child = spawn(args, log_path, &self.config, state.concurrency).map_err(|source| {
+            DriverError::Io {
+                context: format!("cannot start {:?} for agent {agent}", args.first()),
+                source,
+            }
         })?;
         let handle = AgentHandle {
             id: agent.to_string(),
@@ -307,6 +312,25 @@ impl Driver for ProcessDriver {
         agents
     }
 
+    fn set_concurrency(&self, limit: u32) -> DriverFuture<'_, ()> {
+        Box::pin(async move {
+            let endpoints: Vec<String> = {
+                let mut state = self.lock();
+                state.concurrency = Some(limit);
+                state
+                    .agents
+                    .values()
+                    .filter(|managed| managed.exit_status().is_none())
+                    .filter_map(|managed| managed.handle.endpoint.clone())
+                    .collect()
+            };
+            for endpoint in endpoints {
+                super::concurrency::post_limit(&endpoint, limit).await?;
+            }
+            Ok(())
+        })
+    }
+
     fn shutdown(&self) -> DriverFuture<'_, ()> {
         Box::pin(async move {
             let all: Vec<Managed> = {
@@ -328,7 +352,12 @@ fn free_port() -> std::io::Result<u16> {
 
 /// Starts `args` with its output to `log_path` and a scrubbed environment: [`BASE_ENV`], the
 /// pool's `env` names, and `SWARMPILOT_CONTROLLER`.
-fn spawn(args: &[String], log_path: &Path, config: &ProcessConfig) -> std::io::Result<Child> {
+fn spawn(
+    args: &[String],
+    log_path: &Path,
+    config: &ProcessConfig,
+    concurrency: Option<u32>,
+) -> std::io::Result<Child> {
     let (program, rest) = args
         .split_first()
         .ok_or_else(|| std::io::Error::other("empty command"))?;
@@ -346,6 +375,9 @@ fn spawn(args: &[String], log_path: &Path, config: &ProcessConfig) -> std::io::R
         if let Some(value) = std::env::var_os(name) {
             command.env(name, value);
         }
+    }
+    if let Some(limit) = concurrency {
+        command.env("SWARMPILOT_CONCURRENCY", limit.to_string());
     }
     command
         .args(rest)

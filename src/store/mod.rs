@@ -193,9 +193,10 @@ impl Store {
         let kind = proposal.change.kind();
         let agent = match &proposal.change {
             Change::Restart { agent } => Some(agent.clone()),
-            Change::Scale { .. } | Change::AdjustThreshold { .. } | Change::Redistribute { .. } => {
-                None
-            }
+            Change::Scale { .. }
+            | Change::AdjustThreshold { .. }
+            | Change::Redistribute { .. }
+            | Change::AdjustConcurrency { .. } => None,
         };
         let inverse = proposal.change.inverse();
         let mut conn = self.lock();

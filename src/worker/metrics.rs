@@ -110,7 +110,7 @@ impl WorkerMetrics {
 
     /// The Prometheus text exposition of every counter, labelled with pool and agent.
     pub fn render(&self, pool: &str, agent: &str) -> String {
-        let labels = format!("pool=\"{}\",agent=\"{}\"", escape(pool), escape(agent));
+        let labels = labels(pool, agent);
         let done = self.done.load(Ordering::Relaxed);
         let failed = self.failed.load(Ordering::Relaxed);
         let mut out = String::new();
@@ -171,6 +171,11 @@ impl WorkerMetrics {
         );
         out
     }
+}
+
+/// The labels of every series of the worker: its pool and id.
+pub fn labels(pool: &str, agent: &str) -> String {
+    format!("pool=\"{}\",agent=\"{}\"", escape(pool), escape(agent))
 }
 
 fn escape(value: &str) -> String {

@@ -7,8 +7,12 @@
 //! (`{"mb_per_s": 4}`) makes the worker leak memory, as a buggy agent would, and `POST
 //! /chaos/slow` (`{"factor": 3}`) makes every task take that many times as long, as a
 //! worker whose backend degraded would (it waits; it does not burn more CPU).
+//!
+//! As an AI agent (`model.rs`): with `--provider URL` each task also calls that model
+//! provider, and `GET`/`POST /concurrency` read and set how many tasks run at once.
 
 pub mod metrics;
+pub mod model;
 mod ws;
 
 use std::net::SocketAddr;
@@ -51,6 +55,20 @@ pub struct WorkerConfig {
     pub pool: String,
     /// Agent id reported in metrics.
     pub id: String,
+    /// The model provider each task calls, if any (its base URL).
+    pub provider: Option<String>,
+    /// The model the calls name.
+    pub model: String,
+    /// Tasks run at once at the start.
+    pub concurrency: u32,
+}
+
+/// A new concurrency limit.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencyRequest {
+    /// Tasks at once, 1 to `model::MAX_CONCURRENCY`.
+    pub limit: u32,
 }
 
 /// One task's request.
@@ -82,6 +100,8 @@ struct Worker {
     /// The slow-down factor's bits (`f64::to_bits`); 1.0 when healthy.
     slow: std::sync::atomic::AtomicU64,
     started: Instant,
+    concurrency: model::Concurrency,
+    model: Option<model::ModelClient>,
 }
 
 /// Runs the worker until SIGINT or SIGTERM.
@@ -92,6 +112,11 @@ pub async fn run(config: WorkerConfig) -> std::io::Result<()> {
         leaking: std::sync::atomic::AtomicBool::new(false),
         slow: std::sync::atomic::AtomicU64::new(1.0f64.to_bits()),
         started: Instant::now(),
+        concurrency: model::Concurrency::new(config.concurrency.clamp(1, model::MAX_CONCURRENCY)),
+        model: config
+            .provider
+            .as_deref()
+            .map(|url| model::ModelClient::new(url, &config.model)),
     }));
     let server = HttpServer::new(move || {
         App::new()
@@ -107,6 +132,8 @@ pub async fn run(config: WorkerConfig) -> std::io::Result<()> {
                     )
                     .route(web::get().to(metrics_text)),
             )
+            .route("/concurrency", web::get().to(concurrency))
+            .route("/concurrency", web::post().to(set_concurrency))
             .route("/chaos/leak", web::post().to(leak))
             .route("/chaos/slow", web::post().to(slow))
             .route(
@@ -133,6 +160,8 @@ async fn work(
         ));
     }
     let started = Instant::now();
+    // Past the concurrency limit a task waits its turn; the wait is part of its latency.
+    let _turn = worker.concurrency.acquire().await;
     worker.metrics.begin();
     let cpu_ms = request.cpu_ms;
     let burnt = web::block(move || burn_cpu(Duration::from_secs_f64(cpu_ms / 1000.0))).await;
@@ -140,14 +169,45 @@ async fn work(
     if factor > 1.0 {
         actix_web::rt::time::sleep(started.elapsed().mul_f64(factor - 1.0)).await;
     }
+    let called = match &worker.model {
+        Some(client) => client.call().await,
+        None => model::CallOutcome::Done {
+            tokens_in: 0,
+            tokens_out: 0,
+        },
+    };
     let latency = started.elapsed().as_secs_f64();
-    let success = burnt.is_ok() && !request.fail;
+    let success =
+        burnt.is_ok() && !request.fail && matches!(called, model::CallOutcome::Done { .. });
     worker.metrics.end(latency, success);
     if !success {
+        use actix_web::http::StatusCode;
+        let (status, code, message) = match called {
+            model::CallOutcome::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "the model provider refused the call for its rate limit",
+            ),
+            model::CallOutcome::Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "model_timeout",
+                "the model provider did not answer in time",
+            ),
+            model::CallOutcome::Failed => (
+                StatusCode::BAD_GATEWAY,
+                "model_failed",
+                "the model call failed",
+            ),
+            model::CallOutcome::Done { .. } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "task_failed",
+                "the task failed as asked",
+            ),
+        };
         return Err(ApiError {
-            status: actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            code: "task_failed",
-            message: "the task failed as asked".into(),
+            status,
+            code,
+            message: message.into(),
             field: None,
         });
     }
@@ -214,13 +274,45 @@ async fn slow(
 }
 
 async fn metrics_text(worker: web::Data<Arc<Worker>>) -> HttpResponse {
+    let mut text = worker
+        .metrics
+        .render(&worker.config.pool, &worker.config.id);
+    let labels = metrics::labels(&worker.config.pool, &worker.config.id);
+    if let Some(client) = &worker.model {
+        client.render(&labels, &mut text);
+    }
+    let limit = worker.concurrency.limit();
+    text.push_str("# HELP swarmpilot_agent_concurrency_limit Tasks run at once, at most.\n");
+    text.push_str("# TYPE swarmpilot_agent_concurrency_limit gauge\n");
+    text.push_str(&format!(
+        "swarmpilot_agent_concurrency_limit{{{labels}}} {limit}\n"
+    ));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(
-            worker
-                .metrics
-                .render(&worker.config.pool, &worker.config.id),
-        )
+        .body(text)
+}
+
+async fn concurrency(worker: web::Data<Arc<Worker>>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "limit": worker.concurrency.limit(),
+        "in_flight": worker.metrics.in_flight(),
+    }))
+}
+
+async fn set_concurrency(
+    worker: web::Data<Arc<Worker>>,
+    body: web::Json<ConcurrencyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = body.limit;
+    if !(1..=model::MAX_CONCURRENCY).contains(&limit) {
+        return Err(ApiError::bad_request(
+            Some("limit"),
+            format!("limit must be between 1 and {}", model::MAX_CONCURRENCY),
+        ));
+    }
+    tracing::info!(message = "Concurrency set.", limit);
+    worker.concurrency.set(limit);
+    Ok(concurrency(worker).await)
 }
 
 /// Spins on this thread until it has used `amount` of CPU time.

@@ -161,6 +161,12 @@ pub async fn apply(
             let shares: Vec<String> = to.iter().map(|(a, w)| format!("{a}={w:.2}")).collect();
             Ok(format!("load weights set: {}", shares.join(", ")))
         }
+        Change::AdjustConcurrency { to, .. } => {
+            pool.driver.set_concurrency(*to).await?;
+            pool.concurrency
+                .store(*to, std::sync::atomic::Ordering::Relaxed);
+            Ok(format!("concurrency set to {to} tasks at once per agent"))
+        }
         Change::AdjustThreshold { rule, from, to } => {
             let entry = OverlayEntry {
                 action_id,
@@ -277,10 +283,12 @@ pub async fn undo(
             Ok(format!("overlay entry removed: {rule} back to {from}"))
         }
         Change::Restart { .. } => Err(ApplyError::Irreversible("restart")),
-        Change::Scale { .. } | Change::Redistribute { .. } => match change.inverse() {
-            Some(inverse) => apply(effectors, action_id, &inverse, actor).await,
-            None => Err(ApplyError::Irreversible("scale")),
-        },
+        Change::Scale { .. } | Change::Redistribute { .. } | Change::AdjustConcurrency { .. } => {
+            match change.inverse() {
+                Some(inverse) => apply(effectors, action_id, &inverse, actor).await,
+                None => Err(ApplyError::Irreversible("scale")),
+            }
+        }
     }
 }
 

@@ -45,6 +45,16 @@ pub enum ActuatorError {
         /// The pool.
         pool: String,
     },
+    /// The concurrency the proposal would change is not what it assumed.
+    #[error("proposal for pool {pool} is stale: its concurrency is {actual}, not {expected}")]
+    StaleConcurrency {
+        /// The pool.
+        pool: String,
+        /// What the proposal assumed.
+        expected: u32,
+        /// What it is.
+        actual: u32,
+    },
     /// Automation is paused: nothing applies by itself.
     #[error("automation is paused")]
     Paused,

@@ -62,6 +62,8 @@ pub struct PoolDriver {
     pub weights: Arc<Mutex<BTreeMap<String, f64>>>,
     /// The size a remote driver last reported (-1 before it first answers).
     pub remote_size: Arc<std::sync::atomic::AtomicI64>,
+    /// The concurrency `adjust_concurrency` last set for the agents (0: never set).
+    pub concurrency: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl PoolDriver {
@@ -72,6 +74,14 @@ impl PoolDriver {
             usize::try_from(size).ok()
         } else {
             Some(self.driver.list().len())
+        }
+    }
+
+    /// The agents' concurrency: the last one set, else the policy's `normal` (none: unknown).
+    pub fn concurrency_now(&self, normal: Option<u32>) -> Option<u32> {
+        match self.concurrency.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => normal,
+            set => Some(set),
         }
     }
 }
@@ -272,6 +282,22 @@ impl Actuator {
                     });
                 }
             }
+            Change::AdjustConcurrency { from, .. } => {
+                let policy = self.policy.current();
+                let normal = policy
+                    .policy
+                    .pools
+                    .get(pool)
+                    .and_then(|p| p.concurrency.as_ref());
+                let actual = effectors.pool.concurrency_now(normal.map(|c| c.max));
+                if actual != Some(*from) {
+                    return Err(ActuatorError::StaleConcurrency {
+                        pool: pool.to_string(),
+                        expected: *from,
+                        actual: actual.unwrap_or_default(),
+                    });
+                }
+            }
             Change::Restart { .. } => {}
         }
         Ok(())
@@ -427,6 +453,10 @@ impl Handler<GetActivity> for Actuator {
                     .entry(name.clone())
                     .or_default()
                     .observed_startup_ms = Some(startup);
+            }
+            let concurrency = pool.concurrency.load(std::sync::atomic::Ordering::Relaxed);
+            if concurrency > 0 {
+                activity.entry(name.clone()).or_default().concurrency = Some(concurrency);
             }
         }
         MessageResult(activity)

@@ -112,6 +112,7 @@ impl Actuator {
             Ok(Some(action)) => match action.change {
                 Change::Scale { from, to } => to < from,
                 Change::Redistribute { .. } | Change::Restart { .. } => true,
+                Change::AdjustConcurrency { from, to } => to < from,
                 Change::AdjustThreshold { .. } => false,
             },
             _ => false,

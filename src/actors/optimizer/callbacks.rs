@@ -49,6 +49,11 @@ let _span = optimizer.span.clone().entered();
                     .iter()
                     .filter(|a| a.pool == alert.pool)
                     .collect();
+                if super::throttle::throttled(pool, &agents) {
+                    tracing::info!(message = "Alert scale-out withheld: the pool's model provider throttles it.",
+                        pool = %alert.pool, alert = %alert.rule);
+                    return;
+                }
                 let current = agents.len();
                 let cpu: Vec<f64> = agents
                     .iter()

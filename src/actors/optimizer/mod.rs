@@ -15,6 +15,7 @@ use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHa
 
 use crate::decide::agents;
 mod callbacks;
+mod throttle;
 use crate::decide::load;
 mod pool;
 use crate::decide::thresholds;
@@ -98,6 +99,8 @@ pub struct Optimizer {
     watcher: AgentWatcher,
     /// The recent peaks threshold tuning compares with.
     thresholds: ThresholdWatcher,
+    /// When each pool was last throttled by its model provider.
+    throttle: crate::decide::concurrency::ThrottleWatch,
     /// The alert actor, for rules that keep firing.
     alert: Option<Addr<crate::actors::alert::Alert>>,
     /// Whether an evaluation is waiting for its snapshots, and whether another was asked for
@@ -133,6 +136,7 @@ impl Optimizer {
             dry_run_sent: HashMap::new(),
             watcher: AgentWatcher::default(),
             thresholds: ThresholdWatcher::default(),
+            throttle: Default::default(),
             alert: None,
             evaluating: false,
             again: false,
@@ -267,8 +271,21 @@ impl Optimizer {
                 }
                 continue;
             }
+            let throttle =
+                throttle::step(&mut self.throttle, name, pool, &agents, activity, now_ms);
+            let (throttled, concurrency) = match throttle {
+                throttle::Step::Throttled(proposal) => (true, proposal),
+                throttle::Step::Normal(proposal) => (false, proposal),
+            };
             let proposal = match agents.iter().find(|a| a.status == AgentStatus::Offline) {
                 Some(offline) => Some(replace_offline(name, offline, now_ms)),
+                // More agents would make more refused calls, and restarts do not help: only
+                // the concurrency comes down.
+                None if throttled => {
+                    self.planner(name, load.basis(), config)
+                        .hold(now_ms, agents.len());
+                    concurrency
+                }
                 None if load.settled(&agents, activity, interval_ms) => plan_scale(
                     self.planner(name, load.basis(), config),
                     config,
@@ -300,7 +317,8 @@ impl Optimizer {
                 .or_else(|| {
                     self.thresholds
                         .missed(name, &pool_rules, alerts, &degraded, tuning, now_ms)
-                }),
+                })
+                .or(concurrency),
                 None => None,
             };
             if let Some(mut proposal) = proposal {

@@ -201,6 +201,7 @@ pub fn change(change: &Change) -> String {
             to.len(),
             if to.len() == 1 { "" } else { "s" }
         ),
+        Change::AdjustConcurrency { from, to } => format!("concurrency {from}→{to}"),
     }
 }
 

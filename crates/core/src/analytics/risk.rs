@@ -63,6 +63,7 @@ pub fn assess(input: &RiskInput<'_>, automation: &Automation) -> RiskAssessment 
         ActionKind::Redistribute => policy.kind.redistribute,
         ActionKind::Restart => policy.kind.restart,
         ActionKind::AdjustThreshold => policy.kind.adjust_threshold,
+        ActionKind::AdjustConcurrency => policy.kind.adjust_concurrency,
     };
     let blast = if input.pool_size == 0 {
         0.0
@@ -129,6 +130,7 @@ fn change_size(change: &Change) -> f64 {
     let relative = match change {
         Change::Scale { from, to } => from.abs_diff(*to) as f64 / (*from).max(1) as f64,
         Change::Restart { .. } => 0.0,
+        Change::AdjustConcurrency { from, to } => from.abs_diff(*to) as f64 / (*from).max(1) as f64,
         Change::AdjustThreshold { from, to, .. } => (to - from).abs() / from.abs().max(1.0),
         Change::Redistribute { from, to } => {
             // The share of the load that moves: 1 when all of it goes elsewhere.

@@ -56,6 +56,10 @@ pub fn alike(a: &Change, b: &Change) -> bool {
             r1 == r2
         }
         (Change::Redistribute { .. }, Change::Redistribute { .. }) => true,
+        (
+            Change::AdjustConcurrency { from: f1, to: t1 },
+            Change::AdjustConcurrency { from: f2, to: t2 },
+        ) => (t1 > f1) == (t2 > f2),
         _ => false,
     }
 }
@@ -126,7 +130,9 @@ pub fn restores_minimum(change: &Change, running: usize, min_agents: usize, down
     match change {
         Change::Scale { from, to } => to > from && *from < min_agents,
         Change::Restart { .. } => down && running < min_agents,
-        Change::AdjustThreshold { .. } | Change::Redistribute { .. } => false,
+        Change::AdjustThreshold { .. }
+        | Change::Redistribute { .. }
+        | Change::AdjustConcurrency { .. } => false,
     }
 }
 
@@ -147,7 +153,8 @@ pub fn disrupted(
             .iter()
             .filter(|(agent, w)| (from.get(*agent).copied().unwrap_or(1.0) - **w).abs() > 1e-9)
             .count(),
-        Change::AdjustThreshold { .. } => 0,
+        // Every agent keeps serving, at a different pace.
+        Change::AdjustThreshold { .. } | Change::AdjustConcurrency { .. } => 0,
     }
 }
 

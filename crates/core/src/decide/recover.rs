@@ -153,6 +153,28 @@ pub fn plan(action: &Action, found: &Found) -> Recovery {
                 )
             }
         }
+        (Change::AdjustConcurrency { from, to }, _) => {
+            // The limit set lives in the controller's memory and the agents'; a local agent
+            // dies with the controller and starts again at the policy's normal.
+            if rolling_back {
+                Recovery::Settle(
+                    ActionState::RolledBack,
+                    why(format!(
+                        "the concurrency set ({to}) does not survive a restart: the agents \
+                         start again at their normal concurrency, not {to}; counted as undone \
+                         (back towards {from})"
+                    )),
+                )
+            } else {
+                Recovery::Settle(
+                    ActionState::Failed,
+                    why(format!(
+                        "the concurrency set ({to}) does not survive a restart; not repeated, so \
+                         it is never applied twice"
+                    )),
+                )
+            }
+        }
         (Change::Restart { agent }, _) => {
             let reason = if rolling_back {
                 "a restart has no inverse: nothing to roll back".to_string()

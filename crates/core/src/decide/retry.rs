@@ -50,6 +50,8 @@ pub fn target(change: &Change) -> String {
         Change::Restart { agent } => format!("restart {agent}"),
         Change::AdjustThreshold { rule, .. } => format!("adjust_threshold {rule}"),
         Change::Redistribute { .. } => "redistribute".into(),
+        Change::AdjustConcurrency { from, to } if to > from => "raise concurrency".into(),
+        Change::AdjustConcurrency { .. } => "lower concurrency".into(),
     }
 }
 

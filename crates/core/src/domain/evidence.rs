@@ -38,6 +38,8 @@ pub enum Evidence {
     NoisyRule(NoisyRuleEvidence),
     /// A rule stayed quiet through a degradation.
     MissedDegradation(MissedDegradationEvidence),
+    /// A pool's model provider refuses calls for its rate limit, or stopped refusing them.
+    Throttled(ThrottledEvidence),
     /// A person asked for it over the API.
     Requested(RequestedEvidence),
     /// No evidence (a row written before evidence was kept, or a test).
@@ -155,6 +157,26 @@ pub struct LeakRule {
     pub leak_mb_per_min: f64,
     /// Over this long, seconds.
     pub leak_window_secs: u64,
+}
+
+/// A pool's model provider throttling it (or no longer), and the concurrency it ran at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottledEvidence {
+    /// Calls or tasks refused for the provider's rate limit, per second, all agents.
+    pub rate_limited_per_s: f64,
+    /// Calls or tasks tried, per second, all agents.
+    pub attempts_per_s: f64,
+    /// The refused share of them, percent.
+    pub throttled_percent: f64,
+    /// How long the pool has gone without throttling, seconds (when raising again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_secs: Option<i64>,
+    /// The share at or above which the pool counts as throttled, percent.
+    pub throttle_percent: f64,
+    /// The pool's recent anomalies, once the optimizer attached them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomalies: Option<Vec<AnomalyNote>>,
 }
 
 /// A leaking agent.
@@ -359,6 +381,7 @@ impl Evidence {
             Evidence::Hot(e) => &mut e.anomalies,
             Evidence::NoisyRule(e) => &mut e.anomalies,
             Evidence::MissedDegradation(e) => &mut e.anomalies,
+            Evidence::Throttled(e) => &mut e.anomalies,
             Evidence::Anomalous(e) => {
                 e.anomalies = recent;
                 return;

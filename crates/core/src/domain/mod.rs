@@ -150,15 +150,18 @@ pub enum ActionKind {
     Restart,
     /// Change an alert threshold.
     AdjustThreshold,
+    /// Change how many tasks (model calls) each agent of a pool runs at once.
+    AdjustConcurrency,
 }
 
 impl ActionKind {
     /// Every kind.
-    pub const ALL: [ActionKind; 4] = [
+    pub const ALL: [ActionKind; 5] = [
         ActionKind::Scale,
         ActionKind::Redistribute,
         ActionKind::Restart,
         ActionKind::AdjustThreshold,
+        ActionKind::AdjustConcurrency,
     ];
 
     /// The snake_case name used in the log and the API.
@@ -168,6 +171,7 @@ impl ActionKind {
             ActionKind::Redistribute => "redistribute",
             ActionKind::Restart => "restart",
             ActionKind::AdjustThreshold => "adjust_threshold",
+            ActionKind::AdjustConcurrency => "adjust_concurrency",
         }
     }
 }
@@ -336,6 +340,13 @@ pub enum Change {
         /// Threshold after.
         to: f64,
     },
+    /// Set how many tasks each agent of the pool runs at once.
+    AdjustConcurrency {
+        /// Limit before.
+        from: u32,
+        /// Limit after.
+        to: u32,
+    },
 }
 
 impl Change {
@@ -346,6 +357,7 @@ impl Change {
             Change::Restart { .. } => ActionKind::Restart,
             Change::Redistribute { .. } => ActionKind::Redistribute,
             Change::AdjustThreshold { .. } => ActionKind::AdjustThreshold,
+            Change::AdjustConcurrency { .. } => ActionKind::AdjustConcurrency,
         }
     }
 
@@ -364,6 +376,10 @@ impl Change {
             }),
             Change::AdjustThreshold { rule, from, to } => Some(Change::AdjustThreshold {
                 rule: rule.clone(),
+                from: *to,
+                to: *from,
+            }),
+            Change::AdjustConcurrency { from, to } => Some(Change::AdjustConcurrency {
                 from: *to,
                 to: *from,
             }),

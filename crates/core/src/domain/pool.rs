@@ -10,6 +10,9 @@ pub struct PoolActivity {
     pub last_finished_ms: Option<i64>,
     /// How long a new agent of the pool has been taking to become ready, milliseconds.
     pub observed_startup_ms: Option<i64>,
+    /// The concurrency the controller last set for the pool's agents (none set yet: they run
+    /// at the policy's `concurrency.max`).
+    pub concurrency: Option<u32>,
 }
 
 /// One input as last read.

@@ -231,6 +231,9 @@ pub struct KindRisk {
     /// Changing an alert threshold.
     #[serde(default = "default_adjust_threshold_risk")]
     pub adjust_threshold: f64,
+    /// Changing how many tasks each agent of a pool runs at once.
+    #[serde(default = "default_adjust_concurrency_risk")]
+    pub adjust_concurrency: f64,
 }
 
 const fn default_blast_radius_weight() -> f64 {
@@ -269,6 +272,9 @@ const fn default_restart_risk() -> f64 {
 const fn default_adjust_threshold_risk() -> f64 {
     0.2
 }
+const fn default_adjust_concurrency_risk() -> f64 {
+    0.1
+}
 
 impl Default for KindRisk {
     fn default() -> Self {
@@ -277,6 +283,7 @@ impl Default for KindRisk {
             redistribute: default_redistribute_risk(),
             restart: default_restart_risk(),
             adjust_threshold: default_adjust_threshold_risk(),
+            adjust_concurrency: default_adjust_concurrency_risk(),
         }
     }
 }

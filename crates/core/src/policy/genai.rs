@@ -34,6 +34,43 @@ pub struct ModelPrice {
     pub output_per_million: f64,
 }
 
+/// How the controller may change a pool's concurrency (tasks or model calls each agent runs
+/// at once) when its model provider throttles it: lower it, never below `min`, and raise it
+/// back, one at a time, to `max` once the throttling has stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencyPolicy {
+    /// The concurrency the agents run at normally, and the most the controller sets.
+    pub max: u32,
+    /// The least the controller sets.
+    #[serde(default = "default_min_concurrency")]
+    pub min: u32,
+    /// A pool whose refused share of model calls (or tasks) for rate limits is at least this,
+    /// percent, counts as throttled: no scale-out, and its concurrency comes down.
+    #[serde(default = "default_throttle_percent")]
+    pub throttle_percent: f64,
+    /// After this long without throttling, seconds, the concurrency goes up by one (and again
+    /// after as long each time) until it is back at `max`.
+    #[serde(default = "default_recover_secs")]
+    pub recover_secs: u64,
+}
+
+const fn default_min_concurrency() -> u32 {
+    1
+}
+
+/// The throttled share at which any pool, with or without a `concurrency` section, stops
+/// scaling out on its load, percent.
+pub const DEFAULT_THROTTLE_PERCENT: f64 = 5.0;
+
+const fn default_throttle_percent() -> f64 {
+    DEFAULT_THROTTLE_PERCENT
+}
+
+const fn default_recover_secs() -> u64 {
+    60
+}
+
 fn default_currency() -> String {
     "USD".into()
 }

@@ -247,6 +247,10 @@ pub struct PoolPolicy {
     /// `ingest.foreign_agents`. Never restart targets either way.
     #[serde(default)]
     pub allow_agents: Vec<String>,
+    /// What the controller may do with the agents' concurrency when the pool's model
+    /// provider throttles it (`adjust_concurrency`); absent: the pool only stops scaling out.
+    #[serde(default)]
+    pub concurrency: Option<super::genai::ConcurrencyPolicy>,
 }
 
 /// How metrics are pulled from agents.

@@ -136,6 +136,49 @@ pub fn bundled_worker_metrics() -> Vec<MetricMapping> {
         ),
         map(latency, "response_time_ms", ReadAs::Mean, 1000.0),
         map(latency, "response_time_p95_ms", ReadAs::Quantile, 1000.0),
+        // A worker that calls a model provider (`--provider`) also exposes these.
+        map(
+            "swarmpilot_agent_model_calls_total",
+            "model_calls_per_s",
+            ReadAs::Rate,
+            1.0,
+        ),
+        map(
+            "swarmpilot_agent_model_rate_limited_total",
+            "errors_rate_limited_per_s",
+            ReadAs::Rate,
+            1.0,
+        ),
+        map(
+            "swarmpilot_agent_model_timeouts_total",
+            "errors_timeout_per_s",
+            ReadAs::Rate,
+            1.0,
+        ),
+        map(
+            "swarmpilot_agent_model_errors_total",
+            "errors_other_per_s",
+            ReadAs::Rate,
+            1.0,
+        ),
+        map(
+            "swarmpilot_agent_model_input_tokens_total",
+            "tokens_in_per_s",
+            ReadAs::Rate,
+            1.0,
+        ),
+        map(
+            "swarmpilot_agent_model_output_tokens_total",
+            "tokens_out_per_s",
+            ReadAs::Rate,
+            1.0,
+        ),
+        map(
+            "swarmpilot_agent_model_call_seconds",
+            "model_latency_ms",
+            ReadAs::Mean,
+            1000.0,
+        ),
     ]
 }
 

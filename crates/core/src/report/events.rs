@@ -194,5 +194,6 @@ pub fn describe(change: &Change) -> String {
             format!("weights {}", weights.join(", "))
         }
         Change::AdjustThreshold { rule, from, to } => format!("{rule} threshold {from} → {to}"),
+        Change::AdjustConcurrency { from, to } => format!("concurrency {from} → {to}"),
     }
 }

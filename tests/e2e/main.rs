@@ -86,5 +86,7 @@ mod slow_bodies;
 mod queries;
 // AI agent fleets: GenAI metrics and task usage become token, cost and error series.
 mod genai;
+// Rate limits: a throttled pool lowers its concurrency instead of scaling out.
+mod throttle;
 // The API over TLS, and no plaintext beyond loopback unless the policy says so.
 mod tls;

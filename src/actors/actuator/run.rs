@@ -4,7 +4,7 @@
 use actix::{ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture};
 
 use super::apply::{ApplyError, Effectors, apply, undo};
-use super::verify::{Baseline, Verifier, check};
+use super::verify::{Baseline, Judge, Verifier, check};
 use super::{AUTO, Actuator, ActuatorError, RollBack};
 use crate::actors::alert::RESTART_ESCALATED;
 use crate::actors::fleet::GetFleet;
@@ -108,14 +108,15 @@ impl Actuator {
             self.end(id, pool, ActionState::Applied, &reason, AUTO);
             return;
         }
-        let removes_capacity = match self.store.action(id) {
+        let judge = match self.store.action(id) {
             Ok(Some(action)) => match action.change {
-                Change::Scale { from, to } => to < from,
-                Change::Redistribute { .. } | Change::Restart { .. } => true,
-                Change::AdjustConcurrency { from, to } => to < from,
-                Change::AdjustThreshold { .. } => false,
+                Change::Scale { from, to } if to < from => Judge::Removing,
+                Change::Redistribute { .. } | Change::Restart { .. } => Judge::Removing,
+                Change::AdjustConcurrency { from, to } if to < from => Judge::Easing,
+                Change::AdjustConcurrency { .. } => Judge::Pacing,
+                Change::Scale { .. } | Change::AdjustThreshold { .. } => Judge::Adding,
             },
-            _ => false,
+            _ => Judge::Adding,
         };
         let baseline = serde_json::to_value(&before).unwrap_or_default();
         if let Err(error) = self.store.set_verification(id, &baseline) {
@@ -150,7 +151,7 @@ impl Actuator {
                 checks: 0,
                 failures: Vec::new(),
                 running: false,
-                removes_capacity,
+                judge,
             },
         );
     }
@@ -205,7 +206,7 @@ impl Actuator {
             &verifier.pool,
             conditions,
             now < verifier.ready_by_ms,
-            verifier.removes_capacity,
+            verifier.judge,
         );
         verifier.running = false;
         verifier.checks += 1;

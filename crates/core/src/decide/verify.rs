@@ -63,6 +63,22 @@ impl Baseline {
     }
 }
 
+/// Which conditions judge a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judge {
+    /// A change that adds capacity or moves a threshold: status, latency, error rate.
+    Adding,
+    /// A change that takes capacity away or moves load: the hottest agent's CPU too.
+    Removing,
+    /// A concurrency decrease against a throttling provider: status only. Its errors and
+    /// latency are the provider's (they rise and fall with the load, not with the limit), and
+    /// queueing for a turn is the point.
+    Easing,
+    /// A concurrency increase after throttling stopped: status, and an error rate not above
+    /// both the limit and what it was before (refusals coming back roll it back).
+    Pacing,
+}
+
 /// One check's verdict.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Verdict {
@@ -93,13 +109,13 @@ pub struct Verifier {
     pub failures: Vec<String>,
     /// A check is running.
     pub running: bool,
-    /// The change takes capacity away or moves load, so CPU is judged.
-    pub removes_capacity: bool,
+    /// Which conditions judge the change.
+    pub judge: Judge,
 }
 
 /// Checks `pool` in `snapshot` against the conditions; `starting_ok` is whether agents may
 /// still be starting (before the start-up grace ends). The CPU condition judges only changes
-/// that take capacity away or move load (`removes_capacity`): a scale-out that has not yet
+/// that take capacity away or move load (`Judge::Removing`): a scale-out that has not yet
 /// cooled a pool under rising load must not be undone for it.
 pub fn check(
     before: &Baseline,
@@ -107,7 +123,7 @@ pub fn check(
     pool: &str,
     conditions: &Verification,
     starting_ok: bool,
-    removes_capacity: bool,
+    judge: Judge,
 ) -> Verdict {
     let now = Baseline::of(snapshot, pool);
     let mut verdict = Verdict::default();
@@ -126,8 +142,27 @@ pub fn check(
             _ => {}
         }
     }
+    if judge == Judge::Easing {
+        verdict.now = now;
+        return verdict;
+    }
+    if judge == Judge::Pacing {
+        let before = before.error_rate.unwrap_or(0.0);
+        match now.error_rate {
+            Some(rate) if rate > conditions.max_error_rate && rate > before + 1.0 => {
+                verdict.failed.push(format!(
+                    "error rate {rate:.1}% is above {:.1}% and above {before:.1}% before",
+                    conditions.max_error_rate
+                ))
+            }
+            Some(_) => {}
+            None => verdict.inconclusive.push("no error rate".into()),
+        }
+        verdict.now = now;
+        return verdict;
+    }
     match &now.hottest {
-        _ if !removes_capacity => {}
+        _ if judge != Judge::Removing => {}
         Some((agent, cpu)) if *cpu > conditions.max_cpu_percent => verdict.failed.push(format!(
             "agent {agent} at {cpu:.0}% CPU is above {:.0}%",
             conditions.max_cpu_percent
@@ -196,10 +231,10 @@ mod tests {
             agent("a", AgentStatus::Active, 30.0, None),
             agent("b", AgentStatus::Starting, 0.0, None),
         ]);
-        let verdict = check(&before, &after, "p", &conditions, true, true);
+        let verdict = check(&before, &after, "p", &conditions, true, Judge::Removing);
         assert!(verdict.failed.is_empty(), "{verdict:?}");
         assert_eq!(verdict.inconclusive.len(), 2, "{verdict:?}");
-        let late = check(&before, &after, "p", &conditions, false, true);
+        let late = check(&before, &after, "p", &conditions, false, Judge::Removing);
         assert_eq!(late.failed.len(), 1, "{late:?}");
     }
 
@@ -214,9 +249,9 @@ mod tests {
             agent("a", AgentStatus::Busy, 99.0, Some(150.0)),
             agent("b", AgentStatus::Offline, 95.0, Some(100.0)),
         ]);
-        let verdict = check(&before, &after, "p", &conditions, true, true);
+        let verdict = check(&before, &after, "p", &conditions, true, Judge::Removing);
         assert_eq!(verdict.failed.len(), 3, "{verdict:?}");
-        let grown = check(&before, &after, "p", &conditions, true, false);
+        let grown = check(&before, &after, "p", &conditions, true, Judge::Adding);
         assert_eq!(
             grown.failed.len(),
             2,
@@ -254,7 +289,7 @@ mod tests {
             "p",
             &conditions,
             false,
-            false,
+            Judge::Adding,
         );
         assert_eq!(
             verdict.failed,
@@ -269,7 +304,7 @@ mod tests {
                 "p",
                 &conditions,
                 false,
-                false,
+                Judge::Adding,
             );
             assert!(verdict.failed.is_empty(), "{rates:?}: {verdict:?}");
             assert!(!verdict.inconclusive.iter().any(|i| i.contains("error")));
@@ -286,9 +321,49 @@ mod tests {
         // 25 to 40 ms is 160% but 15 ms: noise; 25 to 60 ms is a real rise.
         for (after_ms, fails) in [(40.0, false), (60.0, true)] {
             let after = fleet(vec![agent("a", AgentStatus::Active, 20.0, Some(after_ms))]);
-            let verdict = check(&before, &after, "p", &conditions, true, true);
+            let verdict = check(&before, &after, "p", &conditions, true, Judge::Removing);
             let latency = verdict.failed.iter().any(|f| f.contains("p95 latency"));
             assert_eq!(latency, fails, "{after_ms} ms: {verdict:?}");
         }
+    }
+
+    #[test]
+    fn a_concurrency_change_is_judged_by_errors_against_before() {
+        let conditions = Verification::default();
+        let with_errors = |rate: f64, latency: f64| {
+            let mut view = agent("a", AgentStatus::Active, 90.0, Some(latency));
+            view.metrics.insert(ERROR_RATE.to_string(), rate);
+            fleet(vec![view])
+        };
+        let before = Baseline::of(&with_errors(60.0, 100.0), "p");
+        // Still throttled, slower (tasks wait their turn), hot: not the change's doing.
+        let same = check(
+            &before,
+            &with_errors(55.0, 400.0),
+            "p",
+            &conditions,
+            true,
+            Judge::Pacing,
+        );
+        assert!(same.failed.is_empty(), "{same:?}");
+        let worse = check(
+            &before,
+            &with_errors(80.0, 100.0),
+            "p",
+            &conditions,
+            true,
+            Judge::Pacing,
+        );
+        assert_eq!(worse.failed.len(), 1, "{worse:?}");
+        // Judged as a change that adds capacity, the same pool fails on its errors alone.
+        let adding = check(
+            &before,
+            &with_errors(55.0, 100.0),
+            "p",
+            &conditions,
+            true,
+            Judge::Adding,
+        );
+        assert!(!adding.failed.is_empty());
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::environment::Environment;
 use super::model::{DriverConfig, Policy};
+use crate::domain::ActionKind;
 
 mod channels;
 mod genai;
@@ -69,6 +70,7 @@ pub fn check(policy: &Policy, env: &dyn Environment) -> Vec<Problem> {
     channels::check_routes_and_channels(policy, env, &mut problems);
     check_automation(policy, &mut problems);
     genai::check_genai(policy, &mut problems);
+    genai::check_concurrency(policy, &mut problems);
     problems.0
 }
 
@@ -372,7 +374,7 @@ fn check_alerts(policy: &Policy, problems: &mut Problems) {
 
 fn check_automation(policy: &Policy, problems: &mut Problems) {
     let automation = &policy.automation;
-    let kinds = ["scale", "redistribute", "restart", "adjust_threshold"];
+    let kinds = ActionKind::ALL.map(ActionKind::as_str);
     for (index, kind) in automation.auto_apply.iter().enumerate() {
         if !kinds.contains(&kind.as_str()) {
             let item = format!("[{index}]");

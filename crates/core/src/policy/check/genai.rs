@@ -1,4 +1,5 @@
-//! Checks of `[genai]`: a currency, and prices that are numbers a bill can hold.
+//! Checks of `[genai]` (a currency, and prices that are numbers a bill can hold) and of each
+//! pool's `concurrency` bounds.
 
 use super::Problems;
 use crate::policy::model::Policy;
@@ -34,6 +35,42 @@ pub(super) fn check_genai(policy: &Policy, problems: &mut Problems) {
                 &at("model"),
                 format!(
                     "genai.prices[{earlier}] matches every call this entry would: it never applies"
+                ),
+            );
+        }
+    }
+}
+
+pub(super) fn check_concurrency(policy: &Policy, problems: &mut Problems) {
+    for (name, pool) in &policy.pools {
+        let Some(concurrency) = &pool.concurrency else {
+            continue;
+        };
+        let at = |field: &'static str| ["pools", name.as_str(), "concurrency", field];
+        if concurrency.min == 0 {
+            problems.error(
+                &at("min"),
+                "0 tasks at once would stop the pool: at least 1".into(),
+            );
+        }
+        if concurrency.max < concurrency.min {
+            problems.error(
+                &at("max"),
+                format!("{} is below min {}", concurrency.max, concurrency.min),
+            );
+        }
+        let percent = concurrency.throttle_percent;
+        if !(percent > 0.0 && percent <= 100.0) {
+            problems.error(
+                &at("throttle_percent"),
+                format!("{percent} is outside (0, 100]"),
+            );
+        }
+        if pool.observe_only() {
+            problems.warning(
+                &at("max"),
+                format!(
+                    "pool {name} is observe-only: the controller never changes its concurrency"
                 ),
             );
         }

@@ -1,0 +1,194 @@
+//! Rate-limit-aware decisions with real processes: bundled workers that call a local mock
+//! model provider (`swarmpilot mock-provider`). Under CPU load the pool scales out; when the
+//! provider answers 429 the controller lowers the agents' concurrency and does not scale
+//! out, though the load grows.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use swarmpilot::demo::load::{LoadConfig, LoadGenerator};
+
+use crate::util::{EXE, Server, wait_for};
+
+/// A mock provider process, killed when dropped.
+struct Provider {
+    child: Child,
+    url: String,
+}
+
+impl Provider {
+    fn start() -> Provider {
+        let mut child = Command::new(EXE)
+            .args(["mock-provider", "--latency-ms", "20"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the mock provider starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("its address");
+        let url = line
+            .trim()
+            .strip_prefix("mock provider listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Provider { child, url }
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn policy() -> &'static str {
+    r#"
+[global]
+sampling_interval_secs = 1
+heartbeat_timeout_secs = 4
+
+[pools.coders]
+min_agents = 1
+max_agents = 4
+target_cpu_percent = 30
+startup_secs = 2
+scale_down_stabilization_secs = 600
+concurrency = { max = 8, min = 1, throttle_percent = 5, recover_secs = 600 }
+
+[pools.coders.driver]
+type = "process"
+env = ["SWARMPILOT_MODEL_PROVIDER"]
+
+# The workers' Prometheus text: their model calls, tokens and refusals.
+[ingest.scrape_pools.coders]
+
+[automation]
+auto_apply = ["scale", "restart", "adjust_concurrency"]
+"#
+}
+
+async fn actions(server: &Server) -> Vec<Value> {
+    let (status, body) = server.get("/api/v1/actions?limit=500").await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array().cloned().unwrap_or_default()
+}
+
+fn scale_ups(actions: &[Value]) -> Vec<&Value> {
+    actions
+        .iter()
+        .filter(|a| a["change"]["type"] == "scale")
+        .filter(|a| a["change"]["to"].as_u64() > a["change"]["from"].as_u64())
+        .filter(|a| a["change"]["from"].as_u64() > Some(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn throttling_lowers_concurrency_where_cpu_load_scales_out() {
+    let provider = Provider::start();
+    let server = Server::start_with_env(policy(), &[("SWARMPILOT_MODEL_PROVIDER", &provider.url)]);
+    wait_for("one ready worker", Duration::from_secs(20), || async {
+        let agents = server.agents().await;
+        (agents.len() == 1 && agents[0]["metrics"]["cpu_percent"].is_number()).then_some(())
+    })
+    .await;
+    let load = LoadGenerator::start(LoadConfig {
+        api: server.url.clone(),
+        token: server.token.clone(),
+        pool: "coders".into(),
+        cpu_ms: 10.0,
+    });
+
+    // CPU load with a provider that answers everything: 40 tasks/s of 10 ms is 40% of a
+    // core against a 30% target, so the pool scales out.
+    load.set_rate("cpu", 40.0);
+    wait_for("a scale-out on CPU", Duration::from_secs(40), || async {
+        let actions = actions(&server).await;
+        let applied = scale_ups(&actions)
+            .into_iter()
+            .any(|a| a["state"] == "applied");
+        applied.then_some(())
+    })
+    .await;
+    let agent = server.agents().await.into_iter().next().unwrap();
+    assert!(
+        agent["metrics"]["tokens_in_per_s"].as_f64() > Some(0.0),
+        "the workers report their model use: {agent}"
+    );
+
+    // The provider now refuses all but 5 calls a second while the load doubles (80% of a
+    // core): a CPU autoscaler would add agents, which would only make more refused calls.
+    let limits = json!({"requests_per_sec": 5.0, "burst": 5.0, "latency_ms": 20});
+    let response = reqwest::Client::new()
+        .post(format!("{}/admin/limits", provider.url))
+        .json(&limits)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    load.set_rate("throttled", 80.0);
+    let lowered = wait_for(
+        "concurrency lowered and verified",
+        Duration::from_secs(60),
+        || async {
+            actions(&server)
+                .await
+                .into_iter()
+                .find(|a| a["change"]["type"] == "adjust_concurrency" && a["state"] == "applied")
+        },
+    )
+    .await;
+    let (from, to) = (
+        lowered["change"]["from"].as_u64().unwrap(),
+        lowered["change"]["to"].as_u64().unwrap(),
+    );
+    assert_eq!(from, 8, "{lowered}");
+    assert!((4..8).contains(&to), "{lowered}");
+    assert!(
+        lowered["reason"].as_str().unwrap().contains("rate limit"),
+        "{lowered}"
+    );
+    assert!(
+        lowered["evidence"]["throttled_percent"].as_f64() > Some(5.0),
+        "{lowered}"
+    );
+    // Every worker was told: its own API says so.
+    let agents = server.agents().await;
+    for agent in &agents {
+        let endpoint = agent["endpoint"].as_str().unwrap();
+        let limit: Value = reqwest::get(format!("{endpoint}/concurrency"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            limit["limit"].as_u64() <= Some(to),
+            "{}: {limit}",
+            agent["id"]
+        );
+    }
+    // While throttled, the doubled CPU load brought no scale-out after the first step down
+    // (ids increase): the optimizer kept deciding meanwhile, as a second step down shows.
+    wait_for("a second step down", Duration::from_secs(60), || async {
+        let actions = actions(&server).await;
+        let steps = actions
+            .iter()
+            .filter(|a| a["change"]["type"] == "adjust_concurrency")
+            .filter(|a| a["change"]["to"].as_u64() < a["change"]["from"].as_u64())
+            .count();
+        (steps >= 2).then_some(())
+    })
+    .await;
+    let all = actions(&server).await;
+    load.stop();
+    let since: Vec<&Value> = scale_ups(&all)
+        .into_iter()
+        .filter(|a| a["id"].as_i64() > lowered["id"].as_i64())
+        .collect();
+    assert!(since.is_empty(), "scale-outs while throttled: {since:?}");
+}

@@ -230,7 +230,14 @@ impl Actuator {
         }
         // Re-check against what the driver and policy show now: a stale proposal is not applied.
         self.check_fresh(&proposal.pool, &effectors, &proposal.change)?;
-        let assessment = self.assess(&proposal, &effectors, automation, now)?;
+        let mut assessment = self.assess(&proposal, &effectors, automation, now)?;
+        // A scale-out past the pool's model budget is a person's call.
+        if automatic
+            && assessment.mode == RiskMode::Auto
+            && proposal.evidence.over_budget().is_some()
+        {
+            assessment.mode = RiskMode::Approval;
+        }
         let action = self.store.insert_action(&proposal, &actor)?;
         // The row above carries the inverse: the rollback plan is on disk before any change.
         let mode = assessment.mode;

@@ -70,7 +70,7 @@ let _span = optimizer.span.clone().entered();
                 if to <= current {
                     return;
                 }
-                optimizer.propose(Proposal {
+                let mut proposal = Proposal {
                     pool: alert.pool.clone(),
                     change: Change::Scale { from: current, to },
                     reason: format!(
@@ -84,13 +84,16 @@ let _span = optimizer.span.clone().entered();
                         alert: alert.clone(),
                         agent_cpu_percent: cpu.clone(),
                         target_cpu_percent: target,
+                        over_budget: None,
                     }),
                     confidence: ALERT_CONFIDENCE,
                     expected_effect: format!(
                         "{to} agents: mean agent CPU from {mean:.0}% to about {:.0}% (target {target:.0}%)",
                         mean * current as f64 / to as f64
                     ),
-                });
+                };
+                super::budget::mark(&mut proposal, pool, &agents);
+                optimizer.propose(proposal);
             },
         ));
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle, WrapFuture};
 
 use crate::decide::agents;
+mod budget;
 mod callbacks;
 mod throttle;
 use crate::decide::load;
@@ -101,6 +102,8 @@ pub struct Optimizer {
     thresholds: ThresholdWatcher,
     /// When each pool was last throttled by its model provider.
     throttle: crate::decide::concurrency::ThrottleWatch,
+    /// What each pool with a budget spent, and its burn-rate alerts.
+    budgets: crate::decide::budget::BudgetLedger,
     /// The alert actor, for rules that keep firing.
     alert: Option<Addr<crate::actors::alert::Alert>>,
     /// Whether an evaluation is waiting for its snapshots, and whether another was asked for
@@ -137,6 +140,7 @@ impl Optimizer {
             watcher: AgentWatcher::default(),
             thresholds: ThresholdWatcher::default(),
             throttle: Default::default(),
+            budgets: Default::default(),
             alert: None,
             evaluating: false,
             again: false,
@@ -216,6 +220,13 @@ impl Optimizer {
         let policy: &Policy = &current.policy;
         let interval_ms = self.policy.sampling_interval().as_millis() as i64;
         let inputs = self.inputs.snapshot();
+        budget::watch(
+            &mut self.budgets,
+            policy,
+            snapshot,
+            self.alert.as_ref(),
+            now_ms,
+        );
         for (name, pool) in policy.pools.iter().filter(|(_, p)| !p.observe_only()) {
             let agents: Vec<&AgentView> =
                 snapshot.agents.iter().filter(|a| &a.pool == name).collect();
@@ -322,6 +333,7 @@ impl Optimizer {
                 None => None,
             };
             if let Some(mut proposal) = proposal {
+                budget::mark(&mut proposal, pool, &agents);
                 let recent: Vec<&AnomalyObserved> = self
                     .anomalies
                     .get(name)

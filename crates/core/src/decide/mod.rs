@@ -10,6 +10,7 @@
 
 pub mod agents;
 pub mod alerts;
+pub mod budget;
 pub mod concurrency;
 pub mod gate;
 pub mod health;

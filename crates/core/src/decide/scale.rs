@@ -97,6 +97,7 @@ pub fn plan_scale(
         target_cpu_percent,
         scale_on,
         anomalies: None,
+        over_budget: None,
     });
     // The HPA rule on load seen is surer than a forecast; bounds alone are certain.
     let confidence = match &plan {

@@ -67,6 +67,10 @@ pub struct ScaleEvidence {
     /// The pool's recent anomalies, once the optimizer attached them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anomalies: Option<Vec<AnomalyNote>>,
+    /// Set when the scale-out would take the pool's model cost past its budget: then it
+    /// waits for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_budget: Option<BudgetBreach>,
 }
 
 /// The forecaster behind a plan.
@@ -120,6 +124,21 @@ pub struct AlertScaleOutEvidence {
     pub agent_cpu_percent: Vec<f64>,
     /// The pool's CPU target.
     pub target_cpu_percent: f64,
+    /// Set when the scale-out would take the pool's model cost past its budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_budget: Option<BudgetBreach>,
+}
+
+/// A scale-out that would spend more than the pool's budget allows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetBreach {
+    /// What the pool's models cost an hour now.
+    pub cost_per_hour_now: f64,
+    /// What they would cost an hour after it, at the same cost per agent.
+    pub cost_per_hour_after: f64,
+    /// What the budget allows an hour.
+    pub allowed_per_hour: f64,
 }
 
 /// An offline agent.
@@ -370,6 +389,24 @@ impl Evidence {
         }
     }
 
+    /// The budget a scale-out would break, if it would.
+    pub fn over_budget(&self) -> Option<&BudgetBreach> {
+        match self {
+            Evidence::Scale(e) => e.over_budget.as_ref(),
+            Evidence::AlertScaleOut(e) => e.over_budget.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Notes on a scale-out that it would break the pool's budget.
+    pub fn mark_over_budget(&mut self, breach: BudgetBreach) {
+        match self {
+            Evidence::Scale(e) => e.over_budget = Some(breach),
+            Evidence::AlertScaleOut(e) => e.over_budget = Some(breach),
+            _ => {}
+        }
+    }
+
     /// Attaches the pool's recent anomalies (for the anomalous-agent kind, they replace the
     /// agent's own). Kinds the optimizer does not make are left alone.
     pub fn attach_anomalies(&mut self, recent: Vec<AnomalyNote>) {
@@ -464,6 +501,7 @@ mod tests {
             target_cpu_percent: Some(60.0),
             scale_on: None,
             anomalies: None,
+            over_budget: None,
         });
         let json = serde_json::to_value(&scale).unwrap();
         assert!(json["forecast"]["pool_load_percent"].is_null(), "{json}");

@@ -71,6 +71,34 @@ const fn default_recover_secs() -> u64 {
     60
 }
 
+/// What a pool may spend on models: money an hour or a day (in `genai.currency`), tokens a
+/// second. Each is optional; burn-rate alerts watch each one set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetPolicy {
+    /// Money an hour.
+    #[serde(default)]
+    pub cost_per_hour: Option<f64>,
+    /// Money a day.
+    #[serde(default)]
+    pub cost_per_day: Option<f64>,
+    /// Input and output tokens a second, all agents together.
+    #[serde(default)]
+    pub tokens_per_sec: Option<f64>,
+}
+
+impl BudgetPolicy {
+    /// The money a second the budget allows: the stricter of the hourly and daily budgets.
+    pub fn money_per_sec(&self) -> Option<f64> {
+        let hourly = self.cost_per_hour.map(|c| c / 3600.0);
+        let daily = self.cost_per_day.map(|c| c / 86_400.0);
+        match (hourly, daily) {
+            (Some(h), Some(d)) => Some(h.min(d)),
+            (one, other) => one.or(other),
+        }
+    }
+}
+
 fn default_currency() -> String {
     "USD".into()
 }

@@ -22,7 +22,9 @@ pub use automation::{
 };
 pub use check::Severity;
 pub use environment::{Environment, ListedEnvironment};
-pub use genai::{ConcurrencyPolicy, DEFAULT_THROTTLE_PERCENT, GenAiPolicy, ModelPrice};
+pub use genai::{
+    BudgetPolicy, ConcurrencyPolicy, DEFAULT_THROTTLE_PERCENT, GenAiPolicy, ModelPrice,
+};
 pub use ingest::{ForeignAgents, IngestPolicy, UnknownAgents, WebSocketTarget};
 pub use levels::AlertDefaults;
 pub use load::{

@@ -251,6 +251,10 @@ pub struct PoolPolicy {
     /// provider throttles it (`adjust_concurrency`); absent: the pool only stops scaling out.
     #[serde(default)]
     pub concurrency: Option<super::genai::ConcurrencyPolicy>,
+    /// What the pool may spend on models; burn-rate alerts watch it, and a scale-out that
+    /// would break it waits for approval.
+    #[serde(default)]
+    pub budget: Option<super::genai::BudgetPolicy>,
 }
 
 /// How metrics are pulled from agents.

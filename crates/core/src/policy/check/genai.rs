@@ -43,6 +43,23 @@ pub(super) fn check_genai(policy: &Policy, problems: &mut Problems) {
 
 pub(super) fn check_concurrency(policy: &Policy, problems: &mut Problems) {
     for (name, pool) in &policy.pools {
+        if let Some(budget) = &pool.budget {
+            let limits = [
+                ("cost_per_hour", budget.cost_per_hour),
+                ("cost_per_day", budget.cost_per_day),
+                ("tokens_per_sec", budget.tokens_per_sec),
+            ];
+            for (field, value) in limits {
+                if let Some(value) = value
+                    && !(value.is_finite() && value > 0.0)
+                {
+                    problems.error(
+                        &["pools", name.as_str(), "budget", field],
+                        format!("{value} is not a budget: a finite number above 0"),
+                    );
+                }
+            }
+        }
         let Some(concurrency) = &pool.concurrency else {
             continue;
         };

@@ -1,6 +1,9 @@
 //! `swarmpilot demo`: the controller, a pool of real worker processes and a load generator
-//! that steps the load up and back down, drawn live, then a summary of every action.
+//! that steps the load up and back down, drawn live, then a summary of every action. With the
+//! embedded policy the workers are AI agents calling a local mock model provider, which
+//! throttles them late in the run (`ai.rs`).
 
+pub mod ai;
 pub mod load;
 pub mod scenario;
 pub mod view;
@@ -58,6 +61,10 @@ pub struct DemoReport {
     pub expired: usize,
     /// Actions rolled back (automatically or by hand).
     pub rolled_back: usize,
+    /// Applied decreases of the workers' concurrency (the AI phase).
+    pub concurrency_lowered: usize,
+    /// Scale-outs proposed while the provider throttled (none is right).
+    pub throttled_scale_outs: usize,
     /// CPU seconds the demo process used (controller and load generator, not the workers).
     pub cpu_secs: f64,
     /// Wall seconds it ran.
@@ -72,6 +79,8 @@ pub fn phase_at(elapsed: Duration, total: Duration) -> (&'static str, f64) {
     let share = elapsed.as_secs_f64() / total.as_secs_f64().max(1.0);
     if STEP.contains(&share) {
         ("high", HIGH_RATE)
+    } else if ai::STEP.contains(&share) {
+        ("ai", HIGH_RATE)
     } else {
         ("low", LOW_RATE)
     }
@@ -86,6 +95,21 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
         config.policy.policy.automation.approval_expiry_secs = DEMO_APPROVAL_EXPIRY_SECS;
     }
     let mistake = scenario::mistake_window(&config.policy.policy, config.duration);
+    // The AI phase: the workers call a local mock provider (embedded policy only).
+    let mut ai_phase = None;
+    if embedded {
+        let provider = ai::start_provider().await?;
+        if ai::equip(
+            &mut config.policy.policy,
+            &config.pool,
+            &config.agent_exe,
+            &provider,
+        ) {
+            ai_phase = Some((ai::AiPhase::new(provider.clone()), provider));
+        }
+    }
+    let mut throttled_since_ms = None;
+    let interval_ms = config.policy.policy.global.sampling_interval_secs as i64 * 1000;
     let started_ms = clock::now_ms();
     let controller = Controller::start(ControllerConfig {
         policy: config.policy,
@@ -116,6 +140,9 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
         println!(
             "  approvals expire after {DEMO_APPROVAL_EXPIRY_SECS} s in the demo (policy default: 900 s)"
         );
+    }
+    if let Some((_, provider)) = &ai_phase {
+        println!("  the workers call a mock model provider at {provider} (loopback only)");
     }
     println!("  Ctrl-C stops the demo and every worker it started.\n");
     let mut scenario = scenario::Scenario::new(
@@ -151,6 +178,13 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
         let alerts = controller.alert.send(GetAlerts).await.unwrap_or_default();
         let share = elapsed.as_secs_f64() / config.duration.as_secs_f64();
         let mut events = scenario.step(share, &fleet).await;
+        if let Some((phase, _)) = &mut ai_phase {
+            let said = phase.step(share).await;
+            if !said.is_empty() {
+                throttled_since_ms = Some(clock::now_ms());
+            }
+            events.extend(said);
+        }
         events.extend(view::alert_events(&alerts, &mut alerts_seen));
         let recent = controller.store.actions(None, 20).unwrap_or_default();
         events.extend(scenario.tell(&recent, &controller.store));
@@ -213,20 +247,39 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
             .count()
     };
     let ended = |state: ActionState| actions.iter().filter(|a| a.state == state).count();
+    let lowered = actions
+        .iter()
+        .filter(|a| a.state == ActionState::Applied)
+        .filter(|a| matches!(a.change, Change::AdjustConcurrency { from, to } if to < from))
+        .count();
+    // Scale-outs proposed once the throttling had had three sampling intervals to show in
+    // the workers' scraped counters.
+    let throttled_scale_outs = throttled_since_ms.map_or(0, |since| {
+        let shown = since + 3 * interval_ms;
+        actions
+            .iter()
+            .filter(|a| a.created_ms > shown)
+            .filter(|a| matches!(a.change, Change::Scale { from, to } if to > from && from > 0))
+            .count()
+    });
     let report = DemoReport {
         scale_outs: applied_scales(true),
         scale_ins: applied_scales(false),
         expired: ended(ActionState::Expired),
         rolled_back: ended(ActionState::RolledBack),
+        concurrency_lowered: lowered,
+        throttled_scale_outs,
         cpu_secs: process_cpu_secs(),
         wall_secs: started.elapsed().as_secs_f64(),
     };
     println!(
-        "\nscale-outs under load: {} | scale-ins: {} | approvals expired: {} | rolled back: {} | demo process CPU {:.2} s over {:.0} s = {:.1}% of one core",
+        "\nscale-outs under load: {} | scale-ins: {} | approvals expired: {} | rolled back: {} | concurrency lowered: {} | scale-outs while throttled: {} | demo process CPU {:.2} s over {:.0} s = {:.1}% of one core",
         report.scale_outs,
         report.scale_ins,
         report.expired,
         report.rolled_back,
+        report.concurrency_lowered,
+        report.throttled_scale_outs,
         report.cpu_secs,
         report.wall_secs,
         report.cpu_secs / report.wall_secs.max(0.001) * 100.0

@@ -65,6 +65,9 @@ impl Frame<'_> {
                 memory_mb
             );
         }
+        if let Some(models) = self.models() {
+            let _ = writeln!(out, "{models}");
+        }
         let firing: Vec<String> = self.firing();
         let _ = writeln!(
             out,
@@ -117,6 +120,34 @@ impl Frame<'_> {
             self.firing().len(),
             last
         )
+    }
+
+    /// The workers' model use, when they report any: tokens a second and the share of calls
+    /// the provider refused.
+    fn models(&self) -> Option<String> {
+        use crate::domain::metric;
+        let agents = &self.fleet.agents;
+        if !agents
+            .iter()
+            .any(|a| a.metrics.contains_key(metric::MODEL_CALLS_PER_S))
+        {
+            return None;
+        }
+        let sum = |name: &str| -> f64 { agents.iter().filter_map(|a| a.metrics.get(name)).sum() };
+        let calls = sum(metric::MODEL_CALLS_PER_S);
+        let refused = sum(metric::RATE_LIMITED_PER_S);
+        let share = if calls > 0.0 {
+            100.0 * refused / calls
+        } else {
+            0.0
+        };
+        Some(format!(
+            "  models: {:>5.0} tokens/s in {:>5.0} out | {:>4.1} calls/s, {:>3.0}% refused (429)",
+            sum(metric::TOKENS_IN_PER_S),
+            sum(metric::TOKENS_OUT_PER_S),
+            calls,
+            share
+        ))
     }
 
     fn firing(&self) -> Vec<String> {

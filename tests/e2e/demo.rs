@@ -43,6 +43,17 @@ fn the_demo_scales_gates_a_restart_rolls_back_a_mistake_and_leaves_nothing_behin
     assert!(stdout.contains("waits for approval"), "{stdout}");
     assert!(stdout.contains("swarmpilot actions approve"), "{stdout}");
     assert!(stdout.contains("expired unapproved"), "{stdout}");
+    // The AI phase: once the mock provider refused calls, the controller lowered the workers'
+    // concurrency and scaled nothing out, though the load stepped up again.
+    assert!(
+        stdout.contains("provider: the model provider now answers"),
+        "{stdout}"
+    );
+    assert!(count("concurrency lowered:") >= 1, "{stdout}");
+    assert!(
+        verdict.contains("scale-outs while throttled: 0 "),
+        "{stdout}"
+    );
     // The operator's mistake was caught by verification and undone.
     assert!(count("rolled back:") >= 1, "{stdout}");
     assert!(stdout.contains("verification failed"), "{stdout}");

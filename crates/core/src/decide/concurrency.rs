@@ -182,6 +182,9 @@ impl ThrottleWatch {
 /// `current` lowered for a refused share of `percent`: by that share, at least one and at
 /// most half, never below `min`.
 fn lowered(current: u32, percent: f64, min: u32) -> u32 {
+    if current <= 1 {
+        return current.max(min);
+    }
     let by_share = (current as f64 * (1.0 - percent / 100.0)).floor() as u32;
     let half = current.div_ceil(2);
     by_share.clamp(half, current.saturating_sub(1)).max(min)
@@ -246,6 +249,8 @@ mod tests {
         assert_eq!(lowered(8, 90.0, 1), 4, "at most half");
         assert_eq!(lowered(3, 90.0, 2), 2, "never below min");
         assert_eq!(lowered(2, 50.0, 2), 2);
+        assert_eq!(lowered(1, 90.0, 1), 1, "one is the floor of any pool");
+        assert_eq!(lowered(0, 90.0, 1), 1);
     }
 
     #[test]

@@ -108,11 +108,15 @@ async fn alerts(
         &["info", "warning", "critical", "emergency"],
     )?;
     let limit = page_limit(query.limit, ALERTS_PAGE, MAX_PAGE)?;
-    // Both were checked against their names above.
-    let named = |value: &Option<String>| value.as_ref().map(|v| serde_json::json!(v));
+    // Both were checked against their names above; read as their serde names.
+    fn named<'de, T: serde::Deserialize<'de>>(value: &'de Option<String>) -> Option<T> {
+        use serde::de::IntoDeserializer;
+        let name: &str = value.as_deref()?;
+        T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(name)).ok()
+    }
     let filter = AlertFilter {
-        state: named(&query.state).and_then(|v| serde_json::from_value(v).ok()),
-        level: named(&query.level).and_then(|v| serde_json::from_value(v).ok()),
+        state: named(&query.state),
+        level: named(&query.level),
         agent: query.agent.clone(),
         pool: query.pool.clone(),
         after: query.after,

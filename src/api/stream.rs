@@ -218,11 +218,8 @@ async fn snapshot(state: &ApiState, filter: &Filter, role: Role) -> Result<Strin
         .filter(|a| pool_ok(&a.pool) && agent_ok(&a.id))
         .map(SampleOut::from)
         .collect();
-    let alerts: Vec<AlertOut> = alerts
-        .iter()
-        .filter(|a| pool_ok(&a.pool) && agent_ok(&a.agent))
-        .map(AlertOut::from)
-        .collect();
+    // The alert actor filtered them by pool and agent already.
+    let alerts: Vec<AlertOut> = alerts.iter().map(AlertOut::from).collect();
     let actions: Vec<ActionOut> = actions
         .iter()
         .filter(|a| pool_ok(&a.pool) && a.agent.as_deref().is_none_or(agent_ok))

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use crate::util::{Server, client};
+use crate::util::{Server, client, viewer_token};
 
 /// The shipped limits: 4 MiB bodies, 100,000 items per request, 100 refusals listed.
 const POLICY: &str = r#"
@@ -226,13 +226,10 @@ async fn joins_stop_at_the_pool_and_fleet_limits() {
 #[tokio::test]
 async fn each_token_has_its_own_request_rate_and_is_told_when_to_retry() {
     let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("viewer.token");
-    std::fs::write(&secret, "viewer-secret-of-the-rate-test\n").unwrap();
+    let viewer = viewer_token(dir.path(), "viewer-secret-of-the-rate-test");
     let server = Server::start(&format!(
-        "[global]\nrequests_per_sec_per_token = 1\nrequest_burst_per_token = 3\n\
-         [[global.tokens]]\nname = \"viewer\"\nrole = \"viewer\"\ntoken_file = {:?}\n\
-         [pools.external]\nmin_agents = 0\ndriver = {{ type = \"none\" }}\n",
-        secret.display().to_string()
+        "[global]\nrequests_per_sec_per_token = 1\nrequest_burst_per_token = 3\n{viewer}\
+         [pools.external]\nmin_agents = 0\ndriver = {{ type = \"none\" }}\n"
     ));
     let get = |token: &str| {
         client()

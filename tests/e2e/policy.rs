@@ -24,7 +24,7 @@ fn policy_check_passes_on_everything_shipped() {
     let (code, output) = run(&["policy", "check", policies]);
     assert_eq!(code, 0, "{output}");
     assert!(
-        output.contains("8 policies checked: 0 error(s), 0 warning(s)"),
+        output.contains("9 policies checked: 0 error(s), 0 warning(s)"),
         "{output}"
     );
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::util::{Server, client, wait_for};
+use crate::util::{Server, client, viewer_token, wait_for};
 
 /// Held connections opened by the one token: far past its cap of four.
 const HELD: usize = 300;
@@ -55,14 +55,11 @@ fn open_fds(server: &Server) -> usize {
 #[tokio::test]
 async fn a_token_holding_bodies_back_holds_only_its_cap_and_each_gets_408_in_time() {
     let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("viewer.token");
-    std::fs::write(&secret, "viewer-secret-of-the-slow-body-test\n").unwrap();
+    let viewer = viewer_token(dir.path(), "viewer-secret-of-the-slow-body-test");
     let server = Server::start(&format!(
-        "[global]\nmax_requests_in_flight_per_token = 4\n\
-         [[global.tokens]]\nname = \"viewer\"\nrole = \"viewer\"\ntoken_file = {:?}\n\
+        "[global]\nmax_requests_in_flight_per_token = 4\n{viewer}\
          [ingest]\nbody_timeout_secs = 5\n\
-         [pools.external]\nmin_agents = 0\ndriver = {{ type = \"none\" }}\n",
-        secret.display().to_string()
+         [pools.external]\nmin_agents = 0\ndriver = {{ type = \"none\" }}\n"
     ));
     let addr = server.url.trim_start_matches("http://").to_string();
     let fds_before = open_fds(&server);

@@ -534,3 +534,14 @@ pub async fn swarmpilot(args: &[&str], env: &[(&str, &str)]) -> Run {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
+
+/// Writes `secret` to a token file in `dir` and answers the policy lines that make it the
+/// token of a `viewer` named `viewer`.
+pub fn viewer_token(dir: &std::path::Path, secret: &str) -> String {
+    let file = dir.join("viewer.token");
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    format!(
+        "[[global.tokens]]\nname = \"viewer\"\nrole = \"viewer\"\ntoken_file = {:?}\n",
+        file.display().to_string()
+    )
+}

@@ -56,6 +56,27 @@ pub(super) fn watch(
     }
 }
 
+/// A pool's model cost per completed task (the agents' figures weighted by their
+/// throughput; none when no task ended) and its throughput, tasks a second.
+pub(super) fn cost_per_task(agents: &[&AgentView]) -> (Option<f64>, f64) {
+    let throughput = sum(agents, metric::THROUGHPUT_PER_S);
+    let (total, weight) = agents
+        .iter()
+        .filter(|a| a.status != AgentStatus::Offline)
+        .filter_map(|a| {
+            let cost = a.metrics.get(metric::COST_PER_TASK)?;
+            Some((
+                cost,
+                a.metrics
+                    .get(metric::THROUGHPUT_PER_S)
+                    .copied()
+                    .unwrap_or(0.0),
+            ))
+        })
+        .fold((0.0, 0.0), |(t, w), (c, tp)| (t + c * tp, w + tp));
+    ((weight > 0.0).then(|| total / weight), throughput)
+}
+
 /// Marks `proposal` when it is a scale-out past the pool's budget, and says so in its reason.
 pub(super) fn mark(proposal: &mut Proposal, pool: &PoolPolicy, agents: &[&AgentView]) {
     let Some(budget) = &pool.budget else {

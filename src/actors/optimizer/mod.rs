@@ -104,6 +104,8 @@ pub struct Optimizer {
     throttle: crate::decide::concurrency::ThrottleWatch,
     /// What each pool with a budget spent, and its burn-rate alerts.
     budgets: crate::decide::budget::BudgetLedger,
+    /// Each pool's cost per completed task and throughput, for scale-ins that save money.
+    costs: crate::decide::cost::CostWatch,
     /// The alert actor, for rules that keep firing.
     alert: Option<Addr<crate::actors::alert::Alert>>,
     /// Whether an evaluation is waiting for its snapshots, and whether another was asked for
@@ -141,6 +143,7 @@ impl Optimizer {
             thresholds: ThresholdWatcher::default(),
             throttle: Default::default(),
             budgets: Default::default(),
+            costs: Default::default(),
             alert: None,
             evaluating: false,
             again: false,
@@ -239,6 +242,8 @@ impl Optimizer {
             if let Some(total) = load.total() {
                 planner.observe(total);
             }
+            let (cost_per_task, throughput) = budget::cost_per_task(&agents);
+            self.costs.observe(name, cost_per_task, throughput, now_ms);
             let rules = &policy.automation.agent_rules;
             self.watcher.observe(&agents, rules, now_ms);
             let no_weights = BTreeMap::new();
@@ -317,6 +322,10 @@ impl Optimizer {
                     AgentWatcher::anomalous(name, &agents, &seen, rules, now_ms)
                 })
                 .or(hot)
+                .or_else(|| {
+                    self.costs
+                        .propose(name, agents.len(), pool.min_agents, now_ms)
+                })
                 .or_else(|| {
                     let seen = self.anomalies.get(name);
                     let seen: Vec<&AnomalyNote> = seen

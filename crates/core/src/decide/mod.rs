@@ -12,6 +12,7 @@ pub mod agents;
 pub mod alerts;
 pub mod budget;
 pub mod concurrency;
+pub mod cost;
 pub mod gate;
 pub mod health;
 pub mod load;

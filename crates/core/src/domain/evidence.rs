@@ -40,6 +40,8 @@ pub enum Evidence {
     MissedDegradation(MissedDegradationEvidence),
     /// A pool's model provider refuses calls for its rate limit, or stopped refusing them.
     Throttled(ThrottledEvidence),
+    /// A pool's model cost per completed task rose while its throughput did not.
+    CostPerTask(CostPerTaskEvidence),
     /// A person asked for it over the API.
     Requested(RequestedEvidence),
     /// No evidence (a row written before evidence was kept, or a test).
@@ -338,6 +340,26 @@ pub struct MissedDegradationEvidence {
     pub anomalies: Option<Vec<AnomalyNote>>,
 }
 
+/// A pool paying more per completed task for no more work: the recent window against the
+/// baseline before it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostPerTaskEvidence {
+    /// Mean model cost of a completed task in the baseline window.
+    pub baseline_cost_per_task: f64,
+    /// The same in the recent window.
+    pub recent_cost_per_task: f64,
+    /// Tasks completed a second in the baseline window, all agents.
+    pub baseline_throughput_per_s: f64,
+    /// The same in the recent window.
+    pub recent_throughput_per_s: f64,
+    /// The windows, seconds: recent, then baseline before it.
+    pub windows_secs: (u64, u64),
+    /// The pool's recent anomalies, once the optimizer attached them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomalies: Option<Vec<AnomalyNote>>,
+}
+
 /// A person's request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -419,6 +441,7 @@ impl Evidence {
             Evidence::NoisyRule(e) => &mut e.anomalies,
             Evidence::MissedDegradation(e) => &mut e.anomalies,
             Evidence::Throttled(e) => &mut e.anomalies,
+            Evidence::CostPerTask(e) => &mut e.anomalies,
             Evidence::Anomalous(e) => {
                 e.anomalies = recent;
                 return;

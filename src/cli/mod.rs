@@ -63,16 +63,17 @@ pub enum Command {
         #[arg(long)]
         policies: Option<PathBuf>,
     },
-    /// Run the controller until SIGINT or SIGTERM.
+    /// Run the controller until SIGINT or SIGTERM; SIGHUP reloads the policy. Every flag
+    /// may also come from its environment variable.
     Serve {
         /// Policy directory or file (default: the embedded policies/default.toml).
-        #[arg(long)]
+        #[arg(long, env = "SWARMPILOT_POLICIES")]
         policies: Option<PathBuf>,
         /// Data directory for the database, token and agent logs.
-        #[arg(long, default_value = "swarmpilot-data")]
+        #[arg(long, env = "SWARMPILOT_DATA_DIR", default_value = "swarmpilot-data")]
         data_dir: PathBuf,
         /// API address (default: the policy's `global.listen`, else 127.0.0.1:8080).
-        #[arg(long)]
+        #[arg(long, env = "SWARMPILOT_LISTEN")]
         listen: Option<SocketAddr>,
     },
     /// Score a `timestamp,value` CSV series for anomalies, streaming.
@@ -412,6 +413,7 @@ async fn serve(config: ControllerConfig) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.policy.policy.global.shutdown_grace_secs);
     let stop = watch_signals(grace).context("cannot watch SIGTERM and SIGINT")?;
     let controller = Controller::start(config).await?;
+    reload_on_sighup(controller.policy_keeper.clone()).context("cannot watch SIGHUP")?;
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("swarmpilot listening on {}", controller.url);
     println!("admin token in {}", controller.token_path.display());
@@ -425,6 +427,27 @@ async fn serve(config: ControllerConfig) -> anyhow::Result<()> {
         eprintln!("final report: {}", file.display());
     }
     tracing::info!(message = "Controller stopped.");
+    Ok(())
+}
+
+/// Reloads the policy on every SIGHUP, as daemons do; a policy that does not load is logged
+/// and the running one stays.
+fn reload_on_sighup(
+    keeper: actix::Addr<crate::actors::policy::PolicyKeeper>,
+) -> std::io::Result<()> {
+    use crate::actors::policy::ReloadPolicy;
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
+    std::thread::Builder::new()
+        .name("sighup".into())
+        .spawn(move || {
+            // The keeper logs the outcome: the new version, or why the running one stays.
+            for _ in signals.forever() {
+                tracing::info!(message = "SIGHUP: reloading the policy.");
+                keeper.do_send(ReloadPolicy {
+                    actor: "SIGHUP".into(),
+                });
+            }
+        })?;
     Ok(())
 }
 

@@ -420,3 +420,26 @@ fn the_schema_documents_every_field() {
     assert!(global["description"].as_str().unwrap().contains("samples"));
     assert_eq!(schema["title"], "swarmpilot policy");
 }
+
+/// The policy in the shipped Kubernetes manifest loads, with the token variable it names set.
+#[test]
+fn the_kubernetes_manifest_carries_a_valid_policy() {
+    let manifest = include_str!("../../deploy/kubernetes/swarmpilot.yaml");
+    let block = manifest
+        .split_once("policy.toml: |\n")
+        .expect("the manifest's policy")
+        .1;
+    let policy: String = block
+        .lines()
+        .take_while(|line| line.is_empty() || line.starts_with("    "))
+        .map(|line| format!("{}\n", line.get(4..).unwrap_or_default()))
+        .collect();
+    let env = swarmpilot_core::policy::ListedEnvironment {
+        vars: vec!["SWARMPILOT_OPS_TOKEN".into()],
+        files: Vec::new(),
+    };
+    let loaded = swarmpilot_core::policy::load_str("manifest", &policy, &env)
+        .unwrap_or_else(|e| panic!("{e}\n{policy}"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert!(loaded.policy.pools.contains_key("workers"));
+}

@@ -8,6 +8,7 @@
 //! `swarmpilot_agent_throughput_per_second`), so `promtool check metrics` finds no problem.
 
 mod names;
+mod process;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -300,6 +301,7 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
             }
         }
     }
+    process::write(&mut page);
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(page.out))
 }
 

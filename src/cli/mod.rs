@@ -147,6 +147,14 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         latency_ms: u64,
     },
+    /// Print a shell's completion script (bash, zsh, fish, elvish, powershell), e.g.
+    /// `swarmpilot completions bash > /etc/bash_completion.d/swarmpilot`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `swarmpilot man | man -l -`.
+    Man,
     /// Run the bundled worker agent.
     Agent {
         /// Address to listen on.
@@ -277,6 +285,17 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Policy { command } => policy_command(command),
         Command::Actions(args) => actions::run(args),
         Command::Hook(args) => hook::run(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "swarmpilot", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(0)
+        }
         Command::MockProvider {
             port,
             requests_per_sec,

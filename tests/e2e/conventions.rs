@@ -93,3 +93,35 @@ async fn serve_takes_its_flags_from_the_environment_and_survives_sighup() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_command_line_definitions() {
+    let run = |args: &[&str]| {
+        let output = Command::new(EXE).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    for shell in ["bash", "zsh", "fish"] {
+        let script = run(&["completions", shell]);
+        for command in ["serve", "hook", "mock-provider", "actions"] {
+            assert!(
+                script.contains(command),
+                "{shell} completion lacks {command}"
+            );
+        }
+    }
+    let man = run(&["man"]);
+    assert!(man.contains(".TH swarmpilot 1"), "{man}");
+    assert!(man.contains("serve"), "{man}");
+    let (code, stderr) = {
+        let output = Command::new(EXE)
+            .args(["completions", "tcsh"])
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(2), "an unknown shell is a usage error: {stderr}");
+}

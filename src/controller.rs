@@ -287,9 +287,11 @@ impl Controller {
         .with_alerts(alert.clone().recipient())
         .with_clock(clock.clone());
         let halt = actuator.halt();
+        let decisions = Arc::new(crate::analytics::latency::LatencyHistogram::default());
         let actuator = actuator.start();
         optimizer_ctx.run(
             Optimizer::new(handle.clone(), fleet.clone(), actuator.clone())
+                .with_timing(decisions.clone())
                 .with_alerts(alert.clone())
                 .with_inputs(pool_inputs.clone())
                 .with_clock(clock.clone()),
@@ -329,6 +331,8 @@ impl Controller {
             halt,
             events,
             tickets: Default::default(),
+            latencies: Default::default(),
+            decisions,
             fleet_view: crate::api::FleetView::default(),
             started_ms,
         };

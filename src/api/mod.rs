@@ -28,6 +28,8 @@ pub mod tls;
 mod ui;
 pub mod wire;
 
+pub use metrics::RouteLatencies;
+
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
@@ -84,6 +86,10 @@ pub struct ApiState {
     pub events: Addr<crate::actors::events::EventBroker>,
     /// Single-use tickets for browsers opening the stream.
     pub tickets: stream::Tickets,
+    /// How long each route took to answer, by route pattern and method.
+    pub latencies: RouteLatencies,
+    /// How long each optimizer evaluation took (shared with the optimizer).
+    pub decisions: Arc<crate::analytics::latency::LatencyHistogram>,
     /// The fleet snapshot the read routes share.
     pub fleet_view: fleet_view::FleetView,
     /// When the controller started, epoch milliseconds.
@@ -102,7 +108,21 @@ pub fn serve(
     let data = web::Data::new(state);
     let otlp_series: otlp::OtlpSeries = web::Data::new(Mutex::default());
     let server = HttpServer::new(move || {
+        let timed = data.latencies.clone();
         App::new()
+            .wrap_fn(move |request, service| {
+                use actix_web::dev::Service;
+                let started = std::time::Instant::now();
+                let method = request.method().clone();
+                let answer = service.call(request);
+                let timed = timed.clone();
+                async move {
+                    let response = answer.await?;
+                    let route = response.request().match_pattern();
+                    timed.observe(route.as_deref(), &method, started.elapsed().as_secs_f64());
+                    Ok(response)
+                }
+            })
             .app_data(data.clone())
             .app_data(otlp_series.clone())
             .app_data(web::JsonConfig::default().error_handler(|e, _| error::json_error(e)))

@@ -106,6 +106,8 @@ pub struct Optimizer {
     budgets: crate::decide::budget::BudgetLedger,
     /// Each pool's cost per completed task and throughput, for scale-ins that save money.
     costs: crate::decide::cost::CostWatch,
+    /// How long each evaluation took, for `/metrics`.
+    timing: std::sync::Arc<crate::analytics::latency::LatencyHistogram>,
     /// The alert actor, for rules that keep firing.
     alert: Option<Addr<crate::actors::alert::Alert>>,
     /// Whether an evaluation is waiting for its snapshots, and whether another was asked for
@@ -144,10 +146,20 @@ impl Optimizer {
             throttle: Default::default(),
             budgets: Default::default(),
             costs: Default::default(),
+            timing: Default::default(),
             alert: None,
             evaluating: false,
             again: false,
         }
+    }
+
+    /// Records how long each evaluation takes in `timing`.
+    pub fn with_timing(
+        mut self,
+        timing: std::sync::Arc<crate::analytics::latency::LatencyHistogram>,
+    ) -> Self {
+        self.timing = timing;
+        self
     }
 
     /// Also tunes thresholds that keep firing, from the alerts of `alert`.
@@ -198,7 +210,9 @@ impl Optimizer {
                             weights: &weights,
                             alerts: &alerts,
                         };
-                        optimizer.decide(&snapshot, &seen, optimizer.clock.now_ms())
+                        let started = std::time::Instant::now();
+                        optimizer.decide(&snapshot, &seen, optimizer.clock.now_ms());
+                        optimizer.timing.observe(started.elapsed().as_secs_f64());
                     }
                     (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
                         tracing::debug!(message = "Fleet or actuator unreachable.", %error)

@@ -7,8 +7,11 @@
 //! `swarmpilot_agent_response_time_seconds`, `throughput_per_s` is
 //! `swarmpilot_agent_throughput_per_second`), so `promtool check metrics` finds no problem.
 
+mod latency;
 mod names;
 mod process;
+
+pub use latency::RouteLatencies;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -301,6 +304,7 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
             }
         }
     }
+    latency::write(&mut page, &state.latencies, &state.decisions);
     process::write(&mut page);
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(page.out))
 }

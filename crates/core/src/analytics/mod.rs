@@ -5,6 +5,7 @@
 
 pub mod anomaly;
 pub mod forecast;
+pub mod latency;
 pub mod planner;
 pub mod ring;
 pub mod risk;

@@ -2,6 +2,7 @@
 //! series into samples (`map`), and PromQL pool inputs (`promql`). The scraper that fetches
 //! the pages is an actor under `actors::sources::scrape`.
 
+pub mod auth;
 pub mod map;
 pub mod promql;
 pub mod text;

@@ -443,3 +443,36 @@ fn the_kubernetes_manifest_carries_a_valid_policy() {
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert!(loaded.policy.pools.contains_key("workers"));
 }
+
+/// Scrape authentication: secrets by variable or file only, one kind of credentials, and no
+/// Authorization header written out in the policy.
+#[test]
+fn scrape_auth_is_checked() {
+    let text = r#"
+[pools.external]
+min_agents = 0
+driver = { type = "none" }
+
+[[ingest.scrape]]
+url = "http://127.0.0.1:9/metrics"
+agent = "a-1"
+metrics = [{ from = "x", to = "x" }]
+auth = { bearer_token_env = "SWARMPILOT_TEST_UNSET_VARIABLE", basic_auth = { username = "u:v", password_file = "/nonexistent/pw" }, headers = { "Authorization" = "Bearer inline", "bad header" = "x" }, ca_file = "/nonexistent/ca.pem" }
+"#;
+    let error = load_str("p.toml", text).expect_err("the auth is refused");
+    let messages: Vec<String> = error.errors.iter().map(ToString::to_string).collect();
+    for wanted in [
+        "environment variable SWARMPILOT_TEST_UNSET_VARIABLE is not set",
+        "set a bearer token or basic_auth, not both",
+        "the user name is empty or holds a `:`",
+        "secret file /nonexistent/pw does not exist",
+        "put credentials in bearer_token_* or basic_auth",
+        "\"bad header\" is not an HTTP header name",
+        "CA file /nonexistent/ca.pem does not exist",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(wanted)),
+            "no {wanted:?} in {messages:#?}"
+        );
+    }
+}

@@ -86,6 +86,8 @@ mod slow_bodies;
 mod queries;
 // AI agent fleets: GenAI metrics and task usage become token, cost and error series.
 mod genai;
+// Scrapes with bearer tokens, basic auth, headers and a private CA.
+mod scrape_auth;
 // Operator conventions: flags from the environment, SIGHUP, build and process metrics.
 mod conventions;
 // Rate limits: a throttled pool lowers its concurrency instead of scaling out.

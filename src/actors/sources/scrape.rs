@@ -23,6 +23,8 @@ use crate::actors::messages::{AdmitSamples, IngestSamples, ScrapeObserved};
 use crate::actors::{SamplingTick, schedule_sampling};
 use crate::clock::Clock;
 use crate::domain::Sample;
+use crate::ingest::scrape::auth::{Clients, authorize};
+use crate::ingest::scrape::promql::QueryError;
 use crate::ingest::scrape::{map, promql, text};
 use crate::policy::{MetricMapping, PolicyHandle};
 
@@ -98,7 +100,7 @@ pub struct Scraper {
     policy: PolicyHandle,
     fleet: Addr<FleetSupervisor>,
     health: Recipient<ScrapeObserved>,
-    client: reqwest::Client,
+    clients: Clients,
     ticker: Option<(SpawnHandle, Duration)>,
     targets: HashMap<String, TargetState>,
     stats: ScrapeStats,
@@ -114,6 +116,7 @@ struct Job {
     url: String,
     timeout_ms: u64,
     mappings: Vec<MetricMapping>,
+    auth: crate::policy::HttpAuth,
     /// True for agents the controller runs (`IngestSamples`), false for static targets
     /// (`AdmitSamples`, which may register them).
     managed: bool,
@@ -141,16 +144,14 @@ impl Scraper {
         stats: ScrapeStats,
         inputs: promql::PoolInputs,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("swarmpilot/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let clients = Clients::new()?;
         Ok(Scraper {
             span: tracing::info_span!("actor", actor = "scraper"),
             clock: Clock::system(),
             policy,
             fleet,
             health,
-            client,
+            clients,
             ticker: None,
             targets: HashMap::new(),
             stats,
@@ -172,6 +173,7 @@ impl Scraper {
                 url: target.url.clone(),
                 timeout_ms: target.timeout_ms,
                 mappings: target.metrics.clone(),
+                auth: target.auth.clone(),
                 managed: false,
             })
             .collect();
@@ -191,6 +193,7 @@ impl Scraper {
                 url: format!("{}{}", endpoint.trim_end_matches('/'), pool.path),
                 timeout_ms: pool.timeout_ms,
                 mappings: pool.metrics.clone(),
+                auth: pool.auth.clone(),
                 managed: true,
             });
         }
@@ -211,7 +214,12 @@ impl Scraper {
                 continue;
             }
             state.in_flight = true;
-            let fetch = fetch(self.client.clone(), job.url.clone(), job.timeout_ms);
+            let request = self
+                .clients
+                .client(&job.auth)
+                .and_then(|client| authorize(client.get(&job.url), &job.auth))
+                .map_err(|e| ScrapeError::Request(e.to_string()));
+            let fetch = fetch(request, job.timeout_ms);
             ctx.spawn(fetch.into_actor(self).map(move |result, scraper, _ctx| {
                 let _span = scraper.span.clone().entered();
                 scraper.finish(job, result)
@@ -230,9 +238,17 @@ impl Scraper {
             if !self.queries_in_flight.insert(key.clone()) {
                 continue;
             }
-            let (client, query) = (self.client.clone(), query.clone());
+            let (client, query) = (self.clients.client(&query.auth), query.clone());
             let ask = async move {
-                promql::query(&client, &query.server, &query.query, query.timeout_ms).await
+                let client = client.map_err(|e| QueryError::Request(e.to_string()))?;
+                promql::query(
+                    &client,
+                    &query.server,
+                    &query.query,
+                    query.timeout_ms,
+                    &query.auth,
+                )
+                .await
             };
             ctx.spawn(ask.into_actor(self).map(move |outcome, scraper, _ctx| {
 let _span = scraper.span.clone().entered();
@@ -337,14 +353,12 @@ let _span = scraper.span.clone().entered();
 
 /// Reads and parses one page.
 async fn fetch(
-    client: reqwest::Client,
-    url: String,
+    request: Result<reqwest::RequestBuilder, ScrapeError>,
     timeout_ms: u64,
 ) -> Result<text::Exposition, ScrapeError> {
     let timeout = Duration::from_millis(timeout_ms);
     let read = async {
-        let mut response = client
-            .get(&url)
+        let mut response = request?
             .header(reqwest::header::ACCEPT, ACCEPT)
             .send()
             .await

@@ -85,19 +85,21 @@ struct Data {
     result: Value,
 }
 
-/// Runs `query` on `server` and reads its one value.
+/// Runs `query` on `server`, authenticated by `auth`, and reads its one value.
 pub async fn query(
     client: &reqwest::Client,
     server: &str,
     query: &str,
     timeout_ms: u64,
+    auth: &crate::policy::HttpAuth,
 ) -> Result<f64, QueryError> {
     let base = format!("{}/api/v1/query", server.trim_end_matches('/'));
     let url = reqwest::Url::parse_with_params(&base, &[("query", query)])
         .map_err(|e| QueryError::Request(format!("bad server URL: {e}")))?;
     let ask = async {
-        let response = client
-            .get(url)
+        let request = super::auth::authorize(client.get(url), auth)
+            .map_err(|e| QueryError::Request(e.to_string()))?;
+        let response = request
             .send()
             .await
             .map_err(|e| QueryError::Request(e.without_url().to_string()))?;

@@ -8,6 +8,7 @@ use super::environment::Environment;
 use super::model::{DriverConfig, Policy};
 use crate::domain::ActionKind;
 
+mod auth;
 mod channels;
 mod genai;
 mod pull;
@@ -64,6 +65,7 @@ pub fn check(policy: &Policy, env: &dyn Environment) -> Vec<Problem> {
     check_global(policy, env, &mut problems);
     check_pools(policy, env, &mut problems);
     check_ingest(policy, &mut problems);
+    auth::check_all(policy, env, &mut problems);
     pull::check_pull(policy, &mut problems);
     check_profiles(policy, &mut problems);
     check_alerts(policy, &mut problems);

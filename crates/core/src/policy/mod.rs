@@ -40,5 +40,6 @@ pub use reports::{REPORT_FORMATS, ReportsPolicy};
 pub use rules::{AlertLevel, AlertRule, AnomalyPolicy, Channel, LevelThresholds, Profile, Route};
 pub use schema::policy_schema;
 pub use scrape::{
-    MetricMapping, PromQuery, ReadAs, ScaleOn, ScrapePool, ScrapeTarget, bundled_worker_metrics,
+    BasicAuth, HttpAuth, MetricMapping, PromQuery, ReadAs, ScaleOn, ScrapePool, ScrapeTarget,
+    bundled_worker_metrics,
 };

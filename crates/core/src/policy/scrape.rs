@@ -24,6 +24,47 @@ pub struct ScrapeTarget {
     pub timeout_ms: u64,
     /// Which series become which metrics.
     pub metrics: Vec<MetricMapping>,
+    /// How the request authenticates (bearer, basic, headers, CA).
+    #[serde(default)]
+    pub auth: HttpAuth,
+}
+
+/// How a scrape or a PromQL query authenticates, as Prometheus' own scrape configuration
+/// does. Secrets come from an environment variable or a file, read at each request (so a
+/// rotated file takes effect), never from the policy text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpAuth {
+    /// A bearer token, from this environment variable.
+    #[serde(default)]
+    pub bearer_token_env: Option<String>,
+    /// A bearer token, from this file.
+    #[serde(default)]
+    pub bearer_token_file: Option<String>,
+    /// HTTP basic authentication.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// Headers sent with every request, e.g. `{ "X-Scope-OrgID" = "team-a" }` for Mimir.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A PEM file of the certificate authorities the server's certificate is checked against,
+    /// instead of the system's (as Prometheus' `ca_file`), for servers of a private CA.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+}
+
+/// HTTP basic authentication: a user name, and its password from a variable or a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The user name.
+    pub username: String,
+    /// The password, from this environment variable.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The password, from this file.
+    #[serde(default)]
+    pub password_file: Option<String>,
 }
 
 /// Scraping of the agents a pool's driver runs, at their endpoint followed by `path`.
@@ -43,6 +84,9 @@ pub struct ScrapePool {
     /// `response_time_ms` (its 95th percentile as `response_time_p95_ms`).
     #[serde(default = "bundled_worker_metrics")]
     pub metrics: Vec<MetricMapping>,
+    /// How each request authenticates (bearer, basic, headers, CA).
+    #[serde(default)]
+    pub auth: HttpAuth,
 }
 
 /// One swarmpilot metric read from a Prometheus metric family.
@@ -188,6 +232,7 @@ impl Default for ScrapePool {
             path: default_path(),
             timeout_ms: default_timeout_ms(),
             metrics: bundled_worker_metrics(),
+            auth: HttpAuth::default(),
         }
     }
 }
@@ -209,6 +254,9 @@ pub struct PromQuery {
     #[serde(default = "default_timeout_ms")]
     #[schemars(range(min = 1, max = 60000))]
     pub timeout_ms: u64,
+    /// How the query authenticates (bearer, basic, headers, CA).
+    #[serde(default)]
+    pub auth: HttpAuth,
 }
 
 /// A pool input the pool scales on, instead of its agents' CPU.

@@ -40,6 +40,7 @@ use crate::clock;
 use crate::domain::AgentHandle;
 
 pub mod credentials;
+pub mod exec;
 
 pub use credentials::{Auth, Credentials, CredentialsError, Sources};
 
@@ -90,6 +91,8 @@ pub struct KubernetesDriver {
     timeout: Duration,
     credentials: Credentials,
     client: reqwest::Client,
+    /// The exec plugin's last token, when the credentials run one.
+    exec_token: exec::TokenCache,
 }
 
 // === impl WorkloadKind ===
@@ -134,6 +137,7 @@ impl KubernetesDriver {
             timeout: config.timeout,
             credentials,
             client,
+            exec_token: Default::default(),
         })
     }
 
@@ -221,6 +225,12 @@ impl KubernetesDriver {
             Auth::Basic { username, password } => {
                 request.basic_auth(username, Some(password.expose()))
             }
+            Auth::Exec(plugin) => {
+                let token = plugin
+                    .token(&self.exec_token, crate::clock::now_ms())
+                    .await?;
+                request.bearer_auth(token.expose())
+            }
         };
         let refused = |status: u16, message: String| DriverError::Refused {
             target: url.to_string(),
@@ -232,6 +242,10 @@ impl KubernetesDriver {
             .await
             .map_err(|error| refused(0, transport_error(error, self.timeout)))?;
         let status = response.status().as_u16();
+        if status == 401 {
+            // A plugin's token the server no longer takes: the next request asks again.
+            self.exec_token.clear();
+        }
         let body = response
             .text()
             .await

@@ -4,9 +4,10 @@
 //!
 //! From a kubeconfig it takes the current context (or the policy's `context`), its cluster's
 //! `server`, `certificate-authority(-data)` and `insecure-skip-tls-verify`, and its user's
-//! `token`, `tokenFile`, `username`/`password`, or client certificate and key
-//! (`client-certificate(-data)`, `client-key(-data)`). Relative paths are relative to the
-//! kubeconfig's directory. Exec plugins and auth providers are not run. Several `$KUBECONFIG`
+//! `token`, `tokenFile`, `username`/`password`, client certificate and key
+//! (`client-certificate(-data)`, `client-key(-data)`), or `exec` credential plugin (`exec.rs`:
+//! what EKS, GKE and AKS use). Relative paths are relative to the kubeconfig's directory.
+//! Auth providers (removed from kubectl) are not run. Several `$KUBECONFIG`
 //! files are not merged: the first that exists is used.
 
 use std::path::{Path, PathBuf};
@@ -96,6 +97,8 @@ pub enum Auth {
     Token(Secret),
     /// A bearer token read from this file before each request (service account tokens rotate).
     TokenFile(PathBuf),
+    /// A bearer token from a kubeconfig `exec` credential plugin.
+    Exec(super::exec::ExecPlugin),
     /// HTTP basic authentication.
     Basic {
         /// The user name.
@@ -190,7 +193,7 @@ struct User {
     client_certificate_data: Option<String>,
     client_key: Option<PathBuf>,
     client_key_data: Option<String>,
-    exec: Option<serde::de::IgnoredAny>,
+    exec: Option<super::exec::ExecPlugin>,
     auth_provider: Option<serde::de::IgnoredAny>,
 }
 
@@ -372,11 +375,17 @@ impl Credentials {
                 username: username.clone(),
                 password: Secret::new(password.clone()),
             },
-            _ if identity_pem.is_none()
-                && (user.exec.is_some() || user.auth_provider.is_some()) =>
-            {
+            (None, None, ..) if identity_pem.is_none() && user.exec.is_some() => {
+                let mut plugin = user.exec.clone().unwrap_or_else(|| unreachable!());
+                // A relative command with a directory part is relative to the kubeconfig.
+                if plugin.command.is_relative() && plugin.command.components().count() > 1 {
+                    plugin.command = resolve(&plugin.command);
+                }
+                Auth::Exec(plugin)
+            }
+            _ if identity_pem.is_none() && user.auth_provider.is_some() => {
                 return Err(fail(format!(
-                    "the user of context {context_name:?} authenticates through an exec plugin or auth provider, which swarmpilot does not run; give it a token or a client certificate"
+                    "the user of context {context_name:?} authenticates through an auth provider (deprecated in Kubernetes, removed from kubectl), which swarmpilot does not run; use its exec plugin, a token or a client certificate"
                 )));
             }
             _ => Auth::Anonymous,

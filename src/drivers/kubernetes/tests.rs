@@ -326,3 +326,80 @@ async fn a_statefulset_and_a_token_file() {
     assert_eq!(tokens, ["Bearer first", "Bearer second"]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_exec_plugin_gives_a_token_kept_until_the_server_refuses_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A plugin as EKS', GKE's and AKS' are: it reads KUBERNETES_EXEC_INFO and prints an
+    // ExecCredential; each run gives a new token.
+    let runs = dir.path().join("runs");
+    let plugin = dir.path().join("plugin.sh");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\ncase \"$KUBERNETES_EXEC_INFO\" in *ExecCredential*) ;; *) exit 3 ;; esac\n\
+             echo run >> {runs:?}\nn=$(wc -l < {runs:?})\n\
+             printf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\
+             \"status\":{{\"token\":\"plugin-%s\",\"expirationTimestamp\":\"2999-01-01T00:00:00Z\"}}}}' \"$n\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let server = FakeServer::start(move |_, _| {
+        // The third request is refused: the token was revoked.
+        if counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 2 {
+            return status(401, "Unauthorized", "token revoked");
+        }
+        Reply::json(
+            200,
+            json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+                   "metadata": {"name": "web", "resourceVersion": "1"},
+                   "spec": {"replicas": 2}, "status": {"replicas": 2, "selector": "app=web"}}),
+        )
+    });
+    let credentials = Credentials {
+        server: server.url.clone(),
+        namespace: None,
+        ca_pem: None,
+        identity_pem: None,
+        insecure_skip_tls_verify: false,
+        auth: Auth::Exec(exec::ExecPlugin {
+            command: plugin,
+            args: Vec::new(),
+            env: Vec::new(),
+            api_version: "client.authentication.k8s.io/v1".into(),
+        }),
+        origin: "the test".into(),
+    };
+    let config = KubernetesConfig {
+        pool: "web".into(),
+        namespace: None,
+        kind: WorkloadKind::Deployment,
+        name: "web".into(),
+        timeout: Duration::from_secs(5),
+    };
+    let driver = KubernetesDriver::new(config, credentials).unwrap();
+    assert_eq!(driver.size().await.unwrap(), 2);
+    assert_eq!(driver.size().await.unwrap(), 2);
+    assert!(driver.size().await.is_err(), "the revoked token is refused");
+    assert_eq!(driver.size().await.unwrap(), 2);
+    let tokens: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| r.authorization.clone().unwrap())
+        .collect();
+    assert_eq!(
+        tokens,
+        [
+            "Bearer plugin-1",
+            "Bearer plugin-1",
+            "Bearer plugin-1",
+            "Bearer plugin-2"
+        ],
+        "kept until refused, then asked again"
+    );
+    server.stop().await;
+}

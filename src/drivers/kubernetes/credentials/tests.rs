@@ -120,10 +120,14 @@ fn unusable_kubeconfigs_say_why() {
             .to_string();
         assert!(error.contains(expected), "{error}");
     };
-    check(
-        Some("cloud"),
-        "exec plugin or auth provider, which swarmpilot does not run",
-    );
+    // The exec plugin is taken, to run at the first request.
+    let cloud = Credentials::from_kubeconfig(&path, Some("cloud")).unwrap();
+    let Auth::Exec(plugin) = &cloud.auth else {
+        panic!("{:?}", cloud.auth);
+    };
+    assert_eq!(plugin.command, std::path::Path::new("cloud-auth"));
+    assert_eq!(plugin.args, ["token"]);
+    assert_eq!(plugin.api_version, "client.authentication.k8s.io/v1beta1");
     check(Some("nope"), "no context named \"nope\"");
 
     let broken = dir.path().join("broken");

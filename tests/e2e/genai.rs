@@ -43,29 +43,8 @@ async fn agent_with(server: &Server, id: &str, metrics: &[&str]) -> Value {
 #[tokio::test]
 async fn genai_metrics_from_the_opentelemetry_sdk_become_token_cost_and_error_series() {
     let server = Server::start_dir(&[("policy.toml", EXAMPLE_POLICY), ("test.toml", TEST_POLICY)]);
-    let output = tokio::process::Command::new("python3")
-        .arg(EXAMPLE_SCRIPT)
-        .args(["--agent", "coder-1", "--pool", "coders", "--rounds", "2"])
-        .env(
-            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-            format!("{}/v1/metrics", server.url),
-        )
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            format!("Authorization=Bearer%20{}", server.token),
-        )
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(90), output)
-        .await
-        .expect("the example finishes within 90 s")
-        .expect("python3 runs (scripts/test installs the OpenTelemetry SDK)");
-    assert!(
-        output.status.success(),
-        "the example's exports failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let args = ["--agent", "coder-1", "--pool", "coders", "--rounds", "2"];
+    server.run_otel_script(EXAMPLE_SCRIPT, &args, &[]).await;
     let series = [
         "tokens_in_per_s",
         "tokens_out_per_s",

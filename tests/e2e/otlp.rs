@@ -57,30 +57,13 @@ fn post(server: &Server, content_type: &str) -> reqwest::RequestBuilder {
 #[tokio::test]
 async fn the_opentelemetry_sdk_pushes_gauges_counters_and_histograms() {
     let server = Server::start(POLICY);
-    let mut python = tokio::process::Command::new("python3");
-    python
-        .arg(PUSH_SCRIPT)
-        .env(
-            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-            format!("{}/v1/metrics", server.url),
+    let stdout = server
+        .run_otel_script(
+            PUSH_SCRIPT,
+            &[],
+            &[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")],
         )
-        // The exporter's documented header syntax: URL-encoded `key=value` pairs.
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            format!("Authorization=Bearer%20{}", server.token),
-        )
-        .env("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(90), python.output())
-        .await
-        .expect("the OpenTelemetry script finishes within 90 s")
-        .expect("python3 runs (scripts/test installs the OpenTelemetry SDK)");
-    assert!(
-        output.status.success(),
-        "the SDK's exports failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .await;
 
     let agent = agent_with(
         &server,
@@ -95,7 +78,6 @@ async fn the_opentelemetry_sdk_pushes_gauges_counters_and_histograms() {
     assert_eq!(metrics["tasks_done"], 8.0, "{metrics}");
     // 3 more between the two points, over exactly the time between them on the SDK's clock
     // (the script prints both; the controller reads them in milliseconds).
-    let stdout = String::from_utf8_lossy(&output.stdout);
     let times: Vec<i64> = stdout
         .lines()
         .find_map(|line| line.strip_prefix("tasks.done times: "))

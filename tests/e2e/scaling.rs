@@ -45,11 +45,7 @@ fn applied_scales(actions: &[Value], grow: bool) -> Vec<Value> {
 #[tokio::test]
 async fn a_load_step_scales_out_and_a_drop_scales_back_in_after_the_window() {
     let server = Server::start(&policy());
-    wait_for("one ready agent", Duration::from_secs(20), || async {
-        let agents = server.agents().await;
-        (agents.len() == 1 && agents[0]["metrics"]["cpu_percent"].is_number()).then_some(())
-    })
-    .await;
+    server.one_ready_agent().await;
 
     // 40 tasks/s of 20 ms CPU is 80% of a core: well above the 30% target for one agent.
     let load = LoadGenerator::start(LoadConfig {

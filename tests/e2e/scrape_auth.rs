@@ -129,14 +129,7 @@ agent = "bare-1"
         "the bare target's refusal counted",
         Duration::from_secs(20),
         || async {
-            let page = crate::util::client()
-                .get(format!("{}/metrics", server.url))
-                .send()
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
+            let page = server.metrics_page().await?;
             page.lines()
                 .any(|l| {
                     l.starts_with("swarmpilot_scrape_failures_total{agent=\"bare-1\"")

@@ -91,11 +91,7 @@ fn scale_ups(actions: &[Value]) -> Vec<&Value> {
 async fn throttling_lowers_concurrency_where_cpu_load_scales_out() {
     let provider = Provider::start();
     let server = Server::start_with_env(policy(), &[("SWARMPILOT_MODEL_PROVIDER", &provider.url)]);
-    wait_for("one ready worker", Duration::from_secs(20), || async {
-        let agents = server.agents().await;
-        (agents.len() == 1 && agents[0]["metrics"]["cpu_percent"].is_number()).then_some(())
-    })
-    .await;
+    server.one_ready_agent().await;
     let load = LoadGenerator::start(LoadConfig {
         api: server.url.clone(),
         token: server.token.clone(),

@@ -152,19 +152,63 @@ impl Server {
         pages
     }
 
+    /// The text of `GET /metrics`, when it answers.
+    pub async fn metrics_page(&self) -> Option<String> {
+        let response = self.client.get(format!("{}/metrics", self.url)).send();
+        response.await.ok()?.text().await.ok()
+    }
+
     /// One unlabelled sample of `GET /metrics`, when the page has it.
     pub async fn metric(&self, name: &str) -> Option<f64> {
-        let page = self
-            .client
-            .get(format!("{}/metrics", self.url))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+        let page = self.metrics_page().await?;
         page.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    /// Waits until the fleet holds one agent with a CPU reading.
+    pub async fn one_ready_agent(&self) {
+        wait_for("one ready agent", Duration::from_secs(20), || async {
+            let agents = self.agents().await;
+            (agents.len() == 1 && agents[0]["metrics"]["cpu_percent"].is_number()).then_some(())
+        })
+        .await;
+    }
+
+    /// Runs the Python `script` with `args`, its OpenTelemetry exporter pointed at this
+    /// controller with its token (as an operator configures any OTLP exporter); panics unless
+    /// it succeeds within 90 s. Answers its stdout.
+    pub async fn run_otel_script(
+        &self,
+        script: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> String {
+        let output = tokio::process::Command::new("python3")
+            .arg(script)
+            .args(args)
+            .env(
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                format!("{}/v1/metrics", self.url),
+            )
+            // The exporter's documented header syntax: URL-encoded `key=value` pairs.
+            .env(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                format!("Authorization=Bearer%20{}", self.token),
+            )
+            .envs(env.iter().copied())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(90), output)
+            .await
+            .expect("the OpenTelemetry script finishes within 90 s")
+            .expect("python3 runs (scripts/test installs the OpenTelemetry SDK)");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "the script's exports failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
     }
 
     /// Waits until the alert actor has evaluated every alert at `ms` or later (epoch

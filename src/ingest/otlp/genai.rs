@@ -140,35 +140,29 @@ pub fn samples(
 /// The histogram points of `data` and whether they are cumulative; none for other kinds.
 fn points(data: Option<&Data>) -> (Vec<Point<'_>>, bool) {
     let cumulative = |temporality: i32| temporality != AggregationTemporality::Delta as i32;
+    // Both kinds of histogram carry the same fields for what model use needs.
+    macro_rules! reduced {
+        ($histogram:expr) => {
+            (
+                $histogram
+                    .data_points
+                    .iter()
+                    .map(|p| Point {
+                        attributes: &p.attributes,
+                        start_ns: p.start_time_unix_nano,
+                        time_ns: p.time_unix_nano,
+                        count: p.count,
+                        sum: p.sum.unwrap_or(0.0),
+                        flags: p.flags,
+                    })
+                    .collect(),
+                cumulative($histogram.aggregation_temporality),
+            )
+        };
+    }
     match data {
-        Some(Data::Histogram(h)) => (
-            h.data_points
-                .iter()
-                .map(|p| Point {
-                    attributes: &p.attributes,
-                    start_ns: p.start_time_unix_nano,
-                    time_ns: p.time_unix_nano,
-                    count: p.count,
-                    sum: p.sum.unwrap_or(0.0),
-                    flags: p.flags,
-                })
-                .collect(),
-            cumulative(h.aggregation_temporality),
-        ),
-        Some(Data::ExponentialHistogram(h)) => (
-            h.data_points
-                .iter()
-                .map(|p| Point {
-                    attributes: &p.attributes,
-                    start_ns: p.start_time_unix_nano,
-                    time_ns: p.time_unix_nano,
-                    count: p.count,
-                    sum: p.sum.unwrap_or(0.0),
-                    flags: p.flags,
-                })
-                .collect(),
-            cumulative(h.aggregation_temporality),
-        ),
+        Some(Data::Histogram(h)) => reduced!(h),
+        Some(Data::ExponentialHistogram(h)) => reduced!(h),
         _ => (Vec::new(), false),
     }
 }

@@ -169,8 +169,19 @@ return false;
 """
 
 
+MODELS_TEXT = """
+const span = document.querySelector('article.pool[data-pool="worker"] .models');
+return span ? span.textContent : null;
+"""
+
+
 def fleet_screenshot(driver, path):
     click_nav(driver, "fleet")
+    # The demo's workers call a mock model provider: the pool card sums their model use.
+    models = wait(driver, 30, "the worker pool's model use", lambda d: js(d, MODELS_TEXT))
+    if "tokens/s in" not in models:
+        raise StepFailed(f"the pool card's model use reads {models!r}")
+    log(f"step 5: the worker pool shows {models!r}")
     for what, selector in [("a pool chart", "article.pool .uplot canvas"),
                            ("an agent sparkline", "tr[data-agent] td.metric .uplot canvas")]:
         wait(driver, 30, f"{what} to draw", lambda d, s=selector: js(d, CANVAS_DRAWN, s))

@@ -73,6 +73,25 @@ function cpuRange(pool) {
   return (u, low, high) => [0, Math.max(pool.target_cpu_percent * 2, (high ?? 0) * 1.1, 10)];
 }
 
+/**
+ * A pool's model use as the API summed it when the page loaded (AI agent pools): tokens a
+ * second, what they cost an hour, and the share of model calls the provider refused.
+ */
+function modelsText(models) {
+  const parts = [`models: ${num(models.tokens_in_per_s, 0)} tokens/s in, ${num(models.tokens_out_per_s, 0)} out`];
+  if (models.cost_per_hour !== null && models.cost_per_hour !== undefined) {
+    parts.push(`${num(models.cost_per_hour, 2)} ${models.currency}/h`);
+  }
+  if (models.cost_per_task !== null && models.cost_per_task !== undefined) {
+    parts.push(`${num(models.cost_per_task, 4)} ${models.currency}/task`);
+  }
+  const refused = models.errors_per_s?.rate_limited ?? 0;
+  if (models.model_calls_per_s > 0) {
+    parts.push(`${num((100 * refused) / models.model_calls_per_s, 0)}% of calls refused (429)`);
+  }
+  return parts.join(' · ');
+}
+
 /** One pool's card: heading figures and the chart. */
 class PoolCard {
   constructor(pool, events) {
@@ -89,7 +108,8 @@ class PoolCard {
         h('span', {}, 'agents ', this.size, ` (min ${pool.min_agents}, max ${pool.max_agents})`),
         h('span', {}, 'mean CPU ', this.cpu, ` / target ${num(pool.target_cpu_percent, 0)}%`),
         pool.action_in_flight ? h('a', { href: '#/log' }, `action #${pool.action_in_flight} in flight`) : null,
-        events.length ? h('span', { class: 'muted' }, `last: ${change({ type: 'scale', ...events.at(-1) })}`) : null),
+        events.length ? h('span', { class: 'muted' }, `last: ${change({ type: 'scale', ...events.at(-1) })}`) : null,
+        pool.models ? h('span', { class: 'models' }, modelsText(pool.models)) : null),
       chartBox);
     this.chartBox = chartBox;
     this.chart = null;

@@ -84,10 +84,12 @@ pub enum ClientError {
     #[error("cannot write the export: {0}")]
     Output(String),
     /// The controller did not answer in time.
-    #[error("no answer from {url} within {}s", REQUEST_TIMEOUT.as_secs())]
+    #[error("no answer from {url} within {} ms", .timeout.as_millis())]
     Timeout {
         /// The request's URL.
         url: String,
+        /// The bound it overran.
+        timeout: Duration,
     },
     /// The request failed some other way.
     #[error("request to {url} failed: {cause}")]
@@ -122,6 +124,8 @@ pub struct ApiClient {
     base: String,
     token: Token,
     http: reqwest::Client,
+    /// Each request's bound, connecting included.
+    timeout: Duration,
 }
 
 // === impl Token ===
@@ -247,7 +251,12 @@ impl ApiClient {
                 url: base.clone(),
                 cause: innermost(&error),
             })?;
-        Ok(ApiClient { base, token, http })
+        Ok(ApiClient {
+            base,
+            token,
+            http,
+            timeout,
+        })
     }
 
     /// GETs `path` (e.g. `/api/v1/actions`) with `query` pairs; returns the JSON body.
@@ -348,6 +357,7 @@ impl ApiClient {
         } else if error.is_timeout() {
             ClientError::Timeout {
                 url: url.to_string(),
+                timeout: self.timeout,
             }
         } else {
             ClientError::Request {

@@ -9,18 +9,30 @@ use super::DriverError;
 /// How long an agent may take to accept a new limit.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Sets the concurrency of the agent serving at `endpoint` to `limit`.
-pub async fn post_limit(endpoint: &str, limit: u32) -> Result<(), DriverError> {
+/// Sets the concurrency of every agent serving at one of `endpoints` to `limit`, one after
+/// the other; the first refusal stops it.
+pub async fn post_limit(endpoints: &[String], limit: u32) -> Result<(), DriverError> {
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .map_err(|e| DriverError::Refused {
+            target: "the agents' /concurrency".into(),
+            status: 0,
+            message: e.to_string(),
+        })?;
+    for endpoint in endpoints {
+        post_one(&client, endpoint, limit).await?;
+    }
+    Ok(())
+}
+
+async fn post_one(client: &reqwest::Client, endpoint: &str, limit: u32) -> Result<(), DriverError> {
     let url = format!("{}/concurrency", endpoint.trim_end_matches('/'));
     let refused = |status: u16, message: String| DriverError::Refused {
         target: url.clone(),
         status,
         message,
     };
-    let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .map_err(|e| refused(0, e.to_string()))?;
     let response = client
         .post(&url)
         .json(&serde_json::json!({ "limit": limit }))

@@ -324,10 +324,7 @@ impl Driver for ProcessDriver {
                     .filter_map(|managed| managed.handle.endpoint.clone())
                     .collect()
             };
-            for endpoint in endpoints {
-                super::concurrency::post_limit(&endpoint, limit).await?;
-            }
-            Ok(())
+            super::concurrency::post_limit(&endpoints, limit).await
         })
     }
 

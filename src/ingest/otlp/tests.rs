@@ -8,14 +8,14 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use super::*;
 use crate::domain::Sample;
 
-const NOW_MS: i64 = 1_800_000_000_000;
+pub(super) const NOW_MS: i64 = 1_800_000_000_000;
 const NOW_NS: u64 = NOW_MS as u64 * 1_000_000;
-const CLOCK: Clock = Clock {
+pub(super) const CLOCK: Clock = Clock {
     now_ms: NOW_MS,
     max_future_secs: 300,
 };
 
-fn attribute(key: &str, value: &str) -> KeyValue {
+pub(super) fn attribute(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(AnyValue {

@@ -71,22 +71,6 @@ impl Usage {
         self.reports_errors = true;
     }
 
-    /// Adds another interval's (or another model's) usage.
-    pub fn merge(&mut self, other: &Usage) {
-        self.add_errors(ErrorKind::RateLimited, other.errors[0]);
-        self.add_errors(ErrorKind::Timeout, other.errors[1]);
-        self.add_errors(ErrorKind::Other, other.errors[2]);
-        self.tokens_in += other.tokens_in;
-        self.tokens_out += other.tokens_out;
-        self.cost += other.cost;
-        self.calls += other.calls;
-        self.call_seconds += other.call_seconds;
-        self.reports_tokens |= other.reports_tokens;
-        self.priced |= other.priced;
-        self.reports_calls |= other.reports_calls;
-        self.reports_errors |= other.reports_errors;
-    }
-
     /// The samples of `agent` at `ts_ms` for this usage over `seconds`: tokens and errors per
     /// second, cost per hour (when priced), calls per second and their mean duration (when
     /// some were made).
@@ -158,8 +142,12 @@ mod tests {
         ];
         let want: Vec<(String, f64)> = want.iter().map(|(m, v)| (m.to_string(), *v)).collect();
         assert_eq!(got, want);
+        // The same calls once more: twice the usage.
         let mut twice = usage.clone();
-        twice.merge(&usage);
+        twice.add_tokens(200.0, 50.0, Some(0.01));
+        twice.add_tokens(100.0, 0.0, None);
+        twice.add_calls(4.0, 2.0);
+        twice.add_errors(ErrorKind::RateLimited, 2.0);
         assert_eq!(
             values(&twice, 4.0),
             want,

@@ -1,6 +1,5 @@
 //! GenAI metrics to model use: tokens by type, cost by model, calls, latency and errors.
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
     Histogram, HistogramDataPoint, Metric, ResourceMetrics, ScopeMetrics, metric,
 };
@@ -10,22 +9,9 @@ use super::*;
 use crate::domain::metric as name;
 use crate::policy::ModelPrice;
 
-const NOW_MS: i64 = 1_800_000_000_000;
-const START_NS: u64 = (NOW_MS as u64 - 10_000) * 1_000_000;
-const CLOCK: Clock = Clock {
-    now_ms: NOW_MS,
-    max_future_secs: 300,
-};
+use crate::ingest::otlp::tests::{CLOCK, NOW_MS, attribute};
 
-fn attribute(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
-}
+const START_NS: u64 = (NOW_MS as u64 - 10_000) * 1_000_000;
 
 /// A cumulative histogram point at `at_ms` with `count` observations summing to `sum`.
 fn point(attributes: &[(&str, &str)], at_ms: i64, count: u64, sum: f64) -> HistogramDataPoint {

@@ -170,6 +170,7 @@ pub fn build(
             })
             .collect(),
         rules,
+        currency: policy.genai.currency.clone(),
     };
     let mut builder = ReportBuilder::new(spec);
     store.feed_report(&mut builder)?;

@@ -57,7 +57,7 @@ fn n(value: f64, decimals: usize) -> String {
     number(Some(value), decimals)
 }
 
-fn kpi_cells(k: &Kpis) -> [String; 8] {
+fn kpi_cells(k: &Kpis) -> [String; 11] {
     [
         number(k.availability_percent, 3),
         number(k.response_time_p50_ms, 1),
@@ -67,10 +67,13 @@ fn kpi_cells(k: &Kpis) -> [String; 8] {
         number(k.throughput_per_s, 3),
         number(k.utilisation_percent, 2),
         n(k.agent_hours, 2),
+        number(k.model_tokens, 0),
+        number(k.model_cost, 4),
+        number(k.model_cost_per_task, 8),
     ]
 }
 
-const KPI_COLUMNS: [&str; 8] = [
+const KPI_COLUMNS: [&str; 11] = [
     "availability_percent",
     "response_time_p50_ms",
     "response_time_p95_ms",
@@ -79,9 +82,12 @@ const KPI_COLUMNS: [&str; 8] = [
     "throughput_per_s",
     "utilisation_percent",
     "agent_hours",
+    "model_tokens",
+    "model_cost",
+    "model_cost_per_task",
 ];
 
-const PREVIOUS_COLUMNS: [&str; 8] = [
+const PREVIOUS_COLUMNS: [&str; 11] = [
     "previous_availability_percent",
     "previous_response_time_p50_ms",
     "previous_response_time_p95_ms",
@@ -90,6 +96,9 @@ const PREVIOUS_COLUMNS: [&str; 8] = [
     "previous_throughput_per_s",
     "previous_utilisation_percent",
     "previous_agent_hours",
+    "previous_model_tokens",
+    "previous_model_cost",
+    "previous_model_cost_per_task",
 ];
 
 /// Every table of `report`, in reading order.

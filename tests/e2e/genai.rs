@@ -166,6 +166,105 @@ async fn task_ends_carry_tokens_cost_and_error_kinds() {
     assert!(f(&metrics["tokens_in_per_s"]) > 0.0, "{metrics}");
 }
 
+/// A pool whose agents push token rates with no cost, priced by the model the pool names.
+const PRICED_POOL: &str = r#"
+[global]
+sampling_interval_secs = 1
+heartbeat_timeout_secs = 120
+
+[alert_defaults]
+enabled = false
+
+[[genai.prices]]
+provider = "openai"
+model = "gpt-4o-mini*"
+input_per_million = 0.15
+output_per_million = 0.60
+
+[pools.pushed]
+min_agents = 0
+driver = { type = "none" }
+model = { provider = "openai", name = "gpt-4o-mini" }
+"#;
+
+#[tokio::test]
+async fn pushed_token_rates_are_priced_by_the_pools_model_and_reported() {
+    let server = Server::start(PRICED_POOL);
+    // Three whole past minutes of 1,000 input and 250 output tokens a second and two tasks a
+    // second, then a sample now that closes them.
+    let now = swarmpilot::clock::now_ms();
+    let base = now / 60_000 * 60_000 - 180_000;
+    let mut batch: Vec<Value> = Vec::new();
+    for m in 0..3i64 {
+        let ts = base + m * 60_000 + 10_000;
+        for (metric, value) in [
+            ("tokens_in_per_s", 1_000.0),
+            ("tokens_out_per_s", 250.0),
+            ("throughput_per_s", 2.0),
+        ] {
+            batch.push(json!({"agent": "p-1", "metric": metric, "value": value,
+                              "timestamp": ts, "labels": {"pool": "pushed"}}));
+        }
+    }
+    batch.push(
+        json!({"agent": "p-1", "metric": "cpu_percent", "value": 1.0,
+                      "labels": {"pool": "pushed"}}),
+    );
+    let (status, reply) = server
+        .post_json("/api/v1/samples", &Value::Array(batch))
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    // (1,000 x 0.15 + 250 x 0.60) / 1e6 a second: 1.08 an hour, 0.00015 a task.
+    let series = format!("/api/v1/agents/p-1/series/cost_per_hour?since={base}&until={now}");
+    let points = wait_for(
+        "three priced minutes stored",
+        Duration::from_secs(20),
+        || async {
+            let (_, body) = server.get(&series).await;
+            let points = body["points"].as_array()?.clone();
+            (points.len() == 3).then_some(points)
+        },
+    )
+    .await;
+    for point in &points {
+        assert!((f(&point["mean"]) - 1.08).abs() < 1e-9, "{points:?}");
+    }
+    let agent = agent_with(&server, "p-1", &["cost_per_task"]).await;
+    assert!(
+        (f(&agent["metrics"]["cost_per_task"]) - 0.00015).abs() < 1e-12,
+        "{agent}"
+    );
+
+    // The report integrates them: three minutes of it.
+    let until = base + 180_000;
+    let path = format!("/api/v1/reports/hourly?format=json&since={base}&until={until}");
+    let (status, report) = server.get(&path).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["currency"], "USD");
+    let pool = report["kpis"]
+        .as_array()
+        .and_then(|k| k.iter().find(|p| p["pool"] == "pushed"))
+        .unwrap_or_else(|| panic!("no pool in {report}"))["current"]
+        .clone();
+    assert!(
+        (f(&pool["model_cost"]) - 3.0 * 1.08 / 60.0).abs() < 1e-9,
+        "{pool}"
+    );
+    assert!(
+        (f(&pool["model_tokens"]) - 1_250.0 * 180.0).abs() < 1e-6,
+        "{pool}"
+    );
+    assert!(
+        (f(&pool["model_cost_per_task"]) - 0.00015).abs() < 1e-12,
+        "{pool}"
+    );
+    let summary = report["summary"].to_string();
+    assert!(
+        summary.contains("Models used 225.0 k tokens and cost 0.05 USD"),
+        "{summary}"
+    );
+}
+
 /// Runs `swarmpilot hook ARGS` against `url` with `token`; answers (exit code, stderr).
 async fn hook(url: &str, token: &str, args: &[&str]) -> (i32, String) {
     let output = tokio::process::Command::new(crate::util::EXE)

@@ -20,10 +20,11 @@ use super::messages::{AnomalyObserved, Heartbeat, ThresholdCrossed};
 use crate::analytics::ring::SeriesRing;
 use crate::analytics::rollup::MinuteAccumulator;
 use crate::analytics::stats::Ewma;
+use crate::analytics::usage::price_token_rates;
 use crate::clock::Clock;
 use crate::domain::evidence::AnomalyNote;
 use crate::domain::{Sample, metric};
-use crate::policy::PolicyHandle;
+use crate::policy::{ModelPrice, PolicyHandle};
 use crate::store::models::ModelStore;
 use crate::store::{RollupRow, RollupSink};
 use anomaly::AnomalyWatch;
@@ -126,6 +127,8 @@ pub struct AgentActor {
     /// Metrics with a detector, and the score that is reported.
     watched: Vec<String>,
     report_above: f64,
+    /// The price of the pool's model, for token rates that arrive without a cost.
+    price: Option<ModelPrice>,
 }
 
 impl AgentActor {
@@ -151,6 +154,7 @@ impl AgentActor {
             models,
             watched: Vec::new(),
             report_above: 1.0,
+            price: None,
             id,
             pool,
             policy,
@@ -203,6 +207,12 @@ impl AgentActor {
         self.capacity = current.policy.global.ring_buffer_size.max(1);
         self.watched = current.policy.anomaly.metrics.clone();
         self.report_above = current.policy.anomaly.report_above;
+        let model = current
+            .policy
+            .pools
+            .get(&self.pool)
+            .and_then(|p| p.model.as_ref());
+        self.price = current.policy.genai.pool_price(model).cloned();
         self.anomaly
             .set_warm_up(current.policy.anomaly.warm_up_secs);
         self.anomaly.retain(&self.watched);
@@ -221,8 +231,12 @@ impl AgentActor {
         }
     }
 
-    fn record(&mut self, samples: Vec<Sample>) {
+    fn record(&mut self, mut samples: Vec<Sample>) {
         self.follow_policy();
+        if let Some(price) = &self.price {
+            let priced = price_token_rates(&samples, price);
+            samples.extend(priced);
+        }
         let mut last_ts = 0;
         for sample in samples {
             if !sample.value.is_finite() {

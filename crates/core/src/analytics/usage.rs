@@ -1,8 +1,11 @@
 //! Model usage over an interval (tokens, cost, calls, their time, errors by kind) and the
 //! per-second series it gives. Task tracking and OTLP GenAI metrics both add into it.
 
+use std::collections::BTreeMap;
+
 use crate::domain::genai::ErrorKind;
 use crate::domain::{Sample, metric};
+use crate::policy::ModelPrice;
 
 /// What one agent used of its models over one interval.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -108,6 +111,59 @@ impl Usage {
     }
 }
 
+/// What the token rates of a batch of one agent's samples that reports no cost would cost at
+/// `price`: for each time with tokens a second, `cost_per_hour`, and `cost_per_task` when the
+/// same time has tasks completed (`throughput_per_s` above zero) and the batch no cost per
+/// task. Empty when the batch has a cost already or no tokens.
+pub fn price_token_rates(samples: &[Sample], price: &ModelPrice) -> Vec<Sample> {
+    // By time: tokens in and out a second, and tasks a second.
+    let mut at: BTreeMap<i64, [Option<f64>; 3]> = BTreeMap::new();
+    let mut priced_per_task = false;
+    let mut agent = None;
+    for sample in samples {
+        let slot = match sample.metric.as_str() {
+            metric::COST_PER_HOUR => return Vec::new(),
+            metric::COST_PER_TASK => {
+                priced_per_task = true;
+                continue;
+            }
+            metric::TOKENS_IN_PER_S => 0,
+            metric::TOKENS_OUT_PER_S => 1,
+            metric::THROUGHPUT_PER_S => 2,
+            _ => continue,
+        };
+        if sample.value.is_finite() && sample.value >= 0.0 {
+            at.entry(sample.ts_ms).or_default()[slot] = Some(sample.value);
+            agent.get_or_insert(&sample.agent);
+        }
+    }
+    let Some(agent) = agent else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut push = |ts_ms: i64, name: &str, value: f64| {
+        out.push(Sample {
+            agent: agent.clone(),
+            metric: name.to_string(),
+            ts_ms,
+            value,
+        })
+    };
+    for (ts_ms, [tokens_in, tokens_out, tasks]) in at {
+        if tokens_in.is_none() && tokens_out.is_none() {
+            continue;
+        }
+        let per_s = (tokens_in.unwrap_or(0.0) * price.input_per_million
+            + tokens_out.unwrap_or(0.0) * price.output_per_million)
+            / 1e6;
+        push(ts_ms, metric::COST_PER_HOUR, per_s * 3600.0);
+        if let Some(tasks) = tasks.filter(|&t| t > 0.0 && !priced_per_task) {
+            push(ts_ms, metric::COST_PER_TASK, per_s / tasks);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +217,59 @@ mod tests {
             "zeros, but no latency without calls"
         );
         assert!(quiet.iter().all(|(_, v)| *v == 0.0));
+    }
+
+    fn sample(metric: &str, ts_ms: i64, value: f64) -> Sample {
+        Sample {
+            agent: "a".into(),
+            metric: metric.into(),
+            ts_ms,
+            value,
+        }
+    }
+
+    #[test]
+    fn token_rates_without_a_cost_are_priced_at_the_pools_model() {
+        let price = ModelPrice {
+            provider: None,
+            model: "small".into(),
+            input_per_million: 1.0,
+            output_per_million: 4.0,
+        };
+        // 500 in and 125 out a second: (500 + 500) / 1e6 a second, 3.6 an hour; a second
+        // time with input alone, 1.8 an hour.
+        let batch = [
+            sample(metric::TOKENS_IN_PER_S, 2_000, 500.0),
+            sample(metric::TOKENS_OUT_PER_S, 2_000, 125.0),
+            sample(metric::THROUGHPUT_PER_S, 2_000, 4.0),
+            sample(metric::TOKENS_IN_PER_S, 1_000, 500.0),
+            sample(metric::CPU_PERCENT, 9_000, 10.0),
+        ];
+        let got = price_token_rates(&batch, &price);
+        let got: Vec<(&str, i64, f64)> = got
+            .iter()
+            .map(|s| (s.metric.as_str(), s.ts_ms, s.value))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (metric::COST_PER_HOUR, 1_000, 1.8),
+                (metric::COST_PER_HOUR, 2_000, 3.6),
+                (metric::COST_PER_TASK, 2_000, 0.001 / 4.0)
+            ]
+        );
+        let only_in = price_token_rates(&batch[3..], &price);
+        assert_eq!(only_in.len(), 1, "no tasks, no cost per task");
+        assert!((only_in[0].value - 1.8).abs() < 1e-12);
+        let mut priced = batch.to_vec();
+        priced.push(sample(metric::COST_PER_HOUR, 2_000, 9.0));
+        assert!(
+            price_token_rates(&priced, &price).is_empty(),
+            "a cost reported is kept"
+        );
+        assert!(
+            price_token_rates(&batch[2..3], &price).is_empty(),
+            "no tokens"
+        );
     }
 }

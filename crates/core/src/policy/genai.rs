@@ -34,6 +34,17 @@ pub struct ModelPrice {
     pub output_per_million: f64,
 }
 
+/// The model a pool's agents call, by provider and name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolModel {
+    /// The provider (`openai`, `anthropic`, ...), matched against `genai.prices`.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The model name, as the price table's patterns match it.
+    pub name: String,
+}
+
 /// How the controller may change a pool's concurrency (tasks or model calls each agent runs
 /// at once) when its model provider throttles it: lower it, never below `min`, and raise it
 /// back, one at a time, to `max` once the throttling has stopped.
@@ -126,6 +137,11 @@ impl GenAiPolicy {
                     (Some(_), None) => false,
                 }
         })
+    }
+
+    /// The price of the model `pool` names, when it names one and a price matches.
+    pub fn pool_price(&self, pool: Option<&PoolModel>) -> Option<&ModelPrice> {
+        pool.and_then(|m| self.price(m.provider.as_deref(), &m.name))
     }
 
     /// What `tokens_in` and `tokens_out` of `model` cost, or `None` when no price matches.

@@ -23,7 +23,7 @@ pub use automation::{
 pub use check::Severity;
 pub use environment::{Environment, ListedEnvironment};
 pub use genai::{
-    BudgetPolicy, ConcurrencyPolicy, DEFAULT_THROTTLE_PERCENT, GenAiPolicy, ModelPrice,
+    BudgetPolicy, ConcurrencyPolicy, DEFAULT_THROTTLE_PERCENT, GenAiPolicy, ModelPrice, PoolModel,
 };
 pub use ingest::{ForeignAgents, IngestPolicy, UnknownAgents, WebSocketTarget};
 pub use levels::AlertDefaults;

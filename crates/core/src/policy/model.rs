@@ -255,6 +255,11 @@ pub struct PoolPolicy {
     /// would break it waits for approval.
     #[serde(default)]
     pub budget: Option<super::genai::BudgetPolicy>,
+    /// The model the pool's agents call: its `[genai]` price turns tokens that arrive without
+    /// a cost (pushed or scraped `tokens_in_per_s`, task ends naming no priced model) into
+    /// `cost_per_hour` and `cost_per_task`.
+    #[serde(default)]
+    pub model: Option<super::genai::PoolModel>,
 }
 
 /// How metrics are pulled from agents.

@@ -17,6 +17,9 @@ pub(super) struct MetricSum {
     pub count: u64,
     pub max: f64,
     pub p95: Option<f64>,
+    /// The value integrated over the time it was reported: a step's mean times the seconds
+    /// of its minutes with values (tokens from tokens a second, money from money an hour).
+    pub integral_secs: f64,
 }
 
 impl MetricSum {
@@ -220,6 +223,7 @@ fn add_to(sum: &mut MetricSum, row: &StepInput<'_>) {
     };
     sum.sum += row.sum;
     sum.count += row.count;
+    sum.integral_secs += row.sum / row.count as f64 * f64::from(row.minutes) * 60.0;
     sum.p95 = match (sum.p95, row.p95) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),

@@ -62,6 +62,7 @@ pub(super) fn report(b: &ReportBuilder) -> Report {
         previous: spec.window.before(),
         generated_ms: spec.generated_ms,
         pool: spec.pool.clone(),
+        currency: spec.currency.clone(),
         summary: Vec::new(),
         kpis: kpi_rows,
         agents,
@@ -253,6 +254,8 @@ fn units() -> BTreeMap<String, String> {
         ("_per_s", "per second"),
         ("_per_hour", "the metric's unit per hour"),
         ("agent_hours", "hours of one agent running"),
+        ("model_tokens", "model tokens, input and output together"),
+        ("model_cost", "money, in the report's `currency`"),
         (
             "value, mean, max, p95, fitted_end, threshold",
             "the unit of the named metric",

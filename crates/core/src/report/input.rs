@@ -113,4 +113,6 @@ pub struct ReportSpec {
     pub pools: Vec<PoolSettings>,
     /// The policy's threshold rules.
     pub rules: Vec<RuleSettings>,
+    /// The currency model prices are in (`[genai] currency`).
+    pub currency: String,
 }

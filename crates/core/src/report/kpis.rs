@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::MINUTE_MS;
-use super::build::{MetricSum, WindowSum};
+use super::build::{AgentSum, MetricSum, WindowSum};
 use super::model::Kpis;
 use super::quantile::LogHistogram;
 use crate::domain::metric;
@@ -35,12 +35,14 @@ pub(super) fn kpis(sum: &WindowSum, scope: Scope<'_>) -> Kpis {
     let (mut up, mut down) = (0.0, 0.0);
     let (mut error, mut cpu, mut agent_throughput) = Default::default();
     let mut any = false;
+    let mut used = ModelUse::default();
     for (_, agent) in sum
         .agents
         .iter()
         .filter(|((id, pool), _)| scope.keeps(id, pool))
     {
         any = true;
+        used.add(agent);
         response.merge(&agent.response);
         up += agent.up_minutes();
         down += agent.down_ms as f64 / MINUTE_MS as f64;
@@ -72,6 +74,39 @@ pub(super) fn kpis(sum: &WindowSum, scope: Scope<'_>) -> Kpis {
         throughput_per_s: throughput,
         utilisation_percent: cpu.mean(),
         agent_hours: up / 60.0,
+        model_tokens: used.tokens,
+        model_cost: used.cost,
+        model_cost_per_task: used.cost_per_task(),
+    }
+}
+
+/// Tokens, money and tasks summed over agents, each integrated over the time it was reported.
+#[derive(Debug, Default)]
+struct ModelUse {
+    tokens: Option<f64>,
+    cost: Option<f64>,
+    tasks: f64,
+}
+
+impl ModelUse {
+    fn add(&mut self, agent: &AgentSum) {
+        let integral = |name: &str| agent.metrics.get(name).map(|m| m.integral_secs);
+        for name in [metric::TOKENS_IN_PER_S, metric::TOKENS_OUT_PER_S] {
+            if let Some(tokens) = integral(name) {
+                *self.tokens.get_or_insert(0.0) += tokens;
+            }
+        }
+        if let Some(money_hours) = integral(metric::COST_PER_HOUR) {
+            *self.cost.get_or_insert(0.0) += money_hours / 3600.0;
+        }
+        self.tasks += integral(metric::THROUGHPUT_PER_S).unwrap_or(0.0);
+    }
+
+    /// Money per completed task, when money was spent and tasks completed.
+    fn cost_per_task(&self) -> Option<f64> {
+        self.cost
+            .filter(|_| self.tasks >= 1.0)
+            .map(|cost| cost / self.tasks)
     }
 }
 

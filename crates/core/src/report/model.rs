@@ -38,6 +38,12 @@ pub struct Kpis {
     pub utilisation_percent: Option<f64>,
     /// Agent-minutes with samples, in hours.
     pub agent_hours: f64,
+    /// Input and output model tokens used (from `tokens_in_per_s` and `tokens_out_per_s`).
+    pub model_tokens: Option<f64>,
+    /// Money spent on models, in the report's `currency` (from `cost_per_hour`).
+    pub model_cost: Option<f64>,
+    /// That money over the tasks completed (from `throughput_per_s`).
+    pub model_cost_per_task: Option<f64>,
 }
 
 /// One pool's figures beside the previous window's.
@@ -299,6 +305,8 @@ pub struct Report {
     pub generated_ms: i64,
     /// Only this pool, when asked.
     pub pool: Option<String>,
+    /// The currency of `model_cost` figures.
+    pub currency: String,
     /// A few sentences from the numbers below.
     pub summary: Vec<String>,
     /// The fleet first, then each pool, the worst availability first.

@@ -33,6 +33,7 @@ pub(super) fn sentences(report: &Report) -> Vec<String> {
             s.push('.');
             out.push(s);
             out.push(service(k, &fleet.previous));
+            out.extend(models(k, &fleet.previous, &report.currency));
         }
         _ => out.push(format!("{span}, no agent reported.")),
     }
@@ -118,6 +119,44 @@ pub(super) fn sentences(report: &Report) -> Vec<String> {
         None => out.push("No change is recommended.".into()),
     }
     out
+}
+
+/// What the models used and cost, when any agent reported tokens or cost.
+fn models(k: &Kpis, previous: &Kpis, currency: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(tokens) = k.model_tokens {
+        parts.push(format!("used {} tokens", si(tokens)));
+    }
+    if let Some(cost) = k.model_cost {
+        let mut s = format!(
+            "cost {cost:.2} {currency}{}",
+            change(cost, previous.model_cost.unwrap_or(0.0), "")
+        );
+        if let Some(per_task) = k.model_cost_per_task {
+            s += &format!(", {} {currency} a completed task", money(per_task));
+        }
+        parts.push(s);
+    }
+    (!parts.is_empty()).then(|| format!("Models {}.", parts.join(" and ")))
+}
+
+/// Money with two decimals, or three significant digits when under one.
+fn money(value: f64) -> String {
+    if value.abs() >= 1.0 || value == 0.0 || !value.is_finite() {
+        return format!("{value:.2}");
+    }
+    let decimals = (2.0 - value.abs().log10().floor()).clamp(2.0, 12.0) as usize;
+    format!("{value:.decimals$}")
+}
+
+/// `950`, `12.3 k`, `4.56 M`, `7.89 G`.
+fn si(value: f64) -> String {
+    match value.abs() {
+        v if v >= 1e9 => format!("{:.2} G", value / 1e9),
+        v if v >= 1e6 => format!("{:.2} M", value / 1e6),
+        v if v >= 1e3 => format!("{:.1} k", value / 1e3),
+        _ => format!("{value:.0}"),
+    }
 }
 
 fn service(k: &Kpis, previous: &Kpis) -> String {

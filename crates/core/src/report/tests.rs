@@ -96,6 +96,7 @@ pub fn scenario() -> ReportBuilder {
                 pool: Some("batch".into()),
             },
         ],
+        currency: "USD".into(),
     };
     let mut b = ReportBuilder::new(spec);
     for hour in 0..4 {
@@ -438,4 +439,40 @@ fn scale_changes_hold_until_undone_or_the_end() {
     let r = b.finish();
     close(Some(r.actions.agent_hours_added), 50.0 / 60.0, 1e-9);
     close(Some(r.actions.agent_hours_saved), 10.0 / 60.0, 1e-9);
+}
+
+#[test]
+fn model_tokens_and_cost_are_integrated_over_the_time_reported() {
+    let mut b = scenario();
+    // w-1 all four hours: 100 tokens in and 25 out a second, 3.6 USD an hour.
+    for hour in 0..4 {
+        step(&mut b, "w-1", "web", "tokens_in_per_s", hour, 100.0);
+        step(&mut b, "w-1", "web", "tokens_out_per_s", hour, 25.0);
+        step(&mut b, "w-1", "web", "cost_per_hour", hour, 3.6);
+    }
+    let r = b.finish();
+    let web = &r.kpis[1];
+    assert_eq!(web.pool, "web");
+    close(web.current.model_tokens, 125.0 * 4.0 * 3600.0, 1e-6);
+    close(web.current.model_cost, 14.4, 1e-9);
+    // Tasks: w-1 10 a second for 4 h, w-2 for 3 h.
+    close(
+        web.current.model_cost_per_task,
+        14.4 / (10.0 * 7.0 * 3600.0),
+        1e-12,
+    );
+    assert_eq!(web.previous.model_cost, None, "nothing reported before");
+    let batch = &r.kpis[2];
+    assert_eq!(batch.current.model_cost, None);
+    assert_eq!(batch.current.model_tokens, None);
+    close(r.agents[1].kpis.model_cost, 14.4, 1e-9);
+    assert_eq!(r.currency, "USD");
+    assert!(
+        r.summary.contains(
+            &"Models used 1.80 M tokens and cost 14.40 USD, 0.0000571 USD a completed task."
+                .to_string()
+        ),
+        "{:?}",
+        r.summary
+    );
 }

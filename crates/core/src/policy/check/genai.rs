@@ -43,6 +43,22 @@ pub(super) fn check_genai(policy: &Policy, problems: &mut Problems) {
 
 pub(super) fn check_concurrency(policy: &Policy, problems: &mut Problems) {
     for (name, pool) in &policy.pools {
+        if let Some(model) = &pool.model
+            && policy.genai.pool_price(Some(model)).is_none()
+        {
+            problems.warning(
+                &["pools", name.as_str(), "model", "name"],
+                format!(
+                    "no genai.prices entry matches {}{:?}: its tokens are counted, not priced",
+                    model
+                        .provider
+                        .as_deref()
+                        .map(|p| format!("{p} "))
+                        .unwrap_or_default(),
+                    model.name
+                ),
+            );
+        }
         if let Some(budget) = &pool.budget {
             let limits = [
                 ("cost_per_hour", budget.cost_per_hour),
@@ -91,5 +107,43 @@ pub(super) fn check_concurrency(policy: &Policy, problems: &mut Problems) {
                 ),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::load::load_bare;
+
+    const PRICES: &str = r#"
+[[genai.prices]]
+provider = "openai"
+model = "gpt-4o-mini*"
+input_per_million = 0.15
+output_per_million = 0.60
+"#;
+
+    #[test]
+    fn a_pools_model_is_priced_or_warned_about_at_its_line() {
+        let priced = format!(
+            "{PRICES}\n[pools.coders]\nmin_agents = 0\n\
+             model = {{ provider = \"openai\", name = \"gpt-4o-mini\" }}\n"
+        );
+        let loaded = load_bare("p.toml", &priced).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let model = loaded.policy.pools["coders"].model.as_ref();
+        let price = loaded.policy.genai.pool_price(model).expect("priced");
+        assert_eq!(price.input_per_million, 0.15);
+
+        let unpriced = format!(
+            "{PRICES}\n[pools.coders]\nmin_agents = 0\n\
+             model = {{ provider = \"anthropic\", name = \"gpt-4o-mini\" }}\n"
+        );
+        let loaded = load_bare("p.toml", &unpriced).unwrap();
+        let got: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].contains("p.toml:10") && got[0].contains("counted, not priced"),
+            "{got:?}"
+        );
     }
 }

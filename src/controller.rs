@@ -329,6 +329,7 @@ impl Controller {
             pool_inputs,
             clock: clock.clone(),
             halt,
+            store_probe: Default::default(),
             events,
             tickets: Default::default(),
             latencies: Default::default(),

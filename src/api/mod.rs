@@ -17,6 +17,7 @@ mod otlp;
 mod paging;
 mod policies;
 mod pool_figures;
+pub mod readiness;
 mod reports;
 mod routes;
 mod series;
@@ -82,6 +83,8 @@ pub struct ApiState {
     pub clock: crate::clock::Clock,
     /// Whether actuation stopped because the store refused a write.
     pub halt: crate::actors::actuator::Halt,
+    /// The latest readiness probe of the store.
+    pub store_probe: readiness::StoreProbe,
     /// The event stream's hub.
     pub events: Addr<crate::actors::events::EventBroker>,
     /// Single-use tickets for browsers opening the stream.

@@ -124,14 +124,22 @@ pub(super) fn unavailable(error: actix::MailboxError) -> ApiError {
     ApiError::internal(format!("controller unavailable: {error}"))
 }
 
-/// Ready unless actuation stopped because the store refused a write (503, with why).
+/// Ready unless actuation stopped because the store refused a write, or the store does not
+/// take a write now (503, with why).
 async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
-    match state.halt.get() {
-        None => healthz().await,
-        Some(halted) => HttpResponse::ServiceUnavailable().json(Status {
+    if let Some(halted) = state.halt.get() {
+        return HttpResponse::ServiceUnavailable().json(Status {
             status: "not_ready",
             reason: Some(halted.reason),
             since: Some(crate::clock::rfc3339(halted.since_ms)),
+        });
+    }
+    match state.store_probe.check(&state.store).await {
+        Ok(()) => healthz().await,
+        Err(reason) => HttpResponse::ServiceUnavailable().json(Status {
+            status: "not_ready",
+            reason: Some(reason),
+            since: None,
         }),
     }
 }

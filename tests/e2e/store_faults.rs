@@ -35,13 +35,18 @@ async fn scaling_server(dir: &Path, start_secs: u32) -> (Server, PathBuf, i64) {
 
 /// Waits until the controller says actuation stopped, and checks every place that says so.
 async fn halted(server: &Server, state: &str, id: i64) {
-    let body = wait_for("GET /readyz 503", Duration::from_secs(30), || async {
-        let (status, body) = server.get("/readyz").await;
-        (status == 503).then_some(body)
-    })
+    // The readiness probe's own write fails first; then the actuator's, which halts it.
+    let body = wait_for(
+        "GET /readyz 503, halted",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = server.get("/readyz").await;
+            let reason = body["reason"].as_str().unwrap_or_default();
+            (status == 503 && reason.contains("the store refused a write")).then_some(body)
+        },
+    )
     .await;
     let reason = body["reason"].as_str().unwrap();
-    assert!(reason.contains("the store refused a write"), "{body}");
     let (_, automation) = server.get("/api/v1/automation").await;
     assert_eq!(automation["halted"]["reason"], reason, "{automation}");
     let (_, alerts) = server.get("/api/v1/alerts").await;
@@ -131,4 +136,33 @@ async fn a_store_failing_while_rolling_back_stops_actuation_until_it_recovers() 
     halted(&server, "rolling_back", id).await;
     let settled = recovers(&server, &fault, id).await;
     assert_eq!(settled["state"], "rolled_back", "{settled}");
+}
+
+#[tokio::test]
+async fn readyz_says_not_ready_while_the_store_takes_no_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let fault = dir.path().join("fail-writes");
+    let policy = "[pools.external]\nmin_agents = 0\ndriver = { type = \"none\" }\n";
+    let server = Server::start_with_env(
+        policy,
+        &[("SWARMPILOT_TEST_FAIL_WRITES_WHILE", fault.to_str().unwrap())],
+    );
+    assert_eq!(server.get("/readyz").await.0, 200);
+    // Nothing is being applied: only the probe's own write finds the store refusing.
+    std::fs::write(&fault, "").unwrap();
+    let body = wait_for("GET /readyz 503", Duration::from_secs(10), || async {
+        let (status, body) = server.get("/readyz").await;
+        (status == 503).then_some(body)
+    })
+    .await;
+    assert_eq!(body["status"], "not_ready", "{body}");
+    let reason = body["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("the store refuses writes"), "{body}");
+    // The controller keeps answering reads meanwhile.
+    assert_eq!(server.get("/healthz").await.0, 200);
+    std::fs::remove_file(&fault).unwrap();
+    wait_for("GET /readyz 200", Duration::from_secs(10), || async {
+        (server.get("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
 }

@@ -179,6 +179,7 @@ impl Controller {
                     weights: Default::default(),
                     remote_size: Arc::new((-1).into()),
                     concurrency: Default::default(),
+                    models: Default::default(),
                 },
             );
         }
@@ -514,6 +515,7 @@ fn build_driver(
                 startup_timeout: Duration::from_secs(pool.startup_secs.max(1) * 2),
                 controller: data_dir.display().to_string(),
                 env: env.clone(),
+                model: pool.model.as_ref().map(|m| m.name.clone()),
             }))
         }
         DriverConfig::Http {

@@ -1,7 +1,8 @@
 //! A local mock model provider for the demo's AI phase and the tests: OpenAI-style
 //! `POST /v1/chat/completions` that answers after a set latency with a `usage` of
 //! `prompt_tokens` and `completion_tokens`, or 429 (`rate_limit_exceeded`, with
-//! `Retry-After`) past a rate limit of requests per second, as real providers do.
+//! `Retry-After`) past a rate limit of requests per second for each model, as real providers
+//! limit each model separately.
 //! `GET`/`POST /admin/limits` read and change the limit, burst and latency while it runs.
 //! It binds loopback only.
 
@@ -78,7 +79,7 @@ async fn complete(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take(
-            "all",
+            &model,
             now_ms,
             limits.requests_per_sec,
             limits.burst.max(1.0),
@@ -89,7 +90,7 @@ async fn complete(
             .insert_header(("Retry-After", seconds.to_string()))
             .json(serde_json::json!({"error": {
                 "type": "rate_limit_exceeded",
-                "message": format!("Rate limit of {} requests per second reached.", limits.requests_per_sec),
+                "message": format!("Rate limit of {} requests per second reached for {model}.", limits.requests_per_sec),
             }}));
     }
     actix_web::rt::time::sleep(Duration::from_millis(limits.latency_ms)).await;

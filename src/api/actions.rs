@@ -16,7 +16,7 @@ use super::paging::{link_next, page_limit};
 use super::routes::{read_store, unavailable};
 use super::wire::{self, ActionOut, AutomationOut};
 use crate::actors::actuator::{
-    ActuatorError, Decide, GetActivity, GetWeights, Propose, RollBack, SetPaused,
+    ActuatorError, Decide, GetActivity, GetModels, GetWeights, Propose, RollBack, SetPaused,
 };
 use crate::actors::fleet::GetFleet;
 use crate::domain::evidence::{Evidence, RequestedEvidence};
@@ -102,6 +102,7 @@ enum ChangeRequest {
     AdjustThreshold { rule: String, to: f64 },
     Redistribute { weights: BTreeMap<String, f64> },
     AdjustConcurrency { to: u32 },
+    SwitchModel { agent: String, to: String },
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -123,6 +124,7 @@ fn actuator_error(error: ActuatorError) -> ApiError {
         | ActuatorError::StaleThreshold { .. }
         | ActuatorError::StaleWeights { .. }
         | ActuatorError::StaleConcurrency { .. }
+        | ActuatorError::StaleModel { .. }
         | ActuatorError::NotRollbackable { .. }
         | ActuatorError::NotPending { .. }
         | ActuatorError::Held(_)
@@ -199,6 +201,35 @@ async fn request(
             })?;
             Change::AdjustThreshold { rule, from, to }
         }
+        ChangeRequest::SwitchModel { agent, to } => {
+            if !members.contains(&agent.as_str()) {
+                let message = format!("no agent {agent:?} in pool {:?}", request.pool);
+                return Err(ApiError::bad_request(Some("change.agent"), message));
+            }
+            let Some(own) = pool.model.as_ref() else {
+                let message = format!("pool {:?} names no model in the policy", request.pool);
+                return Err(ApiError::bad_request(Some("change.type"), message));
+            };
+            if !pool
+                .equivalent_models
+                .iter()
+                .chain([own])
+                .any(|m| m.name == to)
+            {
+                let message = format!(
+                    "{to:?} is neither pool {:?}'s model nor one of its equivalent_models",
+                    request.pool
+                );
+                return Err(ApiError::bad_request(Some("change.to"), message));
+            }
+            let models = state.actuator.send(GetModels).await.map_err(unavailable)?;
+            let from = models
+                .get(&request.pool)
+                .and_then(|m| m.get(&agent))
+                .cloned()
+                .unwrap_or_else(|| own.name.clone());
+            Change::SwitchModel { agent, from, to }
+        }
         ChangeRequest::Redistribute { weights } => {
             redistribution(&state, &request.pool, &members, weights).await?
         }
@@ -251,6 +282,9 @@ async fn request(
             }
             Change::AdjustConcurrency { from, to } => {
                 format!("each agent of pool {pool} runs {to} tasks at once instead of {from}")
+            }
+            Change::SwitchModel { agent, from, to } => {
+                format!("agent {agent} calls {to} instead of {from}")
             }
         },
     };

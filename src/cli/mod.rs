@@ -137,7 +137,7 @@ pub enum Command {
         /// Loopback port to listen on (0: any free port; the address is printed).
         #[arg(long, default_value_t = 0)]
         port: u16,
-        /// Calls a second it answers before it answers 429 (0: no limit).
+        /// Calls a second it answers for each model before it answers 429 (0: no limit).
         #[arg(long, default_value_t = 0.0)]
         requests_per_sec: f64,
         /// Calls it answers at once after a quiet spell.

@@ -28,6 +28,7 @@ pub fn describe(action: &Action) -> String {
         Change::AdjustConcurrency { from, to } => {
             format!("concurrency {} {from}→{to}", action.pool)
         }
+        Change::SwitchModel { agent, from, to } => format!("model {agent} {from}→{to}"),
     }
 }
 

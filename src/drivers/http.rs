@@ -9,6 +9,7 @@
 //! | `restart`     | `{"pool": "web", "action": "restart", "agent": "web-2"}`         |
 //! | `set_weights` | `{"pool": "web", "action": "set_weights", "weights": {"web-1": 0.6, "web-2": 0.4}}` |
 //! | `set_concurrency` | `{"pool": "web", "action": "set_concurrency", "limit": 4}` |
+//! | `set_model` | `{"pool": "web", "action": "set_model", "agent": "web-2", "model": "m", "provider": "p"}` |
 //!
 //! With a `token_env`, each request carries `Authorization: Bearer <token>`.
 //!
@@ -34,6 +35,7 @@ use serde_json::{Value, json};
 use super::{Driver, DriverError, DriverFuture, Secret, excerpt, transport_error};
 use crate::clock;
 use crate::domain::AgentHandle;
+use crate::policy::PoolModel;
 
 /// The first retry's delay; each further retry waits twice as long.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -241,6 +243,15 @@ impl Driver for HttpDriver {
         Box::pin(async move {
             self.call(json!({"action": "set_concurrency", "limit": limit}))
                 .await?;
+            Ok(())
+        })
+    }
+
+    fn set_model<'a>(&'a self, agent: &'a str, model: &'a PoolModel) -> DriverFuture<'a, ()> {
+        Box::pin(async move {
+            let call = json!({"action": "set_model", "agent": agent, "model": model.name,
+                              "provider": model.provider});
+            self.call(call).await?;
             Ok(())
         })
     }

@@ -14,8 +14,9 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::domain::AgentHandle;
+use crate::policy::PoolModel;
 
-mod concurrency;
+mod agent_api;
 #[cfg(test)]
 mod fake;
 pub mod http;
@@ -180,6 +181,17 @@ pub trait Driver: Send + Sync {
             Err(DriverError::Unsupported {
                 driver: self.kind(),
                 verb: "set the agents' concurrency",
+            })
+        })
+    }
+
+    /// Has `agent` call `model` from now on (and after a restart by this driver).
+    fn set_model<'a>(&'a self, agent: &'a str, model: &'a PoolModel) -> DriverFuture<'a, ()> {
+        let _ = (agent, model);
+        Box::pin(async move {
+            Err(DriverError::Unsupported {
+                driver: self.kind(),
+                verb: "move one agent to another model",
             })
         })
     }

@@ -18,6 +18,7 @@ use tokio::sync::{oneshot, watch};
 use super::{Driver, DriverAgent, DriverError, DriverFuture};
 use crate::clock;
 use crate::domain::AgentHandle;
+use crate::policy::PoolModel;
 
 /// How long a stopped agent gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(3);
@@ -40,6 +41,8 @@ pub struct ProcessConfig {
     pub controller: String,
     /// Variables passed from the controller's environment by name, beside [`BASE_ENV`].
     pub env: Vec<String>,
+    /// The pool's model, each agent's `SWARMPILOT_MODEL` unless `switch_model` moved it.
+    pub model: Option<String>,
 }
 
 /// What every agent gets from the controller's environment, whatever the policy lists: what a
@@ -87,6 +90,24 @@ struct State {
     closed: bool,
     /// The concurrency last set, passed to agents started later as `SWARMPILOT_CONCURRENCY`.
     concurrency: Option<u32>,
+    /// The model each agent was moved to, passed to it when it restarts as `SWARMPILOT_MODEL`.
+    models: BTreeMap<String, PoolModel>,
+}
+
+impl State {
+    /// The variables an agent starts with besides the pool's: its concurrency, and the model
+    /// it was moved to or else the pool's own (`pool_model`).
+    fn env_for(&self, agent: &str, pool_model: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut env = Vec::new();
+        if let Some(limit) = self.concurrency {
+            env.push(("SWARMPILOT_CONCURRENCY", limit.to_string()));
+        }
+        let moved = self.models.get(agent).map(|m| m.name.as_str());
+        if let Some(model) = moved.or(pool_model) {
+            env.push(("SWARMPILOT_MODEL", model.to_string()));
+        }
+        env
+    }
 }
 
 /// One child process. A task of its own waits for it, so it is reaped the moment it exits
@@ -143,6 +164,7 @@ impl ProcessDriver {
                 agents: BTreeMap::new(),
                 closed: false,
                 concurrency: None,
+                models: BTreeMap::new(),
             }),
         }
     }
@@ -230,12 +252,12 @@ impl ProcessDriver {
                 reason: "the controller is shutting down".into(),
             });
         }
-        let child = spawn(args, log_path, &self.config, state.concurrency).map_err(|source| {
-            DriverError::Io {
+        let env = state.env_for(agent, self.config.model.as_deref());
+        let child =
+            spawn(args, log_path, &self.config, &env).map_err(|source| DriverError::Io {
                 context: format!("cannot start {:?} for agent {agent}", args.first()),
                 source,
-            }
-        })?;
+            })?;
         let handle = AgentHandle {
             id: agent.to_string(),
             pool: self.config.pool.clone(),
@@ -272,7 +294,11 @@ impl Driver for ProcessDriver {
 
     fn stop<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, ()> {
         Box::pin(async move {
-            let managed = self.lock().agents.remove(agent);
+            let managed = {
+                let mut state = self.lock();
+                state.models.remove(agent);
+                state.agents.remove(agent)
+            };
             let managed = managed.ok_or_else(|| DriverError::NoSuchAgent(agent.to_string()))?;
             terminate(managed).await;
             Ok(())
@@ -293,7 +319,12 @@ impl Driver for ProcessDriver {
 
     fn restart<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, AgentHandle> {
         Box::pin(async move {
+            // The same agent again: on the model it was moved to, if it was.
+            let model = self.lock().models.get(agent).cloned();
             self.stop(agent).await?;
+            if let Some(model) = model {
+                self.lock().models.insert(agent.to_string(), model);
+            }
             self.start_as(agent).await
         })
     }
@@ -324,7 +355,32 @@ impl Driver for ProcessDriver {
                     .filter_map(|managed| managed.handle.endpoint.clone())
                     .collect()
             };
-            super::concurrency::post_limit(&endpoints, limit).await
+            super::agent_api::post_limit(&endpoints, limit).await
+        })
+    }
+
+    fn set_model<'a>(&'a self, agent: &'a str, model: &'a PoolModel) -> DriverFuture<'a, ()> {
+        Box::pin(async move {
+            let endpoint = {
+                let state = self.lock();
+                let managed = state
+                    .agents
+                    .get(agent)
+                    .filter(|m| m.exit_status().is_none())
+                    .ok_or_else(|| DriverError::NoSuchAgent(agent.to_string()))?;
+                managed
+                    .handle
+                    .endpoint
+                    .clone()
+                    .ok_or_else(|| DriverError::Refused {
+                        target: agent.to_string(),
+                        status: 0,
+                        message: "the agent serves no endpoint to tell".into(),
+                    })?
+            };
+            super::agent_api::post_model(&endpoint, model).await?;
+            self.lock().models.insert(agent.to_string(), model.clone());
+            Ok(())
         })
     }
 
@@ -353,7 +409,7 @@ fn spawn(
     args: &[String],
     log_path: &Path,
     config: &ProcessConfig,
-    concurrency: Option<u32>,
+    env: &[(&'static str, String)],
 ) -> std::io::Result<Child> {
     let (program, rest) = args
         .split_first()
@@ -373,8 +429,8 @@ fn spawn(
             command.env(name, value);
         }
     }
-    if let Some(limit) = concurrency {
-        command.env("SWARMPILOT_CONCURRENCY", limit.to_string());
+    for (name, value) in env {
+        command.env(name, value);
     }
     command
         .args(rest)
@@ -467,6 +523,7 @@ mod tests {
             startup_timeout: Duration::from_secs(5),
             controller: dir.display().to_string(),
             env: Vec::new(),
+            model: None,
         })
     }
 

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::clock::Clock;
 use crate::domain::evidence::Evidence;
-use crate::domain::{Action, ActionKind, ActionState, Change, Proposal};
+use crate::domain::{Action, ActionKind, ActionState, Proposal};
 
 mod gate;
 mod history;
@@ -191,13 +191,7 @@ impl Store {
     pub fn insert_action(&self, proposal: &Proposal, actor: &str) -> Result<Action, StoreError> {
         let now = self.clock.now_ms();
         let kind = proposal.change.kind();
-        let agent = match &proposal.change {
-            Change::Restart { agent } => Some(agent.clone()),
-            Change::Scale { .. }
-            | Change::AdjustThreshold { .. }
-            | Change::Redistribute { .. }
-            | Change::AdjustConcurrency { .. } => None,
-        };
+        let agent = proposal.change.agent().map(str::to_string);
         let inverse = proposal.change.inverse();
         let mut conn = self.lock();
         let tx = conn.transaction()?;
@@ -501,6 +495,7 @@ pub(super) fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Change;
     use crate::domain::evidence::RequestedEvidence;
 
     fn proposal() -> Proposal {

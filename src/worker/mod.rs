@@ -9,7 +9,8 @@
 //! worker whose backend degraded would (it waits; it does not burn more CPU).
 //!
 //! As an AI agent (`model.rs`): with `--provider URL` each task also calls that model
-//! provider, and `GET`/`POST /concurrency` read and set how many tasks run at once.
+//! provider, `GET`/`POST /concurrency` read and set how many tasks run at once, and
+//! `GET`/`POST /model` which model the calls name.
 
 pub mod metrics;
 pub mod model;
@@ -69,6 +70,17 @@ pub struct WorkerConfig {
 pub struct ConcurrencyRequest {
     /// Tasks at once, 1 to `model::MAX_CONCURRENCY`.
     pub limit: u32,
+}
+
+/// A model to call from now on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRequest {
+    /// The model's name, as the provider knows it.
+    pub model: String,
+    /// The provider's name (informational: the worker calls the provider it was given).
+    #[serde(default)]
+    pub provider: Option<String>,
 }
 
 /// One task's request.
@@ -134,6 +146,8 @@ pub async fn run(config: WorkerConfig) -> std::io::Result<()> {
             )
             .route("/concurrency", web::get().to(concurrency))
             .route("/concurrency", web::post().to(set_concurrency))
+            .route("/model", web::get().to(model_now))
+            .route("/model", web::post().to(set_model))
             .route("/chaos/leak", web::post().to(leak))
             .route("/chaos/slow", web::post().to(slow))
             .route(
@@ -313,6 +327,34 @@ async fn set_concurrency(
     tracing::info!(message = "Concurrency set.", limit);
     worker.concurrency.set(limit);
     Ok(concurrency(worker).await)
+}
+
+async fn model_now(worker: web::Data<Arc<Worker>>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "model": worker.model.as_ref().map(|m| m.model()),
+    }))
+}
+
+async fn set_model(
+    worker: web::Data<Arc<Worker>>,
+    body: web::Json<ModelRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(client) = &worker.model else {
+        return Err(ApiError::bad_request(
+            Some("model"),
+            "this worker calls no model provider (start it with --provider)",
+        ));
+    };
+    let name = body.model.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(ApiError::bad_request(
+            Some("model"),
+            "the model must be a name of 1 to 200 bytes",
+        ));
+    }
+    tracing::info!(message = "Model set.", model = %name, provider = ?body.provider);
+    client.set_model(name);
+    Ok(model_now(worker).await)
 }
 
 /// Spins on this thread until it has used `amount` of CPU time.

@@ -129,7 +129,8 @@ pub enum CallOutcome {
 #[derive(Debug)]
 pub struct ModelClient {
     url: String,
-    model: String,
+    /// The model the calls name; the controller may move the agent to another.
+    model: std::sync::RwLock<String>,
     http: reqwest::Client,
     /// Calls made, by outcome, and what they used.
     pub counts: ModelCounts,
@@ -160,7 +161,7 @@ impl ModelClient {
     pub fn new(url: &str, model: &str) -> ModelClient {
         ModelClient {
             url: format!("{}/v1/chat/completions", url.trim_end_matches('/')),
-            model: model.to_string(),
+            model: std::sync::RwLock::new(model.to_string()),
             http: reqwest::Client::builder()
                 .timeout(CALL_TIMEOUT)
                 .build()
@@ -169,11 +170,23 @@ impl ModelClient {
         }
     }
 
+    /// The model the calls name now.
+    pub fn model(&self) -> String {
+        self.model.read().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Names `model` in the calls from now on.
+    pub fn set_model(&self, model: &str) {
+        if let Ok(mut slot) = self.model.write() {
+            *slot = model.to_string();
+        }
+    }
+
     /// Makes one call for a task and counts it.
     pub async fn call(&self) -> CallOutcome {
         let started = Instant::now();
         let body = serde_json::json!({
-            "model": self.model,
+            "model": self.model(),
             "messages": [{"role": "user", "content": "Work on the next task."}],
         });
         let outcome = match self.http.post(&self.url).json(&body).send().await {

@@ -188,3 +188,118 @@ async fn throttling_lowers_concurrency_where_cpu_load_scales_out() {
         .collect();
     assert!(since.is_empty(), "scale-outs while throttled: {since:?}");
 }
+
+/// Two workers on `mock-small`, which the provider limits to 5 calls a second for each
+/// model; `mock-small-b` is listed as equivalent.
+const SPREAD_POLICY: &str = r#"
+[global]
+sampling_interval_secs = 1
+heartbeat_timeout_secs = 4
+
+[pools.coders]
+min_agents = 2
+max_agents = 2
+target_cpu_percent = 30
+startup_secs = 2
+model = { name = "mock-small" }
+equivalent_models = [{ name = "mock-small-b" }]
+
+[pools.coders.driver]
+type = "process"
+env = ["SWARMPILOT_MODEL_PROVIDER"]
+
+[ingest.scrape_pools.coders]
+
+[automation]
+auto_apply = ["scale", "restart", "switch_model"]
+"#;
+
+/// The pool's refused share of model calls now, from its agents' latest readings.
+async fn refused_share(server: &Server) -> Option<f64> {
+    let agents = server.agents().await;
+    let sum = |name: &str| -> f64 {
+        agents
+            .iter()
+            .filter_map(|a| a["metrics"][name].as_f64())
+            .sum()
+    };
+    let calls = sum("model_calls_per_s");
+    (calls > 0.0).then(|| sum("errors_rate_limited_per_s") / calls)
+}
+
+#[tokio::test]
+async fn a_throttled_model_sheds_an_agent_to_its_equivalent() {
+    let provider = Provider::start();
+    let limits = json!({"requests_per_sec": 5.0, "burst": 5.0, "latency_ms": 20});
+    let response = reqwest::Client::new()
+        .post(format!("{}/admin/limits", provider.url))
+        .json(&limits)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let server = Server::start_with_env(
+        SPREAD_POLICY,
+        &[("SWARMPILOT_MODEL_PROVIDER", &provider.url)],
+    );
+    wait_for("two agents", Duration::from_secs(30), || async {
+        (server.agents().await.len() == 2).then_some(())
+    })
+    .await;
+    let load = LoadGenerator::start(LoadConfig {
+        api: server.url.clone(),
+        token: server.token.clone(),
+        pool: "coders".into(),
+        cpu_ms: 1.0,
+    });
+    // 20 calls a second on one model limited to 5: about three quarters refused.
+    load.set_rate("throttled", 20.0);
+    let moved = wait_for(
+        "an agent moved to the equivalent model and verified",
+        Duration::from_secs(60),
+        || async {
+            actions(&server)
+                .await
+                .into_iter()
+                .find(|a| a["change"]["type"] == "switch_model" && a["state"] == "applied")
+        },
+    )
+    .await;
+    assert_eq!(moved["change"]["from"], "mock-small", "{moved}");
+    assert_eq!(moved["change"]["to"], "mock-small-b", "{moved}");
+    let percent = moved["evidence"]["models"]["mock-small"]["throttled_percent"].as_f64();
+    assert!(percent > Some(50.0), "{moved}");
+    // The worker itself now names the other model.
+    let agent = moved["change"]["agent"].as_str().unwrap().to_string();
+    let (status, view) = server.get(&format!("/api/v1/agents/{agent}")).await;
+    assert_eq!(status, 200, "{view}");
+    let endpoint = view["endpoint"].as_str().unwrap();
+    let model: Value = reqwest::get(format!("{endpoint}/model"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(model["model"], "mock-small-b", "{model}");
+    // With the calls spread over two limits, fewer are refused: about half, not three
+    // quarters.
+    wait_for(
+        "the refused share falls",
+        Duration::from_secs(30),
+        || async {
+            refused_share(&server)
+                .await
+                .filter(|s| *s < 0.65)
+                .map(|_| ())
+        },
+    )
+    .await;
+    // Both models are throttled now: nowhere better to go, so no second move.
+    let all = actions(&server).await;
+    load.stop();
+    let moves = all
+        .iter()
+        .filter(|a| a["change"]["type"] == "switch_model")
+        .count();
+    assert_eq!(moves, 1, "{all:?}");
+}

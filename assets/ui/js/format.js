@@ -76,6 +76,7 @@ export function change(c) {
     case 'adjust_threshold': return `${c.rule}: ${compact(c.from)} → ${compact(c.to)}`;
     case 'redistribute': return `reweight ${Object.keys(c.to ?? {}).length} agents`;
     case 'adjust_concurrency': return `concurrency ${c.from} → ${c.to}`;
+    case 'switch_model': return `${c.agent} model ${c.from} → ${c.to}`;
     default: return words(c.type);
   }
 }

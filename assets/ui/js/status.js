@@ -42,7 +42,7 @@ export const ACTION_STATES = [
 ];
 
 /** Every action kind. */
-export const ACTION_KINDS = ['scale', 'redistribute', 'restart', 'adjust_threshold', 'adjust_concurrency'];
+export const ACTION_KINDS = ['scale', 'redistribute', 'restart', 'adjust_threshold', 'adjust_concurrency', 'switch_model'];
 
 /** The four metrics the dashboard charts for every agent, with their labels and units. */
 export const METRICS = [

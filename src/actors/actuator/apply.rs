@@ -27,6 +27,8 @@ pub struct Effectors {
     pub keeper: Addr<PolicyKeeper>,
     /// The controller's clock.
     pub clock: crate::clock::Clock,
+    /// The pool's model and its equivalents, the pool's own first.
+    pub catalog: Vec<crate::policy::PoolModel>,
 }
 
 /// Why a change could not be carried out.
@@ -133,6 +135,9 @@ pub async fn apply(
             tokio::time::sleep(pool.drain).await;
             for agent in &victims {
                 pool.driver.stop(agent).await?;
+                if let Ok(mut models) = pool.models.lock() {
+                    models.remove(agent);
+                }
             }
             Ok(format!("stopped {}", victims.join(", ")))
         }
@@ -160,6 +165,24 @@ pub async fn apply(
             }
             let shares: Vec<String> = to.iter().map(|(a, w)| format!("{a}={w:.2}")).collect();
             Ok(format!("load weights set: {}", shares.join(", ")))
+        }
+        Change::SwitchModel { agent, to, .. } => {
+            let model = effectors
+                .catalog
+                .iter()
+                .find(|m| &m.name == to)
+                .ok_or_else(|| {
+                    ApplyError::Policy(format!("{to} is not among the pool's models"))
+                })?;
+            pool.driver.set_model(agent, model).await?;
+            if let Ok(mut models) = pool.models.lock() {
+                if effectors.catalog.first().is_some_and(|own| &own.name == to) {
+                    models.remove(agent);
+                } else {
+                    models.insert(agent.clone(), to.clone());
+                }
+            }
+            Ok(format!("{agent} now calls {to}"))
         }
         Change::AdjustConcurrency { to, .. } => {
             pool.driver.set_concurrency(*to).await?;
@@ -283,12 +306,13 @@ pub async fn undo(
             Ok(format!("overlay entry removed: {rule} back to {from}"))
         }
         Change::Restart { .. } => Err(ApplyError::Irreversible("restart")),
-        Change::Scale { .. } | Change::Redistribute { .. } | Change::AdjustConcurrency { .. } => {
-            match change.inverse() {
-                Some(inverse) => apply(effectors, action_id, &inverse, actor).await,
-                None => Err(ApplyError::Irreversible("scale")),
-            }
-        }
+        Change::Scale { .. }
+        | Change::Redistribute { .. }
+        | Change::AdjustConcurrency { .. }
+        | Change::SwitchModel { .. } => match change.inverse() {
+            Some(inverse) => apply(effectors, action_id, &inverse, actor).await,
+            None => Err(ApplyError::Irreversible("scale")),
+        },
     }
 }
 

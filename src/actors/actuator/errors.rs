@@ -55,6 +55,15 @@ pub enum ActuatorError {
         /// What it is.
         actual: u32,
     },
+    /// The model the proposal would move an agent off is not the one the agent calls, or the
+    /// one it would move it to is not among the pool's.
+    #[error("proposal for agent {agent} is stale: {why}")]
+    StaleModel {
+        /// The agent.
+        agent: String,
+        /// What differs.
+        why: String,
+    },
     /// Automation is paused: nothing applies by itself.
     #[error("automation is paused")]
     Paused,

@@ -65,6 +65,12 @@ pub struct GetActivity;
 #[rtype(result = "BTreeMap<String, BTreeMap<String, f64>>")]
 pub struct GetWeights;
 
+/// Asks for the model `switch_model` moved each agent to, by pool (absent agents call their
+/// pool's own model).
+#[derive(Debug, Message)]
+#[rtype(result = "BTreeMap<String, BTreeMap<String, String>>")]
+pub struct GetModels;
+
 /// Stops taking actions (proposals, approvals, rollbacks); answered with the number of driver
 /// calls still running, so shutdown can wait until each action in flight is on record.
 #[derive(Debug, Message)]

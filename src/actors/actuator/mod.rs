@@ -37,7 +37,8 @@ use apply::Effectors;
 pub use errors::ActuatorError;
 pub use halt::{Halt, Halted};
 pub use messages::{
-    Decide, GetActivity, GetWeights, PoolActivity, Propose, Quiesce, RollBack, SetPaused, Shutdown,
+    Decide, GetActivity, GetModels, GetWeights, PoolActivity, Propose, Quiesce, RollBack,
+    SetPaused, Shutdown,
 };
 use verify::Verifier;
 
@@ -64,6 +65,8 @@ pub struct PoolDriver {
     pub remote_size: Arc<std::sync::atomic::AtomicI64>,
     /// The concurrency `adjust_concurrency` last set for the agents (0: never set).
     pub concurrency: Arc<std::sync::atomic::AtomicU32>,
+    /// The model `switch_model` moved each agent to (absent: the pool's own model).
+    pub models: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl PoolDriver {
@@ -222,6 +225,20 @@ impl Actuator {
             fleet: self.fleet.clone(),
             keeper: self.keeper.clone(),
             clock: self.clock.clone(),
+            catalog: self
+                .policy
+                .current()
+                .policy
+                .pools
+                .get(pool)
+                .map(|p| {
+                    p.model
+                        .iter()
+                        .chain(&p.equivalent_models)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 
@@ -296,6 +313,25 @@ impl Actuator {
                         expected: *from,
                         actual: actual.unwrap_or_default(),
                     });
+                }
+            }
+            Change::SwitchModel { agent, from, to } => {
+                let stale = |why: String| ActuatorError::StaleModel {
+                    agent: agent.clone(),
+                    why,
+                };
+                let Some(primary) = effectors.catalog.first() else {
+                    return Err(stale(format!("pool {pool} names no model")));
+                };
+                if !effectors.catalog.iter().any(|m| &m.name == to) {
+                    return Err(stale(format!(
+                        "{to} is not pool {pool}'s model nor one of its equivalent_models"
+                    )));
+                }
+                let models = effectors.pool.models.lock().map(|m| m.get(agent).cloned());
+                let actual = models.ok().flatten().unwrap_or(primary.name.clone());
+                if &actual != from {
+                    return Err(stale(format!("it calls {actual}, not {from}")));
                 }
             }
             Change::Restart { .. } => {}
@@ -460,6 +496,23 @@ impl Handler<GetActivity> for Actuator {
             }
         }
         MessageResult(activity)
+    }
+}
+
+impl Handler<GetModels> for Actuator {
+    type Result = MessageResult<GetModels>;
+
+    fn handle(&mut self, _msg: GetModels, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
+        let models = self
+            .pools
+            .iter()
+            .map(|(name, pool)| {
+                let models = pool.models.lock().map(|m| m.clone()).unwrap_or_default();
+                (name.clone(), models)
+            })
+            .collect();
+        MessageResult(models)
     }
 }
 

@@ -114,6 +114,8 @@ impl Actuator {
                 Change::Redistribute { .. } | Change::Restart { .. } => Judge::Removing,
                 Change::AdjustConcurrency { from, to } if to < from => Judge::Easing,
                 Change::AdjustConcurrency { .. } => Judge::Pacing,
+                // The agent's errors and latency were the provider's: judged on its health.
+                Change::SwitchModel { .. } => Judge::Easing,
                 Change::Scale { .. } | Change::AdjustThreshold { .. } => Judge::Adding,
             },
             _ => Judge::Adding,

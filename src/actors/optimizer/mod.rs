@@ -21,7 +21,9 @@ use crate::decide::load;
 mod pool;
 use crate::decide::thresholds;
 
-use super::actuator::{Actuator, ActuatorError, GetActivity, GetWeights, PoolActivity, Propose};
+use super::actuator::{
+    Actuator, ActuatorError, GetActivity, GetModels, GetWeights, PoolActivity, Propose,
+};
 use super::fleet::{AgentView, FleetSnapshot, FleetSupervisor, GetFleet};
 use super::messages::{AgentHealthChanged, AnomalyObserved};
 use super::{SamplingTick, schedule_sampling};
@@ -68,6 +70,8 @@ pub struct GetRecommendations;
 struct Seen<'a> {
     activity: &'a BTreeMap<String, PoolActivity>,
     weights: &'a BTreeMap<String, BTreeMap<String, f64>>,
+    /// The model `switch_model` moved each agent to, by pool.
+    models: &'a BTreeMap<String, BTreeMap<String, String>>,
     alerts: &'a [crate::actors::alert::AlertView],
 }
 
@@ -190,6 +194,7 @@ impl Optimizer {
                 let snapshot = fleet.send(GetFleet).await;
                 let activity = actuator.send(GetActivity).await;
                 let weights = actuator.send(GetWeights).await;
+                let models = actuator.send(GetModels).await.unwrap_or_default();
                 let alerts = match alert {
                     Some(alert) => alert
                         .send(crate::actors::alert::GetAlerts)
@@ -197,32 +202,35 @@ impl Optimizer {
                         .unwrap_or_default(),
                     None => Vec::new(),
                 };
-                (snapshot, activity, weights, alerts)
+                (snapshot, activity, weights, models, alerts)
             }
             .into_actor(self)
-            .map(|(snapshot, activity, weights, alerts), optimizer, ctx| {
-                let _span = optimizer.span.clone().entered();
-                optimizer.evaluating = false;
-                match (snapshot, activity, weights) {
-                    (Ok(snapshot), Ok(activity), Ok(weights)) => {
-                        let seen = Seen {
-                            activity: &activity,
-                            weights: &weights,
-                            alerts: &alerts,
-                        };
-                        let started = std::time::Instant::now();
-                        optimizer.decide(&snapshot, &seen, optimizer.clock.now_ms());
-                        optimizer.timing.observe(started.elapsed().as_secs_f64());
+            .map(
+                |(snapshot, activity, weights, models, alerts), optimizer, ctx| {
+                    let _span = optimizer.span.clone().entered();
+                    optimizer.evaluating = false;
+                    match (snapshot, activity, weights) {
+                        (Ok(snapshot), Ok(activity), Ok(weights)) => {
+                            let seen = Seen {
+                                activity: &activity,
+                                weights: &weights,
+                                models: &models,
+                                alerts: &alerts,
+                            };
+                            let started = std::time::Instant::now();
+                            optimizer.decide(&snapshot, &seen, optimizer.clock.now_ms());
+                            optimizer.timing.observe(started.elapsed().as_secs_f64());
+                        }
+                        (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+                            tracing::debug!(message = "Fleet or actuator unreachable.", %error)
+                        }
                     }
-                    (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
-                        tracing::debug!(message = "Fleet or actuator unreachable.", %error)
+                    if std::mem::take(&mut optimizer.again) {
+                        // Asked for while this one gathered its snapshots: once more, on fresh ones.
+                        optimizer.evaluate(ctx);
                     }
-                }
-                if std::mem::take(&mut optimizer.again) {
-                    // Asked for while this one gathered its snapshots: once more, on fresh ones.
-                    optimizer.evaluate(ctx);
-                }
-            }),
+                },
+            ),
         );
     }
 
@@ -231,6 +239,7 @@ impl Optimizer {
         let Seen {
             activity,
             weights,
+            models,
             alerts,
         } = *seen;
         let current = self.policy.current();
@@ -301,8 +310,16 @@ impl Optimizer {
                 }
                 continue;
             }
-            let throttle =
-                throttle::step(&mut self.throttle, name, pool, &agents, activity, now_ms);
+            let no_models = BTreeMap::new();
+            let assigned = models.get(name).unwrap_or(&no_models);
+            let throttle = throttle::step(
+                &mut self.throttle,
+                name,
+                pool,
+                (&agents, assigned),
+                activity,
+                now_ms,
+            );
             let (throttled, concurrency) = match throttle {
                 throttle::Step::Throttled(proposal) => (true, proposal),
                 throttle::Step::Normal(proposal) => (false, proposal),

@@ -1,9 +1,14 @@
 //! The optimizer's rate-limit step for each pool (`decide::concurrency`): a pool whose model
 //! provider throttles it does not scale out or restart agents for the latency and errors
 //! that causes; with a `concurrency` section its concurrency comes down instead, and goes
-//! back up once the throttling has stopped.
+//! back up once the throttling has stopped. A pool that lists `equivalent_models` first moves
+//! agents off a throttled model to a quiet equivalent (`decide::spread`), one at a time; its
+//! concurrency comes down only when no equivalent can take one.
+
+use std::collections::BTreeMap;
 
 use crate::decide::concurrency::{ThrottleWatch, Throttling};
+use crate::decide::spread;
 use crate::domain::Proposal;
 use crate::domain::fleet::AgentView;
 use crate::domain::pool::PoolActivity;
@@ -18,15 +23,31 @@ pub(super) enum Step {
     Throttled(Option<Proposal>),
 }
 
-/// The step for pool `name` under `pool`, from its `agents` and the actuator's `activity`.
+/// The step for pool `name` under `pool`, from its `agents` (and the models `assigned` to
+/// them) and the actuator's `activity`.
 pub(super) fn step(
     watch: &mut ThrottleWatch,
     name: &str,
     pool: &PoolPolicy,
-    agents: &[&AgentView],
+    (agents, assigned): (&[&AgentView], &BTreeMap<String, String>),
     activity: PoolActivity,
     now_ms: i64,
 ) -> Step {
+    let threshold = pool
+        .concurrency
+        .as_ref()
+        .map_or(DEFAULT_THROTTLE_PERCENT, |c| c.throttle_percent);
+    if let Some(own) = &pool.model {
+        let models: Vec<&str> = std::iter::once(own)
+            .chain(&pool.equivalent_models)
+            .map(|m| m.name.as_str())
+            .collect();
+        if let Some(spread) = spread::plan(name, &models, assigned, agents, threshold) {
+            // Throttled on one model: keep the watch's clock, and move an agent first.
+            watch.observe(name, Throttling::of(agents).as_ref(), threshold, now_ms);
+            return Step::Throttled(Some(spread));
+        }
+    }
     let throttling = Throttling::of(agents);
     let Some(concurrency) = &pool.concurrency else {
         return if watch.observe(name, throttling.as_ref(), DEFAULT_THROTTLE_PERCENT, now_ms) {

@@ -202,6 +202,7 @@ pub fn change(change: &Change) -> String {
             if to.len() == 1 { "" } else { "s" }
         ),
         Change::AdjustConcurrency { from, to } => format!("concurrency {from}→{to}"),
+        Change::SwitchModel { agent, from, to } => format!("model {agent} {from}→{to}"),
     }
 }
 

@@ -64,6 +64,7 @@ pub fn assess(input: &RiskInput<'_>, automation: &Automation) -> RiskAssessment 
         ActionKind::Restart => policy.kind.restart,
         ActionKind::AdjustThreshold => policy.kind.adjust_threshold,
         ActionKind::AdjustConcurrency => policy.kind.adjust_concurrency,
+        ActionKind::SwitchModel => policy.kind.switch_model,
     };
     let blast = if input.pool_size == 0 {
         0.0
@@ -130,6 +131,8 @@ fn change_size(change: &Change) -> f64 {
     let relative = match change {
         Change::Scale { from, to } => from.abs_diff(*to) as f64 / (*from).max(1) as f64,
         Change::Restart { .. } => 0.0,
+        // One agent's calls go to another model: as much as the model changes, all of them.
+        Change::SwitchModel { .. } => 1.0,
         Change::AdjustConcurrency { from, to } => from.abs_diff(*to) as f64 / (*from).max(1) as f64,
         Change::AdjustThreshold { from, to, .. } => (to - from).abs() / from.abs().max(1.0),
         Change::Redistribute { from, to } => {

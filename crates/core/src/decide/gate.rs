@@ -60,6 +60,7 @@ pub fn alike(a: &Change, b: &Change) -> bool {
             Change::AdjustConcurrency { from: f1, to: t1 },
             Change::AdjustConcurrency { from: f2, to: t2 },
         ) => (t1 > f1) == (t2 > f2),
+        (Change::SwitchModel { agent: a1, .. }, Change::SwitchModel { agent: a2, .. }) => a1 == a2,
         _ => false,
     }
 }
@@ -132,7 +133,8 @@ pub fn restores_minimum(change: &Change, running: usize, min_agents: usize, down
         Change::Restart { .. } => down && running < min_agents,
         Change::AdjustThreshold { .. }
         | Change::Redistribute { .. }
-        | Change::AdjustConcurrency { .. } => false,
+        | Change::AdjustConcurrency { .. }
+        | Change::SwitchModel { .. } => false,
     }
 }
 
@@ -153,8 +155,10 @@ pub fn disrupted(
             .iter()
             .filter(|(agent, w)| (from.get(*agent).copied().unwrap_or(1.0) - **w).abs() > 1e-9)
             .count(),
-        // Every agent keeps serving, at a different pace.
-        Change::AdjustThreshold { .. } | Change::AdjustConcurrency { .. } => 0,
+        // Every agent keeps serving, at a different pace (or on another model).
+        Change::AdjustThreshold { .. }
+        | Change::AdjustConcurrency { .. }
+        | Change::SwitchModel { .. } => 0,
     }
 }
 

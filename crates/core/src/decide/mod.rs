@@ -22,5 +22,6 @@ pub mod recover;
 pub mod retry;
 pub mod route;
 pub mod scale;
+pub mod spread;
 pub mod thresholds;
 pub mod verify;

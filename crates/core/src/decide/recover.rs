@@ -175,6 +175,25 @@ pub fn plan(action: &Action, found: &Found) -> Recovery {
                 )
             }
         }
+        (Change::SwitchModel { agent, from, to }, _) => {
+            // Which model an agent calls lives in the controller's memory and the agent's; a
+            // local agent dies with the controller and starts again on the pool's model.
+            if rolling_back {
+                Recovery::Settle(
+                    ActionState::RolledBack,
+                    why(format!(
+                        "{agent}'s model ({to}) is not kept over a restart: agents start again                          on their pool's model; counted as undone (back towards {from})"
+                    )),
+                )
+            } else {
+                Recovery::Settle(
+                    ActionState::Failed,
+                    why(format!(
+                        "{agent}'s model ({to}) is not kept over a restart; not repeated, so                          it is never applied twice"
+                    )),
+                )
+            }
+        }
         (Change::Restart { agent }, _) => {
             let reason = if rolling_back {
                 "a restart has no inverse: nothing to roll back".to_string()

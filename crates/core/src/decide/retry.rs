@@ -52,6 +52,7 @@ pub fn target(change: &Change) -> String {
         Change::Redistribute { .. } => "redistribute".into(),
         Change::AdjustConcurrency { from, to } if to > from => "raise concurrency".into(),
         Change::AdjustConcurrency { .. } => "lower concurrency".into(),
+        Change::SwitchModel { agent, .. } => format!("switch_model {agent}"),
     }
 }
 

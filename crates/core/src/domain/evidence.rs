@@ -42,6 +42,8 @@ pub enum Evidence {
     Throttled(ThrottledEvidence),
     /// A pool's model cost per completed task rose while its throughput did not.
     CostPerTask(CostPerTaskEvidence),
+    /// The model some of a pool's agents call is throttled while an equivalent one is not.
+    ModelThrottled(ModelThrottledEvidence),
     /// A person asked for it over the API.
     Requested(RequestedEvidence),
     /// No evidence (a row written before evidence was kept, or a test).
@@ -194,6 +196,33 @@ pub struct ThrottledEvidence {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_secs: Option<i64>,
     /// The share at or above which the pool counts as throttled, percent.
+    pub throttle_percent: f64,
+    /// The pool's recent anomalies, once the optimizer attached them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomalies: Option<Vec<AnomalyNote>>,
+}
+
+/// What a model's provider refuses of the calls of the pool's agents on that model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelLoad {
+    /// Agents calling it.
+    pub agents: usize,
+    /// Calls (or tasks) refused for the rate limit, per second.
+    pub rate_limited_per_s: f64,
+    /// Calls (or tasks) tried, per second.
+    pub attempts_per_s: f64,
+    /// The refused share, percent.
+    pub throttled_percent: f64,
+}
+
+/// The pool's models, as equivalent as the policy lists them, and what each is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelThrottledEvidence {
+    /// By model name.
+    pub models: BTreeMap<String, ModelLoad>,
+    /// The share at or above which a model counts as throttled, percent.
     pub throttle_percent: f64,
     /// The pool's recent anomalies, once the optimizer attached them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -442,6 +471,7 @@ impl Evidence {
             Evidence::MissedDegradation(e) => &mut e.anomalies,
             Evidence::Throttled(e) => &mut e.anomalies,
             Evidence::CostPerTask(e) => &mut e.anomalies,
+            Evidence::ModelThrottled(e) => &mut e.anomalies,
             Evidence::Anomalous(e) => {
                 e.anomalies = recent;
                 return;

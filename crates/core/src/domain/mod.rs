@@ -152,16 +152,19 @@ pub enum ActionKind {
     AdjustThreshold,
     /// Change how many tasks (model calls) each agent of a pool runs at once.
     AdjustConcurrency,
+    /// Move one agent to a model the policy lists as equivalent to the one it calls.
+    SwitchModel,
 }
 
 impl ActionKind {
     /// Every kind.
-    pub const ALL: [ActionKind; 5] = [
+    pub const ALL: [ActionKind; 6] = [
         ActionKind::Scale,
         ActionKind::Redistribute,
         ActionKind::Restart,
         ActionKind::AdjustThreshold,
         ActionKind::AdjustConcurrency,
+        ActionKind::SwitchModel,
     ];
 
     /// The snake_case name used in the log and the API.
@@ -172,6 +175,7 @@ impl ActionKind {
             ActionKind::Restart => "restart",
             ActionKind::AdjustThreshold => "adjust_threshold",
             ActionKind::AdjustConcurrency => "adjust_concurrency",
+            ActionKind::SwitchModel => "switch_model",
         }
     }
 }
@@ -347,6 +351,16 @@ pub enum Change {
         /// Limit after.
         to: u32,
     },
+    /// Move one agent from one model to an equivalent one (names of the pool's `model` or
+    /// `equivalent_models`).
+    SwitchModel {
+        /// The agent.
+        agent: String,
+        /// Model before.
+        from: String,
+        /// Model after.
+        to: String,
+    },
 }
 
 impl Change {
@@ -358,6 +372,7 @@ impl Change {
             Change::Redistribute { .. } => ActionKind::Redistribute,
             Change::AdjustThreshold { .. } => ActionKind::AdjustThreshold,
             Change::AdjustConcurrency { .. } => ActionKind::AdjustConcurrency,
+            Change::SwitchModel { .. } => ActionKind::SwitchModel,
         }
     }
 
@@ -383,6 +398,22 @@ impl Change {
                 from: *to,
                 to: *from,
             }),
+            Change::SwitchModel { agent, from, to } => Some(Change::SwitchModel {
+                agent: agent.clone(),
+                from: to.clone(),
+                to: from.clone(),
+            }),
+        }
+    }
+
+    /// The one agent the change targets, if it targets one.
+    pub fn agent(&self) -> Option<&str> {
+        match self {
+            Change::Restart { agent } | Change::SwitchModel { agent, .. } => Some(agent),
+            Change::Scale { .. }
+            | Change::AdjustThreshold { .. }
+            | Change::Redistribute { .. }
+            | Change::AdjustConcurrency { .. } => None,
         }
     }
 }

@@ -234,6 +234,9 @@ pub struct KindRisk {
     /// Changing how many tasks each agent of a pool runs at once.
     #[serde(default = "default_adjust_concurrency_risk")]
     pub adjust_concurrency: f64,
+    /// Moving one agent to an equivalent model.
+    #[serde(default = "default_switch_model_risk")]
+    pub switch_model: f64,
 }
 
 const fn default_blast_radius_weight() -> f64 {
@@ -275,6 +278,9 @@ const fn default_adjust_threshold_risk() -> f64 {
 const fn default_adjust_concurrency_risk() -> f64 {
     0.1
 }
+const fn default_switch_model_risk() -> f64 {
+    0.1
+}
 
 impl Default for KindRisk {
     fn default() -> Self {
@@ -284,6 +290,7 @@ impl Default for KindRisk {
             restart: default_restart_risk(),
             adjust_threshold: default_adjust_threshold_risk(),
             adjust_concurrency: default_adjust_concurrency_risk(),
+            switch_model: default_switch_model_risk(),
         }
     }
 }

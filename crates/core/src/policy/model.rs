@@ -260,6 +260,11 @@ pub struct PoolPolicy {
     /// `cost_per_hour` and `cost_per_task`.
     #[serde(default)]
     pub model: Option<super::genai::PoolModel>,
+    /// Models as good as `model` for the pool's work: when the provider throttles the model
+    /// some agents call while another of these is not throttled, agents move to it one at a
+    /// time (`switch_model`) before the concurrency comes down.
+    #[serde(default)]
+    pub equivalent_models: Vec<super::genai::PoolModel>,
 }
 
 /// How metrics are pulled from agents.

@@ -195,5 +195,6 @@ pub fn describe(change: &Change) -> String {
         }
         Change::AdjustThreshold { rule, from, to } => format!("{rule} threshold {from} → {to}"),
         Change::AdjustConcurrency { from, to } => format!("concurrency {from} → {to}"),
+        Change::SwitchModel { agent, from, to } => format!("{agent} model {from} → {to}"),
     }
 }

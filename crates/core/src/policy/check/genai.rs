@@ -59,6 +59,25 @@ pub(super) fn check_concurrency(policy: &Policy, problems: &mut Problems) {
                 ),
             );
         }
+        if !pool.equivalent_models.is_empty() && pool.model.is_none() {
+            problems.error(
+                &["pools", name.as_str(), "equivalent_models"],
+                "equivalent to what? name the pool's `model` too".into(),
+            );
+        }
+        if !pool.equivalent_models.is_empty()
+            && matches!(
+                pool.driver,
+                crate::policy::DriverConfig::Kubernetes { .. } | crate::policy::DriverConfig::None
+            )
+        {
+            problems.warning(
+                &["pools", name.as_str(), "equivalent_models"],
+                "this pool's driver cannot move one agent to another model (the process and \
+                 http drivers can): its agents stay where they are"
+                    .into(),
+            );
+        }
         if let Some(budget) = &pool.budget {
             let limits = [
                 ("cost_per_hour", budget.cost_per_hour),

@@ -228,6 +228,10 @@ async fn request(
                 .and_then(|m| m.get(&agent))
                 .cloned()
                 .unwrap_or_else(|| own.name.clone());
+            if from == to {
+                let message = format!("agent {agent:?} already calls {to:?}");
+                return Err(ApiError::bad_request(Some("change.to"), message));
+            }
             Change::SwitchModel { agent, from, to }
         }
         ChangeRequest::Redistribute { weights } => {

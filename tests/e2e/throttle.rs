@@ -39,6 +39,21 @@ impl Provider {
     }
 }
 
+impl Provider {
+    /// Limits each model to `requests_per_sec` calls a second (as many at once).
+    async fn limit(&self, requests_per_sec: f64) {
+        let limits = json!({"requests_per_sec": requests_per_sec, "burst": requests_per_sec,
+                            "latency_ms": 20});
+        let response = reqwest::Client::new()
+            .post(format!("{}/admin/limits", self.url))
+            .json(&limits)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}
+
 impl Drop for Provider {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -70,6 +85,28 @@ env = ["SWARMPILOT_MODEL_PROVIDER"]
 [automation]
 auto_apply = ["scale", "restart", "adjust_concurrency"]
 "#
+}
+
+/// The first action of `kind` to be applied (verified and kept), once there is one.
+async fn applied(server: &Server, kind: &str) -> Value {
+    let what = format!("a {kind} applied and verified");
+    wait_for(&what, Duration::from_secs(60), || async {
+        actions(server)
+            .await
+            .into_iter()
+            .find(|a| a["change"]["type"] == kind && a["state"] == "applied")
+    })
+    .await
+}
+
+/// What the agent at `endpoint` answers on `GET path` of its own API.
+async fn agent_api(endpoint: &str, path: &str) -> Value {
+    reqwest::get(format!("{endpoint}{path}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn actions(server: &Server) -> Vec<Value> {
@@ -118,26 +155,9 @@ async fn throttling_lowers_concurrency_where_cpu_load_scales_out() {
 
     // The provider now refuses all but 5 calls a second while the load doubles (80% of a
     // core): a CPU autoscaler would add agents, which would only make more refused calls.
-    let limits = json!({"requests_per_sec": 5.0, "burst": 5.0, "latency_ms": 20});
-    let response = reqwest::Client::new()
-        .post(format!("{}/admin/limits", provider.url))
-        .json(&limits)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    provider.limit(5.0).await;
     load.set_rate("throttled", 80.0);
-    let lowered = wait_for(
-        "concurrency lowered and verified",
-        Duration::from_secs(60),
-        || async {
-            actions(&server)
-                .await
-                .into_iter()
-                .find(|a| a["change"]["type"] == "adjust_concurrency" && a["state"] == "applied")
-        },
-    )
-    .await;
+    let lowered = applied(&server, "adjust_concurrency").await;
     let (from, to) = (
         lowered["change"]["from"].as_u64().unwrap(),
         lowered["change"]["to"].as_u64().unwrap(),
@@ -156,12 +176,7 @@ async fn throttling_lowers_concurrency_where_cpu_load_scales_out() {
     let agents = server.agents().await;
     for agent in &agents {
         let endpoint = agent["endpoint"].as_str().unwrap();
-        let limit: Value = reqwest::get(format!("{endpoint}/concurrency"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let limit = agent_api(endpoint, "/concurrency").await;
         assert!(
             limit["limit"].as_u64() <= Some(to),
             "{}: {limit}",
@@ -230,14 +245,7 @@ async fn refused_share(server: &Server) -> Option<f64> {
 #[tokio::test]
 async fn a_throttled_model_sheds_an_agent_to_its_equivalent() {
     let provider = Provider::start();
-    let limits = json!({"requests_per_sec": 5.0, "burst": 5.0, "latency_ms": 20});
-    let response = reqwest::Client::new()
-        .post(format!("{}/admin/limits", provider.url))
-        .json(&limits)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    provider.limit(5.0).await;
     let server = Server::start_with_env(
         SPREAD_POLICY,
         &[("SWARMPILOT_MODEL_PROVIDER", &provider.url)],
@@ -254,17 +262,7 @@ async fn a_throttled_model_sheds_an_agent_to_its_equivalent() {
     });
     // 20 calls a second on one model limited to 5: about three quarters refused.
     load.set_rate("throttled", 20.0);
-    let moved = wait_for(
-        "an agent moved to the equivalent model and verified",
-        Duration::from_secs(60),
-        || async {
-            actions(&server)
-                .await
-                .into_iter()
-                .find(|a| a["change"]["type"] == "switch_model" && a["state"] == "applied")
-        },
-    )
-    .await;
+    let moved = applied(&server, "switch_model").await;
     assert_eq!(moved["change"]["from"], "mock-small", "{moved}");
     assert_eq!(moved["change"]["to"], "mock-small-b", "{moved}");
     let percent = moved["evidence"]["models"]["mock-small"]["throttled_percent"].as_f64();
@@ -273,13 +271,7 @@ async fn a_throttled_model_sheds_an_agent_to_its_equivalent() {
     let agent = moved["change"]["agent"].as_str().unwrap().to_string();
     let (status, view) = server.get(&format!("/api/v1/agents/{agent}")).await;
     assert_eq!(status, 200, "{view}");
-    let endpoint = view["endpoint"].as_str().unwrap();
-    let model: Value = reqwest::get(format!("{endpoint}/model"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let model = agent_api(view["endpoint"].as_str().unwrap(), "/model").await;
     assert_eq!(model["model"], "mock-small-b", "{model}");
     // With the calls spread over two limits, fewer are refused: about half, not three
     // quarters.
@@ -294,7 +286,8 @@ async fn a_throttled_model_sheds_an_agent_to_its_equivalent() {
         },
     )
     .await;
-    // Both models are throttled now: nowhere better to go, so no second move.
+    // One agent on each model: a second move would only turn the spread round, so none comes
+    // (a regression guard against moving agents back and forth).
     let all = actions(&server).await;
     load.stop();
     let moves = all

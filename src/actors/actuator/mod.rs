@@ -499,20 +499,26 @@ impl Handler<GetActivity> for Actuator {
     }
 }
 
+/// Each pool's copy of the per-agent map `of` picks from its driver's state.
+fn per_pool<T: Clone + Default>(
+    pools: &HashMap<String, PoolDriver>,
+    of: impl Fn(&PoolDriver) -> &Mutex<T>,
+) -> BTreeMap<String, T> {
+    pools
+        .iter()
+        .map(|(name, pool)| {
+            let copy = of(pool).lock().map(|m| m.clone()).unwrap_or_default();
+            (name.clone(), copy)
+        })
+        .collect()
+}
+
 impl Handler<GetModels> for Actuator {
     type Result = MessageResult<GetModels>;
 
     fn handle(&mut self, _msg: GetModels, _ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.clone().entered();
-        let models = self
-            .pools
-            .iter()
-            .map(|(name, pool)| {
-                let models = pool.models.lock().map(|m| m.clone()).unwrap_or_default();
-                (name.clone(), models)
-            })
-            .collect();
-        MessageResult(models)
+        MessageResult(per_pool(&self.pools, |pool| &*pool.models))
     }
 }
 
@@ -521,15 +527,7 @@ impl Handler<GetWeights> for Actuator {
 
     fn handle(&mut self, _msg: GetWeights, _ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.clone().entered();
-        let weights = self
-            .pools
-            .iter()
-            .map(|(name, pool)| {
-                let weights = pool.weights.lock().map(|w| w.clone()).unwrap_or_default();
-                (name.clone(), weights)
-            })
-            .collect();
-        MessageResult(weights)
+        MessageResult(per_pool(&self.pools, |pool| &*pool.weights))
     }
 }
 

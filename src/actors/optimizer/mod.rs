@@ -106,6 +106,9 @@ pub struct Optimizer {
     thresholds: ThresholdWatcher,
     /// When each pool was last throttled by its model provider.
     throttle: crate::decide::concurrency::ThrottleWatch,
+    /// Pools whose last `switch_model` the actuator refused or held, until when (epoch
+    /// milliseconds): meanwhile their concurrency decides instead.
+    spread_holds: throttle::SpreadHolds,
     /// What each pool with a budget spent, and its burn-rate alerts.
     budgets: crate::decide::budget::BudgetLedger,
     /// Each pool's cost per completed task and throughput, for scale-ins that save money.
@@ -148,6 +151,7 @@ impl Optimizer {
             watcher: AgentWatcher::default(),
             thresholds: ThresholdWatcher::default(),
             throttle: Default::default(),
+            spread_holds: Default::default(),
             budgets: Default::default(),
             costs: Default::default(),
             timing: Default::default(),
@@ -311,12 +315,13 @@ impl Optimizer {
                 continue;
             }
             let no_models = BTreeMap::new();
-            let assigned = models.get(name).unwrap_or(&no_models);
+            let assigned = Some(models.get(name).unwrap_or(&no_models));
+            let spread = assigned.filter(|_| self.spread_holds.allows(name, pool, now_ms));
             let throttle = throttle::step(
                 &mut self.throttle,
                 name,
                 pool,
-                (&agents, assigned),
+                (&agents, spread),
                 activity,
                 now_ms,
             );
@@ -429,13 +434,25 @@ impl Optimizer {
 
     fn propose(&self, proposal: Proposal) {
         let actuator = self.actuator.clone();
+        let holds = matches!(proposal.change, Change::SwitchModel { .. }).then(|| {
+            (
+                self.spread_holds.clone(),
+                proposal.pool.clone(),
+                self.clock.now_ms(),
+            )
+        });
         actix::spawn(async move {
             let request = Propose {
                 proposal,
                 actor: crate::actors::actuator::AUTO.to_string(),
                 approver: false,
             };
-            match actuator.send(request).await {
+            let answer = actuator.send(request).await;
+            if let (Some((holds, pool, now_ms)), Ok(Err(error))) = (holds, &answer) {
+                // A move the actuator will not make now: the concurrency decides meanwhile.
+                holds.hold(&pool, now_ms, error);
+            }
+            match answer {
                 Ok(Ok(action)) => {
                     tracing::info!(message = "Proposal accepted.", action = action.id,
                         pool = %action.pool, reason = %action.reason);

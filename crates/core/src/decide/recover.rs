@@ -182,14 +182,16 @@ pub fn plan(action: &Action, found: &Found) -> Recovery {
                 Recovery::Settle(
                     ActionState::RolledBack,
                     why(format!(
-                        "{agent}'s model ({to}) is not kept over a restart: agents start again                          on their pool's model; counted as undone (back towards {from})"
+                        "{agent}'s model ({to}) is not kept over a restart: agents start again \
+                         on their pool's model; counted as undone (back towards {from})"
                     )),
                 )
             } else {
                 Recovery::Settle(
                     ActionState::Failed,
                     why(format!(
-                        "{agent}'s model ({to}) is not kept over a restart; not repeated, so                          it is never applied twice"
+                        "{agent}'s model ({to}) is not kept over a restart; not repeated, so \
+                         it is never applied twice"
                     )),
                 )
             }

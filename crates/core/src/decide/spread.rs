@@ -3,7 +3,8 @@
 //! lists as equivalent is not, moving agents to it takes load off the limit without giving
 //! up throughput, where lowering the concurrency would. One agent moves at a time (the
 //! actuator's one action in flight per pool paces it), from the most throttled model to the
-//! least, never leaving the target with more agents than the source had.
+//! least, and only while the target then has no more agents than the source: the agents end
+//! spread evenly, and a move never invites the move back (a lone agent stays where it is).
 
 use std::collections::BTreeMap;
 
@@ -15,8 +16,8 @@ use crate::domain::{AgentStatus, Change, Proposal, metric};
 const CONFIDENCE: f64 = 0.9;
 
 /// The pool's agents grouped by the model each calls, with what each model's provider
-/// refuses: agents in `assigned` call the model named there (when it is one of `models`),
-/// the rest call `models[0]`, the pool's own.
+/// refuses: agents in `assigned` call the model named there, the rest call `models[0]`, the
+/// pool's own. Agents on a model no longer listed (the policy changed) are left out.
 pub fn by_model(
     models: &[&str],
     assigned: &BTreeMap<String, String>,
@@ -27,11 +28,7 @@ pub fn by_model(
         .map(|m| (m.to_string(), (ModelLoad::default(), Vec::new())))
         .collect();
     for agent in agents.iter().filter(|a| a.status != AgentStatus::Offline) {
-        let model = assigned
-            .get(&agent.id)
-            .map(String::as_str)
-            .filter(|m| models.contains(m))
-            .unwrap_or(models[0]);
+        let model = assigned.get(&agent.id).map_or(models[0], String::as_str);
         let refused = agent
             .metrics
             .get(metric::RATE_LIMITED_PER_S)
@@ -69,8 +66,8 @@ fn percent(refused: f64, attempts: f64) -> f64 {
 }
 
 /// The move of one agent of `pool` from its most throttled model (refused share at least
-/// `threshold_percent`) to the least throttled equivalent (under half of it) that has fewer
-/// agents; `None` when no model is throttled or none can take an agent.
+/// `threshold_percent`) to the least throttled equivalent (under half of it) that has at
+/// least two agents fewer; `None` when no model is throttled or none can take an agent.
 pub fn plan(
     pool: &str,
     models: &[&str],
@@ -95,7 +92,7 @@ pub fn plan(
         .filter(|m| *m != source)
         .filter_map(|m| groups.get_key_value(*m))
         .filter(|(_, (load, _))| {
-            load.throttled_percent < threshold_percent / 2.0 && load.agents < from.agents
+            load.throttled_percent < threshold_percent / 2.0 && load.agents + 2 <= from.agents
         })
         .min_by(|a, b| {
             (a.1.0.throttled_percent, a.1.0.agents)
@@ -157,13 +154,12 @@ mod tests {
     fn a_throttled_models_most_refused_agent_moves_to_the_quiet_equivalent() {
         let fleet = [
             agent("c-1", 1.0, 10.0),
-            agent("c-2", 3.0, 10.0),
+            agent("c-2", 5.0, 10.0),
             agent("c-3", 0.0, 10.0),
         ];
         let agents: Vec<&AgentView> = fleet.iter().collect();
         let mut assigned = BTreeMap::new();
-        assigned.insert("c-3".to_string(), "small-b".to_string());
-        // small-a: 4 of 20 refused (20%); small-b: none, and one agent against two.
+        // small-a: 6 of 30 refused (20%), three agents; small-b: none.
         let proposal = plan("coders", &MODELS, &assigned, &agents, 5.0).expect("a move");
         assert_eq!(
             proposal.change,
@@ -176,15 +172,15 @@ mod tests {
         let Evidence::ModelThrottled(evidence) = &proposal.evidence else {
             panic!("{:?}", proposal.evidence);
         };
-        assert_eq!(evidence.models["small-a"].agents, 2);
+        assert_eq!(evidence.models["small-a"].agents, 3);
         assert_eq!(evidence.models["small-a"].throttled_percent, 20.0);
-        assert_eq!(evidence.models["small-b"].throttled_percent, 0.0);
-        // Once c-2 has moved, the models hold one agent each: no further move.
+        assert_eq!(evidence.models["small-b"].agents, 0);
+        // Once c-2 has moved, two against one: a second move would only turn it round.
         assigned.insert("c-2".to_string(), "small-b".to_string());
         let fleet2 = [
-            agent("c-1", 1.0, 10.0),
+            agent("c-1", 3.0, 10.0),
             agent("c-2", 0.0, 10.0),
-            agent("c-3", 0.0, 10.0),
+            agent("c-3", 3.0, 10.0),
         ];
         let agents2: Vec<&AgentView> = fleet2.iter().collect();
         assert_eq!(plan("coders", &MODELS, &assigned, &agents2, 5.0), None);
@@ -206,14 +202,18 @@ mod tests {
         let agents: Vec<&AgentView> = fleet.iter().collect();
         let split = BTreeMap::from([("c-2".to_string(), "small-b".to_string())]);
         assert_eq!(plan("p", &MODELS, &split, &agents, 5.0), None);
-        // A single throttled agent moves to the idle equivalent.
+        // A lone throttled agent stays: moving it would only move the throttling, and the
+        // next tick would move it back.
         let lone = [agent("c-1", 5.0, 10.0)];
         let agents: Vec<&AgentView> = lone.iter().collect();
-        let moved = plan("p", &MODELS, &none, &agents, 5.0).expect("a move");
-        assert!(matches!(moved.change, Change::SwitchModel { ref to, .. } if to == "small-b"));
-        // An assignment to a model the policy no longer lists counts as the pool's own.
+        assert_eq!(plan("p", &MODELS, &none, &agents, 5.0), None);
+        // One on each model, one throttled: no move back and forth.
+        let pair = [agent("c-1", 5.0, 10.0), agent("c-2", 0.0, 10.0)];
+        let agents: Vec<&AgentView> = pair.iter().collect();
+        assert_eq!(plan("p", &MODELS, &split, &agents, 5.0), None);
+        // An agent on a model the policy no longer lists counts on none of them.
         let stale = BTreeMap::from([("c-1".to_string(), "gone".to_string())]);
         let groups = by_model(&MODELS, &stale, &agents);
-        assert_eq!(groups["small-a"].0.agents, 1);
+        assert_eq!(groups["small-a"].0.agents, 1, "c-2 only");
     }
 }

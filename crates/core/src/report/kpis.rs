@@ -80,7 +80,8 @@ pub(super) fn kpis(sum: &WindowSum, scope: Scope<'_>) -> Kpis {
     }
 }
 
-/// Tokens, money and tasks summed over agents, each integrated over the time it was reported.
+/// Tokens, money and the tasks of the agents that report money, summed over agents, each
+/// integrated over the time it was reported.
 #[derive(Debug, Default)]
 struct ModelUse {
     tokens: Option<f64>,
@@ -96,10 +97,12 @@ impl ModelUse {
                 *self.tokens.get_or_insert(0.0) += tokens;
             }
         }
+        // Tasks count only where their cost is known, so agents that report none do not
+        // dilute the cost per task.
         if let Some(money_hours) = integral(metric::COST_PER_HOUR) {
             *self.cost.get_or_insert(0.0) += money_hours / 3600.0;
+            self.tasks += integral(metric::THROUGHPUT_PER_S).unwrap_or(0.0);
         }
-        self.tasks += integral(metric::THROUGHPUT_PER_S).unwrap_or(0.0);
     }
 
     /// Money per completed task, when money was spent and tasks completed.

@@ -455,10 +455,10 @@ fn model_tokens_and_cost_are_integrated_over_the_time_reported() {
     assert_eq!(web.pool, "web");
     close(web.current.model_tokens, 125.0 * 4.0 * 3600.0, 1e-6);
     close(web.current.model_cost, 14.4, 1e-9);
-    // Tasks: w-1 10 a second for 4 h, w-2 for 3 h.
+    // Tasks of the agents that report a cost: w-1's, 10 a second for 4 h (w-2 reports none).
     close(
         web.current.model_cost_per_task,
-        14.4 / (10.0 * 7.0 * 3600.0),
+        14.4 / (10.0 * 4.0 * 3600.0),
         1e-12,
     );
     assert_eq!(web.previous.model_cost, None, "nothing reported before");
@@ -469,7 +469,7 @@ fn model_tokens_and_cost_are_integrated_over_the_time_reported() {
     assert_eq!(r.currency, "USD");
     assert!(
         r.summary.contains(
-            &"Models used 1.80 M tokens and cost 14.40 USD, 0.0000571 USD a completed task."
+            &"Models used 1.80 M tokens and cost 14.40 USD, 0.000100 USD a completed task."
                 .to_string()
         ),
         "{:?}",

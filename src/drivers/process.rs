@@ -169,6 +169,14 @@ impl ProcessDriver {
         }
     }
 
+    /// Terminates `agent`'s process; what the driver remembers of it (its model) stays.
+    async fn halt(&self, agent: &str) -> Result<(), DriverError> {
+        let managed = self.lock().agents.remove(agent);
+        let managed = managed.ok_or_else(|| DriverError::NoSuchAgent(agent.to_string()))?;
+        terminate(managed).await;
+        Ok(())
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // The state is a map of children; a panic elsewhere cannot leave it half-updated.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -294,13 +302,9 @@ impl Driver for ProcessDriver {
 
     fn stop<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, ()> {
         Box::pin(async move {
-            let managed = {
-                let mut state = self.lock();
-                state.models.remove(agent);
-                state.agents.remove(agent)
-            };
-            let managed = managed.ok_or_else(|| DriverError::NoSuchAgent(agent.to_string()))?;
-            terminate(managed).await;
+            self.halt(agent).await?;
+            // Gone for good: a later agent of the same name starts on the pool's model.
+            self.lock().models.remove(agent);
             Ok(())
         })
     }
@@ -319,12 +323,8 @@ impl Driver for ProcessDriver {
 
     fn restart<'a>(&'a self, agent: &'a str) -> DriverFuture<'a, AgentHandle> {
         Box::pin(async move {
-            // The same agent again: on the model it was moved to, if it was.
-            let model = self.lock().models.get(agent).cloned();
-            self.stop(agent).await?;
-            if let Some(model) = model {
-                self.lock().models.insert(agent.to_string(), model);
-            }
+            // The same agent again, on the model it was moved to if it was.
+            self.halt(agent).await?;
             self.start_as(agent).await
         })
     }

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::util::{EXE, client, wait_for};
+use crate::util::{EXE, client, get_text, wait_for};
 
 #[tokio::test]
 async fn serve_takes_its_flags_from_the_environment_and_survives_sighup() {
@@ -50,14 +50,7 @@ async fn serve_takes_its_flags_from_the_environment_and_survives_sighup() {
         "the data directory came from the environment"
     );
 
-    let page = client()
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&format!("{url}/metrics")).await;
     let version = format!(
         "swarmpilot_build_info{{version=\"{}\"}} 1",
         env!("CARGO_PKG_VERSION")

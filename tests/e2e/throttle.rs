@@ -40,6 +40,11 @@ impl Provider {
 }
 
 impl Provider {
+    /// A controller on `policy` whose workers call this provider.
+    fn serve(&self, policy: &str) -> Server {
+        Server::start_with_env(policy, &[("SWARMPILOT_MODEL_PROVIDER", &self.url)])
+    }
+
     /// Limits each model to `requests_per_sec` calls a second (as many at once).
     async fn limit(&self, requests_per_sec: f64) {
         let limits = json!({"requests_per_sec": requests_per_sec, "burst": requests_per_sec,
@@ -99,6 +104,16 @@ async fn applied(server: &Server, kind: &str) -> Value {
     .await
 }
 
+/// Tasks for pool `coders`, each burning `cpu_ms` of CPU besides its model call.
+fn coders_load(server: &Server, cpu_ms: f64) -> LoadGenerator {
+    LoadGenerator::start(LoadConfig {
+        api: server.url.clone(),
+        token: server.token.clone(),
+        pool: "coders".into(),
+        cpu_ms,
+    })
+}
+
 /// What the agent at `endpoint` answers on `GET path` of its own API.
 async fn agent_api(endpoint: &str, path: &str) -> Value {
     reqwest::get(format!("{endpoint}{path}"))
@@ -127,14 +142,9 @@ fn scale_ups(actions: &[Value]) -> Vec<&Value> {
 #[tokio::test]
 async fn throttling_lowers_concurrency_where_cpu_load_scales_out() {
     let provider = Provider::start();
-    let server = Server::start_with_env(policy(), &[("SWARMPILOT_MODEL_PROVIDER", &provider.url)]);
+    let server = provider.serve(policy());
     server.one_ready_agent().await;
-    let load = LoadGenerator::start(LoadConfig {
-        api: server.url.clone(),
-        token: server.token.clone(),
-        pool: "coders".into(),
-        cpu_ms: 10.0,
-    });
+    let load = coders_load(&server, 10.0);
 
     // CPU load with a provider that answers everything: 40 tasks/s of 10 ms is 40% of a
     // core against a 30% target, so the pool scales out.
@@ -246,20 +256,12 @@ async fn refused_share(server: &Server) -> Option<f64> {
 async fn a_throttled_model_sheds_an_agent_to_its_equivalent() {
     let provider = Provider::start();
     provider.limit(5.0).await;
-    let server = Server::start_with_env(
-        SPREAD_POLICY,
-        &[("SWARMPILOT_MODEL_PROVIDER", &provider.url)],
-    );
+    let server = provider.serve(SPREAD_POLICY);
     wait_for("two agents", Duration::from_secs(30), || async {
         (server.agents().await.len() == 2).then_some(())
     })
     .await;
-    let load = LoadGenerator::start(LoadConfig {
-        api: server.url.clone(),
-        token: server.token.clone(),
-        pool: "coders".into(),
-        cpu_ms: 1.0,
-    });
+    let load = coders_load(&server, 1.0);
     // 20 calls a second on one model limited to 5: about three quarters refused.
     load.set_rate("throttled", 20.0);
     let moved = applied(&server, "switch_model").await;

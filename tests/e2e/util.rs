@@ -453,6 +453,13 @@ pub fn pids(agents: &[Value]) -> Vec<u32> {
         .collect()
 }
 
+/// The body of a plain `GET url` (no token), as text.
+pub async fn get_text(url: &str) -> String {
+    let response = client().get(url).send().await;
+    let response = response.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    response.text().await.expect("a text body")
+}
+
 /// An HTTP client that drops idle connections before the server's keep-alive (5 s) closes
 /// them, so a request never races the server's close (hyper's `IncompleteMessage`).
 pub fn client() -> reqwest::Client {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::util::{Server, wait_for};
+use crate::util::{Server, get_text, wait_for};
 
 /// An agent speaking the metrics protocol: each `metrics_request` on `/metrics` is answered
 /// with the reply given on the command line (`garbage` answers something that is not JSON);
@@ -326,14 +326,7 @@ pull = "websocket"
     );
 
     // A plain GET of the same path still serves Prometheus text.
-    let text = client
-        .get(format!("{endpoint}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&format!("{endpoint}/metrics")).await;
     assert!(
         text.contains("swarmpilot_agent_tasks_failed_total"),
         "{text}"

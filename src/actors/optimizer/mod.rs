@@ -315,8 +315,10 @@ impl Optimizer {
                 continue;
             }
             let no_models = BTreeMap::new();
-            let assigned = Some(models.get(name).unwrap_or(&no_models));
-            let spread = assigned.filter(|_| self.spread_holds.allows(name, pool, now_ms));
+            let spread = self
+                .spread_holds
+                .allows(name, pool, now_ms)
+                .then(|| models.get(name).unwrap_or(&no_models));
             let throttle = throttle::step(
                 &mut self.throttle,
                 name,

@@ -45,10 +45,7 @@ fn log(ts_min: i64, id: i64, to: &str, change: Change) -> LogInput {
         action_id: id,
         kind: change.kind().as_str().into(),
         pool: "web".into(),
-        agent: match &change {
-            Change::Restart { agent } => Some(agent.clone()),
-            _ => None,
-        },
+        agent: change.agent().map(str::to_string),
         to_state: to.into(),
         actor: "auto".into(),
         change,

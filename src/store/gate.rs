@@ -1,45 +1,25 @@
 //! What the risk gate keeps: each action's risk assessment and expiry, approvals, the
 //! verification baseline, the automation pause, and the counts the rate limits need.
 
-use rusqlite::{Connection, OptionalExtension, params};
-
-use super::{Store, StoreError, read_action};
+use super::sql::{Db, marks, values};
+use super::{Store, StoreError, read_actions};
 use crate::analytics::risk::RiskAssessment;
 use crate::domain::{Action, ActionKind, ActionState, Approval, Pause};
 
-const GATE_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS approvals (
-    action_id INTEGER NOT NULL REFERENCES actions (id), by_name TEXT NOT NULL,
-    at_ms INTEGER NOT NULL, PRIMARY KEY (action_id, by_name)
-);
-CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-";
-
-/// Columns added to `actions` after its first version, with their types.
-const ACTION_COLUMNS: [(&str, &str); 4] = [
-    ("risk", "TEXT"),
-    ("expires_ms", "INTEGER"),
-    ("verification", "TEXT"),
-    ("expected_effect", "TEXT"),
-];
-
-/// Brings a database of any earlier version up to date.
-pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch(GATE_SCHEMA)?;
-    super::add_columns(conn, "actions", &ACTION_COLUMNS)
-}
-
 /// The approvals of one action, oldest first.
-pub(super) fn approvals(conn: &Connection, id: i64) -> Result<Vec<Approval>, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT by_name, at_ms FROM approvals WHERE action_id = ?1 ORDER BY at_ms")?;
-    let rows = stmt.query_map(params![id], |row| {
+pub(super) fn approvals(db: &mut dyn Db, id: i64) -> Result<Vec<Approval>, StoreError> {
+    db.query(
+        "SELECT by_name, at_ms FROM approvals WHERE action_id = ?1 ORDER BY at_ms",
+        &values![id],
+    )?
+    .iter()
+    .map(|row| {
         Ok(Approval {
             by: row.get(0)?,
             at_ms: row.get(1)?,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    })
+    .collect()
 }
 
 impl Store {
@@ -51,19 +31,25 @@ impl Store {
         expires_ms: Option<i64>,
     ) -> Result<(), StoreError> {
         let risk = serde_json::to_string(risk)?;
-        self.lock().execute(
-            "UPDATE actions SET risk = ?1, expires_ms = ?2 WHERE id = ?3",
-            params![risk, expires_ms, id],
-        )?;
+        self.with_tx(|db| {
+            db.execute(
+                "UPDATE actions SET risk = ?1, expires_ms = ?2 WHERE id = ?3",
+                &values![risk, expires_ms, id],
+            )
+        })?;
         Ok(())
     }
 
     /// Records `by`'s approval; returns false when `by` had already approved.
     pub fn add_approval(&self, id: i64, by: &str) -> Result<bool, StoreError> {
-        let added = self.lock().execute(
-            "INSERT OR IGNORE INTO approvals (action_id, by_name, at_ms) VALUES (?1, ?2, ?3)",
-            params![id, by, self.clock.now_ms()],
-        )?;
+        let now = self.clock.now_ms();
+        let added = self.with_tx(|db| {
+            db.execute(
+                "INSERT INTO approvals (action_id, by_name, at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                &values![id, by, now],
+            )
+        })?;
         Ok(added == 1)
     }
 
@@ -73,24 +59,27 @@ impl Store {
         id: i64,
         baseline: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        self.lock().execute(
-            "UPDATE actions SET verification = ?1 WHERE id = ?2",
-            params![baseline.to_string(), id],
-        )?;
+        self.with_tx(|db| {
+            db.execute(
+                "UPDATE actions SET verification = ?1 WHERE id = ?2",
+                &values![baseline.to_string(), id],
+            )
+        })?;
         Ok(())
     }
 
     /// The verification baseline of an action, if one was kept.
     pub fn verification(&self, id: i64) -> Result<Option<serde_json::Value>, StoreError> {
-        let text: Option<Option<String>> = self
-            .lock()
-            .query_row(
+        let text = self.with_db(|db| {
+            match db.query_opt(
                 "SELECT verification FROM actions WHERE id = ?1",
-                params![id],
-                |row| row.get(0),
-            )
-            .optional()?;
-        match text.flatten() {
+                &values![id],
+            )? {
+                Some(row) => row.get::<Option<String>>(0),
+                None => Ok(None),
+            }
+        })?;
+        match text {
             Some(text) => Ok(Some(serde_json::from_str(&text)?)),
             None => Ok(None),
         }
@@ -98,34 +87,26 @@ impl Store {
 
     /// Every action now in one of `states`, oldest first.
     pub fn actions_in(&self, states: &[ActionState]) -> Result<Vec<Action>, StoreError> {
-        let conn = self.lock();
         // The index on `state` answers this; the actuator asks every second.
-        let marks = vec!["?"; states.len()].join(", ");
-        let mut stmt = conn.prepare(&format!(
-            "SELECT id FROM actions WHERE state IN ({marks}) ORDER BY id"
-        ))?;
-        let ids: Vec<i64> = stmt
-            .query_map(
-                rusqlite::params_from_iter(states.iter().map(|s| s.as_str())),
-                |row| row.get(0),
-            )?
-            .collect::<Result<_, _>>()?;
-        ids.into_iter()
-            .filter_map(|id| read_action(&conn, id).transpose())
-            .collect()
+        let sql = format!(
+            "SELECT id FROM actions WHERE state IN ({}) ORDER BY id",
+            marks(1, states.len())
+        );
+        let params: Vec<_> = states.iter().map(|s| s.as_str().into()).collect();
+        self.with_db(|db| {
+            let ids = db.query(&sql, &params)?;
+            read_actions(db, &ids)
+        })
     }
 
     /// How many actions are in each state now.
     pub fn count_by_state(&self) -> Result<Vec<(ActionState, u64)>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM actions GROUP BY state")?;
-        let counts: Vec<(String, u64)> = stmt
-            .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
-            .collect::<Result<_, _>>()?;
-        counts
-            .into_iter()
-            .map(|(state, count)| Ok((state.parse()?, count)))
-            .collect()
+        self.with_db(|db| {
+            db.query("SELECT state, COUNT(*) FROM actions GROUP BY state", &[])?
+                .iter()
+                .map(|row| Ok((row.name(0)?, row.get(1)?)))
+                .collect()
+        })
     }
 
     /// How many actions of `pool` (of `kind`, when given) entered `state` since `since_ms`.
@@ -136,43 +117,45 @@ impl Store {
         state: ActionState,
         since_ms: i64,
     ) -> Result<usize, StoreError> {
-        let count: i64 = self.lock().query_row(
-            "SELECT COUNT(DISTINCT action_id) FROM action_log
-             WHERE pool = ?1 AND (?2 IS NULL OR kind = ?2) AND to_state = ?3 AND ts_ms >= ?4",
-            params![pool, kind.map(ActionKind::as_str), state.as_str(), since_ms],
-            |row| row.get(0),
-        )?;
+        let count: u64 = self.with_db(|db| {
+            db.query_one(
+                "SELECT COUNT(DISTINCT action_id) FROM action_log
+                 WHERE pool = ?1 AND (CAST(?2 AS TEXT) IS NULL OR kind = ?2)
+                   AND to_state = ?3 AND ts_ms >= ?4",
+                &values![pool, kind.map(ActionKind::as_str), state.as_str(), since_ms],
+            )?
+            .get(0)
+        })?;
         Ok(count as usize)
     }
 
     /// How many actions of `pool` entered `applying` since `since_ms` and did not fail: the
     /// changes the hourly cap counts (failures back off on their own instead).
     pub fn count_changes(&self, pool: &str, since_ms: i64) -> Result<usize, StoreError> {
-        let count: i64 = self.lock().query_row(
-            "SELECT COUNT(DISTINCT l.action_id) FROM action_log l
-             JOIN actions a ON a.id = l.action_id
-             WHERE l.pool = ?1 AND l.to_state = ?2 AND l.ts_ms >= ?3 AND a.state <> ?4",
-            params![
-                pool,
-                ActionState::Applying.as_str(),
-                since_ms,
-                ActionState::Failed.as_str()
-            ],
-            |row| row.get(0),
-        )?;
+        let count: u64 = self.with_db(|db| {
+            db.query_one(
+                "SELECT COUNT(DISTINCT l.action_id) FROM action_log l
+                 JOIN actions a ON a.id = l.action_id
+                 WHERE l.pool = ?1 AND l.to_state = ?2 AND l.ts_ms >= ?3 AND a.state <> ?4",
+                &values![
+                    pool,
+                    ActionState::Applying.as_str(),
+                    since_ms,
+                    ActionState::Failed.as_str()
+                ],
+            )?
+            .get(0)
+        })?;
         Ok(count as usize)
     }
 
     /// Whether automation is paused, and by whom and when.
     pub fn paused(&self) -> Result<Option<Pause>, StoreError> {
-        let text: Option<String> = self
-            .lock()
-            .query_row(
-                "SELECT value FROM settings WHERE key = 'paused'",
-                [],
-                |row| row.get(0),
-            )
-            .optional()?;
+        let text = self.with_db(|db| {
+            db.query_opt("SELECT value FROM settings WHERE key = 'paused'", &[])?
+                .map(|row| row.get::<String>(0))
+                .transpose()
+        })?;
         match text {
             Some(text) => Ok(Some(serde_json::from_str(&text)?)),
             None => Ok(None),
@@ -181,15 +164,15 @@ impl Store {
 
     /// Pauses automation (`Some`, who and when) or resumes it (`None`); survives restarts.
     pub fn set_paused(&self, paused: Option<&Pause>) -> Result<(), StoreError> {
-        let conn = self.lock();
-        match paused {
-            Some(value) => conn.execute(
+        let value = paused.map(serde_json::to_string).transpose()?;
+        self.with_tx(|db| match value {
+            Some(value) => db.execute(
                 "INSERT INTO settings (key, value) VALUES ('paused', ?1)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![serde_json::to_string(value)?],
-            )?,
-            None => conn.execute("DELETE FROM settings WHERE key = 'paused'", [])?,
-        };
+                &values![value],
+            ),
+            None => db.execute("DELETE FROM settings WHERE key = 'paused'", &[]),
+        })?;
         Ok(())
     }
 }
@@ -201,8 +184,13 @@ mod tests {
 
     #[test]
     fn approvals_pause_and_counts_survive_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        for place in super::super::tests::places() {
+            approvals_pause_and_counts_survive_a_reopen_on(&place);
+        }
+    }
+
+    fn approvals_pause_and_counts_survive_a_reopen_on(place: &super::super::tests::Place) {
+        let store = place.open();
         let proposal = Proposal {
             pool: "p".into(),
             change: Change::Restart { agent: "a".into() },
@@ -241,7 +229,7 @@ mod tests {
             .unwrap();
         drop(store);
 
-        let store = Store::open(dir.path()).unwrap();
+        let store = place.open();
         let read = store.action(action.id).unwrap().unwrap();
         assert_eq!(read.expires_ms, Some(42));
         assert_eq!(read.risk.as_ref().map(|r| r.score), Some(0.5));

@@ -1,17 +1,10 @@
 //! The store's history tables: alert state transitions and effective policy versions.
 
-use rusqlite::params;
 use serde::Serialize;
 
+use super::sql::values;
 use super::{Store, StoreError};
 use crate::clock;
-
-/// Columns the alert history gained after its first version.
-pub(super) const ALERT_COLUMNS: &[(&str, &str)] = &[
-    ("metric", "TEXT NOT NULL DEFAULT ''"),
-    ("threshold", "REAL"),
-    ("message", "TEXT NOT NULL DEFAULT ''"),
-];
 
 /// One alert state change, as recorded in the alert history.
 #[derive(Debug, Clone)]
@@ -52,32 +45,29 @@ impl Store {
         if alerts.is_empty() {
             return Ok(());
         }
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO alert_history (ts_ms, rule, agent, pool, level, from_state, to_state,
-                                            value, metric, threshold, message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?;
+        self.with_tx(|db| {
             for alert in alerts {
-                insert.execute(params![
-                    alert.ts_ms,
-                    alert.rule,
-                    alert.agent,
-                    alert.pool,
-                    alert.level,
-                    alert.from_state,
-                    alert.to_state,
-                    alert.value,
-                    alert.metric,
-                    alert.threshold,
-                    alert.message
-                ])?;
+                db.execute(
+                    "INSERT INTO alert_history (ts_ms, rule, agent, pool, level, from_state,
+                                                to_state, value, metric, threshold, message)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    &values![
+                        alert.ts_ms,
+                        alert.rule,
+                        alert.agent,
+                        alert.pool,
+                        alert.level,
+                        alert.from_state,
+                        alert.to_state,
+                        alert.value,
+                        alert.metric,
+                        alert.threshold,
+                        alert.message
+                    ],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 }
 
@@ -133,24 +123,27 @@ impl Store {
         &self,
         filter: &AlertHistoryFilter,
     ) -> Result<Vec<AlertHistoryRow>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT seq, ts_ms, rule, agent, pool, level, from_state, to_state, value,
-                    metric, threshold, message
-             FROM alert_history
-             WHERE (?1 IS NULL OR rule = ?1) AND (?2 IS NULL OR agent = ?2)
-               AND (?3 IS NULL OR pool = ?3) AND (?4 IS NULL OR seq < ?4)
-             ORDER BY seq DESC LIMIT ?5",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                filter.rule,
-                filter.agent,
-                filter.pool,
-                filter.before_seq,
-                filter.limit as i64
-            ],
-            |row| {
+        let rows = self.with_db(|db| {
+            db.query(
+                "SELECT seq, ts_ms, rule, agent, pool, level, from_state, to_state, value,
+                        metric, threshold, message
+                 FROM alert_history
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR rule = ?1)
+                   AND (CAST(?2 AS TEXT) IS NULL OR agent = ?2)
+                   AND (CAST(?3 AS TEXT) IS NULL OR pool = ?3)
+                   AND (CAST(?4 AS BIGINT) IS NULL OR seq < ?4)
+                 ORDER BY seq DESC LIMIT ?5",
+                &values![
+                    filter.rule.as_deref(),
+                    filter.agent.as_deref(),
+                    filter.pool.as_deref(),
+                    filter.before_seq,
+                    filter.limit
+                ],
+            )
+        })?;
+        rows.iter()
+            .map(|row| {
                 let ts_ms: i64 = row.get(1)?;
                 Ok(AlertHistoryRow {
                     seq: row.get(0)?,
@@ -167,9 +160,8 @@ impl Store {
                     threshold: row.get(10)?,
                     message: row.get(11)?,
                 })
-            },
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .collect()
     }
 }
 
@@ -201,40 +193,41 @@ impl Store {
         diff: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        self.lock().execute(
-            "INSERT INTO policy_versions (ts_ms, version, files, diff, actor)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                self.clock.now_ms(),
-                version,
-                serde_json::to_string(files)?,
-                diff,
-                actor
-            ],
-        )?;
+        let now = self.clock.now_ms();
+        let files = serde_json::to_string(files)?;
+        self.with_tx(|db| {
+            db.execute(
+                "INSERT INTO policy_versions (ts_ms, version, files, diff, actor)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                &values![now, version, files, diff, actor],
+            )
+        })?;
         Ok(())
     }
 
     /// The policy versions that became effective, newest first.
     pub fn policy_versions(&self, limit: usize) -> Result<Vec<PolicyVersionRow>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT seq, ts_ms, version, files, diff, actor FROM policy_versions
-             ORDER BY seq DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map(params![limit as i64], |row| {
-            let ts_ms: i64 = row.get(1)?;
-            let files: String = row.get(3)?;
-            Ok(PolicyVersionRow {
-                seq: row.get(0)?,
-                ts_ms,
-                time: clock::rfc3339(ts_ms),
-                version: row.get(2)?,
-                files: serde_json::from_str(&files).unwrap_or_default(),
-                diff: row.get(4)?,
-                actor: row.get(5)?,
-            })
+        let rows = self.with_db(|db| {
+            db.query(
+                "SELECT seq, ts_ms, version, files, diff, actor FROM policy_versions
+                 ORDER BY seq DESC LIMIT ?1",
+                &values![limit],
+            )
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.iter()
+            .map(|row| {
+                let ts_ms: i64 = row.get(1)?;
+                let files: String = row.get(3)?;
+                Ok(PolicyVersionRow {
+                    seq: row.get(0)?,
+                    ts_ms,
+                    time: clock::rfc3339(ts_ms),
+                    version: row.get(2)?,
+                    files: serde_json::from_str(&files).unwrap_or_default(),
+                    diff: row.get(4)?,
+                    actor: row.get(5)?,
+                })
+            })
+            .collect()
     }
 }

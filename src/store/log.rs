@@ -1,7 +1,6 @@
 //! Reading the action log: filtered, newest first, a page at a time.
 
-use rusqlite::params;
-
+use super::sql::values;
 use super::{Store, StoreError};
 use crate::clock;
 use crate::domain::{ActionKind, ActionState, Change};
@@ -59,76 +58,51 @@ pub struct LogFilter {
 impl Store {
     /// Log rows matching `filter`, newest first.
     pub fn log(&self, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT l.seq, l.ts_ms, l.action_id, l.kind, l.pool, l.agent, l.from_state,
-                    l.to_state, l.reason, l.actor, a.change, a.inverse
-             FROM action_log l JOIN actions a ON a.id = l.action_id
-             WHERE (?1 IS NULL OR l.ts_ms >= ?1) AND (?2 IS NULL OR l.pool = ?2)
-               AND (?3 IS NULL OR l.kind = ?3) AND (?4 IS NULL OR l.to_state = ?4)
-               AND (?5 IS NULL OR l.seq < ?5) AND (?7 IS NULL OR l.agent = ?7)
-             ORDER BY l.seq DESC LIMIT ?6",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                filter.since_ms,
-                filter.pool,
-                filter.kind.map(ActionKind::as_str),
-                filter.status.map(ActionState::as_str),
-                filter.before_seq,
-                filter.limit as i64,
-                filter.agent
-            ],
-            |row| {
+        let rows = self.with_db(|db| {
+            db.query(
+                "SELECT l.seq, l.ts_ms, l.action_id, l.kind, l.pool, l.agent, l.from_state,
+                        l.to_state, l.reason, l.actor, a.change, a.inverse
+                 FROM action_log l JOIN actions a ON a.id = l.action_id
+                 WHERE (CAST(?1 AS BIGINT) IS NULL OR l.ts_ms >= ?1)
+                   AND (CAST(?2 AS TEXT) IS NULL OR l.pool = ?2)
+                   AND (CAST(?3 AS TEXT) IS NULL OR l.kind = ?3)
+                   AND (CAST(?4 AS TEXT) IS NULL OR l.to_state = ?4)
+                   AND (CAST(?5 AS BIGINT) IS NULL OR l.seq < ?5)
+                   AND (CAST(?7 AS TEXT) IS NULL OR l.agent = ?7)
+                 ORDER BY l.seq DESC LIMIT ?6",
+                &values![
+                    filter.since_ms,
+                    filter.pool.as_deref(),
+                    filter.kind.map(ActionKind::as_str),
+                    filter.status.map(ActionState::as_str),
+                    filter.before_seq,
+                    filter.limit,
+                    filter.agent.as_deref()
+                ],
+            )
+        })?;
+        rows.iter()
+            .map(|row| {
                 let ts_ms: i64 = row.get(1)?;
                 Ok(LogEntry {
                     seq: row.get(0)?,
                     ts_ms,
                     time: clock::rfc3339(ts_ms),
                     action_id: row.get(2)?,
-                    kind: name_column(row, 3)?,
+                    kind: row.name(3)?,
                     pool: row.get(4)?,
                     agent: row.get(5)?,
                     from_state: row
-                        .get::<_, Option<String>>(6)?
-                        .map(|name| parse_name(6, &name))
+                        .get::<Option<String>>(6)?
+                        .map(|name| name.parse())
                         .transpose()?,
-                    to_state: name_column(row, 7)?,
+                    to_state: row.name(7)?,
                     reason: row.get(8)?,
                     actor: row.get(9)?,
-                    change: json_column(row, 10)?,
-                    inverse: json_column(row, 11)?,
+                    change: row.json(10)?,
+                    inverse: row.json(11)?,
                 })
-            },
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .collect()
     }
-}
-
-/// Column `index` of `row`, a snake_case name, read as the enum it names.
-fn name_column<T: std::str::FromStr<Err = crate::domain::UnknownName>>(
-    row: &rusqlite::Row<'_>,
-    index: usize,
-) -> rusqlite::Result<T> {
-    parse_name(index, &row.get::<_, String>(index)?)
-}
-
-fn parse_name<T: std::str::FromStr<Err = crate::domain::UnknownName>>(
-    index: usize,
-    name: &str,
-) -> rusqlite::Result<T> {
-    name.parse().map_err(|error: crate::domain::UnknownName| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error.into())
-    })
-}
-
-/// Column `index` of `row`, a JSON text, parsed.
-fn json_column<T: serde::de::DeserializeOwned>(
-    row: &rusqlite::Row<'_>,
-    index: usize,
-) -> rusqlite::Result<T> {
-    let text: String = row.get(index)?;
-    serde_json::from_str(&text).map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error.into())
-    })
 }

@@ -1,13 +1,15 @@
-//! The durable store: an SQLite file (WAL) holding actions, their transition log, alert
-//! history and per-minute metric rollups.
+//! The durable store: actions, their transition log, alert history and per-minute metric
+//! rollups, in an SQLite file (WAL; the default) or a PostgreSQL database (`[store] url`).
 //!
 //! Every transition of an action is one row of `action_log`, written in the same transaction
-//! that changes the action's current state, so the log and the state never disagree.
+//! that changes the action's current state, so the log and the state never disagree. The
+//! queries are written once (`sql.rs`); the schema is one list of migrations with a text per
+//! engine (`schema.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
 use crate::clock::Clock;
 use crate::domain::evidence::Evidence;
@@ -18,15 +20,24 @@ mod history;
 mod log;
 pub mod models;
 pub mod overlay;
+#[cfg(test)]
+mod parity_tests;
+mod pg;
 mod report;
 mod rollup_writer;
 mod rollups;
+mod schema;
 mod silences;
+mod sql;
+pub mod testing;
 
 pub use history::{AlertHistoryFilter, AlertHistoryRow, AlertTransition, PolicyVersionRow};
 pub use log::{LogEntry, LogFilter};
 pub use rollup_writer::{RollupSink, RollupWriter};
 pub use rollups::{RollupRow, SeriesPoint, SeriesQuery};
+pub use sql::Engine;
+
+use sql::{Db, Lite, Row, values};
 
 /// The file name of the database inside the data directory.
 pub const DB_FILE: &str = "swarmpilot.db";
@@ -41,9 +52,29 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed, or could not be reached.
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The thread that drives the PostgreSQL connection could not start.
+    #[error("cannot start the PostgreSQL connection's thread")]
+    Runtime(#[source] std::io::Error),
     /// A stored JSON column did not parse.
     #[error("corrupt stored value")]
     Json(#[from] serde_json::Error),
+    /// A column held a value of another type than its query reads.
+    #[error("column {index}: {why}")]
+    Column {
+        /// The column's position in its query.
+        index: usize,
+        /// What it held instead.
+        why: String,
+    },
+    /// A query that always answers a row answered none.
+    #[error("the database answered no row")]
+    NoRow,
+    /// A write was refused on purpose (the test setting [`FAULT_ENV`]).
+    #[error("writes are failing (test setting)")]
+    WriteRefused,
     /// A row names a state or kind this version does not know.
     #[error("the database names an unknown value: {0}")]
     UnknownName(#[from] crate::domain::UnknownName),
@@ -64,15 +95,41 @@ pub enum StoreError {
 /// Told every action log row once it is durable (the event stream's `actions` topic).
 pub type TransitionHook = Arc<dyn Fn(LogEntry) + Send + Sync>;
 
+/// Where the store keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreTarget {
+    /// The SQLite file in this data directory.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres {
+        /// `postgres://user@host:port/db` (a password in it is used, but better kept out).
+        url: String,
+        /// The password, read from `password_env` or `password_file`.
+        password: Option<String>,
+    },
+}
+
 /// A handle to the database; cheap to clone and safe to share between threads.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
-    /// The database file, for readers on connections of their own.
-    path: Arc<PathBuf>,
+    backend: Arc<Backend>,
     clock: Clock,
     /// Shared by every clone, so it may be set after the store was handed out.
     hook: Arc<std::sync::OnceLock<TransitionHook>>,
+}
+
+/// The connection of one engine.
+enum Backend {
+    Sqlite {
+        conn: Mutex<Connection>,
+        /// The database file, for readers on connections of their own.
+        path: PathBuf,
+    },
+    Postgres {
+        conn: Box<Mutex<pg::PgConn>>,
+        /// While this file exists writes fail ([`FAULT_ENV`]).
+        fault: Option<PathBuf>,
+    },
 }
 
 /// Creates `dir` (and its parents) if needed, and makes it the owner's alone (0700).
@@ -105,6 +162,14 @@ fn private_files(db: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Locks `mutex`; a panic while it was held left the database consistent (transactions
+/// roll back), so a poisoned lock is safe to keep using.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl Store {
     /// Stamps rows with `clock`'s time instead of the system's.
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -120,7 +185,7 @@ impl Store {
             source,
         })?;
         let path = data_dir.join(DB_FILE);
-        let conn = Connection::open(&path)?;
+        let mut conn = Connection::open(&path)?;
         // SQLite gives its WAL and shared-memory files the database file's mode.
         private_files(&path).map_err(|source| StoreError::Dir {
             path: path.clone(),
@@ -129,23 +194,95 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
-        gate::migrate(&conn)?;
-        add_columns(&conn, "alert_history", history::ALERT_COLUMNS)?;
-        conn.execute_batch(silences::SILENCE_SCHEMA)?;
-        conn.execute_batch(rollups::ROLLUP_SCHEMA)?;
-        rollups::backfill_hours(&conn)?;
-        if let Some(path) = std::env::var_os(FAULT_ENV).map(PathBuf::from) {
-            tracing::warn!(message = "Store writes fail while a file exists (test setting).",
-                path = %path.display());
+        schema::migrate_sqlite(&mut conn, Clock::system().now_ms())?;
+        if let Some(path) = fault_file() {
             conn.commit_hook(Some(move || path.exists()))?;
         }
-        Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-            path: Arc::new(path),
+        Ok(Store::on(Backend::Sqlite {
+            conn: Mutex::new(conn),
+            path,
+        }))
+    }
+
+    /// Connects to a PostgreSQL database and brings its schema up to date.
+    pub fn connect(url: &str, password: Option<&str>) -> Result<Store, StoreError> {
+        let mut conn = pg::PgConn::connect(url, password)?;
+        schema::migrate_postgres(&mut conn, Clock::system().now_ms())?;
+        Ok(Store::on(Backend::Postgres {
+            conn: Box::new(Mutex::new(conn)),
+            fault: fault_file(),
+        }))
+    }
+
+    /// Opens the store `target` names.
+    pub fn open_target(target: &StoreTarget) -> Result<Store, StoreError> {
+        match target {
+            StoreTarget::Sqlite(dir) => Store::open(dir),
+            StoreTarget::Postgres { url, password } => Store::connect(url, password.as_deref()),
+        }
+    }
+
+    fn on(backend: Backend) -> Store {
+        Store {
+            backend: Arc::new(backend),
             clock: Clock::system(),
             hook: Arc::default(),
-        })
+        }
+    }
+
+    /// Which engine holds the data.
+    pub fn engine(&self) -> Engine {
+        match *self.backend {
+            Backend::Sqlite { .. } => Engine::Sqlite,
+            Backend::Postgres { .. } => Engine::Postgres,
+        }
+    }
+
+    /// Runs `f` on the connection, each statement on its own (reads, single writes).
+    fn with_db<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Db) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite { conn, .. } => f(&mut Lite(&lock(conn))),
+            Backend::Postgres { conn, .. } => f(&mut *lock(conn)),
+        }
+    }
+
+    /// Runs `f` in one transaction, committed when it returns `Ok`.
+    fn with_tx<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Db) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite { conn, .. } => {
+                let mut conn = lock(conn);
+                let tx = conn.transaction()?;
+                let out = f(&mut Lite(&tx))?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Backend::Postgres { conn, fault } => {
+                let mut conn = lock(conn);
+                conn.batch("BEGIN")?;
+                let out = f(&mut *conn).and_then(|out| {
+                    if fault.as_ref().is_some_and(|path| path.exists()) {
+                        return Err(StoreError::WriteRefused);
+                    }
+                    Ok(out)
+                });
+                match out {
+                    Ok(out) => {
+                        conn.batch("COMMIT")?;
+                        Ok(out)
+                    }
+                    Err(error) => {
+                        let _ = conn.batch("ROLLBACK");
+                        Err(error)
+                    }
+                }
+            }
+        }
     }
 
     /// Tells `hook` every action log row from now on, once it is durable (set once).
@@ -172,19 +309,15 @@ impl Store {
 
     /// Writes one row, to learn whether the store takes writes now.
     pub fn check_writable(&self) -> Result<(), StoreError> {
-        self.lock().execute(
-            "INSERT OR REPLACE INTO store_probe (id, ts_ms) VALUES (1, ?1)",
-            params![self.clock.now_ms()],
-        )?;
+        let now = self.clock.now_ms();
+        self.with_tx(|db| {
+            db.execute(
+                "INSERT INTO store_probe (id, ts_ms) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET ts_ms = excluded.ts_ms",
+                &values![now],
+            )
+        })?;
         Ok(())
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite consistent (transactions roll back),
-        // so a poisoned lock is safe to keep using.
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records a new action in state `proposed`, with its first log row.
@@ -193,45 +326,42 @@ impl Store {
         let kind = proposal.change.kind();
         let agent = proposal.change.agent().map(str::to_string);
         let inverse = proposal.change.inverse();
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO actions (kind, pool, agent, state, change, inverse, reason, evidence,
-                                  created_ms, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-            params![
-                kind.as_str(),
-                proposal.pool,
-                agent,
-                ActionState::Proposed.as_str(),
-                serde_json::to_string(&proposal.change)?,
-                serde_json::to_string(&inverse)?,
-                proposal.reason,
-                serde_json::to_string(&proposal.evidence)?,
-                now,
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        tx.execute(
-            "UPDATE actions SET expected_effect = ?1 WHERE id = ?2",
-            params![proposal.expected_effect, id],
-        )?;
-        insert_log(
-            &tx,
-            now,
-            id,
-            kind.as_str(),
-            &proposal.pool,
-            agent.as_deref(),
-            None,
-            ActionState::Proposed.as_str(),
-            &proposal.reason,
-            actor,
-        )?;
-        let seq = tx.last_insert_rowid();
-        tx.commit()?;
-        // The row is read back for the hook under the lock again.
-        drop(conn);
+        let (id, seq) = self.with_tx(|db| {
+            let id: i64 = db
+                .query_one(
+                    "INSERT INTO actions (kind, pool, agent, state, change, inverse, reason,
+                                          evidence, created_ms, updated_ms, expected_effect)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10) RETURNING id",
+                    &values![
+                        kind.as_str(),
+                        &proposal.pool,
+                        agent.as_deref(),
+                        ActionState::Proposed.as_str(),
+                        serde_json::to_string(&proposal.change)?,
+                        serde_json::to_string(&inverse)?,
+                        &proposal.reason,
+                        serde_json::to_string(&proposal.evidence)?,
+                        now,
+                        &proposal.expected_effect,
+                    ],
+                )?
+                .get(0)?;
+            let seq = insert_log(
+                db,
+                LogRow {
+                    ts_ms: now,
+                    action_id: id,
+                    kind: kind.as_str(),
+                    pool: &proposal.pool,
+                    agent: agent.as_deref(),
+                    from_state: None,
+                    to_state: ActionState::Proposed.as_str(),
+                    reason: &proposal.reason,
+                    actor,
+                },
+            )?;
+            Ok((id, seq))
+        })?;
         self.announce(seq);
         tracing::info!(
             message = "Action proposed.",
@@ -270,29 +400,28 @@ impl Store {
         actor: &str,
     ) -> Result<Action, StoreError> {
         let now = self.clock.now_ms();
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let mut action = read_action(&tx, id)?.ok_or(StoreError::NoSuchAction(id))?;
-        tx.execute(
-            "UPDATE actions SET state = ?1, updated_ms = ?2 WHERE id = ?3",
-            params![to.as_str(), now, id],
-        )?;
-        insert_log(
-            &tx,
-            now,
-            id,
-            action.kind.as_str(),
-            &action.pool,
-            action.agent.as_deref(),
-            Some(action.state.as_str()),
-            to.as_str(),
-            reason,
-            actor,
-        )?;
-        let seq = tx.last_insert_rowid();
-        tx.commit()?;
-        // The row is read back for the hook under the lock again.
-        drop(conn);
+        let (mut action, seq) = self.with_tx(|db| {
+            let action = read_action(db, id)?.ok_or(StoreError::NoSuchAction(id))?;
+            db.execute(
+                "UPDATE actions SET state = ?1, updated_ms = ?2 WHERE id = ?3",
+                &values![to.as_str(), now, id],
+            )?;
+            let seq = insert_log(
+                db,
+                LogRow {
+                    ts_ms: now,
+                    action_id: id,
+                    kind: action.kind.as_str(),
+                    pool: &action.pool,
+                    agent: action.agent.as_deref(),
+                    from_state: Some(action.state.as_str()),
+                    to_state: to.as_str(),
+                    reason,
+                    actor,
+                },
+            )?;
+            Ok((action, seq))
+        })?;
         self.announce(seq);
         // Every transition of every action passes here, once it is durable.
         tracing::info!(
@@ -313,7 +442,7 @@ impl Store {
 
     /// One action by id.
     pub fn action(&self, id: i64) -> Result<Option<Action>, StoreError> {
-        read_action(&self.lock(), id)
+        self.with_db(|db| read_action(db, id))
     }
 
     /// Actions, newest first, optionally only those in `state`.
@@ -333,162 +462,107 @@ impl Store {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Action>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT id FROM actions WHERE (?1 IS NULL OR state = ?1) AND (?3 IS NULL OR id < ?3)
-             ORDER BY id DESC LIMIT ?2",
-        )?;
-        let ids: Vec<i64> = stmt
-            .query_map(
-                params![state.map(ActionState::as_str), limit as i64, before],
-                |row| row.get(0),
-            )?
-            .collect::<Result<_, _>>()?;
-        ids.into_iter()
-            .filter_map(|id| read_action(&conn, id).transpose())
-            .collect()
+        self.with_db(|db| {
+            let ids = db.query(
+                "SELECT id FROM actions WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1)
+                   AND (CAST(?3 AS BIGINT) IS NULL OR id < ?3)
+                 ORDER BY id DESC LIMIT ?2",
+                &values![state.map(ActionState::as_str), limit, before],
+            )?;
+            read_actions(db, &ids)
+        })
     }
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS store_probe (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS actions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL, pool TEXT NOT NULL, agent TEXT, state TEXT NOT NULL,
-    change TEXT NOT NULL, inverse TEXT NOT NULL, reason TEXT NOT NULL, evidence TEXT NOT NULL,
-    created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS actions_state ON actions (state);
-CREATE TABLE IF NOT EXISTS action_log (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts_ms INTEGER NOT NULL, action_id INTEGER NOT NULL REFERENCES actions (id),
-    kind TEXT NOT NULL, pool TEXT NOT NULL, agent TEXT,
-    from_state TEXT, to_state TEXT NOT NULL, reason TEXT NOT NULL, actor TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS action_log_ts ON action_log (ts_ms);
-CREATE TABLE IF NOT EXISTS policy_versions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts_ms INTEGER NOT NULL, version TEXT NOT NULL, files TEXT NOT NULL, diff TEXT NOT NULL,
-    actor TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alert_history (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts_ms INTEGER NOT NULL, rule TEXT NOT NULL, agent TEXT NOT NULL, pool TEXT NOT NULL,
-    level TEXT NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL, value REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alert_history_ts ON alert_history (ts_ms);
-CREATE INDEX IF NOT EXISTS action_log_ts ON action_log (ts_ms);
-";
-
-/// Adds to `table` those of `columns` (name, SQL type) it lacks: a store written by an
-/// older version gains them on open.
-fn add_columns(conn: &Connection, table: &str, columns: &[(&str, &str)]) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
-    let have: Vec<String> = stmt
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    for (column, kind) in columns {
-        if !have.iter().any(|c| c == column) {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
-        }
-    }
-    Ok(())
+/// The fault file [`FAULT_ENV`] names, if set.
+fn fault_file() -> Option<PathBuf> {
+    let path = std::env::var_os(FAULT_ENV).map(PathBuf::from)?;
+    tracing::warn!(message = "Store writes fail while a file exists (test setting).",
+        path = %path.display());
+    Some(path)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn insert_log(
-    conn: &Connection,
+/// One row of `action_log` to write.
+struct LogRow<'a> {
     ts_ms: i64,
     action_id: i64,
-    kind: &str,
-    pool: &str,
-    agent: Option<&str>,
-    from_state: Option<&str>,
-    to_state: &str,
-    reason: &str,
-    actor: &str,
-) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO action_log (ts_ms, action_id, kind, pool, agent, from_state, to_state,
-                                 reason, actor)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            ts_ms, action_id, kind, pool, agent, from_state, to_state, reason, actor
-        ],
-    )?;
-    Ok(())
+    kind: &'a str,
+    pool: &'a str,
+    agent: Option<&'a str>,
+    from_state: Option<&'a str>,
+    to_state: &'a str,
+    reason: &'a str,
+    actor: &'a str,
 }
 
-pub(super) fn read_action(conn: &Connection, id: i64) -> Result<Option<Action>, StoreError> {
-    let row = conn
-        .query_row(
-            "SELECT kind, pool, agent, state, change, inverse, reason, evidence, created_ms,
-                    updated_ms, risk, expires_ms, expected_effect
-             FROM actions WHERE id = ?1",
-            params![id],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, String>(5)?,
-                    row.get::<_, String>(6)?,
-                    row.get::<_, String>(7)?,
-                    row.get::<_, i64>(8)?,
-                    row.get::<_, i64>(9)?,
-                    row.get::<_, Option<String>>(10)?,
-                    row.get::<_, Option<i64>>(11)?,
-                    row.get::<_, Option<String>>(12)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((
-        kind,
-        pool,
-        agent,
-        state,
-        change,
-        inverse,
-        reason,
-        evidence,
-        created,
-        updated,
-        risk,
-        expires_ms,
-        expected_effect,
-    )) = row
+/// Appends `row` to the log; answers its sequence number.
+fn insert_log(db: &mut dyn Db, row: LogRow<'_>) -> Result<i64, StoreError> {
+    db.query_one(
+        "INSERT INTO action_log (ts_ms, action_id, kind, pool, agent, from_state, to_state,
+                                 reason, actor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq",
+        &values![
+            row.ts_ms,
+            row.action_id,
+            row.kind,
+            row.pool,
+            row.agent,
+            row.from_state,
+            row.to_state,
+            row.reason,
+            row.actor
+        ],
+    )?
+    .get(0)
+}
+
+/// The actions whose ids are the first column of `ids`, in that order.
+fn read_actions(db: &mut dyn Db, ids: &[Row]) -> Result<Vec<Action>, StoreError> {
+    let mut actions = Vec::with_capacity(ids.len());
+    for row in ids {
+        if let Some(action) = read_action(db, row.get(0)?)? {
+            actions.push(action);
+        }
+    }
+    Ok(actions)
+}
+
+fn read_action(db: &mut dyn Db, id: i64) -> Result<Option<Action>, StoreError> {
+    let Some(row) = db.query_opt(
+        "SELECT kind, pool, agent, state, change, inverse, reason, evidence, created_ms,
+                updated_ms, risk, expires_ms, expected_effect
+         FROM actions WHERE id = ?1",
+        &values![id],
+    )?
     else {
         return Ok(None);
     };
-    let risk = match risk {
+    let risk = match row.get::<Option<String>>(10)? {
         Some(text) => serde_json::from_str(&text)?,
         None => None,
     };
     // A row whose evidence has a shape this version does not know (a newer version wrote it)
     // still reads; its text stays in the database as it was.
-    let evidence = serde_json::from_str(&evidence).unwrap_or_else(|error| {
+    let evidence = serde_json::from_str(&row.get::<String>(7)?).unwrap_or_else(|error| {
         tracing::warn!(message = "Evidence of unknown shape.", action = id, %error);
         Evidence::empty()
     });
     Ok(Some(Action {
         id,
-        kind: kind.parse::<ActionKind>()?,
-        pool,
-        agent,
-        state: state.parse::<ActionState>()?,
-        change: serde_json::from_str(&change)?,
-        inverse: serde_json::from_str(&inverse)?,
-        reason,
+        kind: row.name::<ActionKind>(0)?,
+        pool: row.get(1)?,
+        agent: row.get(2)?,
+        state: row.name::<ActionState>(3)?,
+        change: row.json(4)?,
+        inverse: row.json(5)?,
+        reason: row.get(6)?,
         evidence,
-        expected_effect: expected_effect.unwrap_or_default(),
-        created_ms: created,
-        updated_ms: updated,
+        expected_effect: row.get::<Option<String>>(12)?.unwrap_or_default(),
+        created_ms: row.get(8)?,
+        updated_ms: row.get(9)?,
         risk,
-        expires_ms,
-        approvals: gate::approvals(conn, id)?,
+        expires_ms: row.get(11)?,
+        approvals: gate::approvals(db, id)?,
     }))
 }
 
@@ -497,6 +571,38 @@ mod tests {
     use super::*;
     use crate::domain::Change;
     use crate::domain::evidence::RequestedEvidence;
+
+    /// A store that can be opened again and again: in an SQLite directory, or in a
+    /// PostgreSQL database of the test server.
+    pub(super) struct Place {
+        target: StoreTarget,
+        _dir: Option<tempfile::TempDir>,
+    }
+
+    impl Place {
+        /// Opens (again) the store of this place.
+        pub(super) fn open(&self) -> Store {
+            Store::open_target(&self.target).unwrap()
+        }
+    }
+
+    /// A new, empty place on each engine: every store test runs on both.
+    pub(super) fn places() -> [Place; 2] {
+        let dir = tempfile::tempdir().unwrap();
+        [
+            Place {
+                target: StoreTarget::Sqlite(dir.path().to_path_buf()),
+                _dir: Some(dir),
+            },
+            Place {
+                target: StoreTarget::Postgres {
+                    url: testing::TestServer::shared().fresh_database(),
+                    password: None,
+                },
+                _dir: None,
+            },
+        ]
+    }
 
     fn proposal() -> Proposal {
         Proposal {
@@ -534,8 +640,13 @@ mod tests {
 
     #[test]
     fn every_transition_is_a_log_row_and_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        for place in places() {
+            every_transition_is_a_log_row_and_survives_reopen_on(&place);
+        }
+    }
+
+    fn every_transition_is_a_log_row_and_survives_reopen_on(place: &Place) {
+        let store = place.open();
         let action = store.insert_action(&proposal(), "auto").unwrap();
         store
             .transition(action.id, ActionState::Applying, "starting agents", "auto")
@@ -545,7 +656,7 @@ mod tests {
             .unwrap();
         drop(store);
 
-        let store = Store::open(dir.path()).unwrap();
+        let store = place.open();
         let stored = store.action(action.id).unwrap().unwrap();
         assert_eq!(stored.state, ActionState::Applied);
         assert_eq!(stored.inverse, Some(Change::Scale { from: 4, to: 2 }));
@@ -571,8 +682,12 @@ mod tests {
 
     #[test]
     fn log_filters_by_pool_and_kind() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        for place in places() {
+            log_filters_by_pool_and_kind_on(place.open());
+        }
+    }
+
+    fn log_filters_by_pool_and_kind_on(store: Store) {
         store.insert_action(&proposal(), "auto").unwrap();
         let by_pool = |pool: &str| LogFilter {
             pool: Some(pool.into()),

@@ -1,9 +1,9 @@
 //! The `rollups` table: one row per (agent, metric, minute) with the minute's min, max, mean,
 //! count and p95, written in batches and read back re-aggregated to a coarser step.
 
-use rusqlite::params;
 use serde::Serialize;
 
+use super::sql::values;
 use super::{Store, StoreError};
 use crate::analytics::rollup::MinuteSummary;
 
@@ -55,22 +55,6 @@ pub struct SeriesQuery {
     pub limit: usize,
 }
 
-pub(super) const ROLLUP_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS rollups (
-    agent TEXT NOT NULL, metric TEXT NOT NULL, minute_ms INTEGER NOT NULL,
-    min REAL NOT NULL, max REAL NOT NULL, mean REAL NOT NULL, count INTEGER NOT NULL, p95 REAL,
-    PRIMARY KEY (agent, metric, minute_ms)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS rollups_minute ON rollups (minute_ms);
-CREATE TABLE IF NOT EXISTS rollup_hours (
-    agent TEXT NOT NULL, metric TEXT NOT NULL, hour_ms INTEGER NOT NULL, pool TEXT NOT NULL,
-    min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
-    minutes INTEGER NOT NULL, p95 REAL,
-    PRIMARY KEY (agent, metric, hour_ms)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS rollup_hours_hour ON rollup_hours (hour_ms);
-";
-
 /// Milliseconds in an hour: the step of `rollup_hours`.
 pub const HOUR_MS: i64 = 3_600_000;
 
@@ -78,134 +62,111 @@ pub const HOUR_MS: i64 = 3_600_000;
 /// monthly report has the month before it.
 pub const HOURS_KEPT_MS: i64 = 62 * 24 * HOUR_MS;
 
-/// Fills `rollup_hours` from the minutes of a database written before it existed (their pool
-/// is unknown: empty).
-pub(super) fn backfill_hours(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    let empty: bool = conn.query_row(
-        "SELECT NOT EXISTS (SELECT 1 FROM rollup_hours) AND EXISTS (SELECT 1 FROM rollups)",
-        [],
-        |row| row.get(0),
-    )?;
-    if empty {
-        conn.execute(
-            "INSERT INTO rollup_hours (agent, metric, hour_ms, pool, min, max, sum, count,
-                                       minutes, p95)
-             SELECT agent, metric, (minute_ms / ?1) * ?1, '', MIN(min), MAX(max),
-                    SUM(mean * count), SUM(count), COUNT(*), MAX(p95)
-             FROM rollups GROUP BY agent, metric, (minute_ms / ?1) * ?1",
-            params![HOUR_MS],
-        )?;
-    }
-    Ok(())
-}
-
 impl Store {
     /// Writes finished minutes in one transaction, each also into its hour. A minute already
     /// stored (late samples, an actor restarted mid-minute) is merged: min of mins, max of
     /// maxes, count-weighted mean, summed counts, the larger p95; its hour counts it once.
     pub fn write_rollups(&self, rows: &[RollupRow]) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        {
-            let mut fresh = tx.prepare_cached(
-                "INSERT OR IGNORE INTO rollups (agent, metric, minute_ms, min, max, mean, count,
-                                                p95)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            let mut hour = tx.prepare_cached(
-                "INSERT INTO rollup_hours (agent, metric, hour_ms, pool, min, max, sum, count,
-                                           minutes, p95)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (agent, metric, hour_ms) DO UPDATE SET
-                    pool = excluded.pool,
-                    min = MIN(min, excluded.min),
-                    max = MAX(max, excluded.max),
-                    sum = sum + excluded.sum,
-                    count = count + excluded.count,
-                    minutes = minutes + excluded.minutes,
-                    p95 = CASE WHEN p95 IS NULL THEN excluded.p95
-                               WHEN excluded.p95 IS NULL THEN p95
-                               ELSE MAX(p95, excluded.p95) END",
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO rollups (agent, metric, minute_ms, min, max, mean, count, p95)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (agent, metric, minute_ms) DO UPDATE SET
-                    min = MIN(min, excluded.min),
-                    max = MAX(max, excluded.max),
-                    mean = (mean * count + excluded.mean * excluded.count)
-                           / (count + excluded.count),
-                    count = count + excluded.count,
-                    p95 = CASE WHEN p95 IS NULL THEN excluded.p95
-                               WHEN excluded.p95 IS NULL THEN p95
-                               ELSE MAX(p95, excluded.p95) END",
-            )?;
+        self.with_tx(|db| {
             for row in rows {
                 let s = &row.summary;
-                let values = params![
-                    row.agent,
-                    row.metric,
+                let minute = values![
+                    &row.agent,
+                    &row.metric,
                     s.minute_ms,
                     s.min,
                     s.max,
                     s.mean,
-                    s.count as i64,
+                    s.count,
                     s.p95
                 ];
-                let new_minute = fresh.execute(values)? == 1;
+                let new_minute = db.execute(
+                    "INSERT INTO rollups (agent, metric, minute_ms, min, max, mean, count, p95)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                    &minute,
+                )? == 1;
                 if !new_minute {
-                    insert.execute(values)?;
+                    db.execute(
+                        "UPDATE rollups SET
+                            min = CASE WHEN ?4 < min THEN ?4 ELSE min END,
+                            max = CASE WHEN ?5 > max THEN ?5 ELSE max END,
+                            mean = (mean * count + CAST(?6 AS DOUBLE PRECISION) * ?7)
+                                   / (count + ?7),
+                            count = count + ?7,
+                            p95 = CASE WHEN p95 IS NULL OR ?8 > p95 THEN COALESCE(?8, p95)
+                                       ELSE p95 END
+                         WHERE agent = ?1 AND metric = ?2 AND minute_ms = ?3",
+                        &minute,
+                    )?;
                 }
-                hour.execute(params![
-                    row.agent,
-                    row.metric,
-                    s.minute_ms.div_euclid(HOUR_MS) * HOUR_MS,
-                    row.pool,
-                    s.min,
-                    s.max,
-                    s.mean * s.count as f64,
-                    s.count as i64,
-                    i64::from(new_minute),
-                    s.p95
-                ])?;
+                db.execute(
+                    "INSERT INTO rollup_hours (agent, metric, hour_ms, pool, min, max, sum, count,
+                                               minutes, p95)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT (agent, metric, hour_ms) DO UPDATE SET
+                        pool = excluded.pool,
+                        min = CASE WHEN excluded.min < rollup_hours.min THEN excluded.min
+                                   ELSE rollup_hours.min END,
+                        max = CASE WHEN excluded.max > rollup_hours.max THEN excluded.max
+                                   ELSE rollup_hours.max END,
+                        sum = rollup_hours.sum + excluded.sum,
+                        count = rollup_hours.count + excluded.count,
+                        minutes = rollup_hours.minutes + excluded.minutes,
+                        p95 = CASE WHEN rollup_hours.p95 IS NULL
+                                     OR excluded.p95 > rollup_hours.p95
+                                   THEN COALESCE(excluded.p95, rollup_hours.p95)
+                                   ELSE rollup_hours.p95 END",
+                    &values![
+                        &row.agent,
+                        &row.metric,
+                        s.minute_ms.div_euclid(HOUR_MS) * HOUR_MS,
+                        &row.pool,
+                        s.min,
+                        s.max,
+                        s.mean * s.count as f64,
+                        s.count,
+                        i64::from(new_minute),
+                        s.p95
+                    ],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The points of one series, each combining the minutes of one step, oldest first.
     pub fn read_series(&self, query: &SeriesQuery) -> Result<Vec<SeriesPoint>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT (minute_ms / ?5) * ?5 AS step_ms, MIN(min), MAX(max),
-                    SUM(mean * count) / SUM(count), SUM(count), MAX(p95)
-             FROM rollups
-             WHERE agent = ?1 AND metric = ?2 AND minute_ms >= ?3 AND minute_ms < ?4
-             GROUP BY step_ms ORDER BY step_ms LIMIT ?6",
-        )?;
         let step = query.step_ms.max(1);
-        let rows = stmt.query_map(
-            params![
-                query.agent,
-                query.metric,
-                query.since_ms,
-                query.until_ms,
-                step,
-                query.limit as i64
-            ],
-            |row| {
+        let rows = self.with_db(|db| {
+            db.query(
+                "SELECT (minute_ms / ?5) * ?5 AS step_ms, MIN(min), MAX(max),
+                        SUM(mean * count) / CAST(SUM(count) AS DOUBLE PRECISION),
+                        CAST(SUM(count) AS BIGINT), MAX(p95)
+                 FROM rollups
+                 WHERE agent = ?1 AND metric = ?2 AND minute_ms >= ?3 AND minute_ms < ?4
+                 GROUP BY step_ms ORDER BY step_ms LIMIT ?6",
+                &values![
+                    &query.agent,
+                    &query.metric,
+                    query.since_ms,
+                    query.until_ms,
+                    step,
+                    query.limit
+                ],
+            )
+        })?;
+        rows.iter()
+            .map(|row| {
                 Ok(SeriesPoint {
                     ts_ms: row.get(0)?,
                     min: row.get(1)?,
                     max: row.get(2)?,
                     mean: row.get(3)?,
-                    count: row.get::<_, i64>(4)? as u64,
+                    count: row.get(4)?,
                     p95: row.get(5)?,
                 })
-            },
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .collect()
     }
 
     /// Deletes the minutes that started before `cutoff_ms`, and the hours that ended
@@ -214,15 +175,17 @@ impl Store {
     /// minutes.
     pub fn delete_rollups_before(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
         let hours_cutoff = cutoff_ms.min(self.clock.now_ms() - HOURS_KEPT_MS);
-        let conn = self.lock();
-        conn.execute(
-            "DELETE FROM rollup_hours WHERE hour_ms + ?2 <= ?1",
-            params![hours_cutoff, HOUR_MS],
-        )?;
-        Ok(conn.execute(
-            "DELETE FROM rollups WHERE minute_ms < ?1",
-            params![cutoff_ms],
-        )?)
+        let deleted = self.with_tx(|db| {
+            db.execute(
+                "DELETE FROM rollup_hours WHERE hour_ms + ?2 <= ?1",
+                &values![hours_cutoff, HOUR_MS],
+            )?;
+            db.execute(
+                "DELETE FROM rollups WHERE minute_ms < ?1",
+                &values![cutoff_ms],
+            )
+        })?;
+        Ok(deleted as usize)
     }
 }
 
@@ -264,8 +227,12 @@ mod tests {
 
     #[test]
     fn minutes_are_read_back_and_combined_by_step() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        for place in super::super::tests::places() {
+            minutes_are_read_back_and_combined_by_step_on(&place.open());
+        }
+    }
+
+    fn minutes_are_read_back_and_combined_by_step_on(store: &Store) {
         assert_eq!(T0 % (2 * MINUTE_MS), 0);
         store
             .write_rollups(&[
@@ -274,12 +241,12 @@ mod tests {
                 row(2, 4.0, 4.0, 4.0, 1, None),
             ])
             .unwrap();
-        let by_minute = read(&store, 0, 1);
+        let by_minute = read(store, 0, 1);
         assert_eq!(by_minute.len(), 3);
         assert_eq!(by_minute[2].p95, None);
         assert_eq!(by_minute[1].ts_ms, T0 + MINUTE_MS);
 
-        let by_two = read(&store, 0, 2);
+        let by_two = read(store, 0, 2);
         assert_eq!(
             by_two,
             vec![
@@ -302,20 +269,24 @@ mod tests {
             ]
         );
         // `since` drops earlier minutes; another metric has nothing.
-        assert_eq!(read(&store, 1, 1).len(), 2);
+        assert_eq!(read(store, 1, 1).len(), 2);
     }
 
     #[test]
     fn a_minute_written_twice_is_merged() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        for place in super::super::tests::places() {
+            a_minute_written_twice_is_merged_on(&place.open());
+        }
+    }
+
+    fn a_minute_written_twice_is_merged_on(store: &Store) {
         store
             .write_rollups(&[row(0, 2.0, 4.0, 3.0, 6, Some(4.0))])
             .unwrap();
         store
             .write_rollups(&[row(0, 1.0, 1.0, 1.0, 2, None)])
             .unwrap();
-        let merged = read(&store, 0, 1);
+        let merged = read(store, 0, 1);
         assert_eq!(
             (
                 merged[0].min,
@@ -330,13 +301,17 @@ mod tests {
 
     #[test]
     fn retention_deletes_old_minutes_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        for place in super::super::tests::places() {
+            retention_deletes_old_minutes_only_on(&place.open());
+        }
+    }
+
+    fn retention_deletes_old_minutes_only_on(store: &Store) {
         let rows: Vec<RollupRow> = (0..5).map(|m| row(m, 1.0, 1.0, 1.0, 1, None)).collect();
         store.write_rollups(&rows).unwrap();
         let deleted = store.delete_rollups_before(T0 + 3 * MINUTE_MS).unwrap();
         assert_eq!(deleted, 3);
-        let left: Vec<i64> = read(&store, 0, 1).iter().map(|p| p.ts_ms).collect();
+        let left: Vec<i64> = read(store, 0, 1).iter().map(|p| p.ts_ms).collect();
         assert_eq!(left, [T0 + 3 * MINUTE_MS, T0 + 4 * MINUTE_MS]);
     }
 }

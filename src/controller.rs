@@ -58,6 +58,9 @@ pub enum ControllerError {
     /// The store could not be opened.
     #[error("cannot open the store")]
     Store(#[from] StoreError),
+    /// The store's password could not be read.
+    #[error("cannot read the store's password: {0}")]
+    StorePassword(String),
     /// A file or socket operation failed.
     #[error("{context}")]
     Io {
@@ -146,7 +149,10 @@ impl Controller {
             .local_addr()
             .map_err(io("cannot read the listen address".into()))?;
         let clock = config.clock.clone();
-        let store = Store::open(&config.data_dir)?.with_clock(clock.clone());
+        let target = crate::store::StoreTarget::of(&config.policy.policy.store, &config.data_dir)
+            .map_err(ControllerError::StorePassword)?;
+        let store = Store::open_target(&target)?.with_clock(clock.clone());
+        tracing::info!(message = "Store open.", engine = store.engine().as_str());
         let (token_path, token) =
             api::auth::ensure_admin_token(&config.data_dir).map_err(io(format!(
                 "cannot write the admin token in {}",

@@ -38,6 +38,8 @@ struct SystemOut<'a> {
     uptime_secs: i64,
     /// The version hash of the policy in force.
     policy_version: String,
+    /// Where the durable state is kept: `sqlite` or `postgres`.
+    store: &'static str,
     automation: AutomationOut<'a>,
     /// Pools in the policy.
     pools: usize,
@@ -91,6 +93,7 @@ async fn system(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespo
         started: crate::clock::rfc3339(state.started_ms),
         uptime_secs: (now_ms - state.started_ms).max(0) / 1000,
         policy_version: current.version.clone(),
+        store: state.store.engine().as_str(),
         automation: AutomationOut::new(paused.as_ref(), Some(current.policy.automation.dry_run))
             .with_halt(halted.as_ref()),
         pools: current.policy.pools.len(),

@@ -476,3 +476,45 @@ auth = { bearer_token_env = "SWARMPILOT_TEST_UNSET_VARIABLE", basic_auth = { use
         );
     }
 }
+
+/// The store: a PostgreSQL URL, its password by reference, and nothing without a URL.
+#[test]
+fn store_settings_are_checked() {
+    let good = r#"
+[store]
+url = "postgres://swarmpilot@db.internal:5432/swarmpilot"
+password_env = "PATH"
+"#;
+    let loaded = load_str("p.toml", good).expect("a PostgreSQL store loads");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(
+        loaded.policy.store.url.as_deref(),
+        Some("postgres://swarmpilot@db.internal:5432/swarmpilot")
+    );
+    let inline = "[store]\nurl = \"postgres://u:secret@db/x\"\n";
+    let loaded = load_str("p.toml", inline).expect("a password in the URL still loads");
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("carries a password")),
+        "{:?}",
+        loaded.warnings
+    );
+    let bad = "[store]\nurl = \"mysql://db/x\"\npassword_file = \"/nonexistent/pw\"\n";
+    let error = load_str("p.toml", bad).expect_err("the store is refused");
+    let messages: Vec<String> = error.errors.iter().map(ToString::to_string).collect();
+    for wanted in [
+        "p.toml:2:7",
+        "is not a PostgreSQL URL",
+        "secret file /nonexistent/pw does not exist",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(wanted)),
+            "no {wanted:?} in {messages:#?}"
+        );
+    }
+    let orphan = "[store]\npassword_env = \"PATH\"\n";
+    let error = load_str("p.toml", orphan).expect_err("a password without a URL is refused");
+    assert!(error.errors[0].to_string().contains("no url"), "{error:?}");
+}

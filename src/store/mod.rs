@@ -109,6 +109,32 @@ pub enum StoreTarget {
     },
 }
 
+impl StoreTarget {
+    /// The store `policy` names: its PostgreSQL database, with the password read from
+    /// where it points, or else the SQLite file in `data_dir`.
+    pub fn of(policy: &crate::policy::StorePolicy, data_dir: &Path) -> Result<StoreTarget, String> {
+        let Some(url) = &policy.url else {
+            return Ok(StoreTarget::Sqlite(data_dir.to_path_buf()));
+        };
+        let password = match (&policy.password_env, &policy.password_file) {
+            (Some(var), _) => Some(
+                std::env::var(var).map_err(|_| format!("store.password_env: {var} is not set"))?,
+            ),
+            (None, Some(file)) => Some(
+                std::fs::read_to_string(file)
+                    .map_err(|e| format!("store.password_file: {file}: {e}"))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        Ok(StoreTarget::Postgres {
+            url: url.clone(),
+            password,
+        })
+    }
+}
+
 /// A handle to the database; cheap to clone and safe to share between threads.
 #[derive(Clone)]
 pub struct Store {

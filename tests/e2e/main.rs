@@ -68,6 +68,8 @@ mod membership;
 mod store_faults;
 // SIGKILL in each action state (intact log, no orphan, recovery) and SIGTERM under load.
 mod shutdown;
+// The store on PostgreSQL: crash recovery and store failures.
+mod postgres;
 // The live event stream: snapshot and transitions, tickets, filters, a slow client dropped.
 mod stream;
 // The OpenAPI document, checked by schemathesis against the running server.

@@ -9,11 +9,16 @@ use crate::util::{Server, processes_of, wait_for};
 /// The slow workers of `store_faults`, up to four, pushed agents in `external`, and a
 /// shutdown grace of two seconds.
 fn policy() -> String {
+    policy_with("")
+}
+
+/// [`policy`], with `extra` in it.
+pub(crate) fn policy_with(extra: &str) -> String {
     slow_web(
         1,
         4,
         "shutdown_grace_secs = 2\n",
-        "[pools.external]\ndriver = { type = \"none\" }\nmax_agents = 5000\n",
+        &format!("[pools.external]\ndriver = {{ type = \"none\" }}\nmax_agents = 5000\n{extra}"),
     )
 }
 
@@ -45,10 +50,20 @@ fn integrity(server: &Server) -> String {
 }
 
 async fn killed_in(state: &str) {
-    let mut server = Server::start(&policy());
+    killed_on(&policy(), state, |server| {
+        assert_eq!(integrity(server), "ok")
+    })
+    .await;
+}
+
+/// Kills a controller on `policy` with SIGKILL while an action is in `state`, checks its
+/// store with `check`, starts it again and checks the action was reconciled once and no
+/// worker was left behind; answers the restarted server.
+pub(crate) async fn killed_on(policy: &str, state: &str, check: impl Fn(&Server)) -> Server {
+    let mut server = Server::start(policy);
     let id = action_in(&server, state).await;
     server.stop_with(libc::SIGKILL);
-    assert_eq!(integrity(&server), "ok");
+    check(&server);
     wait_for("no orphan worker", Duration::from_secs(5), || async {
         processes_of(&server.data_dir).is_empty().then_some(())
     })
@@ -62,6 +77,7 @@ async fn killed_in(state: &str) {
     let agents = agents_up(&server, expected).await;
     // Every worker running belongs to the fleet the controller knows.
     assert_eq!(processes_of(&server.data_dir).len(), agents.len());
+    server
 }
 
 #[tokio::test]

@@ -23,9 +23,18 @@ pub(crate) fn slow_web(start_secs: u32, max_agents: usize, global: &str, extra: 
 /// A server whose store fails every write while the returned path exists, its pool scaled
 /// from one agent to two by the returned action.
 async fn scaling_server(dir: &Path, start_secs: u32) -> (Server, PathBuf, i64) {
+    scaling_server_with(dir, start_secs, "").await
+}
+
+/// [`scaling_server`], with `extra` in its policy.
+pub(crate) async fn scaling_server_with(
+    dir: &Path,
+    start_secs: u32,
+    extra: &str,
+) -> (Server, PathBuf, i64) {
     let fault = dir.join("fail-writes");
     let server = Server::start_with_env(
-        &slow_web(start_secs, 3, "", ""),
+        &slow_web(start_secs, 3, "", extra),
         &[("SWARMPILOT_TEST_FAIL_WRITES_WHILE", fault.to_str().unwrap())],
     );
     agents_up(&server, 1).await;
@@ -34,7 +43,7 @@ async fn scaling_server(dir: &Path, start_secs: u32) -> (Server, PathBuf, i64) {
 }
 
 /// Waits until the controller says actuation stopped, and checks every place that says so.
-async fn halted(server: &Server, state: &str, id: i64) {
+pub(crate) async fn halted(server: &Server, state: &str, id: i64) {
     // The readiness probe's own write fails first; then the actuator's, which halts it.
     let body = wait_for(
         "GET /readyz 503, halted",
@@ -67,7 +76,7 @@ async fn halted(server: &Server, state: &str, id: i64) {
 
 /// Lets writes work again; waits for the controller to reconcile and the action to settle,
 /// then checks it was applied once and the pool matches its outcome.
-async fn recovers(server: &Server, fault: &Path, id: i64) -> Value {
+pub(crate) async fn recovers(server: &Server, fault: &Path, id: i64) -> Value {
     std::fs::remove_file(fault).unwrap();
     wait_for("GET /readyz 200", Duration::from_secs(20), || async {
         (server.get("/readyz").await.0 == 200).then_some(())

@@ -73,7 +73,54 @@ pub fn check(policy: &Policy, env: &dyn Environment) -> Vec<Problem> {
     check_automation(policy, &mut problems);
     genai::check_genai(policy, &mut problems);
     genai::check_concurrency(policy, &mut problems);
+    check_store(policy, env, &mut problems);
     problems.0
+}
+
+fn check_store(policy: &Policy, env: &dyn Environment, problems: &mut Problems) {
+    let store = &policy.store;
+    let password = store.password_env.is_some() || store.password_file.is_some();
+    match &store.url {
+        Some(url) => {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                problems.error(
+                    &["store", "url"],
+                    format!("{url:?} is not a PostgreSQL URL (postgres://user@host:port/db)"),
+                );
+            } else if url_has_password(url) {
+                problems.warning(
+                    &["store", "url"],
+                    "the URL carries a password: name it by password_env or password_file, \
+                     so that the policy can be shown and kept in version control"
+                        .into(),
+                );
+            }
+            if password {
+                secret(
+                    problems,
+                    &["store"],
+                    "password",
+                    store.password_env.as_deref(),
+                    store.password_file.as_deref(),
+                    env,
+                );
+            }
+        }
+        None if password => problems.error(
+            &["store", "url"],
+            "a password is named but no url: the SQLite store needs none".into(),
+        ),
+        None => {}
+    }
+}
+
+/// Whether `postgres://user:password@host/...` carries a password.
+fn url_has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(user, _)| user.contains(':'))
 }
 
 fn check_global(policy: &Policy, env: &dyn Environment, problems: &mut Problems) {

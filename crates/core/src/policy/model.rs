@@ -53,6 +53,26 @@ pub struct Policy {
     /// What model tokens cost (AI agent fleets).
     #[serde(default)]
     pub genai: GenAiPolicy,
+    /// Where the controller keeps its durable state.
+    #[serde(default)]
+    pub store: StorePolicy,
+}
+
+/// Where the controller keeps its durable state: the SQLite file in the data directory
+/// unless a PostgreSQL database is named. Read at start; a change needs a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StorePolicy {
+    /// A PostgreSQL database, `postgres://user@host:port/dbname` (keep the password out of
+    /// it: name it by `password_env` or `password_file`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The environment variable holding the database password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The file holding the database password.
+    #[serde(default)]
+    pub password_file: Option<String>,
 }
 
 /// Settings that apply to the whole controller.

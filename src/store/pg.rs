@@ -201,6 +201,18 @@ impl Db for PgConn {
         )?)
     }
 
+    fn execute_each(&mut self, sql: &str, each: &[Vec<Value>]) -> Result<Vec<u64>, StoreError> {
+        let statement = self.statement(sql)?;
+        let client = self.client()?;
+        // Futures polled together are pipelined on the one connection.
+        let runs = each
+            .iter()
+            .map(|params| client.execute_raw(&statement, params.iter()));
+        Ok(futures_executor::block_on(
+            futures_util::future::try_join_all(runs),
+        )?)
+    }
+
     fn for_each(
         &mut self,
         sql: &str,

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::sql::values;
+use super::sql::{Value, values};
 use super::{Store, StoreError};
 use crate::analytics::rollup::MinuteSummary;
 
@@ -67,10 +67,11 @@ impl Store {
     /// stored (late samples, an actor restarted mid-minute) is merged: min of mins, max of
     /// maxes, count-weighted mean, summed counts, the larger p95; its hour counts it once.
     pub fn write_rollups(&self, rows: &[RollupRow]) -> Result<(), StoreError> {
-        self.with_tx(|db| {
-            for row in rows {
+        let minutes: Vec<Vec<Value>> = rows
+            .iter()
+            .map(|row| {
                 let s = &row.summary;
-                let minute = values![
+                values![
                     &row.agent,
                     &row.metric,
                     s.minute_ms,
@@ -79,44 +80,40 @@ impl Store {
                     s.mean,
                     s.count,
                     s.p95
-                ];
-                let new_minute = db.execute(
-                    "INSERT INTO rollups (agent, metric, minute_ms, min, max, mean, count, p95)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
-                    &minute,
-                )? == 1;
-                if !new_minute {
-                    db.execute(
-                        "UPDATE rollups SET
-                            min = CASE WHEN ?4 < min THEN ?4 ELSE min END,
-                            max = CASE WHEN ?5 > max THEN ?5 ELSE max END,
-                            mean = (mean * count + CAST(?6 AS DOUBLE PRECISION) * ?7)
-                                   / (count + ?7),
-                            count = count + ?7,
-                            p95 = CASE WHEN p95 IS NULL OR ?8 > p95 THEN COALESCE(?8, p95)
-                                       ELSE p95 END
-                         WHERE agent = ?1 AND metric = ?2 AND minute_ms = ?3",
-                        &minute,
-                    )?;
-                }
-                db.execute(
-                    "INSERT INTO rollup_hours (agent, metric, hour_ms, pool, min, max, sum, count,
-                                               minutes, p95)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                     ON CONFLICT (agent, metric, hour_ms) DO UPDATE SET
-                        pool = excluded.pool,
-                        min = CASE WHEN excluded.min < rollup_hours.min THEN excluded.min
-                                   ELSE rollup_hours.min END,
-                        max = CASE WHEN excluded.max > rollup_hours.max THEN excluded.max
-                                   ELSE rollup_hours.max END,
-                        sum = rollup_hours.sum + excluded.sum,
-                        count = rollup_hours.count + excluded.count,
-                        minutes = rollup_hours.minutes + excluded.minutes,
-                        p95 = CASE WHEN rollup_hours.p95 IS NULL
-                                     OR excluded.p95 > rollup_hours.p95
-                                   THEN COALESCE(excluded.p95, rollup_hours.p95)
-                                   ELSE rollup_hours.p95 END",
-                    &values![
+                ]
+                .to_vec()
+            })
+            .collect();
+        self.with_tx(|db| {
+            let fresh = db.execute_each(
+                "INSERT INTO rollups (agent, metric, minute_ms, min, max, mean, count, p95)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                &minutes,
+            )?;
+            let again: Vec<Vec<Value>> = minutes
+                .iter()
+                .zip(&fresh)
+                .filter(|(_, inserted)| **inserted == 0)
+                .map(|(minute, _)| minute.clone())
+                .collect();
+            db.execute_each(
+                "UPDATE rollups SET
+                    min = CASE WHEN ?4 < min THEN ?4 ELSE min END,
+                    max = CASE WHEN ?5 > max THEN ?5 ELSE max END,
+                    mean = (mean * count + CAST(?6 AS DOUBLE PRECISION) * ?7)
+                           / (count + ?7),
+                    count = count + ?7,
+                    p95 = CASE WHEN p95 IS NULL OR ?8 > p95 THEN COALESCE(?8, p95)
+                               ELSE p95 END
+                 WHERE agent = ?1 AND metric = ?2 AND minute_ms = ?3",
+                &again,
+            )?;
+            let hours: Vec<Vec<Value>> = rows
+                .iter()
+                .zip(&fresh)
+                .map(|(row, inserted)| {
+                    let s = &row.summary;
+                    values![
                         &row.agent,
                         &row.metric,
                         s.minute_ms.div_euclid(HOUR_MS) * HOUR_MS,
@@ -125,11 +122,31 @@ impl Store {
                         s.max,
                         s.mean * s.count as f64,
                         s.count,
-                        i64::from(new_minute),
+                        i64::from(*inserted == 1),
                         s.p95
-                    ],
-                )?;
-            }
+                    ]
+                    .to_vec()
+                })
+                .collect();
+            db.execute_each(
+                "INSERT INTO rollup_hours (agent, metric, hour_ms, pool, min, max, sum, count,
+                                           minutes, p95)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (agent, metric, hour_ms) DO UPDATE SET
+                    pool = excluded.pool,
+                    min = CASE WHEN excluded.min < rollup_hours.min THEN excluded.min
+                               ELSE rollup_hours.min END,
+                    max = CASE WHEN excluded.max > rollup_hours.max THEN excluded.max
+                               ELSE rollup_hours.max END,
+                    sum = rollup_hours.sum + excluded.sum,
+                    count = rollup_hours.count + excluded.count,
+                    minutes = rollup_hours.minutes + excluded.minutes,
+                    p95 = CASE WHEN rollup_hours.p95 IS NULL
+                                 OR excluded.p95 > rollup_hours.p95
+                               THEN COALESCE(excluded.p95, rollup_hours.p95)
+                               ELSE rollup_hours.p95 END",
+                &hours,
+            )?;
             Ok(())
         })
     }

@@ -190,6 +190,14 @@ pub(super) trait Db {
         visit: &mut dyn FnMut(Row) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
 
+    /// Runs one statement once for each parameter list; answers how many rows each run
+    /// changed. PostgreSQL sends them all before reading any answer (one round trip).
+    fn execute_each(&mut self, sql: &str, each: &[Vec<Value>]) -> Result<Vec<u64>, StoreError> {
+        each.iter()
+            .map(|params| self.execute(sql, params))
+            .collect()
+    }
+
     /// Every row the query answers.
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         let mut rows = Vec::new();

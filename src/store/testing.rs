@@ -27,28 +27,37 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// The server of this process, started on first use.
+    /// The server of this process, started on first use; it skips fsync (tests want speed,
+    /// not durability).
     pub fn shared() -> &'static TestServer {
         static SERVER: OnceLock<TestServer> = OnceLock::new();
-        SERVER.get_or_init(|| {
-            // Started from a thread that never ends, so that the parent-death signal fires
-            // only when the process does.
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::Builder::new()
-                .name("test-postgres".into())
-                .spawn(move || {
-                    tx.send(TestServer::start())
-                        .expect("the test waits for its server");
-                    loop {
-                        std::thread::park();
-                    }
-                })
-                .expect("a thread for the test server");
-            match rx.recv().expect("the server thread answers") {
-                Ok(server) => server,
-                Err(why) => panic!("cannot start a PostgreSQL server for the tests: {why}"),
-            }
-        })
+        SERVER.get_or_init(|| TestServer::started(false))
+    }
+
+    /// A server with PostgreSQL's durable defaults (fsync on every commit), for benchmarks.
+    pub fn durable() -> &'static TestServer {
+        static SERVER: OnceLock<TestServer> = OnceLock::new();
+        SERVER.get_or_init(|| TestServer::started(true))
+    }
+
+    fn started(durable: bool) -> TestServer {
+        // Started from a thread that never ends, so that the parent-death signal fires only
+        // when the process does.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("test-postgres".into())
+            .spawn(move || {
+                tx.send(TestServer::start(durable))
+                    .expect("the test waits for its server");
+                loop {
+                    std::thread::park();
+                }
+            })
+            .expect("a thread for the test server");
+        match rx.recv().expect("the server thread answers") {
+            Ok(server) => server,
+            Err(why) => panic!("cannot start a PostgreSQL server for the tests: {why}"),
+        }
     }
 
     /// A URL of a new, empty database on the server.
@@ -74,10 +83,14 @@ impl TestServer {
         self.port
     }
 
-    fn start() -> Result<TestServer, String> {
+    fn start(durable: bool) -> Result<TestServer, String> {
         let bin = postgres_bin()?;
         remove_stale_dirs();
-        let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "{DIR_PREFIX}{}{}",
+            std::process::id(),
+            if durable { "-durable" } else { "" }
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let user = server_user()?;
@@ -112,7 +125,8 @@ impl TestServer {
             .arg(&data)
             .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
             .arg(&dir)
-            .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .args(["-c", if durable { "fsync=on" } else { "fsync=off" }])
+            .args(["-c", "max_connections=200"])
             .stdout(Stdio::null())
             .stderr(Stdio::from(
                 std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?,
@@ -212,9 +226,10 @@ fn remove_stale_dirs() {
     };
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else {
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else {
             continue;
         };
+        let pid = rest.trim_end_matches("-durable");
         if !Path::new("/proc").join(pid).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }

@@ -27,28 +27,12 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "actions, log, alerts, policies, approvals, settings, silences, rollups",
-        sqlite: sqlite_baseline,
-        postgres: POSTGRES_BASELINE,
-    },
-    Migration {
-        version: 2,
-        name: "the leader's lease",
-        sqlite: |conn| Ok(conn.execute_batch(LEASE_SCHEMA)?),
-        postgres: LEASE_SCHEMA,
-    },
-];
-
-/// The lease a leader holds (one row per election name); its epoch fences a deposed one.
-const LEASE_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS leader_lease (
-    name TEXT PRIMARY KEY, holder TEXT NOT NULL, address TEXT NOT NULL,
-    epoch BIGINT NOT NULL, expires_ms BIGINT NOT NULL, renewed_ms BIGINT NOT NULL
-);
-";
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "actions, log, alerts, policies, approvals, settings, silences, rollups",
+    sqlite: sqlite_baseline,
+    postgres: POSTGRES_BASELINE,
+}];
 
 const MIGRATION_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS schema_migrations (

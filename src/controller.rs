@@ -50,6 +50,9 @@ pub struct ControllerConfig {
     pub agent_exe: PathBuf,
     /// Where every actor reads the time.
     pub clock: Clock,
+    /// The leader's lease this controller holds (controllers sharing a PostgreSQL store):
+    /// every write of its store checks it first.
+    pub lease: Option<crate::store::Lease>,
 }
 
 /// Errors that keep the controller from starting.
@@ -152,6 +155,9 @@ impl Controller {
         let target = crate::store::StoreTarget::of(&config.policy.policy.store, &config.data_dir)
             .map_err(ControllerError::StorePassword)?;
         let store = Store::open_target(&target)?.with_clock(clock.clone());
+        if let Some(lease) = &config.lease {
+            store.fence(lease.clone());
+        }
         tracing::info!(message = "Store open.", engine = store.engine().as_str());
         let (token_path, token) =
             api::auth::ensure_admin_token(&config.data_dir).map_err(io(format!(
@@ -476,7 +482,10 @@ impl Controller {
 
 /// Whether the API may listen on `listen` under `global`: beyond loopback only with tokens,
 /// and with TLS unless the policy says plaintext in so many words.
-fn may_listen(listen: SocketAddr, global: &crate::policy::Global) -> Result<(), ControllerError> {
+pub(crate) fn may_listen(
+    listen: SocketAddr,
+    global: &crate::policy::Global,
+) -> Result<(), ControllerError> {
     if listen.ip().is_loopback() {
         return Ok(());
     }

@@ -177,6 +177,12 @@ impl PolicyKeeper {
                 let changed = loaded.version != current.version;
                 let version = loaded.version.clone();
                 if changed {
+                    if loaded.policy.store != current.policy.store {
+                        tracing::warn!(
+                            message = "The [store] settings changed: they take \
+                            effect at the next start; the store in use stays until then."
+                        );
+                    }
                     self.record(Some(&current), &loaded, actor);
                     self.handle.replace(loaded);
                     tracing::info!(message = "Policy reloaded.", %version, %actor);

@@ -150,16 +150,7 @@ pub(super) fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let state = req
         .app_data::<web::Data<ApiState>>()
         .ok_or_else(|| ApiError::internal("API state missing"))?;
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer TOKEN header"))?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::unauthorized("Authorization must be Bearer TOKEN"))?;
-    let token = token.trim();
+    let token = bearer(req)?;
     if same(token, &state.admin_token) {
         return Ok(Caller {
             name: "admin".to_string(),
@@ -176,6 +167,41 @@ pub(super) fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
             token,
             std::time::Instant::now(),
         )
+        .ok_or_else(|| ApiError::unauthorized("unknown token"))
+}
+
+/// The token of a request's `Authorization: Bearer TOKEN` header.
+fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer TOKEN header"))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthorized("Authorization must be Bearer TOKEN"))
+}
+
+/// The caller of a request to a standby, which has no API state: the admin token of its
+/// data directory, or a token of `policy` (read anew each time).
+pub(super) fn standby_caller(
+    req: &HttpRequest,
+    admin_token: &str,
+    policy: &Policy,
+) -> Result<Caller, ApiError> {
+    let token = bearer(req)?;
+    if same(token, admin_token) {
+        return Ok(Caller {
+            name: "admin".to_string(),
+            role: Role::Admin,
+        });
+    }
+    resolve_tokens(policy)
+        .into_iter()
+        .find(|(secret, _, _)| same(token, secret))
+        .map(|(_, name, role)| Caller { name, role })
         .ok_or_else(|| ApiError::unauthorized("unknown token"))
 }
 

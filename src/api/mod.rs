@@ -21,6 +21,7 @@ pub mod readiness;
 mod reports;
 mod routes;
 mod series;
+pub mod standby;
 pub mod stream;
 mod system;
 pub use fleet_view::FleetView;

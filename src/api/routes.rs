@@ -149,7 +149,7 @@ pub(super) fn store_error(error: crate::store::StoreError) -> ApiError {
     ApiError::internal("cannot read the store")
 }
 
-/// Runs a store read on the blocking pool, so SQLite never stalls an HTTP worker.
+/// Runs a store read on the blocking pool, so the store never stalls an HTTP worker.
 pub(super) async fn read_store<T: Send + 'static>(
     store: &crate::store::Store,
     read: impl FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,

@@ -40,6 +40,8 @@ struct SystemOut<'a> {
     policy_version: String,
     /// Where the durable state is kept: `sqlite` or `postgres`.
     store: &'static str,
+    /// `leader`: this controller acts (a standby answers `standby`).
+    role: &'static str,
     automation: AutomationOut<'a>,
     /// Pools in the policy.
     pools: usize,
@@ -94,6 +96,7 @@ async fn system(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespo
         uptime_secs: (now_ms - state.started_ms).max(0) / 1000,
         policy_version: current.version.clone(),
         store: state.store.engine().as_str(),
+        role: "leader",
         automation: AutomationOut::new(paused.as_ref(), Some(current.policy.automation.dry_run))
             .with_halt(halted.as_ref()),
         pools: current.policy.pools.len(),

@@ -5,12 +5,15 @@ pub mod client;
 mod detect;
 mod forecast;
 pub mod hook;
+mod leader;
 pub mod reads;
 pub mod replay;
 pub mod text;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -75,6 +78,10 @@ pub enum Command {
         /// API address (default: the policy's `global.listen`, else 127.0.0.1:8080).
         #[arg(long, env = "SWARMPILOT_LISTEN")]
         listen: Option<SocketAddr>,
+        /// The URL other controllers on the same PostgreSQL store send clients to while this
+        /// one leads (default: the listen address's URL), e.g. `http://10.0.3.7:8080`.
+        #[arg(long, env = "SWARMPILOT_ADVERTISE_URL")]
+        advertise_url: Option<String>,
     },
     /// Score a `timestamp,value` CSV series for anomalies, streaming.
     Detect {
@@ -364,6 +371,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             policies,
             data_dir,
             listen,
+            advertise_url,
         } => {
             let (policy, source) = load_policy(policies.as_deref())?;
             let from_policy = policy.policy.global.listen.as_deref().map(str::parse);
@@ -380,8 +388,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 listen,
                 agent_exe: agent_exe()?,
                 clock: crate::clock::Clock::system(),
+                lease: None,
             };
-            actix::System::new().block_on(serve(config))?;
+            actix::System::new().block_on(serve(config, advertise_url))?;
             Ok(0)
         }
         Command::Demo {
@@ -428,10 +437,26 @@ fn default_demo_listen() -> SocketAddr {
     }
 }
 
-async fn serve(config: ControllerConfig) -> anyhow::Result<()> {
+async fn serve(mut config: ControllerConfig, advertise_url: Option<String>) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.policy.policy.global.shutdown_grace_secs);
-    let stop = watch_signals(grace).context("cannot watch SIGTERM and SIGINT")?;
+    let mut stop = watch_signals(grace).context("cannot watch SIGTERM and SIGINT")?;
+    // On a PostgreSQL store, controllers elect one leader; the others stand by.
+    let election = leader::Election::of(&config)?;
+    let stepping_down = Arc::new(AtomicBool::new(false));
+    let mut lease = None;
+    if let Some(election) = &election {
+        let Some((held, since)) = election.lead(&mut config, &mut stop).await? else {
+            tracing::info!(message = "Standby stopped.");
+            return Ok(());
+        };
+        election.keep(&held, since, stepping_down.clone());
+        config.lease = Some(held.clone());
+        lease = Some(held);
+    }
     let controller = Controller::start(config).await?;
+    if let (Some(election), Some(lease)) = (&election, &lease) {
+        election.advertise(lease, advertise_url.as_deref().unwrap_or(&controller.url));
+    }
     reload_on_sighup(controller.policy_keeper.clone()).context("cannot watch SIGHUP")?;
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("swarmpilot listening on {}", controller.url);
@@ -444,6 +469,10 @@ async fn serve(config: ControllerConfig) -> anyhow::Result<()> {
     let left = shutdown_bound(grace).saturating_sub(stopping.elapsed() + Duration::from_secs(2));
     for file in controller.final_report(left).await {
         eprintln!("final report: {}", file.display());
+    }
+    if let (Some(election), Some(lease)) = (&election, &lease) {
+        stepping_down.store(true, Ordering::SeqCst);
+        election.release(lease);
     }
     tracing::info!(message = "Controller stopped.");
     Ok(())

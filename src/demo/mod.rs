@@ -118,6 +118,8 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
         listen: config.listen,
         agent_exe: config.agent_exe,
         clock: crate::clock::Clock::system(),
+        // The demo runs alone, on its own data directory.
+        lease: None,
     })
     .await?;
     println!(

@@ -11,6 +11,9 @@ use arc_swap::ArcSwap;
 
 pub use swarmpilot_core::policy::*;
 
+mod secrets;
+pub use secrets::read_secret;
+
 /// The machine the controller runs on, as the policy checks see it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OsEnvironment;

@@ -435,12 +435,21 @@ fn the_kubernetes_manifest_carries_a_valid_policy() {
         .map(|line| format!("{}\n", line.get(4..).unwrap_or_default()))
         .collect();
     let env = swarmpilot_core::policy::ListedEnvironment {
-        vars: vec!["SWARMPILOT_OPS_TOKEN".into()],
+        vars: vec![
+            "SWARMPILOT_OPS_TOKEN".into(),
+            "SWARMPILOT_DB_PASSWORD".into(),
+        ],
         files: Vec::new(),
     };
     let loaded = swarmpilot_core::policy::load_str("manifest", &policy, &env)
         .unwrap_or_else(|e| panic!("{e}\n{policy}"));
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    // The one warning: the database is reached without TLS, as its comment says.
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        warnings.len() == 1 && warnings[0].contains("not encrypted"),
+        "{warnings:?}"
+    );
+    assert!(loaded.policy.store.url.is_some());
     assert!(loaded.policy.pools.contains_key("workers"));
 }
 
@@ -486,21 +495,46 @@ url = "postgres://swarmpilot@db.internal:5432/swarmpilot"
 password_env = "PATH"
 "#;
     let loaded = load_str("p.toml", good).expect("a PostgreSQL store loads");
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(
         loaded.policy.store.url.as_deref(),
         Some("postgres://swarmpilot@db.internal:5432/swarmpilot")
     );
-    let inline = "[store]\nurl = \"postgres://u:secret@db/x\"\n";
-    let loaded = load_str("p.toml", inline).expect("a password in the URL still loads");
+    // A server beyond this machine is reached in clear: said so.
     assert!(
         loaded
             .warnings
             .iter()
-            .any(|w| w.to_string().contains("carries a password")),
+            .any(|w| w.to_string().contains("not encrypted")),
         "{:?}",
         loaded.warnings
     );
+    let local = "[store]\nurl = \"postgres://swarmpilot@127.0.0.1:5432/x\"\nlease_secs = 5\n";
+    let loaded = load_str("p.toml", local).expect("a local PostgreSQL store loads");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.policy.store.lease_secs, 5);
+    for (text, wanted) in [
+        ("url = \"postgres://u:secret@db/x\"", "carries a password"),
+        (
+            "url = \"postgres://u@db/x?password=s\"",
+            "carries a password",
+        ),
+        (
+            "url = \"postgres://u@db/x?sslmode=require\"",
+            "asks for TLS",
+        ),
+        (
+            "url = \"postgres://u@db/x\"\nlease_secs = 1",
+            "below the minimum 3",
+        ),
+    ] {
+        let error = load_str("p.toml", &format!("[store]\n{text}\n")).expect_err(text);
+        let messages: Vec<String> = error.errors.iter().map(ToString::to_string).collect();
+        assert!(messages.iter().any(|m| m.contains(wanted)), "{messages:?}");
+        assert!(
+            !messages.iter().any(|m| m.contains("secret@")),
+            "the password is not shown"
+        );
+    }
     let bad = "[store]\nurl = \"mysql://db/x\"\npassword_file = \"/nonexistent/pw\"\n";
     let error = load_str("p.toml", bad).expect_err("the store is refused");
     let messages: Vec<String> = error.errors.iter().map(ToString::to_string).collect();

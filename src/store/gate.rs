@@ -9,7 +9,7 @@ use crate::domain::{Action, ActionKind, ActionState, Approval, Pause};
 /// The approvals of one action, oldest first.
 pub(super) fn approvals(db: &mut dyn Db, id: i64) -> Result<Vec<Approval>, StoreError> {
     db.query(
-        "SELECT by_name, at_ms FROM approvals WHERE action_id = ?1 ORDER BY at_ms",
+        "SELECT by_name, at_ms FROM approvals WHERE action_id = ?1 ORDER BY at_ms, by_name",
         &values![id],
     )?
     .iter()
@@ -102,10 +102,13 @@ impl Store {
     /// How many actions are in each state now.
     pub fn count_by_state(&self) -> Result<Vec<(ActionState, u64)>, StoreError> {
         self.with_db(|db| {
-            db.query("SELECT state, COUNT(*) FROM actions GROUP BY state", &[])?
-                .iter()
-                .map(|row| Ok((row.name(0)?, row.get(1)?)))
-                .collect()
+            db.query(
+                "SELECT state, COUNT(*) FROM actions GROUP BY state ORDER BY state",
+                &[],
+            )?
+            .iter()
+            .map(|row| Ok((row.name(0)?, row.get(1)?)))
+            .collect()
         })
     }
 

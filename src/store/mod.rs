@@ -17,6 +17,7 @@ use crate::domain::{Action, ActionKind, ActionState, Proposal};
 
 mod gate;
 mod history;
+mod lease;
 mod log;
 pub mod models;
 pub mod overlay;
@@ -32,6 +33,7 @@ mod sql;
 pub mod testing;
 
 pub use history::{AlertHistoryFilter, AlertHistoryRow, AlertTransition, PolicyVersionRow};
+pub use lease::{Leader, Lease};
 pub use log::{LogEntry, LogFilter};
 pub use rollup_writer::{RollupSink, RollupWriter};
 pub use rollups::{RollupRow, SeriesPoint, SeriesQuery};
@@ -53,8 +55,11 @@ pub enum StoreError {
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed, or could not be reached.
+    #[error("PostgreSQL: {}", describe(.0))]
+    Postgres(tokio_postgres::Error),
+    /// The PostgreSQL connection is lost or cannot be made now.
     #[error("PostgreSQL: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
+    Connection(String),
     /// The thread that drives the PostgreSQL connection could not start.
     #[error("cannot start the PostgreSQL connection's thread")]
     Runtime(#[source] std::io::Error),
@@ -72,6 +77,12 @@ pub enum StoreError {
     /// A query that always answers a row answered none.
     #[error("the database answered no row")]
     NoRow,
+    /// This controller's lease was taken by another (its epoch is given): it may not write.
+    #[error("fenced: the lease of epoch {0} is no longer held")]
+    Fenced(i64),
+    /// The leader's lease needs the PostgreSQL store.
+    #[error("leader election needs the PostgreSQL store ([store] url)")]
+    NeedsPostgres,
     /// A write was refused on purpose (the test setting [`FAULT_ENV`]).
     #[error("writes are failing (test setting)")]
     WriteRefused,
@@ -90,6 +101,23 @@ pub enum StoreError {
     /// No action has this id.
     #[error("no action with id {0}")]
     NoSuchAction(i64),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        StoreError::Postgres(error)
+    }
+}
+
+/// A PostgreSQL error with the server's own message (its `Display` alone says "db error").
+pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        None => match std::error::Error::source(error) {
+            Some(source) => format!("{error}: {source}"),
+            None => error.to_string(),
+        },
+    }
 }
 
 /// Told every action log row once it is durable (the event stream's `actions` topic).
@@ -116,18 +144,16 @@ impl StoreTarget {
         let Some(url) = &policy.url else {
             return Ok(StoreTarget::Sqlite(data_dir.to_path_buf()));
         };
-        let password = match (&policy.password_env, &policy.password_file) {
-            (Some(var), _) => Some(
-                std::env::var(var).map_err(|_| format!("store.password_env: {var} is not set"))?,
-            ),
-            (None, Some(file)) => Some(
-                std::fs::read_to_string(file)
-                    .map_err(|e| format!("store.password_file: {file}: {e}"))?
-                    .trim_end_matches(['\n', '\r'])
-                    .to_string(),
-            ),
-            (None, None) => None,
-        };
+        let named = policy.password_env.is_some() || policy.password_file.is_some();
+        let password = named
+            .then(|| {
+                crate::policy::read_secret(
+                    policy.password_env.as_deref(),
+                    policy.password_file.as_deref(),
+                )
+            })
+            .transpose()
+            .map_err(|why| format!("store password: {why}"))?;
         Ok(StoreTarget::Postgres {
             url: url.clone(),
             password,
@@ -142,6 +168,8 @@ pub struct Store {
     clock: Clock,
     /// Shared by every clone, so it may be set after the store was handed out.
     hook: Arc<std::sync::OnceLock<TransitionHook>>,
+    /// The lease every write transaction checks first, once this controller leads.
+    fence: Arc<std::sync::OnceLock<Lease>>,
 }
 
 /// The connection of one engine.
@@ -153,6 +181,8 @@ enum Backend {
     },
     Postgres {
         conn: Box<Mutex<pg::PgConn>>,
+        /// A second connection, for reports: a long read never holds up an action's write.
+        reader: Box<Mutex<pg::PgConn>>,
         /// While this file exists writes fail ([`FAULT_ENV`]).
         fault: Option<PathBuf>,
     },
@@ -188,8 +218,9 @@ fn private_files(db: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Locks `mutex`; a panic while it was held left the database consistent (transactions
-/// roll back), so a poisoned lock is safe to keep using.
+/// Locks `mutex`; a panic while it was held left the database consistent (an SQLite
+/// transaction rolls back when dropped; a PostgreSQL one is rolled back by the next use of
+/// its connection), so a poisoned lock is safe to keep using.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
@@ -234,8 +265,10 @@ impl Store {
     pub fn connect(url: &str, password: Option<&str>) -> Result<Store, StoreError> {
         let mut conn = pg::PgConn::connect(url, password)?;
         schema::migrate_postgres(&mut conn, Clock::system().now_ms())?;
+        let reader = pg::PgConn::connect(url, password)?;
         Ok(Store::on(Backend::Postgres {
             conn: Box::new(Mutex::new(conn)),
+            reader: Box::new(Mutex::new(reader)),
             fault: fault_file(),
         }))
     }
@@ -253,6 +286,7 @@ impl Store {
             backend: Arc::new(backend),
             clock: Clock::system(),
             hook: Arc::default(),
+            fence: Arc::default(),
         }
     }
 
@@ -271,7 +305,11 @@ impl Store {
     ) -> Result<R, StoreError> {
         match &*self.backend {
             Backend::Sqlite { conn, .. } => f(&mut Lite(&lock(conn))),
-            Backend::Postgres { conn, .. } => f(&mut *lock(conn)),
+            Backend::Postgres { conn, .. } => {
+                let mut conn = lock(conn);
+                conn.reset();
+                f(&mut *conn)
+            }
         }
     }
 
@@ -288,26 +326,16 @@ impl Store {
                 tx.commit()?;
                 Ok(out)
             }
-            Backend::Postgres { conn, fault } => {
-                let mut conn = lock(conn);
-                conn.batch("BEGIN")?;
-                let out = f(&mut *conn).and_then(|out| {
-                    if fault.as_ref().is_some_and(|path| path.exists()) {
-                        return Err(StoreError::WriteRefused);
-                    }
-                    Ok(out)
-                });
-                match out {
-                    Ok(out) => {
-                        conn.batch("COMMIT")?;
-                        Ok(out)
-                    }
-                    Err(error) => {
-                        let _ = conn.batch("ROLLBACK");
-                        Err(error)
-                    }
+            Backend::Postgres { conn, fault, .. } => lock(conn).transaction(|conn| {
+                if let Some(lease) = self.fence.get() {
+                    lease::check_fence(conn, lease)?;
                 }
-            }
+                let out = f(conn)?;
+                if fault.as_ref().is_some_and(|path| path.exists()) {
+                    return Err(StoreError::WriteRefused);
+                }
+                Ok(out)
+            }),
         }
     }
 

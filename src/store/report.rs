@@ -2,7 +2,7 @@
 //! the minutes of `rollups` for windows up to two hours), response-time minutes, alert
 //! transitions, action log rows and the silences in force, fed to a `ReportBuilder`.
 //!
-//! On SQLite it reads on a connection of its own (WAL lets it read while the controller
+//! It reads on a connection of its own (on SQLite, WAL lets it read while the controller
 //! writes), so a long report never holds up an action's write. Minutes are read by
 //! primary-key range, one (agent, metric) at a time, with the pairs taken from the hours
 //! that cover the window: a scan of the minute index would visit every agent's every metric.
@@ -29,8 +29,12 @@ impl Store {
                 conn.busy_timeout(std::time::Duration::from_secs(5))?;
                 feed(&mut Lite(&conn), builder)?;
             }
-            // One connection: a report holds writes up while it reads.
-            Backend::Postgres { .. } => self.with_db(|db| feed(db, builder))?,
+            // The reader's connection, so no writer waits.
+            Backend::Postgres { reader, .. } => {
+                let mut reader = super::lock(reader);
+                reader.reset();
+                feed(&mut *reader, builder)?;
+            }
         }
         let spec = builder.spec();
         let at = spec.window.until_ms.min(spec.generated_ms);

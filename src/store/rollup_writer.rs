@@ -2,8 +2,8 @@
 //! a bounded channel, writes them in batches (one transaction per batch, never one per
 //! minute), and deletes rows older than the retention period.
 //!
-//! Agent actors never touch SQLite: they hand rows to a [`RollupSink`], which never blocks.
-//! When the channel is full (the disk cannot keep up), rows are dropped and counted rather
+//! Agent actors never touch the store: they hand rows to a [`RollupSink`], which never blocks.
+//! When the channel is full (the store cannot keep up), rows are dropped and counted rather
 //! than held without bound.
 
 use std::sync::Arc;

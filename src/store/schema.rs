@@ -27,12 +27,30 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "actions, log, alerts, policies, approvals, settings, silences, rollups",
-    sqlite: sqlite_baseline,
-    postgres: POSTGRES_BASELINE,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "actions, log, alerts, policies, approvals, settings, silences, rollups",
+        sqlite: sqlite_baseline,
+        postgres: POSTGRES_BASELINE,
+    },
+    Migration {
+        version: 2,
+        name: "the leader's lease",
+        sqlite: |conn| Ok(conn.execute_batch(LEASE_SCHEMA)?),
+        postgres: LEASE_SCHEMA,
+    },
+];
+
+/// The lease a leader holds, one row per election (`lease.rs`); its epoch fences a deposed
+/// holder. SQLite keeps the table too, so both engines share one schema, but only
+/// PostgreSQL elects.
+const LEASE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS leader_lease (
+    name TEXT PRIMARY KEY, holder TEXT NOT NULL, address TEXT NOT NULL,
+    epoch BIGINT NOT NULL, expires_ms BIGINT NOT NULL, renewed_ms BIGINT NOT NULL
+);
+";
 
 const MIGRATION_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -72,10 +90,10 @@ pub(super) fn migrate_sqlite(conn: &mut Connection, now_ms: i64) -> Result<(), S
 pub(super) fn migrate_postgres(conn: &mut PgConn, now_ms: i64) -> Result<(), StoreError> {
     use super::sql::{Db, values};
     for migration in MIGRATIONS {
-        conn.batch("BEGIN")?;
-        let step = (|| {
-            conn.execute("SELECT pg_advisory_xact_lock(?1)", &values![MIGRATION_LOCK])
-                .map(drop)?;
+        conn.transaction(|conn| {
+            // A long migration by another controller is waited for, not timed out.
+            conn.batch("SET LOCAL statement_timeout = 0")?;
+            conn.execute("SELECT pg_advisory_xact_lock(?1)", &values![MIGRATION_LOCK])?;
             conn.batch(MIGRATION_TABLE)?;
             let done: bool = conn
                 .query_one(
@@ -98,14 +116,7 @@ pub(super) fn migrate_postgres(conn: &mut PgConn, now_ms: i64) -> Result<(), Sto
                 );
             }
             Ok(())
-        })();
-        match step {
-            Ok(()) => conn.batch("COMMIT")?,
-            Err(error) => {
-                let _ = conn.batch("ROLLBACK");
-                return Err(error);
-            }
-        }
+        })?;
     }
     Ok(())
 }

@@ -191,7 +191,8 @@ pub(super) trait Db {
     ) -> Result<(), StoreError>;
 
     /// Runs one statement once for each parameter list; answers how many rows each run
-    /// changed. PostgreSQL sends them all before reading any answer (one round trip).
+    /// changed. PostgreSQL sends them all before reading any answer (one round trip); each
+    /// commits on its own outside a transaction, so call it inside `with_tx`.
     fn execute_each(&mut self, sql: &str, each: &[Vec<Value>]) -> Result<Vec<u64>, StoreError> {
         each.iter()
             .map(|params| self.execute(sql, params))

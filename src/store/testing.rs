@@ -1,13 +1,13 @@
 //! A real PostgreSQL server for tests and benchmarks: Debian's `postgresql` binaries,
-//! initialised in a temporary directory, listening on a free loopback port, one per test
-//! process, with a fresh database for each caller. `scripts/test` installs the package; a
+//! initialised in a temporary directory of its own (0700), listening only on a Unix socket
+//! there (no port to race for, and no one else can reach its trusting authentication), one
+//! per test process, with a fresh database for each caller. `scripts/test` installs the package; a
 //! machine without it fails the tests that need it, saying so (nothing is skipped).
 //!
 //! As root, the server runs as the `postgres` user (PostgreSQL refuses root). It dies with
 //! the process that started it (a parent-death signal), and the next test process removes
 //! the directories of servers whose process is gone.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -19,7 +19,8 @@ const DIR_PREFIX: &str = "swarmpilot-pg-test-";
 
 /// A PostgreSQL server started for this process.
 pub struct TestServer {
-    port: u16,
+    /// The directory of its socket.
+    dir: PathBuf,
     bin: PathBuf,
     /// The server's process, kept so that it is not reaped by anyone else.
     _child: Child,
@@ -65,7 +66,8 @@ impl TestServer {
         let n = self.databases.fetch_add(1, Ordering::Relaxed);
         let name = format!("t{n}");
         let status = Command::new(self.bin.join("createdb"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .arg("-h")
+            .arg(&self.dir)
             .args(["-U", "swarmpilot", &name])
             .status()
             .expect("createdb runs");
@@ -73,26 +75,40 @@ impl TestServer {
         self.url(&name)
     }
 
-    /// The URL of database `name` on the server.
+    /// The URL of database `name` on the server (its socket's directory, percent-encoded,
+    /// as the host).
     pub fn url(&self, name: &str) -> String {
-        format!("postgres://swarmpilot@127.0.0.1:{}/{name}", self.port)
-    }
-
-    /// The server's port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.port
+        let host: String = self
+            .dir
+            .to_string_lossy()
+            .chars()
+            .map(|c| match c {
+                '/' => "%2F".to_string(),
+                c => c.to_string(),
+            })
+            .collect();
+        format!("postgres://swarmpilot@{host}/{name}")
     }
 
     fn start(durable: bool) -> Result<TestServer, String> {
         let bin = postgres_bin()?;
         remove_stale_dirs();
+        let mut random = [0u8; 6];
+        getrandom::fill(&mut random).map_err(|e| e.to_string())?;
+        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
         let dir = std::env::temp_dir().join(format!(
-            "{DIR_PREFIX}{}{}",
+            "{DIR_PREFIX}{}-{suffix}{}",
             std::process::id(),
             if durable { "-durable" } else { "" }
         ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        // A new directory, the owner's alone: never one that was there (or a link).
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
         let user = server_user()?;
         if let Some((uid, gid)) = user {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
@@ -100,6 +116,7 @@ impl TestServer {
         }
         let data = dir.join("data");
         let output = as_user(Command::new(bin.join("initdb")), user)
+            .current_dir(&dir)
             .args(["-D"])
             .arg(&data)
             .args([
@@ -118,12 +135,12 @@ impl TestServer {
                 String::from_utf8_lossy(&output.stderr)
             ));
         }
-        let port = free_port()?;
         let mut command = as_user(Command::new(bin.join("postgres")), user);
         command
+            .current_dir(&dir)
             .arg("-D")
             .arg(&data)
-            .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
+            .args(["-c", "listen_addresses=", "-k"])
             .arg(&dir)
             .args(["-c", if durable { "fsync=on" } else { "fsync=off" }])
             .args(["-c", "max_connections=200"])
@@ -139,34 +156,38 @@ impl TestServer {
                 Ok(())
             });
         }
-        let child = command.spawn().map_err(|e| format!("postgres: {e}"))?;
-        let server = TestServer {
-            port,
+        let mut child = command.spawn().map_err(|e| format!("postgres: {e}"))?;
+        wait_ready(&bin, &dir, &mut child)?;
+        Ok(TestServer {
+            dir,
             bin,
             _child: child,
             databases: AtomicUsize::new(0),
-        };
-        server.wait_ready(&dir)?;
-        Ok(server)
+        })
     }
+}
 
-    /// Waits, with a deadline, until the server answers.
-    fn wait_ready(&self, dir: &Path) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let ready = Command::new(self.bin.join("pg_isready"))
-                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
-                .status()
-                .is_ok_and(|s| s.success());
-            if ready {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-                return Err(format!("the server did not answer within 30 s:\n{log}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+/// Waits, with a deadline, until the server in `dir` answers; fails at once if it exits.
+fn wait_ready(bin: &Path, dir: &Path, child: &mut Child) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = || std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+    loop {
+        let ready = Command::new(bin.join("pg_isready"))
+            .arg("-h")
+            .arg(dir)
+            .arg("-q")
+            .status()
+            .is_ok_and(|s| s.success());
+        if ready {
+            return Ok(());
         }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the server exited ({status}):\n{}", log()));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the server did not answer within 30 s:\n{}", log()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -214,11 +235,6 @@ fn as_user(mut command: Command, user: Option<(u32, u32)>) -> Command {
     command
 }
 
-fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
-}
-
 /// Removes the directories of test servers whose process has ended.
 fn remove_stale_dirs() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
@@ -229,7 +245,7 @@ fn remove_stale_dirs() {
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else {
             continue;
         };
-        let pid = rest.trim_end_matches("-durable");
+        let pid = rest.split('-').next().unwrap_or_default();
         if !Path::new("/proc").join(pid).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }

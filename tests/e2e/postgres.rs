@@ -1,12 +1,20 @@
 //! The controller on PostgreSQL (`[store] url`), against a real server the tests initialise:
-//! the same crash recovery and store-failure paths as on SQLite, and nothing written to an
-//! SQLite file beside it.
+//! the same crash recovery and store-failure paths as on SQLite, nothing written to an SQLite
+//! file beside it, and two controllers on one database: one leads, the other stands by and
+//! takes over when the leader is killed.
 
+use std::time::{Duration, Instant};
+
+use serde_json::json;
 use swarmpilot::store::testing::TestServer;
 
-use crate::gate::wait_state;
+use crate::gate::{agents_up, rows, scale_web, settled, wait_state};
 use crate::shutdown::{killed_on, policy_with};
 use crate::store_faults::{halted, recovers, scaling_server_with};
+use crate::util::{Server, wait_for};
+
+/// The lease of the two-controller tests, seconds (the shortest the policy allows).
+const LEASE_SECS: u64 = 3;
 
 /// `[store]` naming a new database on the test server.
 fn store_on_postgres() -> String {
@@ -35,4 +43,80 @@ async fn on_postgres_a_store_failing_while_applying_stops_actuation_until_it_rec
     std::fs::write(&fault, "").unwrap();
     halted(&server, "applying", id).await;
     recovers(&server, &fault, id).await;
+}
+
+/// Asserts `server` is a standby pointing at `leader`.
+async fn is_standby_of(server: &Server, leader: &Server) {
+    let (status, ready) = server.get("/readyz").await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["status"], "standby", "{ready}");
+    assert_eq!(ready["leader"], leader.url.as_str(), "{ready}");
+    let (status, system) = server.get("/api/v1/system").await;
+    assert_eq!(status, 200, "{system}");
+    assert_eq!(system["role"], "standby", "{system}");
+}
+
+#[tokio::test]
+async fn a_standby_takes_over_a_killed_leader_and_reconciles_its_action_once() {
+    let url = TestServer::shared().fresh_database();
+    let policy = policy_with(&format!(
+        "[store]\nurl = \"{url}\"\nlease_secs = {LEASE_SECS}\n"
+    ));
+    let mut first = Server::start(&policy);
+    agents_up(&first, 1).await;
+    let second = Server::start(&policy);
+    is_standby_of(&second, &first).await;
+    // The standby reads the store, and refuses what only the leader can do.
+    let (status, system) = first.get("/api/v1/system").await;
+    assert_eq!((status, system["role"].as_str()), (200, Some("leader")));
+    let ask = json!({"pool": "web", "change": {"type": "scale", "to": 3}});
+    let (status, refused) = second.post_json("/api/v1/actions", &ask).await;
+    assert_eq!(status, 503, "{refused}");
+    assert_eq!(refused["error"]["code"], "standby", "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&first.url), "{refused}");
+
+    // The leader is killed while it applies an action.
+    let id = scale_web(&first, 2).await;
+    wait_state(&first, id, "applying", 30).await;
+    let acknowledged = rows(&first.log().await, id);
+    assert_eq!(
+        rows(&second.log().await, id),
+        acknowledged,
+        "the standby reads the log"
+    );
+    let killed = Instant::now();
+    first.stop_with(libc::SIGKILL);
+    wait_for("the standby leads", Duration::from_secs(30), || async {
+        (second.get("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    let took = killed.elapsed();
+    // The lease runs out, the standby's next try (a third of it) takes it, and it starts.
+    let bound = Duration::from_secs(LEASE_SECS + LEASE_SECS / 3 + 5);
+    assert!(took < bound, "took over after {took:?}");
+    eprintln!("takeover after the leader's SIGKILL: {took:?}");
+
+    // The action in flight is reconciled once, and the log keeps every transition the dead
+    // leader had acknowledged.
+    settled(&second, id, 40).await;
+    let log = second.log().await;
+    let states = rows(&log, id);
+    assert!(
+        states.starts_with(&acknowledged),
+        "{acknowledged:?} then {states:?}"
+    );
+    let applying = states.iter().filter(|s| *s == "applying").count();
+    assert_eq!(applying, 1, "applied once: {states:?}");
+    for action in log.iter().filter_map(|row| row["action_id"].as_i64()) {
+        let applied = rows(&log, action)
+            .iter()
+            .filter(|s| *s == "applied")
+            .count();
+        assert!(applied <= 1, "action {action} applied twice");
+    }
+
+    // The old leader, started again, stays a standby of the new one.
+    first.start_after_stop();
+    is_standby_of(&first, &second).await;
 }

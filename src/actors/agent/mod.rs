@@ -1,7 +1,7 @@
 //! `AgentActor`: one per agent, supervised. Holds the agent's recent samples in bounded ring
 //! buffers and its EWMA baselines, and emits threshold crossings, heartbeats and summaries.
 //! Each series also sums up its current minute; finished minutes go to the rollup writer
-//! (`store::RollupSink`), which writes them to SQLite off this actor's thread.
+//! (`store::RollupSink`), which writes them to the store off this actor's thread.
 //!
 //! A panic while handling a message is caught and turned into a stop, so the supervisor
 //! restarts the actor with the same address and mailbox; the in-memory series start afresh.

@@ -60,15 +60,7 @@ fn read_secret(
     env: Option<&str>,
     file: Option<&str>,
 ) -> Result<String, AuthError> {
-    let fail = |reason: String| AuthError::Secret { what, reason };
-    let text = match (env, file) {
-        (Some(var), _) => std::env::var(var).map_err(|_| fail(format!("{var} is not set")))?,
-        (None, Some(file)) => {
-            std::fs::read_to_string(file).map_err(|e| fail(format!("{file}: {e}")))?
-        }
-        (None, None) => return Err(fail("no variable or file is named".into())),
-    };
-    Ok(text.trim().to_string())
+    crate::policy::read_secret(env, file).map_err(|reason| AuthError::Secret { what, reason })
 }
 
 /// The HTTP clients of a source: the default one, and one per CA file.

@@ -82,16 +82,31 @@ fn check_store(policy: &Policy, env: &dyn Environment, problems: &mut Problems) 
     let password = store.password_env.is_some() || store.password_file.is_some();
     match &store.url {
         Some(url) => {
+            let url_field = &["store", "url"];
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 problems.error(
-                    &["store", "url"],
-                    format!("{url:?} is not a PostgreSQL URL (postgres://user@host:port/db)"),
+                    url_field,
+                    "is not a PostgreSQL URL (postgres://user@host:port/db)".into(),
                 );
             } else if url_has_password(url) {
+                problems.error(
+                    url_field,
+                    "carries a password: secrets are never inline; name it by \
+                     store.password_env or store.password_file"
+                        .into(),
+                );
+            } else if url.contains("sslmode=require") || url.contains("sslmode=verify") {
+                problems.error(
+                    url_field,
+                    "asks for TLS, which the PostgreSQL store does not speak yet: reach the \
+                     server on loopback, a Unix socket or a private network"
+                        .into(),
+                );
+            } else if !url_is_local(url) {
                 problems.warning(
-                    &["store", "url"],
-                    "the URL carries a password: name it by password_env or password_file, \
-                     so that the policy can be shown and kept in version control"
+                    url_field,
+                    "the connection to PostgreSQL is not encrypted (no TLS yet): keep it on \
+                     a private network"
                         .into(),
                 );
             }
@@ -114,13 +129,36 @@ fn check_store(policy: &Policy, env: &dyn Environment, problems: &mut Problems) 
     }
 }
 
+/// The user, host and port part of a URL: between `://` and the path or query.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?']).next().unwrap_or("")
+}
+
+/// Whether the URL's server is on this machine: loopback, or a Unix socket.
+fn url_is_local(url: &str) -> bool {
+    let host_port = authority(url)
+        .rsplit_once('@')
+        .map_or(authority(url), |(_, h)| h);
+    let host = host_port
+        .strip_prefix('[')
+        .and_then(|h| h.split_once(']'))
+        .map_or_else(|| host_port.split(':').next().unwrap_or(""), |(h, _)| h);
+    host.is_empty()
+        || host.starts_with("%2F")
+        || host.starts_with("%2f")
+        || host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Whether `postgres://user:password@host/...` carries a password.
 fn url_has_password(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    authority
+    authority(url)
         .rsplit_once('@')
         .is_some_and(|(user, _)| user.contains(':'))
+        || url.contains("password=")
 }
 
 fn check_global(policy: &Policy, env: &dyn Environment, problems: &mut Problems) {

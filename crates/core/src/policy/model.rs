@@ -60,7 +60,7 @@ pub struct Policy {
 
 /// Where the controller keeps its durable state: the SQLite file in the data directory
 /// unless a PostgreSQL database is named. Read at start; a change needs a restart.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorePolicy {
     /// A PostgreSQL database, `postgres://user@host:port/dbname` (keep the password out of
@@ -73,6 +73,27 @@ pub struct StorePolicy {
     /// The file holding the database password.
     #[serde(default)]
     pub password_file: Option<String>,
+    /// Controllers on one PostgreSQL database elect a leader, which holds a lease of this
+    /// many seconds and renews it every third of that; a standby takes over within about
+    /// this time of the leader's loss.
+    #[serde(default = "default_lease_secs")]
+    #[schemars(range(min = 3, max = 300))]
+    pub lease_secs: u64,
+}
+
+impl Default for StorePolicy {
+    fn default() -> Self {
+        StorePolicy {
+            url: None,
+            password_env: None,
+            password_file: None,
+            lease_secs: default_lease_secs(),
+        }
+    }
+}
+
+const fn default_lease_secs() -> u64 {
+    10
 }
 
 /// Settings that apply to the whole controller.

@@ -1,0 +1,236 @@
+//! Leadership among `serve` processes on one PostgreSQL store: one leads (runs the
+//! controller and acts), the others stand by (serve reads and say where the leader is) and
+//! try for the lease every third of its time. The lease is a row in the store
+//! (`store/lease.rs`, which says why it is safe); the leader renews it on a thread of its
+//! own, and a watchdog exits the process once a lease's time has gone by without a renewal,
+//! before another controller can take it. The controller's store is fenced by the lease's
+//! epoch, so a leader that was paused past its lease cannot write either.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::api::standby::{StandbyState, serve as serve_standby};
+use crate::controller::ControllerConfig;
+use crate::store::{Lease, Store, StoreTarget};
+
+/// The name of the election all controllers of one store take part in.
+const ELECTION: &str = "controller";
+
+/// The exit code of a leader that lost its lease (README: exit codes).
+pub const EXIT_LEADERSHIP_LOST: i32 = 4;
+
+/// This process's part in the election of its store.
+pub(super) struct Election {
+    store: Store,
+    holder: String,
+    ttl: Duration,
+}
+
+impl Election {
+    /// The election of `config`'s store; `None` on SQLite, where one controller runs alone.
+    pub(super) fn of(config: &ControllerConfig) -> anyhow::Result<Option<Election>> {
+        let policy = &config.policy.policy.store;
+        let target = StoreTarget::of(policy, &config.data_dir)
+            .map_err(|why| anyhow::anyhow!("cannot read the store's password: {why}"))?;
+        if matches!(target, StoreTarget::Sqlite(_)) {
+            return Ok(None);
+        }
+        // A connection of its own: renewals never wait behind the controller's writes.
+        let store = Store::open_target(&target).context("cannot open the store")?;
+        Ok(Some(Election {
+            store,
+            holder: node_id(&config.data_dir)?,
+            ttl: Duration::from_secs(policy.lease_secs),
+        }))
+    }
+
+    fn ttl_ms(&self) -> i64 {
+        self.ttl.as_millis() as i64
+    }
+
+    /// How often a standby tries for the lease, and the leader renews it.
+    fn every(&self) -> Duration {
+        self.ttl / 3
+    }
+
+    async fn try_lead(&self, address: &str) -> anyhow::Result<Result<Lease, crate::store::Leader>> {
+        let (store, holder, address, ttl) = (
+            self.store.clone(),
+            self.holder.clone(),
+            address.to_string(),
+            self.ttl_ms(),
+        );
+        tokio::task::spawn_blocking(move || store.try_lead(ELECTION, &holder, &address, ttl))
+            .await?
+            .context("cannot reach the store for the leader's lease")
+    }
+
+    /// Takes the lease, standing by on `config.listen` until it is free; `None` when `stop`
+    /// fired first. Answers the lease and when the request that took it started (its renewals
+    /// count from there). `config.listen` becomes the address actually bound.
+    pub(super) async fn lead(
+        &self,
+        config: &mut ControllerConfig,
+        stop: &mut tokio::sync::oneshot::Receiver<()>,
+    ) -> anyhow::Result<Option<(Lease, Instant)>> {
+        let asked = Instant::now();
+        let mut leader = match self.try_lead("").await? {
+            Ok(lease) => return Ok(Some((lease, asked))),
+            Err(leader) => leader,
+        };
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        config.listen = listener.local_addr()?;
+        let global = &config.policy.policy.global;
+        crate::controller::may_listen(config.listen, global)?;
+        let tls = global
+            .tls
+            .as_ref()
+            .map(crate::api::tls::server_config)
+            .transpose()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let (token_path, admin_token) = crate::api::auth::ensure_admin_token(&config.data_dir)
+            .context("cannot write the admin token")?;
+        let seen = Arc::new(Mutex::new(Some(leader.clone())));
+        let state = StandbyState {
+            store: self.store.clone(),
+            policy: Arc::new(config.policy.policy.clone()),
+            admin_token,
+            leader: seen.clone(),
+            started_ms: crate::clock::now_ms(),
+        };
+        let server = serve_standby(listener, state, tls)?;
+        let handle = server.handle();
+        actix::spawn(server);
+        // Tests and scripts read this line to find the port when listening on port 0.
+        println!("swarmpilot listening on {scheme}://{}", config.listen);
+        println!("admin token in {}", token_path.display());
+        tracing::info!(message = "Standing by: another controller leads.",
+            leader = %leader.holder, address = %leader.address, epoch = leader.epoch);
+        let lease = loop {
+            tokio::select! {
+                _ = &mut *stop => {
+                    handle.stop(true).await;
+                    return Ok(None);
+                }
+                () = tokio::time::sleep(self.every()) => {}
+            }
+            let asked = Instant::now();
+            match self.try_lead("").await {
+                Ok(Ok(lease)) => break (lease, asked),
+                Ok(Err(now)) => {
+                    if now.holder != leader.holder || now.epoch != leader.epoch {
+                        tracing::info!(message = "Another controller leads.",
+                            leader = %now.holder, address = %now.address, epoch = now.epoch);
+                    }
+                    leader = now.clone();
+                    *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+                }
+                Err(error) => tracing::warn!(
+                    message = "Cannot read the leader's lease.",
+                    error = format!("{error:#}")
+                ),
+            }
+        };
+        // The controller binds the same address once the standby's server has let it go.
+        handle.stop(true).await;
+        tracing::info!(message = "Took the lead.", epoch = lease.0.epoch,
+            after = %leader.holder);
+        Ok(Some(lease))
+    }
+
+    /// Says where the leader serves.
+    pub(super) fn advertise(&self, lease: &Lease, url: &str) {
+        if let Err(error) = self.store.advertise(lease, url) {
+            tracing::warn!(message = "Cannot record the leader's address.", %error);
+        }
+    }
+
+    /// Keeps renewing `lease`, taken by a request that started at `start`, until
+    /// `stepping_down` is set; exits the process if a lease's time passes without a renewal.
+    pub(super) fn keep(&self, lease: &Lease, start: Instant, stepping_down: Arc<AtomicBool>) {
+        // Milliseconds from `start` to the start of the last renewal that held.
+        let renewed = Arc::new(AtomicU64::new(0));
+        let (store, lease, ttl, every) =
+            (self.store.clone(), lease.clone(), self.ttl, self.every());
+        let (held, down) = (renewed.clone(), stepping_down.clone());
+        let spawned = std::thread::Builder::new()
+            .name("lease-renew".into())
+            .spawn(move || {
+                while !down.load(Ordering::SeqCst) {
+                    std::thread::sleep(every);
+                    let at = start.elapsed().as_millis() as u64;
+                    match store.renew(&lease, ttl.as_millis() as i64) {
+                        Ok(true) => held.store(at, Ordering::SeqCst),
+                        Ok(false) if down.load(Ordering::SeqCst) => return,
+                        Ok(false) => step_down("another controller holds the lease"),
+                        Err(error) => {
+                            tracing::warn!(message = "Cannot renew the leader's lease.", %error)
+                        }
+                    }
+                }
+            });
+        // Watches the renewals even while one hangs on an unreachable store.
+        let watchdog = std::thread::Builder::new()
+            .name("lease-watchdog".into())
+            .spawn(move || {
+                // Stops before the lease can run out: a fifth of it is the margin.
+                let limit = (ttl.as_millis() as u64) * 4 / 5;
+                while !stepping_down.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let since = start.elapsed().as_millis() as u64 - renewed.load(Ordering::SeqCst);
+                    if since >= limit && !stepping_down.load(Ordering::SeqCst) {
+                        step_down("the lease could not be renewed in time");
+                    }
+                }
+            });
+        if let Err(error) = spawned.and(watchdog) {
+            step_down(&format!("cannot start the lease's threads: {error}"));
+        }
+    }
+
+    /// Gives the lease up, so that a standby takes over at once.
+    pub(super) fn release(&self, lease: &Lease) {
+        match self.store.release(lease) {
+            Ok(()) => tracing::info!(message = "Lease released.", epoch = lease.epoch),
+            Err(error) => tracing::warn!(message = "Cannot release the lease.", %error),
+        }
+    }
+}
+
+/// Stops acting at once: the process exits (its workers die with it), and whatever runs it
+/// starts it again, as a standby.
+fn step_down(why: &str) -> ! {
+    tracing::error!(
+        message = "Leadership lost: exiting so that only the new leader acts.",
+        reason = why
+    );
+    eprintln!("swarmpilot: leadership lost ({why}); exiting");
+    std::process::exit(EXIT_LEADERSHIP_LOST)
+}
+
+/// This controller's name in elections: kept in the data directory, so a restarted
+/// controller takes its own lease back at once (in a new epoch).
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() {
+            return Ok(id.to_string());
+        }
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let id = format!("{}-{suffix}", host.trim());
+    std::fs::write(&path, format!("{id}\n"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(id)
+}

@@ -31,6 +31,12 @@ const HIGH_RATE: f64 = 52.0;
 /// How long approvals wait in the demo when it runs on the embedded policy, seconds.
 const DEMO_APPROVAL_EXPIRY_SECS: u64 = 40;
 
+/// The base risk of a restart in the demo (policy default 0.4): a leaking worker's restart
+/// (confidence at most 0.8) then scores medium and waits for approval at every pool size up
+/// to the demo's eight workers, where the default would let it apply alone once the pool
+/// has scaled out to eight (0.4 + 0.3 / 8 + 0.3 x 0.2 < 0.5).
+const DEMO_RESTART_RISK: f64 = 0.45;
+
 /// How the demo is run.
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
@@ -93,6 +99,8 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
     if embedded {
         // So that a waiting approval visibly expires within the run.
         config.policy.policy.automation.approval_expiry_secs = DEMO_APPROVAL_EXPIRY_SECS;
+        // So that the leak's restart waits for a person whatever the pool's size then.
+        config.policy.policy.automation.risk.kind.restart = DEMO_RESTART_RISK;
     }
     let mistake = scenario::mistake_window(&config.policy.policy, config.duration);
     // The AI phase: the workers call a local mock provider (embedded policy only).

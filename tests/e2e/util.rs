@@ -52,6 +52,9 @@ impl Server {
         for (name, text) in files {
             std::fs::write(policies.join(name), text).unwrap();
         }
+        if let Some(store) = store_under_test(files) {
+            std::fs::write(policies.join("zz-test-store.toml"), store).unwrap();
+        }
         let data_dir = dir.path().join("data");
         let log_path = dir.path().join("server.log");
         let (child, url) = spawn(&policies, &data_dir, &log_path, env);
@@ -392,6 +395,22 @@ fn spawn(
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     (child, url)
+}
+
+/// With `SWARMPILOT_TEST_STORE=postgres`, the whole suite runs on PostgreSQL: each server
+/// whose policy names no store gets a new database of the test server. Unset (or `sqlite`),
+/// servers keep the SQLite file of their data directory.
+fn store_under_test(files: &[(&str, &str)]) -> Option<String> {
+    match std::env::var("SWARMPILOT_TEST_STORE").as_deref() {
+        Ok("postgres") => {}
+        Ok("sqlite") | Err(_) => return None,
+        Ok(other) => panic!("SWARMPILOT_TEST_STORE={other}: sqlite or postgres"),
+    }
+    if files.iter().any(|(_, text)| text.contains("[store]")) {
+        return None;
+    }
+    let url = swarmpilot::store::testing::TestServer::shared().fresh_database();
+    Some(format!("[store]\nurl = \"{url}\"\n"))
 }
 
 /// Polls `check` every 200 ms until it returns `Some`, or panics after `timeout`.

@@ -1,6 +1,6 @@
 //! Leadership among `serve` processes on one PostgreSQL store: one leads (runs the
 //! controller and acts), the others stand by (serve reads and say where the leader is) and
-//! try for the lease every third of its time. The lease is a row in the store
+//! try for the lease every second (every third of its time if that is shorter). The lease is a row in the store
 //! (`store/lease.rs`, which says why it is safe); the leader renews it on a thread of its
 //! own, and a watchdog exits the process once a lease's time has gone by without a renewal,
 //! before another controller can take it. The controller's store is fenced by the lease's
@@ -52,9 +52,15 @@ impl Election {
         self.ttl.as_millis() as i64
     }
 
-    /// How often a standby tries for the lease, and the leader renews it.
+    /// How often the leader renews the lease.
     fn every(&self) -> Duration {
         self.ttl / 3
+    }
+
+    /// How often a standby tries for the lease: every second at most, so that a lease
+    /// released on SIGTERM is taken within about a second (a try is one small statement).
+    fn poll(&self) -> Duration {
+        self.every().min(Duration::from_secs(1))
     }
 
     async fn try_lead(&self, address: &str) -> anyhow::Result<Result<Lease, crate::store::Leader>> {
@@ -117,7 +123,7 @@ impl Election {
                     handle.stop(true).await;
                     return Ok(None);
                 }
-                () = tokio::time::sleep(self.every()) => {}
+                () = tokio::time::sleep(self.poll()) => {}
             }
             let asked = Instant::now();
             match self.try_lead("").await {

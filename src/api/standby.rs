@@ -81,7 +81,10 @@ pub fn serve(
             .route("/api/v1/log", web::get().to(log))
             .default_service(web::to(elsewhere))
     })
-    .workers(1);
+    .workers(1)
+    // The process's signals are `serve`'s; a takeover stops this server at once.
+    .disable_signals()
+    .shutdown_timeout(1);
     Ok(match tls {
         Some(config) => server.listen_rustls_0_23(listener, config)?,
         None => server.listen(listener)?,
@@ -123,9 +126,36 @@ async fn elsewhere(state: web::Data<StandbyState>, req: HttpRequest) -> HttpResp
     )
 }
 
-/// Whether the caller is at least a viewer; the refusal when not.
-fn viewer(state: &StandbyState, req: &HttpRequest) -> Result<(), ApiError> {
-    standby_caller(req, &state.admin_token, &state.policy)?.require(Role::Viewer)
+/// The most rows a standby's list answers.
+const MOST_ROWS: usize = 1000;
+
+/// Whether the caller is at least a viewer asking for no filter or page but a `limit`
+/// (filters and pages are the leader's to answer); the rows to answer, or the refusal.
+fn viewer(state: &StandbyState, req: &HttpRequest) -> Result<usize, ApiError> {
+    standby_caller(req, &state.admin_token, &state.policy)?.require(Role::Viewer)?;
+    let mut limit = 100;
+    for pair in req.query_string().split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("limit", value)) => {
+                limit = value.parse::<usize>().map_err(|_| {
+                    ApiError::bad_request(Some("limit"), "limit is a whole number of rows")
+                })?;
+            }
+            _ => {
+                return Err(ApiError {
+                    status: actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                    code: "standby",
+                    message: format!(
+                        "this controller is a standby and answers only the newest rows \
+                         (limit): ask the leader at {} for filters and pages",
+                        state.leader_address()
+                    ),
+                    field: None,
+                });
+            }
+        }
+    }
+    Ok(limit.clamp(1, MOST_ROWS))
 }
 
 /// `GET /api/v1/system` on a standby.
@@ -162,14 +192,19 @@ async fn read<T: Send + 'static>(
     web::block(move || f(&store))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(format!("store: {e}")))
+        .map_err(|error| {
+            // The server's message stays in the log, not in the answer.
+            tracing::warn!(message = "Standby read failed.", %error);
+            ApiError::internal("the store could not be read")
+        })
 }
 
 async fn actions(state: web::Data<StandbyState>, req: HttpRequest) -> HttpResponse {
-    if let Err(error) = viewer(&state, &req) {
-        return state.refused(error.status, error);
-    }
-    match read(&state, |store| store.actions(None, 100)).await {
+    let limit = match viewer(&state, &req) {
+        Ok(limit) => limit,
+        Err(error) => return state.refused(error.status, error),
+    };
+    match read(&state, move |store| store.actions(None, limit)).await {
         Ok(actions) => {
             HttpResponse::Ok().json(actions.iter().map(ActionOut::from).collect::<Vec<_>>())
         }
@@ -196,11 +231,12 @@ async fn action(
 }
 
 async fn log(state: web::Data<StandbyState>, req: HttpRequest) -> HttpResponse {
-    if let Err(error) = viewer(&state, &req) {
-        return state.refused(error.status, error);
-    }
+    let limit = match viewer(&state, &req) {
+        Ok(limit) => limit,
+        Err(error) => return state.refused(error.status, error),
+    };
     let filter = LogFilter {
-        limit: 1000,
+        limit,
         ..LogFilter::default()
     };
     match read(&state, move |store| store.log(&filter)).await {

@@ -1,15 +1,18 @@
 //! Leadership among `serve` processes on one PostgreSQL store: one leads (runs the
 //! controller and acts), the others stand by (serve reads and say where the leader is) and
-//! try for the lease every second (every third of its time if that is shorter). The lease is a row in the store
-//! (`store/lease.rs`, which says why it is safe); the leader renews it on a thread of its
-//! own, and a watchdog exits the process once a lease's time has gone by without a renewal,
-//! before another controller can take it. The controller's store is fenced by the lease's
-//! epoch, so a leader that was paused past its lease cannot write either.
+//! try for the lease every second (every third of its time if that is shorter). The lease is
+//! a row in the store (`store/lease.rs`, which says why it is safe); the leader renews it on
+//! a thread of its own from the moment it takes it, and a watchdog exits the process once
+//! four fifths of a lease pass (on the boot clock, which counts a suspend) since the start of
+//! the last renewal that held, before another controller can take it. The controller's store
+//! is fenced by the lease's epoch, so a leader that was paused past its lease cannot commit a
+//! write either. Each controller's name is kept, and locked, in `DATA_DIR/node.id`: two
+//! processes on one data directory would share a name, so the second refuses to start.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -28,6 +31,8 @@ pub(super) struct Election {
     store: Store,
     holder: String,
     ttl: Duration,
+    /// `node.id`, locked for as long as this process runs.
+    _node: std::fs::File,
 }
 
 impl Election {
@@ -39,12 +44,14 @@ impl Election {
         if matches!(target, StoreTarget::Sqlite(_)) {
             return Ok(None);
         }
-        // A connection of its own: renewals never wait behind the controller's writes.
+        let (holder, node) = node_id(&config.data_dir)?;
+        // A connection of its own: renewals never wait behind the controller's statements.
         let store = Store::open_target(&target).context("cannot open the store")?;
         Ok(Some(Election {
             store,
-            holder: node_id(&config.data_dir)?,
+            holder,
             ttl: Duration::from_secs(policy.lease_secs),
+            _node: node,
         }))
     }
 
@@ -75,17 +82,21 @@ impl Election {
             .context("cannot reach the store for the leader's lease")
     }
 
-    /// Takes the lease, standing by on `config.listen` until it is free; `None` when `stop`
-    /// fired first. Answers the lease and when the request that took it started (its renewals
-    /// count from there). `config.listen` becomes the address actually bound.
+    /// Takes the lease, standing by on `config.listen` until it is free, and keeps renewing
+    /// it from then until `stepping_down` is set; `None` when `stop` fired first.
+    /// `config.listen` becomes the address actually bound.
     pub(super) async fn lead(
         &self,
         config: &mut ControllerConfig,
         stop: &mut tokio::sync::oneshot::Receiver<()>,
-    ) -> anyhow::Result<Option<(Lease, Instant)>> {
-        let asked = Instant::now();
+        stepping_down: &Arc<AtomicBool>,
+    ) -> anyhow::Result<Option<Lease>> {
+        let asked = boot_ms();
         let mut leader = match self.try_lead("").await? {
-            Ok(lease) => return Ok(Some((lease, asked))),
+            Ok(lease) => {
+                self.keep(&lease, asked, stepping_down.clone());
+                return Ok(Some(lease));
+            }
             Err(leader) => leader,
         };
         let listener = TcpListener::bind(config.listen)
@@ -125,9 +136,14 @@ impl Election {
                 }
                 () = tokio::time::sleep(self.poll()) => {}
             }
-            let asked = Instant::now();
+            let asked = boot_ms();
             match self.try_lead("").await {
-                Ok(Ok(lease)) => break (lease, asked),
+                Ok(Ok(lease)) => {
+                    // Renewing before anything else: the standby's server takes a moment
+                    // to stop, and the controller to start.
+                    self.keep(&lease, asked, stepping_down.clone());
+                    break lease;
+                }
                 Ok(Err(now)) => {
                     if now.holder != leader.holder || now.epoch != leader.epoch {
                         tracing::info!(message = "Another controller leads.",
@@ -144,7 +160,7 @@ impl Election {
         };
         // The controller binds the same address once the standby's server has let it go.
         handle.stop(true).await;
-        tracing::info!(message = "Took the lead.", epoch = lease.0.epoch,
+        tracing::info!(message = "Took the lead.", epoch = lease.epoch,
             after = %leader.holder);
         Ok(Some(lease))
     }
@@ -156,11 +172,12 @@ impl Election {
         }
     }
 
-    /// Keeps renewing `lease`, taken by a request that started at `start`, until
-    /// `stepping_down` is set; exits the process if a lease's time passes without a renewal.
-    pub(super) fn keep(&self, lease: &Lease, start: Instant, stepping_down: Arc<AtomicBool>) {
-        // Milliseconds from `start` to the start of the last renewal that held.
-        let renewed = Arc::new(AtomicU64::new(0));
+    /// Keeps renewing `lease`, taken by a request that started at `asked` (boot clock,
+    /// milliseconds), until `stepping_down` is set; exits the process once four fifths of a
+    /// lease pass without a renewal that held.
+    fn keep(&self, lease: &Lease, asked: u64, stepping_down: Arc<AtomicBool>) {
+        // The start of the last renewal that held, boot clock milliseconds.
+        let renewed = Arc::new(AtomicU64::new(asked));
         let (store, lease, ttl, every) =
             (self.store.clone(), lease.clone(), self.ttl, self.every());
         let (held, down) = (renewed.clone(), stepping_down.clone());
@@ -168,16 +185,21 @@ impl Election {
             .name("lease-renew".into())
             .spawn(move || {
                 while !down.load(Ordering::SeqCst) {
-                    std::thread::sleep(every);
-                    let at = start.elapsed().as_millis() as u64;
-                    match store.renew(&lease, ttl.as_millis() as i64) {
-                        Ok(true) => held.store(at, Ordering::SeqCst),
+                    let at = boot_ms();
+                    let next = match store.renew(&lease, ttl.as_millis() as i64) {
+                        Ok(true) => {
+                            held.fetch_max(at, Ordering::SeqCst);
+                            every
+                        }
                         Ok(false) if down.load(Ordering::SeqCst) => return,
                         Ok(false) => step_down("another controller holds the lease"),
                         Err(error) => {
-                            tracing::warn!(message = "Cannot renew the leader's lease.", %error)
+                            tracing::warn!(message = "Cannot renew the leader's lease.", %error);
+                            // Soon again: one lost round trip must not cost the lease.
+                            Duration::from_millis(250)
                         }
-                    }
+                    };
+                    std::thread::sleep(next);
                 }
             });
         // Watches the renewals even while one hangs on an unreachable store.
@@ -188,7 +210,8 @@ impl Election {
                 let limit = (ttl.as_millis() as u64) * 4 / 5;
                 while !stepping_down.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(100));
-                    let since = start.elapsed().as_millis() as u64 - renewed.load(Ordering::SeqCst);
+                    let last = renewed.load(Ordering::SeqCst);
+                    let since = boot_ms().saturating_sub(last);
                     if since >= limit && !stepping_down.load(Ordering::SeqCst) {
                         step_down("the lease could not be renewed in time");
                     }
@@ -219,24 +242,70 @@ fn step_down(why: &str) -> ! {
     std::process::exit(EXIT_LEADERSHIP_LOST)
 }
 
-/// This controller's name in elections: kept in the data directory, so a restarted
-/// controller takes its own lease back at once (in a new epoch).
-fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
-    let path = data_dir.join("node.id");
-    if let Ok(id) = std::fs::read_to_string(&path) {
-        let id = id.trim();
-        if !id.is_empty() {
-            return Ok(id.to_string());
-        }
-    }
+/// Milliseconds on the boot clock, which, unlike the monotonic one, counts a suspend.
+fn boot_ms() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) };
+    now.tv_sec as u64 * 1000 + now.tv_nsec as u64 / 1_000_000
+}
+
+/// This controller's name in elections, kept in `DATA_DIR/node.id` (so a restarted
+/// controller takes its own lease back at once, in a new epoch), and that file, locked: a
+/// second process on the same data directory would share the name, and is refused.
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<(String, std::fs::File)> {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let path = data_dir.join("node.id");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        anyhow::bail!(
+            "another swarmpilot process uses the data directory {}: each controller needs its own",
+            data_dir.display()
+        );
+    }
+    let mut id = String::new();
+    file.read_to_string(&mut id)?;
+    let id = id.trim().to_string();
+    if !id.is_empty() {
+        return Ok((id, file));
+    }
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let id = format!("{}-{suffix}", host.trim());
-    std::fs::write(&path, format!("{id}\n"))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(id)
+    file.rewind()?;
+    writeln!(file, "{id}").with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((id, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_directory_names_one_controller_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, held) = node_id(dir.path()).unwrap();
+        assert!(!id.is_empty());
+        let refused = node_id(dir.path()).unwrap_err().to_string();
+        assert!(refused.contains("another swarmpilot process"), "{refused}");
+        drop(held);
+        // Started again once the first is gone: the same name, so its lease comes back.
+        let (again, _held) = node_id(dir.path()).unwrap();
+        assert_eq!(again, id);
+    }
 }

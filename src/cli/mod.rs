@@ -438,26 +438,52 @@ fn default_demo_listen() -> SocketAddr {
 }
 
 async fn serve(mut config: ControllerConfig, advertise_url: Option<String>) -> anyhow::Result<()> {
+    if let Some(url) = &advertise_url {
+        let usable = (url.starts_with("http://") || url.starts_with("https://"))
+            && actix_web::http::header::HeaderValue::from_str(url).is_ok();
+        anyhow::ensure!(
+            usable,
+            "--advertise-url {url:?} is not an http:// or https:// URL"
+        );
+    }
     let grace = Duration::from_secs(config.policy.policy.global.shutdown_grace_secs);
     let mut stop = watch_signals(grace).context("cannot watch SIGTERM and SIGINT")?;
+    // Heard from the start: a standby told to reload must not die of the signal.
+    let keeper = reload_on_sighup().context("cannot watch SIGHUP")?;
     // On a PostgreSQL store, controllers elect one leader; the others stand by.
     let election = leader::Election::of(&config)?;
     let stepping_down = Arc::new(AtomicBool::new(false));
     let mut lease = None;
     if let Some(election) = &election {
-        let Some((held, since)) = election.lead(&mut config, &mut stop).await? else {
+        let Some(held) = election
+            .lead(&mut config, &mut stop, &stepping_down)
+            .await?
+        else {
             tracing::info!(message = "Standby stopped.");
             return Ok(());
         };
-        election.keep(&held, since, stepping_down.clone());
         config.lease = Some(held.clone());
         lease = Some(held);
     }
-    let controller = Controller::start(config).await?;
+    // Gives the lease up, so that a standby takes over at once.
+    let release = || {
+        if let (Some(election), Some(lease)) = (&election, &lease) {
+            stepping_down.store(true, Ordering::SeqCst);
+            election.release(lease);
+        }
+    };
+    let controller = match Controller::start(config).await {
+        Ok(controller) => controller,
+        Err(error) => {
+            // A leader that cannot start must not keep the standbys waiting.
+            release();
+            return Err(error.into());
+        }
+    };
     if let (Some(election), Some(lease)) = (&election, &lease) {
         election.advertise(lease, advertise_url.as_deref().unwrap_or(&controller.url));
     }
-    reload_on_sighup(controller.policy_keeper.clone()).context("cannot watch SIGHUP")?;
+    let _ = keeper.set(controller.policy_keeper.clone());
     // Tests and scripts read this line to find the port when listening on port 0.
     println!("swarmpilot listening on {}", controller.url);
     println!("admin token in {}", controller.token_path.display());
@@ -470,34 +496,42 @@ async fn serve(mut config: ControllerConfig, advertise_url: Option<String>) -> a
     for file in controller.final_report(left).await {
         eprintln!("final report: {}", file.display());
     }
-    if let (Some(election), Some(lease)) = (&election, &lease) {
-        stepping_down.store(true, Ordering::SeqCst);
-        election.release(lease);
-    }
+    release();
     tracing::info!(message = "Controller stopped.");
     Ok(())
 }
 
-/// Reloads the policy on every SIGHUP, as daemons do; a policy that does not load is logged
-/// and the running one stays.
-fn reload_on_sighup(
-    keeper: actix::Addr<crate::actors::policy::PolicyKeeper>,
-) -> std::io::Result<()> {
+/// Reloads the policy on every SIGHUP, as daemons do, once the keeper is set (a standby has
+/// none: it reads the policy when it leads); a policy that does not load is logged and the
+/// running one stays.
+fn reload_on_sighup() -> std::io::Result<Arc<std::sync::OnceLock<PolicyKeeperAddr>>> {
     use crate::actors::policy::ReloadPolicy;
+    let keeper: Arc<std::sync::OnceLock<PolicyKeeperAddr>> = Arc::default();
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
+    let slot = keeper.clone();
     std::thread::Builder::new()
         .name("sighup".into())
         .spawn(move || {
             // The keeper logs the outcome: the new version, or why the running one stays.
             for _ in signals.forever() {
-                tracing::info!(message = "SIGHUP: reloading the policy.");
-                keeper.do_send(ReloadPolicy {
-                    actor: "SIGHUP".into(),
-                });
+                match slot.get() {
+                    Some(keeper) => {
+                        tracing::info!(message = "SIGHUP: reloading the policy.");
+                        keeper.do_send(ReloadPolicy {
+                            actor: "SIGHUP".into(),
+                        });
+                    }
+                    None => tracing::info!(
+                        message = "SIGHUP on a standby: the policy is read when it leads."
+                    ),
+                }
             }
         })?;
-    Ok(())
+    Ok(keeper)
 }
+
+/// The address of the actor that keeps the policy.
+type PolicyKeeperAddr = actix::Addr<crate::actors::policy::PolicyKeeper>;
 
 /// How long a shutdown may take in all before the process exits regardless.
 fn shutdown_bound(grace: Duration) -> Duration {

@@ -102,6 +102,8 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
         // So that the leak's restart waits for a person whatever the pool's size then.
         config.policy.policy.automation.risk.kind.restart = DEMO_RESTART_RISK;
     }
+    // Alone, never in a store that controllers share.
+    config.policy.policy.store = crate::policy::StorePolicy::default();
     let mistake = scenario::mistake_window(&config.policy.policy, config.duration);
     // The AI phase: the workers call a local mock provider (embedded policy only).
     let mut ai_phase = None;
@@ -126,7 +128,7 @@ pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
         listen: config.listen,
         agent_exe: config.agent_exe,
         clock: crate::clock::Clock::system(),
-        // The demo runs alone, on its own data directory.
+        // The demo runs alone, on the SQLite file of its own data directory.
         lease: None,
     })
     .await?;

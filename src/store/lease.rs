@@ -2,13 +2,15 @@
 //! naming its holder, the address it serves on, an epoch and a deadline. Time is the
 //! database's (`clock_timestamp()`), so the controllers' clocks may disagree.
 //!
-//! Why it is safe: a holder renews before a third of the lease has passed, and steps down
-//! (the process exits) once a lease's time has passed since the start of its last successful
-//! renewal, measured on its own monotonic clock. The database sets the deadline at the
-//! renewal's arrival, after that start, so the holder has stopped before another can take
-//! the lease. A holder that was paused (and so could not step down) is fenced instead: every
-//! write transaction first checks, holding a share lock on the lease row until it commits,
-//! that its epoch still holds the lease, and a new holder always takes a new epoch.
+//! Why it is safe: a holder renews every third of the lease and steps down (the process
+//! exits) once four fifths of a lease have passed since the start of its last renewal that
+//! held, on its own boot clock. The database sets the deadline when the renewal arrives,
+//! after that start, so the holder has stopped before another can take the lease, unless the
+//! two clocks run at rates a fifth apart. A holder that was paused (and so could not step
+//! down) is fenced instead: every write transaction ends by checking, under a share lock on
+//! the lease row held until it commits, that its epoch still holds the lease, and a new
+//! holder always takes a new epoch. What is fenced is the database: a paused holder's driver
+//! call or notification already under way when it resumes is not (see the README).
 
 use super::sql::{Db, values};
 use super::{Backend, Store, StoreError};
@@ -158,8 +160,8 @@ impl Store {
     }
 }
 
-/// Inside a write transaction: fails unless `lease` still holds, and keeps a share lock on
-/// its row until the transaction ends, so no other holder can take it meanwhile.
+/// Last in a write transaction: fails unless `lease` still holds, and keeps a share lock on
+/// its row until the transaction ends, so no other holder can take it before the commit.
 pub(super) fn check_fence(db: &mut dyn Db, lease: &Lease) -> Result<(), StoreError> {
     let sql = format!(
         "SELECT epoch FROM leader_lease

@@ -327,12 +327,14 @@ impl Store {
                 Ok(out)
             }
             Backend::Postgres { conn, fault, .. } => lock(conn).transaction(|conn| {
-                if let Some(lease) = self.fence.get() {
-                    lease::check_fence(conn, lease)?;
-                }
                 let out = f(conn)?;
                 if fault.as_ref().is_some_and(|path| path.exists()) {
                     return Err(StoreError::WriteRefused);
+                }
+                // Last before the commit, so the lease row is share-locked only that long
+                // (a renewal waits for it) and still from the check through the commit.
+                if let Some(lease) = self.fence.get() {
+                    lease::check_fence(conn, lease)?;
                 }
                 Ok(out)
             }),

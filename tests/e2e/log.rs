@@ -169,9 +169,11 @@ async fn a_dry_run_logs_what_it_would_do_and_applies_nothing() {
         secrets.path(),
         "[automation]\ndry_run = true\n",
     ));
+    // Proposed, then superseded in a second transaction: a read may fall between the two.
     let logged = wait_for("the dry-run proposal", Duration::from_secs(15), || async {
         let (_, actions) = server.get("/api/v1/actions").await;
-        actions.as_array()?.first().cloned()
+        let first = actions.as_array()?.first().cloned()?;
+        (first["state"] != "proposed").then_some(first)
     })
     .await;
     assert_eq!(logged["state"], "superseded");

@@ -130,7 +130,7 @@ impl PgConn {
         result
     }
 
-    /// Runs statements with no parameters and no answer (schema changes).
+    /// Runs statements with no parameters and no answer (BEGIN, COMMIT, schema changes).
     pub(super) fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
         let client = self.client()?;
         let done = futures_executor::block_on(client.batch_execute(sql)).map_err(StoreError::from);
@@ -305,6 +305,10 @@ fn row_values(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
 }
 
 impl Db for PgConn {
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        PgConn::batch(self, sql)
+    }
+
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         let statement = self.statement(sql)?;
         let client = self.client()?;

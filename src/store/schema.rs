@@ -11,6 +11,7 @@ use rusqlite::Connection;
 
 use super::StoreError;
 use super::pg::PgConn;
+use super::sql::{Db, Lite, values};
 
 /// The advisory lock key migrations hold on PostgreSQL ("swarmpil" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7377_6172_6d70_696c;
@@ -63,24 +64,9 @@ pub(super) fn migrate_sqlite(conn: &mut Connection, now_ms: i64) -> Result<(), S
     conn.execute_batch(MIGRATION_TABLE)?;
     for migration in MIGRATIONS {
         let tx = conn.transaction()?;
-        let done: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
-            [migration.version],
-            |row| row.get(0),
-        )?;
-        if !done {
-            (migration.sqlite)(&tx)?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?1, ?2, ?3)",
-                rusqlite::params![migration.version, migration.name, now_ms],
-            )?;
-            tracing::info!(
-                message = "Store schema migrated.",
-                engine = "sqlite",
-                version = migration.version,
-                name = migration.name
-            );
-        }
+        apply_once(&mut Lite(&tx), migration, now_ms, "sqlite", |_| {
+            (migration.sqlite)(&tx)
+        })?;
         tx.commit()?;
     }
     Ok(())
@@ -88,36 +74,48 @@ pub(super) fn migrate_sqlite(conn: &mut Connection, now_ms: i64) -> Result<(), S
 
 /// Brings a PostgreSQL database up to the newest schema.
 pub(super) fn migrate_postgres(conn: &mut PgConn, now_ms: i64) -> Result<(), StoreError> {
-    use super::sql::{Db, values};
     for migration in MIGRATIONS {
         conn.transaction(|conn| {
             // A long migration by another controller is waited for, not timed out.
             conn.batch("SET LOCAL statement_timeout = 0")?;
             conn.execute("SELECT pg_advisory_xact_lock(?1)", &values![MIGRATION_LOCK])?;
             conn.batch(MIGRATION_TABLE)?;
-            let done: bool = conn
-                .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
-                    &values![migration.version],
-                )?
-                .get(0)?;
-            if !done {
-                conn.batch(migration.postgres)?;
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_ms)
-                     VALUES (?1, ?2, ?3)",
-                    &values![migration.version, migration.name, now_ms],
-                )?;
-                tracing::info!(
-                    message = "Store schema migrated.",
-                    engine = "postgres",
-                    version = migration.version,
-                    name = migration.name
-                );
-            }
-            Ok(())
+            apply_once(conn, migration, now_ms, "postgres", |db| {
+                db.batch(migration.postgres)
+            })
         })?;
     }
+    Ok(())
+}
+
+/// Runs `step` and records `migration` as applied, unless `db` says it was already.
+fn apply_once(
+    db: &mut dyn Db,
+    migration: &Migration,
+    now_ms: i64,
+    engine: &str,
+    step: impl FnOnce(&mut dyn Db) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let done: bool = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            &values![migration.version],
+        )?
+        .get(0)?;
+    if done {
+        return Ok(());
+    }
+    step(db)?;
+    db.execute(
+        "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?1, ?2, ?3)",
+        &values![migration.version, migration.name, now_ms],
+    )?;
+    tracing::info!(
+        message = "Store schema migrated.",
+        engine,
+        version = migration.version,
+        name = migration.name
+    );
     Ok(())
 }
 

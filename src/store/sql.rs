@@ -190,6 +190,9 @@ pub(super) trait Db {
         visit: &mut dyn FnMut(Row) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
 
+    /// Runs statements with no parameters and no answer (schema changes).
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+
     /// Runs one statement once for each parameter list; answers how many rows each run
     /// changed. PostgreSQL sends them all before reading any answer (one round trip); each
     /// commits on its own outside a transaction, so call it inside `with_tx`.
@@ -236,6 +239,10 @@ impl rusqlite::ToSql for Value {
 }
 
 impl Db for Lite<'_> {
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.0.execute_batch(sql)?)
+    }
+
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         let mut stmt = self.0.prepare_cached(sql)?;
         Ok(stmt.execute(rusqlite::params_from_iter(params))? as u64)

@@ -111,7 +111,8 @@ impl Actuator {
         let judge = match self.store.action(id) {
             Ok(Some(action)) => match action.change {
                 Change::Scale { from, to } if to < from => Judge::Removing,
-                Change::Redistribute { .. } | Change::Restart { .. } => Judge::Removing,
+                Change::Redistribute { .. } => Judge::Removing,
+                Change::Restart { .. } => Judge::Restarting,
                 Change::AdjustConcurrency { from, to } if to < from => Judge::Easing,
                 Change::AdjustConcurrency { .. } => Judge::Pacing,
                 // The agent's errors and latency were the provider's: judged on its health.

@@ -70,6 +70,10 @@ pub enum Judge {
     Adding,
     /// A change that takes capacity away or moves load: the hottest agent's CPU too.
     Removing,
+    /// A restart: while the restarted agent starts (within its grace) the load the others
+    /// carry for it is expected, and only statuses are judged; once it serves, as `Adding`:
+    /// the capacity is back, and how hot the pool runs is the load's doing, not the restart's.
+    Restarting,
     /// A concurrency decrease against a throttling provider: status only. Its errors and
     /// latency are the provider's (they rise and fall with the load, not with the limit), and
     /// queueing for a turn is the point.
@@ -146,6 +150,24 @@ pub fn check(
         verdict.now = now;
         return verdict;
     }
+    let starting: Vec<&str> = snapshot
+        .agents
+        .iter()
+        .filter(|a| a.pool == pool && a.status == AgentStatus::Starting)
+        .map(|a| a.id.as_str())
+        .collect();
+    if judge == Judge::Restarting && starting_ok && !starting.is_empty() {
+        verdict.inconclusive.push(format!(
+            "load not judged while {} starts",
+            starting.join(", ")
+        ));
+        verdict.now = now;
+        return verdict;
+    }
+    let judge = match judge {
+        Judge::Restarting => Judge::Adding,
+        other => other,
+    };
     if judge == Judge::Pacing {
         let before = before.error_rate.unwrap_or(0.0);
         match now.error_rate {
@@ -260,6 +282,54 @@ mod tests {
         assert!(verdict.failed.iter().any(|f| f.contains("CPU")));
         assert!(verdict.failed.iter().any(|f| f.contains("p95 latency")));
         assert!(verdict.failed.iter().any(|f| f.contains("offline")));
+    }
+
+    #[test]
+    fn a_restart_is_not_judged_on_load_while_its_agent_starts() {
+        let conditions = Verification::default();
+        let before = Baseline::of(
+            &fleet(vec![
+                agent("a", AgentStatus::Active, 30.0, Some(40.0)),
+                agent("b", AgentStatus::Active, 30.0, Some(40.0)),
+            ]),
+            "p",
+        );
+        // b restarts: a carries its load, hot and slow, as expected for a moment.
+        let restarting = fleet(vec![
+            agent("a", AgentStatus::Busy, 99.0, Some(500.0)),
+            agent("b", AgentStatus::Starting, 0.0, None),
+        ]);
+        let early = check(
+            &before,
+            &restarting,
+            "p",
+            &conditions,
+            true,
+            Judge::Restarting,
+        );
+        assert!(early.failed.is_empty(), "{early:?}");
+        assert_eq!(early.inconclusive, ["load not judged while b starts"]);
+        // Past its grace, a restarted agent still starting fails, and the load is judged.
+        let late = check(
+            &before,
+            &restarting,
+            "p",
+            &conditions,
+            false,
+            Judge::Restarting,
+        );
+        assert_eq!(late.failed.len(), 2, "{late:?}");
+        // Once it serves, slower answers fail; a pool hot under its load does not.
+        let back = fleet(vec![
+            agent("a", AgentStatus::Busy, 99.0, Some(500.0)),
+            agent("b", AgentStatus::Active, 10.0, Some(40.0)),
+        ]);
+        let served = check(&before, &back, "p", &conditions, true, Judge::Restarting);
+        assert_eq!(
+            served.failed,
+            ["p95 latency 500 ms is above 110% of 40 ms before"],
+            "{served:?}"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! is fenced by the lease's epoch, so a leader that was paused past its lease cannot commit a
 //! write either. Each controller's name is kept, and locked, in `DATA_DIR/node.id`: two
 //! processes on one data directory would share a name, so the second refuses to start.
+//! With `[store.kubernetes_lease]`, a Kubernetes Lease chooses the leader instead of the row
+//! (`leader/kubernetes.rs`), and the row only fences.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +22,8 @@ use crate::api::standby::{StandbyState, serve as serve_standby};
 use crate::controller::ControllerConfig;
 use crate::store::{Lease, Store, StoreTarget};
 
+mod kubernetes;
+
 /// The name of the election all controllers of one store take part in.
 const ELECTION: &str = "controller";
 
@@ -31,6 +35,8 @@ pub(super) struct Election {
     store: Store,
     holder: String,
     ttl: Duration,
+    /// The Kubernetes Lease that chooses the leader, when the policy names one.
+    kube: Option<Arc<kubernetes::KubeElection>>,
     /// `node.id`, locked for as long as this process runs.
     _node: std::fs::File,
 }
@@ -47,10 +53,17 @@ impl Election {
         let (holder, node) = node_id(&config.data_dir)?;
         // A connection of its own: renewals never wait behind the controller's statements.
         let store = Store::open_target(&target).context("cannot open the store")?;
+        let ttl = Duration::from_secs(policy.lease_secs);
+        let kube = policy
+            .kubernetes_lease
+            .as_ref()
+            .map(|lease| kubernetes::KubeElection::new(lease, &holder, ttl).map(Arc::new))
+            .transpose()?;
         Ok(Some(Election {
             store,
             holder,
-            ttl: Duration::from_secs(policy.lease_secs),
+            ttl,
+            kube,
             _node: node,
         }))
     }
@@ -71,6 +84,11 @@ impl Election {
     }
 
     async fn try_lead(&self, address: &str) -> anyhow::Result<Result<Lease, crate::store::Leader>> {
+        if let Some(kube) = &self.kube {
+            return kube
+                .try_lead(&self.store, &self.holder, address, ELECTION)
+                .await;
+        }
         let (store, holder, address, ttl) = (
             self.store.clone(),
             self.holder.clone(),
@@ -92,12 +110,25 @@ impl Election {
         stepping_down: &Arc<AtomicBool>,
     ) -> anyhow::Result<Option<Lease>> {
         let asked = boot_ms();
-        let mut leader = match self.try_lead("").await? {
-            Ok(lease) => {
+        let mut leader = match self.try_lead("").await {
+            Ok(Ok(lease)) => {
                 self.keep(&lease, asked, stepping_down.clone());
                 return Ok(Some(lease));
             }
-            Err(leader) => leader,
+            Ok(Err(leader)) => leader,
+            // Stands by, and tries again as a standby does.
+            Err(error) => {
+                tracing::warn!(
+                    message = "Cannot read the leader's lease.",
+                    error = format!("{error:#}")
+                );
+                crate::store::Leader {
+                    holder: String::new(),
+                    address: String::new(),
+                    epoch: 0,
+                    expires_in_ms: 0,
+                }
+            }
         };
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -180,13 +211,20 @@ impl Election {
         let renewed = Arc::new(AtomicU64::new(asked));
         let (store, lease, ttl, every) =
             (self.store.clone(), lease.clone(), self.ttl, self.every());
+        let kube = self.kube.clone();
+        let renew = move || match &kube {
+            Some(kube) => kube.renew(),
+            None => store
+                .renew(&lease, ttl.as_millis() as i64)
+                .map_err(|e| e.to_string()),
+        };
         let (held, down) = (renewed.clone(), stepping_down.clone());
         let spawned = std::thread::Builder::new()
             .name("lease-renew".into())
             .spawn(move || {
                 while !down.load(Ordering::SeqCst) {
                     let at = boot_ms();
-                    let next = match store.renew(&lease, ttl.as_millis() as i64) {
+                    let next = match renew() {
                         Ok(true) => {
                             held.fetch_max(at, Ordering::SeqCst);
                             every
@@ -224,6 +262,14 @@ impl Election {
 
     /// Gives the lease up, so that a standby takes over at once.
     pub(super) fn release(&self, lease: &Lease) {
+        if let Some(kube) = &self.kube {
+            match kube.release() {
+                Ok(()) => tracing::info!(message = "Kubernetes Lease released."),
+                Err(error) => {
+                    tracing::warn!(message = "Cannot release the Kubernetes Lease.", %error)
+                }
+            }
+        }
         match self.store.release(lease) {
             Ok(()) => tracing::info!(message = "Lease released.", epoch = lease.epoch),
             Err(error) => tracing::warn!(message = "Cannot release the lease.", %error),

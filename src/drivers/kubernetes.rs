@@ -35,12 +35,16 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Driver, DriverError, DriverFuture, excerpt, transport_error};
+use super::{Driver, DriverError, DriverFuture, excerpt};
 use crate::clock;
 use crate::domain::AgentHandle;
 
+mod client;
 pub mod credentials;
 pub mod exec;
+pub mod lease;
+
+pub use client::ApiClient;
 
 pub use credentials::{Auth, Credentials, CredentialsError, Sources};
 
@@ -88,11 +92,7 @@ pub struct KubernetesDriver {
     namespace: String,
     kind: WorkloadKind,
     name: String,
-    timeout: Duration,
-    credentials: Credentials,
-    client: reqwest::Client,
-    /// The exec plugin's last token, when the credentials run one.
-    exec_token: exec::TokenCache,
+    api: ApiClient,
 }
 
 // === impl WorkloadKind ===
@@ -119,12 +119,6 @@ impl WorkloadKind {
 impl KubernetesDriver {
     /// A driver for `config` that talks to the API server of `credentials`.
     pub fn new(config: KubernetesConfig, credentials: Credentials) -> Result<Self, DriverError> {
-        let client = credentials
-            .client(config.timeout)
-            .map_err(|error| DriverError::Setup {
-                driver: "kubernetes",
-                message: error.to_string(),
-            })?;
         let namespace = config
             .namespace
             .or_else(|| credentials.namespace.clone())
@@ -134,10 +128,7 @@ impl KubernetesDriver {
             namespace,
             kind: config.kind,
             name: config.name,
-            timeout: config.timeout,
-            credentials,
-            client,
-            exec_token: Default::default(),
+            api: ApiClient::new(credentials, config.timeout)?,
         })
     }
 
@@ -164,10 +155,10 @@ impl KubernetesDriver {
         patch: Option<(&'static str, Value)>,
         (verb, resource): (&str, &str),
     ) -> Result<Value, DriverError> {
-        let url = format!("{}{path}", self.credentials.server.trim_end_matches('/'));
+        let url = self.api.url(path);
         let mut attempt = 1;
         loop {
-            let (status, body) = self.send(method.clone(), &url, patch.as_ref()).await?;
+            let (status, body) = self.api.send(method.clone(), &url, patch.as_ref()).await?;
             if (200..300).contains(&status) {
                 return serde_json::from_str(&body).map_err(|error| DriverError::Refused {
                     target: url.clone(),
@@ -194,65 +185,6 @@ impl KubernetesDriver {
         }
     }
 
-    async fn send(
-        &self,
-        method: Method,
-        url: &str,
-        patch: Option<&(&'static str, Value)>,
-    ) -> Result<(u16, String), DriverError> {
-        let mut request = self
-            .client
-            .request(method, url)
-            .header("Accept", "application/json");
-        if let Some((content_type, body)) = patch {
-            request = request
-                .header("Content-Type", *content_type)
-                .body(body.to_string());
-        }
-        request = match &self.credentials.auth {
-            Auth::Anonymous => request,
-            Auth::Token(token) => request.bearer_auth(token.expose()),
-            Auth::TokenFile(path) => {
-                let token =
-                    tokio::fs::read_to_string(path)
-                        .await
-                        .map_err(|source| DriverError::Io {
-                            context: format!("cannot read the token in {}", path.display()),
-                            source,
-                        })?;
-                request.bearer_auth(token.trim())
-            }
-            Auth::Basic { username, password } => {
-                request.basic_auth(username, Some(password.expose()))
-            }
-            Auth::Exec(plugin) => {
-                let token = plugin
-                    .token(&self.exec_token, crate::clock::now_ms())
-                    .await?;
-                request.bearer_auth(token.expose())
-            }
-        };
-        let refused = |status: u16, message: String| DriverError::Refused {
-            target: url.to_string(),
-            status,
-            message,
-        };
-        let response = request
-            .send()
-            .await
-            .map_err(|error| refused(0, transport_error(error, self.timeout)))?;
-        let status = response.status().as_u16();
-        if status == 401 {
-            // A plugin's token the server no longer takes: the next request asks again.
-            self.exec_token.clear();
-        }
-        let body = response
-            .text()
-            .await
-            .map_err(|error| refused(status, transport_error(error, self.timeout)))?;
-        Ok((status, body))
-    }
-
     /// A clear message for a failed request, from the status and the API's Status object.
     fn explain(
         &self,
@@ -270,7 +202,7 @@ impl KubernetesDriver {
         match status {
             401 => format!(
                 "unauthorized: the API server rejected the credentials from {}: {said}",
-                self.credentials.origin
+                self.api.credentials().origin
             ),
             403 => format!(
                 "forbidden: cannot {verb} {resource} in namespace {namespace} (RBAC must allow `{verb}` on `{resource}`): {said}"
@@ -294,7 +226,11 @@ impl KubernetesDriver {
         replicas
             .and_then(|replicas| usize::try_from(replicas).ok())
             .ok_or_else(|| DriverError::Refused {
-                target: format!("{}{}/scale", self.credentials.server, self.workload_path()),
+                target: format!(
+                    "{}{}/scale",
+                    self.api.credentials().server,
+                    self.workload_path()
+                ),
                 status: 200,
                 message: format!("the Scale object has no integer {field}.replicas: {response}"),
             })

@@ -450,6 +450,7 @@ fn the_kubernetes_manifest_carries_a_valid_policy() {
         "{warnings:?}"
     );
     assert!(loaded.policy.store.url.is_some());
+    assert!(loaded.policy.store.kubernetes_lease.is_some());
     assert!(loaded.policy.pools.contains_key("workers"));
 }
 
@@ -551,4 +552,50 @@ password_env = "PATH"
     let orphan = "[store]\npassword_env = \"PATH\"\n";
     let error = load_str("p.toml", orphan).expect_err("a password without a URL is refused");
     assert!(error.errors[0].to_string().contains("no url"), "{error:?}");
+}
+
+/// A Kubernetes Lease election: on a shared store, with a valid name and namespace.
+#[test]
+fn a_kubernetes_lease_election_is_checked() {
+    let good = "[store]\nurl = \"postgres://swarmpilot@127.0.0.1/x\"\n\
+                [store.kubernetes_lease]\nname = \"swarmpilot-leader\"\nnamespace = \"ops\"\n";
+    let loaded = load_str("p.toml", good).expect("a Lease election loads");
+    let lease = loaded.policy.store.kubernetes_lease.expect("the Lease");
+    assert_eq!(
+        (lease.name.as_str(), lease.namespace.as_deref()),
+        ("swarmpilot-leader", Some("ops"))
+    );
+    for (text, wanted) in [
+        (
+            "[store.kubernetes_lease]\nname = \"x\"\n",
+            "needs a shared store",
+        ),
+        (
+            "[store]\nurl = \"postgres://u@127.0.0.1/x\"\n[store.kubernetes_lease]\nname = \"Bad_Name\"\n",
+            "not a Kubernetes object name",
+        ),
+        (
+            "[store]\nurl = \"postgres://u@127.0.0.1/x\"\n[store.kubernetes_lease]\nname = \"l\"\nnamespace = \"a.b\"\n",
+            "not a namespace name",
+        ),
+        (
+            "[store]\nurl = \"postgres://u@127.0.0.1/x\"\n[store.kubernetes_lease]\nname = \"l\"\napi_server = \"ftp://x\"\n",
+            "not an http:// or https:// URL",
+        ),
+        (
+            "[store]\nurl = \"postgres://u@127.0.0.1/x\"\n[store.kubernetes_lease]\nname = \"l\"\nholder = \"me\"\n",
+            "holder",
+        ),
+    ] {
+        let error = load_str("p.toml", text).expect_err(text);
+        let messages: Vec<String> = error.errors.iter().map(ToString::to_string).collect();
+        assert!(
+            messages.iter().any(|m| m.contains(wanted)),
+            "{wanted}: {messages:?}"
+        );
+        assert!(
+            messages.iter().all(|m| m.contains("p.toml:")),
+            "{messages:?}"
+        );
+    }
 }

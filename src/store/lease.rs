@@ -85,6 +85,29 @@ impl Store {
         }
     }
 
+    /// Takes the lease of election `name` whoever holds it, in a new epoch that never runs
+    /// out here: for a holder that another election (a Kubernetes Lease) made the leader,
+    /// so that the database still fences the writes of the one it deposed.
+    pub fn seize(&self, name: &str, holder: &str, address: &str) -> Result<Lease, StoreError> {
+        self.postgres_only()?;
+        let sql = format!(
+            "INSERT INTO leader_lease (name, holder, address, epoch, expires_ms, renewed_ms)
+             VALUES (?1, ?2, ?3, 1, ?4, {NOW})
+             ON CONFLICT (name) DO UPDATE SET
+                holder = excluded.holder, address = excluded.address,
+                epoch = leader_lease.epoch + 1,
+                expires_ms = excluded.expires_ms, renewed_ms = excluded.renewed_ms
+             RETURNING epoch"
+        );
+        let row =
+            self.with_db(|db| db.query_one(&sql, &values![name, holder, address, i64::MAX / 2]))?;
+        Ok(Lease {
+            name: name.to_string(),
+            holder: holder.to_string(),
+            epoch: row.get(0)?,
+        })
+    }
+
     /// Extends `lease` by `ttl_ms` from now; false when it is no longer held (expired and
     /// taken, or released).
     pub fn renew(&self, lease: &Lease, ttl_ms: i64) -> Result<bool, StoreError> {
@@ -234,13 +257,28 @@ mod tests {
         // The deposed holder can neither renew nor write.
         assert!(!a.renew(&again, 60_000).unwrap());
         assert!(matches!(a.check_writable(), Err(StoreError::Fenced(2))));
+        // Seized (another election chose a), b is fenced at once, whatever its deadline.
+        b.fence(taken.clone());
+        let c = Store::connect(&url, None).unwrap();
+        let seized = c.seize("main", "c", "http://c").unwrap();
+        assert_eq!(seized.epoch, 4);
+        assert!(matches!(b.check_writable(), Err(StoreError::Fenced(3))));
+        c.fence(seized.clone());
+        c.check_writable().unwrap();
+        assert_eq!(c.leader("main").unwrap().unwrap().holder, "c");
         // Released, the lease is free at once.
+        c.release(&seized).unwrap();
+        let taken = b
+            .try_lead("main", "b", "http://b", 60_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!(taken.epoch, 5);
         b.release(&taken).unwrap();
         let back = a
             .try_lead("main", "a", "http://a", 60_000)
             .unwrap()
             .unwrap();
-        assert_eq!(back.epoch, 4);
+        assert_eq!(back.epoch, 6);
         assert!(matches!(
             Store::open(tempfile::tempdir().unwrap().path())
                 .unwrap()

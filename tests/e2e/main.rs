@@ -70,6 +70,8 @@ mod store_faults;
 mod shutdown;
 // The store on PostgreSQL: crash recovery and store failures.
 mod postgres;
+// Leader election on a Kubernetes Lease, against a fake API server.
+mod kube_lease;
 // The live event stream: snapshot and transitions, tickets, filters, a slow client dropped.
 mod stream;
 // The OpenAPI document, checked by schemathesis against the running server.

@@ -127,6 +127,49 @@ fn check_store(policy: &Policy, env: &dyn Environment, problems: &mut Problems) 
         ),
         None => {}
     }
+    if let Some(lease) = &store.kubernetes_lease {
+        let at = |field: &'static str| ["store", "kubernetes_lease", field];
+        if store.url.is_none() {
+            problems.error(
+                &at("name"),
+                "a leader election needs a shared store: set store.url to a PostgreSQL database"
+                    .into(),
+            );
+        }
+        if !is_kubernetes_name(&lease.name, 253) {
+            problems.error(
+                &at("name"),
+                format!(
+                    "{:?} is not a Kubernetes object name (lowercase letters, digits, `-` and `.`)",
+                    lease.name
+                ),
+            );
+        }
+        if let Some(namespace) = &lease.namespace
+            && (!is_kubernetes_name(namespace, 63) || namespace.contains('.'))
+        {
+            problems.error(
+                &at("namespace"),
+                format!("{namespace:?} is not a namespace name (lowercase letters, digits and `-`, at most 63)"),
+            );
+        }
+        if let Some(server) = &lease.api_server
+            && !(server.starts_with("http://") || server.starts_with("https://"))
+        {
+            problems.error(
+                &at("api_server"),
+                format!("{server:?} is not an http:// or https:// URL"),
+            );
+        }
+        if let Some(file) = &lease.kubeconfig
+            && !env.file_exists(file)
+        {
+            problems.warning(
+                &at("kubeconfig"),
+                format!("kubeconfig {file} does not exist here"),
+            );
+        }
+    }
 }
 
 /// The user, host and port part of a URL: between `://` and the path or query.

@@ -32,8 +32,8 @@ pub use load::{
     REPLAY_POLICY, load_sources, load_str, unreadable, version_of,
 };
 pub use model::{
-    DriverConfig, Global, Policy, PoolPolicy, PullProtocol, Role, ScaleRate, StorePolicy, TlsFiles,
-    TokenRef, WorkloadKind,
+    DriverConfig, Global, KubernetesLease, Policy, PoolPolicy, PullProtocol, Role, ScaleRate,
+    StorePolicy, TlsFiles, TokenRef, WorkloadKind,
 };
 pub use overlay::{OVERLAY_FILE, OverlayEntry, apply_overlay, overlaid, threshold};
 pub use reports::{REPORT_FORMATS, ReportsPolicy};

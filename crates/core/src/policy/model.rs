@@ -79,6 +79,30 @@ pub struct StorePolicy {
     #[serde(default = "default_lease_secs")]
     #[schemars(range(min = 3, max = 300))]
     pub lease_secs: u64,
+    /// Elect the leader with a Kubernetes Lease (coordination.k8s.io) instead of the
+    /// database's lease row; the database still fences the leader's writes.
+    #[serde(default)]
+    pub kubernetes_lease: Option<KubernetesLease>,
+}
+
+/// A Kubernetes Lease that controllers on one PostgreSQL store elect their leader with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesLease {
+    /// The Lease's name.
+    pub name: String,
+    /// Its namespace; default: the kubeconfig context's, else the pod's, else `default`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// API server URL instead of the credentials' one.
+    #[serde(default)]
+    pub api_server: Option<String>,
+    /// Kubeconfig file; default: `$KUBECONFIG`, else `~/.kube/config`, else the pod's service account.
+    #[serde(default)]
+    pub kubeconfig: Option<String>,
+    /// Kubeconfig context; default: the file's current context.
+    #[serde(default)]
+    pub context: Option<String>,
 }
 
 impl Default for StorePolicy {
@@ -88,6 +112,7 @@ impl Default for StorePolicy {
             password_env: None,
             password_file: None,
             lease_secs: default_lease_secs(),
+            kubernetes_lease: None,
         }
     }
 }

@@ -212,11 +212,17 @@ impl Election {
         let (store, lease, ttl, every) =
             (self.store.clone(), lease.clone(), self.ttl, self.every());
         let kube = self.kube.clone();
-        let renew = move || match &kube {
-            Some(kube) => kube.renew(),
-            None => store
+        // With a Kubernetes Lease, the store's row is renewed too: the fence holds only as
+        // long as this leader keeps both.
+        let renew = move || {
+            if let Some(kube) = &kube
+                && !kube.renew()?
+            {
+                return Ok(false);
+            }
+            store
                 .renew(&lease, ttl.as_millis() as i64)
-                .map_err(|e| e.to_string()),
+                .map_err(|e| e.to_string())
         };
         let (held, down) = (renewed.clone(), stepping_down.clone());
         let spawned = std::thread::Builder::new()

@@ -85,27 +85,41 @@ impl Store {
         }
     }
 
-    /// Takes the lease of election `name` whoever holds it, in a new epoch that never runs
-    /// out here: for a holder that another election (a Kubernetes Lease) made the leader,
-    /// so that the database still fences the writes of the one it deposed.
-    pub fn seize(&self, name: &str, holder: &str, address: &str) -> Result<Lease, StoreError> {
+    /// Takes the lease of election `name` for `ttl_ms`, in a new epoch, for a holder that
+    /// another election (a Kubernetes Lease) chose in `term`: whoever holds the row, unless
+    /// it was taken in a later term and has not run out. The holder renews it as usual, so
+    /// the database still fences the writes of the holder it deposed; `None` when a later
+    /// term holds it.
+    pub fn seize(
+        &self,
+        name: &str,
+        holder: &str,
+        address: &str,
+        term: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<Lease>, StoreError> {
         self.postgres_only()?;
         let sql = format!(
-            "INSERT INTO leader_lease (name, holder, address, epoch, expires_ms, renewed_ms)
-             VALUES (?1, ?2, ?3, 1, ?4, {NOW})
+            "INSERT INTO leader_lease (name, holder, address, epoch, expires_ms, renewed_ms, term)
+             VALUES (?1, ?2, ?3, 1, {NOW} + ?4, {NOW}, ?5)
              ON CONFLICT (name) DO UPDATE SET
                 holder = excluded.holder, address = excluded.address,
-                epoch = leader_lease.epoch + 1,
+                epoch = leader_lease.epoch + 1, term = excluded.term,
                 expires_ms = excluded.expires_ms, renewed_ms = excluded.renewed_ms
+             WHERE leader_lease.term < excluded.term
+                OR leader_lease.expires_ms <= excluded.renewed_ms
              RETURNING epoch"
         );
         let row =
-            self.with_db(|db| db.query_one(&sql, &values![name, holder, address, i64::MAX / 2]))?;
-        Ok(Lease {
-            name: name.to_string(),
-            holder: holder.to_string(),
-            epoch: row.get(0)?,
+            self.with_db(|db| db.query_opt(&sql, &values![name, holder, address, ttl_ms, term]))?;
+        row.map(|row| {
+            Ok(Lease {
+                name: name.to_string(),
+                holder: holder.to_string(),
+                epoch: row.get(0)?,
+            })
         })
+        .transpose()
     }
 
     /// Extends `lease` by `ttl_ms` from now; false when it is no longer held (expired and
@@ -260,8 +274,14 @@ mod tests {
         // Seized (another election chose a), b is fenced at once, whatever its deadline.
         b.fence(taken.clone());
         let c = Store::connect(&url, None).unwrap();
-        let seized = c.seize("main", "c", "http://c").unwrap();
+        let seized = c
+            .seize("main", "c", "http://c", 7, 60_000)
+            .unwrap()
+            .unwrap();
         assert_eq!(seized.epoch, 4);
+        // A holder chosen in an earlier term cannot seize it back while it holds.
+        assert_eq!(a.seize("main", "a", "http://a", 6, 60_000).unwrap(), None);
+        assert!(c.renew(&seized, 60_000).unwrap());
         assert!(matches!(b.check_writable(), Err(StoreError::Fenced(3))));
         c.fence(seized.clone());
         c.check_writable().unwrap();

@@ -223,7 +223,7 @@ fn postgres_migrations_run_once_and_a_second_controller_finds_them_done() {
         .iter()
         .map(|row| row.get(0).unwrap())
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     assert!(matches!(
         Store::connect("postgres://swarmpilot@127.0.0.1:1/none", None),
         Err(StoreError::Postgres(_))

@@ -41,7 +41,17 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: |conn| Ok(conn.execute_batch(LEASE_SCHEMA)?),
         postgres: LEASE_SCHEMA,
     },
+    Migration {
+        version: 3,
+        name: "the term of the election that chose the lease's holder",
+        sqlite: |conn| Ok(conn.execute_batch(LEASE_TERM)?),
+        postgres: LEASE_TERM,
+    },
 ];
+
+/// The term of an outside election (a Kubernetes Lease's transitions) that made the holder
+/// lead: a holder chosen in an older term cannot seize the row back (`lease.rs`).
+const LEASE_TERM: &str = "ALTER TABLE leader_lease ADD COLUMN term BIGINT NOT NULL DEFAULT 0;";
 
 /// The lease a leader holds, one row per election (`lease.rs`); its epoch fences a deposed
 /// holder. SQLite keeps the table too, so both engines share one schema, but only

@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 use swarmpilot::store::testing::TestServer;
 
@@ -23,44 +22,37 @@ struct Kept {
     version: u64,
 }
 
-type Shared = web::Data<Arc<Mutex<Kept>>>;
-
-fn refusal(code: u16, reason: &str) -> HttpResponse {
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap()).json(
-        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason,
-               "message": reason, "code": code}),
-    )
+fn refusal(code: u16, reason: &str) -> (u16, Value) {
+    let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                        "reason": reason, "message": reason, "code": code});
+    (code, status)
 }
 
-async fn answer(request: HttpRequest, body: web::Bytes, kept: Shared) -> HttpResponse {
-    let mut kept = kept.lock().unwrap();
-    let sent = || serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
-    match (request.method().as_str(), request.path()) {
+fn answer(kept: &mut Kept, method: &str, path: &str, mut sent: Value) -> (u16, Value) {
+    match (method, path) {
         ("GET", PATH) => match &kept.lease {
-            Some(lease) => HttpResponse::Ok().json(lease),
+            Some(lease) => (200, lease.clone()),
             None => refusal(404, "NotFound"),
         },
         ("POST", COLLECTION) if kept.lease.is_some() => refusal(409, "AlreadyExists"),
         ("POST", COLLECTION) => {
-            let mut lease = sent();
             kept.version += 1;
-            lease["metadata"]["resourceVersion"] = json!(kept.version.to_string());
-            kept.lease = Some(lease.clone());
-            HttpResponse::Created().json(lease)
+            sent["metadata"]["resourceVersion"] = json!(kept.version.to_string());
+            kept.lease = Some(sent.clone());
+            (201, sent)
         }
         ("PUT", PATH) => {
-            let mut lease = sent();
             let current = kept
                 .lease
                 .as_ref()
                 .map(|l| l["metadata"]["resourceVersion"].clone());
-            if current != Some(lease["metadata"]["resourceVersion"].clone()) {
+            if current != Some(sent["metadata"]["resourceVersion"].clone()) {
                 return refusal(409, "Conflict");
             }
             kept.version += 1;
-            lease["metadata"]["resourceVersion"] = json!(kept.version.to_string());
-            kept.lease = Some(lease.clone());
-            HttpResponse::Ok().json(lease)
+            sent["metadata"]["resourceVersion"] = json!(kept.version.to_string());
+            kept.lease = Some(sent.clone());
+            (200, sent)
         }
         _ => refusal(404, "NotFound"),
     }
@@ -68,25 +60,10 @@ async fn answer(request: HttpRequest, body: web::Bytes, kept: Shared) -> HttpRes
 
 /// Starts the fake API server; answers its URL and the Lease it keeps.
 fn api_server() -> (String, Arc<Mutex<Kept>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let kept: Arc<Mutex<Kept>> = Arc::default();
-    let data = web::Data::new(kept.clone());
-    // A thread and runtime of its own: starting a controller blocks the test's thread.
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            HttpServer::new(move || {
-                App::new()
-                    .app_data(data.clone())
-                    .default_service(web::to(answer))
-            })
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .unwrap()
-            .run()
-            .await
-        })
+    let held = kept.clone();
+    let url = crate::fake_http::serve(move |method, path, sent| {
+        answer(&mut held.lock().unwrap(), method, path, sent)
     });
     (url, kept)
 }
@@ -113,7 +90,7 @@ fn node_id(server: &Server) -> String {
 async fn leads_within(server: &Server, secs: u64) -> Duration {
     let began = Instant::now();
     wait_for("the standby leads", Duration::from_secs(secs), || async {
-        (server.get("/readyz").await.0 == 200).then_some(())
+        (server.try_get("/readyz").await?.0 == 200).then_some(())
     })
     .await;
     began.elapsed()
@@ -124,7 +101,7 @@ async fn is_standby_of(server: &Server, leader: &Server) {
         "a standby naming the leader",
         Duration::from_secs(15),
         || async {
-            let (status, ready) = server.get("/readyz").await;
+            let (status, ready) = server.try_get("/readyz").await?;
             (status == 503 && ready["leader"] == leader.url.as_str()).then_some(())
         },
     )

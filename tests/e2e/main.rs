@@ -2,6 +2,8 @@
 //! server on a free loopback port.
 
 mod util;
+// A scripted JSON server (orchestrators, API servers, PromQL) on a loopback port.
+mod fake_http;
 // Real notification receivers (aiosmtpd, prometheus-alertmanager), shared with the unit tests.
 #[path = "../../src/notify/receivers.rs"]
 mod receivers;

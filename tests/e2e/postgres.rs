@@ -94,7 +94,7 @@ async fn a_standby_takes_over_a_killed_leader_and_reconciles_its_action_once() {
         "the leader was still running when killed: {status:?}"
     );
     wait_for("the standby leads", Duration::from_secs(30), || async {
-        (second.get("/readyz").await.0 == 200).then_some(())
+        (second.try_get("/readyz").await?.0 == 200).then_some(())
     })
     .await;
     let took = killed.elapsed();

@@ -106,6 +106,15 @@ impl Server {
         self.get_as(path, Some(&self.token)).await
     }
 
+    /// GET `path`, or `None` when no answer came (a standby's server stops as it takes
+    /// over, and may drop a request in flight).
+    pub async fn try_get(&self, path: &str) -> Option<(u16, Value)> {
+        let request = self.client.get(format!("{}{path}", self.url));
+        let response = request.bearer_auth(&self.token).send().await.ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
     /// GET `path` with the given token (or none).
     pub async fn get_as(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut request = self.client.get(format!("{}{path}", self.url));

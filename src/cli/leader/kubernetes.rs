@@ -2,6 +2,10 @@
 //! database's lease row. Kubernetes decides who leads (`drivers/kubernetes/lease.rs` says
 //! how); the database still fences: the new leader seizes the lease row in a new epoch the
 //! moment it takes the Lease, so every write of the leader it deposed fails from then on.
+//! The seizure names the Lease's term (its transitions): a candidate that took the Lease
+//! and was paused before seizing cannot take the row from a leader chosen after it. The
+//! leader renews the row with the Lease, and steps down when either is lost; a candidate
+//! that took the Lease but cannot seize the row gives the Lease back.
 //! The Lease's requests run on a runtime of their own, so that they can be waited for from
 //! the renewal thread and from the shutdown path alike.
 
@@ -15,12 +19,10 @@ use crate::drivers::kubernetes::{ApiClient, Credentials, Sources};
 use crate::policy::KubernetesLease;
 use crate::store::{Leader, Lease, Store};
 
-/// How long one request to the API server may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// This controller's side of the Kubernetes Lease.
 pub(super) struct KubeElection {
     lock: Arc<LeaseLock>,
+    ttl: Duration,
     /// Where the Lease's requests run; shut down in the background when dropped (it may be
     /// dropped inside the server's runtime).
     runtime: Option<tokio::runtime::Runtime>,
@@ -44,7 +46,9 @@ impl KubeElection {
             .clone()
             .or_else(|| credentials.namespace.clone())
             .unwrap_or_else(|| "default".to_string());
-        let api = ApiClient::new(credentials, REQUEST_TIMEOUT)?;
+        // A request, a token from an exec plugin included, must leave room for a retry
+        // within the renewal's budget (the watchdog stops the leader at four fifths).
+        let api = ApiClient::new(credentials, request_timeout(ttl))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("kube-lease")
@@ -56,6 +60,7 @@ impl KubeElection {
             lease = %settings.name, %namespace);
         Ok(KubeElection {
             lock: Arc::new(lock),
+            ttl,
             runtime: Some(runtime),
         })
     }
@@ -65,7 +70,8 @@ impl KubeElection {
     }
 
     /// Takes the Lease if it is free, then the database's lease row for fencing; otherwise
-    /// answers who leads (with the address the leader advertised in the database).
+    /// answers who leads (with the address the leader advertised in the database). A Lease
+    /// taken whose row cannot be is given up again, so that another may lead.
     pub(super) async fn try_lead(
         &self,
         store: &Store,
@@ -75,9 +81,8 @@ impl KubeElection {
     ) -> anyhow::Result<Result<Lease, Leader>> {
         let lock = self.lock.clone();
         let attempt = self
-            .runtime()
-            .spawn(async move { lock.try_acquire().await })
-            .await?
+            .run(async move { lock.try_acquire().await })
+            .await
             .context("cannot reach the Kubernetes Lease")?;
         let (store, holder, address, election) = (
             store.clone(),
@@ -85,17 +90,21 @@ impl KubeElection {
             address.to_string(),
             election.to_string(),
         );
-        tokio::task::spawn_blocking(move || match attempt {
+        let ttl_ms = self.ttl.as_millis() as i64;
+        let outcome = tokio::task::spawn_blocking(move || match attempt {
             Attempt::Acquired { transitions } => {
-                let lease = store
-                    .seize(&election, &holder, &address)
-                    .context("took the Kubernetes Lease but cannot fence the store")?;
-                tracing::info!(
-                    message = "Took the Kubernetes Lease.",
-                    transitions,
-                    epoch = lease.epoch
-                );
-                Ok(Ok(lease))
+                match store.seize(&election, &holder, &address, transitions, ttl_ms) {
+                    Ok(Some(lease)) => {
+                        tracing::info!(message = "Took the Kubernetes Lease.", transitions,
+                            epoch = lease.epoch);
+                        Ok(Ok(lease))
+                    }
+                    Ok(None) => Err(anyhow::anyhow!(
+                        "took the Kubernetes Lease, but a holder chosen later holds the store's lease"
+                    )),
+                    Err(error) => Err(anyhow::Error::new(error)
+                        .context("took the Kubernetes Lease but cannot fence the store")),
+                }
             }
             Attempt::HeldBy(leader) => {
                 // Where the leader serves is in the database, once it has advertised it.
@@ -111,29 +120,51 @@ impl KubeElection {
                 }))
             }
         })
-        .await?
+        .await?;
+        if outcome.is_err() {
+            let lock = self.lock.clone();
+            if let Err(error) = self.run(async move { lock.release().await }).await {
+                tracing::warn!(message = "Cannot give the Kubernetes Lease back.", %error);
+            }
+        }
+        outcome
+    }
+
+    /// Runs a Lease request on the Lease's runtime, bounded by a third of the lease.
+    async fn run<T: Send + 'static>(
+        &self,
+        request: impl Future<Output = Result<T, crate::drivers::DriverError>> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let bound = self.ttl / 3;
+        let task = self
+            .runtime()
+            .spawn(async move { tokio::time::timeout(bound, request).await });
+        match task.await? {
+            Ok(result) => Ok(result?),
+            Err(_) => anyhow::bail!("the API server did not answer within {bound:?}"),
+        }
     }
 
     /// Renews the Lease; false once another holds it. Waits, so call it off the server's
     /// threads.
     pub(super) fn renew(&self) -> Result<bool, String> {
         let lock = self.lock.clone();
-        let renewal = self.runtime().spawn(async move { lock.renew().await });
-        match futures_executor::block_on(renewal) {
-            Ok(result) => result.map_err(|error| error.to_string()),
-            Err(error) => Err(error.to_string()),
-        }
+        futures_executor::block_on(self.run(async move { lock.renew().await }))
+            .map_err(|error| format!("{error:#}"))
     }
 
     /// Gives the Lease up, so that a standby takes it at its next try.
     pub(super) fn release(&self) -> Result<(), String> {
         let lock = self.lock.clone();
-        let release = self.runtime().spawn(async move { lock.release().await });
-        match futures_executor::block_on(release) {
-            Ok(result) => result.map_err(|error| error.to_string()),
-            Err(error) => Err(error.to_string()),
-        }
+        futures_executor::block_on(self.run(async move { lock.release().await }))
+            .map_err(|error| format!("{error:#}"))
     }
+}
+
+/// How long one request to the API server may take: a fifth of the lease, at least a
+/// second, so that a renewal that got no answer is tried again before the watchdog fires.
+fn request_timeout(ttl: Duration) -> Duration {
+    (ttl / 5).max(Duration::from_secs(1))
 }
 
 impl Drop for KubeElection {

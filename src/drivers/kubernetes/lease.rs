@@ -69,6 +69,8 @@ pub struct LeaseLock {
     seen: Mutex<Option<Seen>>,
     /// The Lease as this process last wrote it while holding it; `None` once lost.
     held: Mutex<Option<Value>>,
+    /// One operation at a time: a release never races a renewal that would undo it.
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl LeaseLock {
@@ -89,12 +91,14 @@ impl LeaseLock {
             duration,
             seen: Mutex::new(None),
             held: Mutex::new(None),
+            turn: tokio::sync::Mutex::new(()),
         }
     }
 
     /// Takes the lease if it is free, released, this process's own, or was left unrenewed
     /// for its whole duration since this process first saw its current version.
     pub async fn try_acquire(&self) -> Result<Attempt, DriverError> {
+        let _turn = self.turn.lock().await;
         let Some(current) = self.read().await? else {
             return self.create().await;
         };
@@ -104,14 +108,13 @@ impl LeaseLock {
         }
         let now = micro_time();
         let mut object = current.object.clone();
+        // Every take counts, a restart's too: renewals tell a restart of the same name by it.
         let transitions = current.transitions + 1;
-        object["spec"] = json!({
-            "holderIdentity": self.holder,
-            "leaseDurationSeconds": self.duration.as_secs().max(1),
-            "acquireTime": now,
-            "renewTime": now,
-            "leaseTransitions": transitions,
-        });
+        self.terms(&mut object);
+        let spec = &mut object["spec"];
+        spec["acquireTime"] = json!(now);
+        spec["renewTime"] = json!(now);
+        spec["leaseTransitions"] = json!(transitions);
         match self.update(object, "take").await? {
             Some(taken) => {
                 self.hold(Some(taken.object));
@@ -125,43 +128,81 @@ impl LeaseLock {
     /// Renews the lease this process holds; false when it was lost (taken, released or
     /// deleted since).
     pub async fn renew(&self) -> Result<bool, DriverError> {
+        let _turn = self.turn.lock().await;
         let held = self.held();
         let Some(mut object) = held else {
             return Ok(false);
         };
         let transitions = object["spec"]["leaseTransitions"].as_i64().unwrap_or(0);
+        self.terms(&mut object);
         object["spec"]["renewTime"] = json!(micro_time());
+        // An error keeps what is held: only a proven loss forgets it.
         if let Some(renewed) = self.update(object, "renew").await? {
             self.hold(Some(renewed.object));
             return Ok(true);
         }
-        self.hold(None);
         // 409: someone else changed the Lease. Still ours only if neither the holder nor
         // the transitions changed (an edit of its labels, say); then the renewal goes on
         // that version. A restart of this holder took it anew, with one more transition.
         match self.read().await? {
             Some(now) if now.holder == self.holder && now.transitions == transitions => {
                 let mut object = now.object;
+                self.terms(&mut object);
                 object["spec"]["renewTime"] = json!(micro_time());
-                let renewed = self.update(object, "renew").await?.map(|s| s.object);
-                let held = renewed.is_some();
-                self.hold(renewed);
-                Ok(held)
+                match self.update(object, "renew").await? {
+                    Some(renewed) => {
+                        self.hold(Some(renewed.object));
+                        Ok(true)
+                    }
+                    // Changed again meanwhile: tried again at the next renewal.
+                    None => Ok(true),
+                }
             }
-            _ => Ok(false),
+            _ => {
+                self.hold(None);
+                Ok(false)
+            }
         }
+    }
+
+    /// Writes this holder's terms into a Lease object: its name and its duration (someone
+    /// who shortened the duration would otherwise let a standby take over early).
+    fn terms(&self, object: &mut Value) {
+        let spec = &mut object["spec"];
+        if !spec.is_object() {
+            *spec = json!({});
+        }
+        spec["holderIdentity"] = json!(self.holder);
+        spec["leaseDurationSeconds"] = json!(self.duration.as_secs().max(1));
     }
 
     /// Gives the lease up: no holder, one second long.
     pub async fn release(&self) -> Result<(), DriverError> {
+        let _turn = self.turn.lock().await;
         let Some(mut object) = self.held() else {
             return Ok(());
         };
-        object["spec"]["holderIdentity"] = Value::Null;
-        object["spec"]["leaseDurationSeconds"] = json!(1);
-        object["spec"]["renewTime"] = json!(micro_time());
+        let transitions = object["spec"]["leaseTransitions"].clone();
+        for attempt in 0..2 {
+            object["spec"]["holderIdentity"] = Value::Null;
+            object["spec"]["leaseDurationSeconds"] = json!(1);
+            object["spec"]["renewTime"] = json!(micro_time());
+            if self.update(object, "release").await?.is_some() {
+                break;
+            }
+            // 409: changed meanwhile; released again if it is still this holder's.
+            match self.read().await? {
+                Some(now)
+                    if attempt == 0
+                        && now.holder == self.holder
+                        && now.object["spec"]["leaseTransitions"] == transitions =>
+                {
+                    object = now.object;
+                }
+                _ => break,
+            }
+        }
         self.hold(None);
-        self.update(object, "release").await?;
         Ok(())
     }
 

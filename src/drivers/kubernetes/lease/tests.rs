@@ -214,6 +214,35 @@ async fn of_two_candidates_racing_for_one_version_one_wins() {
 }
 
 #[tokio::test]
+async fn an_edit_by_someone_else_is_renewed_over_and_a_shortened_lease_restored() {
+    let (server, store) = serve();
+    let a = lock(&server, "a", 60);
+    assert!(matches!(
+        a.try_acquire().await.unwrap(),
+        Attempt::Acquired { .. }
+    ));
+    // Someone labels the Lease and shortens it: a new version, the same holder.
+    {
+        let mut kept = store.lock().unwrap();
+        kept.version += 1;
+        let version = kept.version.to_string();
+        let lease = kept.lease.as_mut().unwrap();
+        lease["metadata"]["resourceVersion"] = json!(version);
+        lease["metadata"]["labels"] = json!({"team": "ops"});
+        lease["spec"]["leaseDurationSeconds"] = json!(1);
+    }
+    assert!(a.renew().await.unwrap(), "still a's after the 409");
+    let lease = store.lock().unwrap().lease.clone().unwrap();
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 60);
+    assert_eq!(lease["metadata"]["labels"]["team"], "ops");
+    assert!(a.renew().await.unwrap());
+    // An API server that does not answer keeps the lease held: the next renewal may hold.
+    server.stop().await;
+    assert!(a.renew().await.is_err());
+    assert!(a.held().is_some(), "an error is not a loss");
+}
+
+#[tokio::test]
 async fn a_refusal_names_the_rbac_rule() {
     let server = FakeServer::start(|_, _| {
         status(

@@ -72,6 +72,8 @@ mod store_faults;
 mod shutdown;
 // The store on PostgreSQL: crash recovery and store failures.
 mod postgres;
+// A pool of 100,000 agents seen only through a PromQL aggregate.
+mod aggregates;
 // Leader election on a Kubernetes Lease, against a fake API server.
 mod kube_lease;
 // The live event stream: snapshot and transitions, tickets, filters, a slow client dropped.

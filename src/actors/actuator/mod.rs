@@ -406,6 +406,9 @@ impl Actor for Actuator {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let _span = self.span.clone().entered();
         self.recover(ctx);
+        // At once, then every few seconds: a pool on a remote driver is not scaled until
+        // its size is known.
+        self.poll_remote_sizes();
         ctx.run_interval(Duration::from_secs(1), |_actuator, ctx| {
             ctx.notify(Tick);
         });
@@ -493,6 +496,11 @@ impl Handler<GetActivity> for Actuator {
             let concurrency = pool.concurrency.load(std::sync::atomic::Ordering::Relaxed);
             if concurrency > 0 {
                 activity.entry(name.clone()).or_default().concurrency = Some(concurrency);
+            }
+            if pool.driver.remote()
+                && let Some(size) = pool.known_size()
+            {
+                activity.entry(name.clone()).or_default().driver_size = Some(size);
             }
         }
         MessageResult(activity)

@@ -301,16 +301,26 @@ impl Optimizer {
                 .observed_startup_ms
                 .unwrap_or(pool.startup_secs as i64 * 1000);
             let lead_ticks = lead_ticks(startup_ms, interval_ms);
+            // None while a remote driver has not said its size: no scaling on a guess.
+            let size = load.size(pool, agents.len(), &activity);
             if activity.in_flight.is_some() {
                 // While an action applies and is verified the planner still plans, so its
                 // stabilization window counts those recommendations, as the HPA's does.
                 let planner = self.planner(name, load.basis(), config);
+                let Some(size) = size else { continue };
                 if load.settled(&agents, activity, interval_ms) {
                     let _ = plan_scale(
-                        planner, config, name, pool, &agents, &load, now_ms, lead_ticks,
+                        planner,
+                        config,
+                        name,
+                        pool,
+                        (size, &agents),
+                        &load,
+                        now_ms,
+                        lead_ticks,
                     );
                 } else {
-                    planner.hold(now_ms, agents.len());
+                    planner.hold(now_ms, size);
                 }
                 continue;
             }
@@ -336,47 +346,58 @@ impl Optimizer {
                 // More agents would make more refused calls, and restarts do not help: only
                 // the concurrency comes down.
                 None if throttled => {
-                    self.planner(name, load.basis(), config)
-                        .hold(now_ms, agents.len());
+                    if let Some(size) = size {
+                        self.planner(name, load.basis(), config).hold(now_ms, size);
+                    }
                     concurrency
                 }
-                None if load.settled(&agents, activity, interval_ms) => plan_scale(
-                    self.planner(name, load.basis(), config),
-                    config,
-                    name,
-                    pool,
-                    &agents,
-                    &load,
-                    now_ms,
-                    lead_ticks,
-                )
-                .or_else(|| self.watcher.leak(name, &agents, rules))
-                .or(burst)
-                .or_else(|| {
-                    let seen = self.anomalies.get(name);
-                    let seen: Vec<&AnomalyNote> = seen
-                        .map(|s| s.iter().map(|o| &o.0).collect())
-                        .unwrap_or_default();
-                    AgentWatcher::anomalous(name, &agents, &seen, rules, now_ms)
-                })
-                .or(hot)
-                .or_else(|| {
-                    self.costs
-                        .propose(name, agents.len(), pool.min_agents, now_ms)
-                })
-                .or_else(|| {
-                    let seen = self.anomalies.get(name);
-                    let seen: Vec<&AnomalyNote> = seen
-                        .map(|s| s.iter().map(|o| &o.0).collect())
-                        .unwrap_or_default();
-                    self.thresholds
-                        .noisy(name, &agents, &pool_rules, alerts, &seen, tuning, now_ms)
-                })
-                .or_else(|| {
-                    self.thresholds
-                        .missed(name, &pool_rules, alerts, &degraded, tuning, now_ms)
-                })
-                .or(concurrency),
+                None if load.settled(&agents, activity, interval_ms) => size
+                    .and_then(|size| {
+                        plan_scale(
+                            self.planner(name, load.basis(), config),
+                            config,
+                            name,
+                            pool,
+                            (size, &agents),
+                            &load,
+                            now_ms,
+                            lead_ticks,
+                        )
+                    })
+                    .or_else(|| self.watcher.leak(name, &agents, rules))
+                    .or(burst)
+                    .or_else(|| {
+                        let seen = self.anomalies.get(name);
+                        let seen: Vec<&AnomalyNote> = seen
+                            .map(|s| s.iter().map(|o| &o.0).collect())
+                            .unwrap_or_default();
+                        AgentWatcher::anomalous(name, &agents, &seen, rules, now_ms)
+                    })
+                    .or(hot)
+                    .or_else(|| {
+                        self.costs
+                            .propose(name, agents.len(), pool.min_agents, now_ms)
+                    })
+                    .or_else(|| {
+                        let seen = self.anomalies.get(name);
+                        let seen: Vec<&AnomalyNote> = seen
+                            .map(|s| s.iter().map(|o| &o.0).collect())
+                            .unwrap_or_default();
+                        self.thresholds.noisy(
+                            name,
+                            &agents,
+                            &pool_rules,
+                            alerts,
+                            &seen,
+                            tuning,
+                            now_ms,
+                        )
+                    })
+                    .or_else(|| {
+                        self.thresholds
+                            .missed(name, &pool_rules, alerts, &degraded, tuning, now_ms)
+                    })
+                    .or(concurrency),
                 None => None,
             };
             if let Some(mut proposal) = proposal {

@@ -90,6 +90,28 @@ impl PoolLoad {
         }
     }
 
+    /// How many agents carry this load: on an input, the size the pool's remote driver
+    /// reports (the agents may report nothing themselves: a pool seen only through PromQL
+    /// aggregates); on CPU, the agents that report it. `None` while a remote driver has not
+    /// yet said its size: a change planned from a guess could shrink the pool.
+    pub fn size(
+        &self,
+        pool: &PoolPolicy,
+        reporting: usize,
+        activity: &PoolActivity,
+    ) -> Option<usize> {
+        let remote = matches!(
+            pool.driver,
+            crate::policy::DriverConfig::Http { .. }
+                | crate::policy::DriverConfig::Kubernetes { .. }
+        );
+        match (self, activity.driver_size) {
+            (_, None) if remote => None,
+            (PoolLoad::Input(_), Some(size)) => Some(size),
+            _ => Some(reporting),
+        }
+    }
+
     /// What the load is measured in.
     pub fn basis(&self) -> Basis {
         match self {

@@ -10,21 +10,20 @@ use crate::domain::fleet::AgentView;
 use crate::domain::{Change, Proposal};
 use crate::policy::{Policy, PoolPolicy};
 
-/// The scaling proposal for pool `name` of `agents` carrying `load`, if its size should
-/// change. Without a load (no CPU reading; a missing, failed or stale input) only the pool's
-/// bounds decide.
+/// The scaling proposal for pool `name` of `current` agents (`agents` those that report)
+/// carrying `load`, if its size should change. Without a load (no CPU reading; a missing,
+/// failed or stale input) only the pool's bounds decide.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_scale(
     planner: &mut PoolPlanner,
     config: ScalingConfig,
     name: &str,
     pool: &PoolPolicy,
-    agents: &[&AgentView],
+    (current, agents): (usize, &[&AgentView]),
     load: &PoolLoad,
     now_ms: i64,
     lead_ticks: usize,
 ) -> Option<Proposal> {
-    let current = agents.len();
     let plan = load
         .total()
         .map(|total| planner.plan(config, now_ms, current, total, lead_ticks));
@@ -248,7 +247,7 @@ query = "sum(rate(requests_total[1m]))"
             config,
             "worker",
             pool,
-            &agents,
+            (agents.len(), &agents),
             &load,
             NOW_MS,
             1,
@@ -293,6 +292,71 @@ query = "sum(rate(requests_total[1m]))"
         assert_eq!(target_size(&check(5, 1.0, Ok(300.0), NOW_MS).unwrap()), 6);
         // Busy agents do not grow a pool whose input is at its target.
         assert!(check(2, 95.0, Ok(100.0), NOW_MS).is_none());
+    }
+
+    #[test]
+    fn a_pool_seen_only_through_its_input_is_sized_by_its_driver() {
+        let text = r#"
+[pools.fleet]
+min_agents = 1
+max_agents = 200000
+driver = { type = "http", url = "http://127.0.0.1:9/pool" }
+scale_on = { input = "queue", target_per_agent = 50.0 }
+scale_up = { percent = 100, agents = 4, period_secs = 15 }
+
+[[ingest.promql]]
+server = "http://127.0.0.1:9090"
+pool = "fleet"
+input = "queue"
+query = "sum(queue_depth)"
+"#;
+        let env = crate::policy::ListedEnvironment::default();
+        let policy = crate::policy::load_str("p.toml", text, &env)
+            .unwrap()
+            .policy;
+        let pool = &policy.pools["fleet"];
+        let state = InputState {
+            value: Some(6_000_000.0),
+            read_ms: NOW_MS,
+            ..InputState::default()
+        };
+        let inputs = BTreeMap::from([(("fleet".to_string(), "queue".to_string()), state)]);
+        // Not one agent reports: the controller holds the aggregate only.
+        let load = PoolLoad::of(&policy, "fleet", pool, &[], &inputs, INTERVAL_MS, NOW_MS);
+        let activity = crate::domain::pool::PoolActivity {
+            driver_size: Some(100_000),
+            ..Default::default()
+        };
+        let unknown = crate::domain::pool::PoolActivity::default();
+        assert_eq!(load.size(pool, 0, &unknown), None, "no size guessed");
+        let size = load.size(pool, 0, &activity).unwrap();
+        assert_eq!(size, 100_000);
+        let config = scaling_config(&policy, pool);
+        let mut planner = PoolPlanner::new(config);
+        planner.observe(6_000_000.0);
+        let proposal = plan_scale(
+            &mut planner,
+            config,
+            "fleet",
+            pool,
+            (size, &[]),
+            &load,
+            NOW_MS,
+            1,
+        )
+        .expect("a scale-out");
+        assert_eq!(
+            proposal.change,
+            Change::Scale {
+                from: 100_000,
+                to: 120_000
+            },
+            "{}",
+            proposal.reason
+        );
+        // On CPU, the agents that report are the size (their CPU is the load).
+        let cpu = PoolLoad::Cpu(Some(50.0));
+        assert_eq!(cpu.size(pool, 3, &activity), Some(3));
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub struct PoolActivity {
     /// The concurrency the controller last set for the pool's agents (none set yet: they run
     /// at the policy's `concurrency.max`).
     pub concurrency: Option<u32>,
+    /// The pool's size as its remote driver last reported it (an orchestrator's replicas).
+    pub driver_size: Option<usize>,
 }
 
 /// One input as last read.

@@ -4,7 +4,7 @@
 use actix::{ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture};
 
 use super::apply::{ApplyError, Effectors, apply, undo};
-use super::verify::{Baseline, Judge, Verifier, check};
+use super::verify::{Baseline, Judge, Verifier, check, check_restart};
 use super::{AUTO, Actuator, ActuatorError, RollBack};
 use crate::actors::alert::RESTART_ESCALATED;
 use crate::actors::fleet::GetFleet;
@@ -108,11 +108,22 @@ impl Actuator {
             self.end(id, pool, ActionState::Applied, &reason, AUTO);
             return;
         }
+        let whole_pool = self
+            .pools
+            .get(pool)
+            .is_some_and(|p| p.driver.restarts_whole_pool());
+        let mut restarted = None;
         let judge = match self.store.action(id) {
             Ok(Some(action)) => match action.change {
                 Change::Scale { from, to } if to < from => Judge::Removing,
                 Change::Redistribute { .. } => Judge::Removing,
-                Change::Restart { .. } => Judge::Restarting,
+                // One agent restarted is judged against its peers (`verify/restart.rs`); a
+                // rollout of the whole pool, as any change that moves load.
+                Change::Restart { agent } if !whole_pool => {
+                    restarted = Some(agent);
+                    Judge::Removing
+                }
+                Change::Restart { .. } => Judge::Removing,
                 Change::AdjustConcurrency { from, to } if to < from => Judge::Easing,
                 Change::AdjustConcurrency { .. } => Judge::Pacing,
                 // The agent's errors and latency were the provider's: judged on its health.
@@ -143,18 +154,25 @@ impl Actuator {
             .get(pool)
             .map_or(0, |p| p.startup_grace_secs as i64 * 1000);
         let interval_ms = self.policy.sampling_interval().as_millis() as i64;
+        let mut until_ms = now + conditions.window_secs as i64 * 1000;
+        if restarted.is_some() {
+            // At least one check after the restarted agent's grace: one that never serves
+            // again fails, and one that does is judged on its load.
+            until_ms = until_ms.max(now + grace_ms + interval_ms);
+        }
         self.verifying.insert(
             id,
             Verifier {
                 pool: pool.to_string(),
                 before,
-                until_ms: now + conditions.window_secs as i64 * 1000,
+                until_ms,
                 next_ms: now + interval_ms,
                 ready_by_ms: now + grace_ms,
                 checks: 0,
                 failures: Vec::new(),
                 running: false,
                 judge,
+                restarted,
             },
         );
     }
@@ -203,14 +221,25 @@ impl Actuator {
         let Some(verifier) = self.verifying.get_mut(&id) else {
             return;
         };
-        let verdict = check(
-            &verifier.before,
-            snapshot,
-            &verifier.pool,
-            conditions,
-            now < verifier.ready_by_ms,
-            verifier.judge,
-        );
+        let starting_ok = now < verifier.ready_by_ms;
+        let verdict = match &verifier.restarted {
+            Some(agent) => check_restart(
+                verifier.before.p95_latency_ms,
+                snapshot,
+                &verifier.pool,
+                agent,
+                conditions,
+                starting_ok,
+            ),
+            None => check(
+                &verifier.before,
+                snapshot,
+                &verifier.pool,
+                conditions,
+                starting_ok,
+                verifier.judge,
+            ),
+        };
         verifier.running = false;
         verifier.checks += 1;
         verifier.next_ms = now + interval_ms;

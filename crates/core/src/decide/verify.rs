@@ -12,6 +12,9 @@ use crate::domain::AgentStatus;
 use crate::domain::fleet::{AgentView, FleetSnapshot};
 use crate::policy::Verification;
 
+mod restart;
+pub use restart::check_restart;
+
 /// Latency metric compared before and after, milliseconds.
 const RESPONSE_TIME: &str = "response_time_ms";
 /// CPU metric, percent of a core.
@@ -70,10 +73,6 @@ pub enum Judge {
     Adding,
     /// A change that takes capacity away or moves load: the hottest agent's CPU too.
     Removing,
-    /// A restart: while the restarted agent starts (within its grace) the load the others
-    /// carry for it is expected, and only statuses are judged; once it serves, as `Adding`:
-    /// the capacity is back, and how hot the pool runs is the load's doing, not the restart's.
-    Restarting,
     /// A concurrency decrease against a throttling provider: status only. Its errors and
     /// latency are the provider's (they rise and fall with the load, not with the limit), and
     /// queueing for a turn is the point.
@@ -115,6 +114,8 @@ pub struct Verifier {
     pub running: bool,
     /// Which conditions judge the change.
     pub judge: Judge,
+    /// The agent a restart restarted: judged against its peers instead (`restart.rs`).
+    pub restarted: Option<String>,
 }
 
 /// Checks `pool` in `snapshot` against the conditions; `starting_ok` is whether agents may
@@ -131,43 +132,11 @@ pub fn check(
 ) -> Verdict {
     let now = Baseline::of(snapshot, pool);
     let mut verdict = Verdict::default();
-    for agent in snapshot.agents.iter().filter(|a| a.pool == pool) {
-        match agent.status {
-            AgentStatus::Offline => verdict
-                .failed
-                .push(format!("agent {} is offline", agent.id)),
-            AgentStatus::Error => verdict
-                .failed
-                .push(format!("agent {} reports errors", agent.id)),
-            AgentStatus::Starting if !starting_ok => verdict.failed.push(format!(
-                "agent {} is not serving after its start-up grace",
-                agent.id
-            )),
-            _ => {}
-        }
-    }
+    statuses(snapshot, pool, starting_ok, &mut verdict);
     if judge == Judge::Easing {
         verdict.now = now;
         return verdict;
     }
-    let starting: Vec<&str> = snapshot
-        .agents
-        .iter()
-        .filter(|a| a.pool == pool && a.status == AgentStatus::Starting)
-        .map(|a| a.id.as_str())
-        .collect();
-    if judge == Judge::Restarting && starting_ok && !starting.is_empty() {
-        verdict.inconclusive.push(format!(
-            "load not judged while {} starts",
-            starting.join(", ")
-        ));
-        verdict.now = now;
-        return verdict;
-    }
-    let judge = match judge {
-        Judge::Restarting => Judge::Adding,
-        other => other,
-    };
     if judge == Judge::Pacing {
         let before = before.error_rate.unwrap_or(0.0);
         match now.error_rate {
@@ -217,6 +186,26 @@ pub fn check(
     }
     verdict.now = now;
     verdict
+}
+
+/// Fails `verdict` for every agent of `pool` that is offline, reports errors, or is still
+/// starting once `starting_ok` is over.
+fn statuses(snapshot: &FleetSnapshot, pool: &str, starting_ok: bool, verdict: &mut Verdict) {
+    for agent in snapshot.agents.iter().filter(|a| a.pool == pool) {
+        match agent.status {
+            AgentStatus::Offline => verdict
+                .failed
+                .push(format!("agent {} is offline", agent.id)),
+            AgentStatus::Error => verdict
+                .failed
+                .push(format!("agent {} reports errors", agent.id)),
+            AgentStatus::Starting if !starting_ok => verdict.failed.push(format!(
+                "agent {} is not serving after its start-up grace",
+                agent.id
+            )),
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -282,54 +271,6 @@ mod tests {
         assert!(verdict.failed.iter().any(|f| f.contains("CPU")));
         assert!(verdict.failed.iter().any(|f| f.contains("p95 latency")));
         assert!(verdict.failed.iter().any(|f| f.contains("offline")));
-    }
-
-    #[test]
-    fn a_restart_is_not_judged_on_load_while_its_agent_starts() {
-        let conditions = Verification::default();
-        let before = Baseline::of(
-            &fleet(vec![
-                agent("a", AgentStatus::Active, 30.0, Some(40.0)),
-                agent("b", AgentStatus::Active, 30.0, Some(40.0)),
-            ]),
-            "p",
-        );
-        // b restarts: a carries its load, hot and slow, as expected for a moment.
-        let restarting = fleet(vec![
-            agent("a", AgentStatus::Busy, 99.0, Some(500.0)),
-            agent("b", AgentStatus::Starting, 0.0, None),
-        ]);
-        let early = check(
-            &before,
-            &restarting,
-            "p",
-            &conditions,
-            true,
-            Judge::Restarting,
-        );
-        assert!(early.failed.is_empty(), "{early:?}");
-        assert_eq!(early.inconclusive, ["load not judged while b starts"]);
-        // Past its grace, a restarted agent still starting fails, and the load is judged.
-        let late = check(
-            &before,
-            &restarting,
-            "p",
-            &conditions,
-            false,
-            Judge::Restarting,
-        );
-        assert_eq!(late.failed.len(), 2, "{late:?}");
-        // Once it serves, slower answers fail; a pool hot under its load does not.
-        let back = fleet(vec![
-            agent("a", AgentStatus::Busy, 99.0, Some(500.0)),
-            agent("b", AgentStatus::Active, 10.0, Some(40.0)),
-        ]);
-        let served = check(&before, &back, "p", &conditions, true, Judge::Restarting);
-        assert_eq!(
-            served.failed,
-            ["p95 latency 500 ms is above 110% of 40 ms before"],
-            "{served:?}"
-        );
     }
 
     #[test]

@@ -121,6 +121,7 @@ fn actuator_error(error: ActuatorError) -> ApiError {
         ActuatorError::NoSuchAction(_) => (StatusCode::NOT_FOUND, "not_found", None),
         ActuatorError::Busy { .. }
         | ActuatorError::Stale { .. }
+        | ActuatorError::SizeUnknown(_)
         | ActuatorError::StaleThreshold { .. }
         | ActuatorError::StaleWeights { .. }
         | ActuatorError::StaleConcurrency { .. }
@@ -177,8 +178,16 @@ async fn request(
                 );
                 return Err(ApiError::bad_request(Some("change.to"), message));
             }
+            // A remote driver's pool is as large as the driver says (its agents may report
+            // nothing to the controller); a local one is its members.
+            let activity = state
+                .actuator
+                .send(GetActivity)
+                .await
+                .map_err(unavailable)?;
+            let size = activity.get(&request.pool).and_then(|a| a.driver_size);
             Change::Scale {
-                from: members.len(),
+                from: size.unwrap_or(members.len()),
                 to,
             }
         }

@@ -14,7 +14,8 @@
 //! With a `token_env`, each request carries `Authorization: Bearer <token>`.
 //!
 //! The orchestrator answers 2xx with the pool's state as JSON, `{"size": N, ...}`: `size`
-//! (the number of agents it runs for the pool now, after the action) is required for
+//! (the number of agents it runs for the pool now, after the action: the size asked for, as
+//! Kubernetes' `spec.replicas`, even while some are still starting) is required for
 //! `state` and `scale`; other fields are ignored. A `restart` answer may carry
 //! `"endpoint"`, the restarted agent's base URL; a `set_weights` or `set_concurrency` answer may be empty.
 //!

@@ -11,19 +11,26 @@ use serde_json::{Value, json};
 use crate::fake_http;
 use crate::util::{Server, wait_for};
 
-/// The orchestrator's pool: its replicas, and every size it was asked for.
+/// The orchestrator's pool: its replicas, every size it was asked for, and how many of the
+/// first state requests it refuses.
 struct Orchestrator {
     replicas: AtomicU64,
     asked: Mutex<Vec<u64>>,
+    refusals: AtomicU64,
 }
 
-fn orchestrator(replicas: u64) -> (String, Arc<Orchestrator>) {
+fn orchestrator(replicas: u64, refusals: u64) -> (String, Arc<Orchestrator>) {
     let pool = Arc::new(Orchestrator {
         replicas: AtomicU64::new(replicas),
         asked: Mutex::default(),
+        refusals: AtomicU64::new(refusals),
     });
     let kept = pool.clone();
     let url = fake_http::serve(move |_, _, body| match body["action"].as_str() {
+        Some("state") if kept.refusals.load(Ordering::SeqCst) > 0 => {
+            kept.refusals.fetch_sub(1, Ordering::SeqCst);
+            (400, json!({"error": "not yet"}))
+        }
         Some("state") => (200, json!({"size": kept.replicas.load(Ordering::SeqCst)})),
         Some("scale") => {
             let to = body["to"].as_u64().unwrap_or(0);
@@ -65,7 +72,9 @@ fn rss_mib(pid: u32) -> f64 {
 
 #[tokio::test]
 async fn a_pool_of_100000_agents_seen_only_through_promql_scales_from_its_driver_size() {
-    let (orchestrator_url, pool) = orchestrator(100_000);
+    // Its size is unknown until the third time it is asked (about 10 s): nothing is
+    // scaled on a guess meanwhile.
+    let (orchestrator_url, pool) = orchestrator(100_000, 2);
     // 6,000,000 queued tasks at 50 per agent: 120,000 agents.
     let prometheus_url = prometheus(6_000_000.0);
     let policy = format!(
@@ -95,6 +104,14 @@ query = "sum(queue_depth)"
     assert_eq!(action["change"]["from"], 100_000, "{action}");
     assert_eq!(action["change"]["to"], 120_000, "{action}");
     assert_eq!(pool.asked.lock().unwrap().as_slice(), [120_000]);
+    assert_eq!(pool.refusals.load(Ordering::SeqCst), 0);
+    let (_, actions) = server.get("/api/v1/actions").await;
+    let scales = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["change"]["type"] == "scale");
+    assert_eq!(scales.count(), 1, "no scale from a guessed size: {actions}");
     // Nothing per agent is held: no agent is known, and the memory is the controller's own.
     let (_, agents) = server.get("/api/v1/agents").await;
     assert_eq!(agents.as_array().map(Vec::len), Some(0), "{agents}");

@@ -29,6 +29,9 @@ pub enum ActuatorError {
         /// Agents the driver reports.
         actual: usize,
     },
+    /// The pool's remote driver has not reported its size yet: a scale would be a guess.
+    #[error("pool {0} is of unknown size: its driver has not reported one yet")]
+    SizeUnknown(String),
     /// The threshold the proposal would change is not what it assumed.
     #[error("proposal for rule {rule} is stale: its threshold is {actual:?}, not {expected}")]
     StaleThreshold {

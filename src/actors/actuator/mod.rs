@@ -268,6 +268,10 @@ impl Actuator {
     ) -> Result<(), ActuatorError> {
         match change {
             Change::Scale { from, .. } => {
+                // A remote pool of a size not yet reported is not scaled on a guess.
+                if effectors.pool.driver.remote() && effectors.pool.known_size().is_none() {
+                    return Err(ActuatorError::SizeUnknown(pool.to_string()));
+                }
                 let actual = effectors.pool.known_size().unwrap_or(*from);
                 if actual != *from {
                     return Err(ActuatorError::Stale {
@@ -463,16 +467,18 @@ impl Handler<Tick> for Actuator {
 impl Actuator {
     /// Asks each remote driver its pool's size, every few seconds, for the stale checks.
     fn poll_remote_sizes(&mut self) {
-        for pool in self.pools.values().filter(|p| p.driver.remote()) {
-            let pool = pool.clone();
+        for (name, pool) in self.pools.iter().filter(|(_, p)| p.driver.remote()) {
+            let (name, pool) = (name.clone(), pool.clone());
             actix::spawn(async move {
                 match pool.driver.size().await {
                     Ok(size) => pool
                         .remote_size
                         .store(size as i64, std::sync::atomic::Ordering::Relaxed),
-                    Err(error) => {
-                        tracing::warn!(message = "Driver cannot report its pool.", %error)
-                    }
+                    Err(error) => tracing::warn!(
+                        message = "Driver cannot report its pool's size.",
+                        pool = %name,
+                        %error
+                    ),
                 }
             });
         }

@@ -5,7 +5,7 @@
 use crate::actors::alert::{Alert, ControllerAlert};
 use crate::decide::budget::{BudgetLedger, scale_out_breach};
 use crate::domain::fleet::{AgentView, FleetSnapshot};
-use crate::domain::{AgentStatus, Proposal, metric};
+use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::{Policy, PoolPolicy};
 
 /// The agent key burn-rate alerts of `pool` are raised on.
@@ -82,7 +82,20 @@ pub(super) fn mark(proposal: &mut Proposal, pool: &PoolPolicy, agents: &[&AgentV
     let Some(budget) = &pool.budget else {
         return;
     };
-    let now = sum(agents, metric::COST_PER_HOUR);
+    // The cost of the pool's size, from the agents that report one: on a remote driver's
+    // pool the size is the driver's, and not every agent need report.
+    let Change::Scale { from, .. } = proposal.change else {
+        return;
+    };
+    let costs: Vec<f64> = agents
+        .iter()
+        .filter(|a| a.status != AgentStatus::Offline)
+        .filter_map(|a| a.metrics.get(metric::COST_PER_HOUR).copied())
+        .collect();
+    let now = match costs.len() {
+        0 => 0.0,
+        n => costs.iter().sum::<f64>() / n as f64 * from as f64,
+    };
     if let Some(breach) = scale_out_breach(&proposal.change, now, budget) {
         proposal.reason = format!(
             "{}; it would take the pool's model cost from {:.2} to {:.2} an hour, past its budget \

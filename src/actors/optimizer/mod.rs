@@ -375,8 +375,8 @@ impl Optimizer {
                     })
                     .or(hot)
                     .or_else(|| {
-                        self.costs
-                            .propose(name, agents.len(), pool.min_agents, now_ms)
+                        let size = size?;
+                        self.costs.propose(name, size, pool.min_agents, now_ms)
                     })
                     .or_else(|| {
                         let seen = self.anomalies.get(name);

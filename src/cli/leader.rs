@@ -116,6 +116,8 @@ impl Election {
                 return Ok(Some(lease));
             }
             Ok(Err(leader)) => leader,
+            // Credentials or RBAC refused: no retry would help, so the start fails.
+            Err(error) if refused_for_good(&error) => return Err(error),
             // Stands by, and tries again as a standby does.
             Err(error) => {
                 tracing::warn!(
@@ -283,6 +285,18 @@ impl Election {
     }
 }
 
+/// Whether `error` is the API server refusing this controller's credentials (401) or its
+/// RBAC (403): a mistake of deployment that retries do not mend.
+fn refused_for_good(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<crate::drivers::DriverError>(),
+        Some(crate::drivers::DriverError::Refused {
+            status: 401 | 403,
+            ..
+        })
+    )
+}
+
 /// Stops acting at once: the process exits (its workers die with it), and whatever runs it
 /// starts it again, as a standby.
 fn step_down(why: &str) -> ! {
@@ -347,6 +361,23 @@ fn node_id(data_dir: &std::path::Path) -> anyhow::Result<(String, std::fs::File)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_refused_credentials_or_rbac_fail_the_start() {
+        let refused = |status| {
+            anyhow::Error::new(crate::drivers::DriverError::Refused {
+                target: "https://k8s/lease".into(),
+                status,
+                message: "no".into(),
+            })
+            .context("cannot reach the Kubernetes Lease")
+        };
+        assert!(refused_for_good(&refused(403)));
+        assert!(refused_for_good(&refused(401)));
+        assert!(!refused_for_good(&refused(503)));
+        assert!(!refused_for_good(&refused(0)));
+        assert!(!refused_for_good(&anyhow::anyhow!("store unreachable")));
+    }
 
     #[test]
     fn a_data_directory_names_one_controller_at_a_time() {

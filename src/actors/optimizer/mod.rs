@@ -303,24 +303,19 @@ impl Optimizer {
             let lead_ticks = lead_ticks(startup_ms, interval_ms);
             // None while a remote driver has not said its size: no scaling on a guess.
             let size = load.size(pool, agents.len(), &activity);
+            // The pool's scaling proposal, if its size is known and should change.
+            let plan = |optimizer: &mut Self| {
+                let planner = optimizer.planner(name, load.basis(), config);
+                let at = (size?, agents.as_slice());
+                plan_scale(planner, config, name, pool, at, &load, now_ms, lead_ticks)
+            };
             if activity.in_flight.is_some() {
                 // While an action applies and is verified the planner still plans, so its
                 // stabilization window counts those recommendations, as the HPA's does.
-                let planner = self.planner(name, load.basis(), config);
-                let Some(size) = size else { continue };
                 if load.settled(&agents, activity, interval_ms) {
-                    let _ = plan_scale(
-                        planner,
-                        config,
-                        name,
-                        pool,
-                        (size, &agents),
-                        &load,
-                        now_ms,
-                        lead_ticks,
-                    );
-                } else {
-                    planner.hold(now_ms, size);
+                    let _ = plan(self);
+                } else if let Some(size) = size {
+                    self.planner(name, load.basis(), config).hold(now_ms, size);
                 }
                 continue;
             }
@@ -351,19 +346,7 @@ impl Optimizer {
                     }
                     concurrency
                 }
-                None if load.settled(&agents, activity, interval_ms) => size
-                    .and_then(|size| {
-                        plan_scale(
-                            self.planner(name, load.basis(), config),
-                            config,
-                            name,
-                            pool,
-                            (size, &agents),
-                            &load,
-                            now_ms,
-                            lead_ticks,
-                        )
-                    })
+                None if load.settled(&agents, activity, interval_ms) => plan(self)
                     .or_else(|| self.watcher.leak(name, &agents, rules))
                     .or(burst)
                     .or_else(|| {

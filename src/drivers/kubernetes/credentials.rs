@@ -216,6 +216,22 @@ impl Sources {
 
 // === impl Credentials ===
 
+#[cfg(test)]
+impl Credentials {
+    /// Credentials for a test's server: `auth` sent to `server`, no namespace, no TLS.
+    pub(crate) fn for_test(server: &str, auth: Auth) -> Self {
+        Credentials {
+            server: server.to_string(),
+            namespace: None,
+            ca_pem: None,
+            identity_pem: None,
+            insecure_skip_tls_verify: false,
+            auth,
+            origin: "the test".into(),
+        }
+    }
+}
+
 impl Credentials {
     /// Credentials from the first source that has them; with an `api_server`, that server
     /// replaces the found one, and no source at all means anonymous requests to it.

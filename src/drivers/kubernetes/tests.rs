@@ -14,13 +14,8 @@ use api::{answer, cluster, serve, status};
 
 fn driver(server: &FakeServer, name: &str) -> KubernetesDriver {
     let credentials = Credentials {
-        server: server.url.clone(),
         namespace: Some("from-credentials".into()),
-        ca_pem: None,
-        identity_pem: None,
-        insecure_skip_tls_verify: false,
-        auth: Auth::Token(Secret::new("sa-token")),
-        origin: "the test".into(),
+        ..Credentials::for_test(&server.url, Auth::Token(Secret::new("sa-token")))
     };
     let config = KubernetesConfig {
         pool: "web".into(),
@@ -293,15 +288,8 @@ async fn a_statefulset_and_a_token_file() {
                                 "spec": {"replicas": 3}, "status": {"replicas": 3, "selector": "app=db"}}),
         )
     });
-    let credentials = Credentials {
-        server: format!("{}/", server.url),
-        namespace: None,
-        ca_pem: None,
-        identity_pem: None,
-        insecure_skip_tls_verify: false,
-        auth: Auth::TokenFile(token.clone()),
-        origin: "the test".into(),
-    };
+    let credentials =
+        Credentials::for_test(&format!("{}/", server.url), Auth::TokenFile(token.clone()));
     let config = KubernetesConfig {
         pool: "db".into(),
         namespace: None,
@@ -360,20 +348,15 @@ async fn an_exec_plugin_gives_a_token_kept_until_the_server_refuses_it() {
                    "spec": {"replicas": 2}, "status": {"replicas": 2, "selector": "app=web"}}),
         )
     });
-    let credentials = Credentials {
-        server: server.url.clone(),
-        namespace: None,
-        ca_pem: None,
-        identity_pem: None,
-        insecure_skip_tls_verify: false,
-        auth: Auth::Exec(exec::ExecPlugin {
+    let credentials = Credentials::for_test(
+        &server.url,
+        Auth::Exec(exec::ExecPlugin {
             command: plugin,
             args: Vec::new(),
             env: Vec::new(),
             api_version: "client.authentication.k8s.io/v1".into(),
         }),
-        origin: "the test".into(),
-    };
+    );
     let config = KubernetesConfig {
         pool: "web".into(),
         namespace: None,

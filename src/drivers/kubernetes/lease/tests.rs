@@ -87,15 +87,7 @@ fn serve() -> (FakeServer, Arc<Mutex<Store>>) {
 }
 
 fn lock(server: &FakeServer, holder: &str, secs: u64) -> LeaseLock {
-    let credentials = Credentials {
-        server: server.url.clone(),
-        namespace: None,
-        ca_pem: None,
-        identity_pem: None,
-        insecure_skip_tls_verify: false,
-        auth: Auth::Token(Secret::new("sa-token")),
-        origin: "the test".into(),
-    };
+    let credentials = Credentials::for_test(&server.url, Auth::Token(Secret::new("sa-token")));
     let api = ApiClient::new(credentials, Duration::from_secs(5)).unwrap();
     LeaseLock::new(api, "ops", "swarmpilot", holder, Duration::from_secs(secs))
 }

@@ -109,6 +109,8 @@ impl Actuator {
             return Ok(None);
         };
         let stale = match self.check_fresh(&action.pool, &effectors, &action.change) {
+            // Approved, and not stale: applied once the driver has said the pool's size.
+            Err(ActuatorError::SizeUnknown(_)) => return Ok(None),
             Err(stale) => Some(stale.to_string()),
             Ok(()) => self.load_moved(&action),
         };

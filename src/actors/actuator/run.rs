@@ -223,14 +223,7 @@ impl Actuator {
         };
         let starting_ok = now < verifier.ready_by_ms;
         let verdict = match &verifier.restarted {
-            Some(agent) => check_restart(
-                verifier.before.p95_latency_ms,
-                snapshot,
-                &verifier.pool,
-                agent,
-                conditions,
-                starting_ok,
-            ),
+            Some(agent) => check_restart(snapshot, &verifier.pool, agent, starting_ok),
             None => check(
                 &verifier.before,
                 snapshot,
@@ -250,7 +243,7 @@ impl Actuator {
             verifier.failures.push(failure);
         }
         let failed = verifier.failures.len();
-        if failed > conditions.failure_limit as usize {
+        if verdict.decisive || failed > conditions.failure_limit as usize {
             let reason = format!(
                 "verification failed {failed} of {} checks (limit {}): {}",
                 verifier.checks,

@@ -466,6 +466,7 @@ impl Optimizer {
                 Ok(Err(
                     ActuatorError::Busy { .. }
                     | ActuatorError::Stale { .. }
+                    | ActuatorError::SizeUnknown(_)
                     | ActuatorError::Held(
                         Hold::AwaitingApproval { .. }
                         | Hold::RecentlyRefused { .. }

@@ -91,6 +91,9 @@ pub struct Verdict {
     pub inconclusive: Vec<String>,
     /// What was measured.
     pub now: Baseline,
+    /// A failure that decides at once, whatever the failure limit (a restarted agent that
+    /// did not come back).
+    pub decisive: bool,
 }
 
 /// The progress of one action's verification.

@@ -124,12 +124,7 @@ impl Election {
                     message = "Cannot read the leader's lease.",
                     error = format!("{error:#}")
                 );
-                crate::store::Leader {
-                    holder: String::new(),
-                    address: String::new(),
-                    epoch: 0,
-                    expires_in_ms: 0,
-                }
+                crate::store::Leader::default()
             }
         };
         let listener = TcpListener::bind(config.listen)

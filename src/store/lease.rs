@@ -29,8 +29,8 @@ pub struct Lease {
     pub epoch: i64,
 }
 
-/// Who leads, as a standby sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who leads, as a standby sees it (default: nobody known).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Leader {
     /// The holder's name.
     pub holder: String,
@@ -76,12 +76,7 @@ impl Store {
         match self.leader(name)? {
             Some(leader) => Ok(Err(leader)),
             // Released between the two statements: try again next time.
-            None => Ok(Err(Leader {
-                holder: String::new(),
-                address: String::new(),
-                epoch: 0,
-                expires_in_ms: 0,
-            })),
+            None => Ok(Err(Leader::default())),
         }
     }
 

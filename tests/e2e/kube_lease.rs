@@ -87,7 +87,8 @@ fn node_id(server: &Server) -> String {
         .to_string()
 }
 
-async fn leads_within(server: &Server, secs: u64) -> Duration {
+/// Waits up to `secs` for `server` to lead (`GET /readyz` 200); answers how long it took.
+pub(crate) async fn leads_within(server: &Server, secs: u64) -> Duration {
     let began = Instant::now();
     wait_for("the standby leads", Duration::from_secs(secs), || async {
         (server.try_get("/readyz").await?.0 == 200).then_some(())

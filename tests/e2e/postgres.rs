@@ -11,7 +11,7 @@ use swarmpilot::store::testing::TestServer;
 use crate::gate::{agents_up, rows, scale_web, settled, wait_state};
 use crate::shutdown::{killed_on, policy_with};
 use crate::store_faults::{halted, recovers, scaling_server_with};
-use crate::util::{Server, wait_for};
+use crate::util::Server;
 
 /// The lease of the two-controller test, seconds: short, with room for a slow machine (a
 /// leader steps down when four fifths of it pass without a renewal).
@@ -93,10 +93,7 @@ async fn a_standby_takes_over_a_killed_leader_and_reconciles_its_action_once() {
         Some(libc::SIGKILL),
         "the leader was still running when killed: {status:?}"
     );
-    wait_for("the standby leads", Duration::from_secs(30), || async {
-        (second.try_get("/readyz").await?.0 == 200).then_some(())
-    })
-    .await;
+    crate::kube_lease::leads_within(&second, 30).await;
     let took = killed.elapsed();
     // The lease runs out, the standby's next try (a second later at most) takes it, and it
     // starts.

@@ -117,7 +117,7 @@ impl Actuator {
             Ok(Some(action)) => match action.change {
                 Change::Scale { from, to } if to < from => Judge::Removing,
                 Change::Redistribute { .. } => Judge::Removing,
-                // One agent restarted is judged against its peers (`verify/restart.rs`); a
+                // One agent restarted is judged on whether it came back (`verify/restart.rs`); a
                 // rollout of the whole pool, as any change that moves load.
                 Change::Restart { agent } if !whole_pool => {
                     restarted = Some(agent);
@@ -157,7 +157,7 @@ impl Actuator {
         let mut until_ms = now + conditions.window_secs as i64 * 1000;
         if restarted.is_some() {
             // At least one check after the restarted agent's grace: one that never serves
-            // again fails, and one that does is judged on its load.
+            // again fails the restart.
             until_ms = until_ms.max(now + grace_ms + interval_ms);
         }
         self.verifying.insert(

@@ -117,7 +117,7 @@ pub struct Verifier {
     pub running: bool,
     /// Which conditions judge the change.
     pub judge: Judge,
-    /// The agent a restart restarted: judged against its peers instead (`restart.rs`).
+    /// The agent a restart restarted: judged on whether it came back (`restart.rs`).
     pub restarted: Option<String>,
 }
 

@@ -18,6 +18,8 @@ const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/ops/leases/swarmpilo
 struct Store {
     lease: Option<Value>,
     version: u64,
+    /// Every request answers 503, as an API server that is down behind its load balancer.
+    failing: bool,
 }
 
 fn status(code: u16, reason: &str, message: &str) -> Reply {
@@ -30,6 +32,9 @@ fn status(code: u16, reason: &str, message: &str) -> Reply {
 
 fn answer(store: &mut Store, request: &Recorded) -> Reply {
     let collection = PATH.rsplit_once('/').unwrap().0;
+    if store.failing {
+        return status(503, "ServiceUnavailable", "the server is unavailable");
+    }
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", PATH) => match &store.lease {
             Some(lease) => Reply::json(200, lease.clone()),
@@ -228,10 +233,16 @@ async fn an_edit_by_someone_else_is_renewed_over_and_a_shortened_lease_restored(
     assert_eq!(lease["spec"]["leaseDurationSeconds"], 60);
     assert_eq!(lease["metadata"]["labels"]["team"], "ops");
     assert!(a.renew().await.unwrap());
-    // An API server that does not answer keeps the lease held: the next renewal may hold.
-    server.stop().await;
+    // An API server that fails keeps the lease held: the next renewal may hold.
+    store.lock().unwrap().failing = true;
     assert!(a.renew().await.is_err());
     assert!(a.held().is_some(), "an error is not a loss");
+    store.lock().unwrap().failing = false;
+    assert!(
+        a.renew().await.unwrap(),
+        "held again once the server answers"
+    );
+    server.stop().await;
 }
 
 #[tokio::test]

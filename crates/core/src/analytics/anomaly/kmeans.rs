@@ -3,6 +3,7 @@
 //! rolling window and retrained on a schedule, and the distance to the nearest centroid
 //! scaled by a high percentile of the training distances.
 
+use half::bf16;
 use linfa::DatasetBase;
 use linfa::traits::Fit;
 use linfa_clustering::{KMeans, KMeansInit};
@@ -82,9 +83,10 @@ pub struct KMeansDetector {
     smoothed: Vec<f64>,
     /// The last `train_window + lags` smoothed differences, oldest first: every training
     /// feature vector is `lags + 1` consecutive ones, so they are kept once, not once per
-    /// vector, and as `f32` (a difference needs no more digits to be clustered). This is
-    /// most of the detector's memory: 4 KB at the defaults.
-    history: VecDeque<f32>,
+    /// vector, and as `bf16` (three significant digits: a difference needs no more to be
+    /// clustered, and `bf16` keeps `f32`'s range, so a byte counter's jump does not
+    /// overflow). This is most of the detector's memory: 2 KB at the defaults.
+    history: VecDeque<bf16>,
     since_training: usize,
     model: Option<TrainedKMeans>,
 }
@@ -97,7 +99,8 @@ impl KMeansDetector {
             raw: Window::new(config.diff + 1),
             diffs: Window::new(config.smooth.max(1)),
             smoothed: Vec::with_capacity(config.lags + 2),
-            history: VecDeque::with_capacity(config.train_window.max(1) + config.lags),
+            // Grown as points come: a new series does not hold a full window from its start.
+            history: VecDeque::new(),
             since_training: 0,
             model: None,
         }
@@ -129,7 +132,7 @@ impl KMeansDetector {
             self.history.pop_front();
         }
         let newest = feature.last().copied().unwrap_or_default();
-        self.history.push_back(newest as f32);
+        self.history.push_back(bf16::from_f64(newest));
         self.since_training += 1;
         let due = self.model.is_none() || self.since_training >= self.config.retrain_every;
         if self.vectors() >= self.config.min_train && due {
@@ -170,7 +173,7 @@ impl KMeansDetector {
         // The training matrix lives only while training: steady-state memory is the history.
         let history = &self.history;
         let observations = Array2::from_shape_fn((rows, width), |(row, column)| {
-            f64::from(history[row + column])
+            history[row + column].to_f64()
         });
         // Later trainings start from the current centroids: they converge in a few steps
         // instead of ten, which keeps retraining cheap enough for every series.

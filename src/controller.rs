@@ -348,6 +348,7 @@ impl Controller {
             latencies: Default::default(),
             decisions,
             fleet_view: crate::api::FleetView::default(),
+            scrape_cache: Default::default(),
             started_ms,
         };
         let server =

@@ -320,13 +320,13 @@ impl EventBroker {
                         return;
                     };
                     let mut fresh = Vec::new();
-                    for agent in snapshot.agents {
+                    for agent in snapshot.agents.iter() {
                         let last = broker.sent_ms.get(&agent.id).copied().unwrap_or(i64::MIN);
                         if agent.last_sample_ms > last {
                             broker
                                 .sent_ms
                                 .insert(agent.id.clone(), agent.last_sample_ms);
-                            fresh.push(agent);
+                            fresh.push(agent.clone());
                         }
                     }
                     if !fresh.is_empty() {

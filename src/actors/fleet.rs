@@ -2,11 +2,12 @@
 //! routes samples to them, and answers what the fleet looks like now.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Recipient, Supervisor};
 
 use super::agent::{
-    AgentActor, AgentLinks, FinishMinutes, GetSeries, RecordSamples, SharedObserved,
+    AgentActor, AgentLinks, FinishMinutes, FleetChanges, GetSeries, RecordSamples, SharedObserved,
 };
 use super::events::{Event, FleetChange, Publish};
 use super::messages::{
@@ -76,6 +77,22 @@ pub struct FleetSupervisor {
     joins: TokenBuckets,
     host: super::host_readings::HostReadings,
     samples_routed: u64,
+    /// Counts every change to what a snapshot shows of the agents, here and in their
+    /// readings.
+    changes: FleetChanges,
+    /// The agents of the last snapshot, with the change count read before it was taken:
+    /// shared by the next snapshot when the count has not moved.
+    last_agents: Option<AgentViews>,
+}
+
+/// What a snapshot shows of the agents.
+#[derive(Clone)]
+struct AgentViews {
+    /// The change count read before they were taken.
+    count: u64,
+    agents: Arc<Vec<AgentView>>,
+    ring_points: usize,
+    ring_bytes: usize,
 }
 
 struct Entry {
@@ -116,6 +133,8 @@ impl FleetSupervisor {
             joins: TokenBuckets::default(),
             host: Default::default(),
             samples_routed: 0,
+            changes: FleetChanges::default(),
+            last_agents: None,
         }
     }
 }
@@ -140,6 +159,7 @@ pub use crate::decide::membership::AdmitRefusal;
 impl FleetSupervisor {
     /// Supervises `handle` from now on: a new actor, or the known one for a restarted agent.
     fn register(&mut self, handle: AgentHandle, grace_secs: u64) {
+        self.changes.bump();
         let id = handle.id.clone();
         if let Some(pid) = handle.pid {
             self.links.watch.do_send(WatchProcess {
@@ -164,7 +184,7 @@ impl FleetSupervisor {
             entry.status = AgentStatus::Starting;
             return;
         }
-        let observed = SharedObserved::default();
+        let observed = SharedObserved::counting(self.changes.clone());
         let links = AgentLinks {
             observed: observed.clone(),
             heartbeat: self.links.heartbeat.clone(),
@@ -278,6 +298,7 @@ impl FleetSupervisor {
                 Some(entry) => {
                     // An agent that reports is no longer starting.
                     if entry.status == AgentStatus::Starting {
+                        self.changes.bump();
                         entry.status = AgentStatus::Active;
                     }
                     self.samples_routed += samples.len() as u64;
@@ -296,6 +317,7 @@ impl Handler<DeregisterAgent> for FleetSupervisor {
         let _span = self.span.clone().entered();
         // Dropping the last address stops the actor; its supervisor does not restart it.
         if let Some(entry) = self.agents.remove(&msg.agent) {
+            self.changes.bump();
             self.headcount.leave(&entry.handle.pool);
             tracing::info!(message = "Agent deregistered.", agent = %msg.agent);
             self.publish(&msg.agent, &entry.handle.pool, FleetChange::Left);
@@ -375,6 +397,7 @@ impl Handler<AgentHealthChanged> for FleetSupervisor {
     fn handle(&mut self, msg: AgentHealthChanged, _ctx: &mut Context<Self>) {
         let _span = self.span.clone().entered();
         if let Some(entry) = self.agents.get_mut(&msg.agent) {
+            self.changes.bump();
             entry.status = msg.status;
             let pool = entry.handle.pool.clone();
             self.publish(&msg.agent, &pool, FleetChange::Status(msg.status));
@@ -387,6 +410,35 @@ impl Handler<GetFleet> for FleetSupervisor {
 
     fn handle(&mut self, _msg: GetFleet, _ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.clone().entered();
+        // Read before the agents are: a change counted after this may be missing from them.
+        let count = self.changes.count();
+        let views = match &self.last_agents {
+            Some(views) if views.count == count => views.clone(),
+            _ => {
+                let views = self.agent_views(count);
+                self.last_agents = Some(views.clone());
+                views
+            }
+        };
+        let AgentViews {
+            agents,
+            ring_points,
+            ring_bytes,
+            ..
+        } = views;
+        MessageResult(FleetSnapshot {
+            agents,
+            host: self.host.latest.clone(),
+            samples_routed: self.samples_routed,
+            ring_points,
+            ring_bytes,
+        })
+    }
+}
+
+impl FleetSupervisor {
+    /// What each agent looks like now, in id order, and their ring buffers' totals.
+    fn agent_views(&self, count: u64) -> AgentViews {
         let (mut ring_points, mut ring_bytes) = (0, 0);
         let mut agents: Vec<AgentView> = self
             .agents
@@ -411,13 +463,12 @@ impl Handler<GetFleet> for FleetSupervisor {
             })
             .collect();
         agents.sort_by(|a, b| natural_key(&a.id).cmp(&natural_key(&b.id)));
-        MessageResult(FleetSnapshot {
-            agents,
-            host: self.host.latest.clone(),
-            samples_routed: self.samples_routed,
+        AgentViews {
+            count,
+            agents: Arc::new(agents),
             ring_points,
             ring_bytes,
-        })
+        }
     }
 }
 
@@ -503,3 +554,7 @@ mod order {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "fleet_tests.rs"]
+mod tests;

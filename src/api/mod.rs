@@ -30,7 +30,7 @@ pub mod tls;
 mod ui;
 pub mod wire;
 
-pub use metrics::RouteLatencies;
+pub use metrics::{RouteLatencies, ScrapeCache};
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -96,6 +96,8 @@ pub struct ApiState {
     pub decisions: Arc<crate::analytics::latency::LatencyHistogram>,
     /// The fleet snapshot the read routes share.
     pub fleet_view: fleet_view::FleetView,
+    /// `GET /metrics`' agent lines of the shared snapshot.
+    pub scrape_cache: ScrapeCache,
     /// When the controller started, epoch milliseconds.
     pub started_ms: i64,
     /// The health actor, told the heartbeats agents post.

@@ -77,7 +77,7 @@ async fn system(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespo
     let current = state.policy.current();
     let halted = state.halt.get();
     let mut agents_by_status = BTreeMap::new();
-    for agent in &fleet.agents {
+    for agent in fleet.agents.iter() {
         let name = serde_json::to_value(agent.status)
             .ok()
             .and_then(|v| v.as_str().map(status_name))

@@ -51,7 +51,7 @@ impl Frame<'_> {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "{}", self.headline());
-        for agent in &self.fleet.agents {
+        for agent in self.fleet.agents.iter() {
             let cpu = agent.cpu_smoothed.unwrap_or(0.0);
             let memory_mb = agent.metrics.get("memory_bytes").copied().unwrap_or(0.0) / 1e6;
             let status = serde_json::to_value(agent.status).ok();

@@ -28,7 +28,7 @@ use crate::policy::{ModelPrice, PolicyHandle};
 use crate::store::models::ModelStore;
 use crate::store::{RollupRow, RollupSink};
 use anomaly::AnomalyWatch;
-pub use observed::{Observed, Readings, SharedObserved};
+pub use observed::{FleetChanges, Observed, Readings, SharedObserved};
 use rules::RuleBook;
 
 /// The hasher of the per-sample maps: keyed with a random seed per process, and much

@@ -6,6 +6,8 @@
 //! agent's map, and the agent copies its map only when it next writes while a snapshot still
 //! holds the old one. Snapshots taken between two rounds of samples share one copy.
 
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use crate::domain::fleet::Readings;
@@ -29,20 +31,85 @@ pub struct Observed {
     pub ring_bytes: usize,
 }
 
-/// [`Observed`] behind a lock, written by the agent actor and read by the registry.
+/// A count of the changes to what a fleet snapshot shows, shared by the registry and its
+/// agents: a reader that saw the same count before two snapshots would get the same one.
 #[derive(Debug, Default, Clone)]
-pub struct SharedObserved(Arc<Mutex<Observed>>);
+pub struct FleetChanges(Arc<AtomicU64>);
 
-impl SharedObserved {
-    /// A copy of the latest readings.
-    pub fn read(&self) -> Observed {
-        self.lock().clone()
+impl FleetChanges {
+    /// Counts a change (made, or about to be made under a lock the snapshot also takes).
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, Observed> {
+    /// The count so far.
+    pub fn count(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// [`Observed`] behind a lock, written by the agent actor and read by the registry.
+#[derive(Debug, Default, Clone)]
+pub struct SharedObserved {
+    observed: Arc<Mutex<Observed>>,
+    changes: FleetChanges,
+}
+
+impl SharedObserved {
+    /// Readings whose writes count in `changes`.
+    pub fn counting(changes: FleetChanges) -> Self {
+        SharedObserved {
+            observed: Arc::default(),
+            changes,
+        }
+    }
+
+    /// A copy of the latest readings.
+    pub fn read(&self) -> Observed {
+        self.guard().clone()
+    }
+
+    /// The readings, to write: counted as a change when the writer lets go, while it still
+    /// holds the lock, so a reader that saw the new count and then takes the lock sees the
+    /// write.
+    pub(super) fn lock(&self) -> Writing<'_> {
+        Writing {
+            guard: self.guard(),
+            changes: &self.changes,
+        }
+    }
+
+    fn guard(&self) -> MutexGuard<'_, Observed> {
         // A writer that panicked leaves readings that are still worth showing.
-        self.0
+        self.observed
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A write to an agent's readings, counted as a change when it ends.
+pub struct Writing<'a> {
+    guard: MutexGuard<'a, Observed>,
+    changes: &'a FleetChanges,
+}
+
+impl Deref for Writing<'_> {
+    type Target = Observed;
+
+    fn deref(&self) -> &Observed {
+        &self.guard
+    }
+}
+
+impl DerefMut for Writing<'_> {
+    fn deref_mut(&mut self) -> &mut Observed {
+        &mut self.guard
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        // Runs before the guard (a field) is dropped: the lock is still held.
+        self.changes.bump();
     }
 }

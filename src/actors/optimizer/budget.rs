@@ -132,7 +132,7 @@ mod tests {
         let mut agent = AgentView::blank("coder-1", "coders");
         agent.metrics.insert(metric::COST_PER_HOUR.into(), per_hour);
         let snapshot = FleetSnapshot {
-            agents: vec![agent],
+            agents: vec![agent].into(),
             ..FleetSnapshot::default()
         };
         for _ in 0..minutes * 30 {

@@ -13,8 +13,9 @@ mod process;
 
 pub use latency::RouteLatencies;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use actix_web::{HttpResponse, web};
 
@@ -23,6 +24,7 @@ use super::ApiState;
 use super::error::ApiError;
 use super::routes::{read_store, unavailable};
 use crate::actors::alert::{CountAlerts, GetAlertStats};
+use crate::actors::fleet::AgentView;
 use crate::actors::sources::scrape::TargetStats;
 use crate::domain::{ActionState, AgentStatus};
 use crate::notify::ChannelStats;
@@ -74,7 +76,9 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
         .keys()
         .cloned()
         .collect();
+    let agent_lines = state.scrape_cache.agent_lines(&fleet.agents);
     let mut page = Page::default();
+    page.out.reserve(agent_lines.len() + 16 * 1024);
 
     page.family(
         "swarmpilot_samples_ingested_total",
@@ -107,7 +111,7 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
     page.family("swarmpilot_agents", "gauge", "Agents by pool and status.");
     let mut by_pool: std::collections::HashMap<(&str, AgentStatus), usize> =
         std::collections::HashMap::new();
-    for agent in &fleet.agents {
+    for agent in fleet.agents.iter() {
         *by_pool.entry((&agent.pool, agent.status)).or_insert(0) += 1;
     }
     for pool in &pools {
@@ -290,11 +294,47 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
         );
         page.sample(&name, &[], fleet.host[metric] * factor);
     }
-    let agent_metrics = exported_names(fleet.agents.iter().flat_map(|a| a.metrics.keys()));
+    page.out.push_str(&agent_lines);
+    latency::write(&mut page, &state.latencies, &state.decisions);
+    process::write(&mut page);
+    Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(page.out))
+}
+
+/// The lines of every agent metric of a snapshot, kept while snapshots share their agents
+/// (no agent changed): a quiet fleet scraped every second is written once.
+#[derive(Debug, Default, Clone)]
+pub struct ScrapeCache(Arc<Mutex<ScrapedLines>>);
+
+/// The agents last scraped and their lines.
+type ScrapedLines = Option<(Weak<Vec<AgentView>>, Arc<String>)>;
+
+impl ScrapeCache {
+    /// The agent lines of `fleet`, written now or when it was last scraped.
+    fn agent_lines(&self, agents: &Arc<Vec<AgentView>>) -> Arc<String> {
+        let mut cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // A `Weak` keeps the allocation, so no later list of agents can share its address.
+        if let Some((of, lines)) = cached.as_ref()
+            && std::ptr::eq(of.as_ptr(), Arc::as_ptr(agents))
+        {
+            return lines.clone();
+        }
+        let lines = Arc::new(agent_lines(agents));
+        *cached = Some((Arc::downgrade(agents), lines.clone()));
+        lines
+    }
+}
+
+/// Every metric of `agents`: one family per exported name, one line per agent.
+fn agent_lines(agents: &[AgentView]) -> String {
+    let mut page = Page::default();
+    // A line of about a hundred bytes for every metric of every agent.
+    let lines: usize = agents.iter().map(|agent| agent.metrics.len()).sum();
+    page.out.reserve(lines * 100);
+    let agent_metrics = exported_names(agents.iter().flat_map(|a| a.metrics.keys()));
     for (exported, (metric, factor)) in agent_metrics {
         let name = format!("swarmpilot_agent_{exported}");
         page.family(&name, "gauge", &help_for("each agent", metric, factor));
-        for agent in &fleet.agents {
+        for agent in agents {
             if let Some(value) = agent.metrics.get(metric) {
                 page.sample(
                     &name,
@@ -304,9 +344,7 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
             }
         }
     }
-    latency::write(&mut page, &state.latencies, &state.decisions);
-    process::write(&mut page);
-    Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(page.out))
+    page.out
 }
 
 fn status_name(status: AgentStatus) -> &'static str {
@@ -333,9 +371,8 @@ fn help_for(whose: &str, metric: &str, factor: f64) -> String {
 fn exported_names<'a>(
     metrics: impl Iterator<Item = &'a String>,
 ) -> BTreeMap<String, (&'a str, f64)> {
-    let mut metrics: Vec<&String> = metrics.collect();
-    metrics.sort();
-    metrics.dedup();
+    // A set, not a sorted list: a fleet has many agents but few distinct metrics.
+    let metrics: BTreeSet<&String> = metrics.collect();
     let mut names = BTreeMap::new();
     for metric in metrics {
         let (name, factor) = exported_name(metric);
@@ -358,6 +395,8 @@ impl Page {
     }
 
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        // Written in place, without a string per label or value: a scrape of a large fleet
+        // writes a line for every metric of every agent.
         self.out.push_str(name);
         if !labels.is_empty() {
             self.out.push('{');
@@ -365,31 +404,45 @@ impl Page {
                 if i > 0 {
                     self.out.push(',');
                 }
-                let _ = write!(self.out, "{label}=\"{}\"", escape_label(value));
+                self.out.push_str(label);
+                self.out.push_str("=\"");
+                escape_label(&mut self.out, value);
+                self.out.push('"');
             }
             self.out.push('}');
         }
-        let _ = writeln!(self.out, " {}", number(value));
+        self.out.push(' ');
+        number(&mut self.out, value);
+        self.out.push('\n');
     }
 }
 
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// Appends `value` with the text format's escapes.
+fn escape_label(out: &mut String, value: &str) {
+    if !value.contains(['\\', '"', '\n']) {
+        out.push_str(value);
+        return;
+    }
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
 }
 
-/// A value as the text format writes it.
-fn number(value: f64) -> String {
+/// Appends a value as the text format writes it.
+fn number(out: &mut String, value: f64) {
     if value.is_nan() {
-        "NaN".into()
+        out.push_str("NaN");
     } else if value == f64::INFINITY {
-        "+Inf".into()
+        out.push_str("+Inf");
     } else if value == f64::NEG_INFINITY {
-        "-Inf".into()
+        out.push_str("-Inf");
     } else {
-        value.to_string()
+        let _ = write!(out, "{value}");
     }
 }
 

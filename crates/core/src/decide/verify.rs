@@ -229,7 +229,7 @@ mod tests {
 
     fn fleet(agents: Vec<AgentView>) -> FleetSnapshot {
         FleetSnapshot {
-            agents,
+            agents: agents.into(),
             ..FleetSnapshot::default()
         }
     }

@@ -115,8 +115,8 @@ impl AgentView {
 /// A point-in-time copy of the whole fleet.
 #[derive(Debug, Clone, Default)]
 pub struct FleetSnapshot {
-    /// Every registered agent, by id.
-    pub agents: Vec<AgentView>,
+    /// Every registered agent, by id; shared by the snapshots taken while no agent changed.
+    pub agents: Arc<Vec<AgentView>>,
     /// Latest host-wide metrics.
     pub host: BTreeMap<String, f64>,
     /// Samples handed to agents (and kept for the host) since the controller started.

@@ -116,7 +116,7 @@ pub fn metrics_url(endpoint: &str) -> Result<String, MetricsUrlError> {
 /// Every agent the policy and the fleet say to pull, by agent id.
 pub fn targets(policy: &Policy, fleet: &FleetSnapshot) -> HashMap<String, Target> {
     let mut targets = HashMap::new();
-    for agent in &fleet.agents {
+    for agent in fleet.agents.iter() {
         let pulled = policy
             .pool(&agent.pool)
             .is_some_and(|pool| pool.pull == PullProtocol::Websocket);

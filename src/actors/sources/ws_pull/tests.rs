@@ -40,7 +40,7 @@ url = "ws://127.0.0.1:9/metrics"
     other.endpoint = Some("http://127.0.0.1:4001".into());
     let no_endpoint = AgentView::blank("w-2", "w");
     let fleet = FleetSnapshot {
-        agents: vec![pulled, other, no_endpoint],
+        agents: vec![pulled, other, no_endpoint].into(),
         ..FleetSnapshot::default()
     };
     let got = targets(&policy, &fleet);
@@ -125,7 +125,7 @@ async fn forgotten_agents_stop_being_pulled_and_new_ones_start() {
     let policy = PolicyHandle::new(crate::policy::load_str("t.toml", text).unwrap());
     let fake = Fake::default();
     let (fleet, outcomes) = (fake.fleet.clone(), fake.outcomes.clone());
-    fleet.lock().unwrap().agents = vec![unreachable_agent("w-1")];
+    fleet.lock().unwrap().agents = vec![unreachable_agent("w-1")].into();
     let fake = fake.start();
     let links = PullLinks {
         ingest: fake.clone().recipient(),
@@ -148,7 +148,7 @@ async fn forgotten_agents_stop_being_pulled_and_new_ones_start() {
         actix::clock::sleep(Duration::from_millis(50)).await;
     }
 
-    fleet.lock().unwrap().agents = vec![unreachable_agent("w-2")];
+    fleet.lock().unwrap().agents = vec![unreachable_agent("w-2")].into();
     pull.send(ForgetAgent {
         agent: "w-1".into(),
     })

@@ -74,7 +74,7 @@ mod tests {
 
     fn judge(agents: Vec<AgentView>, starting_ok: bool) -> Verdict {
         let snapshot = FleetSnapshot {
-            agents,
+            agents: agents.into(),
             ..FleetSnapshot::default()
         };
         check_restart(&snapshot, "p", "b", starting_ok)

@@ -1,0 +1,95 @@
+//! The registry's snapshots: agents shared while none changed, never a stale one.
+
+use super::*;
+use crate::notify::receivers::wait_until;
+
+/// Takes what the registry and its agent actors send out.
+struct Sink;
+
+impl Actor for Sink {
+    type Context = Context<Self>;
+}
+
+macro_rules! swallow {
+    ($($message:ty),*) => {$(
+        impl Handler<$message> for Sink {
+            type Result = ();
+            fn handle(&mut self, _: $message, _: &mut Context<Self>) {}
+        }
+    )*};
+}
+
+swallow!(WatchProcess, TrackAgent, Heartbeat, ThresholdCrossed);
+
+fn registry() -> Addr<FleetSupervisor> {
+    let sink = Sink.start();
+    let links = FleetLinks {
+        watch: sink.clone().recipient(),
+        forget: Vec::new(),
+        track: sink.clone().recipient(),
+        heartbeat: sink.clone().recipient(),
+        crossings: sink.recipient(),
+        anomalies: Vec::new(),
+        models: None,
+        rollups: None,
+        events: None,
+    };
+    let policy = PolicyHandle::new(crate::policy::load_str("t.toml", "").unwrap());
+    FleetSupervisor::new(policy, links).start()
+}
+
+fn cpu(value: f64) -> Sample {
+    Sample {
+        agent: "w-1".into(),
+        metric: crate::domain::metric::CPU_PERCENT.into(),
+        ts_ms: 1_000,
+        value,
+    }
+}
+
+#[actix::test]
+async fn snapshots_share_the_agents_until_one_changes() {
+    let fleet = registry();
+    fleet.do_send(RegisterAgent {
+        handle: AgentHandle {
+            id: "w-1".into(),
+            pool: "w".into(),
+            pid: None,
+            endpoint: None,
+            started_ms: 0,
+        },
+        startup_grace_secs: 10,
+    });
+    let first = fleet.send(GetFleet).await.unwrap();
+    let again = fleet.send(GetFleet).await.unwrap();
+    assert_eq!(first.agents.len(), 1);
+    assert!(Arc::ptr_eq(&first.agents, &again.agents), "nothing changed");
+
+    // A reading the agent actor writes is in the next snapshot taken after it.
+    fleet.do_send(IngestSamples(vec![cpu(42.0)]));
+    let read = wait_until("the reading in a snapshot", async || {
+        let snapshot = fleet.send(GetFleet).await.unwrap();
+        let value = snapshot.agents[0]
+            .metrics
+            .get(crate::domain::metric::CPU_PERCENT);
+        (value == Some(&42.0)).then_some(snapshot)
+    })
+    .await;
+    assert!(!Arc::ptr_eq(&first.agents, &read.agents));
+    assert_eq!(read.agents[0].status, AgentStatus::Active);
+    assert_eq!(read.samples_routed, 1);
+
+    // A status the health actor sets, and a registration, each make a new one.
+    fleet.do_send(AgentHealthChanged {
+        agent: "w-1".into(),
+        pool: "w".into(),
+        status: AgentStatus::Offline,
+        last_seen_ms: 1_000,
+    });
+    let offline = fleet.send(GetFleet).await.unwrap();
+    assert_eq!(offline.agents[0].status, AgentStatus::Offline);
+    fleet.do_send(DeregisterAgent {
+        agent: "w-1".into(),
+    });
+    assert!(fleet.send(GetFleet).await.unwrap().agents.is_empty());
+}

@@ -8,7 +8,7 @@ every 5 s, receives the webhook notifications on a port of its own, and reports:
 - the slowest API call during the load and after the silence;
 - when the first grouped notification about the silent agents came, and how many came;
 - RSS (max, and at the end) and when the controller was idle again (under 5% of a core for
-  10 s) after the silence.
+  10 s) after the silence, and its CPU over 20 s once the prober has stopped too.
 
 Usage: bench-storm.py URL TOKEN SERVER_PID SERVER_LOG WEBHOOK_PORT LOAD AGENTS AFTER
 """
@@ -116,6 +116,12 @@ def main():
         print(f"{now - began:5.0f} s  RSS {samples[-1][1]:7.1f} MiB  CPU {samples[-1][2]:5.2f} "
               f"cores  notifications {len(Receiver.received)}", flush=True)
     stop.set()
+    # Then without the prober: what the controller spends on its own, 10k agents silent and
+    # the shipped policy's two workers still reporting.
+    time.sleep(3)
+    quiet_from, quiet_cpu = time.monotonic(), cpu_secs(pid)
+    time.sleep(20)
+    unread = (cpu_secs(pid) - quiet_cpu) / (time.monotonic() - quiet_from)
 
     def slowest(since, until):
         window = [t for t in timings if since <= t[0] < until]
@@ -165,6 +171,7 @@ def main():
                 out.write(f"{when - began:.1f},{rss:.1f},{cpu:.3f},{int(when < silent_at)}\n")
     print(f"idle again (under 5% of a core for 10 s): "
           f"{idle_at - silent_at:.0f} s after the silence" if idle_at else "idle: not within the run")
+    print(f"CPU over the last 20 s, the prober stopped: {unread:.3f} cores")
 
 
 if __name__ == "__main__":

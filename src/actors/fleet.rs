@@ -2,7 +2,7 @@
 //! routes samples to them, and answers what the fleet looks like now.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Recipient, Supervisor};
 
@@ -81,16 +81,19 @@ pub struct FleetSupervisor {
     /// readings.
     changes: FleetChanges,
     /// The agents of the last snapshot, with the change count read before it was taken:
-    /// shared by the next snapshot when the count has not moved.
-    last_agents: Option<AgentViews>,
+    /// shared by the next snapshot when the count has not moved and someone (the read
+    /// routes' shared snapshot) still holds them.
+    last_agents: Option<AgentViews<Weak<Vec<AgentView>>>>,
 }
 
-/// What a snapshot shows of the agents.
+/// What a snapshot shows of the agents: held by a snapshot (`Arc`), or remembered (`Weak`)
+/// so that the registry does not keep every agent's readings shared (and copied at its next
+/// write) when nobody reads them.
 #[derive(Clone)]
-struct AgentViews {
+struct AgentViews<A> {
     /// The change count read before they were taken.
     count: u64,
-    agents: Arc<Vec<AgentView>>,
+    agents: A,
     ring_points: usize,
     ring_bytes: usize,
 }
@@ -412,14 +415,25 @@ impl Handler<GetFleet> for FleetSupervisor {
         let _span = self.span.clone().entered();
         // Read before the agents are: a change counted after this may be missing from them.
         let count = self.changes.count();
-        let views = match &self.last_agents {
-            Some(views) if views.count == count => views.clone(),
-            _ => {
-                let views = self.agent_views(count);
-                self.last_agents = Some(views.clone());
-                views
-            }
-        };
+        let shared = self.last_agents.as_ref().and_then(|views| {
+            let agents = views.agents.upgrade().filter(|_| views.count == count)?;
+            Some(AgentViews {
+                count,
+                agents,
+                ring_points: views.ring_points,
+                ring_bytes: views.ring_bytes,
+            })
+        });
+        let views = shared.unwrap_or_else(|| {
+            let views = self.agent_views(count);
+            self.last_agents = Some(AgentViews {
+                count,
+                agents: Arc::downgrade(&views.agents),
+                ring_points: views.ring_points,
+                ring_bytes: views.ring_bytes,
+            });
+            views
+        });
         let AgentViews {
             agents,
             ring_points,
@@ -438,7 +452,7 @@ impl Handler<GetFleet> for FleetSupervisor {
 
 impl FleetSupervisor {
     /// What each agent looks like now, in id order, and their ring buffers' totals.
-    fn agent_views(&self, count: u64) -> AgentViews {
+    fn agent_views(&self, count: u64) -> AgentViews<Arc<Vec<AgentView>>> {
         let (mut ring_points, mut ring_bytes) = (0, 0);
         let mut agents: Vec<AgentView> = self
             .agents

@@ -38,35 +38,47 @@ fn registry() -> Addr<FleetSupervisor> {
     FleetSupervisor::new(policy, links).start()
 }
 
-fn cpu(value: f64) -> Sample {
+fn cpu(ts_ms: i64, value: f64) -> Sample {
     Sample {
         agent: "w-1".into(),
         metric: crate::domain::metric::CPU_PERCENT.into(),
-        ts_ms: 1_000,
+        ts_ms,
         value,
     }
 }
 
-#[actix::test]
-async fn snapshots_share_the_agents_until_one_changes() {
-    let fleet = registry();
+fn register(fleet: &Addr<FleetSupervisor>, pid: Option<u32>) {
     fleet.do_send(RegisterAgent {
         handle: AgentHandle {
             id: "w-1".into(),
             pool: "w".into(),
-            pid: None,
+            pid,
             endpoint: None,
             started_ms: 0,
         },
         startup_grace_secs: 10,
     });
+}
+
+#[actix::test]
+async fn snapshots_share_the_agents_until_one_changes() {
+    let fleet = registry();
+    // Each snapshot below is held while the next is taken, as the read routes hold theirs.
+    let empty = fleet.send(GetFleet).await.unwrap();
+    assert!(empty.agents.is_empty());
+    register(&fleet, None);
     let first = fleet.send(GetFleet).await.unwrap();
     let again = fleet.send(GetFleet).await.unwrap();
-    assert_eq!(first.agents.len(), 1);
+    assert_eq!(first.agents.len(), 1, "a registration makes a new list");
     assert!(Arc::ptr_eq(&first.agents, &again.agents), "nothing changed");
 
+    // The first samples make it active, even those the agent never publishes (no time).
+    fleet.do_send(IngestSamples(vec![cpu(0, 1.0)]));
+    let active = fleet.send(GetFleet).await.unwrap();
+    assert_eq!(active.agents[0].status, AgentStatus::Active);
+
     // A reading the agent actor writes is in the next snapshot taken after it.
-    fleet.do_send(IngestSamples(vec![cpu(42.0)]));
+    fleet.do_send(IngestSamples(vec![cpu(1_000, 42.0)]));
     let read = wait_until("the reading in a snapshot", async || {
         let snapshot = fleet.send(GetFleet).await.unwrap();
         let value = snapshot.agents[0]
@@ -75,11 +87,10 @@ async fn snapshots_share_the_agents_until_one_changes() {
         (value == Some(&42.0)).then_some(snapshot)
     })
     .await;
-    assert!(!Arc::ptr_eq(&first.agents, &read.agents));
-    assert_eq!(read.agents[0].status, AgentStatus::Active);
-    assert_eq!(read.samples_routed, 1);
+    assert!(!Arc::ptr_eq(&active.agents, &read.agents));
+    assert_eq!(read.samples_routed, 2);
 
-    // A status the health actor sets, and a registration, each make a new one.
+    // A status the health actor sets, a new process and a departure each make a new one.
     fleet.do_send(AgentHealthChanged {
         agent: "w-1".into(),
         pool: "w".into(),
@@ -88,6 +99,10 @@ async fn snapshots_share_the_agents_until_one_changes() {
     });
     let offline = fleet.send(GetFleet).await.unwrap();
     assert_eq!(offline.agents[0].status, AgentStatus::Offline);
+    register(&fleet, Some(7));
+    let restarted = fleet.send(GetFleet).await.unwrap();
+    assert_eq!(restarted.agents[0].status, AgentStatus::Starting);
+    assert_eq!(restarted.agents[0].pid, Some(7));
     fleet.do_send(DeregisterAgent {
         agent: "w-1".into(),
     });

@@ -309,17 +309,18 @@ pub struct ScrapeCache(Arc<Mutex<ScrapedLines>>);
 type ScrapedLines = Option<(Weak<Vec<AgentView>>, Arc<String>)>;
 
 impl ScrapeCache {
-    /// The agent lines of `fleet`, written now or when it was last scraped.
+    /// The lines of `agents`, written now or when they were last scraped.
     fn agent_lines(&self, agents: &Arc<Vec<AgentView>>) -> Arc<String> {
-        let mut cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let lock = || self.0.lock().unwrap_or_else(PoisonError::into_inner);
         // A `Weak` keeps the allocation, so no later list of agents can share its address.
-        if let Some((of, lines)) = cached.as_ref()
+        if let Some((of, lines)) = lock().as_ref()
             && std::ptr::eq(of.as_ptr(), Arc::as_ptr(agents))
         {
             return lines.clone();
         }
+        // Written without the lock: another scrape of other agents need not wait for it.
         let lines = Arc::new(agent_lines(agents));
-        *cached = Some((Arc::downgrade(agents), lines.clone()));
+        *lock() = Some((Arc::downgrade(agents), lines.clone()));
         lines
     }
 }

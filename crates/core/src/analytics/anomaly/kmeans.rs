@@ -83,9 +83,9 @@ pub struct KMeansDetector {
     smoothed: Vec<f64>,
     /// The last `train_window + lags` smoothed differences, oldest first: every training
     /// feature vector is `lags + 1` consecutive ones, so they are kept once, not once per
-    /// vector, and as `bf16` (three significant digits: a difference needs no more to be
-    /// clustered, and `bf16` keeps `f32`'s range, so a byte counter's jump does not
-    /// overflow). This is most of the detector's memory: 2 KB at the defaults.
+    /// vector, and as `bf16` (8 significant bits, about 2.4 digits: a difference needs no
+    /// more to be clustered, and `bf16` keeps `f32`'s range, so a byte counter's jump does
+    /// not overflow). The current feature is rounded the same way. This is most of the detector's memory: 2 KB at the defaults.
     history: VecDeque<bf16>,
     since_training: usize,
     model: Option<TrainedKMeans>,
@@ -162,7 +162,11 @@ impl KMeansDetector {
         if self.smoothed.len() == self.config.lags + 1 {
             self.smoothed.remove(0);
         }
-        self.smoothed.push(self.diffs.mean());
+        // At the history's precision: a feature is scored as the training vectors were
+        // taken, so the scale (a percentile of training distances) and a score's distance
+        // carry the same rounding.
+        self.smoothed
+            .push(bf16::from_f64(self.diffs.mean()).to_f64());
         self.smoothed.len() == self.config.lags + 1
     }
 

@@ -85,7 +85,8 @@ pub struct KMeansDetector {
     /// feature vector is `lags + 1` consecutive ones, so they are kept once, not once per
     /// vector, and as `bf16` (8 significant bits, about 2.4 digits: a difference needs no
     /// more to be clustered, and `bf16` keeps `f32`'s range, so a byte counter's jump does
-    /// not overflow). The current feature is rounded the same way. This is most of the detector's memory: 2 KB at the defaults.
+    /// not overflow). The current feature is rounded the same way. This is most of the
+    /// detector's memory: 2 KB at the defaults.
     history: VecDeque<bf16>,
     since_training: usize,
     model: Option<TrainedKMeans>,

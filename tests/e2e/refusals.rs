@@ -212,17 +212,26 @@ async fn a_rollback_below_min_agents_or_of_a_pool_that_moved_on_is_refused_with_
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("below its min_agents 3"), "{message}");
 
-    // Back to one; the pool moves on to two: the rollback's starting point is gone.
+    // Back to one; the pool moves on, to two at our request or to one by the optimizer's
+    // own scale-in of the idle pool, whichever starts first: either way the rollback's
+    // starting point is gone.
     with_min(&server, policy(1), 1).await;
     let (status, shrink) = server.post_json("/api/v1/actions", &scale_to(2)).await;
-    assert_eq!(status, 202, "{shrink}");
-    wait_state(&server, shrink["id"].as_i64().unwrap(), "applied", 30).await;
+    let moving = match status {
+        202 => shrink["id"].as_i64().unwrap(),
+        409 => {
+            let message = shrink["error"]["message"].as_str().unwrap();
+            assert!(message.contains("busy with action"), "{message}");
+            message.rsplit(' ').next().unwrap().parse().unwrap()
+        }
+        _ => panic!("{status}: {shrink}"),
+    };
+    wait_state(&server, moving, "applied", 30).await;
     let (status, body) = server.post_json(&rollback, &json!(null)).await;
     assert_eq!(status, 409, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("stale"), "{message}");
     assert_eq!(state_of(&server, id).await["state"], "applied");
-    agents_up(&server, 2).await;
 }
 
 /// Rewrites the policy file to `text` and waits until `min_agents` of `web` is `min`.

@@ -217,6 +217,7 @@ async fn a_rollback_below_min_agents_or_of_a_pool_that_moved_on_is_refused_with_
     // starting point is gone.
     with_min(&server, policy(1), 1).await;
     let (status, shrink) = server.post_json("/api/v1/actions", &scale_to(2)).await;
+    let ours = status == 202;
     let moving = match status {
         202 => shrink["id"].as_i64().unwrap(),
         409 => {
@@ -232,6 +233,9 @@ async fn a_rollback_below_min_agents_or_of_a_pool_that_moved_on_is_refused_with_
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("stale"), "{message}");
     assert_eq!(state_of(&server, id).await["state"], "applied");
+    if ours {
+        agents_up(&server, 2).await;
+    }
 }
 
 /// Rewrites the policy file to `text` and waits until `min_agents` of `web` is `min`.

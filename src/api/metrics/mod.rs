@@ -7,24 +7,27 @@
 //! `swarmpilot_agent_response_time_seconds`, `throughput_per_s` is
 //! `swarmpilot_agent_throughput_per_second`), so `promtool check metrics` finds no problem.
 
+mod agents;
 mod latency;
 mod names;
 mod process;
 
+pub use agents::ScrapeCache;
 pub use latency::RouteLatencies;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
 
+use actix_web::body::SizedStream;
 use actix_web::{HttpResponse, web};
+use bytes::Bytes;
 
 use self::names::exported_name;
 use super::ApiState;
 use super::error::ApiError;
 use super::routes::{read_store, unavailable};
 use crate::actors::alert::{CountAlerts, GetAlertStats};
-use crate::actors::fleet::AgentView;
 use crate::actors::sources::scrape::TargetStats;
 use crate::domain::{ActionState, AgentStatus};
 use crate::notify::ChannelStats;
@@ -78,7 +81,7 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
         .collect();
     let agent_lines = state.scrape_cache.agent_lines(&fleet.agents);
     let mut page = Page::default();
-    page.out.reserve(agent_lines.len() + 16 * 1024);
+    page.out.reserve(16 * 1024);
 
     page.family(
         "swarmpilot_samples_ingested_total",
@@ -294,58 +297,16 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
         );
         page.sample(&name, &[], fleet.host[metric] * factor);
     }
-    page.out.push_str(&agent_lines);
+    // The agents' lines go out as they are kept, not copied into the page.
+    let head = Bytes::from(std::mem::take(&mut page.out));
     latency::write(&mut page, &state.latencies, &state.decisions);
     process::write(&mut page);
-    Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(page.out))
-}
-
-/// The lines of every agent metric of a snapshot, kept while snapshots share their agents
-/// (no agent changed): a quiet fleet scraped every second is written once.
-#[derive(Debug, Default, Clone)]
-pub struct ScrapeCache(Arc<Mutex<ScrapedLines>>);
-
-/// The agents last scraped and their lines.
-type ScrapedLines = Option<(Weak<Vec<AgentView>>, Arc<String>)>;
-
-impl ScrapeCache {
-    /// The lines of `agents`, written now or when they were last scraped.
-    fn agent_lines(&self, agents: &Arc<Vec<AgentView>>) -> Arc<String> {
-        let lock = || self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        // A `Weak` keeps the allocation, so no later list of agents can share its address.
-        if let Some((of, lines)) = lock().as_ref()
-            && std::ptr::eq(of.as_ptr(), Arc::as_ptr(agents))
-        {
-            return lines.clone();
-        }
-        // Written without the lock: another scrape of other agents need not wait for it.
-        let lines = Arc::new(agent_lines(agents));
-        *lock() = Some((Arc::downgrade(agents), lines.clone()));
-        lines
-    }
-}
-
-/// Every metric of `agents`: one family per exported name, one line per agent.
-fn agent_lines(agents: &[AgentView]) -> String {
-    let mut page = Page::default();
-    // A line of about a hundred bytes for every metric of every agent.
-    let lines: usize = agents.iter().map(|agent| agent.metrics.len()).sum();
-    page.out.reserve(lines * 100);
-    let agent_metrics = exported_names(agents.iter().flat_map(|a| a.metrics.keys()));
-    for (exported, (metric, factor)) in agent_metrics {
-        let name = format!("swarmpilot_agent_{exported}");
-        page.family(&name, "gauge", &help_for("each agent", metric, factor));
-        for agent in agents {
-            if let Some(value) = agent.metrics.get(metric) {
-                page.sample(
-                    &name,
-                    &[("agent", &agent.id), ("pool", &agent.pool)],
-                    value * factor,
-                );
-            }
-        }
-    }
-    page.out
+    let tail = Bytes::from(page.out);
+    let size = (head.len() + agent_lines.len() + tail.len()) as u64;
+    let parts = [head, agent_lines, tail].map(Ok::<_, Infallible>);
+    Ok(HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .body(SizedStream::new(size, futures_util::stream::iter(parts))))
 }
 
 fn status_name(status: AgentStatus) -> &'static str {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::AgentStatus;
 
@@ -49,6 +49,26 @@ impl Readings {
         if !self.0.is_empty() {
             self.0 = Arc::default();
         }
+    }
+
+    /// A handle that tells these readings from any other, kept without keeping them.
+    pub fn identity(&self) -> ReadingsId {
+        ReadingsId(Arc::downgrade(&self.0))
+    }
+}
+
+/// The identity of one [`Readings`] value: every change to the readings gives them a new one.
+///
+/// A write to readings that are not shared moves them to a new allocation while a handle is
+/// held (`Arc::make_mut` parts from weak references), and a held handle keeps its
+/// allocation, so no later readings can take its address.
+#[derive(Debug, Clone)]
+pub struct ReadingsId(Weak<BTreeMap<String, f64>>);
+
+impl ReadingsId {
+    /// Whether `readings` are still the ones this handle was taken from.
+    pub fn is(&self, readings: &Readings) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(&readings.0))
     }
 }
 
@@ -136,4 +156,34 @@ pub enum PullOutcome {
     Malformed,
     /// The agent could not be reached, closed the socket, or stayed silent too long.
     Unreachable,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_change_to_readings_gives_them_a_new_identity() {
+        let mut readings: Readings = [("cpu".to_string(), 1.0)].into_iter().collect();
+        let id = readings.identity();
+        assert!(id.is(&readings));
+        assert!(id.is(&readings.clone()), "a copy shares the readings");
+        readings.set("cpu", 1.0);
+        assert!(id.is(&readings), "the same value is no change");
+        // Not shared: written in place but for the handle, which moves it.
+        readings.set("cpu", 2.0);
+        assert!(!id.is(&readings));
+        let id = readings.identity();
+        let shared = readings.clone();
+        readings.set("mem", 3.0);
+        assert!(!id.is(&readings));
+        assert!(id.is(&shared), "the copy kept the old readings");
+        let id = readings.identity();
+        readings.retain(|name| name == "cpu");
+        assert!(!id.is(&readings));
+        let id = readings.identity();
+        readings.clear();
+        assert!(!id.is(&readings));
+        assert!(!Readings::default().identity().is(&Readings::default()));
+    }
 }

@@ -1,6 +1,6 @@
 //! The agent metric lines of `GET /metrics`, kept between scrapes: a scrape writes again only
-//! the lines of agents whose readings changed since the last one, and a scrape of a fleet
-//! where nothing changed writes none.
+//! the lines of agents whose readings changed since the last one and copies the others from
+//! the page it wrote last, and a scrape of a fleet where nothing changed writes nothing.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -20,50 +20,37 @@ pub struct ScrapeCache(Arc<Mutex<Scraped>>);
 struct Scraped {
     /// The agents list it was given and the page section it wrote for them.
     whole: Option<(Weak<Vec<AgentView>>, Bytes)>,
-    /// Each agent's lines, by agent id.
-    agents: HashMap<String, AgentLines>,
+    /// Whose lines the families hold, in the list's order.
+    agents: Vec<Written>,
+    /// Each family's lines: one per agent that has its metric, in the list's order.
+    families: Vec<Family>,
 }
 
-/// One agent's lines, written from one version of its readings.
+/// An agent as its lines were written.
 #[derive(Debug)]
-struct AgentLines {
+struct Written {
+    id: String,
+    pool: String,
     /// The readings they were written from.
     of: ReadingsId,
-    /// The pool they name.
-    pool: String,
-    /// One line for each metric, in the readings' (name) order.
+}
+
+/// One metric family: its name and every agent's line, contiguous.
+#[derive(Debug)]
+struct Family {
+    /// The exported name, without the `swarmpilot_agent_` prefix.
+    exported: String,
+    /// The metric it exports and the factor to base units.
+    metric: String,
+    factor: f64,
+    /// The lines, in the agents' order.
     text: String,
-    /// Where each metric's line ends in `text`.
+    /// Where each agent's line ends in `text` (where the one before ends, if it has none).
     ends: Vec<usize>,
 }
 
-impl AgentLines {
-    fn write(agent: &AgentView) -> AgentLines {
-        let mut page = Page::default();
-        let mut ends = Vec::with_capacity(agent.metrics.len());
-        for (metric, value) in agent.metrics.iter() {
-            let (exported, factor) = super::names::exported_name(metric);
-            page.out.push_str("swarmpilot_agent_");
-            page.sample(
-                &exported,
-                &[("agent", &agent.id), ("pool", &agent.pool)],
-                value * factor,
-            );
-            ends.push(page.out.len());
-        }
-        AgentLines {
-            of: agent.metrics.identity(),
-            pool: agent.pool.clone(),
-            text: page.out,
-            ends,
-        }
-    }
-
-    fn is_for(&self, agent: &AgentView) -> bool {
-        self.of.is(&agent.metrics) && self.pool == agent.pool
-    }
-
-    /// The line of the `index`th metric.
+impl Family {
+    /// The line of the `index`th agent, empty if it has none.
     fn line(&self, index: usize) -> &str {
         let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
         &self.text[start..self.ends[index]]
@@ -72,10 +59,10 @@ impl AgentLines {
 
 impl ScrapeCache {
     /// The lines of `agents`: kept whole while the list is the one last scraped, else
-    /// assembled from each agent's lines, written again only for agents that changed.
+    /// written again only for the agents that changed.
     pub(super) fn agent_lines(&self, agents: &Arc<Vec<AgentView>>) -> Bytes {
         let lock = || self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut kept = {
+        let last = {
             let mut scraped = lock();
             // A `Weak` keeps the allocation, so no later list of agents can share its address.
             if let Some((of, lines)) = &scraped.whole
@@ -84,41 +71,104 @@ impl ScrapeCache {
                 return lines.clone();
             }
             // Written without the lock: a scrape at the same time writes its own lines.
-            std::mem::take(&mut scraped.agents)
+            std::mem::take(&mut *scraped)
         };
-        let mut now = HashMap::with_capacity(agents.len());
-        for agent in agents.iter() {
-            let lines = match kept.remove(&agent.id) {
-                Some(lines) if lines.is_for(agent) => lines,
-                _ => AgentLines::write(agent),
-            };
-            now.insert(agent.id.clone(), lines);
+        let now = write(agents, last);
+        let mut page = Page::default();
+        page.out
+            .reserve(now.families.iter().map(|f| f.text.len() + 256).sum());
+        for family in &now.families {
+            let name = format!("swarmpilot_agent_{}", family.exported);
+            let help = help_for("each agent", &family.metric, family.factor);
+            page.family(&name, "gauge", &help);
+            page.out.push_str(&family.text);
         }
-        let lines = Bytes::from(assemble(agents, &now));
-        let mut scraped = lock();
-        scraped.agents = now;
-        scraped.whole = Some((Arc::downgrade(agents), lines.clone()));
+        let lines = Bytes::from(page.out);
+        *lock() = Scraped {
+            whole: Some((Arc::downgrade(agents), lines.clone())),
+            ..now
+        };
         lines
     }
 }
 
-/// Every metric of `agents`, one family per exported name, from each agent's lines.
-fn assemble(agents: &[AgentView], lines: &HashMap<String, AgentLines>) -> String {
-    let mut page = Page::default();
-    let size: usize = lines.values().map(|lines| lines.text.len()).sum();
-    page.out.reserve(size + 4096);
-    let agent_metrics = exported_names(agents.iter().flat_map(|a| a.metrics.keys()));
-    for (exported, (metric, factor)) in agent_metrics {
-        let name = format!("swarmpilot_agent_{exported}");
-        page.family(&name, "gauge", &help_for("each agent", metric, factor));
-        for agent in agents {
-            let Some(index) = agent.metrics.keys().position(|m| m == metric) else {
-                continue;
-            };
-            page.out.push_str(lines[&agent.id].line(index));
+/// The families of `agents`, each agent's lines copied from `last` when its readings and
+/// pool are the ones they were written from.
+fn write(agents: &[AgentView], mut last: Scraped) -> Scraped {
+    let position: HashMap<&str, usize> = (last.agents.iter().enumerate())
+        .map(|(at, written)| (written.id.as_str(), at))
+        .collect();
+    // Where each agent's lines were, if they still hold.
+    let kept: Vec<Option<usize>> = agents
+        .iter()
+        .map(|agent| {
+            let at = *position.get(agent.id.as_str())?;
+            let written = &last.agents[at];
+            (written.of.is(&agent.metrics) && written.pool == agent.pool).then_some(at)
+        })
+        .collect();
+    drop(position);
+    // Agents mostly report the same metrics: each distinct set of names is looked at once.
+    let mut names = agents.iter().map(|agent| &agent.metrics);
+    let mut sets = Vec::new();
+    if let Some(first) = names.next() {
+        sets.push(first);
+        for metrics in names {
+            if !metrics.keys().eq(sets[sets.len() - 1].keys()) {
+                sets.push(metrics);
+            }
         }
     }
-    page.out
+    let families = exported_names(sets.iter().flat_map(|metrics| metrics.keys()))
+        .into_iter()
+        .map(|(exported, (metric, factor))| {
+            let before = last
+                .families
+                .iter()
+                .find(|f| f.exported == exported && f.metric == metric);
+            let name = format!("swarmpilot_agent_{exported}");
+            let mut page = Page::default();
+            page.out.reserve(before.map_or(0, |f| f.text.len() + 1024));
+            let mut ends = Vec::with_capacity(agents.len());
+            for (agent, kept) in agents.iter().zip(&kept) {
+                match (before, kept) {
+                    (Some(before), Some(at)) => page.out.push_str(before.line(*at)),
+                    _ => {
+                        if let Some(value) = agent.metrics.get(metric) {
+                            let labels = [("agent", agent.id.as_str()), ("pool", &agent.pool)];
+                            page.sample(&name, &labels, value * factor);
+                        }
+                    }
+                }
+                ends.push(page.out.len());
+            }
+            Family {
+                exported,
+                metric: metric.to_string(),
+                factor,
+                text: page.out,
+                ends,
+            }
+        })
+        .collect();
+    let mut written: Vec<Option<Written>> = last.agents.drain(..).map(Some).collect();
+    let agents = (agents.iter().zip(&kept))
+        .map(
+            |(agent, kept)| match kept.and_then(|at| written[at].take()) {
+                Some(written) => written,
+                None => Written {
+                    id: agent.id.clone(),
+                    pool: agent.pool.clone(),
+                    of: agent.metrics.identity(),
+                },
+            },
+        )
+        .collect();
+    Scraped {
+        whole: None,
+        agents,
+        families,
+    }
 }
 
 #[cfg(test)]
@@ -192,5 +242,10 @@ mod tests {
         let list = Arc::new(agents.clone());
         assert_eq!(cache.agent_lines(&list), fresh(&agents).as_bytes());
         assert_eq!(cache.0.lock().unwrap().agents.len(), 3, "c is forgotten");
+        assert_eq!(
+            cache.0.lock().unwrap().families.len(),
+            2,
+            "only cpu and queue are left"
+        );
     }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::{Page, exported_names, help_for};
 use crate::actors::fleet::AgentView;
-use crate::domain::fleet::ReadingsId;
+use crate::domain::fleet::{Readings, ReadingsId};
 
 /// The lines of every agent metric, kept between scrapes.
 #[derive(Debug, Default, Clone)]
@@ -40,8 +40,9 @@ struct Written {
 struct Family {
     /// The exported name, without the `swarmpilot_agent_` prefix.
     exported: String,
-    /// The metric it exports and the factor to base units.
+    /// The metric it exports.
     metric: String,
+    /// The factor to base units.
     factor: f64,
     /// The lines, in the agents' order.
     text: String,
@@ -70,10 +71,11 @@ impl ScrapeCache {
             {
                 return lines.clone();
             }
-            // Written without the lock: a scrape at the same time writes its own lines.
+            // Written without the lock: a scrape at the same time finds nothing kept and
+            // writes all its lines afresh.
             std::mem::take(&mut *scraped)
         };
-        let now = write(agents, last);
+        let now = families_of(agents, last);
         let mut page = Page::default();
         page.out
             .reserve(now.families.iter().map(|f| f.text.len() + 256).sum());
@@ -94,8 +96,11 @@ impl ScrapeCache {
 
 /// The families of `agents`, each agent's lines copied from `last` when its readings and
 /// pool are the ones they were written from.
-fn write(agents: &[AgentView], mut last: Scraped) -> Scraped {
-    let position: HashMap<&str, usize> = (last.agents.iter().enumerate())
+fn families_of(agents: &[AgentView], mut last: Scraped) -> Scraped {
+    let position: HashMap<&str, usize> = last
+        .agents
+        .iter()
+        .enumerate()
         .map(|(at, written)| (written.id.as_str(), at))
         .collect();
     // Where each agent's lines were, if they still hold.
@@ -108,15 +113,15 @@ fn write(agents: &[AgentView], mut last: Scraped) -> Scraped {
         })
         .collect();
     drop(position);
-    // Agents mostly report the same metrics: each distinct set of names is looked at once.
-    let mut names = agents.iter().map(|agent| &agent.metrics);
-    let mut sets = Vec::new();
-    if let Some(first) = names.next() {
-        sets.push(first);
-        for metrics in names {
-            if !metrics.keys().eq(sets[sets.len() - 1].keys()) {
-                sets.push(metrics);
-            }
+    // Agents mostly report the same metrics: each run of agents with the same names is
+    // looked at once.
+    let mut sets: Vec<&Readings> = Vec::new();
+    for agent in agents {
+        if sets
+            .last()
+            .is_none_or(|last| !agent.metrics.keys().eq(last.keys()))
+        {
+            sets.push(&agent.metrics);
         }
     }
     let families = exported_names(sets.iter().flat_map(|metrics| metrics.keys()))
@@ -152,7 +157,9 @@ fn write(agents: &[AgentView], mut last: Scraped) -> Scraped {
         })
         .collect();
     let mut written: Vec<Option<Written>> = last.agents.drain(..).map(Some).collect();
-    let agents = (agents.iter().zip(&kept))
+    let written_now = agents
+        .iter()
+        .zip(&kept)
         .map(
             |(agent, kept)| match kept.and_then(|at| written[at].take()) {
                 Some(written) => written,
@@ -166,7 +173,7 @@ fn write(agents: &[AgentView], mut last: Scraped) -> Scraped {
         .collect();
     Scraped {
         whole: None,
-        agents,
+        agents: written_now,
         families,
     }
 }
@@ -174,7 +181,6 @@ fn write(agents: &[AgentView], mut last: Scraped) -> Scraped {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::fleet::Readings;
 
     fn agent(id: &str, pool: &str, metrics: &[(&str, f64)]) -> AgentView {
         let mut agent = AgentView::blank(id, pool);
@@ -236,16 +242,58 @@ mod tests {
         assert!(!String::from_utf8_lossy(&second).contains("agent=\"c\""));
         assert!(kept.is(&agents[1].metrics), "b's readings did not change");
 
-        // A value set back: new readings, and the line follows them.
+        // A value set back: new readings, and the line follows them; an agent ahead of the
+        // kept ones moves them down the list.
         agents[0].metrics = Readings::default();
         agents[0].metrics.insert("cpu".into(), 1.0);
+        agents.insert(0, agent("a0", "web", &[("cpu", 4.0), ("queue", 2.0)]));
         let list = Arc::new(agents.clone());
         assert_eq!(cache.agent_lines(&list), fresh(&agents).as_bytes());
-        assert_eq!(cache.0.lock().unwrap().agents.len(), 3, "c is forgotten");
+        assert_eq!(cache.0.lock().unwrap().agents.len(), 4, "c is forgotten");
         assert_eq!(
             cache.0.lock().unwrap().families.len(),
             2,
             "only cpu and queue are left"
+        );
+
+        // One name, another metric: an unchanged agent's line of the old metric goes.
+        agents.push(agent("x", "web", &[("latency_seconds", 0.5)]));
+        let list = Arc::new(agents.clone());
+        assert_eq!(cache.agent_lines(&list), fresh(&agents).as_bytes());
+        agents.push(agent("y", "web", &[("latency_ms", 20.0)]));
+        let list = Arc::new(agents.clone());
+        let flipped = cache.agent_lines(&list);
+        assert_eq!(flipped, fresh(&agents).as_bytes());
+        assert!(!String::from_utf8_lossy(&flipped).contains("agent=\"x\""));
+    }
+
+    #[test]
+    fn an_unchanged_agents_line_is_copied_from_where_it_was() {
+        let kept = agent("b", "web", &[("cpu", 2.0)]);
+        let last = Scraped {
+            whole: None,
+            agents: vec![Written {
+                id: "b".into(),
+                pool: "web".into(),
+                of: kept.metrics.identity(),
+            }],
+            families: vec![Family {
+                exported: "cpu".into(),
+                metric: "cpu".into(),
+                factor: 1.0,
+                text: "KEPT\n".into(),
+                ends: vec![5],
+            }],
+        };
+        let now = families_of(&[agent("a", "web", &[("cpu", 1.0)]), kept], last);
+        assert_eq!(
+            now.families[0].text,
+            "swarmpilot_agent_cpu{agent=\"a\",pool=\"web\"} 1\nKEPT\n"
+        );
+        assert_eq!(now.families[0].line(1), "KEPT\n");
+        assert_eq!(
+            now.agents.iter().map(|w| &w.id[..]).collect::<Vec<_>>(),
+            ["a", "b"]
         );
     }
 }

@@ -57,7 +57,8 @@ impl Readings {
     }
 }
 
-/// The identity of one [`Readings`] value: every change to the readings gives them a new one.
+/// The identity of one [`Readings`] value: while a handle is held, every change to the
+/// readings gives them a new identity.
 ///
 /// A write to readings that are not shared moves them to a new allocation while a handle is
 /// held (`Arc::make_mut` parts from weak references), and a held handle keeps its

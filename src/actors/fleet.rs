@@ -71,6 +71,8 @@ pub struct FleetSupervisor {
     policy: PolicyHandle,
     links: FleetLinks,
     agents: HashMap<String, Entry>,
+    /// The ids of `agents` in snapshot order (`natural_key`), kept as agents come and go.
+    order: Vec<String>,
     /// How many of `agents` there are, in all and by pool.
     headcount: Headcount,
     /// New agents each token brought, as buckets refilled over a minute.
@@ -132,6 +134,7 @@ impl FleetSupervisor {
             policy,
             links,
             agents: HashMap::new(),
+            order: Vec::new(),
             headcount: Headcount::default(),
             joins: TokenBuckets::default(),
             host: Default::default(),
@@ -206,15 +209,24 @@ impl FleetSupervisor {
         tracing::info!(message = "Agent registered.", agent = %id, pool = %handle.pool);
         self.publish(&id, &handle.pool, FleetChange::Joined);
         self.headcount.join(&handle.pool);
-        self.agents.insert(
-            id,
-            Entry {
-                handle,
-                addr,
-                status: AgentStatus::Starting,
-                observed,
-            },
-        );
+        let entry = Entry {
+            handle,
+            addr,
+            status: AgentStatus::Starting,
+            observed,
+        };
+        if self.agents.insert(id.clone(), entry).is_none()
+            && let Err(at) = self.order_of(&id)
+        {
+            self.order.insert(at, id);
+        }
+    }
+
+    /// Where `id` is in `order`, or where it would go.
+    fn order_of(&self, id: &str) -> Result<usize, usize> {
+        let key = natural_key(id);
+        self.order
+            .binary_search_by(|other| natural_key(other).cmp(&key))
     }
 
     /// Decides whether an agent met for the first time through `AdmitSamples` joins, and
@@ -320,6 +332,9 @@ impl Handler<DeregisterAgent> for FleetSupervisor {
         let _span = self.span.clone().entered();
         // Dropping the last address stops the actor; its supervisor does not restart it.
         if let Some(entry) = self.agents.remove(&msg.agent) {
+            if let Ok(at) = self.order_of(&msg.agent) {
+                self.order.remove(at);
+            }
             self.changes.bump();
             self.headcount.leave(&entry.handle.pool);
             tracing::info!(message = "Agent deregistered.", agent = %msg.agent);
@@ -454,9 +469,8 @@ impl FleetSupervisor {
     /// What each agent looks like now, in id order, and their ring buffers' totals.
     fn agent_views(&self, count: u64) -> AgentViews<Arc<Vec<AgentView>>> {
         let (mut ring_points, mut ring_bytes) = (0, 0);
-        let mut agents: Vec<AgentView> = self
-            .agents
-            .values()
+        let agents: Vec<AgentView> = (self.order.iter())
+            .filter_map(|id| self.agents.get(id))
             .map(|entry| {
                 let observed = entry.observed.read();
                 ring_points += observed.ring_points;
@@ -476,7 +490,6 @@ impl FleetSupervisor {
                 }
             })
             .collect();
-        agents.sort_by(|a, b| natural_key(&a.id).cmp(&natural_key(&b.id)));
         AgentViews {
             count,
             agents: Arc::new(agents),

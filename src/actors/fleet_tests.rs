@@ -48,9 +48,13 @@ fn cpu(ts_ms: i64, value: f64) -> Sample {
 }
 
 fn register(fleet: &Addr<FleetSupervisor>, pid: Option<u32>) {
+    register_id(fleet, "w-1", pid);
+}
+
+fn register_id(fleet: &Addr<FleetSupervisor>, id: &str, pid: Option<u32>) {
     fleet.do_send(RegisterAgent {
         handle: AgentHandle {
-            id: "w-1".into(),
+            id: id.into(),
             pool: "w".into(),
             pid,
             endpoint: None,
@@ -107,4 +111,29 @@ async fn snapshots_share_the_agents_until_one_changes() {
         agent: "w-1".into(),
     });
     assert!(fleet.send(GetFleet).await.unwrap().agents.is_empty());
+}
+
+#[actix::test]
+async fn snapshots_list_the_agents_in_natural_order_as_they_come_and_go() {
+    let fleet = registry();
+    for id in ["w-10", "w-2", "a", "w-1", "w-02", "w-3"] {
+        register_id(&fleet, id, None);
+    }
+    // Registered again: listed once.
+    register_id(&fleet, "w-2", Some(9));
+    fleet.do_send(DeregisterAgent {
+        agent: "w-3".into(),
+    });
+    fleet.do_send(DeregisterAgent {
+        agent: "nobody".into(),
+    });
+    let ids = |snapshot: &FleetSnapshot| -> Vec<String> {
+        snapshot.agents.iter().map(|a| a.id.clone()).collect()
+    };
+    let snapshot = fleet.send(GetFleet).await.unwrap();
+    assert_eq!(ids(&snapshot), ["a", "w-1", "w-02", "w-2", "w-10"]);
+    register_id(&fleet, "w-3", None);
+    fleet.do_send(DeregisterAgent { agent: "a".into() });
+    let snapshot = fleet.send(GetFleet).await.unwrap();
+    assert_eq!(ids(&snapshot), ["w-1", "w-02", "w-2", "w-3", "w-10"]);
 }

@@ -18,8 +18,8 @@ pub struct ScrapeCache(Arc<Mutex<Scraped>>);
 /// What the last scrape wrote.
 #[derive(Debug, Default)]
 struct Scraped {
-    /// The agents list it was given and the page section it wrote for them.
-    whole: Option<(Weak<Vec<AgentView>>, Bytes)>,
+    /// The agents list it was given and the page section it wrote for them, in chunks.
+    whole: Option<(Weak<Vec<AgentView>>, Vec<Bytes>)>,
     /// Whose lines the families hold, in the list's order.
     agents: Vec<Written>,
     /// Each family's lines: one per agent that has its metric, in the list's order.
@@ -44,8 +44,8 @@ struct Family {
     metric: String,
     /// The factor to base units.
     factor: f64,
-    /// The lines, in the agents' order.
-    text: String,
+    /// The lines, in the agents' order (sent as they are, not copied into a page).
+    text: Bytes,
     /// Where each agent's line ends in `text` (where the one before ends, if it has none).
     ends: Vec<usize>,
 }
@@ -54,14 +54,15 @@ impl Family {
     /// The line of the `index`th agent, empty if it has none.
     fn line(&self, index: usize) -> &str {
         let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
-        &self.text[start..self.ends[index]]
+        std::str::from_utf8(&self.text[start..self.ends[index]])
+            .expect("a family's text is the UTF-8 it was written as, cut at line ends")
     }
 }
 
 impl ScrapeCache {
-    /// The lines of `agents`: kept whole while the list is the one last scraped, else
-    /// written again only for the agents that changed.
-    pub(super) fn agent_lines(&self, agents: &Arc<Vec<AgentView>>) -> Bytes {
+    /// The lines of `agents`, in chunks to send in turn: kept whole while the list is the
+    /// one last scraped, else written again only for the agents that changed.
+    pub fn agent_lines(&self, agents: &Arc<Vec<AgentView>>) -> Vec<Bytes> {
         let lock = || self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let last = {
             let mut scraped = lock();
@@ -76,16 +77,15 @@ impl ScrapeCache {
             std::mem::take(&mut *scraped)
         };
         let now = families_of(agents, last);
-        let mut page = Page::default();
-        page.out
-            .reserve(now.families.iter().map(|f| f.text.len() + 256).sum());
+        let mut lines = Vec::with_capacity(2 * now.families.len());
         for family in &now.families {
+            let mut page = Page::default();
             let name = format!("swarmpilot_agent_{}", family.exported);
             let help = help_for("each agent", &family.metric, family.factor);
             page.family(&name, "gauge", &help);
-            page.out.push_str(&family.text);
+            lines.push(Bytes::from(page.out));
+            lines.push(family.text.clone());
         }
-        let lines = Bytes::from(page.out);
         *lock() = Scraped {
             whole: Some((Arc::downgrade(agents), lines.clone())),
             ..now
@@ -151,7 +151,7 @@ fn families_of(agents: &[AgentView], mut last: Scraped) -> Scraped {
                 exported,
                 metric: metric.to_string(),
                 factor,
-                text: page.out,
+                text: Bytes::from(page.out),
                 ends,
             }
         })
@@ -186,6 +186,11 @@ mod tests {
         let mut agent = AgentView::blank(id, pool);
         agent.metrics = metrics.iter().map(|(m, v)| (m.to_string(), *v)).collect();
         agent
+    }
+
+    /// The section the cache answers, in one piece.
+    fn joined(cache: &ScrapeCache, agents: &Arc<Vec<AgentView>>) -> String {
+        String::from_utf8(cache.agent_lines(agents).concat()).unwrap()
     }
 
     /// The section as it is written with nothing kept.
@@ -223,11 +228,18 @@ mod tests {
             ),
         ];
         let list = Arc::new(agents.clone());
-        let first = cache.agent_lines(&list);
-        assert_eq!(first, fresh(&agents).as_bytes());
-        assert!(first.starts_with(b"# HELP swarmpilot_agent_cpu "));
+        let chunks = cache.agent_lines(&list);
+        let first = String::from_utf8(chunks.concat()).unwrap();
+        assert_eq!(first, fresh(&agents));
+        assert!(first.starts_with("# HELP swarmpilot_agent_cpu "));
         // The same list: the same bytes, not written again.
-        assert_eq!(cache.agent_lines(&list).as_ptr(), first.as_ptr());
+        let again = cache.agent_lines(&list);
+        assert!(
+            again
+                .iter()
+                .zip(&chunks)
+                .all(|(a, b)| a.as_ptr() == b.as_ptr())
+        );
 
         // One agent's reading changes, another leaves, one joins, one moves pool.
         let kept = agents[1].metrics.identity();
@@ -236,10 +248,10 @@ mod tests {
         agents.push(agent("d", "batch", &[("queue", 1.0)]));
         agents[1].pool = "batch".into();
         let list = Arc::new(agents.clone());
-        let second = cache.agent_lines(&list);
-        assert_eq!(second, fresh(&agents).as_bytes());
-        assert!(String::from_utf8_lossy(&second).contains("agent=\"a\",pool=\"web\"} 9\n"));
-        assert!(!String::from_utf8_lossy(&second).contains("agent=\"c\""));
+        let second = joined(&cache, &list);
+        assert_eq!(second, fresh(&agents));
+        assert!(second.contains("agent=\"a\",pool=\"web\"} 9\n"));
+        assert!(!second.contains("agent=\"c\""));
         assert!(kept.is(&agents[1].metrics), "b's readings did not change");
 
         // A value set back: new readings, and the line follows them; an agent ahead of the
@@ -248,7 +260,7 @@ mod tests {
         agents[0].metrics.insert("cpu".into(), 1.0);
         agents.insert(0, agent("a0", "web", &[("cpu", 4.0), ("queue", 2.0)]));
         let list = Arc::new(agents.clone());
-        assert_eq!(cache.agent_lines(&list), fresh(&agents).as_bytes());
+        assert_eq!(joined(&cache, &list), fresh(&agents));
         assert_eq!(cache.0.lock().unwrap().agents.len(), 4, "c is forgotten");
         assert_eq!(
             cache.0.lock().unwrap().families.len(),
@@ -259,12 +271,12 @@ mod tests {
         // One name, another metric: an unchanged agent's line of the old metric goes.
         agents.push(agent("x", "web", &[("latency_seconds", 0.5)]));
         let list = Arc::new(agents.clone());
-        assert_eq!(cache.agent_lines(&list), fresh(&agents).as_bytes());
+        assert_eq!(joined(&cache, &list), fresh(&agents));
         agents.push(agent("y", "web", &[("latency_ms", 20.0)]));
         let list = Arc::new(agents.clone());
-        let flipped = cache.agent_lines(&list);
-        assert_eq!(flipped, fresh(&agents).as_bytes());
-        assert!(!String::from_utf8_lossy(&flipped).contains("agent=\"x\""));
+        let flipped = joined(&cache, &list);
+        assert_eq!(flipped, fresh(&agents));
+        assert!(!flipped.contains("agent=\"x\""));
     }
 
     #[test]
@@ -281,7 +293,7 @@ mod tests {
                 exported: "cpu".into(),
                 metric: "cpu".into(),
                 factor: 1.0,
-                text: "KEPT\n".into(),
+                text: Bytes::from_static(b"KEPT\n"),
                 ends: vec![5],
             }],
         };

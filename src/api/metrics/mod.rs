@@ -303,8 +303,12 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
     latency::write(&mut page, &state.latencies, &state.decisions);
     process::write(&mut page);
     let tail = Bytes::from(page.out);
-    let size = (head.len() + agent_lines.len() + tail.len()) as u64;
-    let parts = [head, agent_lines, tail].map(Ok::<_, Infallible>);
+    let mut parts = Vec::with_capacity(agent_lines.len() + 2);
+    parts.push(head);
+    parts.extend(agent_lines);
+    parts.push(tail);
+    let size = parts.iter().map(Bytes::len).sum::<usize>() as u64;
+    let parts = parts.into_iter().map(Ok::<_, Infallible>);
     Ok(HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
         .body(SizedStream::new(size, futures_util::stream::iter(parts))))

@@ -18,6 +18,10 @@ use swarmpilot::actors::messages::{
 use swarmpilot::domain::{AgentHandle, Sample};
 use swarmpilot::policy::{DEFAULT_POLICY, PolicyHandle, load_str};
 
+#[path = "common/mix.rs"]
+mod mix;
+use mix::WATCHED_MIX;
+
 /// The allocator the binary runs with (src/main.rs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -25,20 +29,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const AGENTS: usize = 100;
 /// Batches sent between two checks that every agent has recorded them.
 const BATCHES_PER_CHUNK: u64 = 20;
-
-/// Ten metrics of which four are watched by the default policy's anomaly detectors.
-const WATCHED_MIX: [&str; 10] = [
-    "cpu_percent",
-    "memory_percent",
-    "response_time_ms",
-    "error_rate",
-    "queue_size",
-    "requests_per_sec",
-    "disk_read_bytes",
-    "disk_write_bytes",
-    "net_rx_bytes",
-    "net_tx_bytes",
-];
 
 /// Ten metrics no detector watches.
 const UNWATCHED_MIX: [&str; 10] = [

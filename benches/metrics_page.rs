@@ -8,30 +8,22 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use swarmpilot::actors::fleet::AgentView;
 use swarmpilot::api::ScrapeCache;
 
+#[path = "common/mix.rs"]
+mod mix;
+use mix::WATCHED_MIX;
+
 /// The allocator the binary runs with (src/main.rs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const AGENTS: usize = 10_000;
-const METRICS: [&str; 10] = [
-    "cpu_percent",
-    "memory_percent",
-    "response_time_ms",
-    "error_rate",
-    "queue_size",
-    "requests_per_sec",
-    "disk_read_bytes",
-    "disk_write_bytes",
-    "net_rx_bytes",
-    "net_tx_bytes",
-];
 
 /// The fleet with every value moved by `round`.
 fn fleet(round: u64) -> Vec<AgentView> {
     (0..AGENTS)
         .map(|i| {
             let mut agent = AgentView::blank(&format!("storm-{i}"), "external");
-            agent.metrics = (METRICS.iter().enumerate())
+            agent.metrics = (WATCHED_MIX.iter().enumerate())
                 .map(|(j, m)| (m.to_string(), (i * 10 + j) as f64 * 1.237 + round as f64))
                 .collect();
             agent

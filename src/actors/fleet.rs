@@ -215,9 +215,10 @@ impl FleetSupervisor {
             status: AgentStatus::Starting,
             observed,
         };
-        if self.agents.insert(id.clone(), entry).is_none()
-            && let Err(at) = self.order_of(&id)
-        {
+        // A known id was handled above: this one is new.
+        let previous = self.agents.insert(id.clone(), entry);
+        debug_assert!(previous.is_none(), "{id} registered twice");
+        if let Err(at) = self.order_of(&id) {
             self.order.insert(at, id);
         }
     }
@@ -466,8 +467,14 @@ impl Handler<GetFleet> for FleetSupervisor {
 }
 
 impl FleetSupervisor {
-    /// What each agent looks like now, in id order, and their ring buffers' totals.
+    /// What each agent looks like now, in natural (`natural_key`) order, and their ring
+    /// buffers' totals.
     fn agent_views(&self, count: u64) -> AgentViews<Arc<Vec<AgentView>>> {
+        debug_assert_eq!(
+            self.order.len(),
+            self.agents.len(),
+            "order and agents differ"
+        );
         let (mut ring_points, mut ring_bytes) = (0, 0);
         let agents: Vec<AgentView> = (self.order.iter())
             .filter_map(|id| self.agents.get(id))

@@ -52,16 +52,34 @@ struct Family {
 
 impl Family {
     /// The line of the `index`th agent, empty if it has none.
-    fn line(&self, index: usize) -> &str {
+    fn line(&self, index: usize) -> &[u8] {
         let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
-        std::str::from_utf8(&self.text[start..self.ends[index]])
-            .expect("a family's text is the UTF-8 it was written as, cut at line ends")
+        &self.text[start..self.ends[index]]
+    }
+
+    /// The text in pieces of about `CHUNK` bytes, cut at line ends, sharing its memory.
+    fn chunks(&self, out: &mut Vec<Bytes>) {
+        let mut start = 0;
+        let mut last_end = 0;
+        for &end in &self.ends {
+            if end - start > CHUNK && last_end > start {
+                out.push(self.text.slice(start..last_end));
+                start = last_end;
+            }
+            last_end = end;
+        }
+        if last_end > start {
+            out.push(self.text.slice(start..last_end));
+        }
     }
 }
 
+/// The most bytes of one body chunk but for a single longer line: small enough that the
+/// server's write buffer is kept and reused between chunks rather than grown and dropped.
+const CHUNK: usize = 64 * 1024;
+
 impl ScrapeCache {
-    /// The lines of `agents`, in chunks to send in turn: kept whole while the list is the
-    /// one last scraped, else written again only for the agents that changed.
+    /// The lines of `agents`, in chunks to send in turn, written only for agents that changed.
     pub fn agent_lines(&self, agents: &Arc<Vec<AgentView>>) -> Vec<Bytes> {
         let lock = || self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let last = {
@@ -77,14 +95,14 @@ impl ScrapeCache {
             std::mem::take(&mut *scraped)
         };
         let now = families_of(agents, last);
-        let mut lines = Vec::with_capacity(2 * now.families.len());
+        let mut lines = Vec::new();
         for family in &now.families {
             let mut page = Page::default();
             let name = format!("swarmpilot_agent_{}", family.exported);
             let help = help_for("each agent", &family.metric, family.factor);
             page.family(&name, "gauge", &help);
             lines.push(Bytes::from(page.out));
-            lines.push(family.text.clone());
+            family.chunks(&mut lines);
         }
         *lock() = Scraped {
             whole: Some((Arc::downgrade(agents), lines.clone())),
@@ -132,26 +150,29 @@ fn families_of(agents: &[AgentView], mut last: Scraped) -> Scraped {
                 .iter()
                 .find(|f| f.exported == exported && f.metric == metric);
             let name = format!("swarmpilot_agent_{exported}");
-            let mut page = Page::default();
-            page.out.reserve(before.map_or(0, |f| f.text.len() + 1024));
+            // Bytes, not a string: a kept line is copied as it is, without a UTF-8 check.
+            let mut text = Vec::with_capacity(before.map_or(0, |f| f.text.len() + 1024));
+            let mut line = Page::default();
             let mut ends = Vec::with_capacity(agents.len());
             for (agent, kept) in agents.iter().zip(&kept) {
                 match (before, kept) {
-                    (Some(before), Some(at)) => page.out.push_str(before.line(*at)),
+                    (Some(before), Some(at)) => text.extend_from_slice(before.line(*at)),
                     _ => {
                         if let Some(value) = agent.metrics.get(metric) {
                             let labels = [("agent", agent.id.as_str()), ("pool", &agent.pool)];
-                            page.sample(&name, &labels, value * factor);
+                            line.out.clear();
+                            line.sample(&name, &labels, value * factor);
+                            text.extend_from_slice(line.out.as_bytes());
                         }
                     }
                 }
-                ends.push(page.out.len());
+                ends.push(text.len());
             }
             Family {
                 exported,
                 metric: metric.to_string(),
                 factor,
-                text: Bytes::from(page.out),
+                text: Bytes::from(text),
                 ends,
             }
         })
@@ -280,6 +301,32 @@ mod tests {
     }
 
     #[test]
+    fn a_family_goes_out_in_pieces_cut_at_line_ends() {
+        let line = "x".repeat(1000) + "\n";
+        let family = Family {
+            exported: "x".into(),
+            metric: "x".into(),
+            factor: 1.0,
+            text: Bytes::from(line.repeat(200) + &"y".repeat(CHUNK * 2) + "\n"),
+            ends: (1..=200)
+                .map(|n| n * 1001)
+                .chain([200 * 1001 + CHUNK * 2 + 1])
+                .collect(),
+        };
+        let mut chunks = Vec::new();
+        family.chunks(&mut chunks);
+        assert_eq!(chunks.concat(), family.text);
+        assert_eq!(
+            chunks.len(),
+            5,
+            "65 lines, 65, 65, 5, and the long line alone"
+        );
+        assert!(chunks.iter().all(|c| c.ends_with(b"\n")));
+        assert!(chunks[..4].iter().all(|c| c.len() <= CHUNK));
+        assert_eq!(chunks[4].len(), CHUNK * 2 + 1);
+    }
+
+    #[test]
     fn an_unchanged_agents_line_is_copied_from_where_it_was() {
         let kept = agent("b", "web", &[("cpu", 2.0)]);
         let last = Scraped {
@@ -302,7 +349,7 @@ mod tests {
             now.families[0].text,
             "swarmpilot_agent_cpu{agent=\"a\",pool=\"web\"} 1\nKEPT\n"
         );
-        assert_eq!(now.families[0].line(1), "KEPT\n");
+        assert_eq!(now.families[0].line(1), b"KEPT\n");
         assert_eq!(
             now.agents.iter().map(|w| &w.id[..]).collect::<Vec<_>>(),
             ["a", "b"]

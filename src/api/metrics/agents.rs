@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use bytes::Bytes;
 
-use super::{Page, exported_names, help_for};
+use super::{Page, exported_name, exported_names, help_for};
 use crate::actors::fleet::AgentView;
 use crate::domain::fleet::{Readings, ReadingsId};
 
@@ -35,15 +35,12 @@ struct Written {
     of: ReadingsId,
 }
 
-/// One metric family: its name and every agent's line, contiguous.
+/// One metric family: the metric it exports (its name and factor follow from the metric)
+/// and every agent's line, contiguous.
 #[derive(Debug)]
 struct Family {
-    /// The exported name, without the `swarmpilot_agent_` prefix.
-    exported: String,
     /// The metric it exports.
     metric: String,
-    /// The factor to base units.
-    factor: f64,
     /// The lines, in the agents' order (sent as they are, not copied into a page).
     text: Bytes,
     /// Where each agent's line ends in `text` (where the one before ends, if it has none).
@@ -98,8 +95,9 @@ impl ScrapeCache {
         let mut lines = Vec::new();
         for family in &now.families {
             let mut page = Page::default();
-            let name = format!("swarmpilot_agent_{}", family.exported);
-            let help = help_for("each agent", &family.metric, family.factor);
+            let (exported, factor) = exported_name(&family.metric);
+            let name = format!("swarmpilot_agent_{exported}");
+            let help = help_for("each agent", &family.metric, factor);
             page.family(&name, "gauge", &help);
             lines.push(Bytes::from(page.out));
             family.chunks(&mut lines);
@@ -145,10 +143,7 @@ fn families_of(agents: &[AgentView], mut last: Scraped) -> Scraped {
     let families = exported_names(sets.iter().flat_map(|metrics| metrics.keys()))
         .into_iter()
         .map(|(exported, (metric, factor))| {
-            let before = last
-                .families
-                .iter()
-                .find(|f| f.exported == exported && f.metric == metric);
+            let before = last.families.iter().find(|f| f.metric == metric);
             let name = format!("swarmpilot_agent_{exported}");
             // Bytes, not a string: a kept line is copied as it is, without a UTF-8 check.
             let mut text = Vec::with_capacity(before.map_or(0, |f| f.text.len() + 1024));
@@ -169,9 +164,7 @@ fn families_of(agents: &[AgentView], mut last: Scraped) -> Scraped {
                 ends.push(text.len());
             }
             Family {
-                exported,
                 metric: metric.to_string(),
-                factor,
                 text: Bytes::from(text),
                 ends,
             }
@@ -304,9 +297,7 @@ mod tests {
     fn a_family_goes_out_in_pieces_cut_at_line_ends() {
         let line = "x".repeat(1000) + "\n";
         let family = Family {
-            exported: "x".into(),
             metric: "x".into(),
-            factor: 1.0,
             text: Bytes::from(line.repeat(200) + &"y".repeat(CHUNK * 2) + "\n"),
             ends: (1..=200)
                 .map(|n| n * 1001)
@@ -337,9 +328,7 @@ mod tests {
                 of: kept.metrics.identity(),
             }],
             families: vec![Family {
-                exported: "cpu".into(),
                 metric: "cpu".into(),
-                factor: 1.0,
                 text: Bytes::from_static(b"KEPT\n"),
                 ends: vec![5],
             }],

@@ -207,7 +207,13 @@ timeout_ms = 1000
     assert_eq!(evidence["input"], "tasks_per_second", "{scale_out}");
     assert_eq!(evidence["query"], query, "{scale_out}");
     assert_eq!(evidence["target_per_agent"], 10.0, "{scale_out}");
-    assert!(evidence["value"].as_f64().unwrap() > 10.0, "{scale_out}");
+    // The plan is on the input's expected peak (forecast and margin), so the value read may
+    // still be under the target while the load planned per agent is over it.
+    assert!(evidence["value"].as_f64().unwrap() > 0.0, "{scale_out}");
+    let planned = scale_out["evidence"]["decision"]["observed"]
+        .as_f64()
+        .unwrap();
+    assert!(planned > 10.0, "{scale_out}");
     // The agents' CPU stayed below its target: the input, not CPU, led.
     let cpu = scale_out["evidence"]["agent_cpu_percent"]
         .as_object()

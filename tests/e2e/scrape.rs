@@ -305,8 +305,20 @@ async fn the_bundled_workers_are_scraped_for_throughput_errors_and_latency() {
     );
     assert!(metrics["active_tasks"].is_number(), "{metrics}");
 
-    // The other worker did nothing: scraped, with no throughput.
-    let other = agent(&server, idle.as_str().unwrap()).await.unwrap();
+    // The other worker did nothing: scraped, with no throughput. Its first scrape may come
+    // after the busy worker's metrics did.
+    let other = wait_for(
+        "the idle worker scraped",
+        Duration::from_secs(20),
+        || async {
+            let other = agent(&server, idle.as_str().unwrap()).await?;
+            other["metrics"]
+                .get("throughput_per_s")
+                .is_some()
+                .then_some(other)
+        },
+    )
+    .await;
     assert_eq!(other["metrics"]["throughput_per_s"], 0.0, "{other}");
     assert_eq!(other["metrics"]["active_tasks"], 0.0, "{other}");
     assert!(

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use swarmpilot::actors::fleet::AgentView;
 use swarmpilot::api::ScrapeCache;
+use swarmpilot::domain::fleet::FleetAgents;
 
 #[path = "common/mix.rs"]
 mod mix;
@@ -20,16 +21,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const AGENTS: usize = 10_000;
 
 /// The fleet with every value moved by `round`.
-fn fleet(round: u64) -> Vec<AgentView> {
-    (0..AGENTS)
+fn fleet(round: u64) -> FleetAgents {
+    let agents = (0..AGENTS)
         .map(|i| {
             let mut agent = AgentView::blank(&format!("storm-{i}"), "external");
             agent.metrics = (WATCHED_MIX.iter().enumerate())
                 .map(|(j, m)| (m.to_string(), (i * 10 + j) as f64 * 1.237 + round as f64))
                 .collect();
-            agent
+            Arc::new(agent)
         })
-        .collect()
+        .collect();
+    Arc::new(agents)
 }
 
 fn scrape(c: &mut Criterion) {
@@ -37,7 +39,7 @@ fn scrape(c: &mut Criterion) {
     group.sample_size(20);
 
     let cache = ScrapeCache::default();
-    let list = Arc::new(fleet(0));
+    let list = fleet(0);
     cache.agent_lines(&list);
     group.bench_function("nothing_changed", |b| b.iter(|| cache.agent_lines(&list)));
 
@@ -48,7 +50,9 @@ fn scrape(c: &mut Criterion) {
             || {
                 round += 1;
                 for agent in &mut last[..2] {
-                    agent.metrics.set("cpu_percent", round as f64);
+                    Arc::make_mut(agent)
+                        .metrics
+                        .set("cpu_percent", round as f64);
                 }
                 Arc::new(last.clone())
             },
@@ -61,7 +65,7 @@ fn scrape(c: &mut Criterion) {
         b.iter_batched_ref(
             || {
                 round += 1;
-                Arc::new(fleet(round))
+                fleet(round)
             },
             |list| cache.agent_lines(list),
             BatchSize::PerIteration,

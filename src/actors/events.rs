@@ -76,7 +76,7 @@ pub enum FleetChange {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The latest readings of the agents that reported since the last such event.
-    Samples(Arc<Vec<AgentView>>),
+    Samples(Arc<Vec<Arc<AgentView>>>),
     /// An agent joined, left or changed status.
     Fleet {
         /// The agent.

@@ -21,6 +21,9 @@ use crate::domain::{AgentHandle, AgentStatus, Sample};
 use crate::policy::PolicyHandle;
 use crate::store::models::ModelStore;
 
+#[path = "fleet_views.rs"]
+mod views;
+
 /// The agent id under which host-wide samples arrive.
 pub use crate::domain::fleet::{AgentView, FleetSnapshot};
 pub use crate::domain::names::HOST_AGENT;
@@ -85,12 +88,11 @@ pub struct FleetSupervisor {
     /// The agents of the last snapshot, with the change count read before it was taken:
     /// shared by the next snapshot when the count has not moved and someone (the read
     /// routes' shared snapshot) still holds them.
-    last_agents: Option<AgentViews<Weak<Vec<AgentView>>>>,
+    last_agents: Option<AgentViews<Weak<Vec<Arc<AgentView>>>>>,
 }
 
 /// What a snapshot shows of the agents: held by a snapshot (`Arc`), or remembered (`Weak`)
-/// so that the registry does not keep every agent's readings shared (and copied at its next
-/// write) when nobody reads them.
+/// so that the list goes when nobody reads it (each agent's view stays in its entry).
 #[derive(Clone)]
 struct AgentViews<A> {
     /// The change count read before they were taken.
@@ -105,6 +107,8 @@ struct Entry {
     addr: Addr<AgentActor>,
     status: AgentStatus,
     observed: SharedObserved,
+    /// What the last snapshot showed of it.
+    view: Option<views::CachedView>,
 }
 
 impl FleetSupervisor {
@@ -214,6 +218,7 @@ impl FleetSupervisor {
             addr,
             status: AgentStatus::Starting,
             observed,
+            view: None,
         };
         // A known id was handled above: this one is new.
         let previous = self.agents.insert(id.clone(), entry);
@@ -469,37 +474,31 @@ impl Handler<GetFleet> for FleetSupervisor {
 impl FleetSupervisor {
     /// What each agent looks like now, in natural (`natural_key`) order, and their ring
     /// buffers' totals.
-    fn agent_views(&self, count: u64) -> AgentViews<Arc<Vec<AgentView>>> {
+    fn agent_views(&mut self, count: u64) -> AgentViews<Arc<Vec<Arc<AgentView>>>> {
         debug_assert_eq!(
             self.order.len(),
             self.agents.len(),
             "order and agents differ"
         );
         let (mut ring_points, mut ring_bytes) = (0, 0);
-        let agents: Vec<AgentView> = (self.order.iter())
-            .filter_map(|id| self.agents.get(id))
-            .map(|entry| {
-                let observed = entry.observed.read();
-                ring_points += observed.ring_points;
-                ring_bytes += observed.ring_bytes;
-                AgentView {
-                    id: entry.handle.id.clone(),
-                    pool: entry.handle.pool.clone(),
-                    status: entry.status,
-                    pid: entry.handle.pid,
-                    endpoint: entry.handle.endpoint.clone(),
-                    started_ms: entry.handle.started_ms,
-                    last_sample_ms: observed.last_sample_ms,
-                    metrics: observed.latest,
-                    cpu_smoothed: observed.cpu_smoothed,
-                    anomaly_scores: observed.anomaly_scores,
-                    actor_restarts: observed.restarts,
-                }
+        let agents = &mut self.agents;
+        let views: Vec<Arc<AgentView>> = (self.order.iter())
+            .filter_map(|id| {
+                let entry = agents.get_mut(id)?;
+                let kept = views::current(
+                    &mut entry.view,
+                    &entry.handle,
+                    entry.status,
+                    &entry.observed,
+                );
+                ring_points += kept.ring_points;
+                ring_bytes += kept.ring_bytes;
+                Some(kept.view.clone())
             })
             .collect();
         AgentViews {
             count,
-            agents: Arc::new(agents),
+            agents: Arc::new(views),
             ring_points,
             ring_bytes,
         }

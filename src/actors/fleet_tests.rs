@@ -137,3 +137,52 @@ async fn snapshots_list_the_agents_in_natural_order_as_they_come_and_go() {
     let snapshot = fleet.send(GetFleet).await.unwrap();
     assert_eq!(ids(&snapshot), ["w-1", "w-02", "w-2", "w-3", "w-10"]);
 }
+
+#[actix::test]
+async fn an_unchanged_agent_keeps_its_view_while_another_changes() {
+    let fleet = registry();
+    register_id(&fleet, "w-1", None);
+    register_id(&fleet, "w-2", None);
+    fleet.do_send(IngestSamples(vec![cpu(1_000, 1.0)]));
+    let before = wait_until("w-1's first reading", async || {
+        let snapshot = fleet.send(GetFleet).await.unwrap();
+        let value = snapshot.agents[0]
+            .metrics
+            .get(crate::domain::metric::CPU_PERCENT);
+        (value == Some(&1.0)).then_some(snapshot)
+    })
+    .await;
+    let (w1, w2) = (before.agents[0].clone(), before.agents[1].clone());
+    // Nobody holds the list in between, as with the pulls and scrapes that ask each second.
+    drop(before);
+
+    fleet.do_send(IngestSamples(vec![cpu(2_000, 2.0)]));
+    let after = wait_until("w-1's second reading", async || {
+        let snapshot = fleet.send(GetFleet).await.unwrap();
+        let value = snapshot.agents[0]
+            .metrics
+            .get(crate::domain::metric::CPU_PERCENT);
+        (value == Some(&2.0)).then_some(snapshot)
+    })
+    .await;
+    assert!(Arc::ptr_eq(&w2, &after.agents[1]), "w-2 did not change");
+    assert!(!Arc::ptr_eq(&w1, &after.agents[0]), "w-1 changed");
+    // The view taken before is as it was.
+    assert_eq!(
+        w1.metrics.get(crate::domain::metric::CPU_PERCENT),
+        Some(&1.0)
+    );
+    assert_eq!(w1.last_sample_ms, 1_000);
+    assert_eq!(after.agents[0].last_sample_ms, 2_000);
+
+    // A status change alone makes the agent's view again.
+    fleet.do_send(AgentHealthChanged {
+        agent: "w-2".into(),
+        pool: "w".into(),
+        status: AgentStatus::Offline,
+        last_seen_ms: 0,
+    });
+    let offline = fleet.send(GetFleet).await.unwrap();
+    assert_eq!(offline.agents[1].status, AgentStatus::Offline);
+    assert!(Arc::ptr_eq(&after.agents[0], &offline.agents[0]));
+}

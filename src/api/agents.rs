@@ -144,7 +144,7 @@ async fn agents(
     let page: Vec<AgentSummaryOut> = taken[start..]
         .iter()
         .take(limit)
-        .map(|a| AgentSummaryOut::from(*a))
+        .map(|a| AgentSummaryOut::from(&***a))
         .collect();
     let mut response = HttpResponse::Ok();
     response.insert_header(("X-Total-Count", taken.len().to_string()));
@@ -187,7 +187,7 @@ async fn agent(
         .map_err(unavailable)?
         .unwrap_or_default();
     Ok(HttpResponse::Ok().json(AgentDetail {
-        agent: AgentOut::from(agent),
+        agent: AgentOut::from(&**agent),
         cpu_series: series,
     }))
 }

@@ -208,8 +208,7 @@ async fn pools(state: web::Data<ApiState>, _caller: Caller) -> Result<HttpRespon
         .pools
         .iter()
         .map(|(name, pool)| {
-            let members: Vec<&AgentView> =
-                snapshot.agents.iter().filter(|a| &a.pool == name).collect();
+            let members: Vec<&AgentView> = snapshot.views().filter(|a| &a.pool == name).collect();
             let cpu: Vec<f64> = members.iter().filter_map(|a| a.cpu_smoothed).collect();
             let set = weights.get(name);
             let weight_of = |id: &str| set.and_then(|w| w.get(id)).copied().unwrap_or(1.0);

@@ -213,8 +213,7 @@ async fn snapshot(state: &ApiState, filter: &Filter, role: Role) -> Result<Strin
     let pool_ok = |pool: &str| filter.pool.as_deref().is_none_or(|p| p == pool);
     let agent_ok = |agent: &str| filter.agent.as_deref().is_none_or(|a| a == agent);
     let agents: Vec<SampleOut> = fleet
-        .agents
-        .iter()
+        .views()
         .filter(|a| pool_ok(&a.pool) && agent_ok(&a.id))
         .map(SampleOut::from)
         .collect();
@@ -271,7 +270,7 @@ fn event_json(event: &Event, filter: &Filter) -> Option<String> {
             let agents: Vec<SampleOut> = agents
                 .iter()
                 .filter(|a| filter.takes_agent(&a.pool, &a.id))
-                .map(SampleOut::from)
+                .map(|a| SampleOut::from(&**a))
                 .collect();
             if agents.is_empty() {
                 return None;

@@ -2,9 +2,10 @@
 //!
 //! The actor updates it in place after each batch, so a batch costs a lock and a few map
 //! updates rather than a message holding a fresh copy of every latest value. The readings
-//! are [`Readings`], shared copy-on-write: a snapshot of the fleet takes a reference to each
-//! agent's map, and the agent copies its map only when it next writes while a snapshot still
-//! holds the old one. Snapshots taken between two rounds of samples share one copy.
+//! are [`Readings`], shared copy-on-write: the view of the agent that the registry keeps for
+//! snapshots takes a reference to its map, and the agent copies its map at its next write
+//! after a snapshot (one copy per round of samples, however many snapshots were taken). A
+//! count of writes tells the registry whether its view is still current.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,8 +52,15 @@ impl FleetChanges {
 /// [`Observed`] behind a lock, written by the agent actor and read by the registry.
 #[derive(Debug, Default, Clone)]
 pub struct SharedObserved {
-    observed: Arc<Mutex<Observed>>,
+    observed: Arc<Mutex<Stamped>>,
     changes: FleetChanges,
+}
+
+/// The readings and how many writes made them.
+#[derive(Debug, Default)]
+struct Stamped {
+    observed: Observed,
+    writes: u64,
 }
 
 impl SharedObserved {
@@ -66,7 +74,14 @@ impl SharedObserved {
 
     /// A copy of the latest readings.
     pub fn read(&self) -> Observed {
-        self.guard().clone()
+        self.guard().observed.clone()
+    }
+
+    /// A copy of the latest readings and the count of writes that made them, unless that
+    /// count is still `seen`.
+    pub fn read_since(&self, seen: Option<u64>) -> Option<(Observed, u64)> {
+        let stamped = self.guard();
+        (seen != Some(stamped.writes)).then(|| (stamped.observed.clone(), stamped.writes))
     }
 
     /// The readings, to write: counted as a change when the writer lets go, while it still
@@ -79,7 +94,7 @@ impl SharedObserved {
         }
     }
 
-    fn guard(&self) -> MutexGuard<'_, Observed> {
+    fn guard(&self) -> MutexGuard<'_, Stamped> {
         // A writer that panicked leaves readings that are still worth showing.
         self.observed
             .lock()
@@ -89,7 +104,7 @@ impl SharedObserved {
 
 /// A write to an agent's readings, counted as a change when it ends.
 pub struct Writing<'a> {
-    guard: MutexGuard<'a, Observed>,
+    guard: MutexGuard<'a, Stamped>,
     changes: &'a FleetChanges,
 }
 
@@ -97,19 +112,20 @@ impl Deref for Writing<'_> {
     type Target = Observed;
 
     fn deref(&self) -> &Observed {
-        &self.guard
+        &self.guard.observed
     }
 }
 
 impl DerefMut for Writing<'_> {
     fn deref_mut(&mut self) -> &mut Observed {
-        &mut self.guard
+        &mut self.guard.observed
     }
 }
 
 impl Drop for Writing<'_> {
     fn drop(&mut self) {
         // Runs before the guard (a field) is dropped: the lock is still held.
+        self.guard.writes += 1;
         self.changes.bump();
     }
 }

@@ -35,7 +35,7 @@ pub(super) fn watch(
         let Some(budget) = &pool.budget else {
             continue;
         };
-        let agents: Vec<&AgentView> = snapshot.agents.iter().filter(|a| &a.pool == name).collect();
+        let agents: Vec<&AgentView> = snapshot.views().filter(|a| &a.pool == name).collect();
         let money = sum(&agents, metric::COST_PER_HOUR) / 3600.0;
         let tokens = sum(&agents, metric::TOKENS_IN_PER_S) + sum(&agents, metric::TOKENS_OUT_PER_S);
         ledger.record_rates(name, money, tokens, now_ms);
@@ -131,10 +131,7 @@ mod tests {
     ) {
         let mut agent = AgentView::blank("coder-1", "coders");
         agent.metrics.insert(metric::COST_PER_HOUR.into(), per_hour);
-        let snapshot = FleetSnapshot {
-            agents: vec![agent].into(),
-            ..FleetSnapshot::default()
-        };
+        let snapshot = FleetSnapshot::of(vec![agent]);
         for _ in 0..minutes * 30 {
             let now = clock.advance(Duration::from_secs(2));
             watch(ledger, policy, &snapshot, Some(alert), now);

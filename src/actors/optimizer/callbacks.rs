@@ -45,8 +45,7 @@ let _span = optimizer.span.clone().entered();
                     return;
                 };
                 let agents: Vec<_> = snapshot
-                    .agents
-                    .iter()
+                    .views()
                     .filter(|a| a.pool == alert.pool)
                     .collect();
                 if super::throttle::throttled(pool, &agents) {

@@ -258,8 +258,7 @@ impl Optimizer {
             now_ms,
         );
         for (name, pool) in policy.pools.iter().filter(|(_, p)| !p.observe_only()) {
-            let agents: Vec<&AgentView> =
-                snapshot.agents.iter().filter(|a| &a.pool == name).collect();
+            let agents: Vec<&AgentView> = snapshot.views().filter(|a| &a.pool == name).collect();
             let activity = activity.get(name).copied().unwrap_or_default();
             // The pool's load (total CPU, or its input) feeds its planner's forecaster on
             // every tick.
@@ -434,7 +433,7 @@ impl Optimizer {
                 self.recommendations.remove(name);
             }
         }
-        let alive: Vec<&AgentView> = snapshot.agents.iter().collect();
+        let alive: Vec<&AgentView> = snapshot.views().collect();
         self.watcher.retain(&alive);
     }
 

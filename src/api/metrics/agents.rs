@@ -9,17 +9,20 @@ use bytes::Bytes;
 
 use super::{Page, exported_name, exported_names, help_for};
 use crate::actors::fleet::AgentView;
-use crate::domain::fleet::{Readings, ReadingsId};
+use crate::domain::fleet::{FleetAgents, Readings, ReadingsId};
 
 /// The lines of every agent metric, kept between scrapes.
 #[derive(Debug, Default, Clone)]
 pub struct ScrapeCache(Arc<Mutex<Scraped>>);
 
+/// A page section in pieces.
+type Chunks = Vec<Bytes>;
+
 /// What the last scrape wrote.
 #[derive(Debug, Default)]
 struct Scraped {
     /// The agents list it was given and the page section it wrote for them, in chunks.
-    whole: Option<(Weak<Vec<AgentView>>, Vec<Bytes>)>,
+    whole: Option<(Weak<Vec<Arc<AgentView>>>, Chunks)>,
     /// Whose lines the families hold, in the list's order.
     agents: Vec<Written>,
     /// Each family's lines: one per agent that has its metric, in the list's order.
@@ -77,7 +80,7 @@ const CHUNK: usize = 64 * 1024;
 
 impl ScrapeCache {
     /// The lines of `agents`, in chunks to send in turn, written only for agents that changed.
-    pub fn agent_lines(&self, agents: &Arc<Vec<AgentView>>) -> Vec<Bytes> {
+    pub fn agent_lines(&self, agents: &FleetAgents) -> Vec<Bytes> {
         let lock = || self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let last = {
             let mut scraped = lock();
@@ -112,7 +115,7 @@ impl ScrapeCache {
 
 /// The families of `agents`, each agent's lines copied from `last` when its readings and
 /// pool are the ones they were written from.
-fn families_of(agents: &[AgentView], mut last: Scraped) -> Scraped {
+fn families_of(agents: &[Arc<AgentView>], mut last: Scraped) -> Scraped {
     let position: HashMap<&str, usize> = last
         .agents
         .iter()
@@ -195,6 +198,7 @@ fn families_of(agents: &[AgentView], mut last: Scraped) -> Scraped {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fleet::FleetSnapshot;
 
     fn agent(id: &str, pool: &str, metrics: &[(&str, f64)]) -> AgentView {
         let mut agent = AgentView::blank(id, pool);
@@ -203,7 +207,7 @@ mod tests {
     }
 
     /// The section the cache answers, in one piece.
-    fn joined(cache: &ScrapeCache, agents: &Arc<Vec<AgentView>>) -> String {
+    fn joined(cache: &ScrapeCache, agents: &FleetAgents) -> String {
         String::from_utf8(cache.agent_lines(agents).concat()).unwrap()
     }
 
@@ -241,7 +245,7 @@ mod tests {
                 &[("latency_ms", 5.0), ("latency_seconds", 7.0)],
             ),
         ];
-        let list = Arc::new(agents.clone());
+        let list = FleetSnapshot::of(agents.clone()).agents;
         let chunks = cache.agent_lines(&list);
         let first = String::from_utf8(chunks.concat()).unwrap();
         assert_eq!(first, fresh(&agents));
@@ -261,7 +265,7 @@ mod tests {
         agents.remove(2);
         agents.push(agent("d", "batch", &[("queue", 1.0)]));
         agents[1].pool = "batch".into();
-        let list = Arc::new(agents.clone());
+        let list = FleetSnapshot::of(agents.clone()).agents;
         let second = joined(&cache, &list);
         assert_eq!(second, fresh(&agents));
         assert!(second.contains("agent=\"a\",pool=\"web\"} 9\n"));
@@ -273,7 +277,7 @@ mod tests {
         agents[0].metrics = Readings::default();
         agents[0].metrics.insert("cpu".into(), 1.0);
         agents.insert(0, agent("a0", "web", &[("cpu", 4.0), ("queue", 2.0)]));
-        let list = Arc::new(agents.clone());
+        let list = FleetSnapshot::of(agents.clone()).agents;
         assert_eq!(joined(&cache, &list), fresh(&agents));
         assert_eq!(cache.0.lock().unwrap().agents.len(), 4, "c is forgotten");
         assert_eq!(
@@ -284,10 +288,10 @@ mod tests {
 
         // One name, another metric: an unchanged agent's line of the old metric goes.
         agents.push(agent("x", "web", &[("latency_seconds", 0.5)]));
-        let list = Arc::new(agents.clone());
+        let list = FleetSnapshot::of(agents.clone()).agents;
         assert_eq!(joined(&cache, &list), fresh(&agents));
         agents.push(agent("y", "web", &[("latency_ms", 20.0)]));
-        let list = Arc::new(agents.clone());
+        let list = FleetSnapshot::of(agents.clone()).agents;
         let flipped = joined(&cache, &list);
         assert_eq!(flipped, fresh(&agents));
         assert!(!flipped.contains("agent=\"x\""));
@@ -333,7 +337,10 @@ mod tests {
                 ends: vec![5],
             }],
         };
-        let now = families_of(&[agent("a", "web", &[("cpu", 1.0)]), kept], last);
+        let now = families_of(
+            &[Arc::new(agent("a", "web", &[("cpu", 1.0)])), Arc::new(kept)],
+            last,
+        );
         assert_eq!(
             now.families[0].text,
             "swarmpilot_agent_cpu{agent=\"a\",pool=\"web\"} 1\nKEPT\n"

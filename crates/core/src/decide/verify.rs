@@ -40,7 +40,7 @@ pub struct Baseline {
 impl Baseline {
     /// Measures `pool` in a fleet snapshot.
     pub fn of(snapshot: &FleetSnapshot, pool: &str) -> Baseline {
-        let members: Vec<&AgentView> = snapshot.agents.iter().filter(|a| a.pool == pool).collect();
+        let members: Vec<&AgentView> = snapshot.views().filter(|a| a.pool == pool).collect();
         let values = |metric: &str| -> Vec<f64> {
             members
                 .iter()
@@ -228,10 +228,7 @@ mod tests {
     }
 
     fn fleet(agents: Vec<AgentView>) -> FleetSnapshot {
-        FleetSnapshot {
-            agents: agents.into(),
-            ..FleetSnapshot::default()
-        }
+        FleetSnapshot::of(agents)
     }
 
     #[test]

@@ -133,11 +133,15 @@ impl AgentView {
     }
 }
 
+/// The agents of a snapshot, in its order.
+pub type FleetAgents = Arc<Vec<Arc<AgentView>>>;
+
 /// A point-in-time copy of the whole fleet.
 #[derive(Debug, Clone, Default)]
 pub struct FleetSnapshot {
-    /// Every registered agent, by id; shared by the snapshots taken while no agent changed.
-    pub agents: Arc<Vec<AgentView>>,
+    /// Every registered agent, by id; shared by the snapshots taken while no agent changed,
+    /// and each agent's view by those taken while it did not change.
+    pub agents: FleetAgents,
     /// Latest host-wide metrics.
     pub host: BTreeMap<String, f64>,
     /// Samples handed to agents (and kept for the host) since the controller started.
@@ -146,6 +150,21 @@ pub struct FleetSnapshot {
     pub ring_points: usize,
     /// Heap bytes of every agent's ring buffers.
     pub ring_bytes: usize,
+}
+
+impl FleetSnapshot {
+    /// A snapshot of `agents` and nothing else.
+    pub fn of(agents: Vec<AgentView>) -> FleetSnapshot {
+        FleetSnapshot {
+            agents: Arc::new(agents.into_iter().map(Arc::new).collect()),
+            ..FleetSnapshot::default()
+        }
+    }
+
+    /// Every agent's view, in the snapshot's order.
+    pub fn views(&self) -> impl Iterator<Item = &AgentView> {
+        self.agents.iter().map(|agent| &**agent)
+    }
 }
 
 /// The outcome of one pull.

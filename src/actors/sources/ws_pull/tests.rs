@@ -39,10 +39,7 @@ url = "ws://127.0.0.1:9/metrics"
     let mut other = AgentView::blank("q-1", "q");
     other.endpoint = Some("http://127.0.0.1:4001".into());
     let no_endpoint = AgentView::blank("w-2", "w");
-    let fleet = FleetSnapshot {
-        agents: vec![pulled, other, no_endpoint].into(),
-        ..FleetSnapshot::default()
-    };
+    let fleet = FleetSnapshot::of(vec![pulled, other, no_endpoint]);
     let got = targets(&policy, &fleet);
     let mut agents: Vec<&str> = got.keys().map(String::as_str).collect();
     agents.sort();
@@ -125,7 +122,7 @@ async fn forgotten_agents_stop_being_pulled_and_new_ones_start() {
     let policy = PolicyHandle::new(crate::policy::load_str("t.toml", text).unwrap());
     let fake = Fake::default();
     let (fleet, outcomes) = (fake.fleet.clone(), fake.outcomes.clone());
-    fleet.lock().unwrap().agents = vec![unreachable_agent("w-1")].into();
+    fleet.lock().unwrap().agents = FleetSnapshot::of(vec![unreachable_agent("w-1")]).agents;
     let fake = fake.start();
     let links = PullLinks {
         ingest: fake.clone().recipient(),
@@ -148,7 +145,7 @@ async fn forgotten_agents_stop_being_pulled_and_new_ones_start() {
         actix::clock::sleep(Duration::from_millis(50)).await;
     }
 
-    fleet.lock().unwrap().agents = vec![unreachable_agent("w-2")].into();
+    fleet.lock().unwrap().agents = FleetSnapshot::of(vec![unreachable_agent("w-2")]).agents;
     pull.send(ForgetAgent {
         agent: "w-1".into(),
     })

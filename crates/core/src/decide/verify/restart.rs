@@ -73,10 +73,7 @@ mod tests {
     }
 
     fn judge(agents: Vec<AgentView>, starting_ok: bool) -> Verdict {
-        let snapshot = FleetSnapshot {
-            agents: agents.into(),
-            ..FleetSnapshot::default()
-        };
+        let snapshot = FleetSnapshot::of(agents);
         check_restart(&snapshot, "p", "b", starting_ok)
     }
 

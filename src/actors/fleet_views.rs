@@ -27,13 +27,21 @@ pub(super) struct CachedView {
 impl CachedView {
     /// Whether the view shows `handle` with `status`.
     fn shows(&self, handle: &AgentHandle, status: AgentStatus) -> bool {
+        // Every field named, so that one added to the handle is not forgotten here.
+        let AgentHandle {
+            id,
+            pool,
+            pid,
+            endpoint,
+            started_ms,
+        } = handle;
         let view = &self.view;
         view.status == status
-            && view.id == handle.id
-            && view.pool == handle.pool
-            && view.pid == handle.pid
-            && view.endpoint == handle.endpoint
-            && view.started_ms == handle.started_ms
+            && view.id == *id
+            && view.pool == *pool
+            && view.pid == *pid
+            && view.endpoint == *endpoint
+            && view.started_ms == *started_ms
     }
 }
 

@@ -12,7 +12,7 @@ mod crossings;
 mod reads;
 mod routing;
 
-pub use reads::{CountAlerts, GetAlertStats, GetAlerts, PageAlerts};
+pub use reads::{CountAlerts, GetAlertStats, GetAlerts, GetPoolAlerts, PageAlerts};
 
 pub use availability::{
     AGENT_NOT_MANAGED, AGENT_OFFLINE, AGENT_UNHEALTHY, ControllerAlert, HEARTBEAT_MISSED,

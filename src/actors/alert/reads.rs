@@ -12,6 +12,11 @@ use crate::decide::alerts::{AlertCounts, AlertFilter};
 #[rtype(result = "Vec<AlertView>")]
 pub struct GetAlerts;
 
+/// Asks for the current and recently resolved alerts of the pools named, newest first.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<AlertView>")]
+pub struct GetPoolAlerts(pub Vec<String>);
+
 /// Asks for the first `limit` alerts `filter` takes, in id order; answered with them and
 /// whether more follow.
 #[derive(Debug, Message)]
@@ -39,6 +44,21 @@ impl Handler<GetAlerts> for Alert {
     fn handle(&mut self, _msg: GetAlerts, _ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.clone().entered();
         let mut alerts: Vec<AlertView> = self.book.entries().map(|(_, v)| v.clone()).collect();
+        alerts.sort_by_key(|a| std::cmp::Reverse(a.since_ms));
+        MessageResult(alerts)
+    }
+}
+
+impl Handler<GetPoolAlerts> for Alert {
+    type Result = MessageResult<GetPoolAlerts>;
+
+    fn handle(&mut self, msg: GetPoolAlerts, _ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
+        // Only what is asked for is copied: an observe-only pool's thousands of alerts are not.
+        let mut alerts: Vec<AlertView> = (self.book.entries())
+            .filter(|(_, v)| msg.0.contains(&v.pool))
+            .map(|(_, v)| v.clone())
+            .collect();
         alerts.sort_by_key(|a| std::cmp::Reverse(a.since_ms));
         MessageResult(alerts)
     }

@@ -29,6 +29,37 @@ async fn an_anomaly_fires_at_once_and_is_kept_in_the_history() {
     );
 }
 
+#[actix::test]
+async fn pool_alerts_are_only_the_named_pools_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let alert = Alert::new(Store::open(dir.path()).unwrap()).start();
+    for (agent, pool, ts_ms) in [("w-1", "w", 1), ("x-1", "x", 2), ("w-2", "w", 3)] {
+        let now = crate::clock::now_ms();
+        alert
+            .send(AnomalyObserved(crate::domain::evidence::AnomalyNote {
+                agent: agent.into(),
+                pool: pool.into(),
+                metric: "cpu_percent".into(),
+                value: 95.0,
+                score: 0.9,
+                channels: ChannelScores::default(),
+                ts_ms: now + ts_ms,
+            }))
+            .await
+            .unwrap();
+    }
+    let of = |pools: &[&str]| {
+        let pools = pools.iter().map(|p| p.to_string()).collect();
+        alert.send(GetPoolAlerts(pools))
+    };
+    let w: Vec<String> = (of(&["w"]).await.unwrap().into_iter())
+        .map(|a| a.agent)
+        .collect();
+    assert_eq!(w, ["w-2", "w-1"]);
+    assert_eq!(of(&["w", "x"]).await.unwrap().len(), 3);
+    assert!(of(&["y"]).await.unwrap().is_empty());
+}
+
 /// Collects what the alert actor tells its subscribers.
 #[derive(Default)]
 struct Listener(std::sync::Arc<std::sync::Mutex<Vec<AlertChanged>>>);

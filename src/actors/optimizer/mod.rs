@@ -193,6 +193,11 @@ impl Optimizer {
             self.actuator.clone(),
             self.alert.clone(),
         );
+        // Thresholds are tuned only in the pools the optimizer decides for.
+        let decided: Vec<String> = (self.policy.current().policy.pools.iter())
+            .filter(|(_, pool)| !pool.observe_only())
+            .map(|(name, _)| name.clone())
+            .collect();
         ctx.spawn(
             async move {
                 let snapshot = fleet.send(GetFleet).await;
@@ -200,11 +205,11 @@ impl Optimizer {
                 let weights = actuator.send(GetWeights).await;
                 let models = actuator.send(GetModels).await.unwrap_or_default();
                 let alerts = match alert {
-                    Some(alert) => alert
-                        .send(crate::actors::alert::GetAlerts)
+                    Some(alert) if !decided.is_empty() => alert
+                        .send(crate::actors::alert::GetPoolAlerts(decided))
                         .await
                         .unwrap_or_default(),
-                    None => Vec::new(),
+                    _ => Vec::new(),
                 };
                 (snapshot, activity, weights, models, alerts)
             }

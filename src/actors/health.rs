@@ -96,22 +96,8 @@ impl Health {
         if !self.judging {
             return;
         }
-        let Some(tracked) = self.agents.get_mut(agent) else {
-            return;
-        };
-        let status = tracked.verdict(now_ms);
-        if status == tracked.published {
-            return;
-        }
-        tracing::info!(message = "Agent status changed.", %agent, from = ?tracked.published, to = ?status);
-        tracked.published = status;
-        for subscriber in &self.subscribers {
-            subscriber.do_send(AgentHealthChanged {
-                agent: agent.to_string(),
-                pool: tracked.pool.clone(),
-                status,
-                last_seen_ms: tracked.last_seen_ms,
-            });
+        if let Some(tracked) = self.agents.get_mut(agent) {
+            announce(&self.subscribers, agent, tracked, now_ms);
         }
     }
 
@@ -178,10 +164,32 @@ impl Health {
             }
         }
         // Silence, and the end of a start-up grace, change verdicts without a message.
-        let agents: Vec<String> = self.agents.keys().cloned().collect();
-        for agent in agents {
-            self.settle(&agent, now_ms);
+        for (agent, tracked) in &mut self.agents {
+            announce(&self.subscribers, agent, tracked, now_ms);
         }
+    }
+}
+
+/// Tells `subscribers` `agent`'s verdict if it changed since it was last told.
+fn announce(
+    subscribers: &[Recipient<AgentHealthChanged>],
+    agent: &str,
+    tracked: &mut Tracked,
+    now_ms: i64,
+) {
+    let status = tracked.verdict(now_ms);
+    if status == tracked.published {
+        return;
+    }
+    tracing::info!(message = "Agent status changed.", %agent, from = ?tracked.published, to = ?status);
+    tracked.published = status;
+    for subscriber in subscribers {
+        subscriber.do_send(AgentHealthChanged {
+            agent: agent.to_string(),
+            pool: tracked.pool.clone(),
+            status,
+            last_seen_ms: tracked.last_seen_ms,
+        });
     }
 }
 

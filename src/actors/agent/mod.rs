@@ -120,6 +120,8 @@ pub struct AgentActor {
     series: HashMap<String, Box<Series>, FastHash>,
     /// Finished minutes not yet handed to the rollup writer.
     finished: Vec<RollupRow>,
+    /// The timer that hands over minutes once they are over, while one is being summed up.
+    flush: Option<actix::SpawnHandle>,
     cpu: Ewma,
     restarts: u32,
     models: Option<ModelStore>,
@@ -164,6 +166,7 @@ impl AgentActor {
             links,
             series: HashMap::default(),
             finished: Vec::new(),
+            flush: None,
             cpu: Ewma::new(CPU_EWMA_ALPHA),
             restarts: 0,
         }
@@ -339,6 +342,20 @@ impl AgentActor {
         self.hand_over_rollups();
     }
 
+    /// Hands over minutes once they are over, every `ROLLUP_FLUSH_EVERY` while one is being
+    /// summed up: a silent agent has no timer (10,000 of them woke 1,000 times a second).
+    fn flush_later(&mut self, ctx: &mut Context<Self>) {
+        if self.flush.is_some() || !self.series.values().any(|s| s.minute.is_open()) {
+            return;
+        }
+        self.flush = Some(ctx.run_later(ROLLUP_FLUSH_EVERY, |agent, ctx| {
+            let _span = agent.span.clone().entered();
+            agent.flush = None;
+            agent.finish_minutes(Some(agent.clock.now_ms()));
+            agent.flush_later(ctx);
+        }));
+    }
+
     fn hand_over_rollups(&mut self) {
         if self.finished.is_empty() {
             return;
@@ -408,10 +425,6 @@ impl Actor for AgentActor {
             let _span = agent.span.clone().entered();
             agent.anomaly.save()
         });
-        ctx.run_interval(ROLLUP_FLUSH_EVERY, |agent, _| {
-            let _span = agent.span.clone().entered();
-            agent.finish_minutes(Some(agent.clock.now_ms()));
-        });
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -428,6 +441,8 @@ impl Supervised for AgentActor {
         // The minutes being summed are lost too; what was finished is already written.
         self.series.clear();
         self.finished.clear();
+        // A restart drops the context's timers.
+        self.flush = None;
         self.links.observed.lock().latest.clear();
         // Detectors restart from their last saved models.
         self.anomaly = AnomalyWatch::new(&self.id, self.models.clone());
@@ -456,7 +471,9 @@ impl Handler<RecordSamples> for AgentActor {
         if catch_unwind(AssertUnwindSafe(|| self.record(msg.0))).is_err() {
             tracing::error!(message = "Agent actor panicked; restarting.", agent = %self.id);
             actix::ActorContext::stop(ctx);
+            return;
         }
+        self.flush_later(ctx);
     }
 }
 

@@ -51,6 +51,15 @@ fn start(sink: Sink, alerts: &str) -> Addr<AgentActor> {
 }
 
 fn start_with_rollups(sink: Sink, alerts: &str, rollups: Option<RollupSink>) -> Addr<AgentActor> {
+    start_on(sink, alerts, rollups, Clock::system())
+}
+
+fn start_on(
+    sink: Sink,
+    alerts: &str,
+    rollups: Option<RollupSink>,
+    clock: Clock,
+) -> Addr<AgentActor> {
     let observed = sink.observed.clone();
     let sink = sink.start();
     let links = AgentLinks {
@@ -62,7 +71,9 @@ fn start_with_rollups(sink: Sink, alerts: &str, rollups: Option<RollupSink>) -> 
     };
     let text = format!("[global]\nring_buffer_size = 3\n[pools.w]\n{alerts}");
     let policy = PolicyHandle::new(crate::policy::load_str("test.toml", &text).unwrap());
-    Supervisor::start(move |_| AgentActor::new("w-1".into(), "w".into(), policy, links, None))
+    Supervisor::start(move |_| {
+        AgentActor::new("w-1".into(), "w".into(), policy, links, None).with_clock(clock)
+    })
 }
 
 /// Records 300 calm CPU samples and a spike to 95% at `ts_ms` 300, and waits until the agent
@@ -132,6 +143,44 @@ async fn a_sample_of_a_later_minute_sends_the_finished_one_to_the_store() {
         (t0, 6, 0.0, 5.0, 2.5)
     );
     assert_eq!(p.p95, Some(5.0));
+}
+
+#[actix::test]
+async fn a_minute_is_handed_over_after_it_is_over_with_no_later_sample() {
+    use crate::analytics::rollup::MINUTE_MS;
+    // The timer that hands it over runs on tokio's paused clock, which jumps ahead while idle;
+    // the agent reads the time from a clock the test moves.
+    tokio::time::pause();
+    let t0 = 1_700_000_040_000;
+    let clock = Clock::manual(t0 + 3_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::store::Store::open(dir.path()).unwrap();
+    let (rollups, _writer) = crate::store::RollupWriter::start(store.clone(), || 7).unwrap();
+    let agent = start_on(Sink::default(), "", Some(rollups), clock.clone());
+    let samples = (0..3)
+        .map(|i| sample("queue_size", t0 + i * 1000, i as f64))
+        .collect();
+    agent.send(RecordSamples(samples)).await.unwrap();
+    let query = crate::store::SeriesQuery {
+        agent: "w-1".into(),
+        metric: "queue_size".into(),
+        since_ms: 0,
+        until_ms: i64::MAX,
+        step_ms: MINUTE_MS,
+        limit: 10,
+    };
+    // Timers pass while the minute is not over: nothing is handed over.
+    tokio::time::sleep(std::time::Duration::from_secs(35)).await;
+    assert!(store.read_series(&query).unwrap().is_empty());
+    // Once it is over (and its grace for late samples), the next timer hands it over.
+    clock.advance(std::time::Duration::from_secs(70));
+    let points = crate::notify::receivers::wait_until("the minute in the store", async || {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let points = store.read_series(&query).unwrap();
+        (!points.is_empty()).then_some(points)
+    })
+    .await;
+    assert_eq!((points[0].ts_ms, points[0].count), (t0, 3));
 }
 
 /// The crossings (breached, value) an agent actor under `alerts` sends for `values` of

@@ -96,6 +96,11 @@ impl MinuteAccumulator {
         finished
     }
 
+    /// Whether a minute is being summed up.
+    pub fn is_open(&self) -> bool {
+        self.minute_ms.is_some()
+    }
+
     /// Finishes the current minute if it ended at or before `now_ms`.
     pub fn finish_before(&mut self, now_ms: i64) -> Option<MinuteSummary> {
         match self.minute_ms {

@@ -59,6 +59,9 @@ struct Group {
     sent_firing: BTreeSet<String>,
     /// The firing alerts as of the last `step`.
     firing: BTreeSet<String>,
+    /// Whether `firing` differs from `sent_firing` (compared once per `step`, not on every
+    /// tick: a group of 10,000 alerts is 10,000 string comparisons).
+    unsent: bool,
     /// Everything seen in the group, latest first by key.
     members: BTreeMap<String, RoutedAlert>,
 }
@@ -155,6 +158,7 @@ impl Router {
                 .filter(|a| a.firing)
                 .map(|a| a.key.clone())
                 .collect();
+            group.unsent = group.firing != group.sent_firing;
         }
         self.tick(routes, now_ms)
     }
@@ -185,7 +189,7 @@ impl Router {
                     false
                 }
                 None => now_ms - group.created_ms >= secs(route.group_wait_secs),
-                Some(_) if firing.is_empty() || *firing != group.sent_firing => at_tick,
+                Some(_) if firing.is_empty() || group.unsent => at_tick,
                 Some(last) => now_ms - last >= secs(route.repeat_interval_secs),
             };
             if !due {
@@ -201,6 +205,7 @@ impl Router {
                 group.tick_ms.get_or_insert(now_ms);
                 group.last_sent_ms = Some(now_ms);
                 group.sent_firing.clone_from(&group.firing);
+                group.unsent = false;
                 // Resolved members have been told; keep only what still fires.
                 group.members.retain(|_, a| a.firing);
             }

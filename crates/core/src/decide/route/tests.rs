@@ -82,6 +82,20 @@ fn twenty_agents_are_one_message_then_a_repeat_then_one_resolved() {
 }
 
 #[test]
+fn ticks_between_steps_send_nothing_new_until_the_repeat() {
+    // The alert actor only ticks the groups' timers while no alert changed.
+    let routes = [route(&["ops"])];
+    let mut router = Router::default();
+    let firing = vec![alert("cpu_high", "w-1", "warning", true)];
+    router.step(&routes, &firing, &never, 0);
+    assert_eq!(router.step(&routes, &firing, &never, 5_000).len(), 1);
+    for t in [65_000, 125_000, 604_000] {
+        assert!(router.tick(&routes, t).is_empty(), "at {t}");
+    }
+    assert_eq!(router.tick(&routes, 605_000).len(), 1, "the repeat");
+}
+
+#[test]
 fn a_new_alert_in_a_group_waits_for_the_group_interval() {
     let routes = [route(&["ops"])];
     let mut router = Router::default();

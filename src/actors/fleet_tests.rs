@@ -64,6 +64,18 @@ fn register_id(fleet: &Addr<FleetSupervisor>, id: &str, pid: Option<u32>) {
     });
 }
 
+/// The first snapshot whose first agent reads `value` as its CPU.
+async fn snapshot_reading(fleet: &Addr<FleetSupervisor>, value: f64) -> FleetSnapshot {
+    wait_until("the reading in a snapshot", async || {
+        let snapshot = fleet.send(GetFleet).await.unwrap();
+        let read = snapshot.agents[0]
+            .metrics
+            .get(crate::domain::metric::CPU_PERCENT);
+        (read == Some(&value)).then_some(snapshot)
+    })
+    .await
+}
+
 #[actix::test]
 async fn snapshots_share_the_agents_until_one_changes() {
     let fleet = registry();
@@ -83,14 +95,7 @@ async fn snapshots_share_the_agents_until_one_changes() {
 
     // A reading the agent actor writes is in the next snapshot taken after it.
     fleet.do_send(IngestSamples(vec![cpu(1_000, 42.0)]));
-    let read = wait_until("the reading in a snapshot", async || {
-        let snapshot = fleet.send(GetFleet).await.unwrap();
-        let value = snapshot.agents[0]
-            .metrics
-            .get(crate::domain::metric::CPU_PERCENT);
-        (value == Some(&42.0)).then_some(snapshot)
-    })
-    .await;
+    let read = snapshot_reading(&fleet, 42.0).await;
     assert!(!Arc::ptr_eq(&active.agents, &read.agents));
     assert_eq!(read.samples_routed, 2);
 
@@ -144,27 +149,13 @@ async fn an_unchanged_agent_keeps_its_view_while_another_changes() {
     register_id(&fleet, "w-1", None);
     register_id(&fleet, "w-2", None);
     fleet.do_send(IngestSamples(vec![cpu(1_000, 1.0)]));
-    let before = wait_until("w-1's first reading", async || {
-        let snapshot = fleet.send(GetFleet).await.unwrap();
-        let value = snapshot.agents[0]
-            .metrics
-            .get(crate::domain::metric::CPU_PERCENT);
-        (value == Some(&1.0)).then_some(snapshot)
-    })
-    .await;
+    let before = snapshot_reading(&fleet, 1.0).await;
     let (w1, w2) = (before.agents[0].clone(), before.agents[1].clone());
     // Nobody holds the list in between, as with the pulls and scrapes that ask each second.
     drop(before);
 
     fleet.do_send(IngestSamples(vec![cpu(2_000, 2.0)]));
-    let after = wait_until("w-1's second reading", async || {
-        let snapshot = fleet.send(GetFleet).await.unwrap();
-        let value = snapshot.agents[0]
-            .metrics
-            .get(crate::domain::metric::CPU_PERCENT);
-        (value == Some(&2.0)).then_some(snapshot)
-    })
-    .await;
+    let after = snapshot_reading(&fleet, 2.0).await;
     assert!(Arc::ptr_eq(&w2, &after.agents[1]), "w-2 did not change");
     assert!(!Arc::ptr_eq(&w1, &after.agents[0]), "w-1 changed");
     // The view taken before is as it was.

@@ -106,6 +106,18 @@ async fn ring_buffers_are_bounded() {
     assert_eq!(series, vec![(2, 2.0), (3, 3.0), (4, 4.0)]);
 }
 
+/// The query for w-1's `queue_size` by minute.
+fn queue_minutes() -> crate::store::SeriesQuery {
+    crate::store::SeriesQuery {
+        agent: "w-1".into(),
+        metric: "queue_size".into(),
+        since_ms: 0,
+        until_ms: i64::MAX,
+        step_ms: crate::analytics::rollup::MINUTE_MS,
+        limit: 10,
+    }
+}
+
 #[actix::test]
 async fn a_sample_of_a_later_minute_sends_the_finished_one_to_the_store() {
     use crate::analytics::rollup::MINUTE_MS;
@@ -120,14 +132,7 @@ async fn a_sample_of_a_later_minute_sends_the_finished_one_to_the_store() {
         .chain(std::iter::once(sample("queue_size", t0 + MINUTE_MS, 9.0)))
         .collect();
     agent.send(RecordSamples(samples)).await.unwrap();
-    let query = crate::store::SeriesQuery {
-        agent: "w-1".into(),
-        metric: "queue_size".into(),
-        since_ms: 0,
-        until_ms: i64::MAX,
-        step_ms: MINUTE_MS,
-        limit: 10,
-    };
+    let query = queue_minutes();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let points = loop {
         let points = store.read_series(&query).unwrap();
@@ -147,7 +152,6 @@ async fn a_sample_of_a_later_minute_sends_the_finished_one_to_the_store() {
 
 #[actix::test]
 async fn a_minute_is_handed_over_after_it_is_over_with_no_later_sample() {
-    use crate::analytics::rollup::MINUTE_MS;
     // The timer that hands it over runs on tokio's paused clock, which jumps ahead while idle;
     // the agent reads the time from a clock the test moves.
     tokio::time::pause();
@@ -161,14 +165,7 @@ async fn a_minute_is_handed_over_after_it_is_over_with_no_later_sample() {
         .map(|i| sample("queue_size", t0 + i * 1000, i as f64))
         .collect();
     agent.send(RecordSamples(samples)).await.unwrap();
-    let query = crate::store::SeriesQuery {
-        agent: "w-1".into(),
-        metric: "queue_size".into(),
-        since_ms: 0,
-        until_ms: i64::MAX,
-        step_ms: MINUTE_MS,
-        limit: 10,
-    };
+    let query = queue_minutes();
     // Timers pass while the minute is not over: nothing is handed over.
     tokio::time::sleep(std::time::Duration::from_secs(35)).await;
     assert!(store.read_series(&query).unwrap().is_empty());

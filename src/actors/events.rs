@@ -21,7 +21,7 @@ use actix::{
 use super::fleet::{FleetSupervisor, GetFleet};
 use crate::domain::AgentStatus;
 use crate::domain::alert::AlertView;
-use crate::domain::fleet::AgentView;
+use crate::domain::fleet::FleetAgents;
 use crate::store::LogEntry;
 
 /// How often the latest readings are sent to sessions that want samples.
@@ -76,7 +76,7 @@ pub enum FleetChange {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The latest readings of the agents that reported since the last such event.
-    Samples(Arc<Vec<Arc<AgentView>>>),
+    Samples(FleetAgents),
     /// An agent joined, left or changed status.
     Fleet {
         /// The agent.

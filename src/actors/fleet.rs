@@ -25,7 +25,7 @@ use crate::store::models::ModelStore;
 mod views;
 
 /// The agent id under which host-wide samples arrive.
-pub use crate::domain::fleet::{AgentView, FleetSnapshot};
+pub use crate::domain::fleet::{AgentView, FleetAgents, FleetSnapshot};
 pub use crate::domain::names::HOST_AGENT;
 
 /// Asks for a snapshot of the fleet.
@@ -474,7 +474,7 @@ impl Handler<GetFleet> for FleetSupervisor {
 impl FleetSupervisor {
     /// What each agent looks like now, in natural (`natural_key`) order, and their ring
     /// buffers' totals.
-    fn agent_views(&mut self, count: u64) -> AgentViews<Arc<Vec<Arc<AgentView>>>> {
+    fn agent_views(&mut self, count: u64) -> AgentViews<FleetAgents> {
         debug_assert_eq!(
             self.order.len(),
             self.agents.len(),

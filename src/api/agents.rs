@@ -128,8 +128,7 @@ async fn agents(
     let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let snapshot = state.fleet_view.get(&state.fleet).await?;
     let taken: Vec<_> = snapshot
-        .agents
-        .iter()
+        .views()
         .filter(|a| query.pool.as_deref().is_none_or(|p| p == a.pool))
         .filter(|a| wanted.is_none_or(|s| s == a.status))
         .collect();
@@ -144,7 +143,7 @@ async fn agents(
     let page: Vec<AgentSummaryOut> = taken[start..]
         .iter()
         .take(limit)
-        .map(|a| AgentSummaryOut::from(&***a))
+        .map(|a| AgentSummaryOut::from(*a))
         .collect();
     let mut response = HttpResponse::Ok();
     response.insert_header(("X-Total-Count", taken.len().to_string()));
@@ -173,8 +172,7 @@ async fn agent(
     let id = id.into_inner();
     let snapshot = state.fleet_view.get(&state.fleet).await?;
     let agent = snapshot
-        .agents
-        .iter()
+        .views()
         .find(|a| a.id == id)
         .ok_or_else(|| ApiError::not_found(format!("no agent {id}")))?;
     let series = state
@@ -187,7 +185,7 @@ async fn agent(
         .map_err(unavailable)?
         .unwrap_or_default();
     Ok(HttpResponse::Ok().json(AgentDetail {
-        agent: AgentOut::from(&**agent),
+        agent: AgentOut::from(agent),
         cpu_series: series,
     }))
 }

@@ -139,8 +139,8 @@ pub type FleetAgents = Arc<Vec<Arc<AgentView>>>;
 /// A point-in-time copy of the whole fleet.
 #[derive(Debug, Clone, Default)]
 pub struct FleetSnapshot {
-    /// Every registered agent, in natural order; shared by the snapshots taken while no agent changed,
-    /// and each agent's view by those taken while it did not change.
+    /// Every registered agent, in natural order; shared by the snapshots taken while no agent
+    /// changed, and each agent's view by those taken while it did not change.
     pub agents: FleetAgents,
     /// Latest host-wide metrics.
     pub host: BTreeMap<String, f64>,

@@ -72,7 +72,8 @@ impl SharedObserved {
         }
     }
 
-    /// A copy of the latest readings.
+    /// A copy of the latest readings (snapshots use `read_since`).
+    #[cfg(test)]
     pub fn read(&self) -> Observed {
         self.guard().observed.clone()
     }

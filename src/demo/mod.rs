@@ -31,11 +31,13 @@ const HIGH_RATE: f64 = 52.0;
 /// How long approvals wait in the demo when it runs on the embedded policy, seconds.
 const DEMO_APPROVAL_EXPIRY_SECS: u64 = 40;
 
-/// The base risk of a restart in the demo (policy default 0.4): a leaking worker's restart
-/// (confidence at most 0.8) then scores medium and waits for approval at every pool size up
-/// to the demo's eight workers, where the default would let it apply alone once the pool
-/// has scaled out to eight (0.4 + 0.3 / 8 + 0.3 x 0.2 < 0.5).
-const DEMO_RESTART_RISK: f64 = 0.45;
+/// The base risk of a restart in the demo (policy default 0.4). A leaking worker's restart
+/// has confidence 0.64 to 0.8 (0.8 times a fit's R² of at least 0.8) and disrupts one of two
+/// to eight workers, so it scores 0.42 + 0.3 / n + 0.3 × (1 − confidence): 0.52 to 0.68,
+/// medium, waiting for one approver at every pool size. The default would let it apply alone
+/// in a large pool; 0.45 made a two-worker pool's restart on a poor fit high (0.71), waiting
+/// for two people.
+const DEMO_RESTART_RISK: f64 = 0.42;
 
 /// How the demo is run.
 #[derive(Debug, Clone)]
@@ -92,15 +94,20 @@ pub fn phase_at(elapsed: Duration, total: Duration) -> (&'static str, f64) {
     }
 }
 
+/// The demo's changes to the embedded policy.
+fn tune_embedded(policy: &mut crate::policy::Policy) {
+    // So that a waiting approval visibly expires within the run.
+    policy.automation.approval_expiry_secs = DEMO_APPROVAL_EXPIRY_SECS;
+    // So that the leak's restart waits for one person whatever the pool's size then.
+    policy.automation.risk.kind.restart = DEMO_RESTART_RISK;
+}
+
 /// Runs the demo to its end; must be called inside an actix system.
 pub async fn run(mut config: DemoConfig) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     let embedded = matches!(config.source, PolicySource::Embedded);
     if embedded {
-        // So that a waiting approval visibly expires within the run.
-        config.policy.policy.automation.approval_expiry_secs = DEMO_APPROVAL_EXPIRY_SECS;
-        // So that the leak's restart waits for a person whatever the pool's size then.
-        config.policy.policy.automation.risk.kind.restart = DEMO_RESTART_RISK;
+        tune_embedded(&mut config.policy.policy);
     }
     // Alone, never in a store that controllers share.
     config.policy.policy.store = crate::policy::StorePolicy::default();
@@ -315,6 +322,8 @@ pub fn process_cpu_secs() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::risk::{RiskInput, assess};
+    use crate::policy::RiskMode;
 
     #[test]
     fn load_steps_up_then_back_down() {
@@ -324,5 +333,33 @@ mod tests {
             (at(0), at(8), at(9), at(26), at(27), at(59)),
             ("low", "low", "high", "high", "low", "low")
         );
+    }
+
+    #[test]
+    fn a_leaking_workers_restart_waits_for_one_approver_at_every_pool_size() {
+        let mut policy = crate::policy::load_embedded().unwrap().policy;
+        tune_embedded(&mut policy);
+        let pool = policy.pool("worker").unwrap();
+        let change = Change::Restart {
+            agent: "worker-1".to_string(),
+        };
+        for size in pool.min_agents..=pool.max_agents {
+            // The leak rule's evidence: 0.8 times the fit's R², which is at least 0.8.
+            for r2 in [0.8, 0.85, 0.9, 0.95, 1.0] {
+                let input = RiskInput {
+                    change: &change,
+                    pool_size: size,
+                    disrupted: 1,
+                    confidence: r2 * 0.8,
+                    recent_rollbacks: 0,
+                };
+                let risk = assess(&input, &policy.automation);
+                assert_eq!(
+                    risk.mode,
+                    RiskMode::Approval,
+                    "{size} workers, R² {r2}: {risk}"
+                );
+            }
+        }
     }
 }

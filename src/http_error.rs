@@ -143,6 +143,27 @@ pub(super) fn optional_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Refuses free text (a comment, a reason) holding a control character other than a tab or a
+/// line break, naming the field: PostgreSQL cannot store NUL, and escape sequences would drive
+/// the terminal of whoever reads the log.
+pub(super) fn free_text(field: &str, text: &str) -> Result<(), ApiError> {
+    match text
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        Some((at, c)) => Err(ApiError::bad_request(
+            Some(field),
+            format!(
+                "holds the control character U+{:04X} at character {at}; only tabs and line \
+                 breaks are allowed",
+                u32::from(c)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Refuses a query value not among `allowed`, naming the field.
 pub(super) fn one_of(
     field: &str,
@@ -181,5 +202,23 @@ pub fn timed_out(error: &actix_web::error::PayloadError) -> Option<ApiError> {
             })
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_text_keeps_tabs_and_line_breaks_and_names_a_control_character() {
+        assert!(free_text("comment", "two lines\r\n\tindented").is_ok());
+        let error = free_text("comment", "leak\u{0}").unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("comment"));
+        assert!(
+            error.message.contains("U+0000 at character 4"),
+            "{}",
+            error.message
+        );
+        assert!(free_text("reason", "\u{9b}31m").is_err(), "C1 controls too");
     }
 }

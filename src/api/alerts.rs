@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::{ApiError, one_of, time};
+use super::error::{ApiError, free_text, one_of, time};
 use super::openapi::Endpoint;
 use super::paging::{link_next, page_limit};
 use super::routes::{read_store, unavailable};
@@ -222,6 +222,7 @@ async fn create_silence(
             "say why the alerts are silenced",
         ));
     }
+    free_text("comment", &request.comment)?;
     let now = state.clock.now_ms();
     let starts_ms = match &request.starts_at {
         Some(text) => time("starts_at", text)?,

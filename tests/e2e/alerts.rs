@@ -111,6 +111,14 @@ async fn a_silence_holds_the_message_until_it_is_deleted_and_alerts_can_be_ackno
         (status, body["error"]["field"].as_str()),
         (400, Some("matchers[0]"))
     );
+    let nul = json!({"matchers": [{"name": "rule", "value": "mem_tiny"}],
+                     "ends_at": "2999-01-01T00:00:00Z", "comment": "known\u{0}"});
+    let (status, body) = server.post_json("/api/v1/silences", &nul).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("comment")),
+        "{body}"
+    );
 
     let silence = json!({"matchers": [{"name": "rule", "value": "mem_.*", "is_regex": true}],
                          "ends_at": "2999-01-01T00:00:00Z", "comment": "known, being fixed"});

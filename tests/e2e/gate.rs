@@ -153,10 +153,22 @@ async fn a_restart_waits_for_an_approver_and_a_viewer_cannot_approve() {
         "{body}"
     );
     assert_eq!(state_of(&server, id).await["state"], "pending_approval");
+    // Text a store or a terminal would choke on is refused, naming the field.
+    for bad in ["leak\u{0}confirmed", "leak \u{1b}[31mconfirmed"] {
+        let (status, body) = server
+            .post_json_as(&approve, &json!({"comment": bad}), "ann-secret")
+            .await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (400, Some("comment")),
+            "{body}"
+        );
+    }
+    assert_eq!(state_of(&server, id).await["state"], "pending_approval");
     let (status, body) = server
         .post_json_as(
             &approve,
-            &json!({"comment": "leak confirmed"}),
+            &json!({"comment": "leak confirmed\n\tby the heap profile"}),
             "ann-secret",
         )
         .await;
@@ -194,7 +206,7 @@ async fn a_restart_waits_for_an_approver_and_a_viewer_cannot_approve() {
         approved["reason"]
             .as_str()
             .unwrap()
-            .contains("leak confirmed")
+            .contains("leak confirmed\n\tby the heap profile")
     );
 }
 
@@ -326,6 +338,14 @@ async fn a_scale_in_that_overloads_the_pool_is_rolled_back_by_its_verification()
         (web["mean_cpu_percent"].as_f64()? > 15.0).then_some(())
     })
     .await;
+    let garbled =
+        json!({"pool": "web", "change": {"type": "scale", "to": 1}, "reason": "save\u{7}money"});
+    let (status, body) = server.post_json("/api/v1/actions", &garbled).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("reason")),
+        "{body}"
+    );
     let shrink =
         json!({"pool": "web", "change": {"type": "scale", "to": 1}, "reason": "save money"});
     let (status, action) = server.post_json("/api/v1/actions", &shrink).await;

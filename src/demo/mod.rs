@@ -323,6 +323,7 @@ pub fn process_cpu_secs() -> f64 {
 mod tests {
     use super::*;
     use crate::analytics::risk::{RiskInput, assess};
+    use crate::decide::agents::{LEAK_MIN_R2, leak_confidence};
     use crate::policy::RiskMode;
 
     #[test]
@@ -344,13 +345,12 @@ mod tests {
             agent: "worker-1".to_string(),
         };
         for size in pool.min_agents..=pool.max_agents {
-            // The leak rule's evidence: 0.8 times the fit's R², which is at least 0.8.
-            for r2 in [0.8, 0.85, 0.9, 0.95, 1.0] {
+            for r2 in [LEAK_MIN_R2, 0.85, 0.9, 0.95, 1.0] {
                 let input = RiskInput {
                     change: &change,
                     pool_size: size,
                     disrupted: 1,
-                    confidence: r2 * 0.8,
+                    confidence: leak_confidence(r2),
                     recent_rollbacks: 0,
                 };
                 let risk = assess(&input, &policy.automation);

@@ -12,6 +12,15 @@ use crate::domain::fleet::AgentView;
 use crate::domain::{AgentStatus, Change, Proposal, metric};
 use crate::policy::AgentRules;
 
+/// The least R² of a memory fit that counts as a leak: growth that is a straight line.
+pub const LEAK_MIN_R2: f64 = 0.8;
+
+/// How sure a leak's restart is, from its fit's R²: a straight line that fits well is good
+/// evidence, never certainty (at most 0.8).
+pub fn leak_confidence(r2: f64) -> f64 {
+    (r2 * 0.8).clamp(0.0, 1.0)
+}
+
 mod burst;
 
 /// What the rules remember about one agent.
@@ -108,7 +117,7 @@ impl AgentWatcher {
             .iter()
             .filter(|a| a.status != AgentStatus::Offline)
             .filter_map(|a| Some((*a, self.growth(&a.id, rules)?)))
-            .filter(|(_, g)| g.mb_per_min >= rules.leak_mb_per_min && g.r2 >= 0.8)
+            .filter(|(_, g)| g.mb_per_min >= rules.leak_mb_per_min && g.r2 >= LEAK_MIN_R2)
             .max_by(|a, b| a.1.mb_per_min.total_cmp(&b.1.mb_per_min))?;
         Some(Proposal {
             pool: pool.to_string(),
@@ -130,8 +139,7 @@ impl AgentWatcher {
                 },
                 anomalies: None,
             }),
-            // A straight line that fits well is good evidence, never certainty.
-            confidence: (growth.r2 * 0.8).clamp(0.0, 1.0),
+            confidence: leak_confidence(growth.r2),
             expected_effect: format!(
                 "agent {} starts again with fresh memory; the tasks it is running now fail",
                 agent.id

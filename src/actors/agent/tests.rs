@@ -160,23 +160,28 @@ async fn a_minute_is_handed_over_after_it_is_over_with_no_later_sample() {
     let dir = tempfile::tempdir().unwrap();
     let store = crate::store::Store::open(dir.path()).unwrap();
     let (rollups, _writer) = crate::store::RollupWriter::start(store.clone(), || 7).unwrap();
-    let agent = start_on(Sink::default(), "", Some(rollups), clock.clone());
+    let agent = start_on(Sink::default(), "", Some(rollups.clone()), clock.clone());
     let samples = (0..3)
         .map(|i| sample("queue_size", t0 + i * 1000, i as f64))
         .collect();
     agent.send(RecordSamples(samples)).await.unwrap();
     let query = queue_minutes();
+    // What the store holds once the writer has written every row handed over so far.
+    let written = || {
+        assert!(
+            rollups.flush(std::time::Duration::from_secs(10)),
+            "writer flushed"
+        );
+        store.read_series(&query).unwrap()
+    };
     // Timers pass while the minute is not over: nothing is handed over.
-    tokio::time::sleep(std::time::Duration::from_secs(35)).await;
-    assert!(store.read_series(&query).unwrap().is_empty());
+    tokio::time::sleep(ROLLUP_FLUSH_EVERY * 3 + std::time::Duration::from_secs(5)).await;
+    assert!(written().is_empty());
     // Once it is over (and its grace for late samples), the next timer hands it over.
     clock.advance(std::time::Duration::from_secs(70));
-    let points = crate::notify::receivers::wait_until("the minute in the store", async || {
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        let points = store.read_series(&query).unwrap();
-        (!points.is_empty()).then_some(points)
-    })
-    .await;
+    tokio::time::sleep(ROLLUP_FLUSH_EVERY).await;
+    let points = written();
+    assert_eq!(points.len(), 1, "{points:?}");
     assert_eq!((points[0].ts_ms, points[0].count), (t0, 3));
 }
 

@@ -294,6 +294,14 @@ async fn history(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let limit = page_limit(query.limit, 100, MAX_PAGE)?;
+    let filters = [
+        ("rule", &query.rule),
+        ("agent", &query.agent),
+        ("pool", &query.pool),
+    ];
+    for (field, value) in filters {
+        value.as_deref().map_or(Ok(()), |v| free_text(field, v))?;
+    }
     let filter = crate::store::AlertHistoryFilter {
         rule: query.rule.clone(),
         agent: query.agent.clone(),
@@ -303,11 +311,6 @@ async fn history(
     };
     let rows = read_store(&state.store, move |store| store.alert_history(&filter)).await?;
     let mut response = HttpResponse::Ok();
-    let filters = [
-        ("rule", &query.rule),
-        ("agent", &query.agent),
-        ("pool", &query.pool),
-    ];
     let last = (rows.len() == limit)
         .then(|| rows.last().map(|r| ("before", r.seq.to_string())))
         .flatten();

@@ -38,14 +38,22 @@ pub struct CountAlerts;
 #[rtype(result = "AlertStats")]
 pub struct GetAlertStats;
 
+/// Copies of the alerts `keep` takes, newest first.
+fn newest_first(alert: &Alert, keep: impl Fn(&AlertView) -> bool) -> Vec<AlertView> {
+    let mut alerts: Vec<AlertView> = (alert.book.entries())
+        .filter(|(_, v)| keep(v))
+        .map(|(_, v)| v.clone())
+        .collect();
+    alerts.sort_by_key(|a| std::cmp::Reverse(a.since_ms));
+    alerts
+}
+
 impl Handler<GetAlerts> for Alert {
     type Result = MessageResult<GetAlerts>;
 
     fn handle(&mut self, _msg: GetAlerts, _ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.clone().entered();
-        let mut alerts: Vec<AlertView> = self.book.entries().map(|(_, v)| v.clone()).collect();
-        alerts.sort_by_key(|a| std::cmp::Reverse(a.since_ms));
-        MessageResult(alerts)
+        MessageResult(newest_first(self, |_| true))
     }
 }
 
@@ -55,12 +63,7 @@ impl Handler<GetPoolAlerts> for Alert {
     fn handle(&mut self, msg: GetPoolAlerts, _ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.clone().entered();
         // Only what is asked for is copied: an observe-only pool's thousands of alerts are not.
-        let mut alerts: Vec<AlertView> = (self.book.entries())
-            .filter(|(_, v)| msg.0.contains(&v.pool))
-            .map(|(_, v)| v.clone())
-            .collect();
-        alerts.sort_by_key(|a| std::cmp::Reverse(a.since_ms));
-        MessageResult(alerts)
+        MessageResult(newest_first(self, |a| msg.0.contains(&a.pool)))
     }
 }
 

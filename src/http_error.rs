@@ -164,6 +164,16 @@ pub(super) fn free_text(field: &str, text: &str) -> Result<(), ApiError> {
     }
 }
 
+/// [`free_text`] for each field given, skipping those absent.
+pub(super) fn free_texts(fields: &[(&str, &Option<String>)]) -> Result<(), ApiError> {
+    for (field, value) in fields {
+        if let Some(text) = value {
+            free_text(field, text)?;
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a query value not among `allowed`, naming the field.
 pub(super) fn one_of(
     field: &str,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::{ApiError, free_text, one_of, optional_json};
+use super::error::{ApiError, free_texts, one_of, optional_json};
 use super::openapi::Endpoint;
 use super::paging::{link_next, page_limit};
 use super::routes::{read_store, unavailable};
@@ -157,9 +157,7 @@ async fn request(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
     let request = body.into_inner();
-    if let Some(reason) = &request.reason {
-        free_text("reason", reason)?;
-    }
+    free_texts(&[("reason", &request.reason)])?;
     let current = state.policy.current();
     let pool = current.policy.pool(&request.pool).ok_or_else(|| {
         ApiError::bad_request(Some("pool"), format!("no pool named {:?}", request.pool))
@@ -388,9 +386,7 @@ async fn decide(
     caller.require(Role::Approver)?;
     let id = parse_id(id)?;
     let comment = optional_json::<DecisionBody>(&body)?.and_then(|b| b.comment);
-    if let Some(text) = &comment {
-        free_text("comment", text)?;
-    }
+    free_texts(&[("comment", &comment)])?;
     let action = state
         .actuator
         .send(Decide {

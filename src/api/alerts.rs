@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::{ApiError, free_text, one_of, time};
+use super::error::{ApiError, free_text, free_texts, one_of, time};
 use super::openapi::Endpoint;
 use super::paging::{link_next, page_limit};
 use super::routes::{read_store, unavailable};
@@ -299,9 +299,7 @@ async fn history(
         ("agent", &query.agent),
         ("pool", &query.pool),
     ];
-    for (field, value) in filters {
-        value.as_deref().map_or(Ok(()), |v| free_text(field, v))?;
-    }
+    free_texts(&filters)?;
     let filter = crate::store::AlertHistoryFilter {
         rule: query.rule.clone(),
         agent: query.agent.clone(),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::ApiState;
 use super::actions::MAX_LIMIT;
 use super::auth::Caller;
-use super::error::{ApiError, free_text, one_of, time};
+use super::error::{ApiError, free_texts, one_of, time};
 use super::openapi::Endpoint;
 use super::paging::{link_next, page_limit};
 use super::routes::read_store;
@@ -68,9 +68,7 @@ async fn log(
     )?;
     one_of("status", &query.status, &ActionState::names())?;
     one_of("format", &query.format, &["json", "csv"])?;
-    for (field, value) in [("pool", &query.pool), ("agent", &query.agent)] {
-        value.as_deref().map_or(Ok(()), |v| free_text(field, v))?;
-    }
+    free_texts(&[("pool", &query.pool), ("agent", &query.agent)])?;
     let since_ms = query
         .since
         .as_deref()
